@@ -1,0 +1,197 @@
+// The configuration file's schema (TOML). Every key here is documented in README.md.
+// Each section is its own object so that the module it configures can grow it without
+// touching the others. Unknown keys are an error (strict objects), named by their path.
+import { z } from 'zod';
+import { hostname as osHostname } from 'node:os';
+
+/** "ip:port" with an IPv4 or bracketed IPv6 address, port 0-65535 (0 = any free port, for tests). */
+export const listenAddress = z.string().refine((s) => parseListenAddress(s) !== null, {
+  message: 'must be "ip:port" (for example "127.0.0.1:25" or "[::1]:25")',
+});
+
+export function parseListenAddress(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  if (m[2] && m[2].split('.').some((o) => Number(o) > 255)) return null;
+  return { host, port };
+}
+
+/** Sizes: a number of bytes, or a string like "500K", "10M", "2G". */
+export const size = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const n = parseSize(v);
+  if (n === null) {
+    ctx.addIssue({ code: 'custom', message: 'must be a size in bytes or like 500K, 10M, 2G' });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export function parseSize(s: string): number | null {
+  const m = /^\s*(\d+)\s*([KMG]?)B?\s*$/i.exec(s);
+  if (!m) return null;
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * mult;
+}
+
+/** Durations: a number of seconds, or a string like "30s", "5m", "4h", "5d". Result in milliseconds. */
+export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v * 1000;
+  const n = parseDuration(v);
+  if (n === null) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration like 30s, 5m, 4h, 5d (or seconds)' });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export function parseDuration(s: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(s);
+  if (!m) return null;
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+const listenList = z.array(listenAddress);
+
+export const listenSchema = z
+  .object({
+    smtp: listenList.default(['127.0.0.1:2525']),
+    submission: listenList.default(['127.0.0.1:2587']),
+    submissions: listenList.default(['127.0.0.1:2465']),
+    imap: listenList.default(['127.0.0.1:2143']),
+    imaps: listenList.default(['127.0.0.1:2993']),
+    pop3: listenList.default(['127.0.0.1:2110']),
+    pop3s: listenList.default(['127.0.0.1:2995']),
+  })
+  .strict();
+export type ListenerName = keyof z.infer<typeof listenSchema>;
+export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'];
+
+export const tlsSchema = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
+
+export const dnsSchema = z
+  .object({
+    servers: z.array(listenAddress).default([]),
+    timeout: duration.default(5000),
+  })
+  .strict();
+
+/** Connection limits shared by every listener (src/net). */
+export const limitsSchema = z
+  .object({
+    max_connections: z.number().int().positive().default(10_000),
+    max_connections_per_ip: z.number().int().positive().default(50),
+    /** Time allowed for a TLS handshake. */
+    tls_handshake_timeout: duration.default(30_000),
+    /** SIGTERM: how long in-flight work may take before the process exits anyway. */
+    shutdown_grace: duration.default(30_000),
+  })
+  .strict();
+
+/** Authentication (src/auth), shared by SMTP submission, IMAP and POP3. */
+export const authSchema = z
+  .object({
+    /** Allow LOGIN/AUTH/USER+PASS on IMAP and POP3 before TLS (never recommended outside tests). */
+    allow_plaintext: z.boolean().default(false),
+    /** Failures per IP (and per account) before delays start growing. */
+    throttle_free_failures: z.number().int().nonnegative().default(3),
+    /** Failures per IP (or per account) inside throttle_window that lead to a temporary refusal. */
+    throttle_max_failures: z.number().int().positive().default(10),
+    throttle_window: duration.default(15 * 60_000),
+  })
+  .strict();
+
+/** SMTP server (src/smtp/server). */
+export const smtpSchema = z
+  .object({
+    max_message_size: size.default(50 * 1024 * 1024),
+    max_recipients: z.number().int().positive().default(100),
+    max_errors: z.number().int().positive().default(20),
+    command_timeout: duration.default(5 * 60_000),
+    /** Minimum data rate in DATA/BDAT, bytes per second, measured over 30-second windows. */
+    data_min_rate: z.number().int().nonnegative().default(1024),
+  })
+  .strict();
+
+/** IMAP server (src/imap). */
+export const imapSchema = z
+  .object({
+    append_limit: size.default(50 * 1024 * 1024),
+    max_command_length: size.default(64 * 1024),
+    autologout: duration.default(30 * 60_000),
+    max_bad_commands_before_login: z.number().int().positive().default(5),
+  })
+  .strict();
+
+/** POP3 server (src/pop3). */
+export const pop3Schema = z
+  .object({
+    idle_timeout: duration.default(10 * 60_000),
+    max_bad_commands: z.number().int().positive().default(10),
+  })
+  .strict();
+
+/** Outbound queue and delivery (src/queue). */
+export const queueSchema = z
+  .object({
+    /** Remote SMTP port for outbound delivery; 25 in production, changed only for tests. */
+    remote_port: z.number().int().min(1).max(65535).default(25),
+    retry_initial: duration.default(5 * 60_000),
+    retry_max: duration.default(4 * 3_600_000),
+    give_up_after: duration.default(5 * 86_400_000),
+    /** Send a delay warning to the sender after this long; 0 = never. */
+    delay_warning: duration.default(4 * 3_600_000),
+    concurrency: z.number().int().positive().default(20),
+    per_domain_concurrency: z.number().int().positive().default(4),
+    connect_timeout: duration.default(30_000),
+    /** Local address outbound connections are made from (for tests with several instances on loopback). */
+    source_address: z.string().optional(),
+    smarthost: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(587),
+        /** "starttls" (require STARTTLS), "tls" (implicit TLS), "none" (plain, tests only). */
+        tls: z.enum(['starttls', 'tls', 'none']).default('starttls'),
+        username: z.string().optional(),
+        password: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Sender checks and spam defence (src/checks). */
+export const checksSchema = z.object({}).passthrough();
+
+export const logSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    hostname: z
+      .string()
+      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/, 'must be a domain name like mail.example.com')
+      .default(osHostname()),
+    data_dir: z.string().min(1).default('./data'),
+    listen: listenSchema.default(listenSchema.parse({})),
+    tls: tlsSchema.optional(),
+    dns: dnsSchema.default(dnsSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    auth: authSchema.default(authSchema.parse({})),
+    smtp: smtpSchema.default(smtpSchema.parse({})),
+    imap: imapSchema.default(imapSchema.parse({})),
+    pop3: pop3Schema.default(pop3Schema.parse({})),
+    queue: queueSchema.default(queueSchema.parse({})),
+    checks: checksSchema.default({}),
+    log: logSchema.default(logSchema.parse({})),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

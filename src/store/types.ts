@@ -1,0 +1,265 @@
+// The Store: Yubin's mail data at the level of mail, not tables (DESIGN.md "Store").
+// Every backend (SQLite now, PostgreSQL later) implements this interface and passes
+// store/contract.ts. Every method returns a Promise, even where SQLite is synchronous.
+//
+// Conventions:
+// - Addresses are stored and compared in lower case ("Alice@A.test" finds "alice@a.test").
+// - Mailbox names are UTF-8 with "/" as the hierarchy delimiter; "INBOX" is case-insensitive
+//   and always spelled "INBOX" in results.
+// - Flags are IMAP flag strings: system flags ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
+//   "\\Draft") and keywords ("$Junk", "work"); "\\Recent" is never stored.
+// - Errors are StoreError with a code the protocol layers map to their replies.
+import type { Readable } from 'node:stream';
+import type { MessageStructure } from '../message/types.js';
+
+export type SpecialUse = '\\Sent' | '\\Drafts' | '\\Trash' | '\\Junk' | '\\Archive' | '\\All' | '\\Flagged';
+
+/** Mailboxes every new account gets, with their special-use attribute (RFC 6154). */
+export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: SpecialUse | null }> = [
+  { name: 'INBOX', specialUse: null },
+  { name: 'Sent', specialUse: '\\Sent' },
+  { name: 'Drafts', specialUse: '\\Drafts' },
+  { name: 'Trash', specialUse: '\\Trash' },
+  { name: 'Junk', specialUse: '\\Junk' },
+  { name: 'Archive', specialUse: '\\Archive' },
+];
+
+export type StoreErrorCode =
+  | 'exists' // domain, account, alias or mailbox already exists
+  | 'not-found' // domain, account, alias, mailbox or message does not exist
+  | 'over-quota' // the change would take the account over its quota
+  | 'invalid' // a malformed name or address (message says which)
+  | 'alias-loop' // the alias would make a loop
+  | 'not-empty' // removing a domain that still has accounts or aliases
+  | 'forbidden' // e.g. deleting INBOX
+  | 'schema-too-new'; // the database was written by a newer Yubin
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface Domain {
+  name: string;
+  createdAt: Date;
+}
+
+export interface Account {
+  id: number;
+  address: string;
+  domain: string;
+  /** PHC string (argon2id). */
+  passwordHash: string;
+  /** Bytes; 0 = unlimited. */
+  quota: number;
+  /** Bytes used: the sum of the sizes of every message in every mailbox of the account. */
+  usage: number;
+  createdAt: Date;
+}
+
+export interface Alias {
+  /** "sales@a.test", or "@a.test" for a catch-all. */
+  address: string;
+  /** Local or remote addresses. */
+  targets: string[];
+}
+
+export interface Mailbox {
+  id: number;
+  accountId: number;
+  /** UTF-8, "/"-delimited. */
+  name: string;
+  uidValidity: number;
+  uidNext: number;
+  highestModSeq: number;
+  specialUse: SpecialUse | null;
+  subscribed: boolean;
+}
+
+export interface MailboxStatus {
+  messages: number;
+  unseen: number;
+  /** Number of messages with UID above the mailbox's recent mark (see claimRecent). */
+  recent: number;
+  uidNext: number;
+  uidValidity: number;
+  highestModSeq: number;
+  /** Sum of message sizes, octets (STATUS SIZE, RFC 8438). */
+  size: number;
+  /** Number of messages with \Deleted. */
+  deleted: number;
+}
+
+/** A message in a mailbox, without its parsed structure. */
+export interface MessageMeta {
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  flags: string[];
+  internalDate: Date;
+  /** Octets of the raw message (CRLF line ends as stored). */
+  size: number;
+  /** Content address of the raw bytes in the BlobStore. */
+  blobId: string;
+}
+
+/** A raw message written to a temporary file, fsynced, parsed while it was written, not yet referenced. */
+export interface StagedBlob {
+  /** sha256 hex of the content: the blob id it will have once committed. */
+  id: string;
+  size: number;
+  /** Parsed once, while it was written (DESIGN.md "Parse once, at delivery"). */
+  structure: MessageStructure;
+  /** Internal to the BlobStore. */
+  readonly tempPath: string;
+}
+
+/** Streams a message into a temporary blob as it arrives (DATA, BDAT, APPEND literals). */
+export interface BlobWriter {
+  /** Resolves when the chunk is accepted; awaiting it gives backpressure. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly size: number;
+  /** Finishes, fsyncs and parses: the result can be delivered or appended (once or many times). */
+  finish(): Promise<StagedBlob>;
+  /** Drops the temporary file. Safe to call more than once and after finish(). */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  createWriter(): BlobWriter;
+  /** Stages a message that is already in memory (small messages: bounces, tests, APPEND of a short literal). */
+  stage(bytes: Uint8Array): Promise<StagedBlob>;
+  /** Streams the raw bytes [start, end) of a committed blob. */
+  open(blobId: string, range?: { start?: number; end?: number }): Readable;
+  /** Reads a committed blob's bytes [start, end) into memory; for small ranges (headers, parts). */
+  read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer>;
+  /** Releases a staged blob that was not (or is no longer) needed; committed references are kept. */
+  discard(staged: StagedBlob): Promise<void>;
+}
+
+export type ChangeEvent =
+  | { type: 'message-added'; accountId: number; mailboxId: number; uid: number; modseq: number }
+  | { type: 'messages-expunged'; accountId: number; mailboxId: number; uids: number[]; modseq: number }
+  | { type: 'flags-changed'; accountId: number; mailboxId: number; changes: Array<{ uid: number; flags: string[]; modseq: number }> }
+  | { type: 'mailbox-created'; accountId: number; mailboxId: number; name: string }
+  | { type: 'mailbox-deleted'; accountId: number; mailboxId: number; name: string }
+  | { type: 'mailbox-renamed'; accountId: number; mailboxId: number; name: string; oldName: string }
+  | { type: 'mailbox-subscription'; accountId: number; mailboxId: number; subscribed: boolean };
+
+/** In-process now; PostgreSQL LISTEN/NOTIFY later. Events are published after commit, in commit order. */
+export interface ChangeFeed {
+  subscribe(accountId: number, listener: (event: ChangeEvent) => void): () => void;
+}
+
+export interface DeliveryTarget {
+  accountId: number;
+  /** Mailbox name; default "INBOX". A missing mailbox falls back to INBOX. */
+  mailbox?: string;
+  flags?: string[];
+}
+
+export type DeliveryResult =
+  | { ok: true; accountId: number; mailboxId: number; uid: number }
+  | { ok: false; accountId: number; error: StoreErrorCode; message: string };
+
+export interface FlagUpdate {
+  mode: 'set' | 'add' | 'remove';
+  flags: string[];
+  /** CONDSTORE UNCHANGEDSINCE: messages with a higher modseq are not changed (reported in `failed`). */
+  unchangedSince?: number;
+}
+
+export interface CopyResult {
+  /** UIDVALIDITY of the destination. */
+  uidValidity: number;
+  /** [source uid, destination uid] for every message copied, in source UID order. */
+  map: Array<[number, number]>;
+}
+
+export interface Store {
+  readonly blobs: BlobStore;
+  readonly changes: ChangeFeed;
+
+  // Domains
+  addDomain(name: string): Promise<Domain>;
+  /** Refuses (not-empty) while the domain has accounts or aliases. */
+  removeDomain(name: string): Promise<void>;
+  listDomains(): Promise<Domain[]>;
+  isLocalDomain(name: string): Promise<boolean>;
+
+  // Accounts
+  /** Creates the account and its DEFAULT_MAILBOXES. The domain must exist. */
+  addAccount(address: string, passwordHash: string, quota?: number): Promise<Account>;
+  /** Removes the account, its mailboxes and messages (blob references released), and aliases targeting only it. */
+  removeAccount(address: string): Promise<void>;
+  getAccount(address: string): Promise<Account | null>;
+  getAccountById(id: number): Promise<Account | null>;
+  listAccounts(domain?: string): Promise<Account[]>;
+  setPassword(address: string, passwordHash: string): Promise<void>;
+  setQuota(address: string, quota: number): Promise<void>;
+
+  // Aliases
+  /** Targets are local or remote addresses; an alias loop is refused (alias-loop). */
+  addAlias(address: string, targets: string[]): Promise<Alias>;
+  removeAlias(address: string): Promise<void>;
+  listAliases(domain?: string): Promise<Alias[]>;
+  /**
+   * Expands an address through aliases (recursively, catch-all last) to local accounts and
+   * remote addresses, de-duplicated. null when the domain is local but nothing matches, or
+   * the domain is not local.
+   */
+  resolveRecipient(address: string): Promise<{ accounts: Account[]; remote: string[] } | null>;
+  /** The addresses an account may send as: its own and every alias that expands to it. */
+  sendableAddresses(accountId: number): Promise<string[]>;
+
+  // Mailboxes
+  listMailboxes(accountId: number): Promise<Mailbox[]>;
+  /** "inbox" in any case finds INBOX. */
+  getMailbox(accountId: number, name: string): Promise<Mailbox | null>;
+  getMailboxById(mailboxId: number): Promise<Mailbox | null>;
+  createMailbox(accountId: number, name: string, opts?: { specialUse?: SpecialUse }): Promise<Mailbox>;
+  /** Deletes the mailbox and its messages. INBOX is forbidden. Children are left alone (the IMAP layer decides per RFC 9051 §6.3.5). */
+  deleteMailbox(accountId: number, name: string): Promise<void>;
+  /**
+   * Renames the mailbox and its children. Renaming INBOX moves all its messages into a new
+   * mailbox with the new name and leaves INBOX empty (RFC 9051 §6.3.6).
+   */
+  renameMailbox(accountId: number, oldName: string, newName: string): Promise<void>;
+  setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void>;
+  mailboxStatus(mailboxId: number): Promise<MailboxStatus>;
+  /**
+   * \Recent for IMAP4rev1 (RFC 3501 §2.3.2): returns the UID up to which messages are no longer
+   * recent for this caller (messages with a higher UID are \Recent to it) and moves the mailbox's
+   * mark to uidNext-1, so only one session sees each message as recent.
+   */
+  claimRecent(mailboxId: number): Promise<number>;
+
+  // Messages
+  /** Messages in UID order; uids in [fromUid, toUid], at most `limit` (page large mailboxes). */
+  listMessages(mailboxId: number, opts?: { fromUid?: number; toUid?: number; limit?: number }): Promise<MessageMeta[]>;
+  getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]>;
+  /** The parsed structure kept with the message (never re-parsed). */
+  getStructure(mailboxId: number, uid: number): Promise<MessageStructure | null>;
+  /**
+   * Local delivery: one staged blob into several accounts, each atomically under its quota.
+   * Durable when the promise resolves (group commit); one result per target, in order.
+   */
+  deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]>;
+  /** IMAP APPEND: durable on resolve; over-quota and not-found as StoreError. */
+  appendMessage(accountId: number, mailbox: string, blob: StagedBlob, opts?: { flags?: string[]; internalDate?: Date }): Promise<{ uid: number; uidValidity: number; mailboxId: number }>;
+  updateFlags(mailboxId: number, uids: number[], update: FlagUpdate): Promise<{ changed: Array<{ uid: number; flags: string[]; modseq: number }>; failed: number[] }>;
+  /** Removes the messages (quota usage drops, blob references released). Returns the UIDs removed. */
+  expunge(mailboxId: number, uids: number[]): Promise<number[]>;
+  /** Copies under the destination account's quota (over-quota: nothing copied). */
+  copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult>;
+  /** Atomic move: copy + expunge in one transaction. */
+  moveMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult>;
+
+  close(): Promise<void>;
+}
