@@ -36,3 +36,13 @@ export interface Outbound {
   /** Durable when the promise resolves (group commit); returns the queue id. */
   enqueue(message: OutboundMessage): Promise<string>;
 }
+
+/**
+ * DKIM signing of outgoing mail (implemented in src/checks/dkim-sign.ts). The queue calls it when
+ * it sends a message to a remote server: the returned header lines (CRLF-terminated, e.g. one or
+ * more "DKIM-Signature: ..." fields) are written before the stored message on the wire.
+ * Returns "" when the sender's domain is not local (nothing to sign with).
+ */
+export interface MessageSigner {
+  sign(opts: { from: string; headerFromDomain: string | null; message: () => NodeJS.ReadableStream }): Promise<string>;
+}
