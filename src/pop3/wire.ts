@@ -1,0 +1,262 @@
+// POP3 wire format (RFC 1939, RFC 2449, RFC 5034): line framing, command parsing, reply
+// composing and the dot-stuffing encoder for multi-line responses. Pure: no I/O, no store.
+
+/** RFC 2449 §4: a command line is at most 255 octets (CRLF included); we accept more (long AUTH responses, long passwords) but never unbounded. */
+export const MAX_LINE_OCTETS = 8192;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+const CRLF_BYTES = Buffer.from('\r\n');
+const DOT_BYTES = Buffer.from('.');
+
+export type FramedLine = { kind: 'line'; line: Buffer } | { kind: 'too-long' };
+
+/**
+ * Splits input into lines. Bytes are kept as they arrive and split lazily (one line per next()),
+ * so a session can stop reading while a command runs and drop everything pipelined (STLS).
+ * A line longer than the limit is dropped as it arrives (memory stays bounded by the limit)
+ * and reported once as 'too-long' when its end comes.
+ */
+export class LineReader {
+  private queue: Buffer[] = [];
+  private pos = 0;
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  private discarding = false;
+  private queued = 0;
+
+  constructor(private readonly maxLine: number = MAX_LINE_OCTETS) {}
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+  }
+
+  /** Bytes received and not yet returned as lines (the partial line included). */
+  get pendingBytes(): number {
+    return this.queued - this.pos + this.partialLen;
+  }
+
+  /** Drops everything buffered: unread lines and the partial line (RFC 2595 §4: input before the TLS handshake is discarded). */
+  clear(): void {
+    this.queue = [];
+    this.queued = 0;
+    this.pos = 0;
+    this.partial = [];
+    this.partialLen = 0;
+    this.discarding = false;
+  }
+
+  next(): FramedLine | null {
+    while (this.queue.length > 0) {
+      const chunk = this.queue[0]!;
+      const idx = chunk.indexOf(LF, this.pos);
+      if (idx === -1) {
+        const rest = chunk.subarray(this.pos);
+        this.shift();
+        if (this.discarding) continue;
+        this.partial.push(rest);
+        this.partialLen += rest.length;
+        if (this.partialLen > this.maxLine) {
+          this.partial = [];
+          this.partialLen = 0;
+          this.discarding = true;
+        }
+        continue;
+      }
+      const piece = chunk.subarray(this.pos, idx + 1);
+      this.pos = idx + 1;
+      if (this.pos >= chunk.length) this.shift();
+      if (this.discarding || this.partialLen + piece.length > this.maxLine) {
+        this.discarding = false;
+        this.partial = [];
+        this.partialLen = 0;
+        return { kind: 'too-long' };
+      }
+      let line = this.partial.length === 0 ? piece : Buffer.concat([...this.partial, piece]);
+      this.partial = [];
+      this.partialLen = 0;
+      // RFC 1939 §3: lines end in CRLF; a bare LF is accepted as well (robustness).
+      let end = line.length - 1;
+      if (end > 0 && line[end - 1] === CR) end--;
+      line = line.subarray(0, end);
+      return { kind: 'line', line };
+    }
+    return null;
+  }
+
+  private shift(): void {
+    const c = this.queue.shift()!;
+    this.queued -= c.length;
+    this.pos = 0;
+  }
+}
+
+export interface Command {
+  /** The keyword, upper case ("RETR"). */
+  name: string;
+  /** Arguments split on spaces. */
+  args: string[];
+  /** Everything after the keyword and its single separating space, as sent (PASS takes spaces in passwords). */
+  rest: string;
+}
+
+/**
+ * RFC 1939 §3: a command is a case-insensitive keyword of three or four characters, possibly
+ * followed by arguments separated by a single space. Returns null for a line that is no command
+ * (empty, or the keyword is not 3-4 letters).
+ */
+export function parseCommand(line: Buffer): Command | null {
+  const text = line.toString('utf8');
+  const sp = text.indexOf(' ');
+  const keyword = sp === -1 ? text : text.slice(0, sp);
+  if (!/^[A-Za-z]{3,4}$/.test(keyword)) return null;
+  const rest = sp === -1 ? '' : text.slice(sp + 1);
+  const args = rest.split(/[ \t]+/).filter((a) => a.length > 0);
+  return { name: keyword.toUpperCase(), args, rest };
+}
+
+/** RFC 1939 §3: message numbers are decimal, starting at 1. Null when `arg` is not one. */
+export function parseMessageNumber(arg: string | undefined): number | null {
+  if (arg === undefined || !/^[0-9]{1,9}$/.test(arg)) return null;
+  const n = Number(arg);
+  return n >= 1 ? n : null;
+}
+
+/** A non-negative decimal (TOP's line count). */
+export function parseCount(arg: string | undefined): number | null {
+  if (arg === undefined || !/^[0-9]{1,9}$/.test(arg)) return null;
+  return Number(arg);
+}
+
+/** Response codes: RFC 2449 §8 (IN-USE, LOGIN-DELAY), RFC 3206 (SYS/TEMP, SYS/PERM, AUTH), RFC 6856 (UTF8). */
+export type ResponseCode = 'IN-USE' | 'LOGIN-DELAY' | 'SYS/TEMP' | 'SYS/PERM' | 'AUTH' | 'UTF8';
+
+/** RFC 2449 §4: a response line is at most 512 octets (CRLF included); text is cut to fit. */
+function clip(text: string): string {
+  const clean = text.replace(/[\r\n]+/g, ' ');
+  const b = Buffer.from(clean, 'utf8');
+  if (b.length <= 500) return clean;
+  return b.subarray(0, 500).toString('utf8').replace(/\uFFFD$/, '');
+}
+
+export function okLine(text?: string): string {
+  return text ? `+OK ${clip(text)}\r\n` : '+OK\r\n';
+}
+
+export function errLine(text: string, code?: ResponseCode): string {
+  return code ? `-ERR [${code}] ${clip(text)}\r\n` : `-ERR ${clip(text)}\r\n`;
+}
+
+/** RFC 5034 §4: a server challenge is "+" SP base64 (an empty challenge is "+ "). */
+export function challengeLine(challenge: Buffer): string {
+  return `+ ${challenge.toString('base64')}\r\n`;
+}
+
+/**
+ * A multi-line response (RFC 1939 §3): the status line, the lines dot-stuffed, and the
+ * terminating ".". For short generated lists (CAPA, LIST, UIDL); message bodies use DotStuffer.
+ */
+export function multiLine(status: string, lines: readonly string[]): string {
+  let out = status;
+  for (const l of lines) out += (l.startsWith('.') ? '.' : '') + l + '\r\n';
+  return out + '.\r\n';
+}
+
+/**
+ * RFC 5034 §4: client responses are base64; "*" cancels (handled by the caller). Strict: null
+ * when `s` is not canonical base64. "=" alone is an empty initial response (RFC 5034 §4).
+ */
+export function decodeBase64(s: string): Buffer | null {
+  if (s === '=') return Buffer.alloc(0);
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
+  return Buffer.from(s, 'base64');
+}
+
+/**
+ * The unique-id listing value (RFC 1939 §7 UIDL): 1-70 characters in 0x21-0x7E, unique in the
+ * maildrop and the same for the same message in every session. The mailbox's UIDVALIDITY and
+ * the message's UID together name one message for ever (RFC 9051 §2.3.1.1).
+ */
+export function uniqueId(uidValidity: number, uid: number): string {
+  return `${uidValidity}.${uid}`;
+}
+
+/**
+ * Streaming encoder for a message inside a multi-line response (RFC 1939 §3): every line that
+ * starts with "." gets one more "." (byte-stuffing); a bare LF is sent as CRLF so that clients see
+ * CRLF lines only. Optionally stops after a number of lines (TOP): set `lineBudget` before the
+ * bytes it applies to. Works across chunk boundaries.
+ */
+export class DotStuffer {
+  /** Lines still allowed; Infinity for no limit. When it reaches 0, push() returns done. */
+  lineBudget = Infinity;
+  /** Octets sent, not counting stuffing dots: what LIST reports for the message. */
+  unstuffedOctets = 0;
+  private atLineStart = true;
+  private lastWasCR = false;
+
+  /** Encodes a chunk. `done` is true once the line budget is spent (the rest of `chunk` is dropped). */
+  push(chunk: Uint8Array): { out: Buffer; done: boolean } {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.lineBudget <= 0) return { out: Buffer.alloc(0), done: true };
+    if (buf.length === 0) return { out: buf, done: false };
+    const parts: Buffer[] = [];
+    let start = 0;
+    let extra = 0;
+    if (this.atLineStart && buf[0] === DOT) {
+      parts.push(DOT_BYTES);
+      extra++;
+    }
+    let from = 0;
+    for (;;) {
+      const i = buf.indexOf(LF, from);
+      if (i === -1) break;
+      const prevCR = i > 0 ? buf[i - 1] === CR : this.lastWasCR;
+      if (!prevCR) {
+        // A bare LF: send CRLF instead.
+        parts.push(buf.subarray(start, i), CRLF_BYTES);
+      } else {
+        parts.push(buf.subarray(start, i + 1));
+      }
+      start = i + 1;
+      from = i + 1;
+      this.lineBudget--;
+      if (this.lineBudget <= 0) {
+        this.atLineStart = true;
+        this.lastWasCR = false;
+        const out = Buffer.concat(parts);
+        this.unstuffedOctets += out.length - extra;
+        return { out, done: true };
+      }
+      if (i + 1 < buf.length && buf[i + 1] === DOT) {
+        parts.push(DOT_BYTES);
+        extra++;
+      }
+    }
+    if (start < buf.length) parts.push(buf.subarray(start));
+    const last = buf[buf.length - 1];
+    this.atLineStart = last === LF;
+    this.lastWasCR = last === CR;
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.unstuffedOctets += out.length - extra;
+    return { out, done: false };
+  }
+
+  /** The end of the response: a CRLF if the message did not end with one, then ".". */
+  finish(): Buffer {
+    return Buffer.from(this.atLineStart ? '.\r\n' : '\r\n.\r\n');
+  }
+}
+
+/**
+ * Octets the encoder sends for `bytes` before stuffing (the size LIST reports): the length plus
+ * one for every bare LF (sent as CRLF).
+ */
+export function sentOctets(bytes: Uint8Array): number {
+  let n = bytes.length;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] === LF && (i === 0 || bytes[i - 1] !== CR)) n++;
+  return n;
+}
