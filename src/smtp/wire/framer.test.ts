@@ -1,0 +1,135 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BodyScanner, InputBuffer, type LineEvent } from './framer.js';
+
+/** Runs a DATA scan over the input split into pieces; returns body, leftover and flags. */
+function scanData(input: string, pieces: 'whole' | 'bytes'): { body: string; rest: string; done: boolean; flags: BodyScanner['flags'] } {
+  const s = new BodyScanner(true);
+  const buf = Buffer.from(input, 'latin1');
+  const chunks = pieces === 'whole' ? [buf] : [...buf].map((b) => Buffer.from([b]));
+  const out: Buffer[] = [];
+  let rest = '';
+  let done = false;
+  for (let k = 0; k < chunks.length; k++) {
+    const c = chunks[k]!;
+    if (done) {
+      rest += c.toString('latin1');
+      continue;
+    }
+    const r = s.scan(c);
+    out.push(...r.body);
+    if (r.done) {
+      done = true;
+      rest += c.subarray(r.consumed).toString('latin1');
+    }
+  }
+  return { body: Buffer.concat(out).toString('latin1'), rest, done, flags: s.flags };
+}
+
+for (const pieces of ['whole', 'bytes'] as const) {
+  test(`DATA: dot-unstuffing and end of data (${pieces})`, () => {
+    const r = scanData('Subject: x\r\n\r\n..leading dot\r\n.\r\nMAIL FROM:<a@b>\r\n', pieces);
+    assert.equal(r.done, true);
+    assert.equal(r.body, 'Subject: x\r\n\r\n.leading dot\r\n');
+    assert.equal(r.rest, 'MAIL FROM:<a@b>\r\n');
+    assert.deepEqual(r.flags, { bareCr: false, bareLf: false, longLine: false, flood: false, nul: false });
+  });
+
+  test(`DATA: empty message (${pieces})`, () => {
+    const r = scanData('.\r\nQUIT\r\n', pieces);
+    assert.equal(r.done, true);
+    assert.equal(r.body, '');
+    assert.equal(r.rest, 'QUIT\r\n');
+  });
+
+  test(`DATA: smuggling sequences never end data (${pieces})`, () => {
+    const fakes = ['\n.\n', '\r.\r', '\r.\n', '\n.\r', '\n.\r\n', '\r\n.\n', '\r.\r\n', '\r\n.\r', '\r\n\x00.\r\n'];
+    for (const fake of fakes) {
+      const inner = 'MAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@a.test>\r\nDATA\r\nSmuggled\r\n';
+      const r = scanData(`Subject: a\r\n\r\nbody${fake}${inner}.\r\nNEXT\r\n`, pieces);
+      assert.equal(r.done, true, JSON.stringify(fake));
+      assert.equal(r.rest, 'NEXT\r\n', JSON.stringify(fake));
+      assert.ok(r.body.includes('MAIL FROM:<evil@x.test>'), 'the inner commands are message content');
+      if (fake.includes('\x00')) assert.ok(r.flags.nul);
+      else assert.ok(r.flags.bareCr || r.flags.bareLf, JSON.stringify(fake));
+    }
+  });
+
+  test(`DATA: CR CR LF . CR LF is a real end after a bare CR (${pieces})`, () => {
+    const r = scanData('x\r\r\n.\r\nRSET\r\n', pieces);
+    assert.equal(r.done, true);
+    assert.equal(r.flags.bareCr, true);
+    assert.equal(r.rest, 'RSET\r\n');
+  });
+
+  test(`DATA: over-long line flagged (${pieces})`, () => {
+    assert.equal(scanData('a'.repeat(998) + '\r\n.\r\n', pieces).flags.longLine, false);
+    assert.equal(scanData('a'.repeat(999) + '\r\n.\r\n', pieces).flags.longLine, true);
+  });
+
+  test(`DATA: dot followed by bare CR keeps the CR (${pieces})`, () => {
+    const r = scanData('.\rx\r\n.\r\n', pieces);
+    assert.equal(r.body, '\rx\r\n');
+    assert.equal(r.flags.bareCr, true);
+  });
+}
+
+test('DATA: 1 MB without newline is a flood', () => {
+  const s = new BodyScanner(true, 1000, 1024 * 1024);
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  for (let i = 0; i < 17; i++) s.scan(chunk);
+  assert.equal(s.flags.flood, true);
+});
+
+test('BDAT mode: no dot handling, bare LF flagged, trailing CR flagged at end', () => {
+  const s = new BodyScanner(false);
+  const r = s.scan(Buffer.from('.\r\n.\r\nx\ny\r'));
+  assert.equal(r.done, false);
+  assert.equal(Buffer.concat(r.body).toString(), '.\r\n.\r\nx\ny\r');
+  assert.equal(s.flags.bareLf, true);
+  s.end();
+  assert.equal(s.flags.bareCr, true);
+});
+
+function lines(input: string, pieces: 'whole' | 'bytes', max = 512): LineEvent[] {
+  const b = new InputBuffer(4096);
+  const out: LineEvent[] = [];
+  const buf = Buffer.from(input, 'latin1');
+  const chunks = pieces === 'whole' ? [buf] : [...buf].map((x) => Buffer.from([x]));
+  for (const c of chunks) {
+    b.push(c);
+    for (let e = b.takeLine(max); e; e = b.takeLine(max)) {
+      out.push(e);
+      if (e.type === 'flood') return out;
+    }
+  }
+  return out;
+}
+
+for (const pieces of ['whole', 'bytes'] as const) {
+  test(`command lines (${pieces})`, () => {
+    const ev = lines(`EHLO a\r\nNOOP\nQUIT\r\n`, pieces);
+    assert.deepEqual(
+      ev.map((e) => (e.type === 'line' ? [e.line.toString(), e.crlf] : e.type)),
+      [
+        ['EHLO a', true],
+        ['NOOP', false],
+        ['QUIT', true],
+      ],
+    );
+  });
+
+  test(`command line over 512 octets is skipped (${pieces})`, () => {
+    const ok = 'N'.repeat(510);
+    const ev = lines(`${ok}\r\n${'X'.repeat(511)}\r\nQUIT\r\n`, pieces);
+    assert.deepEqual(
+      ev.map((e) => (e.type === 'line' ? e.line.toString() : e.type)),
+      [ok, 'too-long', 'QUIT'],
+    );
+  });
+
+  test(`flood without newline (${pieces})`, () => {
+    const ev = lines('A'.repeat(5000), pieces);
+    assert.equal(ev.at(-1)?.type, 'flood');
+  });
+}
