@@ -78,4 +78,6 @@ export interface MessageStructure {
   has8bit: boolean;
   /** True when a header holds non-ASCII (UTF-8) data (needs SMTPUTF8 to relay). */
   hasUtf8Headers: boolean;
+  /** True when limits (depth, part count, header size) cut the structure somewhere (see MimePart.truncated). */
+  truncated?: boolean;
 }

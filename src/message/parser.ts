@@ -1,0 +1,380 @@
+// Streaming MIME parser: bytes in, in chunks split anywhere; out comes the MIME tree with byte
+// offsets (RFC 2045, RFC 2046), ENVELOPE of the message and of every enclosed message/rfc822.
+// It never holds the message: only the header bytes of the parts still open (each bounded) and
+// counters. Nesting is an explicit stack of open parts (no recursion), bounded by MAX_DEPTH, and
+// the number of parts is bounded by MAX_PARTS: what lies beyond is kept as opaque body and the
+// cut part is marked `truncated`.
+import { isAscii } from 'node:buffer';
+import {
+  buildEnvelope,
+  emptyEnvelope,
+  headerBytesToString,
+  headerValue,
+  parseContentDisposition,
+  parseContentLanguage,
+  parseContentType,
+  parseHeaderFields,
+} from './headers.js';
+import type { MessageStructure, MimePart } from './types.js';
+
+export interface ParserLimits {
+  /** Deepest nesting of parts (multipart children and enclosed messages) that is parsed. */
+  maxDepth: number;
+  /** Most parts (MimePart objects) in one structure. */
+  maxParts: number;
+  /** Most octets of one header block that are kept for parsing; the rest is counted only. */
+  maxHeaderBytes: number;
+}
+
+export const DEFAULT_LIMITS: ParserLimits = { maxDepth: 100, maxParts: 10_000, maxHeaderBytes: 64 * 1024 };
+
+/** RFC 2046 §5.1.1: a boundary is 1 to 70 characters; longer lines are never delimiters here. */
+const MAX_BOUNDARY_LINE = 1024;
+
+type Mode = 'header' | 'leaf' | 'multipart' | 'message';
+
+interface Frame {
+  part: MimePart;
+  depth: number;
+  mode: Mode;
+  /** Header bytes kept so far (bounded by maxHeaderBytes). */
+  header: Buffer[];
+  headerLen: number;
+  headerCut: boolean;
+  /** LF count at bodyStart, to count body lines. */
+  lfAtBody: number;
+  /** Multipart: boundary octets and where we are among the parts. */
+  boundary: Buffer | null;
+  mpState: 'preamble' | 'child' | 'skip' | 'epilogue';
+  /** RFC 2046 §5.1.5: in multipart/digest the default Content-Type is message/rfc822. */
+  digestChild: boolean;
+  /** For the root of an enclosed message: the message/rfc822 part that holds it. */
+  holder: MimePart | null;
+  /** IMAP section prefix of the message this frame is the root of ("" for the top level). */
+  messagePrefix: string | null;
+}
+
+function newPart(partNumber: string, headerStart: number): MimePart {
+  return {
+    partNumber,
+    headerStart,
+    bodyStart: headerStart,
+    bodyEnd: headerStart,
+    type: 'text',
+    subtype: 'plain',
+    params: {},
+    id: null,
+    description: null,
+    encoding: '7BIT',
+    size: 0,
+    lines: 0,
+    md5: null,
+    disposition: null,
+    language: null,
+    location: null,
+  };
+}
+
+/** RFC 2045 §6.4: multipart and message/rfc822 may only have an identity encoding. */
+function identityEncoding(enc: string): boolean {
+  return enc === '7BIT' || enc === '8BIT' || enc === 'BINARY';
+}
+
+function childNumber(parent: MimePart, index: number): string {
+  return parent.partNumber === '' ? String(index) : `${parent.partNumber}.${index}`;
+}
+
+export function createMessageParser(limits: Partial<ParserLimits> = {}): { write(chunk: Uint8Array): void; end(): MessageStructure } {
+  const lim: ParserLimits = { ...DEFAULT_LIMITS, ...limits };
+  let pos = 0; // octets consumed
+  let lfCount = 0; // LFs consumed
+  let lineStart = 0;
+  let lineLen = 0; // octets of the current line so far, LF excluded
+  let lastCR = false; // last octet of the current line so far is CR
+  let prevEol = 0; // length of the line end that ends right at lineStart (0, 1 or 2)
+  // The start of the current line, kept when it may be a boundary delimiter line.
+  const prefix = Buffer.alloc(MAX_BOUNDARY_LINE);
+  let prefixLen = 0;
+  let prefixCut = false;
+  let has8bit = false;
+  let hasUtf8Headers = false;
+  let partCount = 1;
+  let truncated = false;
+  let ended = false;
+  let envelope = emptyEnvelope();
+
+  const root = newPart('', 0);
+  const stack: Frame[] = [makeFrame(root, 0, false, null, '')];
+
+  function makeFrame(part: MimePart, depth: number, digestChild: boolean, holder: MimePart | null, messagePrefix: string | null): Frame {
+    return {
+      part,
+      depth,
+      mode: 'header',
+      header: [],
+      headerLen: 0,
+      headerCut: false,
+      lfAtBody: 0,
+      boundary: null,
+      mpState: 'preamble',
+      digestChild,
+      holder,
+      messagePrefix,
+    };
+  }
+
+  function markTruncated(part: MimePart): void {
+    part.truncated = true;
+    truncated = true;
+  }
+
+  /** The header of a frame is complete (or cut short): parse it and decide how to read the body. */
+  function endHeader(f: Frame, bodyStart: number, lfAtBody: number): void {
+    const p = f.part;
+    p.bodyStart = bodyStart;
+    f.lfAtBody = lfAtBody;
+    const bytes = Buffer.concat(f.header, f.headerLen);
+    f.header = [];
+    if (!hasUtf8Headers && !isAscii(bytes)) hasUtf8Headers = true;
+    const { text, encoding: textEnc } = headerBytesToString(bytes);
+    const fields = parseHeaderFields(text);
+    if (f.headerCut) markTruncated(p);
+
+    const ctRaw = headerValue(fields, 'content-type');
+    const ct = ctRaw === null ? null : parseContentType(ctRaw);
+    if (ct && ct.type) {
+      p.type = ct.type;
+      p.subtype = ct.subtype;
+      p.params = ct.params;
+    } else if (f.digestChild) {
+      // RFC 2046 §5.1.5: in a digest, a part without Content-Type is message/rfc822.
+      p.type = 'message';
+      p.subtype = 'rfc822';
+      p.params = {};
+    } else {
+      // RFC 2045 §5.2: default (also for an invalid Content-Type) is text/plain; charset=us-ascii.
+      p.type = 'text';
+      p.subtype = 'plain';
+      p.params = { charset: ct?.params['charset'] ?? 'us-ascii' };
+    }
+    // RFC 2046 §4.1.2: the default charset of text/* is US-ASCII.
+    if (p.type === 'text' && p.params['charset'] === undefined) p.params = { charset: 'us-ascii', ...p.params };
+    const cte = headerValue(fields, 'content-transfer-encoding');
+    // RFC 2045 §6.1: "7BIT" is the default; the mechanism is case-insensitive.
+    if (cte !== null && cte.trim() !== '') p.encoding = cte.replace(/\s*\(.*$/s, '').trim().toUpperCase();
+    p.id = headerValue(fields, 'content-id');
+    p.description = headerValue(fields, 'content-description');
+    p.md5 = headerValue(fields, 'content-md5');
+    const disp = headerValue(fields, 'content-disposition');
+    p.disposition = disp === null ? null : parseContentDisposition(disp);
+    const lang = headerValue(fields, 'content-language');
+    p.language = lang === null ? null : parseContentLanguage(lang);
+    p.location = headerValue(fields, 'content-location');
+
+    if (f.messagePrefix !== null) {
+      const env = buildEnvelope(fields);
+      if (f.holder) f.holder.message = { envelope: env, root: p };
+      else envelope = env;
+      // RFC 9051 §6.4.5: a multipart message's parts are numbered from its prefix; a
+      // non-multipart message has a part 1, its body.
+      if (f.holder) p.partNumber = p.type === 'multipart' ? f.messagePrefix : f.messagePrefix === '' ? '1' : `${f.messagePrefix}.1`;
+    }
+
+    if (p.type === 'multipart') {
+      p.children = [];
+      const b = p.params['boundary'];
+      if (f.depth >= lim.maxDepth) {
+        markTruncated(p);
+        f.mode = 'leaf';
+      } else if (b === undefined || b === '' || !identityEncoding(p.encoding)) {
+        // No usable boundary: the body is opaque (a multipart with no parts).
+        f.mode = 'leaf';
+      } else {
+        f.mode = 'multipart';
+        f.boundary = Buffer.from(b, textEnc);
+        f.mpState = 'preamble';
+      }
+    } else if (p.type === 'message' && (p.subtype === 'rfc822' || p.subtype === 'global') && identityEncoding(p.encoding)) {
+      if (f.depth >= lim.maxDepth || partCount >= lim.maxParts) {
+        markTruncated(p);
+        f.mode = 'leaf';
+      } else {
+        // RFC 2046 §5.2.1: the body of message/rfc822 is a complete message.
+        f.mode = 'message';
+        const prefix = p.partNumber === '' ? '1' : p.partNumber;
+        const inner = newPart(prefix, bodyStart);
+        partCount++;
+        p.message = { envelope: emptyEnvelope(), root: inner };
+        stack.push(makeFrame(inner, f.depth + 1, false, p, prefix));
+      }
+    } else {
+      f.mode = 'leaf';
+    }
+  }
+
+  /** Closes a frame: its body ends at `end`; `lfEnd` LFs lie before `end`. */
+  function closeFrame(f: Frame, end: number, lfEnd: number): void {
+    const p = f.part;
+    if (f.mode === 'header') {
+      // The header never ended: it runs to `end`, the body is empty.
+      const depth = stack.length;
+      endHeader(f, end, lfEnd);
+      // endHeader may have pushed an enclosed message frame; it is empty too (and, with an
+      // empty header, text/plain: this goes one level deep only).
+      if (stack.length > depth) closeFrame(stack.pop()!, end, lfEnd);
+    }
+    const bodyEnd = Math.max(end, p.bodyStart);
+    p.bodyEnd = bodyEnd;
+    p.size = bodyEnd - p.bodyStart;
+    p.lines = Math.max(0, lfEnd - f.lfAtBody);
+  }
+
+  /** Closes every frame deeper than `index`, at a delimiter line that starts at `lineStart`. */
+  function closeAbove(index: number): void {
+    while (stack.length - 1 > index) {
+      const f = stack.pop()!;
+      // RFC 2046 §5.1.1: the CRLF before a boundary delimiter belongs to the delimiter.
+      const body = f.mode === 'header' ? lineStart : f.part.bodyStart;
+      const excl = lineStart > body ? prevEol : 0;
+      closeFrame(f, lineStart - excl, lfCount - (excl > 0 ? 1 : 0));
+    }
+  }
+
+  /** Which open multipart (index in the stack) the current line is a delimiter of, if any. */
+  function matchBoundary(): { index: number; close: boolean } | null {
+    if (prefixCut || prefixLen < 3 || prefix[0] !== 0x2d || prefix[1] !== 0x2d) return null;
+    let len = prefixLen;
+    if (lastCR) len--; // the CR of CRLF is in the prefix
+    // RFC 2046 §5.1.1: transport-padding (LWSP) may follow the delimiter.
+    while (len > 2 && (prefix[len - 1] === 0x20 || prefix[len - 1] === 0x09)) len--;
+    for (let k = stack.length - 1; k >= 0; k--) {
+      const f = stack[k]!;
+      if (f.mode !== 'multipart' || f.mpState === 'epilogue' || !f.boundary) continue;
+      const b = f.boundary;
+      const bl = b.length;
+      if (len !== 2 + bl && len !== 4 + bl) continue;
+      if (prefix.compare(b, 0, bl, 2, 2 + bl) !== 0) continue;
+      if (len === 2 + bl) return { index: k, close: false };
+      // RFC 2046 §5.1.1: the close delimiter is the delimiter followed by "--".
+      if (prefix[2 + bl] === 0x2d && prefix[3 + bl] === 0x2d) return { index: k, close: true };
+    }
+    return null;
+  }
+
+  /** A complete line (content + `eol` octets of line end) has been consumed. */
+  function onLine(eol: number): void {
+    const contentLen = lineLen - (eol === 2 ? 1 : 0);
+    const m = stack.length > 1 || stack[0]!.mode === 'multipart' ? matchBoundary() : null;
+    if (m) {
+      closeAbove(m.index);
+      const mp = stack[m.index]!;
+      if (m.close) {
+        mp.mpState = 'epilogue';
+      } else if (partCount >= lim.maxParts) {
+        // Limit reached: the rest up to the next delimiter is skipped, like a preamble.
+        markTruncated(mp.part);
+        mp.mpState = 'skip';
+      } else {
+        const children = mp.part.children!;
+        const child = newPart(childNumber(mp.part, children.length + 1), lineStart + lineLen + (eol === 2 ? 1 : eol));
+        children.push(child);
+        partCount++;
+        mp.mpState = 'child';
+        stack.push(makeFrame(child, mp.depth + 1, mp.part.subtype === 'digest', null, null));
+      }
+      return;
+    }
+    const top = stack[stack.length - 1]!;
+    if (top.mode === 'header' && contentLen === 0) {
+      // RFC 5322 §2.1: an empty line ends the header.
+      endHeader(top, lineStart + lineLen + (eol === 2 ? 1 : eol), lfCount + (eol > 0 ? 1 : 0));
+    }
+  }
+
+  function appendHeader(f: Frame, chunk: Uint8Array, from: number, to: number): void {
+    if (to <= from) return;
+    const room = lim.maxHeaderBytes - f.headerLen;
+    if (room <= 0) {
+      f.headerCut = true;
+      return;
+    }
+    const take = Math.min(room, to - from);
+    f.header.push(Buffer.from(chunk.subarray(from, from + take)));
+    f.headerLen += take;
+    if (take < to - from) f.headerCut = true;
+  }
+
+  function write(chunk: Uint8Array): void {
+    if (ended) throw new Error('message parser: write after end');
+    const n = chunk.length;
+    if (n === 0) return;
+    if (!has8bit && !isAscii(chunk)) has8bit = true;
+    let i = 0;
+    while (i < n) {
+      const nl = chunk.indexOf(0x0a, i);
+      const segEnd = nl === -1 ? n : nl;
+      const top = stack[stack.length - 1]!;
+      // Keep the start of the line while it may still be a delimiter line.
+      if (segEnd > i) {
+        if (lineLen === 0) {
+          prefixLen = 0;
+          prefixCut = false;
+        }
+        if (!prefixCut && (lineLen > 0 ? prefixLen > 0 : chunk[i] === 0x2d)) {
+          const take = Math.min(segEnd - i, MAX_BOUNDARY_LINE - prefixLen);
+          prefix.set(chunk.subarray(i, i + take), prefixLen);
+          prefixLen += take;
+          if (take < segEnd - i) prefixCut = true;
+        }
+        lineLen += segEnd - i;
+        lastCR = chunk[segEnd - 1] === 0x0d;
+      }
+      if (top.mode === 'header') appendHeader(top, chunk, i, nl === -1 ? n : nl + 1);
+      if (nl === -1) break;
+      // A line ends at this LF.
+      const eol = lastCR ? 2 : 1;
+      if (lineLen === 0) prefixLen = 0;
+      onLine(eol);
+      lfCount++;
+      prevEol = eol;
+      lineLen = 0;
+      lastCR = false;
+      prefixLen = 0;
+      prefixCut = false;
+      i = nl + 1;
+      // Offsets are absolute: lineStart counts from the start of the message.
+      lineStart = pos + i;
+    }
+    pos += n;
+  }
+
+  function end(): MessageStructure {
+    if (ended) throw new Error('message parser: end called twice');
+    // A last line without a line end: it may still be a close delimiter.
+    if (lineLen > 0) onLine(0);
+    ended = true;
+    while (stack.length) {
+      const f = stack.pop()!;
+      closeFrame(f, pos, lfCount);
+    }
+    return {
+      version: 1,
+      size: pos,
+      lines: lfCount,
+      envelope,
+      root,
+      has8bit,
+      hasUtf8Headers,
+      ...(truncated ? { truncated: true } : {}),
+    };
+  }
+
+  return { write, end };
+}
+
+/** Parses a whole message held in memory. */
+export function parseMessage(bytes: Uint8Array, limits?: Partial<ParserLimits>): MessageStructure {
+  const p = createMessageParser(limits);
+  p.write(bytes);
+  return p.end();
+}
