@@ -7,7 +7,6 @@ export const MAX_LINE_OCTETS = 8192;
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
-const CRLF_BYTES = Buffer.from('\r\n');
 const DOT_BYTES = Buffer.from('.');
 
 export type FramedLine = { kind: 'line'; line: Buffer } | { kind: 'too-long' };
@@ -186,16 +185,21 @@ export function uniqueId(uidValidity: number, uid: number): string {
 
 /**
  * Streaming encoder for a message inside a multi-line response (RFC 1939 §3): every line that
- * starts with "." gets one more "." (byte-stuffing); a bare LF is sent as CRLF so that clients see
- * CRLF lines only. Optionally stops after a number of lines (TOP): set `lineBudget` before the
- * bytes it applies to. Works across chunk boundaries.
+ * starts with "." gets one more "." (byte-stuffing). The message's own bytes are sent unchanged,
+ * so what RETR sends before stuffing is exactly the stored size that LIST reports. Messages are
+ * stored with CRLF line ends; should one hold a bare LF anyway, the octet after it is stuffed as
+ * well, so that no client, whether it splits lines at LF or at CRLF, can see an early end.
+ * Optionally stops after a number of lines (TOP): set `lineBudget` before the bytes it applies
+ * to. Works across chunk boundaries.
  */
 export class DotStuffer {
   /** Lines still allowed; Infinity for no limit. When it reaches 0, push() returns done. */
   lineBudget = Infinity;
-  /** Octets sent, not counting stuffing dots: what LIST reports for the message. */
+  /** Octets of the message sent, not counting stuffing dots. */
   unstuffedOctets = 0;
   private atLineStart = true;
+  /** The last octet sent was LF and the one before it CR. */
+  private endsWithCrlf = true;
   private lastWasCR = false;
 
   /** Encodes a chunk. `done` is true once the line budget is spent (the rest of `chunk` is dropped). */
@@ -205,58 +209,35 @@ export class DotStuffer {
     if (buf.length === 0) return { out: buf, done: false };
     const parts: Buffer[] = [];
     let start = 0;
-    let extra = 0;
-    if (this.atLineStart && buf[0] === DOT) {
-      parts.push(DOT_BYTES);
-      extra++;
-    }
-    let from = 0;
-    for (;;) {
+    let end = buf.length;
+    let done = false;
+    if (this.atLineStart && buf[0] === DOT) parts.push(DOT_BYTES);
+    for (let from = 0; ; ) {
       const i = buf.indexOf(LF, from);
       if (i === -1) break;
-      const prevCR = i > 0 ? buf[i - 1] === CR : this.lastWasCR;
-      if (!prevCR) {
-        // A bare LF: send CRLF instead.
-        parts.push(buf.subarray(start, i), CRLF_BYTES);
-      } else {
-        parts.push(buf.subarray(start, i + 1));
-      }
-      start = i + 1;
       from = i + 1;
-      this.lineBudget--;
-      if (this.lineBudget <= 0) {
-        this.atLineStart = true;
-        this.lastWasCR = false;
-        const out = Buffer.concat(parts);
-        this.unstuffedOctets += out.length - extra;
-        return { out, done: true };
+      if (--this.lineBudget <= 0) {
+        end = i + 1;
+        done = true;
+        break;
       }
-      if (i + 1 < buf.length && buf[i + 1] === DOT) {
-        parts.push(DOT_BYTES);
-        extra++;
+      if (from < buf.length && buf[from] === DOT) {
+        parts.push(buf.subarray(start, from), DOT_BYTES);
+        start = from;
       }
     }
-    if (start < buf.length) parts.push(buf.subarray(start));
-    const last = buf[buf.length - 1];
+    parts.push(buf.subarray(start, end));
+    const last = buf[end - 1];
+    const beforeLast = end >= 2 ? buf[end - 2] === CR : this.lastWasCR;
     this.atLineStart = last === LF;
+    this.endsWithCrlf = last === LF && beforeLast;
     this.lastWasCR = last === CR;
-    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    this.unstuffedOctets += out.length - extra;
-    return { out, done: false };
+    this.unstuffedOctets += end;
+    return { out: parts.length === 1 ? parts[0]! : Buffer.concat(parts), done };
   }
 
-  /** The end of the response: a CRLF if the message did not end with one, then ".". */
+  /** The end of the response: a CRLF unless the message ended with one, then ".". */
   finish(): Buffer {
-    return Buffer.from(this.atLineStart ? '.\r\n' : '\r\n.\r\n');
+    return Buffer.from(this.endsWithCrlf ? '.\r\n' : '\r\n.\r\n');
   }
-}
-
-/**
- * Octets the encoder sends for `bytes` before stuffing (the size LIST reports): the length plus
- * one for every bare LF (sent as CRLF).
- */
-export function sentOctets(bytes: Uint8Array): number {
-  let n = bytes.length;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] === LF && (i === 0 || bytes[i - 1] !== CR)) n++;
-  return n;
 }
