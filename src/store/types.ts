@@ -141,6 +141,14 @@ export interface BlobStore {
   read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer>;
   /** Releases a staged blob that was not (or is no longer) needed; committed references are kept. */
   discard(staged: StagedBlob): Promise<void>;
+  /**
+   * Commits a staged blob with one more reference held outside any mailbox (e.g. by the outbound
+   * queue), durable on resolve (group commit). Returns the blob id; readable with open()/read()
+   * until release() drops that reference.
+   */
+  retain(staged: StagedBlob): Promise<string>;
+  /** Drops one reference taken with retain(); the file is deleted when no reference is left. */
+  release(blobId: string): Promise<void>;
 }
 
 export type ChangeEvent =
@@ -260,6 +268,13 @@ export interface Store {
   copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult>;
   /** Atomic move: copy + expunge in one transaction. */
   moveMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult>;
+
+  /**
+   * Consistency check (maintenance, the contract suite): one line per problem found (a message
+   * whose blob is missing, a reference count or quota usage that does not add up, an orphan file);
+   * tempFiles counts temporary files present right now (in-flight writes, or a crash's leftovers).
+   */
+  verify?(): Promise<{ problems: string[]; tempFiles: number }>;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,345 @@
+// Raw message bytes as files, content-addressed by sha256 (DESIGN.md "Store"):
+//
+//   <dataDir>/tmp/<pid>-<random>          a message being written (BlobWriter), then a staged blob
+//   <dataDir>/blobs/ab/cd/<sha256 hex>    a committed blob (ab, cd: the first two bytes of the hash)
+//
+// A writer streams into a temporary file while hashing it and feeding the streaming MIME parser,
+// so the structure is computed once, as the message arrives. finish() fsyncs the file.
+// Committing hard-links the staged file to its content address and fsyncs the directory, BEFORE
+// the metadata that references it commits; a blob that already exists just gains a reference.
+// Reference counts live in the metadata database (the backend); this module only handles files.
+// The staged file stays usable (deliver again, queue) until discard(); every temporary file left
+// by a crash is swept when the store opens.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, constants as fsConstants, fsyncSync, linkSync, mkdirSync, openSync, closeSync, statSync, unlinkSync } from 'node:fs';
+import { copyFile, link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { MessageStructure } from '../message/types.js';
+import { StoreError, type BlobWriter, type StagedBlob } from './types.js';
+
+/** The streaming parser the writer feeds (src/message/parser.ts). */
+export type MessageParserFactory = () => { write(chunk: Uint8Array): void; end(): MessageStructure };
+
+const BLOB_ID = /^[0-9a-f]{64}$/;
+/** Small writes (SMTP lines, literals in pieces) are gathered into writes of this size. */
+const WRITE_BUFFER = 64 * 1024;
+
+export class BlobFiles {
+  readonly blobDir: string;
+  readonly tmpDir: string;
+
+  constructor(
+    readonly dataDir: string,
+    private readonly parserFactory: MessageParserFactory,
+  ) {
+    this.blobDir = join(dataDir, 'blobs');
+    this.tmpDir = join(dataDir, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobDir, { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    await fsyncDir(this.dataDir);
+  }
+
+  /** The file of a committed blob. Throws 'invalid' for anything but a sha256 hex id (no path tricks). */
+  pathOf(blobId: string): string {
+    if (!BLOB_ID.test(blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(blobId)}`);
+    return join(this.blobDir, blobId.slice(0, 2), blobId.slice(2, 4), blobId);
+  }
+
+  createWriter(): BlobWriter {
+    return new FileBlobWriter(join(this.tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`), this.parserFactory());
+  }
+
+  async stage(bytes: Uint8Array): Promise<StagedBlob> {
+    const writer = this.createWriter();
+    try {
+      await writer.write(bytes);
+      return await writer.finish();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  open(blobId: string, range?: { start?: number; end?: number }): Readable {
+    const start = range?.start ?? 0;
+    const end = range?.end;
+    if (end !== undefined && end <= start) {
+      // An empty range: createReadStream cannot express it (its end is inclusive).
+      return createReadStream(this.pathOf(blobId), { start: 0, end: -1 });
+    }
+    return createReadStream(this.pathOf(blobId), { start, end: end === undefined ? undefined : end - 1 });
+  }
+
+  async read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer> {
+    const path = this.pathOf(blobId);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new StoreError('not-found', `blob ${blobId} does not exist`);
+      throw err;
+    }
+    try {
+      const size = (await fh.stat()).size;
+      const start = Math.min(Math.max(0, range?.start ?? 0), size);
+      const end = Math.min(Math.max(start, range?.end ?? size), size);
+      const buf = Buffer.alloc(end - start);
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesRead } = await fh.read(buf, off, buf.length - off, start + off);
+        if (bytesRead === 0) break;
+        off += bytesRead;
+      }
+      return off === buf.length ? buf : buf.subarray(0, off);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async discard(staged: StagedBlob): Promise<void> {
+    await unlink(staged.tempPath).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    });
+  }
+
+  /**
+   * Makes committed files of staged blobs (before the metadata referencing them commits): hard
+   * link (or copy) each to its content address, then fsync the directories, in parallel.
+   * Returns the ids that could not be committed, with the reason.
+   */
+  async commitFiles(staged: readonly StagedBlob[]): Promise<Map<string, Error>> {
+    const failed = new Map<string, Error>();
+    const dirs = new Set<string>();
+    const unique = new Map<string, StagedBlob>();
+    for (const s of staged) if (!unique.has(s.id)) unique.set(s.id, s);
+    await Promise.all(
+      [...unique.values()].map(async (s) => {
+        try {
+          const target = this.pathOf(s.id);
+          const existing = await stat(target).catch(() => null);
+          if (existing && existing.size === s.size) return; // already committed: just another reference
+          const dir = dirname(target);
+          if (await mkdir(dir, { recursive: true })) {
+            // New directories: their entries in the parents must be durable too.
+            dirs.add(this.blobDir).add(dirname(dir));
+          }
+          if (existing) {
+            // A damaged file under this name (wrong size): replace it atomically.
+            const fresh = `${target}.${randomBytes(6).toString('hex')}`;
+            await linkOrCopy(s.tempPath, fresh);
+            await rename(fresh, target);
+          } else {
+            await linkOrCopy(s.tempPath, target);
+          }
+          dirs.add(dir);
+        } catch (err) {
+          failed.set(s.id, err instanceof Error ? err : new Error(String(err)));
+        }
+      }),
+    );
+    await Promise.all([...dirs].map((d) => fsyncDir(d)));
+    return failed;
+  }
+
+  /**
+   * Synchronous check, run inside the metadata transaction when a blob gains its first live
+   * reference: the file must exist (another process may have deleted it after its own last
+   * reference went). If it is missing it is linked again from the staged file.
+   */
+  ensureFileSync(staged: StagedBlob): void {
+    const target = this.pathOf(staged.id);
+    try {
+      if (statSync(target).size === staged.size) return;
+    } catch {
+      // missing: link it below
+    }
+    const dir = dirname(target);
+    mkdirSync(dir, { recursive: true });
+    try {
+      linkSync(staged.tempPath, target);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw new StoreError('not-found', `staged blob ${staged.id} is gone (${(err as Error).message})`);
+    }
+    for (const d of [dir, dirname(dir), this.blobDir]) {
+      const fd = openSync(d, fsConstants.O_RDONLY);
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** True when the committed file exists (synchronous; for checks inside a transaction). */
+  existsSync(blobId: string): boolean {
+    try {
+      statSync(this.pathOf(blobId));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Synchronous unlink (inside the write transaction that deletes the row); a missing file is fine. */
+  removeFileSync(blobId: string): void {
+    try {
+      unlinkSync(this.pathOf(blobId));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+  }
+
+  async removeFile(blobId: string): Promise<void> {
+    await unlink(this.pathOf(blobId)).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    });
+  }
+
+  /** Temporary files (writers, staged blobs), with their modification time. */
+  async listTemp(): Promise<Array<{ path: string; mtimeMs: number }>> {
+    const out: Array<{ path: string; mtimeMs: number }> = [];
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      const path = join(this.tmpDir, name);
+      const st = await stat(path).catch(() => null);
+      if (st) out.push({ path, mtimeMs: st.mtimeMs });
+    }
+    return out;
+  }
+
+  /** Every file under blobs/, as ids (or stray names), with size and modification time. */
+  async *walkCommitted(): AsyncGenerator<{ path: string; name: string; size: number; mtimeMs: number }> {
+    for (const a of await readdir(this.blobDir).catch(() => [] as string[])) {
+      const da = join(this.blobDir, a);
+      for (const b of await readdir(da).catch(() => [] as string[])) {
+        const db = join(da, b);
+        for (const name of await readdir(db).catch(() => [] as string[])) {
+          const path = join(db, name);
+          const st = await stat(path).catch(() => null);
+          if (st?.isFile()) yield { path, name, size: st.size, mtimeMs: st.mtimeMs };
+        }
+      }
+    }
+  }
+}
+
+class FileBlobWriter implements BlobWriter {
+  private fh: Promise<FileHandle> | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private readonly hash = createHash('sha256');
+  private state: 'open' | 'finishing' | 'finished' | 'aborted' = 'open';
+  private failure: unknown = null;
+  size = 0;
+
+  constructor(
+    private readonly tempPath: string,
+    private readonly parser: { write(chunk: Uint8Array): void; end(): MessageStructure },
+  ) {}
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(new Error(`blob writer is ${this.state}`));
+    if (this.failure) return Promise.reject(this.failure);
+    if (chunk.length === 0) return Promise.resolve();
+    this.hash.update(chunk);
+    this.parser.write(chunk);
+    this.size += chunk.length;
+    // Copied: the caller may reuse its buffer as soon as this resolves.
+    this.buffered.push(Buffer.from(chunk));
+    this.bufferedBytes += chunk.length;
+    if (this.bufferedBytes < WRITE_BUFFER) return Promise.resolve();
+    return this.flush();
+  }
+
+  private flush(): Promise<void> {
+    if (this.bufferedBytes === 0) return this.chain;
+    const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
+    const fh = this.fh;
+    this.chain = this.chain.then(async () => {
+      const handle = await fh;
+      let off = 0;
+      while (off < data.length) off += (await handle.write(data, off, data.length - off)).bytesWritten;
+    });
+    this.chain.catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    return this.chain;
+  }
+
+  async finish(): Promise<StagedBlob> {
+    if (this.state !== 'open') throw new Error(`blob writer is ${this.state}`);
+    this.state = 'finishing';
+    try {
+      if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
+      await this.flush();
+      const fh = await this.fh;
+      await fh.sync();
+      await fh.close();
+      const structure = this.parser.end();
+      this.state = 'finished';
+      return { id: this.hash.digest('hex'), size: this.size, structure, tempPath: this.tempPath };
+    } catch (err) {
+      this.state = 'open';
+      await this.abort();
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'aborted') return;
+    const wasFinished = this.state === 'finished';
+    this.state = 'aborted';
+    if (wasFinished) {
+      // finish() handed out a StagedBlob: from now on it is discard()'s to remove.
+      return;
+    }
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    await this.chain.catch(() => undefined);
+    if (this.fh) {
+      const fh = await this.fh.catch(() => null);
+      await fh?.close().catch(() => undefined);
+      await unlink(this.tempPath).catch(() => undefined);
+    }
+  }
+}
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return;
+    if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'ENOTSUP')) throw err;
+    // A file system without hard links: copy, then fsync the copy.
+    await copyFile(from, to, fsConstants.COPYFILE_EXCL).catch((e: unknown) => {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    });
+    const fh = await open(to, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** fsync a directory so the entries created in it are durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}

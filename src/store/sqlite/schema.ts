@@ -1,0 +1,88 @@
+// The store's tables in SQLite, as numbered migrations (see migrate.ts for how to add one).
+import type { Migration } from './migrate.js';
+
+export const STORE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'domains, accounts, aliases, mailboxes, messages, blobs',
+    up(db) {
+      db.exec(`
+        -- Small settings and counters (e.g. the last UIDVALIDITY handed out).
+        CREATE TABLE meta (
+          key TEXT PRIMARY KEY,
+          value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE domains (
+          id INTEGER PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,            -- lower case
+          created_at INTEGER NOT NULL           -- ms since the epoch
+        );
+
+        CREATE TABLE accounts (
+          id INTEGER PRIMARY KEY,
+          address TEXT NOT NULL UNIQUE,         -- lower case local@domain
+          domain_id INTEGER NOT NULL REFERENCES domains(id),
+          password_hash TEXT NOT NULL,          -- PHC string (argon2id)
+          quota INTEGER NOT NULL DEFAULT 0,     -- bytes, 0 = unlimited
+          usage INTEGER NOT NULL DEFAULT 0,     -- bytes: sum of messages.size over the account
+          created_at INTEGER NOT NULL
+        );
+        CREATE INDEX accounts_domain ON accounts(domain_id);
+
+        CREATE TABLE aliases (
+          id INTEGER PRIMARY KEY,
+          address TEXT NOT NULL UNIQUE,         -- lower case local@domain, or @domain (catch-all)
+          domain_id INTEGER NOT NULL REFERENCES domains(id),
+          created_at INTEGER NOT NULL
+        );
+        CREATE INDEX aliases_domain ON aliases(domain_id);
+
+        CREATE TABLE alias_targets (
+          alias_id INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,
+          position INTEGER NOT NULL,
+          target TEXT NOT NULL,                 -- lower case local@domain (local or remote)
+          PRIMARY KEY (alias_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX alias_targets_target ON alias_targets(target);
+
+        CREATE TABLE mailboxes (
+          id INTEGER PRIMARY KEY,
+          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,                   -- UTF-8, "/"-delimited, "INBOX" canonical
+          uid_validity INTEGER NOT NULL,        -- unique per name incarnation
+          uid_next INTEGER NOT NULL DEFAULT 1,  -- never decreases: UIDs are never reused
+          highest_modseq INTEGER NOT NULL DEFAULT 1,
+          special_use TEXT,
+          subscribed INTEGER NOT NULL DEFAULT 0,
+          recent_uid INTEGER NOT NULL DEFAULT 0, -- messages with a higher UID are \\Recent to the next claimant
+          UNIQUE (account_id, name)
+        );
+
+        -- Content-addressed raw messages; the file is blobs/ab/cd/<id>.
+        -- A row with refs = 0 is garbage waiting for its file to be deleted.
+        CREATE TABLE blobs (
+          id TEXT PRIMARY KEY,                  -- sha256 hex
+          size INTEGER NOT NULL,
+          refs INTEGER NOT NULL,                -- references: messages + held
+          held INTEGER NOT NULL DEFAULT 0,      -- references from outside mailboxes (blobs.retain)
+          structure TEXT NOT NULL               -- MessageStructure JSON, parsed once
+        ) WITHOUT ROWID;
+
+        CREATE TABLE messages (
+          mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+          uid INTEGER NOT NULL,
+          modseq INTEGER NOT NULL,
+          sys_flags INTEGER NOT NULL DEFAULT 0, -- bits: 1 \\Seen, 2 \\Answered, 4 \\Flagged, 8 \\Deleted, 16 \\Draft
+          keywords TEXT NOT NULL DEFAULT '[]',  -- JSON array of keyword strings
+          internal_date INTEGER NOT NULL,       -- ms since the epoch
+          size INTEGER NOT NULL,
+          blob_id TEXT NOT NULL REFERENCES blobs(id),
+          PRIMARY KEY (mailbox_id, uid)
+        ) WITHOUT ROWID;
+        CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+        CREATE INDEX messages_blob ON messages(blob_id);
+      `);
+    },
+  },
+];

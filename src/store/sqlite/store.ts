@@ -1,0 +1,969 @@
+// The embedded Store: metadata in SQLite (better-sqlite3, WAL, synchronous=FULL, foreign keys),
+// raw messages as content-addressed files (blobs.ts). Every write goes through the group
+// committer (commit.ts); reads are short synchronous queries, paged where results can be big.
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import type { Logger } from '../../log/logger.js';
+import type { MessageStructure } from '../../message/types.js';
+import { BlobFiles } from '../blobs.js';
+import { InProcessChangeFeed } from '../changes.js';
+import {
+  DEFAULT_MAILBOXES,
+  StoreError,
+  type Account,
+  type Alias,
+  type BlobStore,
+  type CopyResult,
+  type DeliveryResult,
+  type DeliveryTarget,
+  type Domain,
+  type FlagUpdate,
+  type Mailbox,
+  type MailboxStatus,
+  type MessageMeta,
+  type SpecialUse,
+  type StagedBlob,
+  type Store,
+} from '../types.js';
+import {
+  applyFlagUpdate,
+  DELIMITER,
+  domainOf,
+  FLAG_DELETED,
+  FLAG_SEEN,
+  formatFlags,
+  normalizeAddress,
+  normalizeDomain,
+  normalizeMailboxName,
+  parentNames,
+  parseFlags,
+  sameFlags,
+  type FlagSet,
+} from '../validate.js';
+import { GroupCommitter, type TxContext } from './commit.js';
+import { registeredMigrations, runMigrations } from './migrate.js';
+import { STORE_MIGRATIONS } from './schema.js';
+
+interface AccountRow {
+  id: number;
+  address: string;
+  domain: string;
+  password_hash: string;
+  quota: number;
+  usage: number;
+  created_at: number;
+}
+
+interface MailboxRow {
+  id: number;
+  account_id: number;
+  name: string;
+  uid_validity: number;
+  uid_next: number;
+  highest_modseq: number;
+  special_use: string | null;
+  subscribed: number;
+  recent_uid: number;
+}
+
+interface MessageRow {
+  mailbox_id: number;
+  uid: number;
+  modseq: number;
+  sys_flags: number;
+  keywords: string;
+  internal_date: number;
+  size: number;
+  blob_id: string;
+}
+
+/** Rows per synchronous query when a result can be large. */
+const PAGE = 2000;
+const ACCOUNT_SELECT = 'SELECT a.id, a.address, d.name AS domain, a.password_hash, a.quota, a.usage, a.created_at FROM accounts a JOIN domains d ON d.id = a.domain_id';
+
+const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged']);
+
+export class SqliteStore implements Store {
+  readonly blobs: BlobStore;
+  readonly changes: InProcessChangeFeed;
+  readonly files: BlobFiles;
+  readonly committer: GroupCommitter;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(
+    /** The database handle, for modules that keep their own tables here (see migrate.ts). */
+    readonly db: Database.Database,
+    files: BlobFiles,
+    private readonly logger: Logger,
+    private readonly onClose: () => Promise<void>,
+  ) {
+    this.files = files;
+    this.changes = new InProcessChangeFeed(logger);
+    this.committer = new GroupCommitter(db, files, this.changes, logger);
+    this.blobs = {
+      createWriter: () => files.createWriter(),
+      stage: (bytes) => files.stage(bytes),
+      open: (id, range) => files.open(id, range),
+      read: (id, range) => files.read(id, range),
+      discard: (staged) => files.discard(staged),
+      retain: (staged) =>
+        this.committer.run((ctx) => {
+          this.addBlobRef(ctx, staged, true);
+          return staged.id;
+        }, [staged]),
+      release: (blobId) =>
+        this.committer.run((ctx) => {
+          const row = this.q('SELECT held FROM blobs WHERE id = ?').get(blobId) as { held: number } | undefined;
+          if (!row || row.held <= 0) throw new StoreError('not-found', `blob ${blobId} holds no retained reference`);
+          this.q('UPDATE blobs SET held = held - 1 WHERE id = ?').run(blobId);
+          this.releaseBlobRef(ctx, blobId);
+        }),
+    };
+  }
+
+  /** Opens (creating) the database file and runs migrations. */
+  static openDatabase(path: string): Database.Database {
+    const db = new Database(path, { timeout: 10_000 });
+    try {
+      db.pragma('journal_mode = WAL');
+      // Durable at COMMIT: the WAL is fsynced on every commit (group commit shares it).
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      runMigrations(db, 'store', STORE_MIGRATIONS, path);
+      for (const [module, list] of registeredMigrations()) runMigrations(db, module, list, path);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return db;
+  }
+
+  /** A cached prepared statement. */
+  private q(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  // ---------------------------------------------------------------- domains
+
+  async addDomain(name: string): Promise<Domain> {
+    const domain = normalizeDomain(name);
+    return this.committer.run(() => {
+      if (this.q('SELECT 1 FROM domains WHERE name = ?').get(domain)) throw new StoreError('exists', `domain ${domain} already exists`);
+      const now = Date.now();
+      this.q('INSERT INTO domains (name, created_at) VALUES (?, ?)').run(domain, now);
+      return { name: domain, createdAt: new Date(now) };
+    });
+  }
+
+  async removeDomain(name: string): Promise<void> {
+    const domain = normalizeDomain(name);
+    return this.committer.run(() => {
+      const row = this.q('SELECT id FROM domains WHERE name = ?').get(domain) as { id: number } | undefined;
+      if (!row) throw new StoreError('not-found', `domain ${domain} does not exist`);
+      const accounts = (this.q('SELECT COUNT(*) AS n FROM accounts WHERE domain_id = ?').get(row.id) as { n: number }).n;
+      const aliases = (this.q('SELECT COUNT(*) AS n FROM aliases WHERE domain_id = ?').get(row.id) as { n: number }).n;
+      if (accounts + aliases > 0) {
+        throw new StoreError('not-empty', `domain ${domain} still has ${accounts} account(s) and ${aliases} alias(es); remove them first`);
+      }
+      this.q('DELETE FROM domains WHERE id = ?').run(row.id);
+    });
+  }
+
+  async listDomains(): Promise<Domain[]> {
+    const rows = this.q('SELECT name, created_at FROM domains ORDER BY name').all() as Array<{ name: string; created_at: number }>;
+    return rows.map((r) => ({ name: r.name, createdAt: new Date(r.created_at) }));
+  }
+
+  async isLocalDomain(name: string): Promise<boolean> {
+    let domain: string;
+    try {
+      domain = normalizeDomain(name);
+    } catch {
+      return false;
+    }
+    return this.domainId(domain) !== null;
+  }
+
+  private domainId(domain: string): number | null {
+    const row = this.q('SELECT id FROM domains WHERE name = ?').get(domain) as { id: number } | undefined;
+    return row ? row.id : null;
+  }
+
+  // ---------------------------------------------------------------- accounts
+
+  async addAccount(address: string, passwordHash: string, quota = 0): Promise<Account> {
+    const addr = normalizeAddress(address);
+    checkQuota(quota);
+    if (typeof passwordHash !== 'string' || passwordHash.length === 0) throw new StoreError('invalid', 'empty password hash');
+    return this.committer.run(() => {
+      const domainId = this.domainId(domainOf(addr));
+      if (domainId === null) throw new StoreError('not-found', `domain ${domainOf(addr)} is not a local domain (add it first)`);
+      if (this.accountRow(addr)) throw new StoreError('exists', `account ${addr} already exists`);
+      if (this.q('SELECT 1 FROM aliases WHERE address = ?').get(addr)) throw new StoreError('exists', `${addr} already exists as an alias`);
+      const now = Date.now();
+      const id = Number(
+        this.q('INSERT INTO accounts (address, domain_id, password_hash, quota, usage, created_at) VALUES (?, ?, ?, ?, 0, ?)').run(addr, domainId, passwordHash, quota, now)
+          .lastInsertRowid,
+      );
+      for (const m of DEFAULT_MAILBOXES) this.insertMailbox(id, m.name, m.specialUse, true);
+      return toAccount(this.accountRowById(id)!);
+    });
+  }
+
+  async removeAccount(address: string): Promise<void> {
+    const addr = normalizeAddress(address);
+    return this.committer.run((ctx) => {
+      const acc = this.accountRow(addr);
+      if (!acc) throw new StoreError('not-found', `account ${addr} does not exist`);
+      const boxes = this.q('SELECT id FROM mailboxes WHERE account_id = ?').all(acc.id) as Array<{ id: number }>;
+      for (const b of boxes) {
+        this.dropMessages(ctx, b.id);
+        this.q('DELETE FROM mailboxes WHERE id = ?').run(b.id);
+      }
+      // Aliases pointing at the account lose that target; an alias left with none goes.
+      const aliasIds = this.q('SELECT DISTINCT alias_id FROM alias_targets WHERE target = ?').all(addr) as Array<{ alias_id: number }>;
+      this.q('DELETE FROM alias_targets WHERE target = ?').run(addr);
+      for (const { alias_id } of aliasIds) {
+        const left = (this.q('SELECT COUNT(*) AS n FROM alias_targets WHERE alias_id = ?').get(alias_id) as { n: number }).n;
+        if (left === 0) this.q('DELETE FROM aliases WHERE id = ?').run(alias_id);
+      }
+      this.q('DELETE FROM accounts WHERE id = ?').run(acc.id);
+    });
+  }
+
+  async getAccount(address: string): Promise<Account | null> {
+    let addr: string;
+    try {
+      addr = normalizeAddress(address);
+    } catch {
+      return null;
+    }
+    const row = this.accountRow(addr);
+    return row ? toAccount(row) : null;
+  }
+
+  async getAccountById(id: number): Promise<Account | null> {
+    const row = this.accountRowById(id);
+    return row ? toAccount(row) : null;
+  }
+
+  async listAccounts(domain?: string): Promise<Account[]> {
+    const rows =
+      domain === undefined
+        ? (this.q(`${ACCOUNT_SELECT} ORDER BY a.address`).all() as AccountRow[])
+        : (this.q(`${ACCOUNT_SELECT} WHERE d.name = ? ORDER BY a.address`).all(normalizeDomain(domain)) as AccountRow[]);
+    return rows.map(toAccount);
+  }
+
+  async setPassword(address: string, passwordHash: string): Promise<void> {
+    const addr = normalizeAddress(address);
+    if (typeof passwordHash !== 'string' || passwordHash.length === 0) throw new StoreError('invalid', 'empty password hash');
+    return this.committer.run(() => {
+      if (this.q('UPDATE accounts SET password_hash = ? WHERE address = ?').run(passwordHash, addr).changes === 0) {
+        throw new StoreError('not-found', `account ${addr} does not exist`);
+      }
+    });
+  }
+
+  async setQuota(address: string, quota: number): Promise<void> {
+    const addr = normalizeAddress(address);
+    checkQuota(quota);
+    return this.committer.run(() => {
+      if (this.q('UPDATE accounts SET quota = ? WHERE address = ?').run(quota, addr).changes === 0) {
+        throw new StoreError('not-found', `account ${addr} does not exist`);
+      }
+    });
+  }
+
+  private accountRow(address: string): AccountRow | undefined {
+    return this.q(`${ACCOUNT_SELECT} WHERE a.address = ?`).get(address) as AccountRow | undefined;
+  }
+
+  private accountRowById(id: number): AccountRow | undefined {
+    return this.q(`${ACCOUNT_SELECT} WHERE a.id = ?`).get(id) as AccountRow | undefined;
+  }
+
+  // ---------------------------------------------------------------- aliases
+
+  async addAlias(address: string, targets: string[]): Promise<Alias> {
+    const addr = normalizeAddress(address, { allowCatchAll: true });
+    if (!Array.isArray(targets) || targets.length === 0) throw new StoreError('invalid', `alias ${addr} needs at least one target`);
+    const list = [...new Set(targets.map((t) => normalizeAddress(t)))];
+    return this.committer.run(() => {
+      const domainId = this.domainId(domainOf(addr));
+      if (domainId === null) throw new StoreError('not-found', `domain ${domainOf(addr)} is not a local domain (add it first)`);
+      if (this.q('SELECT 1 FROM aliases WHERE address = ?').get(addr)) throw new StoreError('exists', `alias ${addr} already exists`);
+      if (this.accountRow(addr)) throw new StoreError('exists', `${addr} already exists as an account`);
+      const id = Number(this.q('INSERT INTO aliases (address, domain_id, created_at) VALUES (?, ?, ?)').run(addr, domainId, Date.now()).lastInsertRowid);
+      list.forEach((t, i) => this.q('INSERT INTO alias_targets (alias_id, position, target) VALUES (?, ?, ?)').run(id, i, t));
+      const loop = this.findLoop(addr);
+      if (loop) throw new StoreError('alias-loop', `alias ${addr} would make a loop: ${loop.join(' → ')}`);
+      return { address: addr, targets: list };
+    });
+  }
+
+  async removeAlias(address: string): Promise<void> {
+    const addr = normalizeAddress(address, { allowCatchAll: true });
+    return this.committer.run(() => {
+      if (this.q('DELETE FROM aliases WHERE address = ?').run(addr).changes === 0) throw new StoreError('not-found', `alias ${addr} does not exist`);
+    });
+  }
+
+  async listAliases(domain?: string): Promise<Alias[]> {
+    const rows = (
+      domain === undefined
+        ? this.q('SELECT a.address, t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id ORDER BY a.address, t.position').all()
+        : this.q('SELECT a.address, t.target FROM aliases a JOIN domains d ON d.id = a.domain_id JOIN alias_targets t ON t.alias_id = a.id WHERE d.name = ? ORDER BY a.address, t.position').all(
+            normalizeDomain(domain),
+          )
+    ) as Array<{ address: string; target: string }>;
+    const out: Alias[] = [];
+    for (const r of rows) {
+      const last = out[out.length - 1];
+      if (last && last.address === r.address) last.targets.push(r.target);
+      else out.push({ address: r.address, targets: [r.target] });
+    }
+    return out;
+  }
+
+  private aliasTargets(address: string): string[] | null {
+    const rows = this.q('SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id WHERE a.address = ? ORDER BY t.position').all(address) as Array<{ target: string }>;
+    return rows.length ? rows.map((r) => r.target) : null;
+  }
+
+  /**
+   * One step of expansion. An account is final; an alias leads to its targets; an address of
+   * a local domain that is neither leads to the domain's catch-all ("@domain") if there is one.
+   */
+  private expandStep(address: string): { account?: AccountRow; next?: string[]; remote?: boolean } {
+    if (address.startsWith('@')) return { next: this.aliasTargets(address) ?? [] };
+    const acc = this.accountRow(address);
+    if (acc) return { account: acc };
+    const targets = this.aliasTargets(address);
+    if (targets) return { next: targets };
+    const domain = domainOf(address);
+    if (this.domainId(domain) === null) return { remote: true };
+    return { next: this.aliasTargets('@' + domain) ? ['@' + domain] : [] };
+  }
+
+  /** The cycle reachable from `start`, if any (depth-first search). */
+  private findLoop(start: string): string[] | null {
+    const done = new Set<string>();
+    const path: string[] = [];
+    const onPath = new Set<string>();
+    const visit = (addr: string): string[] | null => {
+      if (onPath.has(addr)) return [...path.slice(path.indexOf(addr)), addr];
+      if (done.has(addr)) return null;
+      onPath.add(addr);
+      path.push(addr);
+      for (const n of this.expandStep(addr).next ?? []) {
+        const loop = visit(n);
+        if (loop) return loop;
+      }
+      path.pop();
+      onPath.delete(addr);
+      done.add(addr);
+      return null;
+    };
+    return visit(start);
+  }
+
+  private expand(address: string): { accounts: Account[]; remote: string[] } {
+    const accounts = new Map<number, Account>();
+    const remote = new Set<string>();
+    const seen = new Set<string>();
+    const stack = [address];
+    while (stack.length) {
+      const addr = stack.pop()!;
+      if (seen.has(addr)) continue;
+      seen.add(addr);
+      const step = this.expandStep(addr);
+      if (step.account) accounts.set(step.account.id, toAccount(step.account));
+      else if (step.remote) remote.add(addr);
+      else if (step.next) for (const n of [...step.next].reverse()) stack.push(n);
+    }
+    return { accounts: [...accounts.values()], remote: [...remote] };
+  }
+
+  async resolveRecipient(address: string): Promise<{ accounts: Account[]; remote: string[] } | null> {
+    const addr = normalizeAddress(address);
+    if (this.domainId(domainOf(addr)) === null) return null;
+    const r = this.expand(addr);
+    return r.accounts.length + r.remote.length > 0 ? r : null;
+  }
+
+  async sendableAddresses(accountId: number): Promise<string[]> {
+    const acc = this.accountRowById(accountId);
+    if (!acc) throw new StoreError('not-found', `account ${accountId} does not exist`);
+    const out = [acc.address];
+    const aliases = this.q('SELECT address FROM aliases ORDER BY address').all() as Array<{ address: string }>;
+    for (const { address } of aliases) {
+      if (this.expand(address).accounts.some((a) => a.id === accountId)) out.push(address);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- mailboxes
+
+  async listMailboxes(accountId: number): Promise<Mailbox[]> {
+    const rows = this.q("SELECT * FROM mailboxes WHERE account_id = ? ORDER BY name != 'INBOX', name").all(accountId) as MailboxRow[];
+    return rows.map(toMailbox);
+  }
+
+  async getMailbox(accountId: number, name: string): Promise<Mailbox | null> {
+    let n: string;
+    try {
+      n = normalizeMailboxName(name);
+    } catch {
+      return null;
+    }
+    const row = this.mailboxRow(accountId, n);
+    return row ? toMailbox(row) : null;
+  }
+
+  async getMailboxById(mailboxId: number): Promise<Mailbox | null> {
+    const row = this.mailboxRowById(mailboxId);
+    return row ? toMailbox(row) : null;
+  }
+
+  async createMailbox(accountId: number, name: string, opts?: { specialUse?: SpecialUse }): Promise<Mailbox> {
+    // RFC 9051 §6.3.4: a trailing hierarchy delimiter means the name without it.
+    const n = normalizeMailboxName(name.endsWith(DELIMITER) && name.length > 1 ? name.slice(0, -1) : name);
+    const specialUse = opts?.specialUse ?? null;
+    if (specialUse !== null && !SPECIAL_USES.has(specialUse)) throw new StoreError('invalid', `unknown special-use ${specialUse}`);
+    return this.committer.run((ctx) => {
+      this.requireAccount(accountId);
+      if (this.mailboxRow(accountId, n)) throw new StoreError('exists', `mailbox ${n} already exists`);
+      // RFC 9051 §6.3.4: the server SHOULD create any superior hierarchical names that are needed.
+      for (const parent of parentNames(n)) {
+        if (!this.mailboxRow(accountId, parent)) {
+          const id = this.insertMailbox(accountId, parent, null, false);
+          ctx.events.push({ type: 'mailbox-created', accountId, mailboxId: id, name: parent });
+        }
+      }
+      const id = this.insertMailbox(accountId, n, specialUse, false);
+      ctx.events.push({ type: 'mailbox-created', accountId, mailboxId: id, name: n });
+      return toMailbox(this.mailboxRowById(id)!);
+    });
+  }
+
+  async deleteMailbox(accountId: number, name: string): Promise<void> {
+    const n = normalizeMailboxName(name);
+    if (n === 'INBOX') throw new StoreError('forbidden', 'INBOX cannot be deleted');
+    return this.committer.run((ctx) => {
+      const box = this.mailboxRow(accountId, n);
+      if (!box) throw new StoreError('not-found', `mailbox ${n} does not exist`);
+      this.dropMessages(ctx, box.id);
+      this.q('DELETE FROM mailboxes WHERE id = ?').run(box.id);
+      ctx.events.push({ type: 'mailbox-deleted', accountId, mailboxId: box.id, name: n });
+    });
+  }
+
+  async renameMailbox(accountId: number, oldName: string, newName: string): Promise<void> {
+    const from = normalizeMailboxName(oldName);
+    const to = normalizeMailboxName(newName);
+    return this.committer.run((ctx) => {
+      const box = this.mailboxRow(accountId, from);
+      if (!box) throw new StoreError('not-found', `mailbox ${from} does not exist`);
+      if (this.mailboxRow(accountId, to)) throw new StoreError('exists', `mailbox ${to} already exists`);
+      if (from === 'INBOX') {
+        this.renameInbox(ctx, box, to);
+        return;
+      }
+      if (to.startsWith(from + DELIMITER)) throw new StoreError('invalid', `cannot rename ${from} into itself (${to})`);
+      // RFC 9051 §6.3.6: inferior hierarchical names are renamed too.
+      const children = (this.q("SELECT * FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ? ORDER BY name").all(accountId, from.length + 1, from + DELIMITER) as MailboxRow[]);
+      const moves: Array<[MailboxRow, string]> = [[box, to], ...children.map((c): [MailboxRow, string] => [c, to + c.name.slice(from.length)])];
+      for (const [, target] of moves.slice(1)) {
+        if (this.mailboxRow(accountId, target)) throw new StoreError('exists', `mailbox ${target} already exists`);
+      }
+      // RFC 9051 §6.3.6: superior hierarchical names of the new name are created if needed.
+      this.createParents(ctx, accountId, to);
+      for (const [row, target] of moves) {
+        this.q('UPDATE mailboxes SET name = ? WHERE id = ?').run(target, row.id);
+        ctx.events.push({ type: 'mailbox-renamed', accountId, mailboxId: row.id, name: target, oldName: row.name });
+      }
+    });
+  }
+
+  /**
+   * RFC 9051 §6.3.6: renaming INBOX moves all its messages into a new mailbox with the new name
+   * and leaves INBOX empty; mailboxes below INBOX are not renamed.
+   */
+  private renameInbox(ctx: TxContext, inbox: MailboxRow, to: string): void {
+    const accountId = inbox.account_id;
+    this.createParents(ctx, accountId, to);
+    const newId = this.insertMailbox(accountId, to, null, false);
+    ctx.events.push({ type: 'mailbox-created', accountId, mailboxId: newId, name: to });
+    const uids = (this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').all(inbox.id) as Array<{ uid: number }>).map((r) => r.uid);
+    if (uids.length === 0) return;
+    const modseq = inbox.highest_modseq + 1;
+    const dst = this.mailboxRowById(newId)!;
+    const dstModseq = dst.highest_modseq + 1;
+    let uid = dst.uid_next;
+    const move = this.q('UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+    for (const old of uids) move.run(newId, uid++, dstModseq, inbox.id, old);
+    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid, dstModseq, newId);
+    this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, inbox.id);
+    ctx.events.push({ type: 'messages-expunged', accountId, mailboxId: inbox.id, uids, modseq });
+  }
+
+  private createParents(ctx: TxContext, accountId: number, name: string): void {
+    for (const parent of parentNames(name)) {
+      if (!this.mailboxRow(accountId, parent)) {
+        const id = this.insertMailbox(accountId, parent, null, false);
+        ctx.events.push({ type: 'mailbox-created', accountId, mailboxId: id, name: parent });
+      }
+    }
+  }
+
+  async setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void> {
+    const n = normalizeMailboxName(name);
+    return this.committer.run((ctx) => {
+      const box = this.mailboxRow(accountId, n);
+      if (!box) throw new StoreError('not-found', `mailbox ${n} does not exist`);
+      this.q('UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, box.id);
+      ctx.events.push({ type: 'mailbox-subscription', accountId, mailboxId: box.id, subscribed });
+    });
+  }
+
+  async mailboxStatus(mailboxId: number): Promise<MailboxStatus> {
+    const box = this.mailboxRowById(mailboxId);
+    if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
+    const s = this.q(
+      `SELECT COUNT(*) AS messages,
+              COALESCE(SUM((sys_flags & ${FLAG_SEEN}) = 0), 0) AS unseen,
+              COALESCE(SUM(uid > ?), 0) AS recent,
+              COALESCE(SUM(size), 0) AS size,
+              COALESCE(SUM((sys_flags & ${FLAG_DELETED}) != 0), 0) AS deleted
+         FROM messages WHERE mailbox_id = ?`,
+    ).get(box.recent_uid, mailboxId) as { messages: number; unseen: number; recent: number; size: number; deleted: number };
+    return { ...s, uidNext: box.uid_next, uidValidity: box.uid_validity, highestModSeq: box.highest_modseq };
+  }
+
+  async claimRecent(mailboxId: number): Promise<number> {
+    return this.committer.run(() => {
+      const box = this.mailboxRowById(mailboxId);
+      if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
+      this.q('UPDATE mailboxes SET recent_uid = ? WHERE id = ?').run(box.uid_next - 1, mailboxId);
+      return box.recent_uid;
+    });
+  }
+
+  private mailboxRow(accountId: number, name: string): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE account_id = ? AND name = ?').get(accountId, name) as MailboxRow | undefined;
+  }
+
+  private mailboxRowById(id: number): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE id = ?').get(id) as MailboxRow | undefined;
+  }
+
+  private insertMailbox(accountId: number, name: string, specialUse: SpecialUse | null, subscribed: boolean): number {
+    return Number(
+      this.q('INSERT INTO mailboxes (account_id, name, uid_validity, special_use, subscribed) VALUES (?, ?, ?, ?, ?)').run(
+        accountId,
+        name,
+        this.nextUidValidity(),
+        specialUse,
+        subscribed ? 1 : 0,
+      ).lastInsertRowid,
+    );
+  }
+
+  /**
+   * RFC 9051 §2.3.1.1: a mailbox name that is deleted and created again must get a new
+   * UIDVALIDITY. Values are the current time in seconds, or one more than the last one handed
+   * out if that is later: unique for every mailbox incarnation, and a 32-bit nz-number until 2106.
+   */
+  private nextUidValidity(): number {
+    const last = (this.q("SELECT value FROM meta WHERE key = 'uidvalidity'").get() as { value: number } | undefined)?.value ?? 0;
+    const next = Math.max(Math.floor(Date.now() / 1000), last + 1);
+    this.q("INSERT INTO meta (key, value) VALUES ('uidvalidity', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(next);
+    return next;
+  }
+
+  private requireAccount(accountId: number): AccountRow {
+    const acc = this.accountRowById(accountId);
+    if (!acc) throw new StoreError('not-found', `account ${accountId} does not exist`);
+    return acc;
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  async listMessages(mailboxId: number, opts?: { fromUid?: number; toUid?: number; limit?: number }): Promise<MessageMeta[]> {
+    let from = Math.max(1, opts?.fromUid ?? 1);
+    const to = opts?.toUid ?? Number.MAX_SAFE_INTEGER;
+    const limit = opts?.limit ?? Infinity;
+    const out: MessageMeta[] = [];
+    const st = this.q('SELECT * FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid LIMIT ?');
+    // Paged, so no single synchronous query holds the event loop for long.
+    while (out.length < limit) {
+      const n = Math.min(PAGE, limit - out.length);
+      const rows = st.all(mailboxId, from, to, n) as MessageRow[];
+      for (const r of rows) out.push(toMeta(r));
+      if (rows.length < n) break;
+      from = rows[rows.length - 1]!.uid + 1;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return out;
+  }
+
+  async getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
+    const sorted = [...new Set(uids)].sort((a, b) => a - b);
+    const out: MessageMeta[] = [];
+    const st = this.q('SELECT * FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid');
+    for (let i = 0; i < sorted.length; i += PAGE) {
+      if (i > 0) await new Promise<void>((r) => setImmediate(r));
+      for (const r of st.all(mailboxId, JSON.stringify(sorted.slice(i, i + PAGE))) as MessageRow[]) out.push(toMeta(r));
+    }
+    return out;
+  }
+
+  async getStructure(mailboxId: number, uid: number): Promise<MessageStructure | null> {
+    const row = this.q('SELECT b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?').get(mailboxId, uid) as
+      | { structure: string }
+      | undefined;
+    return row ? (JSON.parse(row.structure) as MessageStructure) : null;
+  }
+
+  async deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
+    if (targets.length === 0) return [];
+    const flags = targets.map((t) => {
+      try {
+        return parseFlags(t.flags);
+      } catch (err) {
+        return err as StoreError;
+      }
+    });
+    return this.committer.run(
+      (ctx) =>
+        targets.map((t, i): DeliveryResult => {
+          const f = flags[i]!;
+          if (f instanceof StoreError) return { ok: false, accountId: t.accountId, error: f.code, message: f.message };
+          // Each target in its own savepoint: one account over quota does not undo the others.
+          this.db.exec('SAVEPOINT target');
+          const local: TxContext = { events: [], released: new Set() };
+          try {
+            const r = this.addMessage(local, blob, t.accountId, t.mailbox ?? 'INBOX', true, f, new Date());
+            this.db.exec('RELEASE target');
+            ctx.events.push(...local.events);
+            return { ok: true, accountId: t.accountId, mailboxId: r.mailboxId, uid: r.uid };
+          } catch (err) {
+            this.db.exec('ROLLBACK TO target');
+            this.db.exec('RELEASE target');
+            if (err instanceof StoreError) return { ok: false, accountId: t.accountId, error: err.code, message: err.message };
+            throw err;
+          }
+        }),
+      [blob],
+    );
+  }
+
+  async appendMessage(
+    accountId: number,
+    mailbox: string,
+    blob: StagedBlob,
+    opts?: { flags?: string[]; internalDate?: Date },
+  ): Promise<{ uid: number; uidValidity: number; mailboxId: number }> {
+    const flags = parseFlags(opts?.flags);
+    const date = opts?.internalDate ?? new Date();
+    if (Number.isNaN(date.getTime())) throw new StoreError('invalid', 'invalid internal date');
+    return this.committer.run((ctx) => this.addMessage(ctx, blob, accountId, mailbox, false, flags, date), [blob]);
+  }
+
+  /** Inside a transaction: one new message, under the account's quota. */
+  private addMessage(
+    ctx: TxContext,
+    blob: StagedBlob,
+    accountId: number,
+    mailbox: string,
+    fallbackToInbox: boolean,
+    flags: FlagSet,
+    date: Date,
+  ): { uid: number; uidValidity: number; mailboxId: number } {
+    const acc = this.requireAccount(accountId);
+    let box: MailboxRow | undefined;
+    try {
+      box = this.mailboxRow(accountId, normalizeMailboxName(mailbox));
+    } catch (err) {
+      if (!fallbackToInbox) throw err;
+    }
+    if (!box && fallbackToInbox) box = this.mailboxRow(accountId, 'INBOX');
+    if (!box) throw new StoreError('not-found', `mailbox ${mailbox} does not exist`);
+    this.chargeQuota(acc, blob.size);
+    this.addBlobRef(ctx, blob, false);
+    const uid = box.uid_next;
+    const modseq = box.highest_modseq + 1;
+    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, box.id);
+    this.q('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      box.id,
+      uid,
+      modseq,
+      flags.bits,
+      JSON.stringify(flags.keywords),
+      date.getTime(),
+      blob.size,
+      blob.id,
+    );
+    ctx.events.push({ type: 'message-added', accountId, mailboxId: box.id, uid, modseq });
+    return { uid, uidValidity: box.uid_validity, mailboxId: box.id };
+  }
+
+  /** Inside a transaction: adds `bytes` to the account's usage, refusing to go over its quota. */
+  private chargeQuota(acc: AccountRow, bytes: number): void {
+    // Read again inside the transaction: earlier jobs of the same batch may have added usage.
+    const { usage, quota } = this.q('SELECT usage, quota FROM accounts WHERE id = ?').get(acc.id) as { usage: number; quota: number };
+    if (quota > 0 && usage + bytes > quota) {
+      throw new StoreError('over-quota', `${acc.address} is over quota (${usage} of ${quota} bytes used, ${bytes} more needed)`);
+    }
+    this.q('UPDATE accounts SET usage = usage + ? WHERE id = ?').run(bytes, acc.id);
+  }
+
+  /** Inside a transaction: one more reference to a staged blob (the row is created on first use). */
+  private addBlobRef(_ctx: TxContext, blob: StagedBlob, held: boolean): void {
+    const row = this.q('SELECT refs FROM blobs WHERE id = ?').get(blob.id) as { refs: number } | undefined;
+    // A first live reference: make sure the file is there (another process may just have deleted it).
+    if (!row || row.refs === 0) this.files.ensureFileSync(blob);
+    if (row) this.q('UPDATE blobs SET refs = refs + 1, held = held + ? WHERE id = ?').run(held ? 1 : 0, blob.id);
+    else this.q('INSERT INTO blobs (id, size, refs, held, structure) VALUES (?, ?, 1, ?, ?)').run(blob.id, blob.size, held ? 1 : 0, JSON.stringify(blob.structure));
+  }
+
+  /** Inside a transaction: one reference less; at 0 the file is deleted after the commit. */
+  private releaseBlobRef(ctx: TxContext, blobId: string, count = 1): void {
+    const row = this.q('UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs').get(count, blobId) as { refs: number } | undefined;
+    if (row && row.refs <= 0) ctx.released.add(blobId);
+  }
+
+  /** Inside a transaction: deletes every message of a mailbox (usage and blob references drop). */
+  private dropMessages(ctx: TxContext, mailboxId: number): void {
+    const box = this.mailboxRowById(mailboxId)!;
+    const refs = this.q('SELECT blob_id, COUNT(*) AS n, SUM(size) AS bytes FROM messages WHERE mailbox_id = ? GROUP BY blob_id').all(mailboxId) as Array<{
+      blob_id: string;
+      n: number;
+      bytes: number;
+    }>;
+    let total = 0;
+    for (const r of refs) {
+      total += r.bytes;
+      this.releaseBlobRef(ctx, r.blob_id, r.n);
+    }
+    this.q('DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
+    if (total > 0) this.q('UPDATE accounts SET usage = usage - ? WHERE id = ?').run(total, box.account_id);
+  }
+
+  async updateFlags(
+    mailboxId: number,
+    uids: number[],
+    update: FlagUpdate,
+  ): Promise<{ changed: Array<{ uid: number; flags: string[]; modseq: number }>; failed: number[] }> {
+    const delta = parseFlags(update.flags);
+    const sorted = [...new Set(uids)].sort((a, b) => a - b);
+    return this.committer.run((ctx) => {
+      const box = this.mailboxRowById(mailboxId);
+      if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
+      const modseq = box.highest_modseq + 1;
+      const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
+      const failed: number[] = [];
+      const get = this.q('SELECT sys_flags, keywords, modseq FROM messages WHERE mailbox_id = ? AND uid = ?');
+      const set = this.q('UPDATE messages SET sys_flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+      for (const uid of sorted) {
+        const row = get.get(mailboxId, uid) as { sys_flags: number; keywords: string; modseq: number } | undefined;
+        if (!row) continue;
+        // RFC 7162 §3.1.3: UNCHANGEDSINCE fails for a message whose mod-sequence is higher.
+        if (update.unchangedSince !== undefined && row.modseq > update.unchangedSince) {
+          failed.push(uid);
+          continue;
+        }
+        const current: FlagSet = { bits: row.sys_flags, keywords: JSON.parse(row.keywords) as string[] };
+        const next = applyFlagUpdate(current, update.mode, delta);
+        if (sameFlags(current, next)) continue;
+        set.run(next.bits, JSON.stringify(next.keywords), modseq, mailboxId, uid);
+        changed.push({ uid, flags: formatFlags(next.bits, next.keywords), modseq });
+      }
+      if (changed.length > 0) {
+        this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
+        ctx.events.push({ type: 'flags-changed', accountId: box.account_id, mailboxId, changes: changed });
+      }
+      return { changed, failed };
+    });
+  }
+
+  async expunge(mailboxId: number, uids: number[]): Promise<number[]> {
+    const sorted = [...new Set(uids)].sort((a, b) => a - b);
+    return this.committer.run((ctx) => {
+      const box = this.mailboxRowById(mailboxId);
+      if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
+      return this.removeMessages(ctx, box, sorted);
+    });
+  }
+
+  /** Inside a transaction: removes messages by UID; returns the UIDs that existed. */
+  private removeMessages(ctx: TxContext, box: MailboxRow, sortedUids: number[]): number[] {
+    const del = this.q('DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING size, blob_id');
+    const removed: number[] = [];
+    let total = 0;
+    for (const uid of sortedUids) {
+      const row = del.get(box.id, uid) as { size: number; blob_id: string } | undefined;
+      if (!row) continue;
+      removed.push(uid);
+      total += row.size;
+      this.releaseBlobRef(ctx, row.blob_id);
+    }
+    if (removed.length === 0) return removed;
+    const modseq = (this.mailboxRowById(box.id)!.highest_modseq) + 1;
+    this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, box.id);
+    this.q('UPDATE accounts SET usage = usage - ? WHERE id = ?').run(total, box.account_id);
+    ctx.events.push({ type: 'messages-expunged', accountId: box.account_id, mailboxId: box.id, uids: removed, modseq });
+    return removed;
+  }
+
+  async copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult> {
+    const sorted = [...new Set(uids)].sort((a, b) => a - b);
+    return this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, false));
+  }
+
+  async moveMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult> {
+    const sorted = [...new Set(uids)].sort((a, b) => a - b);
+    return this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, true));
+  }
+
+  private copyInTx(ctx: TxContext, srcId: number, sortedUids: number[], dstId: number, move: boolean): CopyResult {
+    const src = this.mailboxRowById(srcId);
+    if (!src) throw new StoreError('not-found', `mailbox ${srcId} does not exist`);
+    const dst = this.mailboxRowById(dstId);
+    if (!dst) throw new StoreError('not-found', `mailbox ${dstId} does not exist`);
+    const get = this.q('SELECT * FROM messages WHERE mailbox_id = ? AND uid = ?');
+    const rows: MessageRow[] = [];
+    for (const uid of sortedUids) {
+      const r = get.get(srcId, uid) as MessageRow | undefined;
+      if (r) rows.push(r);
+    }
+    const map: Array<[number, number]> = [];
+    if (rows.length === 0) return { uidValidity: dst.uid_validity, map };
+    const bytes = rows.reduce((n, r) => n + r.size, 0);
+    const sameAccount = src.account_id === dst.account_id;
+    // A move within one account does not change its usage; a copy (or a move across accounts) does.
+    if (!(move && sameAccount)) this.chargeQuota(this.requireAccount(dst.account_id), bytes);
+    let uid = dst.uid_next;
+    const modseq = dst.highest_modseq + 1;
+    const ins = this.q('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const ref = this.q('UPDATE blobs SET refs = refs + 1 WHERE id = ?');
+    for (const r of rows) {
+      ins.run(dstId, uid, modseq, r.sys_flags, r.keywords, r.internal_date, r.size, r.blob_id);
+      ref.run(r.blob_id);
+      map.push([r.uid, uid]);
+      ctx.events.push({ type: 'message-added', accountId: dst.account_id, mailboxId: dstId, uid, modseq });
+      uid++;
+    }
+    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid, modseq, dstId);
+    if (move) {
+      if (sameAccount) this.q('UPDATE accounts SET usage = usage + ? WHERE id = ?').run(bytes, src.account_id); // removeMessages subtracts it again
+      this.removeMessages(ctx, this.mailboxRowById(srcId)!, rows.map((r) => r.uid));
+    }
+    return { uidValidity: dst.uid_validity, map };
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /**
+   * Consistency check (also `yubin` maintenance and the contract suite): every message's blob
+   * row and file exist with the right size, reference counts equal their references, usage
+   * equals the sum of sizes, UIDNEXT is above every UID. Returns one line per problem.
+   */
+  async verify(): Promise<{ problems: string[]; tempFiles: number }> {
+    const problems: string[] = [];
+    const badRefs = this.db
+      .prepare(
+        `SELECT b.id, b.refs, b.held, (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id) AS n FROM blobs b
+          WHERE b.refs != b.held + (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)`,
+      )
+      .all() as Array<{ id: string; refs: number; held: number; n: number }>;
+    for (const b of badRefs) problems.push(`blob ${b.id}: refs ${b.refs} but ${b.n} message(s) + ${b.held} held`);
+    const missingRow = this.db.prepare('SELECT m.mailbox_id, m.uid, m.blob_id FROM messages m LEFT JOIN blobs b ON b.id = m.blob_id WHERE b.id IS NULL').all() as Array<{
+      mailbox_id: number;
+      uid: number;
+      blob_id: string;
+    }>;
+    for (const m of missingRow) problems.push(`message ${m.mailbox_id}/${m.uid}: blob ${m.blob_id} has no row`);
+    const usage = this.db
+      .prepare(
+        `SELECT a.address, a.usage, COALESCE((SELECT SUM(m.size) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.account_id = a.id), 0) AS actual
+           FROM accounts a WHERE a.usage != actual`,
+      )
+      .all() as Array<{ address: string; usage: number; actual: number }>;
+    for (const u of usage) problems.push(`account ${u.address}: usage ${u.usage} but messages sum to ${u.actual}`);
+    const uids = this.db
+      .prepare('SELECT x.id, x.name, x.uid_next, MAX(m.uid) AS max_uid, x.highest_modseq, MAX(m.modseq) AS max_modseq FROM mailboxes x JOIN messages m ON m.mailbox_id = x.id GROUP BY x.id HAVING max_uid >= x.uid_next OR max_modseq > x.highest_modseq')
+      .all() as Array<{ id: number; name: string; uid_next: number; max_uid: number; highest_modseq: number; max_modseq: number }>;
+    for (const u of uids) problems.push(`mailbox ${u.id} ${u.name}: UIDNEXT ${u.uid_next} / HIGHESTMODSEQ ${u.highest_modseq} not above UID ${u.max_uid} / MODSEQ ${u.max_modseq}`);
+    // Files: every live blob's file exists with its size; no file without a row.
+    let after = '';
+    const page = this.db.prepare('SELECT id, size, refs FROM blobs WHERE id > ? ORDER BY id LIMIT 1000');
+    const sizes = new Map<string, number>();
+    for (;;) {
+      const rows = page.all(after) as Array<{ id: string; size: number; refs: number }>;
+      if (rows.length === 0) break;
+      for (const r of rows) sizes.set(r.id, r.refs > 0 ? r.size : -1);
+      after = rows[rows.length - 1]!.id;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const seen = new Set<string>();
+    for await (const f of this.files.walkCommitted()) {
+      const want = sizes.get(f.name);
+      if (want === undefined) problems.push(`file ${f.path} has no blob row (orphan)`);
+      else if (want >= 0 && want !== f.size) problems.push(`file ${f.path}: ${f.size} bytes, expected ${want}`);
+      seen.add(f.name);
+    }
+    for (const [id, size] of sizes) if (size >= 0 && !seen.has(id)) problems.push(`blob ${id}: file missing`);
+    return { problems, tempFiles: (await this.files.listTemp()).length };
+  }
+
+  async close(): Promise<void> {
+    await this.committer.close();
+    this.statements.clear();
+    this.db.close();
+    await this.onClose();
+  }
+}
+
+function checkQuota(quota: number): void {
+  if (!Number.isSafeInteger(quota) || quota < 0) throw new StoreError('invalid', `invalid quota ${String(quota)} (bytes, 0 = unlimited)`);
+}
+
+function toAccount(r: AccountRow): Account {
+  return { id: r.id, address: r.address, domain: r.domain, passwordHash: r.password_hash, quota: r.quota, usage: r.usage, createdAt: new Date(r.created_at) };
+}
+
+function toMailbox(r: MailboxRow): Mailbox {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    name: r.name,
+    uidValidity: r.uid_validity,
+    uidNext: r.uid_next,
+    highestModSeq: r.highest_modseq,
+    specialUse: r.special_use as SpecialUse | null,
+    subscribed: r.subscribed === 1,
+  };
+}
+
+function toMeta(r: MessageRow): MessageMeta {
+  return {
+    mailboxId: r.mailbox_id,
+    uid: r.uid,
+    modseq: r.modseq,
+    flags: formatFlags(r.sys_flags, JSON.parse(r.keywords) as string[]),
+    internalDate: new Date(r.internal_date),
+    size: r.size,
+    blobId: r.blob_id,
+  };
+}
+
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'yubin.sqlite');
+}
