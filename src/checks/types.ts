@@ -38,6 +38,11 @@ export interface CheckVerdict {
   removeHeaders?: Array<{ name: string; when?: (value: string) => boolean }>;
   /** Spam score contribution. */
   score?: number;
+  /**
+   * Recipients for whom the message goes to Junk while the action stays 'accept' (their own spam
+   * threshold is lower than the server's). With action 'quarantine' every recipient gets Junk.
+   */
+  quarantineRecipients?: string[];
 }
 
 export interface Check {
@@ -68,6 +73,7 @@ export function createPipeline(checks: Check[]): CheckPipeline {
     const removeHeaders: NonNullable<CheckVerdict['removeHeaders']> = [];
     let score = 0;
     let quarantine = false;
+    const quarantineRecipients = new Set<string>();
     for (const check of checks) {
       const fn = check[stage] as ((...a: A) => Promise<CheckVerdict>) | undefined;
       if (!fn) continue;
@@ -75,11 +81,14 @@ export function createPipeline(checks: Check[]): CheckPipeline {
       if (v.headers) headers.push(...v.headers);
       if (v.removeHeaders) removeHeaders.push(...v.removeHeaders);
       if (v.score) score += v.score;
+      if (v.quarantineRecipients) for (const r of v.quarantineRecipients) quarantineRecipients.add(r);
       if (v.action === 'reject' || v.action === 'tempfail') return { ...v, headers, removeHeaders, score };
       if (v.action === 'quarantine') quarantine = true;
     }
-    if (!headers.length && !removeHeaders.length && !score && !quarantine) return ACCEPT;
-    return { action: quarantine ? 'quarantine' : 'accept', headers, removeHeaders, score };
+    if (!headers.length && !removeHeaders.length && !score && !quarantine && !quarantineRecipients.size) return ACCEPT;
+    const verdict: CheckVerdict = { action: quarantine ? 'quarantine' : 'accept', headers, removeHeaders, score };
+    if (quarantineRecipients.size && !quarantine) verdict.quarantineRecipients = [...quarantineRecipients];
+    return verdict;
   }
   return {
     connect: (c) => run('connect', [c]),

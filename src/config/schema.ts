@@ -124,6 +124,8 @@ export const imapSchema = z
     max_command_length: size.default(64 * 1024),
     autologout: duration.default(30 * 60_000),
     max_bad_commands_before_login: z.number().int().positive().default(5),
+    /** Time allowed between connecting and logging in before the connection is closed. */
+    preauth_timeout: duration.default(60_000),
   })
   .strict();
 
@@ -164,8 +166,61 @@ export const queueSchema = z
   })
   .strict();
 
-/** Sender checks and spam defence (src/checks). */
-export const checksSchema = z.object({}).passthrough();
+/** Sender checks and spam defence (src/checks); docs/checks.md explains each key. */
+export const checksSchema = z
+  .object({
+    /** Run SPF, DKIM, DMARC, ARC and the spam score on the smtp listener. */
+    enabled: z.boolean().default(true),
+    /** Time one check stage may take; past it the stage gives timeout_action. */
+    timeout: duration.default(30_000),
+    /** What a check that times out gives: "accept" (fail open, logged) or "tempfail" (451 4.4.3). */
+    timeout_action: z.enum(['accept', 'tempfail']).default('accept'),
+    /** Also check SPF for the HELO/EHLO name (RFC 7208 §2.3). */
+    spf_helo: z.boolean().default(true),
+    /** SPF fail of MAIL FROM: "none" (score only, DMARC decides) or "reject" (550 5.7.23 at MAIL FROM). */
+    spf_fail_action: z.enum(['none', 'reject']).default('none'),
+    /** RSA DKIM keys shorter than this (bits) do not verify. */
+    dkim_min_rsa_bits: z.number().int().min(512).default(1024),
+    /** Apply the sender domain's DMARC policy (reject, quarantine); false = only report it. */
+    dmarc_enforce: z.boolean().default(true),
+    /** Verify ARC chains (RFC 8617) and report arc= in Authentication-Results. */
+    arc: z.boolean().default(true),
+    /** Seal forwarded mail (alias to a remote address) with ARC, signed by the alias's domain key. */
+    arc_seal: z.boolean().default(true),
+    /** DNS blocklist zones checked at connect (e.g. "zen.spamhaus.org"); a hit refuses with 554 5.7.1. */
+    dnsbl_zones: z.array(z.string().min(1)).default([]),
+    /** Greylisting of unknown (client network, sender, recipient) triplets, 451 4.7.1. */
+    greylist: z.boolean().default(false),
+    /** How long an unknown triplet must wait before a retry is accepted. */
+    greylist_delay: duration.default(5 * 60_000),
+    /** A first attempt not retried within this time is forgotten. */
+    greylist_retry_window: duration.default(2 * 86_400_000),
+    /** A triplet (and its sender domain from that network) that passed is known this long. */
+    greylist_expire: duration.default(36 * 86_400_000),
+    /** Inbound messages per client IP per hour (0 = no limit). */
+    ratelimit_ip_messages: z.number().int().nonnegative().default(1000),
+    /** Inbound recipients per client IP per hour (0 = no limit). */
+    ratelimit_ip_recipients: z.number().int().nonnegative().default(5000),
+    /** Inbound messages per envelope sender per hour (0 = no limit). */
+    ratelimit_sender_messages: z.number().int().nonnegative().default(500),
+    /** Inbound recipients per envelope sender per hour (0 = no limit). */
+    ratelimit_sender_recipients: z.number().int().nonnegative().default(2500),
+    /** Submitted messages per authenticated user per hour (0 = no limit). */
+    ratelimit_user_messages: z.number().int().nonnegative().default(500),
+    /** Submitted recipients per authenticated user per hour (0 = no limit). */
+    ratelimit_user_recipients: z.number().int().nonnegative().default(2500),
+    /** Client networks (CIDR) exempt from DNSBL, greylisting and inbound rate limits. */
+    trusted_networks: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']),
+    /** Spam score at or above which a message goes to Junk (a user's own threshold overrides it). */
+    spam_threshold: z.number().default(5),
+    /** Spam score at or above which a message is refused with 550 5.7.1 (0 = never). */
+    spam_reject_threshold: z.number().nonnegative().default(0),
+    /** SRS domain for forwarded envelope senders; "" = the server's hostname. */
+    srs_domain: z.string().default(''),
+    /** SRS secret; "" = generated once into data_dir/srs.key. */
+    srs_secret: z.string().default(''),
+  })
+  .strict();
 
 export const logSchema = z
   .object({
@@ -189,7 +244,7 @@ export const configSchema = z
     imap: imapSchema.default(imapSchema.parse({})),
     pop3: pop3Schema.default(pop3Schema.parse({})),
     queue: queueSchema.default(queueSchema.parse({})),
-    checks: checksSchema.default({}),
+    checks: checksSchema.default(checksSchema.parse({})),
     log: logSchema.default(logSchema.parse({})),
   })
   .strict();

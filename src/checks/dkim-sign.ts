@@ -1,0 +1,144 @@
+// DKIM signing of outgoing mail (RFC 6376, RSA and RFC 8463 Ed25519) with the keys of the local
+// domain, for the queue (MessageSigner, src/queue/types.ts). After a rotation the newest key of
+// each algorithm is used as soon as its DNS record is published; until then the older one goes
+// on signing, so a rotation never breaks mail.
+import { dkimSign, type DKIMSignOptions, type MessageInput } from 'mailauth';
+import type { Config } from '../config/schema.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from '../log/logger.js';
+import type { MessageSigner } from '../queue/types.js';
+import { createResolver, type Resolver } from '../dns/resolver.js';
+import { listDomainKeys, keysByAlgorithm, readPrivateKey, dkimRecord, type DkimKeyInfo, type DkimAlgorithm } from './dkim-keys.js';
+
+/**
+ * The header fields signed: those that carry the message's meaning and that relays (forwarders,
+ * mailing lists that do not rewrite, gateways) leave alone. Not Received, Return-Path or other
+ * trace fields, which every hop adds to (RFC 6376 §5.4.1).
+ */
+export const SIGNED_HEADERS = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'To',
+  'Cc',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'In-Reply-To',
+  'References',
+  'List-Id',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+];
+
+export interface SignatureSpec {
+  domain: string;
+  selector: string;
+  privateKey: string;
+  algorithm: DkimAlgorithm;
+}
+
+/** DKIM-Signature fields (CRLF-terminated) for the message, one per spec. Throws on a signing error. */
+export async function dkimSignatures(input: MessageInput, specs: SignatureSpec[], opts: { signTime?: Date; headers?: string[] } = {}): Promise<string> {
+  if (!specs.length) return '';
+  const options = {
+    canonicalization: 'relaxed/relaxed',
+    signTime: opts.signTime ?? new Date(),
+    // mailauth reads the header list as a colon-separated string
+    headerList: (opts.headers ?? SIGNED_HEADERS).join(':'),
+    signatureData: specs.map((s) => ({ signingDomain: s.domain, selector: s.selector, privateKey: s.privateKey, algorithm: s.algorithm })),
+  } as unknown as DKIMSignOptions;
+  const r = await dkimSign(input, options);
+  if (r.errors?.length) {
+    const e = r.errors[0] as { err?: Error; selector?: string };
+    throw new Error(`DKIM signing failed (${e.selector ?? '?'}): ${e.err?.message ?? 'unknown error'}`);
+  }
+  const sig = r.signatures ?? '';
+  return sig && !sig.endsWith('\r\n') ? sig + '\r\n' : sig;
+}
+
+interface Cached<T> {
+  at: number;
+  value: T;
+}
+
+/** Checks (with a cache) whether a key's public record is what DNS serves at selector._domainkey.domain. */
+function publishedCheck(resolver: Resolver, logger: Logger) {
+  const cache = new Map<string, Cached<boolean>>();
+  return async (key: DkimKeyInfo): Promise<boolean> => {
+    const name = `${key.selector}._domainkey.${key.domain}`;
+    const hit = cache.get(name);
+    // a published key is re-checked hourly, an unpublished one every five minutes
+    if (hit && Date.now() - hit.at < (hit.value ? 3_600_000 : 300_000)) return hit.value;
+    let value = false;
+    try {
+      const want = (/p=([A-Za-z0-9+/=]+)/.exec(dkimRecord(key)) ?? [])[1];
+      const txt = await resolver.resolveTxt(name);
+      value = txt.some((t) => (/\bp=([A-Za-z0-9+/=\s]+)/.exec(t)?.[1] ?? '').replace(/\s+/g, '') === want);
+    } catch (err) {
+      logger.debug({ name, err: err instanceof Error ? err.message : String(err) }, 'DKIM key not found in DNS');
+    }
+    cache.set(name, { at: Date.now(), value });
+    return value;
+  };
+}
+
+/**
+ * Picks the key of one algorithm: the newest whose record is published, else (nothing published
+ * yet, or DNS not answering) the oldest, which is the one most likely to be in DNS.
+ */
+async function pick(keys: DkimKeyInfo[], isPublished: (k: DkimKeyInfo) => Promise<boolean>): Promise<DkimKeyInfo | null> {
+  if (!keys.length) return null;
+  if (keys.length === 1) return keys[0]!;
+  for (const k of keys) if (await isPublished(k)) return k;
+  return keys[keys.length - 1]!;
+}
+
+function domainOf(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  return at > 0 ? address.slice(at + 1).toLowerCase() : null;
+}
+
+export function createDkimSigner(config: Config, store: Store, logger: Logger, opts: { resolver?: Resolver } = {}): MessageSigner {
+  const resolver = opts.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
+  const isPublished = publishedCheck(resolver, logger);
+  const keyCache = new Map<string, Cached<DkimKeyInfo[]>>();
+  const keysOf = (domain: string): DkimKeyInfo[] => {
+    const hit = keyCache.get(domain);
+    if (hit && Date.now() - hit.at < 60_000) return hit.value;
+    let value: DkimKeyInfo[] = [];
+    try {
+      value = listDomainKeys(config.data_dir, domain);
+    } catch (err) {
+      logger.warn({ domain, err: err instanceof Error ? err.message : String(err) }, 'cannot read DKIM keys');
+    }
+    keyCache.set(domain, { at: Date.now(), value });
+    return value;
+  };
+
+  return {
+    async sign({ from, headerFromDomain, message }) {
+      // RFC 7489 §3.1.1: a signature aligns for DMARC when d= is the From domain, so that is
+      // preferred; forwarded mail whose From is foreign is signed by the envelope sender's domain.
+      const candidates = [headerFromDomain?.toLowerCase() ?? null, domainOf(from)].filter((d): d is string => !!d);
+      let domain: string | null = null;
+      for (const d of candidates) {
+        if ((await store.isLocalDomain(d)) && keysOf(d).length) {
+          domain = d;
+          break;
+        }
+      }
+      if (!domain) {
+        if (candidates.length) logger.debug({ from, headerFromDomain }, 'no local DKIM key for this message: not signed');
+        return '';
+      }
+      const by = keysByAlgorithm(keysOf(domain));
+      const chosen = (await Promise.all([pick(by['rsa-sha256'], isPublished), pick(by['ed25519-sha256'], isPublished)])).filter((k): k is DkimKeyInfo => !!k);
+      const specs = chosen.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: readPrivateKey(k) }));
+      return dkimSignatures(message() as unknown as MessageInput, specs);
+    },
+  };
+}

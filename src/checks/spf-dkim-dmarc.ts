@@ -1,0 +1,214 @@
+// Sender authentication of an inbound message with mailauth, every DNS query through our
+// resolver: SPF (RFC 7208) for MAIL FROM and HELO, DKIM (RFC 6376, RSA and Ed25519), ARC
+// (RFC 8617) and DMARC (RFC 7489), reported in one Authentication-Results field (RFC 8601).
+import { createReadStream } from 'node:fs';
+import { isIP } from 'node:net';
+import { spf, dkimVerify, dmarc, arc, type DNSResolver, type DKIMResult, type ARCData } from 'mailauth';
+
+export type SpfResultCode = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
+
+export interface SpfOutcome {
+  result: SpfResultCode;
+  /** The domain checked (the MAIL FROM domain, or the HELO name). */
+  domain: string;
+  comment?: string;
+}
+
+export interface DkimOutcome {
+  result: string;
+  domain: string;
+  selector: string;
+  algorithm: string;
+  /** Aligned with the From domain (relaxed). */
+  aligned: boolean;
+  comment?: string;
+  /** The result as an RFC 8601 resinfo, e.g. "dkim=pass header.i=@a.test header.s=sel ...". */
+  info: string;
+}
+
+export interface DmarcOutcome {
+  result: 'pass' | 'fail' | 'none' | 'temperror' | 'permerror' | 'neutral';
+  /** The policy that applies to the From domain (p, or sp for a subdomain with an org record). */
+  policy: 'none' | 'quarantine' | 'reject' | null;
+  /** RFC 7489 §6.3: pct, 0-100 (default 100). */
+  pct: number;
+  domain: string;
+  info: string;
+}
+
+export interface AuthOutcome {
+  spf: SpfOutcome;
+  spfHelo: SpfOutcome | null;
+  dkim: DkimOutcome[];
+  arc: { result: string; info: string } | null;
+  dmarc: DmarcOutcome | null;
+  /** The From header address(es). */
+  headerFrom: string[];
+  /** Lower-case names of the header fields, in order (for the spam rules). */
+  headerNames: string[];
+}
+
+export interface SpfParams {
+  ip: string;
+  helo: string;
+  /** Envelope sender, "" for <>. */
+  mailFrom: string;
+  hostname: string;
+  resolver: DNSResolver;
+}
+
+function unmapped(ip: string): string {
+  return ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+}
+
+/** HELO as mailauth wants it: an address literal for an IP. */
+function heloArg(helo: string): string {
+  return isIP(helo) ? `[${helo}]` : helo;
+}
+
+function toSpfOutcome(r: { status: { result: string; comment?: string | boolean }; domain: string }): SpfOutcome {
+  const known: SpfResultCode[] = ['pass', 'fail', 'softfail', 'neutral', 'none', 'permerror', 'temperror'];
+  const result = (known as string[]).includes(r.status.result) ? (r.status.result as SpfResultCode) : 'temperror';
+  return { result, domain: r.domain, comment: typeof r.status.comment === 'string' ? r.status.comment : undefined };
+}
+
+/**
+ * RFC 7208 §2.4: the MAIL FROM identity; with a null reverse-path, "postmaster@" the HELO name.
+ */
+export async function checkSpfMailFrom(p: SpfParams): Promise<SpfOutcome> {
+  const sender = p.mailFrom || `postmaster@${p.helo}`;
+  const r = await spf({ sender, ip: unmapped(p.ip), helo: heloArg(p.helo), mta: p.hostname, resolver: p.resolver });
+  return toSpfOutcome(r);
+}
+
+/**
+ * RFC 7208 §2.3: the HELO identity, checked as "postmaster@" the HELO name. An address literal or
+ * a name that is not a domain has no SPF record: none.
+ */
+export async function checkSpfHelo(p: SpfParams): Promise<SpfOutcome> {
+  const helo = p.helo.replace(/^\[|\]$/g, '');
+  if (!helo || isIP(helo) || !helo.includes('.')) return { result: 'none', domain: helo, comment: 'HELO is not a domain name' };
+  const r = await spf({ sender: `postmaster@${helo}`, ip: unmapped(p.ip), helo, mta: p.hostname, resolver: p.resolver });
+  return toSpfOutcome(r);
+}
+
+export interface AuthParams extends SpfParams {
+  messagePath: string;
+  /** RSA keys below this many bits fail (mailauth reports policy weak-key). */
+  minRsaBits: number;
+  arc: boolean;
+  /** SPF results already computed at MAIL FROM / HELO (not asked again). */
+  spf?: SpfOutcome;
+  spfHelo?: SpfOutcome | null;
+  checkHelo: boolean;
+  now?: Date;
+}
+
+const DMARC_POLICIES = new Set(['none', 'quarantine', 'reject']);
+
+/** Runs every check on the stored message; streams it from messagePath. */
+export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
+  const spfPromise = p.spf ? Promise.resolve(p.spf) : checkSpfMailFrom(p);
+  const heloPromise = p.spfHelo !== undefined ? Promise.resolve(p.spfHelo) : p.checkHelo ? checkSpfHelo(p) : Promise.resolve(null);
+  const dkimResult = await dkimVerify(createReadStream(p.messagePath), {
+    resolver: p.resolver,
+    sender: p.mailFrom || undefined,
+    minBitLength: p.minRsaBits,
+    curTime: p.now,
+  });
+  const [spfOut, heloOut] = await Promise.all([spfPromise, heloPromise]);
+
+  const dkim: DkimOutcome[] = (dkimResult.results ?? []).map((r: DKIMResult) => ({
+    result: r.status.result,
+    domain: r.signingDomain,
+    selector: r.selector ?? '',
+    algorithm: r.algorithm ?? '',
+    aligned: Boolean(r.status.aligned),
+    comment: typeof r.status.comment === 'string' ? r.status.comment : undefined,
+    info: r.info,
+  }));
+
+  let arcOut: AuthOutcome['arc'] = null;
+  let arcRaw: Awaited<ReturnType<typeof arc>> | undefined;
+  if (p.arc) {
+    arcRaw = await arc((dkimResult.arc as unknown as ARCData | undefined) ?? { chain: [] }, { resolver: p.resolver, minBitLength: p.minRsaBits });
+    arcOut = { result: arcRaw.status.result, info: arcRaw.info ?? `arc=${arcRaw.status.result}` };
+  }
+
+  let dmarcOut: DmarcOutcome | null = null;
+  const headerFrom = dkimResult.headerFrom ?? [];
+  if (headerFrom.length) {
+    // RFC 7489 §4.2: SPF counts for DMARC only with the MAIL FROM identity (not HELO).
+    const spfDomains = spfOut.result === 'pass' && p.mailFrom ? [spfOut.domain] : [];
+    const r = await dmarc({
+      headerFrom,
+      spfDomains,
+      dkimDomains: dkim.filter((d) => d.result === 'pass').map((d) => ({ domain: d.domain, aligned: d.aligned })),
+      arcResult: arcRaw,
+      resolver: p.resolver,
+    });
+    if (r) {
+      const policy = typeof r.policy === 'string' && DMARC_POLICIES.has(r.policy.toLowerCase()) ? (r.policy.toLowerCase() as DmarcOutcome['policy']) : null;
+      // RFC 7489 §6.3: pct defaults to 100.
+      const pct = typeof r.pct === 'number' && r.pct >= 0 && r.pct <= 100 ? r.pct : 100;
+      dmarcOut = { result: r.status.result as DmarcOutcome['result'], policy, pct, domain: r.domain, info: r.info };
+    } else {
+      // RFC 7489 §6.6.1: a message without exactly one From author domain cannot be evaluated.
+      dmarcOut = { result: 'permerror', policy: null, pct: 100, domain: '', info: 'dmarc=permerror (multiple or invalid From addresses)' };
+    }
+  }
+
+  const parsed = (dkimResult.headers?.parsed ?? []) as Array<{ key: string }>;
+  return {
+    spf: spfOut,
+    spfHelo: heloOut,
+    dkim,
+    arc: arcOut,
+    dmarc: dmarcOut,
+    headerFrom,
+    headerNames: parsed.map((h) => h.key),
+  };
+}
+
+// RFC 8601 §2.2: ptype.property values are tokens or quoted strings; comments in parentheses.
+function quoteValue(v: string): string {
+  return /^[\x21-\x7e]+$/.test(v) && !/[()<>@,;:\\"/[\]?=]/.test(v.replace(/@/, '')) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function comment(c: string | undefined): string {
+  return c ? ` (${c.replace(/[()\\]/g, '').replace(/[\r\n]+/g, ' ').slice(0, 200)})` : '';
+}
+
+/** RFC 8601 §2.7.2: spf with smtp.mailfrom; RFC 8601 §2.7.2 also allows smtp.helo for the HELO identity. */
+export function spfResinfo(o: SpfOutcome, identity: 'mailfrom' | 'helo', value: string): string {
+  return `spf=${o.result}${comment(o.comment)} smtp.${identity}=${quoteValue(value)}`;
+}
+
+/**
+ * The Authentication-Results field (RFC 8601 §2.2): authserv-id, then one resinfo per method,
+ * folded one per line. "none" resinfo when nothing was checked (RFC 8601 §2.2).
+ */
+export function authenticationResults(hostname: string, o: AuthOutcome, mailFrom: string, helo: string): string {
+  const rows: string[] = [];
+  rows.push(spfResinfo(o.spf, 'mailfrom', mailFrom || `postmaster@${helo}`));
+  if (o.spfHelo) rows.push(spfResinfo(o.spfHelo, 'helo', helo));
+  if (o.dkim.length) for (const d of o.dkim) rows.push(oneLine(d.info));
+  else rows.push('dkim=none (no signatures)');
+  if (o.arc) rows.push(oneLine(o.arc.info));
+  if (o.dmarc) rows.push(oneLine(o.dmarc.info));
+  return `Authentication-Results: ${hostname};\r\n\t${rows.join(';\r\n\t')}`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\r?\n[ \t]*/g, ' ');
+}
+
+/**
+ * RFC 8601 §5: a receiving MTA removes Authentication-Results fields that claim its own
+ * authserv-id but arrived from outside (they would be forgeries). Returns the authserv-id.
+ */
+export function authservId(value: string): string {
+  // authserv-id [ CFWS authres-version ] ... ";" ; drop comments first
+  const v = value.replace(/\([^()]*\)/g, ' ').trim();
+  return (v.split(';')[0] ?? '').trim().split(/\s+/)[0]!.toLowerCase();
+}
