@@ -112,8 +112,10 @@ export const smtpSchema = z
     max_recipients: z.number().int().positive().default(100),
     max_errors: z.number().int().positive().default(20),
     command_timeout: duration.default(5 * 60_000),
-    /** Minimum data rate in DATA/BDAT, bytes per second, measured over 30-second windows. */
+    /** Minimum data rate in DATA/BDAT, bytes per second, measured over data_rate_window windows. */
     data_min_rate: z.number().int().nonnegative().default(1024),
+    /** The window over which data_min_rate is measured. */
+    data_rate_window: duration.default(30_000),
   })
   .strict();
 
