@@ -1,0 +1,230 @@
+// Remote delivery agent: one message to the recipients of one domain, over SMTP to the domain's
+// MX hosts (or the smarthost), with connections kept for the next message to the same host.
+import type { Config } from '../config/schema.js';
+import type { Resolver } from '../dns/resolver.js';
+import type { Logger } from '../log/logger.js';
+import type { MessageSigner } from './types.js';
+import type { QueueStore, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
+import { routeDomain, routeSmarthost, type Route } from './route.js';
+import { SmtpClient, SmtpConnectionError, type TlsMode } from '../smtp/client/connection.js';
+import { replyText, xtext, DataEncoder, type SmtpReply } from '../smtp/client/wire.js';
+
+export type RemoteResult = { idx: number } & RecipientResult;
+
+/** Most transactions on one connection before it is closed. */
+const MAX_TRANSACTIONS_PER_CONNECTION = 100;
+/** How long an idle connection is kept for the next message to the same host. */
+const IDLE_MS = 5_000;
+
+class Pool {
+  private idle = new Map<string, Array<{ client: SmtpClient; timer: NodeJS.Timeout }>>();
+
+  take(key: string): SmtpClient | null {
+    const list = this.idle.get(key);
+    while (list && list.length) {
+      const e = list.pop()!;
+      clearTimeout(e.timer);
+      if (e.client.usable) return e.client;
+    }
+    return null;
+  }
+
+  put(key: string, client: SmtpClient): void {
+    if (!client.usable || client.transactions >= MAX_TRANSACTIONS_PER_CONNECTION) {
+      void client.quit();
+      return;
+    }
+    let list = this.idle.get(key);
+    if (!list) this.idle.set(key, (list = []));
+    const entry = {
+      client,
+      timer: setTimeout(() => {
+        const l = this.idle.get(key);
+        const i = l ? l.indexOf(entry) : -1;
+        if (i >= 0) l!.splice(i, 1);
+        void client.quit();
+      }, IDLE_MS),
+    };
+    entry.timer.unref();
+    list.push(entry);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.idle.values()].flat();
+    this.idle.clear();
+    for (const e of all) clearTimeout(e.timer);
+    await Promise.all(all.map((e) => e.client.quit()));
+  }
+}
+
+export interface RemoteDeps {
+  config: Config;
+  resolver: Resolver;
+  logger: Logger;
+  queue: QueueStore;
+  signer?: MessageSigner;
+}
+
+function fromReply(r: SmtpReply, fallbackStatus: string): { status: string; reply: string } {
+  const cls = Math.floor(r.code / 100);
+  const status = r.enhanced ?? (cls === 2 ? '2.0.0' : cls === 4 ? fallbackStatus.replace(/^\d/, '4') : fallbackStatus.replace(/^\d/, '5'));
+  return { status, reply: replyText(r) };
+}
+
+export class RemoteDelivery {
+  private readonly pool = new Pool();
+  /** Connections in use, closed when a shutdown runs out of grace. */
+  private readonly active = new Set<SmtpClient>();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly deps: RemoteDeps) {}
+
+  /** Breaks every connection in use (shutdown after the grace time). */
+  abortAll(): void {
+    this.abort.abort();
+    for (const c of this.active) c.close();
+  }
+
+  closeIdle(): Promise<void> {
+    return this.pool.closeAll();
+  }
+
+  async deliver(msg: QueuedMessage, rcpts: QueuedRecipient[], domain: string): Promise<RemoteResult[]> {
+    const { config } = this.deps;
+    const all = (state: 'deferred' | 'bounced', status: string, reply: string, remoteMta: string | null = null): RemoteResult[] =>
+      rcpts.map((r) => ({ idx: r.idx, state, status, reply, remoteMta }));
+
+    if (msg.body === 'BINARYMIME') {
+      // RFC 3030 §3: BINARYMIME needs BDAT, which this client does not send
+      return all('bounced', '5.6.3', '554 5.6.3 BINARYMIME content cannot be relayed by this server');
+    }
+    const smart = config.queue.smarthost;
+    let route: Route;
+    try {
+      route = smart ? await routeSmarthost(this.deps.resolver, smart.host) : await routeDomain(this.deps.resolver, domain);
+    } catch (err) {
+      return all('deferred', '4.4.3', `451 4.4.3 routing ${domain} failed: ${(err as Error).message}`);
+    }
+    if (route.kind === 'fail') return all(route.permanent ? 'bounced' : 'deferred', route.status, `${route.code} ${route.status} ${route.text}`);
+
+    const port = smart ? smart.port : config.queue.remote_port;
+    const tls: TlsMode = smart ? (smart.tls === 'tls' ? 'implicit' : smart.tls === 'none' ? 'none' : 'starttls') : 'opportunistic';
+    let lastError = `451 4.4.1 no host of ${domain} could be reached`;
+    let lastStatus = '4.4.1';
+    // RFC 5321 §5.1: try each host (and each of its addresses) in order until one takes the message
+    for (const host of route.hosts) {
+      for (const address of host.addresses) {
+        const key = `${address}:${port}:${tls}`;
+        // a kept connection may have been closed by the server meanwhile: then once more on a fresh one
+        for (let round = 0; round < 2; round++) {
+          let client = round === 0 ? this.pool.take(key) : null;
+          const reused = client !== null;
+          try {
+            client ??= await SmtpClient.connect({
+              host: address,
+              port,
+              servername: host.name,
+              localAddress: config.queue.source_address,
+              heloName: config.hostname,
+              tls,
+              connectTimeoutMs: config.queue.connect_timeout,
+              signal: this.abort.signal,
+            });
+            if (!reused && smart?.username) await client.auth(smart.username, smart.password ?? '');
+          } catch (err) {
+            if (!(err instanceof SmtpConnectionError)) throw err;
+            client?.close();
+            // a host that refuses or fails is not the recipient's fault: next host, else retry later
+            lastStatus = (err.reply?.enhanced ?? '4.4.1').replace(/^5/, '4');
+            lastError = err.reply ? `${String(err.reply.code).replace(/^5/, '4')} ${lastStatus} ${host.name}: ${err.reply.lines.join(' ')}` : `451 4.4.1 ${err.message}`;
+            this.deps.logger.info({ queueId: msg.id, host: host.name, address, err: err.message }, 'outbound connection failed');
+            break;
+          }
+          this.active.add(client);
+          try {
+            const results = await this.transaction(client, msg, rcpts, host.name);
+            this.active.delete(client);
+            this.pool.put(key, client);
+            return results;
+          } catch (err) {
+            this.active.delete(client);
+            client.close();
+            if (!(err instanceof SmtpConnectionError)) throw err;
+            if (reused && !client.dataStarted) continue;
+            // RFC 5321 §3.8: a connection lost mid-transaction: not delivered; retry later
+            this.deps.logger.info({ queueId: msg.id, host: host.name, err: err.message }, 'outbound delivery interrupted');
+            return all('deferred', '4.4.2', `451 4.4.2 ${err.message}`, host.name);
+          }
+        }
+      }
+    }
+    return all('deferred', lastStatus, lastError);
+  }
+
+  private async transaction(client: SmtpClient, msg: QueuedMessage, rcpts: QueuedRecipient[], mta: string): Promise<RemoteResult[]> {
+    const ext = client.extensions;
+    const all = (state: 'deferred' | 'bounced', status: string, reply: string): RemoteResult[] =>
+      rcpts.map((r) => ({ idx: r.idx, state, status, reply, remoteMta: mta }));
+    if (msg.needsUtf8 && !ext.has('SMTPUTF8')) {
+      // RFC 6531 §3.2: a message that needs SMTPUTF8 cannot go to a server that lacks it
+      return all('bounced', '5.6.7', `553 5.6.7 ${mta} does not support SMTPUTF8, which this message needs`);
+    }
+    if (msg.requireTls && !client.secure) {
+      // RFC 8689 §4.2.1: REQUIRETLS mail never travels unencrypted
+      return all('bounced', '5.7.30', `550 5.7.30 REQUIRETLS: ${mta} offers no TLS`);
+    }
+    const sizeLimit = Number(ext.get('SIZE') ?? '0');
+    if (ext.has('SIZE') && sizeLimit > 0 && msg.size > sizeLimit) {
+      // RFC 1870 §6.1: do not send a message larger than the server's declared SIZE
+      return all('bounced', '5.3.4', `552 5.3.4 message size ${msg.size} exceeds the fixed limit ${sizeLimit} of ${mta}`);
+    }
+    const mailParams: string[] = [];
+    if (ext.has('SIZE')) mailParams.push(`SIZE=${msg.size}`);
+    if (msg.body === '8BITMIME' && ext.has('8BITMIME')) mailParams.push('BODY=8BITMIME');
+    if (msg.needsUtf8) mailParams.push('SMTPUTF8');
+    if (msg.requireTls && ext.has('REQUIRETLS')) mailParams.push('REQUIRETLS');
+    const dsn = ext.has('DSN');
+    // RFC 3461 §4: DSN parameters travel on when the next server offers DSN
+    if (dsn && msg.ret) mailParams.push(`RET=${msg.ret}`);
+    if (dsn && msg.envid) mailParams.push(`ENVID=${xtext(msg.envid)}`);
+    const recipients = rcpts.map((r) => {
+      const params: string[] = [];
+      if (dsn && r.notify?.length) params.push(`NOTIFY=${r.notify.join(',')}`);
+      if (dsn && r.orcpt) params.push(`ORCPT=${r.orcpt.type};${xtext(r.orcpt.address)}`);
+      return { address: r.address, params };
+    });
+
+    let prefix = '';
+    if (this.deps.signer) {
+      prefix = await this.deps.signer.sign({
+        from: msg.from,
+        headerFromDomain: msg.headerFromDomain,
+        message: () => this.deps.queue.openMessage(msg.id).pipe(new DataEncoder({ terminate: false })),
+      });
+    }
+    const res = await client.send({ from: msg.from, mailParams, recipients, prefix, message: () => this.deps.queue.openMessage(msg.id) });
+    this.deps.logger.info(
+      { queueId: msg.id, mta, mail: res.mail.code, rcpts: res.rcpts.map((r) => r?.code ?? null), data: res.data ? replyText(res.data) : null },
+      'outbound transaction',
+    );
+    const out: RemoteResult[] = [];
+    rcpts.forEach((r, i) => {
+      // RFC 5321 §4.2.1: 2yz done, 4yz try again later, 5yz do not repeat
+      const reply = res.rcpts[i] ?? res.mail;
+      if (reply.code >= 300) {
+        const f = fromReply(reply, reply.code >= 500 ? '5.0.0' : '4.0.0');
+        out.push({ idx: r.idx, state: reply.code >= 500 ? 'bounced' : 'deferred', ...f, remoteMta: mta });
+        return;
+      }
+      const d = res.data;
+      if (!d) {
+        out.push({ idx: r.idx, state: 'deferred', status: '4.4.2', reply: '451 4.4.2 no data reply', remoteMta: mta });
+        return;
+      }
+      const f = fromReply(d, d.code >= 500 ? '5.0.0' : '4.0.0');
+      if (d.code >= 200 && d.code < 300) out.push({ idx: r.idx, state: 'delivered', ...f, remoteMta: mta, dsnAction: dsn ? null : 'relayed' });
+      else out.push({ idx: r.idx, state: d.code >= 500 ? 'bounced' : 'deferred', ...f, remoteMta: mta });
+    });
+    return out;
+  }
+}

@@ -1,0 +1,141 @@
+// The outbound queue (DESIGN.md "Queue"): durable enqueue, scheduler, local and remote
+// delivery agents, DSNs; and the operations `yubin queue ...` needs.
+import type { ServerContext } from '../context.js';
+import type { Outbound, OutboundMessage, MessageSigner } from './types.js';
+import { QueueStore, QueueError, type QueuedMessage } from './queue.js';
+import { RemoteDelivery } from './deliver-remote.js';
+import { Scheduler } from './scheduler.js';
+import { reportFinal } from './report.js';
+
+export { QueueStore, QueueError, type QueuedMessage, type QueuedRecipient, type RecipientState } from './queue.js';
+
+export interface QueueOptions {
+  /** Start delivering at once (default false: the server calls start() once its listeners are up). */
+  startScheduler?: boolean;
+  /** DKIM signer for mail sent to remote servers. */
+  signer?: MessageSigner;
+  /** Database poll interval in ms (default 1000). */
+  pollMs?: number;
+}
+
+export interface Queue extends Outbound {
+  start(): void;
+  /** Stops delivering: in-flight deliveries may finish within graceMs, then are put back. Closes the database. */
+  stop(graceMs: number): Promise<void>;
+  list(): QueuedMessage[];
+  show(id: string): QueuedMessage;
+  /** Makes one message (or all, with null) due now; returns how many recipients. */
+  retry(id: string | null): number;
+  hold(id: string): void;
+  release(id: string): void;
+  /** Removes a message; with bounce, its pending recipients get a failure DSN first. */
+  delete(id: string, opts?: { bounce?: boolean }): Promise<void>;
+  /** Gives up on a message now: pending recipients bounce, the sender gets a DSN. */
+  bounce(id: string): Promise<void>;
+  /** The message as queued (for `queue show --raw` and tests). */
+  read(id: string): Promise<Buffer>;
+}
+
+/** Pending recipients of a message become bounced ("5.0.0 ... by the administrator"), and the DSN is sent. */
+export async function bounceMessage(store: QueueStore, id: string, hostname: string, now: Date): Promise<void> {
+  const msg = store.mustGet(id);
+  const pending = msg.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred');
+  store.record(
+    id,
+    pending.map((r) => ({
+      idx: r.idx,
+      state: 'bounced' as const,
+      status: r.lastStatus?.startsWith('4') ? r.lastStatus.replace(/^4/, '5') : '5.0.0',
+      reply: `554 5.0.0 delivery cancelled by the administrator${r.lastReply ? ` (last reply: ${r.lastReply})` : ''}`,
+      remoteMta: r.remoteMta,
+      countAttempt: false,
+    })),
+    now.getTime(),
+  );
+  await reportFinal(store, id, { hostname, now, giveUpAfter: 0 });
+}
+
+/** The queue operations that work without a running scheduler (the CLI, in its own process). */
+export function queueAdmin(store: QueueStore, hostname: string, now: () => Date): Omit<Queue, 'enqueue' | 'start' | 'stop'> {
+  return {
+    list: () => store.list(),
+    show: (id) => store.mustGet(id),
+    retry: (id) => store.retry(id, now().getTime()),
+    hold: (id) => store.setHeld(id, true),
+    release: (id) => store.setHeld(id, false),
+    async delete(id, opts) {
+      store.mustGet(id);
+      if (opts?.bounce) await bounceMessage(store, id, hostname, now());
+      await store.remove(id);
+    },
+    bounce: (id) => bounceMessage(store, id, hostname, now()),
+    read: (id) => {
+      store.mustGet(id);
+      return store.readMessage(id);
+    },
+  };
+}
+
+export async function openQueue(ctx: Omit<ServerContext, 'outbound'>, opts: QueueOptions = {}): Promise<Queue> {
+  const store = new QueueStore(ctx.config.data_dir);
+  const swept = await store.sweepOrphans();
+  if (swept) ctx.logger.info({ files: swept }, 'queue: removed message files left by a crash before commit');
+  const remote = new RemoteDelivery({ config: ctx.config, resolver: ctx.resolver, logger: ctx.logger, queue: store, signer: opts.signer });
+  const scheduler = new Scheduler({ config: ctx.config, store: ctx.store, logger: ctx.logger, queue: store, remote, now: ctx.now, pollMs: opts.pollMs });
+  let stopped: Promise<void> | null = null;
+
+  const queue: Queue = {
+    ...queueAdmin(store, ctx.config.hostname, ctx.now),
+    async enqueue(message: OutboundMessage): Promise<string> {
+      if (stopped) throw new QueueError('queue is shutting down');
+      if (!message.recipients.length) throw new QueueError('no recipients');
+      const s = message.blob.structure;
+      const nonAscii = (a: string) => /[^\x00-\x7f]/.test(a);
+      // RFC 6531 §3.4: SMTPUTF8 is needed for non-ASCII addresses or UTF-8 header fields
+      const needsUtf8 = !!message.smtputf8 || nonAscii(message.from) || message.recipients.some((r) => nonAscii(r.address)) || !!s?.hasUtf8Headers;
+      const fromHost = s?.envelope?.from?.[0]?.host ?? null;
+      const id = await store.enqueueFile(
+        message.blob.tempPath,
+        {
+          from: message.from,
+          recipients: message.recipients.map((r) => ({ address: r.address, notify: r.notify, orcpt: r.orcpt })),
+          ret: message.ret,
+          envid: message.envid,
+          smtputf8: message.smtputf8,
+          body: message.body,
+          requireTls: message.requireTls,
+          size: message.blob.size,
+          needsUtf8,
+          headerFromDomain: fromHost ? fromHost.toLowerCase() : null,
+          submittedBy: message.submittedBy,
+          clientIp: message.clientIp,
+        },
+        ctx.now().getTime(),
+      );
+      ctx.logger.info({ queueId: id, from: message.from, rcpts: message.recipients.length, size: message.blob.size }, 'queued');
+      scheduler.kick();
+      return id;
+    },
+    start() {
+      scheduler.start();
+    },
+    retry(id) {
+      const n = store.retry(id, ctx.now().getTime());
+      scheduler.kick();
+      return n;
+    },
+    release(id) {
+      store.setHeld(id, false);
+      scheduler.kick();
+    },
+    stop(graceMs: number) {
+      stopped ??= (async () => {
+        await scheduler.stop(graceMs);
+        store.close();
+      })();
+      return stopped;
+    },
+  };
+  if (opts.startScheduler) queue.start();
+  return queue;
+}

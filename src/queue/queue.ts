@@ -1,0 +1,510 @@
+// The durable outbound queue (DESIGN.md "Queue"): its own SQLite database data_dir/queue.sqlite
+// (WAL, synchronous=FULL, numbered migrations) and one file per message, data_dir/queue/<id>.eml.
+// A message is on disk (file fsynced, directory fsynced, row committed) before enqueue resolves;
+// enqueues arriving together share one directory fsync and one commit (group commit).
+// The CLI opens the same database from another process; the scheduler polls it.
+import Database from 'better-sqlite3';
+import { mkdirSync, createReadStream } from 'node:fs';
+import { open, copyFile, unlink, rm, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { OutboundMessage, DsnRecipientParams } from './types.js';
+
+export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'bounced';
+
+export interface QueuedRecipient extends DsnRecipientParams {
+  messageId: string;
+  idx: number;
+  address: string;
+  domain: string;
+  state: RecipientState;
+  attempts: number;
+  /** ms since the epoch. */
+  nextAttempt: number;
+  lastAttempt: number | null;
+  /** Last reply, e.g. "550 5.1.1 no such user" (ours or the remote's). */
+  lastReply: string | null;
+  /** Enhanced status of the last result, e.g. "5.1.1". */
+  lastStatus: string | null;
+  /** The server that gave the last reply, e.g. "mx.b.test". */
+  remoteMta: string | null;
+  /** A DSN (or the decision not to send one) was made for the final state. */
+  reported: boolean;
+  /** A delay warning was sent. */
+  delayWarned: boolean;
+  /** For a delivered recipient: the success DSN action we owe when NOTIFY=SUCCESS ("delivered" locally, "relayed" to a server without DSN), or null. */
+  dsnAction: 'delivered' | 'relayed' | 'expanded' | null;
+}
+
+export interface QueuedMessage {
+  id: string;
+  from: string;
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
+  smtputf8: boolean;
+  body: '7BIT' | '8BITMIME' | 'BINARYMIME' | null;
+  requireTls: boolean;
+  size: number;
+  /** The message needs SMTPUTF8 (the flag, a non-ASCII address, or UTF-8 headers). */
+  needsUtf8: boolean;
+  /** Domain of the From: header (for DKIM signing), or null. */
+  headerFromDomain: string | null;
+  submittedBy: string | null;
+  clientIp: string | null;
+  /** ms since the epoch. */
+  createdAt: number;
+  held: boolean;
+  recipients: QueuedRecipient[];
+}
+
+export class QueueError extends Error {
+  readonly userFacing = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueueError';
+  }
+}
+
+// Schema migrations, numbered; a database newer than the code refuses to open.
+const MIGRATIONS: string[] = [
+  `CREATE TABLE messages (
+     id TEXT PRIMARY KEY,
+     mail_from TEXT NOT NULL,
+     ret TEXT, envid TEXT,
+     smtputf8 INTEGER NOT NULL DEFAULT 0,
+     body TEXT,
+     require_tls INTEGER NOT NULL DEFAULT 0,
+     size INTEGER NOT NULL,
+     needs_utf8 INTEGER NOT NULL DEFAULT 0,
+     header_from_domain TEXT,
+     submitted_by TEXT, client_ip TEXT,
+     created_at INTEGER NOT NULL,
+     held INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE recipients (
+     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+     idx INTEGER NOT NULL,
+     address TEXT NOT NULL,
+     domain TEXT NOT NULL,
+     notify TEXT, orcpt_type TEXT, orcpt_address TEXT,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt INTEGER NOT NULL,
+     last_attempt INTEGER,
+     last_reply TEXT, last_status TEXT, remote_mta TEXT,
+     reported INTEGER NOT NULL DEFAULT 0,
+     delay_warned INTEGER NOT NULL DEFAULT 0,
+     dsn_action TEXT,
+     PRIMARY KEY (message_id, idx)
+   );
+   CREATE INDEX recipients_due ON recipients(state, next_attempt);`,
+];
+
+interface MessageRow {
+  id: string;
+  mail_from: string;
+  ret: string | null;
+  envid: string | null;
+  smtputf8: number;
+  body: string | null;
+  require_tls: number;
+  size: number;
+  needs_utf8: number;
+  header_from_domain: string | null;
+  submitted_by: string | null;
+  client_ip: string | null;
+  created_at: number;
+  held: number;
+}
+
+interface RecipientRow {
+  message_id: string;
+  idx: number;
+  address: string;
+  domain: string;
+  notify: string | null;
+  orcpt_type: string | null;
+  orcpt_address: string | null;
+  state: string;
+  attempts: number;
+  next_attempt: number;
+  last_attempt: number | null;
+  last_reply: string | null;
+  last_status: string | null;
+  remote_mta: string | null;
+  reported: number;
+  delay_warned: number;
+  dsn_action: string | null;
+}
+
+function toRecipient(r: RecipientRow): QueuedRecipient {
+  return {
+    messageId: r.message_id,
+    idx: r.idx,
+    address: r.address,
+    domain: r.domain,
+    notify: r.notify ? (r.notify.split(',') as QueuedRecipient['notify']) : undefined,
+    orcpt: r.orcpt_type && r.orcpt_address !== null ? { type: r.orcpt_type, address: r.orcpt_address } : undefined,
+    state: r.state as RecipientState,
+    attempts: r.attempts,
+    nextAttempt: r.next_attempt,
+    lastAttempt: r.last_attempt,
+    lastReply: r.last_reply,
+    lastStatus: r.last_status,
+    remoteMta: r.remote_mta,
+    reported: r.reported === 1,
+    delayWarned: r.delay_warned === 1,
+    dsnAction: (r.dsn_action as QueuedRecipient['dsnAction']) ?? null,
+  };
+}
+
+function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
+  return {
+    id: m.id,
+    from: m.mail_from,
+    ret: (m.ret as QueuedMessage['ret']) ?? null,
+    envid: m.envid,
+    smtputf8: m.smtputf8 === 1,
+    body: (m.body as QueuedMessage['body']) ?? null,
+    requireTls: m.require_tls === 1,
+    size: m.size,
+    needsUtf8: m.needs_utf8 === 1,
+    headerFromDomain: m.header_from_domain,
+    submittedBy: m.submitted_by,
+    clientIp: m.client_ip,
+    createdAt: m.created_at,
+    held: m.held === 1,
+    recipients: rcpts.map(toRecipient),
+  };
+}
+
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
+}
+
+/** A queue id: sortable by time, unique (12 base-36 time digits + 8 random hex). */
+function newId(now: number): string {
+  return now.toString(36).padStart(10, '0').toUpperCase() + randomBytes(4).toString('hex').toUpperCase();
+}
+
+/** What enqueueing needs besides the message file. */
+export interface EnqueueRecord {
+  from: string;
+  recipients: Array<{ address: string } & DsnRecipientParams>;
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+  smtputf8?: boolean;
+  body?: '7BIT' | '8BITMIME' | 'BINARYMIME';
+  requireTls?: boolean;
+  size: number;
+  needsUtf8: boolean;
+  headerFromDomain: string | null;
+  submittedBy?: string;
+  clientIp?: string;
+}
+
+export interface RecipientResult {
+  state: RecipientState;
+  reply: string;
+  status: string;
+  remoteMta?: string | null;
+  /** For deferrals: when to try again (ms since epoch). */
+  nextAttempt?: number;
+  /** Count this as an attempt (false for a delivery cut short by shutdown). */
+  countAttempt?: boolean;
+  /** Delivered: which success DSN we owe if NOTIFY=SUCCESS (null: the next server reports). */
+  dsnAction?: 'delivered' | 'relayed' | 'expanded' | null;
+}
+
+export class QueueStore {
+  readonly dir: string;
+  private readonly db: Database.Database;
+  private pending: Array<{ id: string; rec: EnqueueRecord; now: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private flushing = false;
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, 'queue');
+    mkdirSync(this.dir, { recursive: true });
+    this.db = new Database(join(dataDir, 'queue.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      this.db.close();
+      throw new QueueError(`queue.sqlite has schema version ${version}, newer than this Yubin (${MIGRATIONS.length}); upgrade Yubin`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  filePath(id: string): string {
+    if (!/^[0-9A-Z]+$/.test(id)) throw new QueueError(`malformed queue id: ${id}`);
+    return join(this.dir, `${id}.eml`);
+  }
+
+  openMessage(id: string, range?: { start?: number; end?: number }): Readable {
+    return createReadStream(this.filePath(id), { start: range?.start, end: range?.end === undefined ? undefined : range.end - 1 });
+  }
+
+  readMessage(id: string): Promise<Buffer> {
+    return readFile(this.filePath(id));
+  }
+
+  /** Copies a file (a staged blob, fsynced by its writer) into the queue and commits the record. */
+  async enqueueFile(sourcePath: string, rec: EnqueueRecord, now: number): Promise<string> {
+    const id = newId(now);
+    const dest = this.filePath(id);
+    await copyFile(sourcePath, dest);
+    return this.commitFile(id, dest, rec, now);
+  }
+
+  /** Writes bytes (a DSN) into the queue and commits the record. */
+  async enqueueBytes(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
+    const id = newId(now);
+    const dest = this.filePath(id);
+    const fh = await open(dest, 'wx');
+    try {
+      await fh.writeFile(bytes);
+    } finally {
+      await fh.close();
+    }
+    return this.commitFile(id, dest, rec, now);
+  }
+
+  private async commitFile(id: string, dest: string, rec: EnqueueRecord, now: number): Promise<string> {
+    try {
+      const fh = await open(dest, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await new Promise<void>((resolve, reject) => {
+        this.pending.push({ id, rec, now, resolve, reject });
+        this.scheduleFlush();
+      });
+      return id;
+    } catch (err) {
+      await unlink(dest).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Group commit: one directory fsync and one transaction for every enqueue waiting. */
+  private async flush(): Promise<void> {
+    if (this.flushing || !this.pending.length) return;
+    this.flushing = true;
+    const batch = this.pending.splice(0);
+    try {
+      if (this.closed) throw new QueueError('queue is closed');
+      // the new directory entries must be on disk before the rows that name them
+      const dh = await open(this.dir, 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+      const insM = this.db.prepare(
+        `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const insR = this.db.prepare(
+        `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+      );
+      this.db.transaction(() => {
+        for (const { id, rec, now } of batch) {
+          insM.run(id, rec.from, rec.ret ?? null, rec.envid ?? null, rec.smtputf8 ? 1 : 0, rec.body ?? null, rec.requireTls ? 1 : 0, rec.size, rec.needsUtf8 ? 1 : 0, rec.headerFromDomain, rec.submittedBy ?? null, rec.clientIp ?? null, now);
+          rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
+        }
+      })();
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+    } finally {
+      this.flushing = false;
+      if (this.pending.length) this.scheduleFlush();
+    }
+  }
+
+  get(id: string): QueuedMessage | null {
+    const m = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    if (!m) return null;
+    const rcpts = this.db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx').all(id) as RecipientRow[];
+    return toMessage(m, rcpts);
+  }
+
+  mustGet(id: string): QueuedMessage {
+    const m = this.get(id);
+    if (!m) throw new QueueError(`no message ${id} in the queue`);
+    return m;
+  }
+
+  list(opts: { limit?: number; afterId?: string } = {}): QueuedMessage[] {
+    const rows = this.db.prepare('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
+    if (!rows.length) return [];
+    const rc = this.db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx');
+    return rows.map((m) => toMessage(m, rc.all(m.id) as RecipientRow[]));
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
+  }
+
+  /** Pending (queued or deferred) recipients of messages not on hold, due at `now`, oldest first. */
+  due(now: number, limit: number): QueuedRecipient[] {
+    const rows = this.db
+      .prepare(
+        `SELECT r.* FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.state IN ('queued', 'deferred') AND r.next_attempt <= ? AND m.held = 0
+         ORDER BY r.next_attempt, r.message_id, r.idx LIMIT ?`,
+      )
+      .all(now, limit) as RecipientRow[];
+    return rows.map(toRecipient);
+  }
+
+  /** Earliest next attempt of any pending recipient (not held), or null. */
+  nextDue(): number | null {
+    const r = this.db
+      .prepare(`SELECT min(r.next_attempt) AS t FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.state IN ('queued','deferred') AND m.held = 0`)
+      .get() as { t: number | null };
+    return r.t;
+  }
+
+  /** Records delivery results (one transaction). */
+  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): void {
+    const st = this.db.prepare(
+      `UPDATE recipients SET state = ?, last_reply = ?, last_status = ?, remote_mta = ?, last_attempt = ?,
+         attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?
+       WHERE message_id = ? AND idx = ? AND state IN ('queued', 'deferred')`,
+    );
+    this.db.transaction(() => {
+      for (const r of results) {
+        st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, messageId, r.idx);
+      }
+    })();
+  }
+
+  /** Adds recipients to a message (alias expansion to remote addresses). */
+  addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): void {
+    this.db.transaction(() => {
+      const max = (this.db.prepare('SELECT max(idx) AS m FROM recipients WHERE message_id = ?').get(messageId) as { m: number | null }).m ?? -1;
+      const ins = this.db.prepare(
+        `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+      );
+      recipients.forEach((r, i) => ins.run(messageId, max + 1 + i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
+    })();
+  }
+
+  markReported(messageId: string, idxs: number[]): void {
+    const st = this.db.prepare('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
+    this.db.transaction(() => idxs.forEach((i) => st.run(messageId, i)))();
+  }
+
+  markDelayWarned(messageId: string, idxs: number[]): void {
+    const st = this.db.prepare('UPDATE recipients SET delay_warned = 1 WHERE message_id = ? AND idx = ?');
+    this.db.transaction(() => idxs.forEach((i) => st.run(messageId, i)))();
+  }
+
+  /** Makes pending recipients due now (`yubin queue retry`). Returns the number of recipients. */
+  retry(id: string | null, now: number): number {
+    if (id !== null) this.mustGet(id);
+    const r =
+      id === null
+        ? this.db.prepare(`UPDATE recipients SET next_attempt = ? WHERE state IN ('queued','deferred')`).run(now)
+        : this.db.prepare(`UPDATE recipients SET next_attempt = ? WHERE message_id = ? AND state IN ('queued','deferred')`).run(now, id);
+    return r.changes;
+  }
+
+  setHeld(id: string, held: boolean): void {
+    const r = this.db.prepare('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id);
+    if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
+  }
+
+  /** Removes a message whose recipients are all final and reported (or any message: `queue delete`). */
+  async remove(id: string): Promise<void> {
+    const r = this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+    if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
+    await rm(this.filePath(id), { force: true });
+  }
+
+  /** Messages with a final recipient not yet reported, and messages that are finished (to remove). */
+  housekeeping(): { unreported: string[]; finished: string[] } {
+    const unreported = this.db
+      .prepare(`SELECT DISTINCT message_id AS id FROM recipients WHERE state IN ('delivered','bounced') AND reported = 0 LIMIT 1000`)
+      .all() as Array<{ id: string }>;
+    const finished = this.db
+      .prepare(
+        `SELECT id FROM messages m WHERE NOT EXISTS
+           (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND (r.state IN ('queued','deferred') OR r.reported = 0)) LIMIT 1000`,
+      )
+      .all() as Array<{ id: string }>;
+    return { unreported: unreported.map((r) => r.id), finished: finished.map((r) => r.id) };
+  }
+
+  /** Messages with deferred recipients not yet warned, that arrived before `before`. */
+  delayCandidates(before: number): string[] {
+    const rows = this.db
+      .prepare(
+        `SELECT DISTINCT r.message_id AS id FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.state = 'deferred' AND r.delay_warned = 0 AND m.created_at <= ? AND m.mail_from <> '' LIMIT 1000`,
+      )
+      .all(before) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  /** True when every recipient is final and reported. */
+  isDone(id: string): boolean {
+    const r = this.db
+      .prepare(`SELECT count(*) AS n FROM recipients WHERE message_id = ? AND (state IN ('queued','deferred') OR reported = 0)`)
+      .get(id) as { n: number };
+    return r.n === 0;
+  }
+
+  /** Files in the queue directory without a row (a crash between copy and commit): removed at start. */
+  async sweepOrphans(): Promise<number> {
+    const { readdir } = await import('node:fs/promises');
+    const names = await readdir(this.dir);
+    const has = this.db.prepare('SELECT 1 FROM messages WHERE id = ?');
+    let n = 0;
+    for (const name of names) {
+      const m = /^([0-9A-Z]+)\.eml$/.exec(name);
+      if (!m || has.get(m[1])) continue;
+      if (this.pending.some((p) => p.id === m[1])) continue;
+      await rm(join(this.dir, name), { force: true });
+      n++;
+    }
+    return n;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+export type { OutboundMessage };

@@ -1,0 +1,236 @@
+// The queue manager: finds due recipients (polling the database, so a `yubin queue retry` from
+// another process takes effect within a poll), runs deliveries under global and per-destination
+// limits, records results with back-off, gives up after give_up_after, and sends DSNs.
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/types.js';
+import type { QueueStore, QueuedRecipient, RecipientResult } from './queue.js';
+import type { RemoteDelivery } from './deliver-remote.js';
+import { deliverLocal } from './deliver-local.js';
+import { reportFinal, reportDelay } from './report.js';
+
+/**
+ * Delay before the next try after `attempts` failed tries: retry_initial, doubling each time,
+ * at most retry_max.
+ */
+export function retryDelay(attempts: number, initial: number, max: number): number {
+  const n = Math.max(1, attempts);
+  return Math.min(max, initial * 2 ** Math.min(n - 1, 40));
+}
+
+export interface SchedulerDeps {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  queue: QueueStore;
+  remote: RemoteDelivery;
+  now: () => Date;
+  /** How often the database is polled for due work (ms). */
+  pollMs?: number;
+}
+
+interface Unit {
+  key: string;
+  messageId: string;
+  /** Recipient domain, or "" for local delivery. */
+  domain: string;
+  idxs: number[];
+}
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | null = null;
+  private kickScheduled = false;
+  private ticking = false;
+  private again = false;
+  private stopping = false;
+  private aborted = false;
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly perDomain = new Map<string, number>();
+  private readonly messageLocks = new Map<string, Promise<unknown>>();
+  private readonly localDomains = new Map<string, { local: boolean; at: number }>();
+
+  constructor(private readonly deps: SchedulerDeps) {}
+
+  start(): void {
+    if (this.timer || this.stopping) return;
+    this.timer = setInterval(() => this.kick(), this.deps.pollMs ?? 1000);
+    this.kick();
+  }
+
+  /** Looks for due work soon (after an enqueue or a finished delivery). */
+  kick(): void {
+    if (this.kickScheduled || this.stopping || !this.timer) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      void this.tick();
+    });
+  }
+
+  get busy(): number {
+    return this.inflight.size;
+  }
+
+  private async isLocal(domain: string): Promise<boolean> {
+    const c = this.localDomains.get(domain);
+    const now = Date.now();
+    if (c && now - c.at < 5_000) return c.local;
+    const local = await this.deps.store.isLocalDomain(domain);
+    this.localDomains.set(domain, { local, at: now });
+    return local;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = true;
+    try {
+      do {
+        this.again = false;
+        await this.housekeeping();
+        await this.dispatch();
+      } while (this.again && !this.stopping);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'queue scheduler error');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async dispatch(): Promise<void> {
+    const { config, queue } = this.deps;
+    const limit = config.queue.concurrency;
+    if (this.inflight.size >= limit) return;
+    const due = queue.due(this.deps.now().getTime(), 1000);
+    const units = new Map<string, Unit>();
+    for (const r of due) {
+      const local = await this.isLocal(r.domain);
+      const domain = local ? '' : r.domain;
+      const key = `${r.messageId}\0${domain}`;
+      if (this.inflight.has(key)) continue;
+      let u = units.get(key);
+      if (!u) units.set(key, (u = { key, messageId: r.messageId, domain, idxs: [] }));
+      u.idxs.push(r.idx);
+    }
+    for (const u of units.values()) {
+      if (this.stopping || this.inflight.size >= limit) break;
+      const dest = u.domain || '(local)';
+      const n = this.perDomain.get(dest) ?? 0;
+      if (u.domain && n >= config.queue.per_domain_concurrency) continue;
+      this.perDomain.set(dest, n + 1);
+      const p = this.run(u).finally(() => {
+        this.inflight.delete(u.key);
+        const m = (this.perDomain.get(dest) ?? 1) - 1;
+        if (m <= 0) this.perDomain.delete(dest);
+        else this.perDomain.set(dest, m);
+        this.kick();
+      });
+      this.inflight.set(u.key, p);
+    }
+  }
+
+  /** Runs fn with the message's lock held (reports and removal never race each other). */
+  private withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.messageLocks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.messageLocks.set(id, tail);
+    void tail.then(() => {
+      if (this.messageLocks.get(id) === tail) this.messageLocks.delete(id);
+    });
+    return next;
+  }
+
+  private async run(u: Unit): Promise<void> {
+    const { queue, logger, config } = this.deps;
+    const msg = queue.get(u.messageId);
+    if (!msg || msg.held) return;
+    const rcpts = msg.recipients.filter((r) => u.idxs.includes(r.idx) && (r.state === 'queued' || r.state === 'deferred'));
+    if (!rcpts.length) return;
+    let results: Array<{ idx: number } & RecipientResult>;
+    try {
+      results = u.domain
+        ? await this.deps.remote.deliver(msg, rcpts, u.domain)
+        : await deliverLocal(this.deps.store, queue, msg, rcpts, this.deps.now().getTime());
+    } catch (err) {
+      if (this.stopping) return; // cut short by shutdown: left as it was, tried again after restart
+      logger.error({ err, queueId: msg.id }, 'delivery failed unexpectedly');
+      results = rcpts.map((r) => ({ idx: r.idx, state: 'deferred', status: '4.3.0', reply: `451 4.3.0 internal error: ${(err as Error).message}` }));
+    }
+    if (this.aborted) {
+      // connections broken by the shutdown: what is not final stays as it was, due again after restart
+      results = results.filter((r) => r.state !== 'deferred');
+    }
+    const now = this.deps.now().getTime();
+    const byIdx = new Map(rcpts.map((r) => [r.idx, r] as [number, QueuedRecipient]));
+    for (const r of results) {
+      if (r.state !== 'deferred') continue;
+      const before = byIdx.get(r.idx)!;
+      if (now - msg.createdAt >= config.queue.give_up_after) {
+        // given up: the last temporary reply is the reason (the DSN says "failed")
+        r.state = 'bounced';
+        r.reply = `${r.reply} (gave up after ${before.attempts + 1} attempts)`;
+      } else {
+        r.nextAttempt = now + retryDelay(before.attempts + 1, config.queue.retry_initial, config.queue.retry_max);
+      }
+    }
+    queue.record(msg.id, results, now);
+    for (const r of results) {
+      logger.info({ queueId: msg.id, rcpt: byIdx.get(r.idx)?.address, state: r.state, reply: r.reply, mta: r.remoteMta ?? undefined }, 'queue delivery');
+    }
+    await this.withLock(msg.id, () => this.finish(msg.id));
+  }
+
+  private reportOptions() {
+    return { hostname: this.deps.config.hostname, now: this.deps.now(), giveUpAfter: this.deps.config.queue.give_up_after };
+  }
+
+  /** DSNs for final recipients, delay warnings, and removal of finished messages. */
+  private async finish(id: string): Promise<void> {
+    const { queue } = this.deps;
+    const dsn = await reportFinal(queue, id, this.reportOptions());
+    if (dsn) this.kick();
+    if (queue.isDone(id)) await queue.remove(id);
+  }
+
+  private async housekeeping(): Promise<void> {
+    const { queue, config } = this.deps;
+    const busy = (id: string) => [...this.inflight.keys()].some((k) => k.startsWith(id + '\0'));
+    const hk = queue.housekeeping();
+    for (const id of new Set([...hk.unreported, ...hk.finished])) {
+      if (busy(id) || this.messageLocks.has(id)) continue;
+      await this.withLock(id, () => this.finish(id));
+    }
+    if (config.queue.delay_warning > 0) {
+      for (const id of queue.delayCandidates(this.deps.now().getTime() - config.queue.delay_warning)) {
+        if (this.messageLocks.has(id)) continue;
+        const dsn = await this.withLock(id, () => reportDelay(queue, id, this.reportOptions()));
+        if (dsn) this.again = true;
+      }
+    }
+  }
+
+  /**
+   * Stops taking new work; lets deliveries in flight finish for up to graceMs, then breaks their
+   * connections (those recipients stay queued and are tried again after the restart).
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const all = () => Promise.allSettled([...this.inflight.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.aborted = true;
+      this.deps.remote.abortAll();
+      await all();
+    }
+    while (this.ticking) await new Promise((r) => setTimeout(r, 10));
+    await Promise.allSettled([...this.messageLocks.values()]);
+    await this.deps.remote.closeIdle();
+  }
+}

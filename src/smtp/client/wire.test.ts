@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ReplyParser, parseEhlo, xtext, encodeData, DataEncoding, replyText } from './wire.js';
+
+test('reply parser: single and multiline, enhanced codes', () => {
+  const p = new ReplyParser();
+  assert.equal(p.push('250-mx.b.test hello'), null);
+  assert.equal(p.push('250-PIPELINING'), null);
+  assert.equal(p.push('250-SIZE 1000'), null);
+  const r = p.push('250 DSN')!;
+  assert.equal(r.code, 250);
+  assert.deepEqual(r.lines, ['mx.b.test hello', 'PIPELINING', 'SIZE 1000', 'DSN']);
+  const ext = parseEhlo(r);
+  assert.equal(ext.get('SIZE'), '1000');
+  assert.ok(ext.has('PIPELINING') && ext.has('DSN'));
+  const r2 = p.push('550 5.1.1 <nobody@b.test>: no such user')!;
+  assert.equal(r2.enhanced, '5.1.1');
+  assert.equal(replyText(r2), '550 5.1.1 <nobody@b.test>: no such user');
+  assert.deepEqual(r2.lines, ['<nobody@b.test>: no such user']);
+  assert.equal(p.push('421')!.code, 421);
+  // an enhanced code of another class is not taken
+  assert.equal(p.push('250 5.1.1 odd')!.enhanced, null);
+  assert.throws(() => p.push('hello'));
+});
+
+test('xtext (RFC 3461 §4)', () => {
+  assert.equal(xtext('bob@b.test'), 'bob@b.test');
+  assert.equal(xtext('a+b=c d'), 'a+2Bb+3Dc+20d');
+  assert.equal(xtext('ü'), '+C3+BC');
+});
+
+test('DATA encoding: CRLF only and dot-stuffing, also with bare CR and LF', () => {
+  const enc = (s: string) => encodeData(Buffer.from(s, 'latin1')).toString('latin1');
+  assert.equal(enc('a\r\n.b\r\n'), 'a\r\n..b\r\n.\r\n');
+  assert.equal(enc('.\nx\ry\r\n'), '..\r\nx\r\ny\r\n.\r\n');
+  assert.equal(enc('no end'), 'no end\r\n.\r\n');
+  assert.equal(enc('ends in cr\r'), 'ends in cr\r\n.\r\n');
+  assert.equal(enc(''), '.\r\n');
+  assert.equal(encodeData(Buffer.from('.a\n'), { terminate: false }).toString(), '.a\r\n');
+});
+
+test('DATA encoding fed one byte at a time gives the same bytes', () => {
+  const input = Buffer.from('.x\r\n\r.\n..\r\r\nz.\n.', 'latin1');
+  const whole = encodeData(input);
+  const e = new DataEncoding();
+  const parts: Buffer[] = [];
+  for (const b of input) parts.push(e.encode(Buffer.from([b])));
+  parts.push(e.finish());
+  assert.deepEqual(Buffer.concat(parts), whole);
+  // the only "CRLF.CRLF" is the terminator, and no bare CR or LF remain
+  const s = whole.toString('latin1');
+  assert.equal(s.indexOf('\r\n.\r\n'), s.length - 5);
+  assert.equal(s.replace(/\r\n/g, '').includes('\r') || s.replace(/\r\n/g, '').includes('\n'), false);
+});
