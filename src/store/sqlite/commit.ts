@@ -135,10 +135,15 @@ export class GroupCommitter {
         for (const id of o.ctx.released) this.garbage.add(id);
       }
     });
-    // A blob linked for a job that failed (e.g. over quota) may have no reference at all.
-    batch.forEach((job, i) => {
-      if (!outcome[i]!.ok) for (const b of job.blobs) this.garbage.add(b.id);
-    });
+    // A blob linked for this batch may have no reference at all (its job or its targets failed,
+    // e.g. over quota): collect it.
+    if (staged.length > 0) {
+      const refs = db.prepare('SELECT refs FROM blobs WHERE id = ?');
+      for (const b of staged) {
+        const row = refs.get(b.id) as { refs: number } | undefined;
+        if (!row || row.refs <= 0) this.garbage.add(b.id);
+      }
+    }
     this.feed.publish(events);
     batch.forEach((job, i) => {
       const o = outcome[i]!;

@@ -1,0 +1,617 @@
+// The store contract (DESIGN.md "Store"): ONE suite that every Store backend must pass.
+// A backend's test file calls it:
+//
+//   runStoreContract('sqlite', (dir) => openStore(dir), { openModule: { url, exportName: 'openStore' } });
+//
+// `open(dir)` opens (creating) a store whose local state lives in `dir`; opening the same dir
+// again must show the same data (restart). `openModule` names a module and export with the same
+// signature, for the crash test, which runs a writer in a child process and kills it with SIGKILL.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_MAILBOXES, StoreError, type ChangeEvent, type StagedBlob, type Store, type StoreErrorCode } from './types.js';
+
+export interface StoreContractOptions {
+  /** A module exporting a function with open's signature, for the child process of the crash test. */
+  openModule?: { url: string; exportName: string };
+}
+
+/** A small RFC 5322 message; `fill` pads the body to about that many octets. */
+export function testMessage(subject: string, fill = 0): Buffer {
+  const head = `From: Alice <alice@a.test>\r\nTo: bob@a.test\r\nSubject: ${subject}\r\nMessage-ID: <${randomBytes(8).toString('hex')}@a.test>\r\n\r\n`;
+  let body = 'Hello.\r\n';
+  if (fill > head.length + body.length) {
+    const line = 'x'.repeat(76) + '\r\n';
+    const n = Math.floor((fill - head.length) / line.length);
+    body = line.repeat(n) + body;
+  }
+  return Buffer.from(head + body);
+}
+
+async function rejectsWith(p: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof StoreError, `expected StoreError(${code}), got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+export function runStoreContract(name: string, open: (dir: string) => Promise<Store>, opts: StoreContractOptions = {}): void {
+  describe(`store contract: ${name}`, () => {
+    const dirs: string[] = [];
+    const stores: Store[] = [];
+    async function fresh(): Promise<{ store: Store; dir: string }> {
+      const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+      dirs.push(dir);
+      const store = await open(dir);
+      stores.push(store);
+      return { store, dir };
+    }
+    async function stage(store: Store, bytes: Buffer): Promise<StagedBlob> {
+      return store.blobs.stage(bytes);
+    }
+    async function withAccount(store: Store, address = 'bob@a.test', quota = 0): Promise<number> {
+      if (!(await store.isLocalDomain(address.split('@')[1]!))) await store.addDomain(address.split('@')[1]!);
+      return (await store.addAccount(address, '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', quota)).id;
+    }
+    async function inbox(store: Store, accountId: number): Promise<number> {
+      return (await store.getMailbox(accountId, 'INBOX'))!.id;
+    }
+    async function assertConsistent(store: Store): Promise<void> {
+      assert.ok(store.verify, 'the backend implements verify()');
+      const v = await store.verify();
+      assert.deepEqual(v.problems, []);
+    }
+
+    after(async () => {
+      for (const s of stores) await s.close().catch(() => undefined);
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    });
+
+    describe('domains and accounts', () => {
+      let store: Store;
+      before(async () => {
+        store = (await fresh()).store;
+      });
+
+      it('adds, lists and refuses duplicate or malformed domains', async () => {
+        const d = await store.addDomain('Example.TEST');
+        assert.equal(d.name, 'example.test');
+        await rejectsWith(store.addDomain('example.test'), 'exists');
+        await rejectsWith(store.addDomain('bad domain'), 'invalid');
+        await rejectsWith(store.addDomain('-x.test'), 'invalid');
+        assert.deepEqual((await store.listDomains()).map((x) => x.name), ['example.test']);
+        assert.equal(await store.isLocalDomain('EXAMPLE.test'), true);
+        assert.equal(await store.isLocalDomain('other.test'), false);
+      });
+
+      it('creates an account with the default mailboxes, lower case', async () => {
+        const acc = await store.addAccount('Carol@Example.Test', 'hash1', 1000);
+        assert.equal(acc.address, 'carol@example.test');
+        assert.equal(acc.domain, 'example.test');
+        assert.equal(acc.quota, 1000);
+        assert.equal(acc.usage, 0);
+        const boxes = await store.listMailboxes(acc.id);
+        assert.deepEqual(boxes.map((b) => b.name).sort(), DEFAULT_MAILBOXES.map((m) => m.name).sort());
+        for (const m of DEFAULT_MAILBOXES) assert.equal(boxes.find((b) => b.name === m.name)!.specialUse, m.specialUse);
+        assert.equal((await store.getAccount('CAROL@example.test'))!.id, acc.id);
+        assert.equal((await store.getAccountById(acc.id))!.address, acc.address);
+        await rejectsWith(store.addAccount('carol@example.test', 'h'), 'exists');
+        await rejectsWith(store.addAccount('dave@unknown.test', 'h'), 'not-found');
+        await rejectsWith(store.addAccount('no-at-sign', 'h'), 'invalid');
+        await rejectsWith(store.addAccount('a b@example.test', 'h'), 'invalid');
+        await rejectsWith(store.addAccount('x@example.test', 'h', -1), 'invalid');
+      });
+
+      it('changes password and quota; lists per domain; refuses to remove a domain in use', async () => {
+        await store.setPassword('carol@example.test', 'hash2');
+        await store.setQuota('carol@example.test', 0);
+        const acc = (await store.getAccount('carol@example.test'))!;
+        assert.equal(acc.passwordHash, 'hash2');
+        assert.equal(acc.quota, 0);
+        await rejectsWith(store.setQuota('nobody@example.test', 5), 'not-found');
+        await store.addDomain('other.test');
+        await store.addAccount('zed@other.test', 'h');
+        assert.deepEqual((await store.listAccounts('example.test')).map((a) => a.address), ['carol@example.test']);
+        assert.equal((await store.listAccounts()).length, 2);
+        await rejectsWith(store.removeDomain('example.test'), 'not-empty');
+        await store.removeAccount('zed@other.test');
+        assert.equal(await store.getAccount('zed@other.test'), null);
+        await store.removeDomain('other.test');
+        assert.equal(await store.isLocalDomain('other.test'), false);
+      });
+    });
+
+    describe('aliases and recipients', () => {
+      let store: Store;
+      let bob: number;
+      let carol: number;
+      before(async () => {
+        store = (await fresh()).store;
+        bob = await withAccount(store, 'bob@a.test');
+        carol = await withAccount(store, 'carol@a.test');
+      });
+
+      it('expands aliases recursively, de-duplicated, with remote targets', async () => {
+        await store.addAlias('team@a.test', ['bob@a.test', 'carol@a.test', 'friend@remote.test']);
+        await store.addAlias('all@a.test', ['team@a.test', 'Bob@A.test']);
+        const r = (await store.resolveRecipient('ALL@a.test'))!;
+        assert.deepEqual(r.accounts.map((a) => a.id).sort(), [bob, carol].sort());
+        assert.deepEqual(r.remote, ['friend@remote.test']);
+        assert.deepEqual((await store.resolveRecipient('bob@a.test'))!.accounts.map((a) => a.id), [bob]);
+        assert.equal(await store.resolveRecipient('nobody@a.test'), null);
+        assert.equal(await store.resolveRecipient('bob@remote.test'), null);
+        const list = await store.listAliases('a.test');
+        assert.deepEqual(list.find((a) => a.address === 'all@a.test')!.targets, ['team@a.test', 'bob@a.test']);
+      });
+
+      it('uses the catch-all only when no account or alias matches', async () => {
+        await store.addAlias('@a.test', ['carol@a.test']);
+        assert.deepEqual((await store.resolveRecipient('whoever@a.test'))!.accounts.map((a) => a.id), [carol]);
+        assert.deepEqual((await store.resolveRecipient('bob@a.test'))!.accounts.map((a) => a.id), [bob]);
+        assert.deepEqual(
+          (await store.resolveRecipient('team@a.test'))!.accounts.map((a) => a.id).sort(),
+          [bob, carol].sort(),
+        );
+        assert.ok((await store.sendableAddresses(carol)).includes('team@a.test'));
+        assert.ok((await store.sendableAddresses(carol)).includes('carol@a.test'));
+        assert.ok(!(await store.sendableAddresses(bob)).includes('@a.test'));
+        await store.removeAlias('@a.test');
+        assert.equal(await store.resolveRecipient('whoever@a.test'), null);
+      });
+
+      it('refuses alias loops, also through the catch-all, and leaves nothing behind', async () => {
+        await store.addAlias('x@a.test', ['y@a.test']);
+        await rejectsWith(store.addAlias('y@a.test', ['x@a.test']), 'alias-loop');
+        await rejectsWith(store.addAlias('self@a.test', ['self@a.test']), 'alias-loop');
+        // x@a.test → y@a.test (unknown) → catch-all → x@a.test
+        await rejectsWith(store.addAlias('@a.test', ['x@a.test']), 'alias-loop');
+        assert.equal((await store.listAliases()).some((a) => a.address === 'y@a.test' || a.address === '@a.test' || a.address === 'self@a.test'), false);
+        await rejectsWith(store.addAlias('bob@a.test', ['carol@a.test']), 'exists');
+        await rejectsWith(store.addAlias('new@nolocal.test', ['carol@a.test']), 'not-found');
+        await rejectsWith(store.addAlias('z@a.test', ['not an address']), 'invalid');
+        await rejectsWith(store.addAlias('z@a.test', []), 'invalid');
+      });
+
+      it('drops a removed account from alias targets', async () => {
+        await store.addAlias('solo@a.test', ['carol@a.test']);
+        await store.removeAccount('carol@a.test');
+        assert.equal((await store.listAliases()).some((a) => a.address === 'solo@a.test'), false);
+        assert.deepEqual((await store.listAliases()).find((a) => a.address === 'team@a.test')!.targets, ['bob@a.test', 'friend@remote.test']);
+      });
+    });
+
+    describe('mailboxes', () => {
+      let store: Store;
+      let acc: number;
+      before(async () => {
+        store = (await fresh()).store;
+        acc = await withAccount(store);
+      });
+
+      it('creates with parents, finds INBOX in any case, validates names', async () => {
+        const m = await store.createMailbox(acc, 'Work/Projects/Yubin');
+        assert.equal(m.name, 'Work/Projects/Yubin');
+        assert.ok(await store.getMailbox(acc, 'Work'));
+        assert.ok(await store.getMailbox(acc, 'Work/Projects'));
+        assert.equal((await store.getMailbox(acc, 'inbox'))!.name, 'INBOX');
+        await rejectsWith(store.createMailbox(acc, 'work/projects/yubin'.replace('work/projects/yubin', 'Work/Projects/Yubin')), 'exists');
+        await rejectsWith(store.createMailbox(acc, 'Inbox'), 'exists');
+        for (const bad of ['', '/x', 'a//b', 'a/../b', '..', 'bad\u0001name', 'tab\there']) {
+          await rejectsWith(store.createMailbox(acc, bad), 'invalid');
+        }
+        const u = await store.createMailbox(acc, 'Ünïcødé 日本');
+        assert.equal((await store.getMailbox(acc, 'Ünïcødé 日本'))!.id, u.id);
+      });
+
+      it('gives a re-created mailbox a new UIDVALIDITY; INBOX cannot be deleted', async () => {
+        const a = await store.createMailbox(acc, 'Tmp');
+        await store.deleteMailbox(acc, 'Tmp');
+        assert.equal(await store.getMailbox(acc, 'Tmp'), null);
+        const b = await store.createMailbox(acc, 'Tmp');
+        assert.notEqual(a.uidValidity, b.uidValidity);
+        await rejectsWith(store.deleteMailbox(acc, 'inbox'), 'forbidden');
+        await rejectsWith(store.deleteMailbox(acc, 'Nope'), 'not-found');
+      });
+
+      it('renames a mailbox with its children', async () => {
+        const before = (await store.getMailbox(acc, 'Work/Projects'))!;
+        await store.renameMailbox(acc, 'Work', 'Old/Job');
+        assert.equal(await store.getMailbox(acc, 'Work'), null);
+        assert.equal(await store.getMailbox(acc, 'Work/Projects/Yubin'), null);
+        const moved = (await store.getMailbox(acc, 'Old/Job/Projects'))!;
+        assert.equal(moved.id, before.id);
+        assert.equal(moved.uidValidity, before.uidValidity);
+        assert.ok(await store.getMailbox(acc, 'Old/Job/Projects/Yubin'));
+        assert.ok(await store.getMailbox(acc, 'Old'));
+        await rejectsWith(store.renameMailbox(acc, 'Old/Job', 'Old/Job/Inner'), 'invalid');
+        await rejectsWith(store.renameMailbox(acc, 'Old/Job', 'Tmp'), 'exists');
+        await rejectsWith(store.renameMailbox(acc, 'Missing', 'X'), 'not-found');
+      });
+
+      it('renaming INBOX moves its messages into a new mailbox and leaves INBOX empty', async () => {
+        const inboxId = await inbox(store, acc);
+        const blob = await stage(store, testMessage('one'));
+        await store.deliver(blob, [{ accountId: acc }, { accountId: acc }]);
+        await store.updateFlags(inboxId, [1], { mode: 'add', flags: ['\\Seen', 'work'] });
+        await store.renameMailbox(acc, 'INBOX', 'Old Mail');
+        const oldMail = (await store.getMailbox(acc, 'Old Mail'))!;
+        assert.notEqual(oldMail.id, inboxId);
+        const moved = await store.listMessages(oldMail.id);
+        assert.equal(moved.length, 2);
+        assert.deepEqual(moved[0]!.flags, ['\\Seen', 'work']);
+        assert.equal((await store.listMessages(inboxId)).length, 0);
+        const st = await store.mailboxStatus(inboxId);
+        assert.equal(st.messages, 0);
+        assert.equal(st.uidNext, 3);
+        const again = await store.deliver(blob, [{ accountId: acc }]);
+        assert.deepEqual(again[0], { ok: true, accountId: acc, mailboxId: inboxId, uid: 3 });
+        await store.blobs.discard(blob);
+        await assertConsistent(store);
+      });
+
+      it('subscribes and unsubscribes', async () => {
+        await store.setSubscribed(acc, 'Tmp', true);
+        assert.equal((await store.getMailbox(acc, 'Tmp'))!.subscribed, true);
+        await store.setSubscribed(acc, 'Tmp', false);
+        assert.equal((await store.getMailbox(acc, 'Tmp'))!.subscribed, false);
+        await rejectsWith(store.setSubscribed(acc, 'Nope', true), 'not-found');
+      });
+    });
+
+    describe('messages', () => {
+      let store: Store;
+      let acc: number;
+      let box: number;
+      before(async () => {
+        store = (await fresh()).store;
+        acc = await withAccount(store);
+        box = await inbox(store, acc);
+      });
+
+      it('streams a message in pieces, keeps its structure, reads ranges', async () => {
+        const bytes = testMessage('streamed', 200_000);
+        const w = store.blobs.createWriter();
+        for (let i = 0; i < bytes.length; i += 1000) await w.write(bytes.subarray(i, i + 1000));
+        assert.equal(w.size, bytes.length);
+        const staged = await w.finish();
+        assert.equal(staged.size, bytes.length);
+        assert.equal(staged.structure.envelope.subject, 'streamed');
+        const r = await store.appendMessage(acc, 'Drafts', staged, { flags: ['\\Draft', '\\Recent'], internalDate: new Date('2020-01-02T03:04:05Z') });
+        await store.blobs.discard(staged);
+        const drafts = (await store.getMailbox(acc, 'Drafts'))!;
+        assert.equal(r.mailboxId, drafts.id);
+        assert.equal(r.uidValidity, drafts.uidValidity);
+        const [meta] = await store.getMessages(drafts.id, [r.uid]);
+        assert.deepEqual(meta!.flags, ['\\Draft']);
+        assert.equal(meta!.internalDate.toISOString(), '2020-01-02T03:04:05.000Z');
+        assert.equal(meta!.size, bytes.length);
+        assert.equal((await store.getStructure(drafts.id, r.uid))!.envelope.subject, 'streamed');
+        assert.deepEqual(await store.blobs.read(meta!.blobId), bytes);
+        assert.deepEqual(await store.blobs.read(meta!.blobId, { start: 10, end: 30 }), bytes.subarray(10, 30));
+        const chunks: Buffer[] = [];
+        for await (const c of store.blobs.open(meta!.blobId, { start: 100, end: 150_000 })) chunks.push(c as Buffer);
+        assert.deepEqual(Buffer.concat(chunks), bytes.subarray(100, 150_000));
+        await rejectsWith(store.appendMessage(acc, 'Nope', await stage(store, testMessage('x'))), 'not-found');
+      });
+
+      it('stores the same raw bytes once for 3 accounts', async () => {
+        const c2 = await withAccount(store, 'c2@a.test');
+        const c3 = await withAccount(store, 'c3@a.test');
+        const bytes = testMessage('shared');
+        const staged = await stage(store, bytes);
+        const again = await stage(store, bytes);
+        assert.equal(again.id, staged.id);
+        const res = await store.deliver(staged, [{ accountId: acc }, { accountId: c2 }, { accountId: c3, mailbox: 'Nope' }]);
+        assert.ok(res.every((r) => r.ok));
+        await store.deliver(again, [{ accountId: c3 }]);
+        await store.blobs.discard(staged);
+        await store.blobs.discard(again);
+        const ids = new Set<string>();
+        for (const r of res) {
+          assert.ok(r.ok);
+          const [m] = await store.getMessages(r.mailboxId, [r.uid]);
+          ids.add(m!.blobId);
+        }
+        assert.equal(ids.size, 1);
+        assert.equal((await store.getAccountById(c3))!.usage, 2 * bytes.length);
+        // Removing one account keeps the blob for the others.
+        await store.removeAccount('c2@a.test');
+        const r0 = res[0]!;
+        assert.ok(r0.ok);
+        const [m0] = await store.getMessages(r0.mailboxId, [r0.uid]);
+        assert.deepEqual(await store.blobs.read(m0!.blobId), bytes);
+        await assertConsistent(store);
+      });
+
+      it('updates flags with modseq; \\Recent is never stored; UNCHANGEDSINCE', async () => {
+        const s = await stage(store, testMessage('flags'));
+        const [r1] = await store.deliver(s, [{ accountId: acc, flags: ['$Label1'] }]);
+        const [r2] = await store.deliver(s, [{ accountId: acc }]);
+        assert.ok(r1!.ok && r2!.ok);
+        const before = await store.mailboxStatus(box);
+        const res = await store.updateFlags(box, [r1.uid, r2.uid], { mode: 'add', flags: ['\\seen', '\\Recent', 'Work'] });
+        assert.equal(res.changed.length, 2);
+        assert.deepEqual(res.changed[0]!.flags, ['\\Seen', '$Label1', 'Work']);
+        assert.ok(res.changed[0]!.modseq > before.highestModSeq);
+        const after1 = await store.mailboxStatus(box);
+        assert.equal(after1.highestModSeq, res.changed[0]!.modseq);
+        // No change: no new modseq.
+        const none = await store.updateFlags(box, [r1.uid], { mode: 'add', flags: ['\\Seen'] });
+        assert.deepEqual(none.changed, []);
+        assert.equal((await store.mailboxStatus(box)).highestModSeq, after1.highestModSeq);
+        // UNCHANGEDSINCE lower than the message's modseq fails.
+        const cond = await store.updateFlags(box, [r1.uid], { mode: 'set', flags: ['\\Flagged'], unchangedSince: before.highestModSeq });
+        assert.deepEqual(cond.failed, [r1.uid]);
+        const set = await store.updateFlags(box, [r1.uid], { mode: 'set', flags: ['\\Flagged'] });
+        assert.deepEqual(set.changed[0]!.flags, ['\\Flagged']);
+        const rem = await store.updateFlags(box, [r2.uid], { mode: 'remove', flags: ['work', '\\SEEN'] });
+        assert.deepEqual(rem.changed[0]!.flags, []);
+        await rejectsWith(store.updateFlags(box, [r1.uid], { mode: 'add', flags: ['bad flag'] }), 'invalid');
+        await rejectsWith(store.updateFlags(box, [r1.uid], { mode: 'add', flags: ['\\Unknown'] }), 'invalid');
+        await store.blobs.discard(s);
+      });
+
+      it('expunges (usage drops), copies and moves with UID maps', async () => {
+        const b1 = testMessage('e1', 3000);
+        const b2 = testMessage('e2', 5000);
+        const s1 = await stage(store, b1);
+        const s2 = await stage(store, b2);
+        const usage0 = (await store.getAccountById(acc))!.usage;
+        const [a] = await store.deliver(s1, [{ accountId: acc }]);
+        const [b] = await store.deliver(s2, [{ accountId: acc, flags: ['\\Deleted'] }]);
+        assert.ok(a!.ok && b!.ok);
+        assert.equal((await store.getAccountById(acc))!.usage, usage0 + b1.length + b2.length);
+        const st = await store.mailboxStatus(box);
+        assert.equal(st.deleted, 1);
+        const trash = (await store.getMailbox(acc, 'Trash'))!;
+        const copy = await store.copyMessages(box, [b.uid, a.uid, 999_999], trash.id);
+        assert.equal(copy.uidValidity, trash.uidValidity);
+        assert.deepEqual(copy.map, [
+          [a.uid, trash.uidNext],
+          [b.uid, trash.uidNext + 1],
+        ]);
+        assert.equal((await store.getAccountById(acc))!.usage, usage0 + 2 * (b1.length + b2.length));
+        const copied = await store.getMessages(trash.id, [trash.uidNext + 1]);
+        assert.deepEqual(copied[0]!.flags, ['\\Deleted']);
+        const removed = await store.expunge(box, [b.uid, 424242]);
+        assert.deepEqual(removed, [b.uid]);
+        assert.equal((await store.getAccountById(acc))!.usage, usage0 + 2 * b1.length + b2.length);
+        const archive = (await store.getMailbox(acc, 'Archive'))!;
+        const moved = await store.moveMessages(trash.id, [trash.uidNext, trash.uidNext + 1], archive.id);
+        assert.deepEqual(moved.map.map((p) => p[1]), [archive.uidNext, archive.uidNext + 1]);
+        assert.equal((await store.listMessages(trash.id)).length, 0);
+        assert.equal((await store.listMessages(archive.id)).length, 2);
+        assert.equal((await store.getAccountById(acc))!.usage, usage0 + 2 * b1.length + b2.length);
+        await store.blobs.discard(s1);
+        await store.blobs.discard(s2);
+        await assertConsistent(store);
+      });
+
+      it('pages messages by UID range and limit', async () => {
+        const all = await store.listMessages(box);
+        assert.ok(all.length >= 3);
+        for (let i = 1; i < all.length; i++) assert.ok(all[i]!.uid > all[i - 1]!.uid);
+        const page = await store.listMessages(box, { fromUid: all[1]!.uid, limit: 2 });
+        assert.deepEqual(page.map((m) => m.uid), [all[1]!.uid, all[2]!.uid]);
+        const upTo = await store.listMessages(box, { toUid: all[0]!.uid });
+        assert.deepEqual(upTo.map((m) => m.uid), [all[0]!.uid]);
+      });
+
+      it('counts status and hands out \\Recent once', async () => {
+        const st = await store.mailboxStatus(box);
+        const all = await store.listMessages(box);
+        assert.equal(st.messages, all.length);
+        assert.equal(st.size, all.reduce((n, m) => n + m.size, 0));
+        assert.equal(st.unseen, all.filter((m) => !m.flags.includes('\\Seen')).length);
+        const mark = await store.claimRecent(box);
+        assert.equal(mark, 0);
+        assert.equal((await store.mailboxStatus(box)).recent, 0);
+        assert.equal(await store.claimRecent(box), st.uidNext - 1);
+        const s = await stage(store, testMessage('recent'));
+        await store.deliver(s, [{ accountId: acc }]);
+        assert.equal((await store.mailboxStatus(box)).recent, 1);
+        await store.blobs.discard(s);
+      });
+
+      it('retains and releases blobs held outside mailboxes', async () => {
+        const bytes = testMessage('queued');
+        const s = await stage(store, bytes);
+        const id = await store.blobs.retain(s);
+        await store.blobs.discard(s);
+        assert.deepEqual(await store.blobs.read(id), bytes);
+        await assertConsistent(store);
+        await store.blobs.release(id);
+        await rejectsWith(store.blobs.release(id), 'not-found');
+      });
+    });
+
+    describe('quota and concurrency', () => {
+      it('quota is exact under 50 concurrent deliveries', async () => {
+        const { store } = await fresh();
+        const size = testMessage('q00', 2000).length;
+        const acc = await withAccount(store, 'q@a.test', size * 10);
+        const staged = await Promise.all(Array.from({ length: 50 }, (_, i) => stage(store, testMessage(`q${String(i).padStart(2, '0')}`, 2000))));
+        assert.ok(staged.every((s) => s.size === size));
+        const results = await Promise.all(staged.map((s) => store.deliver(s, [{ accountId: acc }])));
+        const ok = results.filter((r) => r[0]!.ok).length;
+        assert.equal(ok, 10);
+        assert.ok(results.filter((r) => !r[0]!.ok).every((r) => !r[0]!.ok && r[0]!.error === 'over-quota'));
+        assert.equal((await store.getAccountById(acc))!.usage, 10 * size);
+        await rejectsWith(store.appendMessage(acc, 'INBOX', staged[0]!), 'over-quota');
+        const box = await inbox(store, acc);
+        await rejectsWith(store.copyMessages(box, [1], (await store.getMailbox(acc, 'Trash'))!.id), 'over-quota');
+        for (const s of staged) await store.blobs.discard(s);
+        await assertConsistent(store);
+      });
+
+      it('delivers and expunges concurrently without losing count', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        const box = await inbox(store, acc);
+        const delivered: number[] = [];
+        const expunged: number[] = [];
+        const tasks: Array<Promise<void>> = [];
+        for (let i = 0; i < 40; i++) {
+          tasks.push(
+            (async () => {
+              const s = await stage(store, testMessage(`c${i % 10}`, 500 + (i % 10)));
+              const [r] = await store.deliver(s, [{ accountId: acc }]);
+              await store.blobs.discard(s);
+              assert.ok(r!.ok);
+              delivered.push(r.uid);
+              if (i % 2 === 0) expunged.push(...(await store.expunge(box, [r.uid])));
+            })(),
+          );
+        }
+        await Promise.all(tasks);
+        assert.equal(new Set(delivered).size, 40);
+        const left = await store.listMessages(box);
+        assert.equal(left.length, 20);
+        assert.equal((await store.getAccountById(acc))!.usage, left.reduce((n, m) => n + m.size, 0));
+        assert.equal((await store.mailboxStatus(box)).uidNext, Math.max(...delivered) + 1);
+        await assertConsistent(store);
+      });
+    });
+
+    describe('durability', () => {
+      it('never reuses UIDs, also after expunge and restart', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+        dirs.push(dir);
+        let store = await open(dir);
+        const acc = await withAccount(store);
+        const box = await inbox(store, acc);
+        const s = await stage(store, testMessage('uid'));
+        await store.deliver(s, [{ accountId: acc }, { accountId: acc }, { accountId: acc }]);
+        await store.expunge(box, [2, 3]);
+        await store.blobs.discard(s);
+        const validity = (await store.getMailboxById(box))!.uidValidity;
+        await store.close();
+        store = await open(dir);
+        stores.push(store);
+        const s2 = await stage(store, testMessage('uid2'));
+        const [r] = await store.deliver(s2, [{ accountId: acc }]);
+        assert.deepEqual(r, { ok: true, accountId: acc, mailboxId: box, uid: 4 });
+        assert.equal((await store.getMailboxById(box))!.uidValidity, validity);
+        await store.blobs.discard(s2);
+        await assertConsistent(store);
+      });
+
+      it('publishes changes after commit, in order, per account', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        const other = await withAccount(store, 'other@a.test');
+        const box = await inbox(store, acc);
+        const events: ChangeEvent[] = [];
+        const otherEvents: ChangeEvent[] = [];
+        const unsubscribe = store.changes.subscribe(acc, (e) => {
+          events.push(e);
+        });
+        store.changes.subscribe(other, (e) => otherEvents.push(e));
+        const s = await stage(store, testMessage('feed'));
+        const [r] = await store.deliver(s, [{ accountId: acc }]);
+        assert.ok(r!.ok);
+        assert.deepEqual(events[0], { type: 'message-added', accountId: acc, mailboxId: box, uid: r.uid, modseq: (await store.listMessages(box))[0]!.modseq });
+        await store.updateFlags(box, [r.uid], { mode: 'add', flags: ['\\Seen'] });
+        await store.createMailbox(acc, 'F');
+        await store.renameMailbox(acc, 'F', 'G');
+        await store.setSubscribed(acc, 'G', true);
+        await store.expunge(box, [r.uid]);
+        await store.deleteMailbox(acc, 'G');
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['message-added', 'flags-changed', 'mailbox-created', 'mailbox-renamed', 'mailbox-subscription', 'messages-expunged', 'mailbox-deleted'],
+        );
+        const fc = events[1]!;
+        assert.ok(fc.type === 'flags-changed' && fc.changes[0]!.flags.includes('\\Seen'));
+        const ex = events[5]!;
+        assert.ok(ex.type === 'messages-expunged' && ex.uids[0] === r.uid);
+        assert.equal(otherEvents.length, 0);
+        // Concurrent deliveries: events in UID order (commit order).
+        const many = await Promise.all(Array.from({ length: 10 }, (_, i) => stage(store, testMessage(`m${i}`))));
+        events.length = 0;
+        await Promise.all(many.map((m) => store.deliver(m, [{ accountId: acc }])));
+        const uids = events.filter((e) => e.type === 'message-added').map((e) => (e.type === 'message-added' ? e.uid : 0));
+        assert.equal(uids.length, 10);
+        assert.deepEqual(uids, [...uids].sort((a, b) => a - b));
+        // A listener that throws does not stop the others or the store.
+        store.changes.subscribe(acc, () => {
+          throw new Error('listener failure');
+        });
+        unsubscribe();
+        const before = events.length;
+        await store.deliver(s, [{ accountId: acc }]);
+        assert.equal(events.length, before);
+        assert.equal((await store.mailboxStatus(box)).messages, 11);
+        await store.blobs.discard(s);
+        for (const m of many) await store.blobs.discard(m);
+      });
+
+      it('a writer killed with SIGKILL mid-delivery leaves a consistent store', { skip: opts.openModule ? false : 'no openModule given' }, async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+        dirs.push(dir);
+        let store = await open(dir);
+        const acc = await withAccount(store);
+        await store.close();
+        const writer = fileURLToPath(new URL('./contract-writer.ts', import.meta.url));
+        const child = spawn(process.execPath, ['--import', 'tsx', writer, opts.openModule!.url, opts.openModule!.exportName, dir, String(acc)], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const acked = new Map<string, string>();
+        const expStarted = new Set<string>();
+        const expDone = new Set<string>();
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        let buf = '';
+        const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+        await new Promise<void>((resolve, reject) => {
+          child.on('exit', () => reject(new Error(`writer exited early: ${stderr}`)));
+          child.stdout.on('data', (d: Buffer) => {
+            buf += d.toString();
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const [kind, mb, uid, blob] = buf.slice(0, nl).split(' ');
+              buf = buf.slice(nl + 1);
+              const key = `${mb}/${uid}`;
+              if (kind === 'ACK') acked.set(key, blob!);
+              else if (kind === 'EXPSTART') expStarted.add(key);
+              else if (kind === 'EXP') expDone.add(key);
+            }
+            // Kill it in full flight: after enough acknowledgements, with more in progress.
+            if (acked.size >= 60 && expDone.size >= 5) {
+              child.kill('SIGKILL');
+              resolve();
+            }
+          });
+        });
+        await exited;
+        store = await open(dir);
+        stores.push(store);
+        const box = await inbox(store, acc);
+        const present = new Set((await store.listMessages(box)).map((m) => `${box}/${m.uid}`));
+        for (const [key] of acked) {
+          if (expDone.has(key)) assert.ok(!present.has(key), `expunged ${key} is gone`);
+          else if (!expStarted.has(key)) assert.ok(present.has(key), `acknowledged ${key} survived the crash`);
+        }
+        const v = await store.verify!();
+        assert.deepEqual(v.problems, []);
+        assert.equal(v.tempFiles, 0, 'temporary files were swept');
+        const messages = await store.listMessages(box);
+        assert.equal((await store.getAccountById(acc))!.usage, messages.reduce((n, m) => n + m.size, 0));
+        for (const m of messages.slice(0, 20)) assert.equal((await store.blobs.read(m.blobId)).length, m.size);
+        // And it keeps working, with UIDs above everything handed out before the crash.
+        const s = await stage(store, testMessage('after'));
+        const [r] = await store.deliver(s, [{ accountId: acc }]);
+        assert.ok(r!.ok);
+        const maxAcked = Math.max(...[...acked.keys()].map((k) => Number(k.split('/')[1])));
+        assert.ok(r.uid > maxAcked, `new UID ${r.uid} above ${maxAcked}`);
+        await store.blobs.discard(s);
+      });
+    });
+  });
+}

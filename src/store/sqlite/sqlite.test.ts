@@ -1,0 +1,75 @@
+// The store contract for the SQLite backend, plus what only SQLite has (schema versions, sweeping files).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { runStoreContract, testMessage } from '../contract.js';
+import { openStore } from '../index.js';
+import { StoreError } from '../types.js';
+
+runStoreContract('sqlite', (dir) => openStore(dir), { openModule: { url: new URL('../index.ts', import.meta.url).href, exportName: 'openStore' } });
+
+describe('sqlite store specifics', () => {
+  it('refuses a database written by a newer Yubin', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      await (await openStore(dir)).close();
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      db.prepare("INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ('store', 999, 'future', 0)").run();
+      db.close();
+      await assert.rejects(openStore(dir), (err: unknown) => err instanceof StoreError && err.code === 'schema-too-new' && /999/.test(err.message));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sweeps orphan blob files and temporary files at open, keeps referenced ones', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      let store = await openStore(dir);
+      await store.addDomain('a.test');
+      const acc = await store.addAccount('bob@a.test', 'h');
+      const s = await store.blobs.stage(testMessage('kept'));
+      await store.deliver(s, [{ accountId: acc.id }]);
+      await store.close();
+      const orphan = 'ab'.repeat(32);
+      await mkdir(join(dir, 'blobs', 'ab', 'ab'), { recursive: true });
+      await writeFile(join(dir, 'blobs', 'ab', 'ab', orphan), 'orphan');
+      await writeFile(join(dir, 'tmp', '12345-leftover'), 'partial');
+      store = await openStore(dir);
+      assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+      assert.deepEqual(await readdir(join(dir, 'blobs', 'ab', 'ab')), []);
+      const v = await store.verify!();
+      assert.deepEqual(v.problems, []);
+      assert.equal(v.tempFiles, 0);
+      const [m] = await store.listMessages((await store.getMailbox(acc.id, 'INBOX'))!.id);
+      assert.equal(m!.blobId, s.id);
+      assert.equal((await store.blobs.read(m!.blobId)).length, s.size);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('deletes a blob file when its last reference goes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const store = await openStore(dir);
+      await store.addDomain('a.test');
+      const acc = await store.addAccount('bob@a.test', 'h');
+      const s = await store.blobs.stage(testMessage('gone'));
+      const [r] = await store.deliver(s, [{ accountId: acc.id }]);
+      await store.blobs.discard(s);
+      assert.ok(r!.ok);
+      const file = join(dir, 'blobs', s.id.slice(0, 2), s.id.slice(2, 4), s.id);
+      assert.ok((await readdir(join(dir, 'blobs', s.id.slice(0, 2), s.id.slice(2, 4)))).includes(s.id), file);
+      await store.expunge(r.mailboxId, [r.uid]);
+      await store.close();
+      assert.ok(!(await readdir(join(dir, 'blobs', s.id.slice(0, 2), s.id.slice(2, 4)))).includes(s.id));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
