@@ -88,6 +88,7 @@ test('parseCommand: keyword case-insensitive, arguments, rest kept for PASS', ()
   assert.equal(parseCommand(Buffer.from('AB')), null);
   assert.equal(parseCommand(Buffer.from('ABCDE x')), null);
   assert.equal(parseCommand(Buffer.from('1234')), null);
+  assert.deepEqual(parseCommand(Buffer.from('utf8')), { name: 'UTF8', args: [], rest: '' });
   assert.equal(parseCommand(Buffer.from('USER j\u00f6rg@example.test'))?.args[0], 'j\u00f6rg@example.test');
 });
 

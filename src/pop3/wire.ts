@@ -105,13 +105,13 @@ export interface Command {
 /**
  * RFC 1939 §3: a command is a case-insensitive keyword of three or four characters, possibly
  * followed by arguments separated by a single space. Returns null for a line that is no command
- * (empty, or the keyword is not 3-4 letters).
+ * (empty, or the keyword is not 3-4 characters starting with a letter: "UTF8" is one).
  */
 export function parseCommand(line: Buffer): Command | null {
   const text = line.toString('utf8');
   const sp = text.indexOf(' ');
   const keyword = sp === -1 ? text : text.slice(0, sp);
-  if (!/^[A-Za-z]{3,4}$/.test(keyword)) return null;
+  if (!/^[A-Za-z][A-Za-z0-9]{2,3}$/.test(keyword)) return null;
   const rest = sp === -1 ? '' : text.slice(sp + 1);
   const args = rest.split(/[ \t]+/).filter((a) => a.length > 0);
   return { name: keyword.toUpperCase(), args, rest };
