@@ -76,7 +76,10 @@ export function queueAdmin(store: QueueStore, hostname: string, now: () => Date)
   };
 }
 
-export async function openQueue(ctx: Omit<ServerContext, 'outbound'>, opts: QueueOptions = {}): Promise<Queue> {
+/** What the queue uses of the server context (a full Omit<ServerContext, 'outbound'> fits). */
+export type QueueContext = Pick<ServerContext, 'config' | 'store' | 'resolver' | 'logger' | 'now'>;
+
+export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Promise<Queue> {
   const store = new QueueStore(ctx.config.data_dir);
   const swept = await store.sweepOrphans();
   if (swept) ctx.logger.info({ files: swept }, 'queue: removed message files left by a crash before commit');
