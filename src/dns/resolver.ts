@@ -30,6 +30,18 @@ export interface Resolver {
   resolveTxt(name: string): Promise<string[]>;
   /** PTR names for an IP address. */
   reverse(ip: string): Promise<string[]>;
+  /** CNAME targets of a name (`yubin dns-records`); optional for test doubles. */
+  resolveCname?(name: string): Promise<string[]>;
+  /** SRV records of a name (RFC 2782; RFC 6186 client records, `yubin dns-records`); optional for test doubles. */
+  resolveSrv?(name: string): Promise<SrvRecord[]>;
+}
+
+export interface SrvRecord {
+  priority: number;
+  weight: number;
+  port: number;
+  /** Target host; "." (or "") when the service is not offered (RFC 2782). */
+  name: string;
 }
 
 function classify(err: unknown, what: string): DnsError {
@@ -65,5 +77,7 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
     resolve6: wrap('AAAA', (n) => r.resolve6(n)),
     resolveTxt: wrap('TXT', async (n) => (await r.resolveTxt(n)).map((parts) => parts.join(''))),
     reverse: wrap('PTR', (n) => r.reverse(n)),
+    resolveCname: wrap('CNAME', (n) => r.resolveCname(n)),
+    resolveSrv: wrap('SRV', (n) => r.resolveSrv(n)),
   };
 }
