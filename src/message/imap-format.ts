@@ -11,6 +11,15 @@ export interface ImapStringOptions {
   utf8?: boolean;
 }
 
+export interface BodyStructureOptions extends ImapStringOptions {
+  /**
+   * RFC 9051 §9 (IMAP4rev2) shows MESSAGE/GLOBAL parts like MESSAGE/RFC822, with the envelope
+   * and structure of the enclosed message; RFC 3501 §9 (IMAP4rev1) knows only MESSAGE/RFC822,
+   * so for IMAP4rev1 sessions MESSAGE/GLOBAL is shown as a basic part.
+   */
+  imap4rev2?: boolean;
+}
+
 /**
  * A string in IMAP syntax: a quoted string when that can carry it, otherwise a literal.
  * RFC 9051 §4.3: a quoted string holds no CR or LF (and no NUL, §4.3.1); `"` and `\` are
@@ -174,9 +183,12 @@ const EMPTY_TEXT: MimePart = {
 
 const EMPTY_ENVELOPE: Envelope = { date: null, subject: null, from: null, sender: null, replyTo: null, to: null, cc: null, bcc: null, inReplyTo: null, messageId: null };
 
-/** RFC 9051 §9: media-message = DQUOTE "MESSAGE" DQUOTE SP DQUOTE ("RFC822" / "GLOBAL") DQUOTE */
-function isMessageType(p: MimePart): boolean {
-  return p.type === 'message' && (p.subtype === 'rfc822' || p.subtype === 'global');
+/**
+ * RFC 9051 §9: media-message = DQUOTE "MESSAGE" DQUOTE SP DQUOTE ("RFC822" / "GLOBAL") DQUOTE
+ * RFC 3501 §9: media-message = DQUOTE "MESSAGE" DQUOTE SP DQUOTE "RFC822" DQUOTE
+ */
+function isMessageType(p: MimePart, opts: BodyStructureOptions): boolean {
+  return p.type === 'message' && (p.subtype === 'rfc822' || (p.subtype === 'global' && opts.imap4rev2 === true));
 }
 
 /**
@@ -184,7 +196,7 @@ function isMessageType(p: MimePart): boolean {
  * formal syntax `body` in §9). The structure is at most DEFAULT_LIMITS.maxDepth deep (the parser
  * cuts deeper nesting), so the walk below is bounded; it uses an explicit stack all the same.
  */
-export function formatBodyStructure(part: MimePart, extensible: boolean, opts: ImapStringOptions = {}): string {
+export function formatBodyStructure(part: MimePart, extensible: boolean, opts: BodyStructureOptions = {}): string {
   // Work items: a part to open, or a literal piece of text to emit.
   const out: string[] = [];
   const work: Array<MimePart | string> = [part];
@@ -207,7 +219,7 @@ export function formatBodyStructure(part: MimePart, extensible: boolean, opts: I
     // body-type-1part = (body-type-basic / body-type-msg / body-type-text) [SP body-ext-1part]
     let head = '(' + imapString(p.type, opts) + ' ' + imapString(p.subtype, opts) + ' ' + formatBodyFields(p, opts);
     const ext = extensible ? ' ' + formatExt1Part(p, opts) : '';
-    if (isMessageType(p)) {
+    if (isMessageType(p, opts)) {
       // body-type-msg = media-message SP body-fields SP envelope SP body SP body-fld-lines
       const env = p.message ? p.message.envelope : EMPTY_ENVELOPE;
       const inner = p.message ? p.message.root : EMPTY_TEXT;
