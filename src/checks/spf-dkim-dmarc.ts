@@ -171,8 +171,11 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
 }
 
 // RFC 8601 §2.2: ptype.property values are tokens or quoted strings; comments in parentheses.
+// An address with a dot-atom local part (RFC 5322 §3.2.3 atext) or a MIME token goes unquoted.
 function quoteValue(v: string): string {
-  return /^[\x21-\x7e]+$/.test(v) && !/[()<>@,;:\\"/[\]?=]/.test(v.replace(/@/, '')) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+  if (/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+$/.test(v)) return v;
+  if (/^[\x21-\x7e]+$/.test(v) && !/[()<>@,;:\\"/[\]?=]/.test(v)) return v;
+  return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
 function comment(c: string | undefined): string {

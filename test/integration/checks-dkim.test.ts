@@ -127,3 +127,48 @@ test('forwarded mail with a foreign From is signed by the envelope domain', asyn
   const sig = await signer.sign({ from: 'SRS0=abcd=xy=c.test=carol@fwd.test', headerFromDomain: 'c.test', message: () => Readable.from([Buffer.from(MSG)]) });
   assert.match(sig.replace(/\r\n\s+/g, ''), /d=fwd\.test;/);
 });
+
+test('forwarding through an alias: SRS makes SPF pass at the next hop, the ARC seal verifies', async () => {
+  // a.test signs; fwd.test (192.0.2.200) receives it, then forwards it to b.test
+  const aDir = join(dir, 'arc-a');
+  ensureDomainKeys(aDir, 'a.test');
+  publish(aDir, 'a.test');
+  const fwdDir = join(dir, 'arc-fwd');
+  ensureDomainKeys(fwdDir, 'fwd.test');
+  publish(fwdDir, 'fwd.test');
+  dns.setRecords('fwd.test', 'TXT', ['v=spf1 ip4:192.0.2.200 -all']);
+  const resolver = createResolver({ servers: [dns.address], timeoutMs: 400, tries: 1 });
+  const aSigner = createDkimSigner(validateConfig({ hostname: 'mail.a.test', data_dir: aDir }), fakeStore, silentLogger(), { resolver });
+  const original = (await aSigner.sign({ from: 'alice@a.test', headerFromDomain: 'a.test', message: () => Readable.from([Buffer.from(MSG)]) })) + MSG;
+
+  // inbound at fwd.test: our Authentication-Results are added
+  const fwdConfig = validateConfig({ hostname: 'mx.fwd.test', data_dir: fwdDir, checks: { trusted_networks: [] } });
+  const fwdChecks = createPipeline(buildInboundChecks({ config: fwdConfig, resolver, store: fakeStore, logger: silentLogger() }));
+  const inPath = join(dir, 'arc-in.eml');
+  writeFileSync(inPath, original);
+  const v = await fwdChecks.data({ listener: 'smtp', ip: '192.0.2.1', ptr: 'mail.a.test', tls: true, helo: 'mail.a.test', authenticated: null, mailFrom: 'alice@a.test', recipients: ['list@fwd.test'], messagePath: inPath, size: original.length });
+  assert.equal(v.action, 'accept');
+  const received = v.headers!.map((h) => h + '\r\n').join('') + original;
+
+  // forwarded: SRS envelope sender, ARC seal by fwd.test
+  const { srsForward } = await import('../../src/checks/srs.js');
+  const { arcSealForwarded } = await import('../../src/checks/arc-seal.js');
+  const sender = srsForward('alice@a.test', { secret: 's', domain: 'fwd.test' });
+  const seal = await arcSealForwarded({ config: fwdConfig, domain: 'fwd.test', message: () => Readable.from([Buffer.from(received)]) });
+  assert.match(seal, /^ARC-Seal: i=1; /m);
+  assert.match(seal, /^ARC-Message-Signature: i=1; /m);
+  assert.match(seal, /^ARC-Authentication-Results: i=1; mx\.fwd\.test;/m);
+  const forwarded = seal + received;
+
+  const bConfig = validateConfig({ hostname: 'mx.b.test', data_dir: join(dir, 'arc-b'), checks: { trusted_networks: [] } });
+  const bChecks = createPipeline(buildInboundChecks({ config: bConfig, resolver, store: fakeStore, logger: silentLogger() }));
+  const outPath = join(dir, 'arc-out.eml');
+  writeFileSync(outPath, forwarded);
+  const w = await bChecks.data({ listener: 'smtp', ip: '192.0.2.200', ptr: 'mx.fwd.test', tls: true, helo: 'mx.fwd.test', authenticated: null, mailFrom: sender, recipients: ['bob@b.test'], messagePath: outPath, size: forwarded.length });
+  const ar = w.headers!.find((h) => h.startsWith('Authentication-Results:'))!.replace(/\r\n\t/g, ' ');
+  assert.match(ar, /spf=pass [^;]*smtp\.mailfrom=SRS0=/);
+  assert.match(ar, /arc=pass/);
+  assert.match(ar, /dkim=pass [^;]*header\.i=@a\.test/);
+  assert.match(ar, /dmarc=pass/);
+  assert.equal(w.action, 'accept');
+});
