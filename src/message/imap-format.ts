@@ -1,5 +1,7 @@
 // IMAP syntax for message data: strings, ENVELOPE, BODY and BODYSTRUCTURE
 // (RFC 9051 §4.3, §7.5.2 and the formal syntax in §9; RFC 3501 §7.4.2 and §9 for IMAP4rev1).
+import { emptyEnvelope } from './headers.js';
+import { newPart } from './parser.js';
 import type { Envelope, EnvelopeAddress, MimePart } from './types.js';
 
 export interface ImapStringOptions {
@@ -162,26 +164,9 @@ function formatExtMPart(p: MimePart, opts: ImapStringOptions): string {
  * a multipart with none (no boundary, or no delimiter found) shows one empty text/plain part,
  * as mature servers do.
  */
-const EMPTY_TEXT: MimePart = {
-  partNumber: '',
-  headerStart: 0,
-  bodyStart: 0,
-  bodyEnd: 0,
-  type: 'text',
-  subtype: 'plain',
-  params: { charset: 'us-ascii' },
-  id: null,
-  description: null,
-  encoding: '7BIT',
-  size: 0,
-  lines: 0,
-  md5: null,
-  disposition: null,
-  language: null,
-  location: null,
-};
+const EMPTY_TEXT: MimePart = newPart('', 0);
 
-const EMPTY_ENVELOPE: Envelope = { date: null, subject: null, from: null, sender: null, replyTo: null, to: null, cc: null, bcc: null, inReplyTo: null, messageId: null };
+const EMPTY_ENVELOPE: Envelope = emptyEnvelope();
 
 /**
  * RFC 9051 §9: media-message = DQUOTE "MESSAGE" DQUOTE SP DQUOTE ("RFC822" / "GLOBAL") DQUOTE

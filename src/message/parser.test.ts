@@ -173,7 +173,7 @@ test('MIME bomb: 1,000-deep nesting parses fast, bounded and truncated', () => {
   const raw = Buffer.from(head + 'Content-Type: text/plain\r\n\r\nbottom' + tail + '\r\n');
   const t0 = performance.now();
   const s = parseMessage(raw);
-  assert.ok(performance.now() - t0 < 2000);
+  assert.ok(performance.now() - t0 < 10_000); // generous: CI is shared; quadratic behaviour would take minutes
   assert.equal(s.truncated, true);
   let depth = 0;
   let p: MimePart = s.root;
@@ -197,7 +197,7 @@ test('MIME bomb: 100,000 parts stop at the part limit', () => {
   const raw = Buffer.from('Content-Type: multipart/mixed; boundary=x\r\n\r\n' + '--x\r\n\r\n.\r\n'.repeat(100_000) + '--x--\r\n');
   const t0 = performance.now();
   const s = parseMessage(raw);
-  assert.ok(performance.now() - t0 < 3000);
+  assert.ok(performance.now() - t0 < 10_000);
   assert.equal(s.truncated, true);
   assert.equal(s.root.truncated, true);
   assert.equal(s.root.children!.length, 9_999);

@@ -54,7 +54,8 @@ interface Frame {
   messagePrefix: string | null;
 }
 
-function newPart(partNumber: string, headerStart: number): MimePart {
+/** An empty part at `headerStart`, with the RFC 2045 §5.2 defaults: text/plain; charset=us-ascii, 7BIT. */
+export function newPart(partNumber: string, headerStart: number): MimePart {
   return {
     partNumber,
     headerStart,
@@ -62,7 +63,7 @@ function newPart(partNumber: string, headerStart: number): MimePart {
     bodyEnd: headerStart,
     type: 'text',
     subtype: 'plain',
-    params: {},
+    params: { charset: 'us-ascii' },
     id: null,
     description: null,
     encoding: '7BIT',
