@@ -1,0 +1,83 @@
+// RCPT TO (RFC 5321 §4.1.1.3) with DSN NOTIFY/ORCPT (RFC 3461 §4.1-4.2): local recipients are
+// checked against accounts and aliases; anything else is relaying, allowed only when authenticated.
+import { SmtpError } from '../errors.js';
+import { parseNotify, parseOrcpt, parsePathArgs, type DsnNotify, type ParsedPath } from '../../wire/command.js';
+import type { Recipient, SessionApi, SmtpCommand } from '../state.js';
+
+export interface RcptArgs {
+  path: ParsedPath;
+  notify?: DsnNotify[];
+  orcpt?: { type: string; address: string };
+}
+
+export function parseRcpt(args: string, s: SessionApi): RcptArgs {
+  const { path, params } = parsePathArgs(args, 'rcpt');
+  if (params.size && !s.esmtp) throw new SmtpError(555, '5.5.4', 'Parameters not recognized (send EHLO, not HELO)');
+  const out: RcptArgs = { path };
+  for (const [key, value] of params) {
+    if (key === 'NOTIFY') out.notify = parseNotify(value);
+    else if (key === 'ORCPT') out.orcpt = parseOrcpt(value);
+    else throw new SmtpError(555, '5.5.4', `Parameter ${key} not recognized`);
+  }
+  // RFC 6531 §3.4: non-ASCII addresses only in an SMTPUTF8 transaction.
+  if (path.utf8 && !s.tx?.smtputf8) throw new SmtpError(553, '5.6.7', 'Non-ASCII address needs SMTPUTF8');
+  return out;
+}
+
+/** Local-part characters that old relays route by (x%remote@local, remote!x@local, "x@remote"@local). */
+const ROUTING_CHARS = /[%!@]/;
+
+async function resolve(s: SessionApi, a: RcptArgs): Promise<Pick<Recipient, 'address' | 'accounts' | 'remote'>> {
+  const store = s.ctx.store;
+  if (a.path.address === 'postmaster') {
+    // RFC 5321 §4.5.1: <postmaster> without a domain must be accepted.
+    const candidates = [`postmaster@${s.ctx.config.hostname}`, ...(await store.listDomains()).map((d) => `postmaster@${d.name}`)];
+    for (const c of candidates) {
+      const r = await store.resolveRecipient(c);
+      if (r && (r.accounts.length || r.remote.length)) return { address: c, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote };
+    }
+    throw new SmtpError(550, '5.1.1', 'No postmaster here');
+  }
+  const mb = a.path.mailbox!;
+  const domain = mb.domain.toLowerCase();
+  const local = !mb.literal && (await store.isLocalDomain(domain));
+  if (!local) {
+    // No open relay: only authenticated users may send to other domains (RFC 5321 §3.6.2, RFC 2505).
+    if (!s.authenticated) throw new SmtpError(550, '5.7.1', 'Relaying denied');
+    return { address: `${mb.localPart}@${domain}`, accounts: [], remote: [`${mb.localPart}@${domain}`] };
+  }
+  // A local domain with a routing trick in the local part is still relaying: refuse it.
+  // (A source route before a local mailbox is ignored, RFC 5321 §4.1.1.3; the mailbox decides.)
+  if (ROUTING_CHARS.test(mb.localPartValue)) {
+    throw new SmtpError(550, '5.7.1', 'Relaying denied');
+  }
+  const address = `${mb.localPartValue}@${domain}`;
+  const r = await store.resolveRecipient(address);
+  if (!r || (!r.accounts.length && !r.remote.length)) throw new SmtpError(550, '5.1.1', 'User unknown');
+  // A full mailbox is a temporary failure at RCPT already (RFC 3463 4.2.2), when nothing else would get the message.
+  if (!r.remote.length && r.accounts.every((x) => x.quota > 0 && x.usage >= x.quota)) throw new SmtpError(452, '4.2.2', 'Mailbox full');
+  return { address, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote };
+}
+
+export const rcpt: SmtpCommand<RcptArgs> = {
+  name: 'RCPT',
+  states: ['mail', 'rcpt'],
+  wrongState: (st) => (st === 'init' ? 'Send EHLO or HELO first' : 'Need MAIL command first'),
+  // RFC 3461 §4: ORCPT lengthens the RCPT line by up to 500 octets.
+  maxLength: 1024,
+  parse: parseRcpt,
+  async run(s, a) {
+    const tx = s.tx!;
+    // RFC 5321 §4.5.3.1.8: at least 100 recipients; over our limit 452 4.5.3, the others are kept.
+    if (tx.recipients.length >= s.ctx.config.smtp.max_recipients) throw new SmtpError(452, '4.5.3', 'Too many recipients');
+    const r = await resolve(s, a);
+    if (s.transport.listener === 'smtp') {
+      const v = await s.ctx.checks.rcptTo(s.transactionInfo(), r.address);
+      if (v.action === 'reject') throw new SmtpError(v.reply?.code ?? 550, v.reply?.enhanced ?? '5.7.1', v.reply?.text ?? 'Recipient refused');
+      if (v.action === 'tempfail') throw new SmtpError(v.reply?.code ?? 450, v.reply?.enhanced ?? '4.7.1', v.reply?.text ?? 'Try again later');
+    }
+    tx.recipients.push({ ...r, ...(a.notify ? { notify: a.notify } : {}), ...(a.orcpt ? { orcpt: a.orcpt } : {}) });
+    s.state = 'rcpt';
+    s.reply(250, '2.1.5', 'Ok');
+  },
+};

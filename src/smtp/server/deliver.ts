@@ -1,0 +1,194 @@
+// The cleanup and delivery stage (DESIGN.md "Queue"): after the end of data, run the data
+// checks, fix up the header (Received, verdict headers, removed fields, Message-ID/Date for
+// submission, the From: rule), copy the spool into staged blobs with that header in front,
+// deliver local recipients into their mailboxes and hand remote ones to the outbound queue.
+// Nothing here replies 250: the caller does, after this resolves (everything durable).
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import addressparser from 'nodemailer/lib/addressparser';
+import type { ServerContext } from '../../context.js';
+import type { CheckData, CheckVerdict } from '../../checks/types.js';
+import type { OutboundRecipient } from '../../queue/types.js';
+import type { BlobWriter, DeliveryTarget, StagedBlob } from '../../store/types.js';
+import { SmtpError } from './errors.js';
+import type { IntakeResult } from './intake.js';
+import type { Recipient, Transaction } from './state.js';
+import { checkHeaderLine, fieldValue, formatDate, newMessageId, returnPathHeader, splitHeader, type HeaderField } from './headers.js';
+
+export interface DeliveryRequest {
+  ctx: ServerContext;
+  tx: Transaction;
+  message: IntakeResult;
+  /** The Received field we add (CRLF-terminated). */
+  received: string;
+  /** Submission: the addresses the user may send as (lower case); null on the inbound listener. */
+  sendable: Set<string> | null;
+  /** Inbound listener: the facts the data checks get; null for submission (no checks). */
+  checkData: Omit<CheckData, 'messagePath' | 'size'> | null;
+  submittedBy?: string;
+  clientIp: string;
+  log: ServerContext['logger'];
+}
+
+export interface DeliveryOutcome {
+  /** The id the 250 reply carries: the queue id when the queue took part of the message, else ours. */
+  id: string;
+  delivered: number;
+  queued: number;
+}
+
+function verdictError(v: CheckVerdict): SmtpError {
+  const r = v.reply;
+  if (v.action === 'tempfail') return new SmtpError(r?.code && r.code >= 400 && r.code < 500 ? r.code : 451, r?.enhanced ?? '4.7.1', r?.text ?? 'Try again later');
+  return new SmtpError(r?.code && r.code >= 500 && r.code < 600 ? r.code : 550, r?.enhanced ?? '5.7.1', r?.text ?? 'Message refused');
+}
+
+/** RFC 6409 §8.1-8.3 (submission): the From: addresses must be the user's; Date and Message-ID are added when missing. */
+function submissionFixes(ctx: ServerContext, fields: HeaderField[], sendable: Set<string>): string[] {
+  const from = fields.filter((f) => f.name === 'from');
+  if (!from.length) throw new SmtpError(550, '5.7.1', 'Message has no From: header');
+  for (const f of from) {
+    const list = addressparser(fieldValue(f), { flatten: true });
+    if (!list.length || list.some((a) => !a.address || !sendable.has(a.address.toLowerCase()))) {
+      throw new SmtpError(550, '5.7.1', 'From: header address is not one of your addresses');
+    }
+  }
+  const added: string[] = [];
+  if (!fields.some((f) => f.name === 'date')) added.push(`Date: ${formatDate(ctx.now())}\r\n`);
+  if (!fields.some((f) => f.name === 'message-id')) added.push(`Message-ID: ${newMessageId(ctx.config.hostname)}\r\n`);
+  return added;
+}
+
+/** Writes header + rest of the spool (from `offset`) into every writer at once, chunk by chunk. */
+async function copyInto(writers: BlobWriter[], head: Buffer[], spool: string, offset: number, total: number): Promise<StagedBlob[]> {
+  for (const h of head) await Promise.all(writers.map((w) => w.write(h)));
+  if (offset < total) {
+    const stream = createReadStream(spool, { start: offset, highWaterMark: 64 * 1024 });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      await Promise.all(writers.map((w) => w.write(chunk)));
+    }
+  }
+  return Promise.all(writers.map((w) => w.finish()));
+}
+
+function dedupe(recipients: Recipient[]): { local: Map<number, { address: string; rcpt: Recipient }>; remote: Map<string, Recipient> } {
+  const local = new Map<number, { address: string; rcpt: Recipient }>();
+  const remote = new Map<string, Recipient>();
+  for (const r of recipients) {
+    for (const a of r.accounts) if (!local.has(a.id)) local.set(a.id, { address: a.address, rcpt: r });
+    for (const x of r.remote) if (!remote.has(x.toLowerCase())) remote.set(x.toLowerCase(), r);
+  }
+  return { local, remote };
+}
+
+function outboundRecipient(address: string, r: Recipient): OutboundRecipient {
+  const out: OutboundRecipient = { address };
+  if (r.notify) out.notify = r.notify;
+  out.orcpt = r.orcpt ?? { type: 'rfc822', address: r.address };
+  return out;
+}
+
+export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutcome> {
+  const { ctx, tx, message } = req;
+  const writers: BlobWriter[] = [];
+  const staged: StagedBlob[] = [];
+  try {
+    let verdict: CheckVerdict = { action: 'accept' };
+    if (req.checkData) {
+      verdict = await ctx.checks.data({ ...req.checkData, messagePath: message.path, size: message.size });
+      if (verdict.action === 'reject' || verdict.action === 'tempfail') throw verdictError(verdict);
+    }
+    let fields = splitHeader(message.header);
+    const hasBlankLine = message.header.length >= 2 && (message.header.length === 2 || message.header.subarray(-4).toString('latin1') === '\r\n\r\n');
+    if (verdict.removeHeaders?.length) {
+      const rules = verdict.removeHeaders;
+      fields = fields.filter((f) => !rules.some((r) => r.name.toLowerCase() === f.name && (!r.when || r.when(fieldValue(f)))));
+    }
+    const added = req.sendable ? submissionFixes(ctx, fields, req.sendable) : [];
+    // Newest trace information on top: verdict headers (Authentication-Results...), then our Received.
+    const verdictLines = (verdict.headers ?? []).map(checkHeaderLine).filter((l): l is string => l !== null);
+    const common = Buffer.concat([
+      ...verdictLines.map((l) => Buffer.from(l, 'utf8')),
+      Buffer.from(req.received, 'latin1'),
+      ...added.map((l) => Buffer.from(l, 'latin1')),
+      ...fields.map((f) => Buffer.from(f.raw, 'latin1')),
+      Buffer.from(hasBlankLine ? '\r\n' : '', 'latin1'),
+    ]);
+    const returnPath = Buffer.from(returnPathHeader(tx.from), 'utf8');
+
+    const { local, remote } = dedupe(tx.recipients);
+    const mailbox = verdict.action === 'quarantine' ? 'Junk' : 'INBOX';
+    // Local copies carry Return-Path (final delivery, RFC 5321 §4.4); the queue copy does not.
+    const needLocal = local.size > 0;
+    const needQueue = remote.size > 0;
+    const localWriter = needLocal ? ctx.store.blobs.createWriter() : null;
+    const queueWriter = needQueue ? ctx.store.blobs.createWriter() : null;
+    if (localWriter) writers.push(localWriter);
+    if (queueWriter) writers.push(queueWriter);
+    // Both writers get the same chunks in parallel; only their first bytes differ.
+    if (localWriter && queueWriter) {
+      await localWriter.write(returnPath);
+      staged.push(...(await copyInto([localWriter, queueWriter], [common], message.path, message.header.length, message.size)));
+    } else if (localWriter) {
+      staged.push(...(await copyInto([localWriter], [returnPath, common], message.path, message.header.length, message.size)));
+    } else if (queueWriter) {
+      staged.push(...(await copyInto([queueWriter], [common], message.path, message.header.length, message.size)));
+    }
+    const localBlob = localWriter ? staged[0]! : null;
+    let queueBlob = queueWriter ? staged[localWriter ? 1 : 0]! : null;
+
+    let delivered = 0;
+    const failedLocal: Array<{ address: string; rcpt: Recipient; error: string }> = [];
+    if (localBlob) {
+      const entries = [...local.entries()];
+      const targets: DeliveryTarget[] = entries.map(([accountId]) => ({ accountId, mailbox }));
+      const results = await ctx.store.deliver(localBlob, targets);
+      results.forEach((r, i) => {
+        if (r.ok) delivered++;
+        else failedLocal.push({ address: entries[i]![1].address, rcpt: entries[i]![1].rcpt, error: r.error });
+      });
+      await ctx.store.blobs.discard(localBlob);
+    }
+
+    if (failedLocal.length && delivered === 0 && remote.size === 0) {
+      const quota = failedLocal.every((f) => f.error === 'over-quota');
+      throw quota ? new SmtpError(452, '4.2.2', 'Mailbox full') : new SmtpError(451, '4.3.0', 'Local delivery failed, try again later');
+    }
+
+    let id = tx.id;
+    const outbound: OutboundRecipient[] = [...remote.entries()].map(([address, r]) => outboundRecipient(address, r));
+    // Local recipients that failed after others succeeded (over quota): the queue retries them
+    // and bounces when it gives up, so nothing acknowledged is lost.
+    for (const f of failedLocal) outbound.push(outboundRecipient(f.address, f.rcpt));
+    if (outbound.length) {
+      if (!queueBlob) {
+        const w = ctx.store.blobs.createWriter();
+        writers.push(w);
+        [queueBlob] = await copyInto([w], [common], message.path, message.header.length, message.size);
+        staged.push(queueBlob!);
+      }
+      id = await ctx.outbound.enqueue({
+        from: tx.from,
+        recipients: outbound,
+        ...(tx.ret ? { ret: tx.ret } : {}),
+        ...(tx.envid !== undefined ? { envid: tx.envid } : {}),
+        smtputf8: tx.smtputf8,
+        body: tx.body,
+        requireTls: tx.requireTls,
+        blob: queueBlob!,
+        ...(req.submittedBy ? { submittedBy: req.submittedBy } : {}),
+        clientIp: req.clientIp,
+      });
+      queueBlob = null; // the queue owns it now
+    } else if (queueBlob) {
+      await ctx.store.blobs.discard(queueBlob);
+    }
+    req.log.info({ msgId: tx.id, queueId: id, from: tx.from, delivered, queued: outbound.length, size: message.size, verdict: verdict.action }, 'message accepted');
+    return { id, delivered, queued: outbound.length };
+  } catch (err) {
+    await Promise.all(writers.map((w) => w.abort().catch(() => undefined)));
+    throw err;
+  } finally {
+    await rm(message.path, { force: true });
+  }
+}

@@ -1,0 +1,149 @@
+// Receives one message (DATA or BDAT) into a spool file as it arrives, with bounded memory:
+// every write is awaited (backpressure), the header section is kept in memory up to a limit
+// (for the checks that need it: From:, Message-ID:, Date:, removed headers), and the framing
+// flags (bare CR/LF, long lines, NUL) are collected by the wire scanner.
+// The spool file is scratch (never acknowledged from it): the message becomes durable only when
+// it is copied, with our headers prepended, into a staged blob (deliver.ts).
+import { open, mkdir, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BodyScanner } from '../wire/framer.js';
+
+/** Most header-section bytes kept in memory; a longer header section is refused (552 5.3.4). */
+export const MAX_HEADER_SECTION = 256 * 1024;
+
+const swept = new Map<string, Promise<void>>();
+
+/** Creates the spool directory once per process and removes what a previous run left behind. */
+function prepareSpool(dir: string): Promise<void> {
+  let p = swept.get(dir);
+  if (!p) {
+    p = (async () => {
+      await mkdir(dir, { recursive: true });
+      for (const name of await readdir(dir)) {
+        if (name.endsWith('.eml')) await rm(join(dir, name), { force: true });
+      }
+    })();
+    swept.set(dir, p);
+  }
+  return p;
+}
+
+export interface IntakeResult {
+  path: string;
+  /** Octets of the message as received (unstuffed). */
+  size: number;
+  /** The header section including the empty line that ends it (or the whole message when it has no body). */
+  header: Buffer;
+}
+
+export class Intake {
+  readonly scanner: BodyScanner;
+  /** Octets of message content received so far (also those not written after a refusal). */
+  size = 0;
+  /** Over max_message_size: the rest is read and dropped (RFC 1870 §6.1: 552 at the end). */
+  oversize = false;
+  private file: FileHandle | null = null;
+  private opening: Promise<void> | null = null;
+  readonly path: string;
+  private headerParts: Buffer[] = [];
+  private headerBytes = 0;
+  /** Offset (in the message) just after the empty line that ends the header section; -1 while not found. */
+  private headerEnd = -1;
+  /** Last 3 octets seen (at first a virtual CRLF before the message), to find CRLF CRLF across chunk borders. */
+  private tail = Buffer.from('\r\n');
+  headerTooLarge = false;
+  private closed = false;
+  private writtenBytes = 0;
+
+  constructor(
+    spoolDir: string,
+    private readonly maxSize: number,
+    mode: 'data' | 'bdat',
+    /** BODY=BINARYMIME: bare CR/LF, NUL and long lines are content, not errors (RFC 3030 §3). */
+    private readonly binary = false,
+  ) {
+    this.scanner = new BodyScanner(mode === 'data');
+    this.path = join(spoolDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.eml`);
+    this.opening = prepareSpool(spoolDir).then(async () => {
+      this.file = await open(this.path, 'w', 0o600);
+    });
+    // Awaited by write()/finish(); this keeps an early failure from being an unhandled rejection.
+    this.opening.catch(() => undefined);
+  }
+
+  /** True when the message will be refused anyway (no point writing more of it). */
+  get refused(): boolean {
+    const f = this.scanner.flags;
+    if (this.oversize || this.headerTooLarge) return true;
+    return !this.binary && (f.bareCr || f.bareLf || f.longLine || f.nul);
+  }
+
+  /** Appends message bytes; resolves when they are handed to the file system (backpressure). */
+  async write(parts: Buffer[]): Promise<void> {
+    for (const part of parts) {
+      this.size += part.length;
+      if (this.size > this.maxSize) this.oversize = true;
+      if (this.headerEnd < 0 && !this.headerTooLarge) this.captureHeader(part);
+    }
+    if (this.refused || this.closed) return;
+    if (this.opening) {
+      await this.opening;
+      this.opening = null;
+    }
+    const buffers = parts.filter((p) => p.length);
+    if (!buffers.length || !this.file) return;
+    // writev writes every buffer (looping internally until done).
+    await this.file.writev(buffers);
+    for (const b of buffers) this.writtenBytes += b.length;
+  }
+
+  private captureHeader(part: Buffer): void {
+    const start = this.headerBytes;
+    // The search runs over CRLF + message, so a message that starts with CRLF has an empty header section.
+    const joined = Buffer.concat([this.tail, part]);
+    const idx = joined.indexOf('\r\n\r\n');
+    if (idx >= 0) {
+      const end = start - this.tail.length + idx + 4;
+      this.headerParts.push(part.subarray(0, end - start));
+      this.headerBytes = end;
+      this.headerEnd = end;
+      return;
+    }
+    this.headerParts.push(part);
+    this.headerBytes += part.length;
+    this.tail = joined.subarray(Math.max(0, joined.length - 3));
+    if (this.headerBytes > MAX_HEADER_SECTION) {
+      this.headerTooLarge = true;
+      this.headerParts = [];
+    }
+  }
+
+  /** Closes the spool file; the message is complete. */
+  async finish(): Promise<IntakeResult> {
+    if (this.opening) {
+      await this.opening;
+      this.opening = null;
+    }
+    await this.file?.close();
+    this.file = null;
+    this.closed = true;
+    const header = Buffer.concat(this.headerParts);
+    return { path: this.path, size: this.writtenBytes, header };
+  }
+
+  /** Removes the spool file. Safe to call more than once. */
+  async abort(): Promise<void> {
+    this.closed = true;
+    try {
+      if (this.opening) await this.opening;
+    } catch {
+      /* the file was never created */
+    }
+    this.opening = null;
+    const f = this.file;
+    this.file = null;
+    await f?.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}

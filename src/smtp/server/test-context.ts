@@ -1,0 +1,121 @@
+// Test helpers for SMTP transcript tests: a ServerContext over a real store in a temporary
+// directory, and an Outbound that really persists what it is given (to a directory, fsynced)
+// until the queue is wired in by the lead.
+import { mkdtemp, rm, copyFile, open, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { validateConfig } from '../../config/load.js';
+import type { ServerContext } from '../../context.js';
+import { openStore } from '../../store/index.js';
+import type { Store } from '../../store/types.js';
+import type { Authenticator } from '../../auth/types.js';
+import { createPipeline, type Check } from '../../checks/types.js';
+import type { Outbound, OutboundMessage } from '../../queue/types.js';
+import { createResolver } from '../../dns/resolver.js';
+import { silentLogger } from '../../log/logger.js';
+import type { Session, Transport } from '../../net/transport.js';
+import { createSmtpSession } from './session.js';
+
+export type StoredOutbound = Omit<OutboundMessage, 'blob'> & { id: string; blobId: string; size: number };
+
+/** An Outbound that writes each message (JSON envelope + the blob bytes) to a directory, fsynced. */
+export class DirOutbound implements Outbound {
+  constructor(
+    private readonly dir: string,
+    private readonly store: Store,
+  ) {}
+
+  async enqueue(message: OutboundMessage): Promise<string> {
+    const id = 'Q' + randomBytes(6).toString('hex').toUpperCase();
+    const { blob, ...rest } = message;
+    await copyFile(blob.tempPath, join(this.dir, `${id}.eml`));
+    const record: StoredOutbound = { ...rest, id, blobId: blob.id, size: blob.size };
+    const fh = await open(join(this.dir, `${id}.json`), 'w');
+    await fh.writeFile(JSON.stringify(record));
+    await fh.sync();
+    await fh.close();
+    const eml = await open(join(this.dir, `${id}.eml`), 'r+');
+    await eml.sync();
+    await eml.close();
+    await this.store.blobs.discard(blob);
+    return id;
+  }
+
+  async list(): Promise<Array<StoredOutbound & { bytes: Buffer }>> {
+    const out: Array<StoredOutbound & { bytes: Buffer }> = [];
+    for (const f of (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort()) {
+      const rec = JSON.parse(await readFile(join(this.dir, f), 'utf8')) as StoredOutbound;
+      out.push({ ...rec, bytes: await readFile(join(this.dir, `${rec.id}.eml`)) });
+    }
+    return out;
+  }
+}
+
+export interface TestEnv {
+  dir: string;
+  ctx: ServerContext;
+  store: Store;
+  outbound: DirOutbound;
+  /** The session factory (tests attach it to a PipeTransport from test/helpers/pipe.ts). */
+  factory(transport: Transport): Session;
+  /** The raw bytes of every message in a mailbox, in UID order. */
+  mailbox(address: string, name?: string): Promise<Buffer[]>;
+  close(): Promise<void>;
+}
+
+export interface TestEnvOptions {
+  smtp?: Record<string, unknown>;
+  checks?: Check[];
+  auth?: Authenticator;
+  hostname?: string;
+}
+
+/** Refuses every login; tests that authenticate pass a real Authenticator. */
+const refuseAll: Authenticator = {
+  authenticate: async () => ({ ok: false, reason: 'invalid' }),
+};
+
+export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
+  const dir = await mkdtemp(join(tmpdir(), 'yubin-smtp-'));
+  const config = validateConfig({ hostname: opts.hostname ?? 'mx.a.test', data_dir: join(dir, 'data'), smtp: opts.smtp ?? {} });
+  const store = await openStore(config.data_dir);
+  const qdir = join(dir, 'outbound');
+  await (await import('node:fs/promises')).mkdir(qdir, { recursive: true });
+  const outbound = new DirOutbound(qdir, store);
+  const ctx: ServerContext = {
+    config,
+    store,
+    auth: opts.auth ?? refuseAll,
+    outbound,
+    // Never asked in transcript tests: the clients are on loopback (no reverse DNS).
+    resolver: createResolver({ servers: ['127.0.0.1:9'], timeoutMs: 100, tries: 1 }),
+    checks: createPipeline(opts.checks ?? []),
+    logger: silentLogger(),
+    now: () => new Date(),
+  };
+  const transports: Transport[] = [];
+  return {
+    dir,
+    ctx,
+    store,
+    outbound,
+    factory(transport) {
+      transports.push(transport);
+      return createSmtpSession(ctx, transport);
+    },
+    async mailbox(address, name = 'INBOX') {
+      const account = await store.getAccount(address);
+      if (!account) throw new Error(`no account ${address}`);
+      const box = await store.getMailbox(account.id, name);
+      if (!box) throw new Error(`no mailbox ${name}`);
+      const msgs = await store.listMessages(box.id);
+      return Promise.all(msgs.map((m) => store.blobs.read(m.blobId)));
+    },
+    async close() {
+      for (const t of transports) t.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
