@@ -1,0 +1,357 @@
+// Mailbox commands (RFC 9051 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+// UNSUBSCRIBE, LIST (RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE),
+// LSUB (IMAP4rev1), STATUS (RFC 8438 STATUS=SIZE).
+import type { CommandDescriptor, ImapConn } from '../server/conn.js';
+import { ImapError } from '../server/errors.js';
+import { SelectedView } from '../server/view.js';
+import { DELIMITER, listMatcher, parentsOf, validateName, normalizeInbox } from '../server/names.js';
+import { allMessages } from '../server/messages.js';
+import { decodeMutf7 } from '../wire/mutf7.js';
+import { flagList } from '../wire/compose.js';
+import type { Token } from '../wire/tokenizer.js';
+import type { Mailbox, SpecialUse } from '../../store/types.js';
+
+const AUTHED = ['auth', 'selected'] as const;
+
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+const COMMON_KEYWORDS = ['$Forwarded', '$MDNSent', '$Junk', '$NotJunk', '$Phishing'];
+
+function accountId(conn: ImapConn): number {
+  return conn.account!.id;
+}
+
+async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<{ code: string; text: string }> {
+  const store = conn.ctx.store;
+  if (conn.selected) {
+    // RFC 9051 §6.3.1: selecting another mailbox closes the current one (without expunging)
+    conn.setSelected(null);
+    conn.send('* OK [CLOSED] Previous mailbox closed');
+  }
+  const mb = await store.getMailbox(accountId(conn), name);
+  if (!mb) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
+  const view = new SelectedView(mb.id, mb.name, readOnly, mb.uidValidity);
+  // Changes from here on are collected in view.pending (reported after the listing).
+  conn.setSelected(view);
+  let firstUnseen = 0;
+  let n = 0;
+  for await (const page of allMessages(store, mb.id)) {
+    for (const m of page) {
+      n++;
+      view.uids.push(m.uid);
+      if (!firstUnseen && !m.flags.includes('\\Seen')) firstUnseen = n;
+    }
+  }
+  const status = await store.mailboxStatus(mb.id);
+  if (!conn.rev2) {
+    // RFC 3501 §2.3.2: \Recent, claimed by exactly one session (EXAMINE does not claim)
+    view.recent = new Set();
+    if (!readOnly) {
+      const mark = await store.claimRecent(mb.id);
+      for (let i = view.uids.length - 1; i >= 0 && view.uids[i]! > mark; i--) view.recent.add(view.uids[i]!);
+    } else {
+      for (let i = view.uids.length - 1, k = 0; i >= 0 && k < status.recent; i--, k++) view.recent.add(view.uids[i]!);
+    }
+  }
+  // RFC 9051 §6.3.1 (and RFC 3501 §6.3.1 for IMAP4rev1)
+  conn.send(`* ${view.exists} EXISTS`);
+  if (view.recent) conn.send(`* ${view.recent.size} RECENT`);
+  conn.send(`* FLAGS ${flagList([...SYSTEM_FLAGS, ...COMMON_KEYWORDS])}`);
+  conn.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'])}] Flags permitted`);
+  if (!conn.rev2 && firstUnseen) conn.send(`* OK [UNSEEN ${firstUnseen}] First unseen`);
+  conn.send(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid`);
+  conn.send(`* OK [UIDNEXT ${status.uidNext}] Predicted next UID`);
+  if (conn.rev2) conn.send(`* LIST (${attributesOf(mb, false, null).join(' ')}) "${DELIMITER}" ${conn.mailboxOut(mb.name)}`);
+  return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed` };
+}
+
+function selectParams(conn: ImapConn, call: { args: import('../wire/tokenizer.js').ArgReader }): void {
+  // RFC 9051 §6.3.1: optional select parameters; we support none (CONDSTORE is not offered)
+  if (!call.args.done) {
+    const params = call.args.list();
+    if (params.length) call.args.bad('Unsupported SELECT parameter');
+  }
+  call.args.end();
+  void conn;
+}
+
+export const selectCmd: CommandDescriptor = {
+  states: AUTHED,
+  async run(call) {
+    const name = call.conn.mailboxArg(call.args);
+    selectParams(call.conn, call);
+    return select(call.conn, name, false);
+  },
+};
+
+export const examine: CommandDescriptor = {
+  states: AUTHED,
+  async run(call) {
+    const name = call.conn.mailboxArg(call.args);
+    selectParams(call.conn, call);
+    return select(call.conn, name, true);
+  },
+};
+
+/** Creates the mailbox and any missing parents (RFC 9051 §6.3.4 SHOULD). */
+async function createWithParents(conn: ImapConn, name: string, specialUse?: SpecialUse): Promise<void> {
+  const store = conn.ctx.store;
+  for (const parent of parentsOf(name)) {
+    if (!(await store.getMailbox(accountId(conn), parent))) {
+      try {
+        await store.createMailbox(accountId(conn), parent);
+      } catch (e) {
+        if (!(e instanceof Error && 'code' in e && (e as { code: string }).code === 'exists')) throw e;
+      }
+    }
+  }
+  await store.createMailbox(accountId(conn), name, specialUse ? { specialUse } : undefined);
+}
+
+const SPECIAL_USES: readonly SpecialUse[] = ['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged'];
+
+export const create: CommandDescriptor = {
+  states: AUTHED,
+  async run({ args, conn }) {
+    let name = conn.mailboxArg(args);
+    let specialUse: SpecialUse | undefined;
+    if (!args.done) {
+      // RFC 6154 §3: CREATE name (USE (\Sent))
+      const opts = args.list();
+      if (opts.length !== 2 || opts[0]!.t !== 'atom' || opts[0]!.v.toUpperCase() !== 'USE' || opts[1]!.t !== 'list') args.bad('Unsupported CREATE parameter');
+      const uses = (opts[1] as Extract<Token, { t: 'list' }>).items;
+      if (uses.length > 1) throw new ImapError('NO', 'USEATTR', 'Only one special-use attribute per mailbox');
+      if (uses.length === 1) {
+        const u = uses[0]!;
+        const found = u.t === 'atom' ? SPECIAL_USES.find((s) => s.toLowerCase() === u.v.toLowerCase()) : undefined;
+        if (!found) throw new ImapError('NO', 'USEATTR', 'Unsupported special-use attribute');
+        specialUse = found;
+      }
+    }
+    args.end();
+    // RFC 9051 §6.3.4: a trailing delimiter declares intent to create children; it is not part of the name
+    if (name.endsWith(DELIMITER) && name.length > 1) name = name.slice(0, -1);
+    if (name === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
+    validateName(name);
+    await createWithParents(conn, name, specialUse);
+  },
+};
+
+export const deleteCmd: CommandDescriptor = {
+  states: AUTHED,
+  async run({ args, conn }) {
+    const name = conn.mailboxArg(args);
+    args.end();
+    // RFC 9051 §6.3.5: deleting INBOX is an error
+    if (name === 'INBOX') throw new ImapError('NO', 'CANNOT', 'INBOX cannot be deleted');
+    const store = conn.ctx.store;
+    const mb = await store.getMailbox(accountId(conn), name);
+    if (!mb) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
+    const all = await store.listMailboxes(accountId(conn));
+    // RFC 9051 §6.3.5, §7.1 HASCHILDREN: we keep no \Noselect placeholders, so a mailbox with children stays
+    if (all.some((m) => m.name.startsWith(mb.name + DELIMITER))) throw new ImapError('NO', 'HASCHILDREN', 'Mailbox has children; delete them first');
+    if (conn.selected?.mailboxId === mb.id) conn.setSelected(null);
+    await store.deleteMailbox(accountId(conn), mb.name);
+  },
+};
+
+export const rename: CommandDescriptor = {
+  states: AUTHED,
+  async run({ args, conn }) {
+    const from = conn.mailboxArg(args);
+    let to = conn.mailboxArg(args);
+    args.end();
+    if (to.endsWith(DELIMITER) && to.length > 1) to = to.slice(0, -1);
+    validateName(to);
+    const store = conn.ctx.store;
+    const src = await store.getMailbox(accountId(conn), from);
+    if (!src) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
+    if (to === 'INBOX' || (await store.getMailbox(accountId(conn), to))) throw new ImapError('NO', 'ALREADYEXISTS', 'Target mailbox exists');
+    if (to.startsWith(src.name + DELIMITER)) throw new ImapError('NO', 'CANNOT', 'Cannot move a mailbox into itself');
+    for (const parent of parentsOf(to)) {
+      if (!(await store.getMailbox(accountId(conn), parent))) await store.createMailbox(accountId(conn), parent);
+    }
+    // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name; INBOX stays, empty
+    await store.renameMailbox(accountId(conn), src.name, to);
+  },
+};
+
+function subscribeCmd(subscribed: boolean): CommandDescriptor {
+  return {
+    states: AUTHED,
+    async run({ args, conn }) {
+      const name = conn.mailboxArg(args);
+      args.end();
+      const mb = await conn.ctx.store.getMailbox(accountId(conn), name);
+      if (!mb) {
+        if (!subscribed) return; // RFC 9051 §6.3.8: unsubscribing a name that is gone is fine
+        throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
+      }
+      await conn.ctx.store.setSubscribed(accountId(conn), mb.name, subscribed);
+    },
+  };
+}
+export const subscribe = subscribeCmd(true);
+export const unsubscribe = subscribeCmd(false);
+
+function attributesOf(mb: Mailbox, hasChildren: boolean | null, subscribed: boolean | null): string[] {
+  const attrs: string[] = [];
+  if (hasChildren !== null) attrs.push(hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+  if (subscribed) attrs.push('\\Subscribed');
+  if (mb.specialUse) attrs.push(mb.specialUse);
+  return attrs;
+}
+
+/** Decodes a LIST reference or pattern; a pattern that is not valid modified UTF-7 matches nothing. */
+function patternArg(conn: ImapConn, raw: Buffer): string | null {
+  if (conn.utf8) return raw.toString('utf8');
+  return decodeMutf7(raw.toString('latin1'));
+}
+
+function patternToken(conn: ImapConn, t: Token, bad: (m: string) => never): string | null {
+  if (t.t === 'atom') return patternArg(conn, Buffer.from(t.v, 'utf8'));
+  if (t.t === 'string') return patternArg(conn, t.v);
+  return bad('Expected a mailbox pattern');
+}
+
+const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT'];
+
+function statusItems(items: Token[], bad: (m: string) => never): string[] {
+  const out: string[] = [];
+  for (const t of items) {
+    const v = t.t === 'atom' ? t.v.toUpperCase() : '';
+    if (!STATUS_ITEMS.includes(v)) bad('Unknown STATUS item');
+    out.push(v);
+  }
+  if (!out.length) bad('STATUS needs at least one item');
+  return out;
+}
+
+async function statusLine(conn: ImapConn, mb: Mailbox, items: string[]): Promise<string> {
+  const st = await conn.ctx.store.mailboxStatus(mb.id);
+  const parts: string[] = [];
+  for (const it of items) {
+    if (it === 'MESSAGES') parts.push(`MESSAGES ${st.messages}`);
+    else if (it === 'UIDNEXT') parts.push(`UIDNEXT ${st.uidNext}`);
+    else if (it === 'UIDVALIDITY') parts.push(`UIDVALIDITY ${st.uidValidity}`);
+    else if (it === 'UNSEEN') parts.push(`UNSEEN ${st.unseen}`);
+    else if (it === 'DELETED') parts.push(`DELETED ${st.deleted}`);
+    else if (it === 'SIZE') parts.push(`SIZE ${st.size}`);
+    // RFC 9051 §6.3.11: RECENT is gone in IMAP4rev2; rev1 clients still get it
+    else if (it === 'RECENT' && !conn.rev2) parts.push(`RECENT ${st.recent}`);
+  }
+  return `* STATUS ${conn.mailboxOut(mb.name)} (${parts.join(' ')})`;
+}
+
+export const status: CommandDescriptor = {
+  states: AUTHED,
+  async run({ args, conn }) {
+    const name = conn.mailboxArg(args);
+    const items = statusItems(args.list(), (m) => args.bad(m));
+    args.end();
+    const mb = await conn.ctx.store.getMailbox(accountId(conn), name);
+    if (!mb) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
+    conn.send(await statusLine(conn, mb, items));
+  },
+};
+
+async function listCommand(conn: ImapConn, args: import('../wire/tokenizer.js').ArgReader, lsub: boolean): Promise<void> {
+  const sel = { subscribed: false, recursive: false, specialUse: false };
+  const ret = { subscribed: false, children: true, specialUse: true, status: null as string[] | null };
+  const bad = (m: string): never => args.bad(m);
+  let extended = false;
+  if (!lsub && args.peek()?.t === 'list') {
+    // RFC 5258 §3: selection options
+    extended = true;
+    for (const t of args.list()) {
+      const v = t.t === 'atom' ? t.v.toUpperCase() : '';
+      if (v === 'SUBSCRIBED') sel.subscribed = true;
+      else if (v === 'RECURSIVEMATCH') sel.recursive = true;
+      else if (v === 'SPECIAL-USE') sel.specialUse = true;
+      else if (v === 'REMOTE') continue;
+      else bad('Unknown LIST selection option');
+    }
+    // RFC 5258 §3: RECURSIVEMATCH alone is an error
+    if (sel.recursive && !sel.subscribed && !sel.specialUse) bad('RECURSIVEMATCH needs another selection option');
+  }
+  const refTok = args.next();
+  const reference = patternToken(conn, refTok, bad) ?? '';
+  const patTok = args.next();
+  const patterns: Array<string | null> = [];
+  if (patTok.t === 'list' && !lsub) {
+    extended = true;
+    for (const t of patTok.items) patterns.push(patternToken(conn, t, bad));
+  } else patterns.push(patternToken(conn, patTok, bad));
+  if (!lsub && !args.done) {
+    const kw = args.atom().toUpperCase();
+    if (kw !== 'RETURN') bad('Expected RETURN');
+    extended = true;
+    const opts = args.list();
+    for (let i = 0; i < opts.length; i++) {
+      const t = opts[i]!;
+      const v = t.t === 'atom' ? t.v.toUpperCase() : '';
+      if (v === 'SUBSCRIBED') ret.subscribed = true;
+      else if (v === 'CHILDREN') ret.children = true;
+      else if (v === 'SPECIAL-USE') ret.specialUse = true;
+      else if (v === 'STATUS') {
+        // RFC 5819 §2: RETURN (STATUS (items))
+        const next = opts[++i];
+        if (!next || next.t !== 'list') return bad('STATUS needs a list of items');
+        ret.status = statusItems(next.items, bad);
+      } else bad('Unknown LIST return option');
+    }
+  }
+  args.end();
+  if (sel.subscribed) ret.subscribed = true;
+  void extended;
+
+  // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root of the reference
+  if (patterns.length === 1 && patterns[0] === '') {
+    conn.send(`* ${lsub ? 'LSUB' : 'LIST'} (\\Noselect) "${DELIMITER}" ""`);
+    return;
+  }
+  const all = await conn.ctx.store.listMailboxes(accountId(conn));
+  all.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const matchers = patterns.filter((p): p is string => p !== null).map((p) => listMatcher(reference, p));
+  const matches = (name: string): boolean => matchers.some((m) => m(name));
+  const names = new Set(all.map((m) => m.name));
+  const hasChildren = (name: string): boolean => {
+    for (const n of names) if (n.startsWith(name + DELIMITER)) return true;
+    return false;
+  };
+  for (const mb of all) {
+    if (!matches(mb.name)) continue;
+    let childInfo = false;
+    if (lsub || sel.subscribed) {
+      if (!mb.subscribed) {
+        // RFC 5258 §3.5: RECURSIVEMATCH reports a parent whose child is subscribed, with CHILDINFO
+        if (sel.recursive && all.some((c) => c.subscribed && c.name.startsWith(mb.name + DELIMITER))) childInfo = true;
+        else continue;
+      }
+    }
+    if (sel.specialUse && !mb.specialUse) continue;
+    const attrs: string[] = [];
+    if (ret.children || lsub) attrs.push(hasChildren(mb.name) ? '\\HasChildren' : '\\HasNoChildren');
+    if (ret.subscribed && mb.subscribed && !lsub) attrs.push('\\Subscribed');
+    if (ret.specialUse && mb.specialUse) attrs.push(mb.specialUse);
+    const ext = childInfo ? ' ("CHILDINFO" ("SUBSCRIBED"))' : '';
+    conn.send(`* ${lsub ? 'LSUB' : 'LIST'} (${attrs.join(' ')}) "${DELIMITER}" ${conn.mailboxOut(mb.name)}${ext}`);
+    if (ret.status && !childInfo) conn.send(await statusLine(conn, mb, ret.status));
+  }
+}
+
+export const list: CommandDescriptor = {
+  states: AUTHED,
+  async run({ args, conn }) {
+    await listCommand(conn, args, false);
+  },
+};
+
+export const lsub: CommandDescriptor = {
+  states: AUTHED,
+  async run({ args, conn }) {
+    // RFC 3501 §6.3.9 (IMAP4rev1 only; RFC 9051 replaced it with LIST (SUBSCRIBED))
+    await listCommand(conn, args, true);
+  },
+};
+
+export { normalizeInbox };

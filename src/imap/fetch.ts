@@ -1,0 +1,266 @@
+// FETCH (RFC 9051 §6.4.5, §7.5.2; RFC 3501 §6.4.5 for the RFC822 items; RFC 3516 BINARY):
+// parsing the data items and composing the responses from stored metadata, the structure kept
+// at delivery and byte ranges of the blob.
+import type { MessageStructure } from '../message/types.js';
+import type { MessageMeta as Meta } from '../store/types.js';
+import { formatBodyStructure, formatEnvelope } from '../message/imap-format.js';
+import type { ImapConn } from './server/conn.js';
+import { ImapError } from './server/errors.js';
+import type { SelectedView } from './server/view.js';
+import { metasFor, PAGE } from './server/messages.js';
+import { flagList } from './wire/compose.js';
+import type { Token } from './wire/tokenizer.js';
+import { decodeTransfer, findPart, parseSection, resolveSection, type SectionSpec } from '../message/sections.js';
+
+export type FetchItem =
+  | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' }
+  | { kind: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
+  | { kind: 'section'; binary: boolean; peek: boolean; spec: SectionSpec; partial: { start: number; length: number } | null }
+  | { kind: 'BINARY.SIZE'; spec: SectionSpec };
+
+const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
+
+/** Responses larger than this are streamed from the blob instead of read into memory. */
+const STREAM_ABOVE = 256 * 1024;
+
+/** Parses the FETCH data items (a macro, one item or a list). Throws BAD. */
+export function parseFetchItems(tokens: Token[], bad: (m: string) => never): FetchItem[] {
+  if (tokens.length === 1 && tokens[0]!.t === 'atom') {
+    const macro = tokens[0].v.toUpperCase();
+    // RFC 9051 §6.4.5: macros
+    if (macro === 'ALL') return ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'].map((k) => ({ kind: k }) as FetchItem);
+    if (macro === 'FAST') return ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'].map((k) => ({ kind: k }) as FetchItem);
+    if (macro === 'FULL') return ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'].map((k) => ({ kind: k }) as FetchItem);
+  }
+  const items: FetchItem[] = [];
+  for (const t of tokens) {
+    if (t.t !== 'atom') bad('Invalid FETCH item');
+    const v = t.v;
+    const up = v.toUpperCase();
+    if (SIMPLE.has(up)) {
+      items.push({ kind: up } as FetchItem);
+      continue;
+    }
+    if (up === 'MODSEQ') bad('CONDSTORE is not supported');
+    const m = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\](?:<(\d{1,10})\.(\d{1,10})>)?$/is.exec(v);
+    if (!m) bad(`Unknown FETCH item ${v.slice(0, 40)}`);
+    const name = m[1]!.toUpperCase();
+    const binary = name.startsWith('BINARY');
+    const spec = parseSection(m[2]!);
+    if (!spec) bad('Invalid section');
+    // RFC 3516 §4.2: BINARY takes a part number only
+    if (binary && spec.text) bad('BINARY takes a part number only');
+    if (name === 'BINARY.SIZE') {
+      if (m[3] !== undefined) bad('BINARY.SIZE takes no partial');
+      items.push({ kind: 'BINARY.SIZE', spec });
+      continue;
+    }
+    const partial = m[3] !== undefined ? { start: Number(m[3]), length: Number(m[4]) } : null;
+    // RFC 9051 §9: partial = "<" number64 "." nz-number64 ">"
+    if (partial && partial.length === 0) bad('Partial length must be positive');
+    items.push({ kind: 'section', binary, peek: name.endsWith('.PEEK'), spec, partial });
+  }
+  if (!items.length) bad('FETCH needs at least one item');
+  return items;
+}
+
+function needsStructure(items: FetchItem[]): boolean {
+  return items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || i.kind === 'section' || i.kind === 'BINARY.SIZE' || i.kind === 'RFC822.HEADER' || i.kind === 'RFC822.TEXT');
+}
+
+function setsSeen(items: FetchItem[]): boolean {
+  // RFC 9051 §6.4.5: BODY[...] and BINARY[...] (not .PEEK) set \Seen; RFC 3501: RFC822 and RFC822.TEXT too
+  return items.some((i) => (i.kind === 'section' && !i.peek) || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
+}
+
+/** IMAP date-time (RFC 9051 §9): "dd-Mon-yyyy hh:mm:ss +zzzz", here in UTC. */
+export function formatInternalDate(d: Date): string {
+  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `"${p(d.getUTCDate())}-${mon}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000"`;
+}
+
+type Piece = string | Buffer | { blobId: string; start: number; end: number };
+
+/**
+ * Runs FETCH for the given UIDs (ascending); sends one untagged FETCH per message still present.
+ * Returns whether some messages had been expunged meanwhile.
+ */
+export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[], items: FetchItem[], uidCommand: boolean): Promise<{ expunged: boolean }> {
+  const store = conn.ctx.store;
+  if (uidCommand && !items.some((i) => i.kind === 'UID')) items = [{ kind: 'UID' }, ...items];
+  const wantStructure = needsStructure(items);
+  const seen = setsSeen(items) && !view.readOnly;
+  const hasFlags = items.some((i) => i.kind === 'FLAGS');
+  let expunged = false;
+  for (let i = 0; i < uids.length; i += PAGE) {
+    const page = uids.slice(i, i + PAGE);
+    const metas = await metasFor(store, view.mailboxId, page);
+    if (metas.length < page.length) expunged = true;
+    const flagsChanged = new Set<number>();
+    if (seen) {
+      const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+      if (unseen.length) {
+        const r = await store.updateFlags(view.mailboxId, unseen, { mode: 'add', flags: ['\\Seen'] });
+        const byUid = new Map(r.changed.map((c) => [c.uid, c]));
+        for (const m of metas) {
+          const c = byUid.get(m.uid);
+          if (!c) continue;
+          view.ownChanges.add(`${c.uid}:${c.modseq}`);
+          m.flags = c.flags;
+          flagsChanged.add(m.uid);
+        }
+      }
+    }
+    for (const meta of metas) {
+      const seq = view.seqOf(meta.uid);
+      if (!seq) continue;
+      let st: MessageStructure | null = null;
+      if (wantStructure) {
+        st = await store.getStructure(view.mailboxId, meta.uid);
+        if (!st) {
+          expunged = true;
+          continue;
+        }
+      }
+      const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
+      const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
+      await writePieces(conn, [`* ${seq} FETCH (`, ...pieces, ')\r\n']);
+    }
+  }
+  return { expunged };
+}
+
+/** The section as it is echoed in the response: "1.HEADER.FIELDS (FROM TO)". */
+function sectionLabel(spec: SectionSpec): string {
+  let s = spec.part.join('.');
+  if (spec.text) s += (s ? '.' : '') + spec.text;
+  if (spec.fields?.length) s += ' (' + spec.fields.map((f) => f.toUpperCase()).join(' ') + ')';
+  return s;
+}
+
+async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: MessageStructure | null, items: FetchItem[]): Promise<Piece[]> {
+  const out: Piece[] = [];
+  const store = conn.ctx.store;
+  const opts = { utf8: conn.utf8 };
+  const sep = (): void => {
+    if (out.length) out.push(' ');
+  };
+  for (const it of items) {
+    sep();
+    switch (it.kind) {
+      case 'UID':
+        out.push(`UID ${meta.uid}`);
+        break;
+      case 'FLAGS': {
+        const flags = view.recent?.has(meta.uid) ? [...meta.flags, '\\Recent'] : meta.flags;
+        out.push(`FLAGS ${flagList(flags)}`);
+        break;
+      }
+      case 'INTERNALDATE':
+        out.push(`INTERNALDATE ${formatInternalDate(meta.internalDate)}`);
+        break;
+      case 'RFC822.SIZE':
+        out.push(`RFC822.SIZE ${meta.size}`);
+        break;
+      case 'ENVELOPE':
+        out.push(`ENVELOPE ${formatEnvelope(st!.envelope, opts)}`);
+        break;
+      case 'BODYSTRUCTURE':
+        out.push(`BODYSTRUCTURE ${formatBodyStructure(st!.root, true, opts)}`);
+        break;
+      case 'BODY':
+        out.push(`BODY ${formatBodyStructure(st!.root, false, opts)}`);
+        break;
+      case 'RFC822':
+        out.push('RFC822 ', ...literalOf(meta.blobId, 0, meta.size));
+        break;
+      case 'RFC822.HEADER':
+        out.push('RFC822.HEADER ', ...literalOf(meta.blobId, 0, st!.root.bodyStart));
+        break;
+      case 'RFC822.TEXT':
+        out.push('RFC822.TEXT ', ...literalOf(meta.blobId, st!.root.bodyStart, meta.size));
+        break;
+      case 'BINARY.SIZE': {
+        const data = await binaryBytes(conn, meta, st!, it.spec);
+        out.push(`BINARY.SIZE[${sectionLabel(it.spec)}] ${data.length}`);
+        break;
+      }
+      case 'section': {
+        const label = `${it.binary ? 'BINARY' : 'BODY'}[${sectionLabel(it.spec)}]${it.partial ? `<${it.partial.start}>` : ''} `;
+        if (it.binary) {
+          let data = await binaryBytes(conn, meta, st!, it.spec);
+          if (it.partial) data = data.subarray(it.partial.start, it.partial.start + it.partial.length);
+          // RFC 3516 §4.3: literal8 when the decoded data holds NUL
+          out.push(label + (data.includes(0) ? '~' : '') + `{${data.length}}\r\n`, data);
+          break;
+        }
+        const range = resolveSection(st!, it.spec);
+        if (!range) {
+          // RFC 9051 §6.4.5: a section that does not exist is an empty string
+          out.push(label + '""');
+          break;
+        }
+        if (range.filter) {
+          let data = range.filter(await store.blobs.read(meta.blobId, { start: range.start, end: range.end }));
+          if (it.partial) data = data.subarray(it.partial.start, it.partial.start + it.partial.length);
+          out.push(label + `{${data.length}}\r\n`, data);
+          break;
+        }
+        let { start, end } = range;
+        if (it.partial) {
+          start = Math.min(end, start + it.partial.start);
+          end = Math.min(end, start + it.partial.length);
+        }
+        out.push(label, ...literalOf(meta.blobId, start, end));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function literalOf(blobId: string, start: number, end: number): Piece[] {
+  return [`{${end - start}}\r\n`, { blobId, start, end }];
+}
+
+async function binaryBytes(conn: ImapConn, meta: Meta, st: MessageStructure, spec: SectionSpec): Promise<Buffer> {
+  const part = spec.part.length ? findPart(st, spec.part) : st.root;
+  if (!part) throw new ImapError('NO', 'NONEXISTENT', 'No such part');
+  const range = resolveSection(st, spec);
+  if (!range) throw new ImapError('NO', 'NONEXISTENT', 'No such part');
+  const raw = await conn.ctx.store.blobs.read(meta.blobId, { start: range.start, end: range.end });
+  // BINARY of a whole multipart or message: the raw bytes (no single transfer encoding applies)
+  if (part.type === 'multipart' || spec.part.length === 0) return raw;
+  const dec = decodeTransfer(part.encoding, raw);
+  // RFC 3516 §4.3: UNKNOWN-CTE when the encoding cannot be decoded
+  if (!dec) throw new ImapError('NO', 'UNKNOWN-CTE', `Cannot decode ${part.encoding}`);
+  return dec;
+}
+
+async function writePieces(conn: ImapConn, pieces: Piece[]): Promise<void> {
+  const store = conn.ctx.store;
+  let buf: Array<string | Buffer> = [];
+  const flush = async (): Promise<void> => {
+    if (!buf.length) return;
+    const data = Buffer.concat(buf.map((b) => (typeof b === 'string' ? Buffer.from(b, 'utf8') : b)));
+    buf = [];
+    await conn.write(data);
+  };
+  for (const p of pieces) {
+    if (typeof p === 'string' || Buffer.isBuffer(p)) {
+      buf.push(p);
+      continue;
+    }
+    if (p.end <= p.start) continue;
+    if (p.end - p.start <= STREAM_ABOVE) {
+      buf.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
+      continue;
+    }
+    await flush();
+    // DESIGN.md: large bodies stream; no code path holds a whole large message in memory
+    for await (const chunk of store.blobs.open(p.blobId, { start: p.start, end: p.end })) await conn.write(chunk as Buffer);
+  }
+  await flush();
+}
+

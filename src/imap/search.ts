@@ -1,0 +1,305 @@
+// SEARCH (RFC 9051 §6.4.4; RFC 3501 §6.4.4 for IMAP4rev1 keys): parsing search keys into a
+// tree and evaluating it over the selected mailbox. Cheap keys (flags, sizes, dates, sets) use
+// the stored metadata only; header keys read the header bytes; BODY/TEXT decode text parts.
+import type { MessageMeta } from '../store/types.js';
+import type { MessageStructure, MimePart } from '../message/types.js';
+import { decodeCharset, decodeEncodedWords, headerBytesToString, parseHeaderFields, type HeaderField } from '../message/headers.js';
+import type { ImapConn } from './server/conn.js';
+import { ImapError } from './server/errors.js';
+import type { SelectedView } from './server/view.js';
+import { allMessages } from './server/messages.js';
+import { decodeTransfer } from '../message/sections.js';
+import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire/sequence.js';
+import { ArgReader, type Token } from './wire/tokenizer.js';
+
+export type SearchKey =
+  | { op: 'all' }
+  | { op: 'flag'; flag: string; set: boolean }
+  | { op: 'new' }
+  | { op: 'old' }
+  | { op: 'recent'; set: boolean }
+  | { op: 'seq'; set: string }
+  | { op: 'uid'; set: string }
+  | { op: 'saved' }
+  | { op: 'date'; sent: boolean; cmp: 'before' | 'on' | 'since'; day: number }
+  | { op: 'size'; larger: boolean; n: number }
+  | { op: 'header'; name: string; value: string }
+  | { op: 'body'; value: string; withHeader: boolean }
+  | { op: 'not'; key: SearchKey }
+  | { op: 'or'; a: SearchKey; b: SearchKey }
+  | { op: 'and'; keys: SearchKey[] };
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/** RFC 9051 §9 date: d-Mon-yyyy, quoted or not; a day number (days since the epoch, UTC). */
+export function parseSearchDate(s: string): number | null {
+  const m = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(s);
+  if (!m) return null;
+  const mon = MONTHS.indexOf(m[2]!.toLowerCase());
+  const day = Number(m[1]);
+  if (mon < 0 || day < 1 || day > 31) return null;
+  return Math.floor(Date.UTC(Number(m[3]), mon, day) / 86_400_000);
+}
+
+const FLAG_KEYS: Record<string, [string, boolean]> = {
+  ANSWERED: ['\\Answered', true],
+  DELETED: ['\\Deleted', true],
+  DRAFT: ['\\Draft', true],
+  FLAGGED: ['\\Flagged', true],
+  SEEN: ['\\Seen', true],
+  UNANSWERED: ['\\Answered', false],
+  UNDELETED: ['\\Deleted', false],
+  UNDRAFT: ['\\Draft', false],
+  UNFLAGGED: ['\\Flagged', false],
+  UNSEEN: ['\\Seen', false],
+};
+const HEADER_KEYS: Record<string, string> = { BCC: 'bcc', CC: 'cc', FROM: 'from', SUBJECT: 'subject', TO: 'to' };
+
+/** Depth limit for NOT/OR/parentheses chains (bounded recursion). */
+const MAX_DEPTH = 50;
+
+/** Parses search keys until the end of the arguments (an implicit AND). */
+export function parseSearchKeys(args: ArgReader, charset: string): SearchKey {
+  const keys: SearchKey[] = [];
+  while (!args.done) keys.push(parseKey(args, args.next(), charset, 0));
+  if (!keys.length) args.bad('SEARCH needs a search key');
+  return keys.length === 1 ? keys[0]! : { op: 'and', keys };
+}
+
+function parseKey(args: ArgReader, t: Token, charset: string, depth: number): SearchKey {
+  if (depth > MAX_DEPTH) args.bad('Search keys nested too deeply');
+  if (t.t === 'list') {
+    if (!t.items.length) args.bad('Empty search key list');
+    const keys: SearchKey[] = [];
+    const sub = new ArgReader(t.items, args.tag);
+    while (!sub.done) keys.push(parseKey(sub, sub.next(), charset, depth + 1));
+    return keys.length === 1 ? keys[0]! : { op: 'and', keys };
+  }
+  if (t.t !== 'atom') args.bad('Expected a search key');
+  const k = t.v.toUpperCase();
+  const str = (): string => {
+    const v = args.next();
+    if (v.t === 'atom') return v.v;
+    if (v.t === 'string') return v.v.toString('utf8');
+    return args.bad('Expected a string');
+  };
+  const date = (): number => parseSearchDate(str()) ?? args.bad('Invalid date');
+  if (k === 'ALL') return { op: 'all' };
+  if (FLAG_KEYS[k]) return { op: 'flag', flag: FLAG_KEYS[k]![0], set: FLAG_KEYS[k]![1] };
+  if (k === 'KEYWORD' || k === 'UNKEYWORD') return { op: 'flag', flag: args.atom(), set: k === 'KEYWORD' };
+  if (k === 'NEW') return { op: 'new' };
+  if (k === 'OLD') return { op: 'old' };
+  if (k === 'RECENT') return { op: 'recent', set: true };
+  if (HEADER_KEYS[k]) return { op: 'header', name: HEADER_KEYS[k]!, value: str() };
+  if (k === 'HEADER') {
+    const name = str().toLowerCase();
+    return { op: 'header', name, value: str() };
+  }
+  if (k === 'BODY') return { op: 'body', value: str(), withHeader: false };
+  if (k === 'TEXT') return { op: 'body', value: str(), withHeader: true };
+  if (k === 'BEFORE' || k === 'ON' || k === 'SINCE') return { op: 'date', sent: false, cmp: k.toLowerCase() as 'before', day: date() };
+  if (k === 'SENTBEFORE' || k === 'SENTON' || k === 'SENTSINCE') return { op: 'date', sent: true, cmp: k.slice(4).toLowerCase() as 'before', day: date() };
+  if (k === 'LARGER' || k === 'SMALLER') return { op: 'size', larger: k === 'LARGER', n: args.number(true) };
+  if (k === 'NOT') return { op: 'not', key: parseKey(args, args.next(), charset, depth + 1) };
+  if (k === 'OR') {
+    const a = parseKey(args, args.next(), charset, depth + 1);
+    const b = parseKey(args, args.next(), charset, depth + 1);
+    return { op: 'or', a, b };
+  }
+  if (k === 'UID') {
+    const set = args.atom();
+    if (set === '$') return { op: 'saved' };
+    if (!parseSequenceSet(set)) args.bad('Invalid UID set');
+    return { op: 'uid', set };
+  }
+  if (k === '$') return { op: 'saved' };
+  if (parseSequenceSet(k)) return { op: 'seq', set: k };
+  return args.bad(`Unknown search key ${k.slice(0, 30)}`);
+}
+
+/** Lazily loaded data of one message while it is evaluated. */
+class Candidate {
+  private st: MessageStructure | null | undefined;
+  private headers: HeaderField[] | undefined;
+  private text: string | undefined;
+  constructor(
+    readonly conn: ImapConn,
+    readonly view: SelectedView,
+    readonly meta: MessageMeta,
+    readonly seq: number,
+  ) {}
+  async structure(): Promise<MessageStructure | null> {
+    if (this.st === undefined) this.st = await this.conn.ctx.store.getStructure(this.view.mailboxId, this.meta.uid);
+    return this.st;
+  }
+  async headerFields(): Promise<HeaderField[]> {
+    if (this.headers) return this.headers;
+    const st = await this.structure();
+    if (!st) return (this.headers = []);
+    const raw = await this.conn.ctx.store.blobs.read(this.meta.blobId, { start: 0, end: st.root.bodyStart });
+    this.headers = parseHeaderFields(headerBytesToString(raw).text);
+    return this.headers;
+  }
+  /** Decoded text of the text/* leaf parts, lower case (RFC 9051 §6.4.4 BODY). */
+  async bodyText(): Promise<string> {
+    if (this.text !== undefined) return this.text;
+    const st = await this.structure();
+    if (!st) return (this.text = '');
+    const parts: string[] = [];
+    const stack: MimePart[] = [st.root];
+    let budget = 8 * 1024 * 1024; // bytes of text searched per message at most
+    while (stack.length && budget > 0) {
+      const p = stack.pop()!;
+      if (p.children) {
+        for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!);
+        continue;
+      }
+      if (p.message) {
+        stack.push(p.message.root);
+        continue;
+      }
+      if (p.type !== 'text' && p.type !== 'message') continue;
+      const end = Math.min(p.bodyEnd, p.bodyStart + budget);
+      const raw = await this.conn.ctx.store.blobs.read(this.meta.blobId, { start: p.bodyStart, end });
+      budget -= raw.length;
+      const dec = decodeTransfer(p.encoding, raw) ?? raw;
+      parts.push(decodeCharset(dec, p.params['charset'] ?? 'utf-8'));
+    }
+    this.text = parts.join('\n').toLowerCase();
+    return this.text;
+  }
+}
+
+function dayOf(d: Date): number {
+  return Math.floor(d.getTime() / 86_400_000);
+}
+
+function cmpDay(day: number, cmp: 'before' | 'on' | 'since', want: number): boolean {
+  return cmp === 'before' ? day < want : cmp === 'on' ? day === want : day >= want;
+}
+
+interface EvalEnv {
+  maxSeq: number;
+  maxUid: number;
+  saved: Set<number>;
+  rangeCache: Map<string, SeqRange[]>;
+}
+
+function ranges(env: EvalEnv, set: string, uid: boolean): SeqRange[] {
+  const key = (uid ? 'u' : 's') + set;
+  let r = env.rangeCache.get(key);
+  if (!r) {
+    const parsed = parseSequenceSet(set)!;
+    r = 'ranges' in parsed ? resolveRanges(parsed, uid ? env.maxUid : env.maxSeq) : [];
+    env.rangeCache.set(key, r);
+  }
+  return r;
+}
+
+async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boolean> {
+  const m = c.meta;
+  switch (key.op) {
+    case 'all':
+      return true;
+    case 'flag': {
+      const has = m.flags.some((f) => f.toLowerCase() === key.flag.toLowerCase());
+      return has === key.set;
+    }
+    case 'recent':
+      return !!c.view.recent?.has(m.uid);
+    case 'new':
+      // RFC 3501 §6.4.4: NEW = RECENT UNSEEN
+      return !!c.view.recent?.has(m.uid) && !m.flags.includes('\\Seen');
+    case 'old':
+      return !c.view.recent?.has(m.uid);
+    case 'seq':
+      return inRanges(c.seq, ranges(env, key.set, false));
+    case 'uid':
+      return inRanges(m.uid, ranges(env, key.set, true));
+    case 'saved':
+      return env.saved.has(m.uid);
+    case 'size':
+      return key.larger ? m.size > key.n : m.size < key.n;
+    case 'date': {
+      if (!key.sent) return cmpDay(dayOf(m.internalDate), key.cmp, key.day);
+      const st = await c.structure();
+      const t = st?.envelope.date ? Date.parse(st.envelope.date) : NaN;
+      // RFC 9051 §6.4.4: a message without a usable Date: header does not match SENT*
+      if (Number.isNaN(t)) return false;
+      return cmpDay(dayOf(new Date(t)), key.cmp, key.day);
+    }
+    case 'header': {
+      const fields = await c.headerFields();
+      const want = key.value.toLowerCase();
+      // RFC 9051 §6.4.4: HEADER with an empty string matches every message that has the field
+      for (const f of fields) if (f.key === key.name && (want === '' || decodeEncodedWords(f.value).toLowerCase().includes(want))) return true;
+      return false;
+    }
+    case 'body': {
+      const want = key.value.toLowerCase();
+      if (key.withHeader) {
+        const fields = await c.headerFields();
+        for (const f of fields) if (`${f.name}: ${decodeEncodedWords(f.value)}`.toLowerCase().includes(want)) return true;
+      }
+      return (await c.bodyText()).includes(want);
+    }
+    case 'not':
+      return !(await evaluate(key.key, c, env));
+    case 'or':
+      return (await evaluate(key.a, c, env)) || (await evaluate(key.b, c, env));
+    case 'and':
+      for (const k of key.keys) if (!(await evaluate(k, c, env))) return false;
+      return true;
+  }
+}
+
+/** Cheap keys first, so expensive ones run on fewer messages. */
+function cost(k: SearchKey): number {
+  switch (k.op) {
+    case 'header':
+      return 10;
+    case 'body':
+      return 100;
+    case 'date':
+      return k.sent ? 5 : 0;
+    case 'not':
+      return cost(k.key);
+    case 'or':
+      return cost(k.a) + cost(k.b);
+    case 'and':
+      return k.keys.reduce((s, x) => s + cost(x), 0);
+    default:
+      return 0;
+  }
+}
+
+function reorder(k: SearchKey): SearchKey {
+  if (k.op === 'and') return { op: 'and', keys: k.keys.map(reorder).sort((a, b) => cost(a) - cost(b)) };
+  if (k.op === 'or') return { op: 'or', a: reorder(k.a), b: reorder(k.b) };
+  if (k.op === 'not') return { op: 'not', key: reorder(k.key) };
+  return k;
+}
+
+/** Runs a search over the view; returns the matching UIDs in ascending order. */
+export async function runSearch(conn: ImapConn, view: SelectedView, key: SearchKey): Promise<number[]> {
+  const env: EvalEnv = { maxSeq: view.exists, maxUid: view.maxUid, saved: new Set(conn.savedSearch), rangeCache: new Map() };
+  const tree = reorder(key);
+  const out: number[] = [];
+  const maxUid = view.maxUid;
+  for await (const page of allMessages(conn.ctx.store, view.mailboxId)) {
+    for (const meta of page) {
+      if (meta.uid > maxUid) break;
+      const seq = view.seqOf(meta.uid);
+      if (!seq) continue;
+      if (await evaluate(tree, new Candidate(conn, view, meta, seq), env)) out.push(meta.uid);
+    }
+  }
+  return out;
+}
+
+export function checkCharset(cs: string): string {
+  const up = cs.toUpperCase();
+  // RFC 9051 §6.4.4: US-ASCII and UTF-8 must be supported; others get BADCHARSET with the list
+  if (up !== 'UTF-8' && up !== 'US-ASCII' && up !== 'UTF8') throw new ImapError('NO', 'BADCHARSET (UTF-8 US-ASCII)', `Charset ${cs.slice(0, 30)} not supported`);
+  return up;
+}
