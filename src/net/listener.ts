@@ -1,0 +1,402 @@
+// TCP listeners for every protocol: implicit TLS (submissions, imaps, pop3s), the STARTTLS
+// upgrade of a plain connection, connection limits, and draining on SIGTERM. The protocol
+// sessions never see a socket: each gets a Transport (src/net/transport.ts).
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { LISTENER_NAMES, parseListenAddress, type Config, type ListenerName } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { Session, SessionFactory, TlsInfo, Transport } from './transport.js';
+import type { TlsProvider } from './tls.js';
+import { ConnectionLimiter, normalizeIp } from './limits.js';
+
+/** Listeners that start with the TLS handshake (RFC 8314 §3.3 for submissions, §3.2 for imaps/pop3s). */
+export const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set<ListenerName>(['submissions', 'imaps', 'pop3s']);
+
+/** What a connection over the limits is told before it is closed (plain listeners only). */
+export const DEFAULT_REFUSALS: Readonly<Record<ListenerName, string>> = {
+  // RFC 5321 §3.8: 421 with the closing of the transmission channel
+  smtp: '421 4.7.0 Too many connections, try again later\r\n',
+  submission: '421 4.7.0 Too many connections, try again later\r\n',
+  submissions: '421 4.7.0 Too many connections, try again later\r\n',
+  // RFC 9051 §7.1.5: BYE as the server closes the connection
+  imap: '* BYE Too many connections, try again later\r\n',
+  imaps: '* BYE Too many connections, try again later\r\n',
+  // RFC 2449 §8.1.2: SYS/TEMP, a temporary problem
+  pop3: '-ERR [SYS/TEMP] Too many connections, try again later\r\n',
+  pop3s: '-ERR [SYS/TEMP] Too many connections, try again later\r\n',
+};
+
+export interface StartListenersOptions {
+  config: Config;
+  logger: Logger;
+  tls: TlsProvider;
+  factories: Partial<Record<ListenerName, SessionFactory>>;
+  /** Overrides of the refusal text sent when a limit is reached (DEFAULT_REFUSALS otherwise). */
+  refuse?: Partial<Record<ListenerName, string>>;
+}
+
+export interface Listeners {
+  /** The bound "ip:port" ("[::1]:port" for IPv6) of every listener, [] for those not started. */
+  addresses: Record<ListenerName, string[]>;
+  /** Number of live connections. */
+  connections(): number;
+  /**
+   * SIGTERM: stop accepting, ask every session to finish (Session.shutdown), wait up to graceMs
+   * for the connections to close, then destroy the rest.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function tlsInfoOf(s: tls.TLSSocket): TlsInfo {
+  const cipher = s.getCipher();
+  const servername = (s as tls.TLSSocket & { servername?: string | false }).servername;
+  return { protocol: s.getProtocol() ?? 'unknown', cipher: cipher?.standardName ?? cipher?.name ?? 'unknown', servername: servername || null };
+}
+
+let nextConn = 0;
+const connPrefix = randomBytes(3).toString('hex');
+
+/** One accepted connection: the Transport a session writes to, and the socket plumbing behind it. */
+class Connection implements Transport {
+  readonly id = `${connPrefix}${(nextConn++).toString(36).padStart(5, '0')}`;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  tls: TlsInfo | null = null;
+  session: Session | null = null;
+  /** Resolves once the socket is fully closed. */
+  readonly done: Promise<void>;
+
+  private stream: net.Socket;
+  private paused = false;
+  private isClosed = false;
+  private upgrading = false;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private discarded = 0;
+  private readonly started = Date.now();
+  private resolveDone!: () => void;
+  private closeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly listener: ListenerName,
+    private readonly raw: net.Socket,
+    private readonly deps: { tls: TlsProvider; logger: Logger; handshakeTimeoutMs: number; onClosed: (c: Connection) => void },
+  ) {
+    this.stream = raw;
+    this.remoteAddress = normalizeIp(raw.remoteAddress);
+    this.remotePort = raw.remotePort ?? 0;
+    this.localAddress = normalizeIp(raw.localAddress);
+    this.localPort = raw.localPort ?? 0;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    raw.setNoDelay(true);
+    raw.on('error', (err) => this.onError(err));
+    raw.once('close', () => this.onClose());
+  }
+
+  private readonly onData = (chunk: Buffer) => {
+    if (this.upgrading || this.isClosed || !this.session) {
+      // RFC 3207 §4.2: bytes after STARTTLS and before the handshake are discarded (CVE-2011-0411)
+      this.discarded += chunk.length;
+      return;
+    }
+    this.bytesIn += chunk.length;
+    try {
+      this.session.ingest(chunk);
+    } catch (err) {
+      this.deps.logger.error({ conn: this.id, err }, 'session failed on input; closing the connection');
+      this.destroy();
+    }
+  };
+
+  /** Plain listeners: the session starts at once. Implicit TLS: after the handshake. */
+  async begin(factory: SessionFactory, implicitTls: boolean): Promise<void> {
+    if (implicitTls) {
+      try {
+        await this.handshake();
+      } catch (err) {
+        this.deps.logger.debug({ conn: this.id, err: (err as Error).message }, 'TLS handshake failed');
+        this.destroy();
+        return;
+      }
+    }
+    if (this.isClosed) return;
+    try {
+      this.session = factory(this);
+    } catch (err) {
+      this.deps.logger.error({ conn: this.id, listener: this.listener, err }, 'session factory failed; closing the connection');
+      this.destroy();
+      return;
+    }
+    try {
+      this.session.start();
+    } catch (err) {
+      this.deps.logger.error({ conn: this.id, err }, 'session failed to start; closing the connection');
+      this.destroy();
+      return;
+    }
+    this.attachInput();
+  }
+
+  /** Starts delivering the current stream's input to the session (unless it paused us). */
+  private attachInput(): void {
+    if (this.isClosed) return;
+    if (this.paused) this.stream.pause();
+    this.stream.on('data', this.onData);
+    if (!this.paused) this.stream.resume();
+  }
+
+  /** Wraps the raw socket in a server TLSSocket and waits for the handshake (bounded by a timeout). */
+  private handshake(): Promise<TlsInfo> {
+    const raw = this.raw;
+    raw.pause();
+    raw.removeListener('data', this.onData);
+    // Drop whatever the socket already read and buffered in user space: it came before the handshake.
+    let buffered: Buffer | null;
+    while ((buffered = raw.read() as Buffer | null) !== null) this.discarded += buffered.length;
+    this.upgrading = true;
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls.secureContext(), requestCert: false });
+    this.stream = secure;
+    secure.on('error', (err) => this.onError(err));
+    secure.once('close', () => this.onClose());
+    return new Promise<TlsInfo>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error('TLS handshake timed out'));
+      }, this.deps.handshakeTimeoutMs);
+      const onSecure = () => {
+        cleanup();
+        this.upgrading = false;
+        this.tls = tlsInfoOf(secure);
+        resolve(this.tls);
+      };
+      const onFail = (err?: Error) => {
+        cleanup();
+        reject(err ?? new Error('connection closed during the TLS handshake'));
+      };
+      const onCloseEarly = () => onFail();
+      const cleanup = () => {
+        clearTimeout(timer);
+        secure.removeListener('secure', onSecure);
+        secure.removeListener('error', onFail);
+        secure.removeListener('close', onCloseEarly);
+      };
+      secure.once('secure', onSecure);
+      secure.once('error', onFail);
+      secure.once('close', onCloseEarly);
+      if (this.isClosed) onFail();
+    });
+  }
+
+  // --- Transport ---
+
+  write(data: string | Uint8Array): boolean {
+    if (this.isClosed || this.stream.destroyed || this.stream.writableEnded) return false;
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    this.bytesOut += buf.length;
+    return this.stream.write(buf);
+  }
+
+  drain(): Promise<void> {
+    const s = this.stream;
+    if (this.isClosed || !s.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        s.removeListener('drain', done);
+        s.removeListener('close', done);
+        resolve();
+      };
+      s.once('drain', done);
+      s.once('close', done);
+    });
+  }
+
+  async startTls(): Promise<TlsInfo> {
+    if (this.tls) throw new Error('TLS is already active');
+    if (this.isClosed) throw new Error('connection closed');
+    try {
+      const info = await this.handshake();
+      this.attachInput();
+      return info;
+    } catch (err) {
+      this.deps.logger.debug({ conn: this.id, err: (err as Error).message }, 'STARTTLS handshake failed');
+      this.destroy();
+      throw err;
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (!this.upgrading) this.stream.resume();
+  }
+
+  close(): void {
+    if (this.isClosed || this.stream.writableEnded) return;
+    const s = this.stream;
+    s.end();
+    // Flushes what was written, then closes; a peer that never reads is cut off after a while.
+    s.once('finish', () => s.destroy());
+    this.closeTimer = setTimeout(() => this.destroy(), 30_000);
+    this.closeTimer.unref();
+  }
+
+  // --- internals ---
+
+  destroy(): void {
+    this.stream.destroy();
+    if (this.stream !== this.raw) this.raw.destroy();
+  }
+
+  private onError(err: NodeJS.ErrnoException): void {
+    // Resets and timeouts are ordinary for mail clients; the close line records the connection.
+    this.deps.logger.debug({ conn: this.id, err: err.code ?? err.message }, 'connection error');
+    this.destroy();
+  }
+
+  private onClose(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.destroy();
+    try {
+      this.session?.closed();
+    } catch (err) {
+      this.deps.logger.error({ conn: this.id, err }, 'session failed in closed()');
+    }
+    this.deps.logger.info(
+      {
+        conn: this.id,
+        listener: this.listener,
+        remote: this.remoteAddress,
+        remotePort: this.remotePort,
+        durationMs: Date.now() - this.started,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        ...(this.discarded ? { discarded: this.discarded } : {}),
+        tls: this.tls ? this.tls.protocol : null,
+      },
+      'connection closed',
+    );
+    this.deps.onClosed(this);
+    this.resolveDone();
+  }
+}
+
+export async function startListeners(opts: StartListenersOptions): Promise<Listeners> {
+  const { config, tls: tlsProvider } = opts;
+  const logger = opts.logger.child({ component: 'net' });
+  const limiter = new ConnectionLimiter(config.limits.max_connections, config.limits.max_connections_per_ip);
+  const live = new Set<Connection>();
+  const servers: Array<{ name: ListenerName; server: net.Server }> = [];
+  const addresses = Object.fromEntries(LISTENER_NAMES.map((n) => [n, [] as string[]])) as Record<ListenerName, string[]>;
+  const refused = new Set<net.Socket>();
+  let closing = false;
+
+  const onConnection = (name: ListenerName, factory: SessionFactory, socket: net.Socket) => {
+    const ip = normalizeIp(socket.remoteAddress);
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    if (!limiter.tryAcquire(ip)) {
+      logger.warn({ listener: name, remote: ip, connections: limiter.connections, fromIp: limiter.connectionsFrom(ip) }, 'connection refused: too many connections');
+      socket.on('error', () => socket.destroy());
+      refused.add(socket);
+      socket.once('close', () => refused.delete(socket));
+      if (IMPLICIT_TLS.has(name)) {
+        // No handshake is spent on a connection that is refused anyway.
+        socket.destroy();
+      } else {
+        socket.end(opts.refuse?.[name] ?? DEFAULT_REFUSALS[name]);
+        socket.setTimeout(5_000, () => socket.destroy());
+      }
+      return;
+    }
+    const conn = new Connection(name, socket, {
+      tls: tlsProvider,
+      logger,
+      handshakeTimeoutMs: config.limits.tls_handshake_timeout,
+      onClosed: (c) => {
+        live.delete(c);
+        limiter.release(ip);
+      },
+    });
+    live.add(conn);
+    logger.debug({ conn: conn.id, listener: name, remote: conn.remoteAddress, remotePort: conn.remotePort }, 'connection opened');
+    void conn.begin(factory, IMPLICIT_TLS.has(name));
+  };
+
+  const closeServers = () =>
+    Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+
+  try {
+    for (const name of LISTENER_NAMES) {
+      const factory = opts.factories[name];
+      if (!factory) continue;
+      for (const spec of config.listen[name]) {
+        const addr = parseListenAddress(spec);
+        if (!addr) throw new Error(`listen.${name}: bad address "${spec}"`);
+        const server = net.createServer({ pauseOnConnect: true }, (socket) => onConnection(name, factory, socket));
+        await new Promise<void>((resolve, reject) => {
+          const onError = (err: NodeJS.ErrnoException) => reject(new Error(`listen.${name}: cannot listen on ${spec} (${err.code ?? err.message})`));
+          server.once('error', onError);
+          server.listen({ host: addr.host, port: addr.port, exclusive: true }, () => {
+            server.removeListener('error', onError);
+            resolve();
+          });
+        });
+        server.on('error', (err) => logger.error({ listener: name, err }, 'listener error'));
+        servers.push({ name, server });
+        const bound = server.address() as net.AddressInfo;
+        addresses[name].push(formatAddress(bound.address, bound.port));
+      }
+    }
+  } catch (err) {
+    await closeServers();
+    throw err;
+  }
+  logger.info({ addresses }, 'listening');
+
+  return {
+    addresses,
+    connections: () => live.size,
+    async close(graceMs: number) {
+      closing = true;
+      const serversClosed = closeServers();
+      for (const s of refused) s.destroy();
+      const conns = [...live];
+      for (const c of conns) {
+        if (!c.session) {
+          c.destroy(); // still in the TLS handshake: nothing in flight
+          continue;
+        }
+        c.session.shutdown().catch((err: unknown) => logger.error({ conn: c.id, err }, 'session shutdown failed'));
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        Promise.all(conns.map((c) => c.done)).then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        const left = [...live];
+        logger.warn({ connections: left.length, graceMs }, 'shutdown grace over; closing the remaining connections');
+        for (const c of left) c.destroy();
+        await Promise.all(left.map((c) => c.done));
+      }
+      await serversClosed;
+      logger.info('listeners closed');
+    },
+  };
+}

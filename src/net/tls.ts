@@ -1,0 +1,157 @@
+// Server certificates: the PEM chain and key from [tls] in the config (re-read on reload(),
+// which the server calls on SIGHUP), or, without [tls], a self-signed certificate for
+// `hostname` generated once into data_dir/tls/ and reused afterwards. Never a library's test key.
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+
+export interface TlsProvider {
+  /** The current context; new handshakes use it, so a reload takes effect without a restart. */
+  secureContext(): tls.SecureContext;
+  /** Re-reads the certificate chain and key. A bad file keeps the old context (and is logged). */
+  reload(): Promise<void>;
+  /** Where the certificate comes from: "config" ([tls]) or "self-signed" (data_dir/tls). */
+  readonly source: 'config' | 'self-signed';
+  /** The PEM files in use. */
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/** Lowest protocol version offered: TLS 1.0 and 1.1 are deprecated (RFC 8996 §1). */
+export const MIN_TLS_VERSION = 'TLSv1.2' as const;
+
+/** Paths of the self-signed certificate for a data directory. */
+export function selfSignedPaths(dataDir: string): { dir: string; cert: string; key: string } {
+  const dir = join(dataDir, 'tls');
+  return { dir, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+}
+
+interface Loaded {
+  context: tls.SecureContext;
+  subject: string;
+  validTo: string;
+  fingerprint: string;
+}
+
+/** Builds a context from PEM text; throws a one-line error naming the file on any problem. */
+function buildContext(certPem: string, keyPem: string, certPath: string, keyPath: string): Loaded {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(certPem);
+  } catch (err) {
+    throw new Error(`${certPath}: not a PEM certificate (${(err as Error).message})`);
+  }
+  try {
+    // The whole chain goes in `cert` (leaf first); createSecureContext checks the key matches the leaf.
+    const context = tls.createSecureContext({ cert: certPem, key: keyPem, minVersion: MIN_TLS_VERSION });
+    return { context, subject: leaf.subject.replace(/\n/g, ', '), validTo: leaf.validTo, fingerprint: leaf.fingerprint256 };
+  } catch (err) {
+    throw new Error(`${certPath} / ${keyPath}: unusable certificate or key (${(err as Error).message})`);
+  }
+}
+
+async function readPair(certPath: string, keyPath: string): Promise<Loaded> {
+  const [cert, key] = await Promise.all([
+    readFile(certPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`${certPath}: cannot read certificate (${err.code ?? err.message})`);
+    }),
+    readFile(keyPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`${keyPath}: cannot read key (${err.code ?? err.message})`);
+    }),
+  ]);
+  return buildContext(cert, key, certPath, keyPath);
+}
+
+/** True when the PEM at certPath exists, covers hostname and is valid for at least another day. */
+async function usableSelfSigned(certPath: string, hostname: string): Promise<boolean> {
+  let pem: string;
+  try {
+    pem = await readFile(certPath, 'utf8');
+  } catch {
+    return false;
+  }
+  try {
+    const cert = new X509Certificate(pem);
+    if (cert.checkHost(hostname) === undefined) return false;
+    return new Date(cert.validTo).getTime() > Date.now() + 86_400_000;
+  } catch {
+    return false;
+  }
+}
+
+async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, data, { mode });
+  await chmod(tmp, mode); // the umask may have narrowed or the file pre-existed
+  await rename(tmp, path);
+}
+
+/** Generates a self-signed certificate for hostname into data_dir/tls (key mode 0600). */
+export async function generateSelfSigned(dataDir: string, hostname: string): Promise<{ cert: string; key: string }> {
+  const paths = selfSignedPaths(dataDir);
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const notBeforeDate = new Date(Date.now() - 3_600_000);
+  const notAfterDate = new Date(notBeforeDate.getTime() + 825 * 86_400_000);
+  const pems = await generate([{ name: 'commonName', value: hostname }], {
+    keyType: 'rsa',
+    keySize: 2048,
+    algorithm: 'sha256',
+    notBeforeDate,
+    notAfterDate,
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }] },
+    ],
+  });
+  // Key first: a cert.pem without its key.pem is never left behind as "usable".
+  await writeAtomic(paths.key, pems.private, 0o600);
+  await writeAtomic(paths.cert, pems.cert, 0o644);
+  return { cert: paths.cert, key: paths.key };
+}
+
+export async function createTlsProvider(config: Config, logger: Logger): Promise<TlsProvider> {
+  const log = logger.child({ component: 'tls' });
+  let source: 'config' | 'self-signed';
+  let certPath: string;
+  let keyPath: string;
+  if (config.tls) {
+    source = 'config';
+    certPath = config.tls.cert;
+    keyPath = config.tls.key;
+  } else {
+    source = 'self-signed';
+    const paths = selfSignedPaths(config.data_dir);
+    certPath = paths.cert;
+    keyPath = paths.key;
+    if (!(await usableSelfSigned(certPath, config.hostname))) {
+      log.info({ hostname: config.hostname, cert: certPath }, 'generating a self-signed certificate');
+      await generateSelfSigned(config.data_dir, config.hostname);
+    }
+  }
+
+  // A bad file at start is fatal (the error names it); on reload it only keeps the old context.
+  let current = await readPair(certPath, keyPath);
+  log.info({ source, cert: certPath, subject: current.subject, validTo: current.validTo, fingerprint: current.fingerprint }, 'certificate loaded');
+
+  return {
+    source,
+    certPath,
+    keyPath,
+    secureContext: () => current.context,
+    async reload() {
+      try {
+        const next = await readPair(certPath, keyPath);
+        current = next;
+        log.info({ source, cert: certPath, subject: next.subject, validTo: next.validTo, fingerprint: next.fingerprint }, 'certificate reloaded');
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'certificate reload failed; keeping the previous certificate');
+      }
+    },
+  };
+}

@@ -1,0 +1,394 @@
+// The network core over real loopback sockets, with a tiny line protocol as the session:
+// implicit TLS, the STARTTLS upgrade (and that pipelined plaintext never reaches the session),
+// connection limits, and draining on close(grace).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { startListeners, type Listeners } from '../../src/net/listener.js';
+import { createTlsProvider, type TlsProvider } from '../../src/net/tls.js';
+import type { Session, Transport } from '../../src/net/transport.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+let sharedTls: Promise<{ dir: string; provider: TlsProvider }> | null = null;
+function tlsProvider(): Promise<{ dir: string; provider: TlsProvider }> {
+  sharedTls ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-net-'));
+    dirs.push(dir);
+    const provider = await createTlsProvider(configSchema.parse({ hostname: 'mail.net.test', data_dir: dir }), silentLogger());
+    return { dir, provider };
+  })();
+  return sharedTls;
+}
+
+function makeConfig(dir: string, over: { listen?: Partial<Record<string, string[]>>; limits?: Record<string, unknown> } = {}): Config {
+  const none = { smtp: [], submission: [], submissions: [], imap: [], imaps: [], pop3: [], pop3s: [] };
+  return configSchema.parse({ hostname: 'mail.net.test', data_dir: dir, listen: { ...none, ...over.listen }, limits: over.limits ?? {} });
+}
+
+/** A line protocol: greets, echoes lines, STARTTLS upgrades, QUIT closes. Records what it saw. */
+class LineSession implements Session {
+  seen: string[] = [];
+  shutdownCalls = 0;
+  closedCalls = 0;
+  private buf = '';
+  private upgrading = false;
+
+  constructor(
+    readonly t: Transport,
+    private readonly opts: { ignoreShutdown?: boolean } = {},
+  ) {}
+
+  start(): void {
+    this.t.write(`HELLO ${this.t.listener} ${this.t.tls ? this.t.tls.protocol : 'plain'}\r\n`);
+  }
+
+  ingest(chunk: Buffer): void {
+    if (this.upgrading) throw new Error('input during the TLS upgrade reached the session');
+    this.buf += chunk.toString('latin1');
+    let i: number;
+    while ((i = this.buf.indexOf('\r\n')) >= 0) {
+      const line = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 2);
+      this.seen.push(line);
+      if (line === 'STARTTLS') {
+        this.t.write('GO\r\n');
+        // The session drops what it buffered after the command (the transport drops the rest).
+        this.buf = '';
+        this.upgrading = true;
+        this.t.startTls().then(
+          (info) => {
+            this.upgrading = false;
+            this.t.write(`TLS ${info.protocol}\r\n`);
+          },
+          () => {
+            this.upgrading = false;
+          },
+        );
+        return;
+      }
+      if (line === 'QUIT') {
+        this.t.write('BYE\r\n');
+        this.t.close();
+        return;
+      }
+      this.t.write(`ECHO ${line}\r\n`);
+    }
+  }
+
+  closed(): void {
+    this.closedCalls++;
+  }
+
+  async shutdown(): Promise<void> {
+    this.shutdownCalls++;
+    if (this.opts.ignoreShutdown) return;
+    this.t.write('SHUTDOWN\r\n');
+    this.t.close();
+  }
+}
+
+/** Reads lines from a socket; next() resolves with the next line or null at end of stream. */
+function lineReader(s: net.Socket) {
+  let buf = '';
+  const lines: string[] = [];
+  let waiter: (() => void) | null = null;
+  let ended = false;
+  const wake = () => {
+    const w = waiter;
+    waiter = null;
+    w?.();
+  };
+  const onData = (d: Buffer) => {
+    buf += d.toString('latin1');
+    let i: number;
+    while ((i = buf.indexOf('\r\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 2);
+    }
+    wake();
+  };
+  s.on('data', onData);
+  s.on('close', () => {
+    ended = true;
+    wake();
+  });
+  s.on('error', () => {
+    ended = true;
+    wake();
+  });
+  return {
+    async next(): Promise<string | null> {
+      for (;;) {
+        if (lines.length) return lines.shift()!;
+        if (ended) return null;
+        await new Promise<void>((r) => (waiter = r));
+      }
+    },
+    detach() {
+      s.removeListener('data', onData);
+      return buf;
+    },
+  };
+}
+
+function hostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
+}
+
+function connectPlain(addr: string): Promise<net.Socket> {
+  const { host, port } = hostPort(addr);
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+function connectTls(addr: string, extra: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  const { host, port } = hostPort(addr);
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host, port, rejectUnauthorized: false, servername: 'mail.net.test', ...extra }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function start(over: Parameters<typeof makeConfig>[1], sessionOpts: { ignoreShutdown?: boolean } = {}) {
+  const { dir, provider } = await tlsProvider();
+  const sessions: LineSession[] = [];
+  const factory = (t: Transport) => {
+    const s = new LineSession(t, sessionOpts);
+    sessions.push(s);
+    return s;
+  };
+  const listeners: Listeners = await startListeners({
+    config: makeConfig(dir, over),
+    logger: silentLogger(),
+    tls: provider,
+    factories: { smtp: factory, imap: factory, imaps: factory, submissions: factory, pop3: factory },
+  });
+  return { listeners, sessions, provider };
+}
+
+test('reports the bound port for port 0 and [] for listeners not started', async () => {
+  const { listeners } = await start({ listen: { smtp: ['127.0.0.1:0', '127.0.0.1:0'] } });
+  try {
+    assert.equal(listeners.addresses.smtp.length, 2);
+    for (const a of listeners.addresses.smtp) assert.match(a, /^127\.0\.0\.1:[1-9]\d*$/);
+    assert.deepEqual(listeners.addresses.imap, []);
+    assert.deepEqual(listeners.addresses.pop3s, []);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('a busy port is a clear error naming the listener', async () => {
+  const { listeners } = await start({ listen: { smtp: ['127.0.0.1:0'] } });
+  try {
+    const taken = listeners.addresses.smtp[0]!;
+    await assert.rejects(start({ listen: { imap: [taken] } }), /listen\.imap: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('plain connection: greeting, echo, QUIT closes and closed() is called once', async () => {
+  const { listeners, sessions } = await start({ listen: { smtp: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.smtp[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO smtp plain');
+    s.write('ping\r\n');
+    assert.equal(await r.next(), 'ECHO ping');
+    s.write('QUIT\r\n');
+    assert.equal(await r.next(), 'BYE');
+    assert.equal(await r.next(), null);
+    await until(() => sessions[0]!.closedCalls === 1);
+    await until(() => listeners.connections() === 0);
+    const t = sessions[0]!.t;
+    assert.equal(t.remoteAddress, '127.0.0.1');
+    assert.equal(t.listener, 'smtp');
+    assert.equal(t.tls, null);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('implicit TLS: the handshake comes first, then the session starts with tls set', async () => {
+  const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'], submissions: ['127.0.0.1:0'] } });
+  try {
+    for (const name of ['imaps', 'submissions'] as const) {
+      const s = await connectTls(listeners.addresses[name][0]!);
+      const r = lineReader(s);
+      assert.match((await r.next())!, new RegExp(`^HELLO ${name} TLSv1\\.[23]$`));
+      const cert = s.getPeerCertificate();
+      assert.equal(cert.subject.CN, 'mail.net.test');
+      s.write('over tls\r\n');
+      assert.equal(await r.next(), 'ECHO over tls');
+      s.end();
+    }
+    const t = sessions[0]!.t;
+    assert.equal(t.tls?.servername, 'mail.net.test');
+    assert.ok(t.tls?.cipher);
+    await until(() => sessions.every((x) => x.closedCalls === 1));
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('implicit TLS refuses TLS 1.1 and plaintext; no session is created', async () => {
+  const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'] } });
+  try {
+    await assert.rejects(connectTls(listeners.addresses.imaps[0]!, { maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }));
+    const s = await connectPlain(listeners.addresses.imaps[0]!);
+    const r = lineReader(s);
+    s.write('a1 LOGIN user pass\r\n');
+    assert.equal(await r.next(), null);
+    assert.equal(sessions.length, 0);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('STARTTLS: bytes pipelined after the command never reach the session', async () => {
+  const { listeners, sessions } = await start({ listen: { imap: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.imap[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO imap plain');
+    s.write('STARTTLS\r\nINJECTED\r\n');
+    assert.equal(await r.next(), 'GO');
+    r.detach();
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const ts = tls.connect({ socket: s, rejectUnauthorized: false, servername: 'mail.net.test' }, () => resolve(ts));
+      ts.once('error', reject);
+    });
+    const rt = lineReader(secure);
+    assert.match((await rt.next())!, /^TLS TLSv1\.[23]$/);
+    secure.write('AFTER\r\n');
+    assert.equal(await rt.next(), 'ECHO AFTER');
+    assert.deepEqual(sessions[0]!.seen, ['STARTTLS', 'AFTER']);
+    assert.match(sessions[0]!.t.tls!.protocol, /^TLSv1\.[23]$/);
+    secure.end();
+    await until(() => sessions[0]!.closedCalls === 1);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('STARTTLS: plaintext sent after the go-ahead fails the handshake and is never processed', async () => {
+  const { listeners, sessions } = await start({ listen: { smtp: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.smtp[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO smtp plain');
+    s.write('STARTTLS\r\n');
+    assert.equal(await r.next(), 'GO');
+    s.write('INJECTED\r\nQUIT\r\n');
+    assert.equal(await r.next(), null); // the server closes: that was no ClientHello
+    await until(() => sessions[0]!.closedCalls === 1);
+    assert.deepEqual(sessions[0]!.seen, ['STARTTLS']);
+    assert.equal(sessions[0]!.t.tls, null);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('per-IP limit: the connection over the limit gets the refusal and no session', async () => {
+  const { listeners, sessions } = await start({ listen: { smtp: ['127.0.0.1:0'], pop3: ['127.0.0.1:0'] }, limits: { max_connections_per_ip: 2 } });
+  try {
+    const a = await connectPlain(listeners.addresses.smtp[0]!);
+    const ra = lineReader(a);
+    assert.equal(await ra.next(), 'HELLO smtp plain');
+    const b = await connectPlain(listeners.addresses.pop3[0]!);
+    const rb = lineReader(b);
+    assert.equal(await rb.next(), 'HELLO pop3 plain');
+    // The limit counts every listener together.
+    const c = await connectPlain(listeners.addresses.smtp[0]!);
+    const rc = lineReader(c);
+    assert.equal(await rc.next(), '421 4.7.0 Too many connections, try again later');
+    assert.equal(await rc.next(), null);
+    const d = await connectPlain(listeners.addresses.pop3[0]!);
+    const rd = lineReader(d);
+    assert.equal(await rd.next(), '-ERR [SYS/TEMP] Too many connections, try again later');
+    assert.equal(sessions.length, 2);
+    // A slot freed is a slot available again.
+    a.write('QUIT\r\n');
+    assert.equal(await ra.next(), 'BYE');
+    await until(() => listeners.connections() === 1);
+    const e = await connectPlain(listeners.addresses.smtp[0]!);
+    const re = lineReader(e);
+    assert.equal(await re.next(), 'HELLO smtp plain');
+    e.destroy();
+    b.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('total limit: max_connections counts every IP', async () => {
+  const { listeners, sessions } = await start({ listen: { imap: ['127.0.0.1:0'] }, limits: { max_connections: 1 } });
+  try {
+    const a = await connectPlain(listeners.addresses.imap[0]!);
+    assert.equal(await lineReader(a).next(), 'HELLO imap plain');
+    const b = await connectPlain(listeners.addresses.imap[0]!);
+    const rb = lineReader(b);
+    assert.equal(await rb.next(), '* BYE Too many connections, try again later');
+    assert.equal(await rb.next(), null);
+    assert.equal(sessions.length, 1);
+    a.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('close(grace): stops accepting, calls shutdown() on every session, waits for them', async () => {
+  const { listeners, sessions } = await start({ listen: { smtp: ['127.0.0.1:0'] } });
+  const addr = listeners.addresses.smtp[0]!;
+  const clients = await Promise.all([connectPlain(addr), connectPlain(addr)]);
+  const readers = clients.map(lineReader);
+  for (const r of readers) assert.equal(await r.next(), 'HELLO smtp plain');
+  const t0 = Date.now();
+  await listeners.close(10_000);
+  assert.ok(Date.now() - t0 < 5000, 'cooperative sessions close long before the grace ends');
+  assert.deepEqual(
+    sessions.map((s) => s.shutdownCalls),
+    [1, 1],
+  );
+  for (const r of readers) {
+    assert.equal(await r.next(), 'SHUTDOWN');
+    assert.equal(await r.next(), null);
+  }
+  await assert.rejects(connectPlain(addr), /ECONNREFUSED/);
+});
+
+test('close(grace): a session that does not finish is cut off when the grace ends', async () => {
+  const { listeners, sessions } = await start({ listen: { smtp: ['127.0.0.1:0'] } }, { ignoreShutdown: true });
+  const s = await connectPlain(listeners.addresses.smtp[0]!);
+  const r = lineReader(s);
+  assert.equal(await r.next(), 'HELLO smtp plain');
+  const t0 = Date.now();
+  await listeners.close(200);
+  const took = Date.now() - t0;
+  assert.ok(took >= 190 && took < 3000, `took ${took} ms`);
+  assert.equal(sessions[0]!.shutdownCalls, 1);
+  assert.equal(sessions[0]!.closedCalls, 1);
+  assert.equal(await r.next(), null);
+});
