@@ -211,3 +211,16 @@ test('header blocks are bounded', () => {
   assert.equal(raw.subarray(s.root.bodyStart).toString(), 'body\r\n');
   assert.equal(s.envelope.subject!.length, 64 * 1024 - 'Subject: '.length);
 });
+
+test('a huge header keeps the fields the structure needs, wherever they are', () => {
+  const received = ('Received: from relay.example by mx.example; ' + 'x'.repeat(1000) + '\r\n').repeat(200);
+  const raw = Buffer.from(received + 'Subject: late\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\r\nin\r\n--z--\r\n');
+  const s = parseMessage(raw);
+  assert.equal(s.truncated, undefined);
+  assert.equal(s.envelope.subject, 'late');
+  assert.equal(s.root.type, 'multipart');
+  assert.equal(s.root.headerStart, 0);
+  assert.equal(s.root.bodyStart, raw.indexOf('--z'));
+  assert.equal(s.root.children!.length, 1);
+  assert.deepEqual(parseChunks(raw, (i) => 1 + ((i * 7) % 300)), s);
+});

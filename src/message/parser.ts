@@ -1,7 +1,7 @@
 // Streaming MIME parser: bytes in, in chunks split anywhere; out comes the MIME tree with byte
 // offsets (RFC 2045, RFC 2046), ENVELOPE of the message and of every enclosed message/rfc822.
-// It never holds the message: only the header bytes of the parts still open (each bounded) and
-// counters. Nesting is an explicit stack of open parts (no recursion), bounded by MAX_DEPTH, and
+// It never holds the message: only the header fields it reads, of the parts still open (each
+// header bounded), and counters. Nesting is an explicit stack of open parts (no recursion), bounded by MAX_DEPTH, and
 // the number of parts is bounded by MAX_PARTS: what lies beyond is kept as opaque body and the
 // cut part is marked `truncated`.
 import { isAscii } from 'node:buffer';
@@ -22,7 +22,7 @@ export interface ParserLimits {
   maxDepth: number;
   /** Most parts (MimePart objects) in one structure. */
   maxParts: number;
-  /** Most octets of one header block that are kept for parsing; the rest is counted only. */
+  /** Most octets of the fields kept from one header block (Content-*, ENVELOPE fields). */
   maxHeaderBytes: number;
 }
 
@@ -30,6 +30,28 @@ export const DEFAULT_LIMITS: ParserLimits = { maxDepth: 100, maxParts: 10_000, m
 
 /** RFC 2046 §5.1.1: a boundary is 1 to 70 characters; longer lines are never delimiters here. */
 const MAX_BOUNDARY_LINE = 1024;
+
+/** The header fields the structure is made from: RFC 2045 §3 Content-*, RFC 9051 §7.5.2 ENVELOPE. */
+const KEPT_FIELDS = new Set([
+  'content-type',
+  'content-transfer-encoding',
+  'content-id',
+  'content-description',
+  'content-disposition',
+  'content-language',
+  'content-location',
+  'content-md5',
+  'date',
+  'subject',
+  'from',
+  'sender',
+  'reply-to',
+  'to',
+  'cc',
+  'bcc',
+  'in-reply-to',
+  'message-id',
+]);
 
 type Mode = 'header' | 'leaf' | 'multipart' | 'message';
 
@@ -41,6 +63,8 @@ interface Frame {
   header: Buffer[];
   headerLen: number;
   headerCut: boolean;
+  /** Whether the header field being read is one that is kept. */
+  keepField: boolean;
   /** LF count at bodyStart, to count body lines. */
   lfAtBody: number;
   /** Multipart: boundary octets and where we are among the parts. */
@@ -115,6 +139,7 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
       header: [],
       headerLen: 0,
       headerCut: false,
+      keepField: false,
       lfAtBody: 0,
       boundary: null,
       mpState: 'preamble',
@@ -136,7 +161,6 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
     f.lfAtBody = lfAtBody;
     const bytes = Buffer.concat(f.header, f.headerLen);
     f.header = [];
-    if (!hasUtf8Headers && !isAscii(bytes)) hasUtf8Headers = true;
     const { text, encoding: textEnc } = headerBytesToString(bytes);
     const fields = parseHeaderFields(text);
     if (f.headerCut) markTruncated(p);
@@ -292,17 +316,55 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
     }
   }
 
-  function appendHeader(f: Frame, chunk: Uint8Array, from: number, to: number): void {
+  /** The current header line, while the deepest open part is in its header (bounded). */
+  let hdrLine: Buffer[] = [];
+  let hdrLineLen = 0;
+  let hdrLineCut = false;
+
+  function appendHeaderLine(chunk: Uint8Array, from: number, to: number): void {
     if (to <= from) return;
-    const room = lim.maxHeaderBytes - f.headerLen;
-    if (room <= 0) {
+    const room = lim.maxHeaderBytes - hdrLineLen;
+    const take = Math.min(Math.max(room, 0), to - from);
+    if (take > 0) {
+      hdrLine.push(Buffer.from(chunk.subarray(from, from + take)));
+      hdrLineLen += take;
+    }
+    if (take < to - from) hdrLineCut = true;
+  }
+
+  /**
+   * A header line is complete. Only the fields this parser reads (Content-*, the ENVELOPE fields)
+   * are kept, up to maxHeaderBytes per header block: a huge header (long Received chains,
+   * spam) costs no memory and cannot push Content-Type out of reach.
+   */
+  function commitHeaderLine(f: Frame): void {
+    const line = hdrLine.length === 1 ? hdrLine[0]! : Buffer.concat(hdrLine, hdrLineLen);
+    const cut = hdrLineCut;
+    hdrLine = [];
+    hdrLineLen = 0;
+    hdrLineCut = false;
+    if (line.length === 0) return;
+    // RFC 6532 §3.2: UTF-8 in a header field needs SMTPUTF8 to be relayed.
+    if (!hasUtf8Headers && !isAscii(line)) hasUtf8Headers = true;
+    const c = line[0]!;
+    if (c === 0x20 || c === 0x09) {
+      // RFC 5322 §2.2.3: a continuation line belongs to the field before it.
+      if (!f.keepField) return;
+    } else if (c === 0x0a || (c === 0x0d && line[1] === 0x0a)) {
+      // the empty line that ends the header
+    } else {
+      const colon = line.indexOf(0x3a);
+      f.keepField = colon > 0 && KEPT_FIELDS.has(line.subarray(0, colon).toString('latin1').trim().toLowerCase());
+      if (!f.keepField) return;
+    }
+    if (cut) f.headerCut = true;
+    if (f.headerLen + line.length > lim.maxHeaderBytes) {
       f.headerCut = true;
+      f.keepField = false;
       return;
     }
-    const take = Math.min(room, to - from);
-    f.header.push(Buffer.from(chunk.subarray(from, from + take)));
-    f.headerLen += take;
-    if (take < to - from) f.headerCut = true;
+    f.header.push(line);
+    f.headerLen += line.length;
   }
 
   function write(chunk: Uint8Array): void {
@@ -330,11 +392,12 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
         lineLen += segEnd - i;
         lastCR = chunk[segEnd - 1] === 0x0d;
       }
-      if (top.mode === 'header') appendHeader(top, chunk, i, nl === -1 ? n : nl + 1);
+      if (top.mode === 'header') appendHeaderLine(chunk, i, nl === -1 ? n : nl + 1);
       if (nl === -1) break;
       // A line ends at this LF.
       const eol = lastCR ? 2 : 1;
       if (lineLen === 0) prefixLen = 0;
+      if (top.mode === 'header') commitHeaderLine(top);
       onLine(eol);
       lfCount++;
       prevEol = eol;
@@ -352,7 +415,11 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
   function end(): MessageStructure {
     if (ended) throw new Error('message parser: end called twice');
     // A last line without a line end: it may still be a close delimiter.
-    if (lineLen > 0) onLine(0);
+    if (lineLen > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.mode === 'header') commitHeaderLine(top);
+      onLine(0);
+    }
     ended = true;
     while (stack.length) {
       const f = stack.pop()!;
