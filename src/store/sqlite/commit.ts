@@ -25,6 +25,12 @@ export interface TxContext {
   released: Set<string>;
 }
 
+interface Linked {
+  batch: Job[];
+  /** Blob ids that could not be linked (with the reason), or an error that fails the batch. */
+  files: Promise<Map<string, Error> | Error>;
+}
+
 interface Job {
   blobs: readonly StagedBlob[];
   apply(ctx: TxContext): unknown;
@@ -73,27 +79,36 @@ export class GroupCommitter {
 
   private async loop(): Promise<void> {
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, MAX_BATCH);
-        await this.commitBatch(batch);
-        if (this.garbage.size >= GC_THRESHOLD || this.pending.length === 0) await this.collect();
+      let next: Linked | null = null;
+      while (next || this.pending.length > 0) {
+        const current: Linked = next ?? this.link(this.pending.splice(0, MAX_BATCH));
+        next = null;
+        const failedBlobs = await current.files;
+        // Pipelining: link (and fsync) the blobs of the jobs that arrived meanwhile on the libuv
+        // pool while this batch's COMMIT fsyncs the WAL on the main thread.
+        if (this.pending.length > 0) next = this.link(this.pending.splice(0, MAX_BATCH));
+        if (failedBlobs instanceof Error) {
+          for (const job of current.batch) job.reject(failedBlobs);
+        } else {
+          this.commitBatch(current.batch, failedBlobs);
+        }
+        if (!next && (this.garbage.size >= GC_THRESHOLD || this.pending.length === 0)) await this.collect();
       }
     } finally {
       this.running = null;
     }
   }
 
-  private async commitBatch(batch: Job[]): Promise<void> {
+  /** Step 1: the batch's blob files, durable at their content address (runs on the libuv pool). */
+  private link(batch: Job[]): Linked {
     const staged = batch.flatMap((j) => j.blobs);
-    let failedBlobs = new Map<string, Error>();
-    if (staged.length > 0) {
-      try {
-        failedBlobs = await this.files.commitFiles(staged);
-      } catch (err) {
-        for (const job of batch) job.reject(err);
-        return;
-      }
-    }
+    const files = staged.length === 0 ? Promise.resolve(new Map<string, Error>()) : this.files.commitFiles(staged).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    return { batch, files };
+  }
+
+  /** Steps 2 and 3: one transaction for the batch; then publish and settle. */
+  private commitBatch(batch: Job[], failedBlobs: Map<string, Error>): void {
+    const staged = batch.flatMap((j) => j.blobs);
     const outcome: Array<{ ok: true; value: unknown; ctx: TxContext } | { ok: false; err: unknown }> = [];
     const db = this.db;
     try {
