@@ -224,3 +224,15 @@ test('a huge header keeps the fields the structure needs, wherever they are', ()
   assert.equal(s.root.children!.length, 1);
   assert.deepEqual(parseChunks(raw, (i) => 1 + ((i * 7) % 300)), s);
 });
+
+test('text parts get the default charset (RFC 2046 §4.1.2) after their own parameters', () => {
+  const s = parseMessage(Buffer.from('Content-Type: text/plain; format=flowed\r\n\r\nx'));
+  assert.deepEqual(Object.entries(s.root.params), [
+    ['format', 'flowed'],
+    ['charset', 'us-ascii'],
+  ]);
+  const bad = parseMessage(Buffer.from('Content-Type: ???; charset=utf-8\r\n\r\nx'));
+  assert.deepEqual([bad.root.type, bad.root.subtype, bad.root.params], ['text', 'plain', { charset: 'utf-8' }]);
+  const img = parseMessage(Buffer.from('Content-Type: image/png\r\nContent-Transfer-Encoding: Base64 (comment)\r\n\r\nx'));
+  assert.deepEqual([img.root.params, img.root.encoding], [{}, 'BASE64']);
+});

@@ -183,7 +183,8 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
       p.params = { charset: ct?.params['charset'] ?? 'us-ascii' };
     }
     // RFC 2046 §4.1.2: the default charset of text/* is US-ASCII.
-    if (p.type === 'text' && p.params['charset'] === undefined) p.params = { charset: 'us-ascii', ...p.params };
+    // Shown after the given parameters, as mature servers do.
+    if (p.type === 'text' && p.params['charset'] === undefined) p.params = { ...p.params, charset: 'us-ascii' };
     const cte = headerValue(fields, 'content-transfer-encoding');
     // RFC 2045 §6.1: "7BIT" is the default; the mechanism is case-insensitive.
     if (cte !== null && cte.trim() !== '') p.encoding = cte.replace(/\s*\(.*$/s, '').trim().toUpperCase();
