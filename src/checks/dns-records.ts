@@ -68,11 +68,45 @@ export interface DnsRecordsInput {
   now?: Date;
 }
 
+/** The resolver with each answer asked once; errors are kept too, so a rejection is never unhandled. */
+function memoResolver(r: Resolver): Resolver {
+  const memo = new Map<string, Promise<unknown>>();
+  const m =
+    <T>(type: string, fn: (name: string) => Promise<T>) =>
+    (name: string): Promise<T> => {
+      const key = `${type} ${name.toLowerCase()}`;
+      let p = memo.get(key) as Promise<T> | undefined;
+      if (!p) {
+        p = fn(name);
+        p.catch(() => undefined);
+        memo.set(key, p);
+      }
+      return p;
+    };
+  return {
+    resolveMx: m('MX', (n) => r.resolveMx(n)),
+    resolve4: m('A', (n) => r.resolve4(n)),
+    resolve6: m('AAAA', (n) => r.resolve6(n)),
+    resolveTxt: m('TXT', (n) => r.resolveTxt(n)),
+    reverse: m('PTR', (n) => r.reverse(n)),
+    resolveCname: r.resolveCname ? m('CNAME', (n) => r.resolveCname!(n)) : undefined,
+    resolveSrv: r.resolveSrv ? m('SRV', (n) => r.resolveSrv!(n)) : undefined,
+  };
+}
+
+const SRV_LABELS = ['_submissions._tcp', '_submission._tcp', '_imaps._tcp', '_imap._tcp', '_pop3s._tcp', '_pop3._tcp'] as const;
+
 export async function dnsRecords(input: DnsRecordsInput): Promise<DnsRecordCheck[]> {
-  const { config, resolver } = input;
+  const { config } = input;
   const domain = bare(input.domain);
   const host = bare(config.hostname);
   const out: DnsRecordCheck[] = [];
+  // Every query is sent at once (a dead DNS server costs one timeout, not one per record).
+  const resolver = memoResolver(input.resolver);
+  void resolver.resolveMx(domain);
+  for (const n of [domain, host, `_dmarc.${domain}`, `_mta-sts.${domain}`, `_smtp._tls.${domain}`, ...input.keys.map((k) => `${k.selector}._domainkey.${domain}`)]) void resolver.resolveTxt(n);
+  for (const n of ['mta-sts', 'autoconfig', 'autodiscover']) void resolver.resolveCname?.(`${n}.${domain}`);
+  for (const l of SRV_LABELS) void resolver.resolveSrv?.(`${l}.${domain}`);
 
   // MX (RFC 5321 §5.1): mail for the domain goes to this server.
   const mx = await lookup(() => resolver.resolveMx(domain));
@@ -156,14 +190,8 @@ export async function dnsRecords(input: DnsRecordsInput): Promise<DnsRecordCheck
   }
 
   // RFC 6186 §3, RFC 8314 §5.1: SRV records for clients; port 0 target "." = not offered.
-  const srvs: Array<[string, number | null]> = [
-    ['_submissions._tcp', firstPort(config.listen.submissions)],
-    ['_submission._tcp', firstPort(config.listen.submission)],
-    ['_imaps._tcp', firstPort(config.listen.imaps)],
-    ['_imap._tcp', firstPort(config.listen.imap)],
-    ['_pop3s._tcp', firstPort(config.listen.pop3s)],
-    ['_pop3._tcp', firstPort(config.listen.pop3)],
-  ];
+  const ports = [config.listen.submissions, config.listen.submission, config.listen.imaps, config.listen.imap, config.listen.pop3s, config.listen.pop3];
+  const srvs = SRV_LABELS.map((l, i) => [l, firstPort(ports[i]!)] as const);
   for (const [label, port] of srvs) {
     const name = `${label}.${domain}`;
     const want: SrvRecord = port ? { priority: 0, weight: 1, port, name: host } : { priority: 0, weight: 0, port: 0, name: '.' };
@@ -200,7 +228,12 @@ export function formatDnsRecords(domain: string, host: string, checks: DnsRecord
     if (c.note) lines.push(`; ${c.note}`);
     lines.push('');
   }
-  const bad = checks.filter((c) => c.status !== 'ok');
-  lines.push(bad.length ? `; ${bad.length} of ${checks.length} records missing or wrong` : `; all ${checks.length} records are published`);
+  const bad = checks.filter((c) => c.status === 'missing' || c.status === 'wrong').length;
+  const unknown = checks.filter((c) => c.status === 'unknown').length;
+  if (!bad && !unknown) lines.push(`; all ${checks.length} records are published`);
+  else {
+    if (bad) lines.push(`; ${bad} of ${checks.length} records missing or wrong`);
+    if (unknown) lines.push(`; ${unknown} of ${checks.length} records could not be checked (DNS did not answer)`);
+  }
   return lines.join('\n') + '\n';
 }
