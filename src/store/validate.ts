@@ -1,5 +1,6 @@
 // Names the Store accepts: domains, addresses, mailbox names and flags, normalised once here so
 // every backend stores and compares them the same way (see the conventions in types.ts).
+import { domainToASCII } from 'node:url';
 import { StoreError } from './types.js';
 
 // Any C0 control, DEL, or C1 control.
@@ -7,7 +8,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Lower-cases and checks a domain name ("Example.COM." → "example.com"). */
 export function normalizeDomain(input: string): string {
-  const d = String(input).trim().toLowerCase().replace(/\.$/, '');
+  let d = String(input).trim().toLowerCase().replace(/\.$/, '');
+  // RFC 5890 §2.3.2.1: an internationalised name is kept in its ASCII form (A-labels), so
+  // "bücher.test" and "xn--bcher-kva.test" are the same domain.
+  if (/[^\x00-\x7f]/.test(d) && !CONTROL.test(d)) d = domainToASCII(d) || d;
   // RFC 1035 §2.3.4: labels of at most 63 octets, names of at most 255 octets (253 as text).
   // Letters, digits and hyphens (plus UTF-8 letters for internationalised names, RFC 6531 §3.3).
   const label = /^(?!-)[a-z0-9\u00a0-\uffff-]{1,63}(?<!-)$/u;
