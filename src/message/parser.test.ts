@@ -236,3 +236,26 @@ test('text parts get the default charset (RFC 2046 §4.1.2) after their own para
   const img = parseMessage(Buffer.from('Content-Type: image/png\r\nContent-Transfer-Encoding: Base64 (comment)\r\n\r\nx'));
   assert.deepEqual([img.root.params, img.root.encoding], [{}, 'BASE64']);
 });
+
+test('MIME bomb: many dash lines at full depth cost one lookup each', () => {
+  let head = '';
+  let tail = '';
+  for (let i = 0; i < 100; i++) {
+    const b = `b${String(i).padStart(3, '0')}`;
+    head += `Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\n`;
+    tail = `\r\n--${b}--` + tail;
+  }
+  const raw = Buffer.from(head + '\r\n' + '--c000\r\n--b00\r\n'.repeat(100_000) + tail.slice(2) + '\r\n');
+  const t0 = performance.now();
+  const s = parseMessage(raw);
+  assert.ok(performance.now() - t0 < 10_000);
+  let p = s.root;
+  let depth = 0;
+  while (p.children?.length) {
+    assert.equal(p.children.length, 1);
+    p = p.children[0]!;
+    depth++;
+  }
+  assert.equal(depth, 100);
+  assert.equal(raw.subarray(p.bodyStart, p.bodyEnd).toString(), '--c000\r\n--b00\r\n'.repeat(100_000).slice(0, -2));
+});

@@ -67,8 +67,8 @@ interface Frame {
   keepField: boolean;
   /** LF count at bodyStart, to count body lines. */
   lfAtBody: number;
-  /** Multipart: boundary octets and where we are among the parts. */
-  boundary: Buffer | null;
+  /** Multipart: the boundary (octets as a latin1 string) and where we are among the parts. */
+  boundary: string | null;
   mpState: 'preamble' | 'child' | 'skip' | 'epilogue';
   /** RFC 2046 §5.1.5: in multipart/digest the default Content-Type is message/rfc822. */
   digestChild: boolean;
@@ -217,8 +217,9 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
         f.mode = 'leaf';
       } else {
         f.mode = 'multipart';
-        f.boundary = Buffer.from(b, textEnc);
+        f.boundary = Buffer.from(b, textEnc).toString('latin1');
         f.mpState = 'preamble';
+        if (stack[stack.length - 1] === f) listen(f, stack.length - 1);
       }
     } else if (p.type === 'message' && (p.subtype === 'rfc822' || p.subtype === 'global') && identityEncoding(p.encoding)) {
       if (f.depth >= lim.maxDepth || partCount >= lim.maxParts) {
@@ -259,6 +260,7 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
   function closeAbove(index: number): void {
     while (stack.length - 1 > index) {
       const f = stack.pop()!;
+      unlisten(f);
       // RFC 2046 §5.1.1: the CRLF before a boundary delimiter belongs to the delimiter.
       const body = f.mode === 'header' ? lineStart : f.part.bodyStart;
       const excl = lineStart > body ? prevEol : 0;
@@ -266,35 +268,53 @@ export function createMessageParser(limits: Partial<ParserLimits> = {}): { write
     }
   }
 
+  /**
+   * Open multiparts by boundary: boundary -> their indexes in the stack, innermost last. A line
+   * is looked up once, whatever the depth: no scan of every open boundary per line.
+   */
+  const listening = new Map<string, number[]>();
+
+  function listen(f: Frame, index: number): void {
+    const list = listening.get(f.boundary!);
+    if (list) list.push(index);
+    else listening.set(f.boundary!, [index]);
+  }
+
+  function unlisten(f: Frame): void {
+    if (f.mode !== 'multipart' || f.mpState === 'epilogue' || f.boundary === null) return;
+    const list = listening.get(f.boundary);
+    if (!list) return;
+    list.pop(); // frames close innermost first
+    if (list.length === 0) listening.delete(f.boundary);
+  }
+
   /** Which open multipart (index in the stack) the current line is a delimiter of, if any. */
   function matchBoundary(): { index: number; close: boolean } | null {
-    if (prefixCut || prefixLen < 3 || prefix[0] !== 0x2d || prefix[1] !== 0x2d) return null;
+    if (listening.size === 0 || prefixCut || prefixLen < 3 || prefix[0] !== 0x2d || prefix[1] !== 0x2d) return null;
     let len = prefixLen;
     if (lastCR) len--; // the CR of CRLF is in the prefix
     // RFC 2046 §5.1.1: transport-padding (LWSP) may follow the delimiter.
     while (len > 2 && (prefix[len - 1] === 0x20 || prefix[len - 1] === 0x09)) len--;
-    for (let k = stack.length - 1; k >= 0; k--) {
-      const f = stack[k]!;
-      if (f.mode !== 'multipart' || f.mpState === 'epilogue' || !f.boundary) continue;
-      const b = f.boundary;
-      const bl = b.length;
-      if (len !== 2 + bl && len !== 4 + bl) continue;
-      if (prefix.compare(b, 0, bl, 2, 2 + bl) !== 0) continue;
-      if (len === 2 + bl) return { index: k, close: false };
-      // RFC 2046 §5.1.1: the close delimiter is the delimiter followed by "--".
-      if (prefix[2 + bl] === 0x2d && prefix[3 + bl] === 0x2d) return { index: k, close: true };
-    }
-    return null;
+    const text = prefix.toString('latin1', 2, len);
+    const open = listening.get(text);
+    // RFC 2046 §5.1.1: the close delimiter is the delimiter followed by "--".
+    const close = text.endsWith('--') ? listening.get(text.slice(0, -2)) : undefined;
+    const o = open ? open[open.length - 1]! : -1;
+    const c = close ? close[close.length - 1]! : -1;
+    if (o < 0 && c < 0) return null;
+    // Both (boundaries "x" and "x--"): the innermost multipart wins.
+    return o > c ? { index: o, close: false } : { index: c, close: true };
   }
 
   /** A complete line (content + `eol` octets of line end) has been consumed. */
   function onLine(eol: number): void {
     const contentLen = lineLen - (eol === 2 ? 1 : 0);
-    const m = stack.length > 1 || stack[0]!.mode === 'multipart' ? matchBoundary() : null;
+    const m = matchBoundary();
     if (m) {
       closeAbove(m.index);
       const mp = stack[m.index]!;
       if (m.close) {
+        unlisten(mp);
         mp.mpState = 'epilogue';
       } else if (partCount >= lim.maxParts) {
         // Limit reached: the rest up to the next delimiter is skipped, like a preamble.
