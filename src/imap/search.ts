@@ -148,6 +148,8 @@ class Candidate {
     const parts: string[] = [];
     const stack: MimePart[] = [st.root];
     let budget = 8 * 1024 * 1024; // bytes of text searched per message at most
+    // One read for a message of ordinary size; part by part for a big one.
+    const whole = st.size <= budget ? await this.conn.ctx.store.blobs.read(this.meta.blobId) : null;
     while (stack.length && budget > 0) {
       const p = stack.pop()!;
       if (p.children) {
@@ -158,9 +160,9 @@ class Candidate {
         stack.push(p.message.root);
         continue;
       }
-      if (p.type !== 'text' && p.type !== 'message') continue;
+      if (p.type !== 'text') continue;
       const end = Math.min(p.bodyEnd, p.bodyStart + budget);
-      const raw = await this.conn.ctx.store.blobs.read(this.meta.blobId, { start: p.bodyStart, end });
+      const raw = whole ? whole.subarray(p.bodyStart, end) : await this.conn.ctx.store.blobs.read(this.meta.blobId, { start: p.bodyStart, end });
       budget -= raw.length;
       const dec = decodeTransfer(p.encoding, raw) ?? raw;
       parts.push(decodeCharset(dec, p.params['charset'] ?? 'utf-8'));
