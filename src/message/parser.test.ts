@@ -259,3 +259,86 @@ test('MIME bomb: many dash lines at full depth cost one lookup each', () => {
   assert.equal(depth, 100);
   assert.equal(raw.subarray(p.bodyStart, p.bodyEnd).toString(), '--c000\r\n--b00\r\n'.repeat(100_000).slice(0, -2));
 });
+
+// ---- generated trees: the parser must find exactly the offsets the generator wrote ----
+
+interface Expect {
+  headerStart: number;
+  bodyStart: number;
+  bodyEnd: number;
+  type: string;
+  children?: Expect[];
+  message?: Expect;
+}
+
+function generate(seed: number, eol: string): { raw: Buffer; root: Expect } {
+  let x = seed;
+  const rnd = (n: number): number => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x % n;
+  };
+  let out = '';
+  let boundaryId = 0;
+  const words = ['alpha', '--not-a-boundary', '', 'x'.repeat(90), 'Content-Type: fake/header', '-', '--'];
+  function entity(depth: number, inDigest: boolean): Expect {
+    const headerStart = out.length;
+    const kind = depth >= 4 ? 0 : rnd(4); // 0 leaf, 1 multipart, 2 message, 3 leaf
+    if (kind === 1) {
+      const b = `=_b${boundaryId++}_${rnd(1000)}`;
+      const sub = rnd(3) === 0 ? 'digest' : 'mixed';
+      out += `Content-Type: multipart/${sub}; boundary="${b}"${eol}X-Pad: ${rnd(100)}${eol}${eol}`;
+      const bodyStart = out.length;
+      if (rnd(2)) out += `preamble${eol}`;
+      const n = 1 + rnd(3);
+      const children: Expect[] = [];
+      for (let i = 0; i < n; i++) {
+        out += `--${b}${rnd(3) === 0 ? ' \t' : ''}${eol}`;
+        const child = entity(depth + 1, sub === 'digest');
+        children.push(child);
+        if (child.type === 'multipart' && rnd(2)) {
+          // "--inner--CRLF--outer": RFC 2046 §5.1.1, the one CRLF belongs to the outer delimiter.
+          child.bodyEnd -= eol.length;
+        } else out += eol;
+      }
+      out += `--${b}--${eol}`;
+      if (rnd(2)) out += `epilogue${eol}`;
+      const bodyEnd = out.length;
+      return { headerStart, bodyStart, bodyEnd, type: 'multipart', children };
+    }
+    if (kind === 2 || (inDigest && rnd(2) === 0)) {
+      out += inDigest && rnd(2) ? eol : `Content-Type: message/rfc822${eol}${eol}`;
+      const bodyStart = out.length;
+      const message = entity(depth + 1, false);
+      return { headerStart, bodyStart, bodyEnd: out.length, type: 'message', message };
+    }
+    out += `Content-Type: ${inDigest ? 'text/plain' : rnd(2) ? 'text/plain' : 'application/octet-stream'}${eol}${eol}`;
+    const bodyStart = out.length;
+    const lines = rnd(4);
+    for (let i = 0; i < lines; i++) out += words[rnd(words.length)] + (i < lines - 1 ? eol : '');
+    return { headerStart, bodyStart, bodyEnd: out.length, type: 'leaf' };
+  }
+  const root = entity(0, false);
+  return { raw: Buffer.from(out, 'latin1'), root };
+}
+
+function check(e: Expect, p: MimePart, where: string): void {
+  assert.equal(p.headerStart, e.headerStart, `${where}: headerStart`);
+  assert.equal(p.bodyStart, e.bodyStart, `${where}: bodyStart`);
+  assert.equal(p.bodyEnd, e.bodyEnd, `${where}: bodyEnd`);
+  if (e.children) {
+    assert.equal(p.children!.length, e.children.length, `${where}: children`);
+    e.children.forEach((c, i) => check(c, p.children![i]!, `${where}.${i + 1}`));
+  }
+  if (e.message) check(e.message, p.message!.root, `${where}/msg`);
+}
+
+test('generated MIME trees: offsets exactly as written, CRLF and LF, any chunking', () => {
+  for (let seed = 1; seed <= 150; seed++) {
+    for (const eol of ['\r\n', '\n']) {
+      const { raw, root } = generate(seed, eol);
+      const s = parseMessage(raw);
+      check(root, s.root, `seed ${seed}${eol === '\n' ? ' LF' : ''}`);
+      assert.deepEqual(parseChunks(raw, (i) => 1 + ((i * 13 + seed) % 17)), s, `seed ${seed}: chunked`);
+    }
+  }
+});
