@@ -123,7 +123,11 @@ export function createDkimSigner(config: Config, store: Store, logger: Logger, o
     async sign({ from, headerFromDomain, message }) {
       // RFC 7489 §3.1.1: a signature aligns for DMARC when d= is the From domain, so that is
       // preferred; forwarded mail whose From is foreign is signed by the envelope sender's domain.
-      const candidates = [headerFromDomain?.toLowerCase() ?? null, domainOf(from)].filter((d): d is string => !!d);
+      // An SRS sender in the hostname (mail.a.test) falls back to a local parent domain (a.test).
+      const env = domainOf(from);
+      const labels = env ? env.split('.') : [];
+      const parents = labels.slice(1).map((_, i) => labels.slice(i + 1).join('.')).filter((d) => d.includes('.'));
+      const candidates = [...new Set([headerFromDomain?.toLowerCase() ?? null, env, ...parents].filter((d): d is string => !!d))];
       let domain: string | null = null;
       for (const d of candidates) {
         if ((await store.isLocalDomain(d)) && keysOf(d).length) {

@@ -172,3 +172,12 @@ test('forwarding through an alias: SRS makes SPF pass at the next hop, the ARC s
   assert.match(ar, /dmarc=pass/);
   assert.equal(w.action, 'accept');
 });
+
+test('an SRS sender in the host name is signed by the local parent domain', async () => {
+  const dataDir = join(dir, 'fwd');
+  const config = validateConfig({ hostname: 'mail.fwd.test', data_dir: dataDir });
+  const signer = createDkimSigner(config, fakeStore, silentLogger(), { resolver: createResolver({ servers: [dns.address], timeoutMs: 400, tries: 1 }) });
+  const sig = await signer.sign({ from: 'SRS0=abcd=xy=c.test=carol@mail.fwd.test', headerFromDomain: 'c.test', message: () => Readable.from([Buffer.from(MSG)]) });
+  assert.match(sig.replace(/\r\n\s+/g, ''), /d=fwd\.test;/);
+  assert.equal(await signer.sign({ from: 'x@mail.other.test', headerFromDomain: 'c.test', message: () => Readable.from([Buffer.from(MSG)]) }), '');
+});
