@@ -102,6 +102,10 @@ export const authSchema = z
     /** Failures per IP (or per account) inside throttle_window that lead to a temporary refusal. */
     throttle_max_failures: z.number().int().positive().default(10),
     throttle_window: duration.default(15 * 60_000),
+    /** First delay after the free failures; doubles with each further failure. */
+    throttle_delay: duration.default(1000),
+    /** Longest delay before answering a throttled-but-allowed attempt. */
+    throttle_max_delay: duration.default(15_000),
   })
   .strict();
 

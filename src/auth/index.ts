@@ -1,0 +1,119 @@
+// The authentication core shared by SMTP submission, IMAP and POP3: password verification with
+// argon2id, throttling of failures, and one fail2ban-matchable log line per failure.
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { StoreError, type Account, type Store } from '../store/types.js';
+import type { AuthAttempt, AuthResult, Authenticator, SaslMechanism } from './types.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { AuthThrottle } from './throttle.js';
+import { createPlain } from './sasl/plain.js';
+import { createLogin } from './sasl/login.js';
+
+export { hashPassword, verifyPassword } from './passwords.js';
+export { AuthThrottle, ipKey } from './throttle.js';
+export { decodeSaslResponse, encodeSaslChallenge } from './sasl/base64.js';
+export { parsePlain } from './sasl/plain.js';
+
+/** The mechanisms createSasl knows, in the order servers advertise them. */
+export const SASL_MECHANISMS = ['PLAIN', 'LOGIN'] as const;
+
+/** A fresh state machine for a mechanism name (case-insensitive), or null when unsupported. */
+export function createSasl(name: string): SaslMechanism | null {
+  switch (name.toUpperCase()) {
+    case 'PLAIN':
+      return createPlain();
+    case 'LOGIN':
+      return createLogin();
+    default:
+      return null;
+  }
+}
+
+/**
+ * Makes untrusted text safe inside a space-separated log line: backslash, space, '=', quotes,
+ * control characters and line separators become \xNN / \uNNNN, so a user name can never forge
+ * another field or line for fail2ban.
+ */
+export function escapeLogValue(s: string, max = 256): string {
+  const cut = s.length > max ? s.slice(0, max) : s;
+  const out = cut.replace(/[\u0000-\u0020\u007f-\u009f\u2028\u2029\\="']/g, (c) => {
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+  return s.length > max ? `${out}...` : out;
+}
+
+/** The line fail2ban matches: `auth failed: protocol=imap ip=1.2.3.4 user=alice@a.test reason=invalid`. */
+export function authFailureLine(protocol: string, ip: string, user: string, reason: string): string {
+  return `auth failed: protocol=${escapeLogValue(protocol, 16)} ip=${escapeLogValue(ip, 64)} user=${escapeLogValue(user)} reason=${reason}`;
+}
+
+export interface AuthenticatorOptions {
+  /** Clock for throttling windows (tests). */
+  now?: () => number;
+  /** How throttling delays are waited out (tests pass a recorder). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface FullAuthenticator extends Authenticator {
+  readonly throttle: AuthThrottle;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createAuthenticator(store: Store, config: Config, logger: Logger, opts: AuthenticatorOptions = {}): FullAuthenticator {
+  const log = logger.child({ component: 'auth' });
+  const sleep = opts.sleep ?? realSleep;
+  const throttle = new AuthThrottle({
+    freeFailures: config.auth.throttle_free_failures,
+    maxFailures: config.auth.throttle_max_failures,
+    windowMs: config.auth.throttle_window,
+    baseDelayMs: config.auth.throttle_delay,
+    maxDelayMs: config.auth.throttle_max_delay,
+    now: opts.now,
+  });
+  // Unknown users are checked against this hash, so they cost the same time as a wrong password.
+  const dummyHash = hashPassword(randomBytes(18).toString('base64'));
+  dummyHash.catch(() => undefined);
+
+  const fail = (a: AuthAttempt, user: string, reason: 'invalid' | 'authzid' | 'throttled', extra: Record<string, unknown> = {}) => {
+    log.warn({ protocol: a.protocol, ip: a.ip, user, reason, ...extra }, authFailureLine(a.protocol, a.ip, user, reason));
+  };
+
+  return {
+    throttle,
+    async authenticate(a: AuthAttempt): Promise<AuthResult> {
+      const user = a.username.toLowerCase();
+      const decision = throttle.begin(a.ip, user);
+      if (!decision.allowed) {
+        fail(a, user, 'throttled', { retryAfterMs: decision.retryAfterMs });
+        return { ok: false, reason: 'throttled', retryAfterMs: decision.retryAfterMs };
+      }
+      let success = false;
+      try {
+        if (decision.delayMs > 0) await sleep(decision.delayMs);
+        let account: Account | null = null;
+        try {
+          account = await store.getAccount(user);
+        } catch (err) {
+          // A malformed address is simply not an account; anything else is a real failure.
+          if (!(err instanceof StoreError) || (err.code !== 'invalid' && err.code !== 'not-found')) throw err;
+        }
+        const hash = account ? account.passwordHash : await dummyHash;
+        const passwordOk = await verifyPassword(hash, a.password);
+        // RFC 4616 §2: the server may allow or deny the authzid; only "none" or "self" is allowed here
+        const authzOk = !a.authzid || a.authzid.toLowerCase() === user;
+        if (account && passwordOk && authzOk) {
+          success = true;
+          log.info({ protocol: a.protocol, ip: a.ip, user }, 'auth ok');
+          return { ok: true, account };
+        }
+        fail(a, user, account && passwordOk ? 'authzid' : 'invalid', { known: account !== null });
+        return { ok: false, reason: 'invalid' };
+      } finally {
+        throttle.end(a.ip, user, success);
+      }
+    },
+  };
+}
