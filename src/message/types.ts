@@ -29,7 +29,12 @@ export interface Envelope {
 }
 
 export interface MimePart {
-  /** IMAP part number ("1", "1.2"; "" for the top level of the message). */
+  /**
+   * IMAP part number ("1", "1.2"; "" for the top level of the message). The root of an enclosed
+   * message (MimePart.message.root) of part "2" is "2" when it is a multipart (its parts are
+   * "2.1", "2.2") and "2.1" otherwise (RFC 9051 §6.4.5: its body is part 2.1). To resolve a
+   * section use findPart/resolveSection in sections.ts rather than comparing these strings.
+   */
   partNumber: string;
   /** Offset where this part's header starts. */
   headerStart: number;
