@@ -13,6 +13,8 @@ export type RemoteResult = { idx: number } & RecipientResult;
 
 /** Most transactions on one connection before it is closed. */
 const MAX_TRANSACTIONS_PER_CONNECTION = 100;
+/** How long a successful MX lookup is reused. */
+const ROUTE_CACHE_MS = 60_000;
 /** How long an idle connection is kept for the next message to the same host. */
 const IDLE_MS = 5_000;
 
@@ -89,6 +91,27 @@ export class RemoteDelivery {
     return this.pool.closeAll();
   }
 
+  /** Successful routes are kept for ROUTE_CACHE_MS: a burst of mail to one domain asks DNS once. */
+  private readonly routes = new Map<string, { route: Route; until: number }>();
+
+  private async route(domain: string | null): Promise<Route> {
+    const key = domain ?? '\0smarthost';
+    const hit = this.routes.get(key);
+    if (hit && hit.until > Date.now()) {
+      // RFC 5321 §5.1: equal preferences in random order, for every delivery
+      const r = hit.route;
+      if (r.kind !== 'hosts') return r;
+      return { ...r, hosts: r.hosts.map((h) => ({ h, k: Math.random() })).sort((a, b) => a.h.preference - b.h.preference || a.k - b.k).map((x) => x.h) };
+    }
+    const smart = this.deps.config.queue.smarthost;
+    const route = domain === null ? await routeSmarthost(this.deps.resolver, smart!.host) : await routeDomain(this.deps.resolver, domain);
+    if (route.kind === 'hosts') {
+      if (this.routes.size > 10_000) this.routes.clear();
+      this.routes.set(key, { route, until: Date.now() + ROUTE_CACHE_MS });
+    } else this.routes.delete(key);
+    return route;
+  }
+
   async deliver(msg: QueuedMessage, rcpts: QueuedRecipient[], domain: string): Promise<RemoteResult[]> {
     const { config } = this.deps;
     const all = (state: 'deferred' | 'bounced', status: string, reply: string, remoteMta: string | null = null): RemoteResult[] =>
@@ -101,10 +124,11 @@ export class RemoteDelivery {
     const smart = config.queue.smarthost;
     let route: Route;
     try {
-      route = smart ? await routeSmarthost(this.deps.resolver, smart.host) : await routeDomain(this.deps.resolver, domain);
+      route = await this.route(smart ? null : domain);
     } catch (err) {
       return all('deferred', '4.4.3', `451 4.4.3 routing ${domain} failed: ${(err as Error).message}`);
     }
+    this.deps.logger.debug({ queueId: msg.id, domain, route: route.kind }, 'routed');
     if (route.kind === 'fail') return all(route.permanent ? 'bounced' : 'deferred', route.status, `${route.code} ${route.status} ${route.text}`);
 
     const port = smart ? smart.port : config.queue.remote_port;
@@ -119,6 +143,7 @@ export class RemoteDelivery {
         for (let round = 0; round < 2; round++) {
           let client = round === 0 ? this.pool.take(key) : null;
           const reused = client !== null;
+          this.deps.logger.debug({ queueId: msg.id, address, reused }, 'connection');
           try {
             client ??= await SmtpClient.connect({
               host: address,

@@ -237,6 +237,20 @@ export class QueueStore {
     this.migrate();
   }
 
+  /**
+   * Delivery-state changes commit with synchronous=NORMAL: in WAL mode a power loss may undo the
+   * last of them, which only means a delivery (or a DSN) happens again (at-least-once). Enqueues
+   * commit with synchronous=FULL: an acknowledged message is never lost.
+   */
+  private stateTx<T>(fn: () => T): T {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
@@ -401,11 +415,11 @@ export class QueueStore {
          attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?
        WHERE message_id = ? AND idx = ? AND state IN ('queued', 'deferred')`,
     );
-    this.db.transaction(() => {
+    this.stateTx(() => {
       for (const r of results) {
         st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, messageId, r.idx);
       }
-    })();
+    });
   }
 
   /** Adds recipients to a message (alias expansion to remote addresses). */
@@ -419,14 +433,25 @@ export class QueueStore {
     })();
   }
 
-  markReported(messageId: string, idxs: number[]): void {
+  /**
+   * Marks final recipients reported; when that finishes the message, deletes its row in the same
+   * transaction and its file after. Returns true when the message is gone.
+   */
+  async markReported(messageId: string, idxs: number[]): Promise<boolean> {
     const st = this.db.prepare('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
-    this.db.transaction(() => idxs.forEach((i) => st.run(messageId, i)))();
+    const done = this.stateTx(() => {
+      idxs.forEach((i) => st.run(messageId, i));
+      if (!this.isDone(messageId)) return false;
+      this.db.prepare('DELETE FROM messages WHERE id = ?').run(messageId);
+      return true;
+    });
+    if (done) await rm(this.filePath(messageId), { force: true });
+    return done;
   }
 
   markDelayWarned(messageId: string, idxs: number[]): void {
     const st = this.db.prepare('UPDATE recipients SET delay_warned = 1 WHERE message_id = ? AND idx = ?');
-    this.db.transaction(() => idxs.forEach((i) => st.run(messageId, i)))();
+    this.stateTx(() => idxs.forEach((i) => st.run(messageId, i)));
   }
 
   /** Makes pending recipients due now (`yubin queue retry`). Returns the number of recipients. */
@@ -446,7 +471,7 @@ export class QueueStore {
 
   /** Removes a message whose recipients are all final and reported (or any message: `queue delete`). */
   async remove(id: string): Promise<void> {
-    const r = this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+    const r = this.stateTx(() => this.db.prepare('DELETE FROM messages WHERE id = ?').run(id));
     if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
     await rm(this.filePath(id), { force: true });
   }

@@ -59,7 +59,10 @@ export async function reportFinal(queue: QueueStore, id: string, opts: ReportOpt
   const msg = queue.get(id);
   if (!msg) return null;
   const finals = msg.recipients.filter((r) => (r.state === 'delivered' || r.state === 'bounced') && !r.reported);
-  if (!finals.length) return null;
+  if (!finals.length) {
+    if (queue.isDone(id)) await queue.markReported(id, []); // finished earlier, removal cut short
+    return null;
+  }
   const reports: DsnRecipientReport[] = [];
   if (msg.from !== '') {
     for (const r of finals) {
@@ -70,7 +73,7 @@ export async function reportFinal(queue: QueueStore, id: string, opts: ReportOpt
   }
   let dsnId: string | null = null;
   if (reports.length) dsnId = await sendDsn(queue, msg, reports, opts, !reports.some((r) => r.action === 'failed'));
-  queue.markReported(id, finals.map((r) => r.idx));
+  await queue.markReported(id, finals.map((r) => r.idx));
   return dsnId;
 }
 

@@ -44,6 +44,7 @@ export class Scheduler {
   private again = false;
   private stopping = false;
   private aborted = false;
+  private lastHousekeeping = 0;
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly perDomain = new Map<string, number>();
   private readonly messageLocks = new Map<string, Promise<unknown>>();
@@ -89,7 +90,11 @@ export class Scheduler {
     try {
       do {
         this.again = false;
-        await this.housekeeping();
+        // housekeeping (crash leftovers, CLI changes, delay warnings) once per poll interval
+        if (Date.now() - this.lastHousekeeping >= (this.deps.pollMs ?? 1000)) {
+          this.lastHousekeeping = Date.now();
+          await this.housekeeping();
+        }
         await this.dispatch();
       } while (this.again && !this.stopping);
     } catch (err) {
@@ -103,7 +108,8 @@ export class Scheduler {
     const { config, queue } = this.deps;
     const limit = config.queue.concurrency;
     if (this.inflight.size >= limit) return;
-    const due = queue.due(this.deps.now().getTime(), 1000);
+    // enough rows to fill every free slot even when the oldest due ones are in flight
+    const due = queue.due(this.deps.now().getTime(), limit * 4 + 32);
     const units = new Map<string, Unit>();
     for (const r of due) {
       const local = await this.isLocal(r.domain);
@@ -192,7 +198,6 @@ export class Scheduler {
     const { queue } = this.deps;
     const dsn = await reportFinal(queue, id, this.reportOptions());
     if (dsn) this.kick();
-    if (queue.isDone(id)) await queue.remove(id);
   }
 
   private async housekeeping(): Promise<void> {
