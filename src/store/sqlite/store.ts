@@ -78,7 +78,7 @@ interface MessageRow {
 }
 
 /** Rows per synchronous query when a result can be large. */
-const PAGE = 2000;
+const PAGE = 1000;
 const ACCOUNT_SELECT = 'SELECT a.id, a.address, d.name AS domain, a.password_hash, a.quota, a.usage, a.created_at FROM accounts a JOIN domains d ON d.id = a.domain_id';
 
 const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged']);
@@ -501,16 +501,7 @@ export class SqliteStore implements Store {
     const newId = this.insertMailbox(accountId, to, null, false);
     ctx.events.push({ type: 'mailbox-created', accountId, mailboxId: newId, name: to });
     const uids = (this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').all(inbox.id) as Array<{ uid: number }>).map((r) => r.uid);
-    if (uids.length === 0) return;
-    const modseq = inbox.highest_modseq + 1;
-    const dst = this.mailboxRowById(newId)!;
-    const dstModseq = dst.highest_modseq + 1;
-    let uid = dst.uid_next;
-    const move = this.q('UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
-    for (const old of uids) move.run(newId, uid++, dstModseq, inbox.id, old);
-    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid, dstModseq, newId);
-    this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, inbox.id);
-    ctx.events.push({ type: 'messages-expunged', accountId, mailboxId: inbox.id, uids, modseq });
+    if (uids.length > 0) this.copyInTx(ctx, inbox.id, uids, newId, true);
   }
 
   private createParents(ctx: TxContext, accountId: number, name: string): void {
@@ -762,60 +753,80 @@ export class SqliteStore implements Store {
     update: FlagUpdate,
   ): Promise<{ changed: Array<{ uid: number; flags: string[]; modseq: number }>; failed: number[] }> {
     const delta = parseFlags(update.flags);
-    const sorted = [...new Set(uids)].sort((a, b) => a - b);
-    return this.committer.run((ctx) => {
-      const box = this.mailboxRowById(mailboxId);
-      if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
-      const modseq = box.highest_modseq + 1;
-      const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
-      const failed: number[] = [];
-      const get = this.q('SELECT sys_flags, keywords, modseq FROM messages WHERE mailbox_id = ? AND uid = ?');
-      const set = this.q('UPDATE messages SET sys_flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
-      for (const uid of sorted) {
-        const row = get.get(mailboxId, uid) as { sys_flags: number; keywords: string; modseq: number } | undefined;
-        if (!row) continue;
-        // RFC 7162 §3.1.3: UNCHANGEDSINCE fails for a message whose mod-sequence is higher.
-        if (update.unchangedSince !== undefined && row.modseq > update.unchangedSince) {
-          failed.push(uid);
-          continue;
-        }
-        const current: FlagSet = { bits: row.sys_flags, keywords: JSON.parse(row.keywords) as string[] };
-        const next = applyFlagUpdate(current, update.mode, delta);
-        if (sameFlags(current, next)) continue;
-        set.run(next.bits, JSON.stringify(next.keywords), modseq, mailboxId, uid);
-        changed.push({ uid, flags: formatFlags(next.bits, next.keywords), modseq });
+    const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
+    const failed: number[] = [];
+    // Large sets in several transactions, so no single step holds the event loop for long.
+    for (const chunk of chunks(uids)) {
+      const r = await this.committer.run((ctx) => this.updateFlagsInTx(ctx, mailboxId, chunk, update, delta));
+      changed.push(...r.changed);
+      failed.push(...r.failed);
+    }
+    return { changed, failed };
+  }
+
+  private updateFlagsInTx(ctx: TxContext, mailboxId: number, sortedUids: number[], update: FlagUpdate, delta: FlagSet): { changed: Array<{ uid: number; flags: string[]; modseq: number }>; failed: number[] } {
+    const box = this.mailboxRowById(mailboxId);
+    if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
+    const modseq = box.highest_modseq + 1;
+    const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
+    const failed: number[] = [];
+    const rows = this.q('SELECT uid, sys_flags, keywords, modseq FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid').all(
+      mailboxId,
+      JSON.stringify(sortedUids),
+    ) as Array<{ uid: number; sys_flags: number; keywords: string; modseq: number }>;
+    const set = this.q('UPDATE messages SET sys_flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+    for (const row of rows) {
+      // RFC 7162 §3.1.3: UNCHANGEDSINCE fails for a message whose mod-sequence is higher.
+      if (update.unchangedSince !== undefined && row.modseq > update.unchangedSince) {
+        failed.push(row.uid);
+        continue;
       }
-      if (changed.length > 0) {
-        this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
-        ctx.events.push({ type: 'flags-changed', accountId: box.account_id, mailboxId, changes: changed });
-      }
-      return { changed, failed };
-    });
+      const current: FlagSet = { bits: row.sys_flags, keywords: JSON.parse(row.keywords) as string[] };
+      const next = applyFlagUpdate(current, update.mode, delta);
+      if (sameFlags(current, next)) continue;
+      set.run(next.bits, JSON.stringify(next.keywords), modseq, mailboxId, row.uid);
+      changed.push({ uid: row.uid, flags: formatFlags(next.bits, next.keywords), modseq });
+    }
+    if (changed.length > 0) {
+      this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
+      ctx.events.push({ type: 'flags-changed', accountId: box.account_id, mailboxId, changes: changed });
+    }
+    return { changed, failed };
   }
 
   async expunge(mailboxId: number, uids: number[]): Promise<number[]> {
-    const sorted = [...new Set(uids)].sort((a, b) => a - b);
-    return this.committer.run((ctx) => {
-      const box = this.mailboxRowById(mailboxId);
-      if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
-      return this.removeMessages(ctx, box, sorted);
-    });
+    const removed: number[] = [];
+    // Several transactions for large sets: an interrupted EXPUNGE can simply be repeated.
+    for (const chunk of chunks(uids)) {
+      removed.push(
+        ...(await this.committer.run((ctx) => {
+          const box = this.mailboxRowById(mailboxId);
+          if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
+          return this.removeMessages(ctx, box, chunk);
+        })),
+      );
+    }
+    return removed;
   }
 
-  /** Inside a transaction: removes messages by UID; returns the UIDs that existed. */
+  /** Inside a transaction: removes messages by UID (set-based); returns the UIDs that existed. */
   private removeMessages(ctx: TxContext, box: MailboxRow, sortedUids: number[]): number[] {
-    const del = this.q('DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING size, blob_id');
-    const removed: number[] = [];
-    let total = 0;
-    for (const uid of sortedUids) {
-      const row = del.get(box.id, uid) as { size: number; blob_id: string } | undefined;
-      if (!row) continue;
-      removed.push(uid);
-      total += row.size;
-      this.releaseBlobRef(ctx, row.blob_id);
-    }
+    const list = JSON.stringify(sortedUids);
+    const removed = (this.q('SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid').all(box.id, list) as Array<{ uid: number }>).map(
+      (r) => r.uid,
+    );
     if (removed.length === 0) return removed;
-    const modseq = (this.mailboxRowById(box.id)!.highest_modseq) + 1;
+    const groups = this.q('SELECT blob_id, COUNT(*) AS n, SUM(size) AS bytes FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) GROUP BY blob_id').all(
+      box.id,
+      list,
+    ) as Array<{ blob_id: string; n: number; bytes: number }>;
+    this.q('DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))').run(box.id, list);
+    let total = 0;
+    for (const g of groups) {
+      total += g.bytes;
+      this.releaseBlobRef(ctx, g.blob_id, g.n);
+    }
+    const modseq = this.mailboxRowById(box.id)!.highest_modseq + 1;
     this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, box.id);
     this.q('UPDATE accounts SET usage = usage - ? WHERE id = ?').run(total, box.account_id);
     ctx.events.push({ type: 'messages-expunged', accountId: box.account_id, mailboxId: box.id, uids: removed, modseq });
@@ -832,38 +843,44 @@ export class SqliteStore implements Store {
     return this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, true));
   }
 
+  /** Inside a transaction: copies (or moves) messages, set-based, under the destination's quota. */
   private copyInTx(ctx: TxContext, srcId: number, sortedUids: number[], dstId: number, move: boolean): CopyResult {
     const src = this.mailboxRowById(srcId);
     if (!src) throw new StoreError('not-found', `mailbox ${srcId} does not exist`);
     const dst = this.mailboxRowById(dstId);
     if (!dst) throw new StoreError('not-found', `mailbox ${dstId} does not exist`);
-    const get = this.q('SELECT * FROM messages WHERE mailbox_id = ? AND uid = ?');
-    const rows: MessageRow[] = [];
-    for (const uid of sortedUids) {
-      const r = get.get(srcId, uid) as MessageRow | undefined;
-      if (r) rows.push(r);
-    }
+    const list = JSON.stringify(sortedUids);
+    const srcUids = (this.q('SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid').all(srcId, list) as Array<{ uid: number }>).map(
+      (r) => r.uid,
+    );
     const map: Array<[number, number]> = [];
-    if (rows.length === 0) return { uidValidity: dst.uid_validity, map };
-    const bytes = rows.reduce((n, r) => n + r.size, 0);
+    if (srcUids.length === 0) return { uidValidity: dst.uid_validity, map };
+    const groups = this.q('SELECT blob_id, COUNT(*) AS n, SUM(size) AS bytes FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) GROUP BY blob_id').all(
+      srcId,
+      list,
+    ) as Array<{ blob_id: string; n: number; bytes: number }>;
+    const bytes = groups.reduce((n, g) => n + g.bytes, 0);
     const sameAccount = src.account_id === dst.account_id;
     // A move within one account does not change its usage; a copy (or a move across accounts) does.
     if (!(move && sameAccount)) this.chargeQuota(this.requireAccount(dst.account_id), bytes);
-    let uid = dst.uid_next;
+    const first = dst.uid_next;
     const modseq = dst.highest_modseq + 1;
-    const ins = this.q('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    const ref = this.q('UPDATE blobs SET refs = refs + 1 WHERE id = ?');
-    for (const r of rows) {
-      ins.run(dstId, uid, modseq, r.sys_flags, r.keywords, r.internal_date, r.size, r.blob_id);
-      ref.run(r.blob_id);
-      map.push([r.uid, uid]);
-      ctx.events.push({ type: 'message-added', accountId: dst.account_id, mailboxId: dstId, uid, modseq });
-      uid++;
-    }
-    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid, modseq, dstId);
+    // RFC 4315 §3: COPYUID pairs source and destination UIDs in the same (ascending) order.
+    this.q(
+      `INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id)
+       SELECT ?, ? + ROW_NUMBER() OVER (ORDER BY uid) - 1, ?, sys_flags, keywords, internal_date, size, blob_id
+         FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
+    ).run(dstId, first, modseq, srcId, list);
+    const ref = this.q('UPDATE blobs SET refs = refs + ? WHERE id = ?');
+    for (const g of groups) ref.run(g.n, g.blob_id);
+    srcUids.forEach((uid, i) => {
+      map.push([uid, first + i]);
+      ctx.events.push({ type: 'message-added', accountId: dst.account_id, mailboxId: dstId, uid: first + i, modseq });
+    });
+    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(first + srcUids.length, modseq, dstId);
     if (move) {
       if (sameAccount) this.q('UPDATE accounts SET usage = usage + ? WHERE id = ?').run(bytes, src.account_id); // removeMessages subtracts it again
-      this.removeMessages(ctx, this.mailboxRowById(srcId)!, rows.map((r) => r.uid));
+      this.removeMessages(ctx, this.mailboxRowById(srcId)!, srcUids);
     }
     return { uidValidity: dst.uid_validity, map };
   }
@@ -929,6 +946,14 @@ export class SqliteStore implements Store {
     this.db.close();
     await this.onClose();
   }
+}
+
+/** Sorted, de-duplicated UIDs in slices of PAGE. */
+function chunks(uids: readonly number[]): number[][] {
+  const sorted = [...new Set(uids)].sort((a, b) => a - b);
+  const out: number[][] = [];
+  for (let i = 0; i < sorted.length; i += PAGE) out.push(sorted.slice(i, i + PAGE));
+  return out;
 }
 
 function checkQuota(quota: number): void {
