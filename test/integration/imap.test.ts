@@ -120,11 +120,12 @@ test('imapflow: IDLE gets a message appended by another connection', async () =>
   try {
     await watcher.mailboxOpen('Junk');
     const got = new Promise<number>((resolve) => watcher.on('exists', (d: { count: number }) => resolve(d.count)));
-    // imapflow enters IDLE by itself when nothing else is going on
-    await new Promise((r) => setTimeout(r, 300));
+    const idling = watcher.idle();
     await writer.append('Junk', msg('pushed'));
     const count = await Promise.race([got, new Promise<number>((_, rej) => setTimeout(() => rej(new Error('no EXISTS within 5 s')), 5000))]);
     assert.equal(count, 1);
+    await watcher.noop();
+    await idling;
   } finally {
     await watcher.logout();
     await writer.logout();

@@ -2,7 +2,8 @@
 // draft-murchison-sasl-login).
 import { PENDING, type CommandDescriptor, type ImapConn } from '../server/conn.js';
 import { ImapError } from '../server/errors.js';
-import type { AuthResult } from '../../auth/types.js';
+import { SaslError, type AuthResult } from '../../auth/types.js';
+import { createSasl, decodeSaslResponse, encodeSaslChallenge } from '../../auth/index.js';
 
 const NOTAUTH = ['notauth'] as const;
 
@@ -53,74 +54,55 @@ export const login: CommandDescriptor = {
   },
 };
 
-function b64decode(line: Buffer): Buffer {
-  const s = line.toString('latin1').trim();
-  if (s === '=' || s === '') return Buffer.alloc(0);
-  // RFC 4648 §4, strict: the client's base64 must be canonical
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) throw new ImapError('BAD', null, 'Invalid base64');
-  return Buffer.from(s, 'base64');
-}
-
-/** Parses a SASL PLAIN message: authzid NUL authcid NUL passwd (RFC 4616 §2). */
-export function parsePlain(msg: Buffer): { authzid: string; username: string; password: string } {
-  const parts = msg.toString('utf8').split('\0');
-  if (parts.length !== 3 || !parts[1] || !parts[2]) throw new ImapError('BAD', null, 'Malformed PLAIN response');
-  return { authzid: parts[0]!, username: parts[1]!, password: parts[2]! };
+/** One client response line of AUTHENTICATE, base64 (RFC 9051 §6.2.2); "*" cancels. */
+function decodeResponse(line: string): Buffer {
+  const r = decodeSaslResponse(line.trim());
+  if (!r) throw new ImapError('BAD', null, 'Invalid base64');
+  // RFC 9051 §6.2.2: "*" cancels the exchange, answered with BAD
+  if (r.cancel) throw new ImapError('BAD', null, 'AUTHENTICATE cancelled');
+  return r.data;
 }
 
 export const authenticate: CommandDescriptor = {
   states: NOTAUTH,
   async run({ tag, args, conn }) {
-    const mech = args.atom().toUpperCase();
+    const mechName = args.atom().toUpperCase();
     const ir = args.done ? null : args.atom();
     args.end();
-    if (mech !== 'PLAIN' && mech !== 'LOGIN') throw new ImapError('NO', 'CANNOT', `Unsupported mechanism ${mech.slice(0, 20)}`);
+    const mech = createSasl(mechName);
+    if (!mech) throw new ImapError('NO', 'CANNOT', `Unsupported mechanism ${mechName.slice(0, 20)}`);
     requirePrivacy(conn);
-    const responses: Buffer[] = [];
-    if (ir !== null) responses.push(b64decode(Buffer.from(ir, 'latin1')));
 
-    const step = async (): Promise<boolean> => {
-      // Returns true when finished.
-      if (mech === 'PLAIN') {
-        if (responses.length === 0) {
-          conn.send('+ ');
-          return false;
-        }
-        const p = parsePlain(responses[0]!);
-        await finishLogin(conn, tag, p.username, p.password, p.authzid);
-        return true;
+    /** Feeds one response; returns true when the exchange is over (tagged reply sent). */
+    const step = async (response: Buffer | null): Promise<boolean> => {
+      let r;
+      try {
+        r = mech.step(response);
+      } catch (e) {
+        if (e instanceof SaslError) throw new ImapError('BAD', null, e.message);
+        throw e;
       }
-      // LOGIN: "Username:", "Password:" challenges
-      if (responses.length === 0) {
-        conn.send('+ VXNlcm5hbWU6');
+      if ('challenge' in r) {
+        // RFC 9051 §7.5: the challenge goes in a continuation request, base64
+        conn.send(`+ ${encodeSaslChallenge(r.challenge)}`);
         return false;
       }
-      if (responses.length === 1) {
-        conn.send('+ UGFzc3dvcmQ6');
-        return false;
-      }
-      await finishLogin(conn, tag, responses[0]!.toString('utf8'), responses[1]!.toString('utf8'), '');
+      await finishLogin(conn, tag, r.credentials.username, r.credentials.password, r.credentials.authzid);
       return true;
     };
 
-    const fail = (e: unknown): void => {
-      conn.setLineHandler(null);
-      if (e instanceof ImapError) conn.finishTagged(tag, e.status, e.code, e.message);
-      else {
-        conn.log.error({ err: e }, 'AUTHENTICATE failed');
-        conn.finishTagged(tag, 'NO', 'SERVERBUG', 'Internal error');
-      }
-    };
-
-    if (await step()) return PENDING;
+    // RFC 4959 §3: SASL-IR initial response; "=" is an empty one
+    if (await step(ir === null ? null : decodeResponse(ir))) return PENDING;
     conn.setLineHandler(async (line) => {
       try {
-        // RFC 9051 §6.2.2: "*" cancels the exchange
-        if (line.toString('latin1').trim() === '*') throw new ImapError('BAD', null, 'AUTHENTICATE cancelled');
-        responses.push(b64decode(line));
-        if (await step()) conn.setLineHandler(null);
+        if (await step(decodeResponse(line.toString('latin1')))) conn.setLineHandler(null);
       } catch (e) {
-        fail(e);
+        conn.setLineHandler(null);
+        if (e instanceof ImapError) conn.finishTagged(tag, e.status, e.code, e.message);
+        else {
+          conn.log.error({ err: e }, 'AUTHENTICATE failed');
+          conn.finishTagged(tag, 'NO', 'SERVERBUG', 'Internal error');
+        }
       }
     });
     return PENDING;
