@@ -15,7 +15,7 @@ export interface HeaderField {
   value: string;
 }
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Header bytes to a string: UTF-8 when the bytes are valid UTF-8 (RFC 6532 §3.2 allows UTF-8 in
