@@ -48,7 +48,7 @@ test('yubin serve: listeners, live administration, clean shutdown', async (t) =>
   assert.equal(added.code, 0, added.stderr);
   assert.match(await smtp.smtp('RCPT TO:<carol@a.test>'), /^250 /);
   assert.match(await smtp.smtp('DATA'), /^354 /);
-  const reply = await smtp.smtp('Subject: hello\r\n\r\nHi Carol.\r\n.');
+  const reply = await smtp.smtp('From: Someone <someone@elsewhere.test>\r\nTo: carol@a.test\r\nSubject: hello\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@elsewhere.test>\r\n\r\nHi Carol.\r\n.');
   assert.match(reply, /^250 /);
   assert.match(await smtp.smtp('QUIT'), /^221 /);
   smtp.close();
