@@ -419,6 +419,32 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await store.blobs.discard(s);
       });
 
+      it('handles large sets: copy, flags and expunge over thousands of messages', async () => {
+        const big = await withAccount(store, 'big@a.test');
+        const bigBox = await inbox(store, big);
+        const s = await stage(store, testMessage('big'));
+        await store.deliver(s, [{ accountId: big }]);
+        await store.blobs.discard(s);
+        // Doubling by copying into the same mailbox: 1, 2, 4, ... 4096.
+        for (let i = 0; i < 12; i++) {
+          const all = (await store.listMessages(bigBox)).map((m) => m.uid);
+          const r = await store.copyMessages(bigBox, all, bigBox);
+          assert.equal(r.map.length, all.length);
+        }
+        const all = await store.listMessages(bigBox);
+        assert.equal(all.length, 4096);
+        assert.equal((await store.getAccountById(big))!.usage, 4096 * s.size);
+        const flagged = await store.updateFlags(bigBox, all.map((m) => m.uid), { mode: 'add', flags: ['\\Seen'] });
+        assert.equal(flagged.changed.length, 4096);
+        assert.equal((await store.mailboxStatus(bigBox)).unseen, 0);
+        const removed = await store.expunge(bigBox, all.slice(0, 3000).map((m) => m.uid));
+        assert.deepEqual(removed, all.slice(0, 3000).map((m) => m.uid));
+        assert.equal((await store.mailboxStatus(bigBox)).messages, 1096);
+        assert.equal((await store.getAccountById(big))!.usage, 1096 * s.size);
+        await store.removeAccount('big@a.test');
+        await assertConsistent(store);
+      });
+
       it('retains and releases blobs held outside mailboxes', async () => {
         const bytes = testMessage('queued');
         const s = await stage(store, bytes);
