@@ -189,3 +189,49 @@ test('search text: decoded body parts and headers (RFC 9051 §6.4.4)', () => {
     { name: 'From', value: 'Jürgen <j@x>' },
   ]);
 });
+
+test('a message composed by nodemailer: structure, decoded attachment, filenames', async () => {
+  const { default: MailComposer } = await import('nodemailer/lib/mail-composer/index.js');
+  const blob = Buffer.alloc(5000);
+  for (let i = 0; i < blob.length; i++) blob[i] = (i * 7919) & 0xff;
+  const raw = await new MailComposer({
+    from: '"Zoë Ünïcode" <zoe@example.org>',
+    to: 'a@example.net, Group: b@example.net, c@example.net;',
+    subject: 'Grüße ' + 'long '.repeat(30),
+    text: 'plain text body\nwith two lines and ümlauts',
+    html: '<p>html <img src="cid:logo@x"></p>',
+    attachments: [
+      { filename: 'données été.bin', content: blob },
+      { filename: 'logo.png', content: Buffer.from('png-bytes'), cid: 'logo@x' },
+    ],
+  })
+    .compile()
+    .build();
+  const s = parseMessage(raw);
+  assert.deepEqual(parseMessage(Uint8Array.from(raw)), s);
+  assert.equal(s.root.type, 'multipart');
+  const leaves = leafParts(s);
+  assert.deepEqual(
+    leaves.map((p) => `${p.type}/${p.subtype}`),
+    ['text/plain', 'text/html', 'image/png', 'application/octet-stream'],
+  );
+  assert.equal(decodedPartText(leaves[0]!, raw), 'plain text body\r\nwith two lines and ümlauts');
+  const att = leaves[3]!;
+  assert.equal(att.disposition!.type, 'attachment');
+  assert.equal(att.disposition!.params['filename'], 'données été.bin');
+  assert.deepEqual(decodeTransfer(att.encoding, raw.subarray(att.bodyStart, att.bodyEnd)), blob);
+  assert.equal(leaves[2]!.id, '<logo@x>');
+  const to = s.envelope.to!;
+  assert.deepEqual(
+    to.map((a) => [a.mailbox, a.host]),
+    [
+      ['a', 'example.net'],
+      ['Group', null],
+      ['b', 'example.net'],
+      ['c', 'example.net'],
+      [null, null],
+    ],
+  );
+  assert.match(headerText(s, raw).find((f) => f.name === 'Subject')!.value, /^Grüße long long/);
+  assert.equal(s.hasUtf8Headers, false);
+});
