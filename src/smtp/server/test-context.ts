@@ -10,6 +10,7 @@ import type { ServerContext } from '../../context.js';
 import { openStore } from '../../store/index.js';
 import type { Store } from '../../store/types.js';
 import type { Authenticator } from '../../auth/types.js';
+import { createAuthenticator } from '../../auth/index.js';
 import { createPipeline, type Check } from '../../checks/types.js';
 import type { Outbound, OutboundMessage } from '../../queue/types.js';
 import { createResolver } from '../../dns/resolver.js';
@@ -66,19 +67,16 @@ export interface TestEnv {
 
 export interface TestEnvOptions {
   smtp?: Record<string, unknown>;
+  /** The [auth] config section (throttling limits). */
+  authConfig?: Record<string, unknown>;
   checks?: Check[];
   auth?: Authenticator;
   hostname?: string;
 }
 
-/** Refuses every login; tests that authenticate pass a real Authenticator. */
-const refuseAll: Authenticator = {
-  authenticate: async () => ({ ok: false, reason: 'invalid' }),
-};
-
 export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'yubin-smtp-'));
-  const config = validateConfig({ hostname: opts.hostname ?? 'mx.a.test', data_dir: join(dir, 'data'), smtp: opts.smtp ?? {} });
+  const config = validateConfig({ hostname: opts.hostname ?? 'mx.a.test', data_dir: join(dir, 'data'), smtp: opts.smtp ?? {}, auth: opts.authConfig ?? {} });
   const store = await openStore(config.data_dir);
   const qdir = join(dir, 'outbound');
   await (await import('node:fs/promises')).mkdir(qdir, { recursive: true });
@@ -86,7 +84,8 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   const ctx: ServerContext = {
     config,
     store,
-    auth: opts.auth ?? refuseAll,
+    // The real authentication core; throttling delays are not waited out in tests (refusals still happen).
+    auth: opts.auth ?? createAuthenticator(store, config, silentLogger(), { sleep: async () => undefined }),
     outbound,
     // Never asked in transcript tests: the clients are on loopback (no reverse DNS).
     resolver: createResolver({ servers: ['127.0.0.1:9'], timeoutMs: 100, tries: 1 }),

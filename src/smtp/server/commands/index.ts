@@ -13,7 +13,8 @@ import { help } from './help.js';
 import { vrfy } from './vrfy.js';
 import { expn } from './expn.js';
 import { starttls } from './starttls.js';
+import { auth } from './auth.js';
 
-const all: SmtpCommand<never>[] = [ehlo, helo, mail, rcpt, data, bdat, rset, noop, quit, help, vrfy, expn, starttls] as SmtpCommand<never>[];
+const all: SmtpCommand<never>[] = [ehlo, helo, mail, rcpt, data, bdat, rset, noop, quit, help, vrfy, expn, starttls, auth] as SmtpCommand<never>[];
 
 export const COMMANDS: ReadonlyMap<string, SmtpCommand<unknown>> = new Map(all.map((c) => [c.name, c as unknown as SmtpCommand<unknown>]));
