@@ -223,7 +223,10 @@ export interface Store {
    * the domain is not local.
    */
   resolveRecipient(address: string): Promise<{ accounts: Account[]; remote: string[] } | null>;
-  /** The addresses an account may send as: its own and every alias that expands to it. */
+  /**
+   * The addresses an account may send as: its own and every alias that expands to it (a
+   * catch-all that expands to it appears as "@domain"). Malformed addresses: 'invalid'.
+   */
   sendableAddresses(accountId: number): Promise<string[]>;
 
   // Mailboxes
@@ -231,12 +234,14 @@ export interface Store {
   /** "inbox" in any case finds INBOX. */
   getMailbox(accountId: number, name: string): Promise<Mailbox | null>;
   getMailboxById(mailboxId: number): Promise<Mailbox | null>;
+  /** Missing parents ("a" for "a/b") are created too (RFC 9051 §6.3.4); one trailing "/" is ignored. Bad names: 'invalid'. */
   createMailbox(accountId: number, name: string, opts?: { specialUse?: SpecialUse }): Promise<Mailbox>;
   /** Deletes the mailbox and its messages. INBOX is forbidden. Children are left alone (the IMAP layer decides per RFC 9051 §6.3.5). */
   deleteMailbox(accountId: number, name: string): Promise<void>;
   /**
    * Renames the mailbox and its children. Renaming INBOX moves all its messages into a new
    * mailbox with the new name and leaves INBOX empty (RFC 9051 §6.3.6).
+   * Missing parents of the new name are created; renaming a mailbox below itself is 'invalid'.
    */
   renameMailbox(accountId: number, oldName: string, newName: string): Promise<void>;
   setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void>;
