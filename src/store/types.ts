@@ -225,7 +225,7 @@ export interface Store {
   resolveRecipient(address: string): Promise<{ accounts: Account[]; remote: string[] } | null>;
   /**
    * The addresses an account may send as: its own and every alias that expands to it (a
-   * catch-all that expands to it appears as "@domain"). Malformed addresses: 'invalid'.
+   * catch-all that expands to it appears as "@domain").
    */
   sendableAddresses(accountId: number): Promise<string[]>;
 
