@@ -34,6 +34,11 @@ export interface StartListenersOptions {
   factories: Partial<Record<ListenerName, SessionFactory>>;
   /** Overrides of the refusal text sent when a limit is reached (DEFAULT_REFUSALS otherwise). */
   refuse?: Partial<Record<ListenerName, string>>;
+  /**
+   * After the peer half-closes (sends FIN, may still read), how long the session may stay silent
+   * before the connection is closed; each reply restarts the wait. Default 2 s.
+   */
+  halfCloseMs?: number;
 }
 
 export interface Listeners {
@@ -83,11 +88,13 @@ class Connection implements Transport {
   private readonly started = Date.now();
   private resolveDone!: () => void;
   private closeTimer: NodeJS.Timeout | null = null;
+  private peerEnded = false;
+  private halfCloseTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly listener: ListenerName,
     private readonly raw: net.Socket,
-    private readonly deps: { tls: TlsProvider; logger: Logger; handshakeTimeoutMs: number; onClosed: (c: Connection) => void },
+    private readonly deps: { tls: TlsProvider; logger: Logger; handshakeTimeoutMs: number; halfCloseMs: number; onClosed: (c: Connection) => void },
   ) {
     this.stream = raw;
     this.remoteAddress = normalizeIp(raw.remoteAddress);
@@ -149,7 +156,26 @@ class Connection implements Transport {
     if (this.isClosed) return;
     if (this.paused) this.stream.pause();
     this.stream.on('data', this.onData);
+    this.stream.once('end', this.onPeerEnd);
     if (!this.paused) this.stream.resume();
+  }
+
+  /**
+   * The peer sent FIN after its last command (e.g. "DATA ... . QUIT" then EOF). The socket is
+   * half-open: replies to what was received still reach the peer (a 250 after the commit must
+   * not be lost, or the client sends the message again). Unless the session closes first, the
+   * connection is closed after a grace.
+   */
+  private readonly onPeerEnd = () => {
+    if (this.isClosed || this.upgrading) return;
+    this.peerEnded = true;
+    this.armHalfClose();
+  };
+
+  private armHalfClose(): void {
+    if (this.halfCloseTimer) clearTimeout(this.halfCloseTimer);
+    this.halfCloseTimer = setTimeout(() => this.close(), this.deps.halfCloseMs);
+    this.halfCloseTimer.unref();
   }
 
   /** Wraps the raw socket in a server TLSSocket and waits for the handshake (bounded by a timeout). */
@@ -200,6 +226,7 @@ class Connection implements Transport {
     if (this.isClosed || this.stream.destroyed || this.stream.writableEnded) return false;
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.bytesOut += buf.length;
+    if (this.peerEnded) this.armHalfClose();
     return this.stream.write(buf);
   }
 
@@ -268,6 +295,7 @@ class Connection implements Transport {
     if (this.isClosed) return;
     this.isClosed = true;
     if (this.closeTimer) clearTimeout(this.closeTimer);
+    if (this.halfCloseTimer) clearTimeout(this.halfCloseTimer);
     this.destroy();
     try {
       this.session?.closed();
@@ -327,6 +355,7 @@ export async function startListeners(opts: StartListenersOptions): Promise<Liste
       tls: tlsProvider,
       logger,
       handshakeTimeoutMs: config.limits.tls_handshake_timeout,
+      halfCloseMs: opts.halfCloseMs ?? 2_000,
       onClosed: (c) => {
         live.delete(c);
         limiter.release(ip);
@@ -347,7 +376,7 @@ export async function startListeners(opts: StartListenersOptions): Promise<Liste
       for (const spec of config.listen[name]) {
         const addr = parseListenAddress(spec);
         if (!addr) throw new Error(`listen.${name}: bad address "${spec}"`);
-        const server = net.createServer({ pauseOnConnect: true }, (socket) => onConnection(name, factory, socket));
+        const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => onConnection(name, factory, socket));
         await new Promise<void>((resolve, reject) => {
           const onError = (err: NodeJS.ErrnoException) => reject(new Error(`listen.${name}: cannot listen on ${spec} (${err.code ?? err.message})`));
           server.once('error', onError);

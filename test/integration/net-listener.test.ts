@@ -52,9 +52,15 @@ class LineSession implements Session {
     this.t.write(`HELLO ${this.t.listener} ${this.t.tls ? this.t.tls.protocol : 'plain'}\r\n`);
   }
 
+  private busy = false;
+
   ingest(chunk: Buffer): void {
     if (this.upgrading) throw new Error('input during the TLS upgrade reached the session');
     this.buf += chunk.toString('latin1');
+    if (!this.busy) this.process();
+  }
+
+  private process(): void {
     let i: number;
     while ((i = this.buf.indexOf('\r\n')) >= 0) {
       const line = this.buf.slice(0, i);
@@ -74,6 +80,18 @@ class LineSession implements Session {
             this.upgrading = false;
           },
         );
+        return;
+      }
+      if (line === 'SLOW') {
+        // A command that takes a while (like a store commit): input waits, then processing goes on.
+        this.busy = true;
+        this.t.pause();
+        setTimeout(() => {
+          this.t.write('SLOW DONE\r\n');
+          this.busy = false;
+          this.t.resume();
+          this.process();
+        }, 50);
         return;
       }
       if (line === 'QUIT') {
@@ -170,7 +188,7 @@ async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-async function start(over: Parameters<typeof makeConfig>[1], sessionOpts: { ignoreShutdown?: boolean } = {}) {
+async function start(over: Parameters<typeof makeConfig>[1], sessionOpts: { ignoreShutdown?: boolean; halfCloseMs?: number } = {}) {
   const { dir, provider } = await tlsProvider();
   const sessions: LineSession[] = [];
   const factory = (t: Transport) => {
@@ -183,6 +201,7 @@ async function start(over: Parameters<typeof makeConfig>[1], sessionOpts: { igno
     logger: silentLogger(),
     tls: provider,
     factories: { smtp: factory, imap: factory, imaps: factory, submissions: factory, pop3: factory },
+    halfCloseMs: sessionOpts.halfCloseMs ?? 300,
   });
   return { listeners, sessions, provider };
 }
@@ -391,4 +410,36 @@ test('close(grace): a session that does not finish is cut off when the grace end
   assert.equal(sessions[0]!.shutdownCalls, 1);
   assert.equal(sessions[0]!.closedCalls, 1);
   assert.equal(await r.next(), null);
+});
+
+test('half-close: replies to commands sent before the peer\'s FIN still arrive', async () => {
+  const { listeners, sessions } = await start({ listen: { smtp: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.smtp[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO smtp plain');
+    s.end('SLOW\r\nping\r\nQUIT\r\n');
+    assert.equal(await r.next(), 'SLOW DONE');
+    assert.equal(await r.next(), 'ECHO ping');
+    assert.equal(await r.next(), 'BYE');
+    assert.equal(await r.next(), null);
+    assert.deepEqual(sessions[0]!.seen, ['SLOW', 'ping', 'QUIT']);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('half-close: a session that does not finish is closed after the grace', async () => {
+  const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'] } }, { halfCloseMs: 100 });
+  try {
+    const s = await connectTls(listeners.addresses.imaps[0]!);
+    const r = lineReader(s);
+    assert.match((await r.next())!, /^HELLO imaps/);
+    s.end('SLOW\r\n');
+    assert.equal(await r.next(), 'SLOW DONE');
+    assert.equal(await r.next(), null);
+    await until(() => sessions[0]!.closedCalls === 1);
+  } finally {
+    await listeners.close(1000);
+  }
 });
