@@ -105,3 +105,20 @@ test('encoded words (RFC 2047) for SEARCH', () => {
   assert.equal(decodeEncodedWords('=?utf-8?q?a?= =?utf-8?q?b?= c'), 'ab c');
   assert.equal(decodeEncodedWords('plain'), 'plain');
 });
+
+test('structured-value parsers never throw on garbage', () => {
+  let seed = 11;
+  const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+  const pieces = ['"', '\\', '(', ')', '<', '>', '@', ',', ';', ':', '[', ']', '=', '*', "'", '%', ' ', 'a', 'é', '=?', '?=', '\r\n ', 'name*0*', 'x'];
+  for (let i = 0; i < 2000; i++) {
+    let v = '';
+    const n = rnd(30);
+    for (let j = 0; j < n; j++) v += pieces[rnd(pieces.length)];
+    const list = parseAddressList(v);
+    if (list) for (const a of list) assert.ok(a.host === null ? a.name === null : typeof a.mailbox === 'string');
+    parseContentType(v);
+    parseContentDisposition(v);
+    parseContentLanguage(v);
+    decodeEncodedWords(v);
+  }
+});
