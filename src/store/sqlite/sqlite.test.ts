@@ -53,6 +53,34 @@ describe('sqlite store specifics', () => {
     }
   });
 
+  it('shares a data directory between two openers (server and CLI): changes seen at once, in-flight files kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const server = await openStore(dir);
+      const staged = await server.blobs.stage(testMessage('in flight'));
+      const cli = await openStore(dir);
+      // The second opener must not sweep the first one's staged file.
+      assert.equal((await readdir(join(dir, 'tmp'))).length, 1);
+      await cli.addDomain('a.test');
+      const acc = await cli.addAccount('bob@a.test', 'h', 0);
+      assert.equal((await server.resolveRecipient('bob@a.test'))!.accounts[0]!.id, acc.id);
+      const [r] = await server.deliver(staged, [{ accountId: acc.id }]);
+      assert.ok(r!.ok);
+      await cli.setQuota('bob@a.test', 1);
+      const [over] = await server.deliver(staged, [{ accountId: acc.id }]);
+      assert.ok(over && !over.ok && over.error === 'over-quota');
+      assert.equal((await cli.listMessages(r.mailboxId)).length, 1);
+      await cli.removeAccount('bob@a.test');
+      assert.equal(await server.resolveRecipient('bob@a.test'), null);
+      await server.blobs.discard(staged);
+      await cli.close();
+      assert.deepEqual((await server.verify!()).problems, []);
+      await server.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('deletes a blob file when its last reference goes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
