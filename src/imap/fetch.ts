@@ -93,6 +93,7 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
   const seen = setsSeen(items) && !view.readOnly;
   const hasFlags = items.some((i) => i.kind === 'FLAGS');
   let expunged = false;
+  const writer = new ResponseWriter(conn);
   for (let i = 0; i < uids.length; i += PAGE) {
     const page = uids.slice(i, i + PAGE);
     const metas = await metasFor(store, view.mailboxId, page);
@@ -125,9 +126,10 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
       }
       const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
       const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
-      await writePieces(conn, [`* ${seq} FETCH (`, ...pieces, ')\r\n']);
+      await writer.add([`* ${seq} FETCH (`, ...pieces, ')\r\n']);
     }
   }
+  await writer.flush();
   return { expunged };
 }
 
@@ -238,29 +240,38 @@ async function binaryBytes(conn: ImapConn, meta: Meta, st: MessageStructure, spe
   return dec;
 }
 
-async function writePieces(conn: ImapConn, pieces: Piece[]): Promise<void> {
-  const store = conn.ctx.store;
-  let buf: Array<string | Buffer> = [];
-  const flush = async (): Promise<void> => {
-    if (!buf.length) return;
-    const data = Buffer.concat(buf.map((b) => (typeof b === 'string' ? Buffer.from(b, 'utf8') : b)));
-    buf = [];
-    await conn.write(data);
-  };
-  for (const p of pieces) {
-    if (typeof p === 'string' || Buffer.isBuffer(p)) {
-      buf.push(p);
-      continue;
-    }
-    if (p.end <= p.start) continue;
-    if (p.end - p.start <= STREAM_ABOVE) {
-      buf.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
-      continue;
-    }
-    await flush();
-    // DESIGN.md: large bodies stream; no code path holds a whole large message in memory
-    for await (const chunk of store.blobs.open(p.blobId, { start: p.start, end: p.end })) await conn.write(chunk as Buffer);
-  }
-  await flush();
-}
+/** Collects FETCH responses and writes them in batches (one write per ~64 KiB, not per message). */
+class ResponseWriter {
+  private buf: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly conn: ImapConn) {}
 
+  private push(b: Buffer): void {
+    this.buf.push(b);
+    this.size += b.length;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.size) return;
+    const data = this.buf.length === 1 ? this.buf[0]! : Buffer.concat(this.buf, this.size);
+    this.buf = [];
+    this.size = 0;
+    await this.conn.write(data);
+  }
+
+  async add(pieces: Piece[]): Promise<void> {
+    const store = this.conn.ctx.store;
+    for (const p of pieces) {
+      if (typeof p === 'string') this.push(Buffer.from(p, 'utf8'));
+      else if (Buffer.isBuffer(p)) this.push(p);
+      else if (p.end <= p.start) continue;
+      else if (p.end - p.start <= STREAM_ABOVE) this.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
+      else {
+        await this.flush();
+        // DESIGN.md: large bodies stream; no code path holds a whole large message in memory
+        for await (const chunk of store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.write(chunk as Buffer);
+      }
+    }
+    if (this.size >= 64 * 1024) await this.flush();
+  }
+}

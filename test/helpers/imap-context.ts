@@ -131,7 +131,7 @@ export class ImapTestClient {
   }
   /** Sends a tagged command (CRLF added) and waits for the tagged reply. */
   async cmd(line: string, tag = `t${++this.n}`): Promise<Reply> {
-    this.pipe.send(`${tag} ${line}\r\n`);
+    this.pipe.send(Buffer.from(`${tag} ${line}\r\n`, 'utf8'));
     return this.reply(tag);
   }
   /** Waits for the tagged reply of `tag`. */

@@ -315,3 +315,89 @@ test('ID, ENABLE, literal+ login, autologout', async () => {
     await fast.close();
   }
 });
+
+test('two sessions: MOVE and a new delivery seen by the other on NOOP', async () => {
+  const a = await t.connect();
+  const b = await t.connect();
+  await a.login();
+  await b.login();
+  (await a.cmd('CREATE Two')).ok();
+  (await a.cmd('CREATE Two/Dest')).ok();
+  await a.append('Two', message('m1'));
+  await a.append('Two', message('m2'));
+  (await a.cmd('SELECT Two')).ok().has('* 2 EXISTS');
+  (await b.cmd('SELECT Two')).ok().has('* 2 EXISTS');
+  (await b.cmd('MOVE 1 Two/Dest')).ok().has('* 1 EXPUNGE');
+  (await a.cmd('NOOP')).ok().has('* 1 EXPUNGE');
+  const mb = await t.store.getMailbox(t.accountId, 'Two');
+  const staged = await t.store.blobs.stage(Buffer.from(message('delivered')));
+  const [res] = await t.store.deliver(staged, [{ accountId: t.accountId, mailbox: 'Two' }]);
+  assert.ok(res && res.ok && res.mailboxId === mb!.id);
+  (await a.cmd('NOOP')).ok().has('* 2 EXISTS');
+  (await b.cmd('UID FETCH 1:* (UID)')).ok().has('* 2 EXISTS');
+  (await b.cmd('UID FETCH 1:* (UID)')).ok().has(`UID ${res.uid}`);
+  (await a.cmd('STATUS Two/Dest (MESSAGES)')).ok().has('MESSAGES 1');
+});
+
+test('UID EXPUNGE removes only the named \\Deleted messages', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Ux')).ok();
+  const u1 = await c.append('Ux', message('u1'), '\\Deleted');
+  const u2 = await c.append('Ux', message('u2'), '\\Deleted');
+  (await c.cmd('SELECT Ux')).ok();
+  (await c.cmd(`UID EXPUNGE ${u2}`)).ok().has('* 2 EXPUNGE').lacks('* 1 EXPUNGE');
+  (await c.cmd('UID SEARCH ALL')).ok().has(`* SEARCH ${u1}\r\n`);
+});
+
+test('APPEND with flags and INTERNALDATE; TRYCREATE; empty message refused', async () => {
+  const c = await t.connect();
+  await c.login();
+  c.send('d1 APPEND Drafts (\\Draft $Label) "05-Mar-2024 14:15:16 +0200" {' + message('dated').length + '+}\r\n' + message('dated') + '\r\n');
+  (await c.reply('d1')).ok().has(/\[APPENDUID \d+ \d+\]/);
+  (await c.cmd('EXAMINE Drafts')).ok();
+  (await c.cmd('FETCH * (FLAGS INTERNALDATE)')).ok().has('FLAGS (\\Draft $Label').has('INTERNALDATE "05-Mar-2024 12:15:16 +0000"');
+  c.send('d2 APPEND NoSuchBox {5+}\r\nhello\r\n');
+  (await c.reply('d2')).no('TRYCREATE');
+  c.send('d3 APPEND Drafts {0+}\r\n\r\n');
+  (await c.reply('d3')).no();
+  (await c.cmd('APPEND Drafts "bad date" {1+}\r\nx')).bad();
+});
+
+test('quota: COPY over quota is refused with OVERQUOTA and nothing copied', async () => {
+  const q = await createImapTestContext({ quota: 1500 });
+  try {
+    const c = await q.connect();
+    await c.login();
+    await c.append('INBOX', message('one', 'y'.repeat(900)));
+    (await c.cmd('SELECT INBOX')).ok();
+    (await c.cmd('COPY 1 Archive')).no('OVERQUOTA');
+    (await c.cmd('STATUS Archive (MESSAGES)')).ok().has('MESSAGES 0');
+  } finally {
+    await q.close();
+  }
+});
+
+test('LIST (SUBSCRIBED RECURSIVEMATCH) reports CHILDINFO for an unsubscribed parent', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Club/Chess')).ok();
+  (await c.cmd('SUBSCRIBE Club/Chess')).ok();
+  const r = (await c.cmd('LIST (SUBSCRIBED RECURSIVEMATCH) "" Club')).ok();
+  r.has('"/" Club ("CHILDINFO" ("SUBSCRIBED"))');
+  (await c.cmd('LIST (RECURSIVEMATCH) "" *')).bad();
+  (await c.cmd('LIST "" * RETURN (BOGUS)')).bad();
+});
+
+test('AUTHENTICATE: PLAIN with a continuation, "*" cancels, unknown mechanism', async () => {
+  const c = await t.connect();
+  c.send('a1 AUTHENTICATE PLAIN\r\n');
+  await c.pipe.waitFor('+ \r\n');
+  c.send('*\r\n');
+  (await c.reply('a1')).bad();
+  (await c.cmd('AUTHENTICATE CRAM-MD5')).no();
+  c.send('a2 AUTHENTICATE PLAIN\r\n');
+  await c.pipe.waitFor('+ ');
+  c.send(Buffer.from('\0alice@a.test\0secret pw').toString('base64') + '\r\n');
+  (await c.reply('a2')).ok().has('[CAPABILITY');
+});
