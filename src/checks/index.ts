@@ -218,7 +218,7 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
       // RFC 8601 §5: Authentication-Results fields that claim our authserv-id came from outside: remove them.
       const removeHeaders: CheckVerdict['removeHeaders'] = [{ name: 'authentication-results', when: (v) => authservId(v) === hostname }];
 
-      const { score, rules } = scoreMessage({ auth, helo: d.helo, ptr: d.ptr, mailFrom: d.mailFrom });
+      const { score, rules } = scoreMessage({ auth, helo: d.helo, ptr: d.ptr, mailFrom: d.mailFrom, hostname: config.hostname });
       headers.push(...spamHeaders(score, c.spam_threshold, rules));
       const base = { headers, removeHeaders, score };
       const log = { ip: d.ip, from: d.mailFrom, spf: auth.spf.result, dkim: auth.dkim.map((x) => `${x.domain}:${x.result}`), dmarc: auth.dmarc?.result, score };

@@ -16,6 +16,8 @@ export interface ScoreInput {
   ptr?: string | null;
   /** Null sender <> (bounces): no SPF MAIL FROM domain. */
   mailFrom: string;
+  /** Our own host name: a client from outside that claims it in EHLO is lying. */
+  hostname?: string;
 }
 
 /** The rules and their weights (docs/checks.md lists them). */
@@ -38,6 +40,7 @@ export const RULES = {
   NO_MESSAGE_ID: 1,
   NO_PTR: 1,
   HELO_NOT_FQDN: 1,
+  HELO_IS_OURS: 3,
 } as const satisfies Record<string, number>;
 
 export type RuleName = keyof typeof RULES;
@@ -69,6 +72,7 @@ export function scoreMessage(input: ScoreInput): { score: number; rules: SpamRul
   // RFC 5321 §4.1.1.1: the EHLO argument is the client's fully qualified domain name (or an address literal).
   const helo = input.helo.trim();
   if (!/^\[.*\]$/.test(helo) && !/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\.?$/.test(helo)) hits.push('HELO_NOT_FQDN');
+  if (input.hostname && helo.toLowerCase().replace(/\.$/, '') === input.hostname.toLowerCase()) hits.push('HELO_IS_OURS');
   const rules = hits.map((name) => ({ name, score: RULES[name] }));
   const score = Math.round(rules.reduce((s, r) => s + r.score, 0) * 10) / 10;
   return { score, rules };

@@ -52,7 +52,7 @@ before(async () => {
   dns.setRecords('rsa1._domainkey.a.test', 'TXT', [`v=DKIM1; k=rsa; p=${pubB64(rsa.publicKey)}`]);
   dns.setRecords('ed1._domainkey.a.test', 'TXT', [`v=DKIM1; k=ed25519; p=${edRaw}`]);
   dns.setRecords('wrong._domainkey.a.test', 'TXT', [`v=DKIM1; k=rsa; p=${pubB64(rsaOther.publicKey)}`]);
-  dns.setRecords('rsa1._domainkey.other.test', 'TXT', [`v=DKIM1; k=rsa; p=${pubB64(rsa.publicKey)}`]);
+  for (const d of ['other.test', 'q.test', 'n.test']) dns.setRecords(`rsa1._domainkey.${d}`, 'TXT', [`v=DKIM1; k=rsa; p=${pubB64(rsa.publicKey)}`]);
   // DMARC
   dns.setRecords('_dmarc.a.test', 'TXT', ['v=DMARC1; p=reject']);
   dns.setRecords('q.test', 'TXT', ['v=spf1 -all']);
@@ -211,6 +211,16 @@ test('DMARC p=quarantine failure goes to Junk, p=none is only reported, pct=0 ap
   assert.match(ar(v.headers), /dmarc=fail/);
 });
 
+test('DMARC aligned under p=quarantine and p=none: delivered to the inbox', async () => {
+  const p = pipeline();
+  for (const d of ['q.test', 'n.test']) {
+    const v = await p.data(data(await sign(message(`x@${d}`), d, 'rsa1', rsaPem), { mailFrom: `x@${d}` }));
+    assert.equal(v.action, 'accept', d);
+    assert.match(ar(v.headers), /spf=fail/);
+    assert.match(ar(v.headers), /dmarc=pass/);
+  }
+});
+
 test('DMARC pct sampling uses the random source', async () => {
   dns.setRecords('_dmarc.pct.test', 'TXT', ['v=DMARC1; p=reject; pct=50']);
   dns.setRecords('pct.test', 'TXT', ['v=spf1 -all']);
@@ -358,4 +368,10 @@ test('a check that takes longer than the timeout does not hold the session (fail
   const w = await q.data(data(message('x@slow.test'), { mailFrom: 'x@slow.test' }));
   assert.equal(w.action, 'tempfail');
   assert.equal(w.reply?.code, 451);
+});
+
+test('a client claiming our own host name in EHLO scores HELO_IS_OURS', async () => {
+  const p = pipeline({ dmarc_enforce: false });
+  const v = await p.data(data(message('alice@a.test'), { mailFrom: 'alice@a.test', helo: 'MX.B.TEST' }));
+  assert.ok(v.headers?.some((h) => /^X-Spam-Status: .*tests=.*HELO_IS_OURS/.test(h)), String(v.headers));
 });
