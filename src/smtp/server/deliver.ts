@@ -11,6 +11,7 @@ import type { CheckData, CheckVerdict } from '../../checks/types.js';
 import type { OutboundRecipient } from '../../queue/types.js';
 import type { BlobWriter, DeliveryTarget, StagedBlob } from '../../store/types.js';
 import { SmtpError } from './errors.js';
+import { enforceVerdict } from './verdict.js';
 import type { IntakeResult } from './intake.js';
 import type { Recipient, Transaction } from './state.js';
 import { checkHeaderLine, fieldValue, formatDate, newMessageId, returnPathHeader, splitHeader, type HeaderField } from './headers.js';
@@ -35,12 +36,6 @@ export interface DeliveryOutcome {
   id: string;
   delivered: number;
   queued: number;
-}
-
-function verdictError(v: CheckVerdict): SmtpError {
-  const r = v.reply;
-  if (v.action === 'tempfail') return new SmtpError(r?.code && r.code >= 400 && r.code < 500 ? r.code : 451, r?.enhanced ?? '4.7.1', r?.text ?? 'Try again later');
-  return new SmtpError(r?.code && r.code >= 500 && r.code < 600 ? r.code : 550, r?.enhanced ?? '5.7.1', r?.text ?? 'Message refused');
 }
 
 /** RFC 6409 §8.1-8.3 (submission): the From: addresses must be the user's; Date and Message-ID are added when missing. */
@@ -96,7 +91,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     let verdict: CheckVerdict = { action: 'accept' };
     if (req.checkData) {
       verdict = await ctx.checks.data({ ...req.checkData, messagePath: message.path, size: message.size });
-      if (verdict.action === 'reject' || verdict.action === 'tempfail') throw verdictError(verdict);
+      enforceVerdict(verdict, { reject: 550, tempfail: 451, text: 'Message refused' });
     }
     let fields = splitHeader(message.header);
     const hasBlankLine = message.header.length >= 2 && (message.header.length === 2 || message.header.subarray(-4).toString('latin1') === '\r\n\r\n');

@@ -172,7 +172,8 @@ class SmtpSession implements Session, SessionApi {
       return false;
     }
     this.greeted = true;
-    // RFC 5321 §4.2: the greeting starts with our name; RFC 2034 §3: no enhanced code on the greeting.
+    // RFC 5321 §4.2: the greeting starts with our name.
+    // RFC 2034 §3: no enhanced code on the greeting.
     this.writeRaw(formatReply(220, null, `${this.ctx.config.hostname} ESMTP Yubin`));
     this.touch();
     return true;

@@ -6,14 +6,14 @@ import { greeting } from './helo.js';
 export function extensions(s: SessionApi): string[] {
   const tls = s.transport.tls !== null;
   const ext = [
-    'PIPELINING', // RFC 2920
-    `SIZE ${s.ctx.config.smtp.max_message_size}`, // RFC 1870
-    '8BITMIME', // RFC 6152
-    'SMTPUTF8', // RFC 6531
-    'ENHANCEDSTATUSCODES', // RFC 2034
-    'CHUNKING', // RFC 3030
-    'BINARYMIME', // RFC 3030
-    'DSN', // RFC 3461
+    'PIPELINING', // RFC 2920 §2: pipelined commands
+    `SIZE ${s.ctx.config.smtp.max_message_size}`, // RFC 1870 §4: SIZE with our fixed maximum
+    '8BITMIME', // RFC 6152 §2: 8-bit content with BODY=8BITMIME
+    'SMTPUTF8', // RFC 6531 §3.2: UTF-8 addresses and headers
+    'ENHANCEDSTATUSCODES', // RFC 2034 §3: enhanced codes on replies
+    'CHUNKING', // RFC 3030 §2: BDAT
+    'BINARYMIME', // RFC 3030 §3: BODY=BINARYMIME with BDAT
+    'DSN', // RFC 3461 §4: NOTIFY, ORCPT, RET, ENVID
   ];
   // RFC 3207 §4.2: not offered again once TLS is active.
   if (!tls) ext.push('STARTTLS');

@@ -1,6 +1,7 @@
 // HELO (RFC 5321 §4.1.1.1): plain SMTP greeting; shares its checks with EHLO.
 import { SmtpError } from '../errors.js';
 import type { SessionApi, SmtpCommand } from '../state.js';
+import { enforceVerdict } from '../verdict.js';
 
 /** The EHLO/HELO argument: one printable token (a domain or an address literal, RFC 5321 §4.1.1.1). */
 export function parseHeloName(args: string): string {
@@ -15,8 +16,7 @@ export async function greeting(s: SessionApi, args: string, esmtp: boolean): Pro
   const name = parseHeloName(args);
   if (s.transport.listener === 'smtp') {
     const v = await s.ctx.checks.helo({ ...s.transactionInfo(), helo: name });
-    if (v.action === 'reject') throw new SmtpError(v.reply?.code ?? 550, v.reply?.enhanced ?? '5.7.1', v.reply?.text ?? 'Hostname refused');
-    if (v.action === 'tempfail') throw new SmtpError(v.reply?.code ?? 450, v.reply?.enhanced ?? '4.7.1', v.reply?.text ?? 'Try again later');
+    enforceVerdict(v, { reject: 550, tempfail: 450, text: 'Hostname refused' });
   }
   await s.resetTransaction();
   s.helo = name;

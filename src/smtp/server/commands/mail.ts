@@ -3,6 +3,7 @@
 import { SmtpError } from '../errors.js';
 import { parseEnvid, parsePathArgs, decodeXtext, type ParsedPath } from '../../wire/command.js';
 import type { BodyType, SessionApi, SmtpCommand } from '../state.js';
+import { enforceVerdict } from '../verdict.js';
 
 export interface MailArgs {
   path: ParsedPath;
@@ -86,8 +87,7 @@ export const mail: SmtpCommand<MailArgs> = {
     if (a.size !== null && a.size > cfg.max_message_size) throw new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size');
     if (s.transport.listener === 'smtp') {
       const v = await s.ctx.checks.mailFrom({ ...s.transactionInfo(), mailFrom: a.path.address });
-      if (v.action === 'reject') throw new SmtpError(v.reply?.code ?? 550, v.reply?.enhanced ?? '5.7.1', v.reply?.text ?? 'Sender refused');
-      if (v.action === 'tempfail') throw new SmtpError(v.reply?.code ?? 451, v.reply?.enhanced ?? '4.7.1', v.reply?.text ?? 'Try again later');
+      enforceVerdict(v, { reject: 550, tempfail: 451, text: 'Sender refused' });
     }
     s.tx = {
       id: s.newId(),

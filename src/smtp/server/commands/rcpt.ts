@@ -3,6 +3,7 @@
 import { SmtpError } from '../errors.js';
 import { parseNotify, parseOrcpt, parsePathArgs, type DsnNotify, type ParsedPath } from '../../wire/command.js';
 import type { Recipient, SessionApi, SmtpCommand } from '../state.js';
+import { enforceVerdict } from '../verdict.js';
 
 export interface RcptArgs {
   path: ParsedPath;
@@ -54,7 +55,7 @@ async function resolve(s: SessionApi, a: RcptArgs): Promise<Pick<Recipient, 'add
   const address = `${mb.localPartValue}@${domain}`;
   const r = await store.resolveRecipient(address);
   if (!r || (!r.accounts.length && !r.remote.length)) throw new SmtpError(550, '5.1.1', 'User unknown');
-  // A full mailbox is a temporary failure at RCPT already (RFC 3463 4.2.2), when nothing else would get the message.
+  // RFC 3463 §3.3: 4.2.2 mailbox full, a temporary failure, given at RCPT already when nothing else would get the message.
   if (!r.remote.length && r.accounts.every((x) => x.quota > 0 && x.usage >= x.quota)) throw new SmtpError(452, '4.2.2', 'Mailbox full');
   return { address, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote };
 }
@@ -73,8 +74,7 @@ export const rcpt: SmtpCommand<RcptArgs> = {
     const r = await resolve(s, a);
     if (s.transport.listener === 'smtp') {
       const v = await s.ctx.checks.rcptTo(s.transactionInfo(), r.address);
-      if (v.action === 'reject') throw new SmtpError(v.reply?.code ?? 550, v.reply?.enhanced ?? '5.7.1', v.reply?.text ?? 'Recipient refused');
-      if (v.action === 'tempfail') throw new SmtpError(v.reply?.code ?? 450, v.reply?.enhanced ?? '4.7.1', v.reply?.text ?? 'Try again later');
+      enforceVerdict(v, { reject: 550, tempfail: 450, text: 'Recipient refused' });
     }
     tx.recipients.push({ ...r, ...(a.notify ? { notify: a.notify } : {}), ...(a.orcpt ? { orcpt: a.orcpt } : {}) });
     s.state = 'rcpt';
