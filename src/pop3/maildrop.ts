@@ -1,0 +1,115 @@
+// The POP3 maildrop: the INBOX as a snapshot taken at login (RFC 1939 §5), the DELE marks,
+// and the process-wide lock that gives one POP3 session per maildrop (RFC 1939 §4).
+import type { ChangeEvent, Store } from '../store/types.js';
+
+export interface DropEntry {
+  /** The message number the client uses (1-based, stable for the session). */
+  readonly number: number;
+  readonly uid: number;
+  readonly blobId: string;
+  /** Octets of the raw message as stored. */
+  readonly size: number;
+  /** Marked by DELE; cleared by RSET. */
+  deleted: boolean;
+  /** Expunged by another session (IMAP) after the snapshot: it can no longer be retrieved. */
+  gone: boolean;
+}
+
+/** Listing more than this many messages from the store is done in pages (short synchronous calls). */
+const PAGE = 1000;
+
+// RFC 1939 §4: the server acquires an exclusive-access lock on the maildrop; one POP3 session
+// per maildrop at a time. Process-wide; a multi-node deployment needs a shared lock (todo below).
+// todo(RFC 1939 §4): with several Yubin nodes on one database the lock must live in the store.
+const locks = new Set<number>();
+
+/** Takes the maildrop lock of an account; null when another session holds it. The release function is idempotent. */
+export function lockMaildrop(accountId: number): (() => void) | null {
+  if (locks.has(accountId)) return null;
+  locks.add(accountId);
+  let held = true;
+  return () => {
+    if (held) locks.delete(accountId);
+    held = false;
+  };
+}
+
+export class Maildrop {
+  private unsubscribe: (() => void) | null;
+
+  private constructor(
+    readonly mailboxId: number,
+    readonly uidValidity: number,
+    readonly entries: DropEntry[],
+    unsubscribe: () => void,
+  ) {
+    this.unsubscribe = unsubscribe;
+  }
+
+  /** Takes the snapshot of the account's INBOX (RFC 1939 §5: numbers stay fixed for the session). */
+  static async open(store: Store, accountId: number): Promise<Maildrop> {
+    const inbox = await store.getMailbox(accountId, 'INBOX');
+    if (!inbox) throw new Error(`account ${accountId} has no INBOX`);
+    const byUid = new Map<number, DropEntry>();
+    // Subscribe first, so an expunge that commits while the list is read is not missed.
+    const expunged = new Set<number>();
+    const unsubscribe = store.changes.subscribe(accountId, (ev: ChangeEvent) => {
+      if (ev.type !== 'messages-expunged' || ev.mailboxId !== inbox.id) return;
+      for (const uid of ev.uids) {
+        const e = byUid.get(uid);
+        if (e) e.gone = true;
+        else expunged.add(uid);
+      }
+    });
+    try {
+      const entries: DropEntry[] = [];
+      let fromUid = 1;
+      for (;;) {
+        const page = await store.listMessages(inbox.id, { fromUid, limit: PAGE });
+        for (const m of page) {
+          const e: DropEntry = { number: entries.length + 1, uid: m.uid, blobId: m.blobId, size: m.size, deleted: false, gone: expunged.has(m.uid) };
+          entries.push(e);
+          byUid.set(m.uid, e);
+        }
+        if (page.length < PAGE) break;
+        fromUid = page[page.length - 1]!.uid + 1;
+      }
+      return new Maildrop(inbox.id, inbox.uidValidity, entries, unsubscribe);
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+  }
+
+  /** The entry with this number, whether marked deleted or not; null when out of range. */
+  entry(n: number): DropEntry | null {
+    return this.entries[n - 1] ?? null;
+  }
+
+  /** Messages not marked deleted: count and total octets (STAT, RFC 1939 §5). */
+  stat(): { count: number; size: number } {
+    let count = 0;
+    let size = 0;
+    for (const e of this.entries) {
+      if (e.deleted) continue;
+      count++;
+      size += e.size;
+    }
+    return { count, size };
+  }
+
+  /** RSET (RFC 1939 §5): unmark every message marked as deleted. */
+  reset(): void {
+    for (const e of this.entries) e.deleted = false;
+  }
+
+  /** UIDs marked deleted, for the UPDATE state. */
+  deletedUids(): number[] {
+    return this.entries.filter((e) => e.deleted).map((e) => e.uid);
+  }
+
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+}
