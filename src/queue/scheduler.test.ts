@@ -1,0 +1,338 @@
+// The queue end to end in one process, with a scripted remote SMTP server and a clock the test
+// moves: per-recipient outcomes in one transaction, give-up, delay warnings, hold/release,
+// NOTIFY=SUCCESS and NEVER, alias forwarding, DKIM prefix, shutdown with deliveries in flight.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
+import { createResolver } from '../dns/resolver.js';
+import { validateConfig } from '../config/load.js';
+import { openStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { silentLogger } from '../log/logger.js';
+import { openQueue, type Queue } from './index.js';
+import type { MessageSigner } from './types.js';
+
+/** A remote SMTP server whose replies the test scripts. */
+class Remote {
+  private server: Server;
+  private sockets = new Set<Socket>();
+  port = 0;
+  /** RCPT reply by address (default 250). */
+  rcpt = new Map<string, string>();
+  /** Reply after the data (default 250); null: never answer. */
+  dataReply: string | null = '250 2.0.0 ok';
+  ehlo = ['PIPELINING', '8BITMIME', 'DSN'];
+  commands: string[] = [];
+  messages: string[] = [];
+  onDot: (() => void) | null = null;
+  connections = 0;
+
+  constructor() {
+    this.server = createServer((s) => {
+      this.connections++;
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      s.on('error', () => undefined);
+      let buf = '';
+      let data: string[] | null = null;
+      s.write('220 remote.test ESMTP\r\n');
+      s.on('data', (d) => {
+        buf += d.toString('utf8');
+        let i: number;
+        while ((i = buf.indexOf('\r\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (data) {
+            if (line !== '.') {
+              data.push(line.startsWith('.') ? line.slice(1) : line);
+              continue;
+            }
+            this.messages.push(data.join('\r\n'));
+            data = null;
+            this.onDot?.();
+            if (this.dataReply) s.write(this.dataReply + '\r\n');
+            continue;
+          }
+          this.commands.push(line);
+          const verb = line.split(/[ :]/)[0]!.toUpperCase();
+          if (verb === 'EHLO') {
+            const lines = ['remote.test', ...this.ehlo];
+            s.write(lines.map((l, k) => (k === lines.length - 1 ? '250 ' : '250-') + l).join('\r\n') + '\r\n');
+          }
+          else if (verb === 'RCPT') {
+            const addr = /<([^>]*)>/.exec(line)![1]!;
+            s.write((this.rcpt.get(addr) ?? '250 2.1.5 ok') + '\r\n');
+          } else if (verb === 'DATA') {
+            data = [];
+            s.write('354 go ahead\r\n');
+          } else if (verb === 'QUIT') s.end('221 bye\r\n');
+          else s.write('250 ok\r\n');
+        }
+      });
+    });
+  }
+  async listen(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+let dns: TestDnsServer;
+before(async () => {
+  dns = await startDnsServer();
+  dns.setRecords('remote.test', 'A', ['127.0.0.1']);
+});
+after(() => dns.close());
+
+interface Env {
+  queue: Queue;
+  store: Store;
+  remote: Remote;
+  clock: { now: number };
+  /** A new queue on the same data directory (after queue.stop), not started. */
+  reopen(): Promise<Queue>;
+  close(): Promise<void>;
+}
+
+async function env(opts: { queue?: Record<string, unknown>; signer?: MessageSigner } = {}): Promise<Env> {
+  const remote = new Remote();
+  await remote.listen();
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
+  const config = validateConfig({
+    hostname: 'mail.a.test',
+    data_dir: dir,
+    queue: { remote_port: remote.port, retry_initial: '5m', retry_max: '4h', give_up_after: '5d', delay_warning: '4h', ...opts.queue },
+  });
+  const store = await openStore(dir);
+  await store.addDomain('a.test');
+  await store.addAccount('alice@a.test', 'x');
+  await store.addAccount('carol@a.test', 'x');
+  const clock = { now: Date.now() };
+  const ctx = { config, store, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }), logger: silentLogger(), now: () => new Date(clock.now) };
+  let current = await openQueue(ctx, { startScheduler: true, pollMs: 30, signer: opts.signer });
+  return {
+    queue: current,
+    store,
+    remote,
+    clock,
+    async reopen() {
+      current = await openQueue(ctx, { pollMs: 30, signer: opts.signer });
+      return current;
+    },
+    async close() {
+      await current.stop(500);
+      await store.close();
+      await remote.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const BODY = 'From: Alice <alice@a.test>\r\nTo: x@remote.test\r\nSubject: sched\r\n\r\nhello\r\n';
+
+async function enqueue(e: Env, rcpts: Array<string | { address: string; notify?: Array<'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY'> }>, from = 'alice@a.test', body = BODY): Promise<string> {
+  const blob = await e.store.blobs.stage(Buffer.from(body));
+  try {
+    return await e.queue.enqueue({ from, recipients: rcpts.map((r) => (typeof r === 'string' ? { address: r } : r)), blob });
+  } finally {
+    await e.store.blobs.discard(blob);
+  }
+}
+
+async function until<T>(what: string, fn: () => T | Promise<T>, ms = 8000): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+async function inbox(store: Store, address: string): Promise<string[]> {
+  const acct = (await store.getAccount(address))!;
+  const mb = (await store.getMailbox(acct.id, 'INBOX'))!;
+  return Promise.all((await store.listMessages(mb.id)).map(async (m) => (await store.blobs.read(m.blobId)).toString('utf8')));
+}
+
+const stateOf = (e: Env, id: string) => e.queue.show(id).recipients.map((r) => r.state);
+
+test('one transaction, three outcomes: 250 delivered, 450 deferred, 550 bounced (one DSN for the failure)', async () => {
+  const e = await env();
+  try {
+    e.remote.rcpt.set('temp@remote.test', '450 4.2.1 try later');
+    e.remote.rcpt.set('gone@remote.test', '550 5.1.1 no such user');
+    const id = await enqueue(e, ['ok@remote.test', 'temp@remote.test', 'gone@remote.test']);
+    await until('outcomes', () => stateOf(e, id).join() === 'delivered,deferred,bounced');
+    assert.equal(e.remote.messages.length, 1);
+    const dsn = (await until('DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]))!;
+    assert.match(dsn, /Final-Recipient: rfc822; gone@remote\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\n/);
+    assert.doesNotMatch(dsn, /temp@remote\.test|ok@remote\.test/);
+    const t = e.queue.show(id).recipients[1]!;
+    assert.equal(t.lastReply, '450 4.2.1 try later');
+    // the deferred one is retried alone, after retry_initial
+    assert.equal(t.nextAttempt, e.clock.now + 5 * 60_000);
+    e.remote.rcpt.delete('temp@remote.test');
+    e.clock.now += 5 * 60_000;
+    await until('retried', () => e.queue.list().length === 0);
+    assert.equal(e.remote.messages.length, 2);
+    assert.equal(e.remote.commands.filter((c) => c.startsWith('RCPT')).slice(3).join(), 'RCPT TO:<temp@remote.test>');
+  } finally {
+    await e.close();
+  }
+});
+
+test('back-off doubles; a delay warning after 4 hours; gives up after 5 days with a failure DSN', async () => {
+  const e = await env();
+  try {
+    e.remote.rcpt.set('slow@remote.test', '451 4.3.0 busy');
+    const id = await enqueue(e, ['slow@remote.test']);
+    const start = e.clock.now;
+    const waits: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const r = await until(`attempt ${i}`, () => {
+        const x = e.queue.show(id).recipients[0]!;
+        return x.attempts === i ? x : null;
+      });
+      waits.push((r.nextAttempt - e.clock.now) / 60_000);
+      e.clock.now = r.nextAttempt;
+    }
+    assert.deepEqual(waits, [5, 10, 20, 40]);
+    // 4 h 15 min after arrival: a delay warning (default NOTIFY includes DELAY), once
+    e.clock.now = start + 4 * 3_600_000 + 15 * 60_000;
+    const warn = await until('delay DSN', async () => (await inbox(e.store, 'alice@a.test')).find((m) => m.includes('Action: delayed')));
+    assert.match(warn, /Subject: Delayed Mail/);
+    assert.match(warn, /Status: 4\.3\.0/);
+    assert.match(warn, /Will-Retry-Until: /);
+    // 5 days later: given up
+    e.clock.now = start + 5 * 86_400_000 + 1;
+    e.queue.retry(id);
+    const fail = await until('failure DSN', async () => (await inbox(e.store, 'alice@a.test')).find((m) => m.includes('Action: failed')));
+    assert.match(fail, /Diagnostic-Code: smtp; 451 4\.3\.0 busy \(gave up after \d+ attempts\)/);
+    await until('queue empty', () => e.queue.list().length === 0);
+    assert.equal((await inbox(e.store, 'alice@a.test')).filter((m) => m.includes('Action: delayed')).length, 1);
+  } finally {
+    await e.close();
+  }
+});
+
+test('NOTIFY=NEVER: no DSN; from <>: never a DSN; NOTIFY=SUCCESS to a server without DSN: "relayed"', async () => {
+  const e = await env();
+  try {
+    e.remote.ehlo = ['PIPELINING']; // no DSN at the peer
+    await enqueue(e, [{ address: 'ok@remote.test', notify: ['SUCCESS'] }]);
+    const dsn = await until('success DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]);
+    assert.match(dsn, /Action: relayed\r\nStatus: 2\.0\.0/);
+    assert.match(dsn, /Subject: Successful Mail Delivery Report/);
+    e.remote.rcpt.set('gone@remote.test', '550 5.1.1 no');
+    await enqueue(e, [{ address: 'gone@remote.test', notify: ['NEVER'] }]);
+    await enqueue(e, ['gone@remote.test'], '');
+    await until('both done', () => e.queue.list().length === 0);
+    assert.equal((await inbox(e.store, 'alice@a.test')).length, 1, 'no DSN for NEVER or for <>');
+    // without DSN at the peer, no NOTIFY parameter was sent
+    assert.ok(e.remote.commands.includes('RCPT TO:<ok@remote.test>'));
+  } finally {
+    await e.close();
+  }
+});
+
+test('local recipients: delivered into the INBOX (with a success DSN when asked), unknown ones bounce 5.1.1', async () => {
+  const e = await env();
+  try {
+    await enqueue(e, [{ address: 'carol@a.test', notify: ['SUCCESS', 'FAILURE'] }, 'nobody@a.test']);
+    const got = await until('carol has it', async () => (await inbox(e.store, 'carol@a.test'))[0]);
+    assert.match(got, /Subject: sched/);
+    const dsn = await until('DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]);
+    assert.match(dsn, /Final-Recipient: rfc822; carol@a\.test\r\nAction: delivered\r\n/);
+    assert.match(dsn, /Final-Recipient: rfc822; nobody@a\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\n/);
+    assert.equal(e.remote.connections, 0, 'local mail never leaves the process');
+  } finally {
+    await e.close();
+  }
+});
+
+test('an alias to a remote address: forwarded with ORCPT', async () => {
+  const e = await env();
+  try {
+    await e.store.addAlias('fwd@a.test', ['far@remote.test']);
+    await enqueue(e, ['fwd@a.test']);
+    await until('forwarded', () => e.remote.messages.length === 1 && e.queue.list().length === 0);
+    assert.ok(e.remote.commands.includes('RCPT TO:<far@remote.test> ORCPT=rfc822;fwd@a.test'), e.remote.commands.join('\n'));
+  } finally {
+    await e.close();
+  }
+});
+
+test('hold keeps a message; release delivers it', async () => {
+  const e = await env();
+  try {
+    e.remote.rcpt.set('x@remote.test', '451 4.0.0 later');
+    const id = await enqueue(e, ['x@remote.test']);
+    await until('first attempt', () => e.queue.show(id).recipients[0]!.attempts === 1);
+    e.queue.hold(id);
+    e.remote.rcpt.clear();
+    e.queue.retry(id);
+    await new Promise((r) => setTimeout(r, 200)); // several polls: nothing may happen while held
+    assert.equal(e.queue.show(id).recipients[0]!.attempts, 1);
+    assert.equal(e.queue.show(id).held, true);
+    e.queue.release(id);
+    await until('delivered', () => e.queue.list().length === 0);
+  } finally {
+    await e.close();
+  }
+});
+
+test('DKIM: the signer\'s header lines go before the message; 8BITMIME passed on', async () => {
+  const seen: string[] = [];
+  const signer: MessageSigner = {
+    async sign(o) {
+      const parts: Buffer[] = [];
+      for await (const c of o.message()) parts.push(c as Buffer);
+      seen.push(`${o.from} ${o.headerFromDomain} ${Buffer.concat(parts).length}`);
+      return 'DKIM-Signature: v=1; d=a.test; b=test\r\n';
+    },
+  };
+  const e = await env({ signer });
+  try {
+    const blob = await e.store.blobs.stage(Buffer.from(BODY.replace('hello', 'grüß')));
+    await e.queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'x@remote.test' }], blob, body: '8BITMIME' });
+    await e.store.blobs.discard(blob);
+    await until('sent', () => e.remote.messages.length === 1);
+    assert.match(e.remote.messages[0]!, /^DKIM-Signature: v=1; d=a\.test; b=test\r\nFrom: Alice/);
+    assert.deepEqual(seen, [`alice@a.test a.test ${Buffer.byteLength(BODY.replace('hello', 'grüß'))}`]);
+    assert.ok(e.remote.commands.some((c) => /^MAIL FROM:<alice@a\.test> BODY=8BITMIME$/.test(c)), e.remote.commands.join('\n'));
+  } finally {
+    await e.close();
+  }
+});
+
+test('stop(grace) with a delivery in flight: cut after the grace, left queued (not counted), delivered after reopening', async () => {
+  const e = await env();
+  try {
+    e.remote.dataReply = null; // never answers the final dot
+    const dotSeen = new Promise<void>((r) => (e.remote.onDot = r));
+    const id = await enqueue(e, ['x@remote.test']);
+    await dotSeen;
+    const t0 = Date.now();
+    await e.queue.stop(100);
+    assert.ok(Date.now() - t0 < 3000, 'stop returns soon after the grace time');
+    e.remote.dataReply = '250 ok';
+    const q2 = await e.reopen();
+    const r = q2.show(id).recipients[0]!;
+    assert.equal(r.state, 'queued');
+    assert.equal(r.attempts, 0);
+    q2.start();
+    await until('delivered after reopening', () => q2.list().length === 0);
+    assert.equal(e.remote.messages.length, 2, 'sent again: at-least-once');
+  } finally {
+    await e.close();
+  }
+});
