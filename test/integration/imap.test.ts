@@ -185,3 +185,43 @@ test('curl: imaps:// lists a mailbox and fetches a message', { skip: !curl && 'c
   assert.equal(one.code, 0, one.stderr);
   assert.equal(one.stdout, body);
 });
+
+test('a message submitted over SMTP is fetched back byte for byte', async () => {
+  const nodemailer = await import('nodemailer');
+  const raw = msg('over smtp', 'Line one.\r\n\r\n.Dot-started line, trailing spaces   \r\nUTF-8: Grüße\r\n').replace('From: Bob <bob@b.test>', `From: Alice <${USER}>`);
+  const tr = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: y.port('submission'),
+    secure: false,
+    auth: { user: USER, pass: PASS },
+    tls: { rejectUnauthorized: false },
+  });
+  await tr.sendMail({ envelope: { from: USER, to: [USER] }, raw });
+  tr.close();
+  const c = client({ secure: true });
+  await c.connect();
+  try {
+    const lock = await c.getMailboxLock('INBOX');
+    try {
+      const box: { found: Buffer | null } = { found: null };
+      const deadline = Date.now() + 15_000;
+      while (!box.found && Date.now() < deadline) {
+        for await (const m of c.fetch('1:*', { source: true, size: true })) {
+          if (m.source && m.source.toString('utf8').includes('Subject: over smtp')) {
+            assert.equal(m.size, m.source.length);
+            box.found = m.source;
+          }
+        }
+        if (!box.found) await c.noop();
+      }
+      const found = box.found;
+      assert.ok(found, 'delivered');
+      // the server prepends trace fields (Received, Return-Path, DKIM-Signature); the rest is as sent
+      assert.ok(found.toString('utf8').endsWith(raw), found.toString('utf8'));
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await c.logout();
+  }
+});
