@@ -63,6 +63,19 @@ function tlsInfoOf(s: tls.TLSSocket): TlsInfo {
   return { protocol: s.getProtocol() ?? 'unknown', cipher: cipher?.standardName ?? cipher?.name ?? 'unknown', servername: servername || null };
 }
 
+/**
+ * Offset of the first byte that can start the client's TLS handshake (a handshake record:
+ * content type 22, version major 3; RFC 8446 §5.1), or data.length if there is none.
+ * Everything before it is plaintext sent after STARTTLS and is dropped (RFC 3207 §4.2,
+ * CVE-2011-0411); everything from it on goes to the TLS engine, never to the session.
+ */
+export function tlsRecordStart(data: Buffer): number {
+  for (let i = data.indexOf(0x16); i >= 0; i = data.indexOf(0x16, i + 1)) {
+    if (i + 1 === data.length || data[i + 1] === 0x03) return i;
+  }
+  return data.length;
+}
+
 let nextConn = 0;
 const connPrefix = randomBytes(3).toString('hex');
 
@@ -183,10 +196,19 @@ class Connection implements Transport {
     const raw = this.raw;
     raw.pause();
     raw.removeListener('data', this.onData);
-    // Drop whatever the socket already read and buffered in user space: it came before the handshake.
-    let buffered: Buffer | null;
-    while ((buffered = raw.read() as Buffer | null) !== null) this.discarded += buffered.length;
     this.upgrading = true;
+    // What the socket already read but nobody consumed: plaintext the peer sent after the command
+    // (discarded), possibly followed by its ClientHello if the session let the event loop turn
+    // between its go-ahead and this call. Node feeds what stays buffered to the TLS engine.
+    const chunks: Buffer[] = [];
+    let chunk: Buffer | null;
+    while ((chunk = raw.read() as Buffer | null) !== null) chunks.push(chunk);
+    if (chunks.length) {
+      const buffered = Buffer.concat(chunks);
+      const keep = tlsRecordStart(buffered);
+      this.discarded += keep;
+      if (keep < buffered.length) raw.unshift(buffered.subarray(keep));
+    }
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls.secureContext(), requestCert: false });
     this.stream = secure;
     secure.on('error', (err) => this.onError(err));

@@ -82,6 +82,25 @@ class LineSession implements Session {
         );
         return;
       }
+      if (line === 'LAZYTLS') {
+        // Go-ahead first, then startTls() only after the event loop turned (the client's
+        // ClientHello may already be waiting in the socket's buffer by then).
+        this.t.pause();
+        this.t.write('GO\r\n');
+        this.buf = '';
+        this.upgrading = true;
+        setTimeout(() => {
+          this.t.startTls().then(
+            (info) => {
+              this.upgrading = false;
+              this.t.resume();
+              this.t.write(`TLS ${info.protocol}\r\n`);
+            },
+            () => (this.upgrading = false),
+          );
+        }, 50);
+        return;
+      }
       if (line === 'SLOW') {
         // A command that takes a while (like a store commit): input waits, then processing goes on.
         this.busy = true;
@@ -439,6 +458,55 @@ test('half-close: a session that does not finish is closed after the grace', asy
     assert.equal(await r.next(), 'SLOW DONE');
     assert.equal(await r.next(), null);
     await until(() => sessions[0]!.closedCalls === 1);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('STARTTLS: a ClientHello that arrives before startTls() is called is kept for the handshake', async () => {
+  const { listeners, sessions } = await start({ listen: { pop3: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.pop3[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO pop3 plain');
+    s.write('LAZYTLS\r\n');
+    assert.equal(await r.next(), 'GO');
+    r.detach();
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const ts = tls.connect({ socket: s, rejectUnauthorized: false }, () => resolve(ts));
+      ts.once('error', reject);
+    });
+    const rt = lineReader(secure);
+    assert.match((await rt.next())!, /^TLS TLSv1\.[23]$/);
+    secure.write('AFTER\r\n');
+    assert.equal(await rt.next(), 'ECHO AFTER');
+    assert.deepEqual(sessions[0]!.seen, ['LAZYTLS', 'AFTER']);
+    secure.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('STARTTLS: plaintext waiting in the buffer when startTls() is called is discarded', async () => {
+  const { listeners, sessions } = await start({ listen: { pop3: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.pop3[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO pop3 plain');
+    s.write('LAZYTLS\r\n');
+    assert.equal(await r.next(), 'GO');
+    s.write('INJECTED\r\n'); // lands in the paused socket's buffer before startTls()
+    r.detach();
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const ts = tls.connect({ socket: s, rejectUnauthorized: false }, () => resolve(ts));
+      ts.once('error', reject);
+    });
+    const rt = lineReader(secure);
+    assert.match((await rt.next())!, /^TLS TLSv1\.[23]$/);
+    secure.write('AFTER\r\n');
+    assert.equal(await rt.next(), 'ECHO AFTER');
+    assert.deepEqual(sessions[0]!.seen, ['LAZYTLS', 'AFTER']);
+    secure.destroy();
   } finally {
     await listeners.close(1000);
   }
