@@ -38,6 +38,14 @@ describe('sqlite store specifics', () => {
       await mkdir(join(dir, 'blobs', 'ab', 'ab'), { recursive: true });
       await writeFile(join(dir, 'blobs', 'ab', 'ab', orphan), 'orphan');
       await writeFile(join(dir, 'tmp', '12345-leftover'), 'partial');
+      // After a clean shutdown only temporary files are swept; after a crash, orphan blob files too.
+      store = await openStore(dir);
+      assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+      assert.deepEqual(await readdir(join(dir, 'blobs', 'ab', 'ab')), [orphan]);
+      await store.close();
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      db.prepare("UPDATE meta SET value = 0 WHERE key = 'clean_shutdown'").run();
+      db.close();
       store = await openStore(dir);
       assert.deepEqual(await readdir(join(dir, 'tmp')), []);
       assert.deepEqual(await readdir(join(dir, 'blobs', 'ab', 'ab')), []);

@@ -95,7 +95,8 @@ export class SqliteStore implements Store {
     readonly db: Database.Database,
     files: BlobFiles,
     private readonly logger: Logger,
-    private readonly onClose: () => Promise<void>,
+    /** Runs after the last write, before the database closes. */
+    private readonly onClose: (db: Database.Database) => Promise<void>,
   ) {
     this.files = files;
     this.changes = new InProcessChangeFeed(logger);
@@ -941,10 +942,14 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (!this.db.open) return;
     await this.committer.close();
-    this.statements.clear();
-    this.db.close();
-    await this.onClose();
+    try {
+      await this.onClose(this.db);
+    } finally {
+      this.statements.clear();
+      this.db.close();
+    }
   }
 }
 
