@@ -42,3 +42,29 @@ test('forged, damaged and expired SRS addresses are refused', () => {
   assert.throws(() => srsReverse(r, A, new Date(now.getTime() + 22 * 86_400_000)), /expired/);
   assert.equal(srsReverse(r, A, new Date(now.getTime() + 20 * 86_400_000)), 'alice@a.test');
 });
+
+test('createSrs: the hostname and a secret generated once into data_dir/srs.key (0600)', async () => {
+  const { mkdtempSync, statSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { validateConfig } = await import('../config/load.js');
+  const { createSrs } = await import('./srs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-srs-'));
+  try {
+    const config = validateConfig({ hostname: 'mail.fwd.test', data_dir: dir });
+    const s1 = createSrs(config);
+    assert.equal(statSync(join(dir, 'srs.key')).mode & 0o777, 0o600);
+    const r = s1.forward('alice@a.test', now);
+    assert.match(r, /@mail\.fwd\.test$/);
+    assert.ok(s1.isOurs(r));
+    assert.ok(!s1.isOurs('bob@mail.fwd.test'));
+    assert.ok(!s1.isOurs(r.replace('mail.fwd.test', 'other.test')));
+    // a second instance (restart) reads the same secret
+    assert.equal(createSrs(config).reverse(r, now), 'alice@a.test');
+    const own = createSrs(validateConfig({ hostname: 'mail.fwd.test', data_dir: dir, checks: { srs_domain: 'Fwd.Test', srs_secret: 'configured' } }));
+    assert.equal(own.domain, 'fwd.test');
+    assert.throws(() => own.reverse(r, now));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -132,3 +132,28 @@ export function srsOptions(config: Config): SrsOptions {
   }
   return { secret, domain };
 }
+
+export interface Srs {
+  /** The SRS domain (bounces to it are SRS addresses to reverse). */
+  readonly domain: string;
+  /** The envelope sender for a copy forwarded to a remote address (srsForward). */
+  forward(sender: string, now?: Date): string;
+  /** A bounce's recipient back to where it goes (srsReverse); throws SrsError. */
+  reverse(address: string, now?: Date): string;
+  /** True when the address is an SRS address in our SRS domain (RCPT TO of a bounce to reverse). */
+  isOurs(address: string): boolean;
+}
+
+/** SRS with this server's settings (the secret is read once). */
+export function createSrs(config: Config): Srs {
+  const opts = srsOptions(config);
+  return {
+    domain: opts.domain,
+    forward: (sender, now) => srsForward(sender, opts, now),
+    reverse: (address, now) => srsReverse(address, opts, now),
+    isOurs: (address) => {
+      const a = split(address);
+      return !!a && a.domain.toLowerCase() === opts.domain && isSrsAddress(a.local);
+    },
+  };
+}
