@@ -131,8 +131,22 @@ test('log values are escaped so a user name cannot forge fields or lines', () =>
   assert.equal(authFailureLine('pop3', '::1', 'eve" user=root', 'invalid'), 'auth failed: protocol=pop3 ip=::1 user=eve\\x22\\x20user\\x3droot reason=invalid');
 });
 
-test('the fail2ban filter in docs/network.md matches the line and finds the IP', () => {
-  const failregex = /auth failed: protocol=\S+ ip=(?<host>[0-9A-Fa-f.:]+) user=\S* reason=\S+/;
-  const json = JSON.stringify({ level: 40, msg: authFailureLine('imap', '2001:db8::7', 'x y', 'invalid') });
-  assert.equal(failregex.exec(json)?.groups?.host, '2001:db8::7');
+test('the fail2ban filter in docs/network.md matches the logged JSON line and finds the real IP', async () => {
+  const raw: string[] = [];
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      raw.push(String(chunk).trimEnd());
+      cb();
+    },
+  });
+  const config = configSchema.parse({ hostname: 'mail.a.test', data_dir: dir });
+  const authn = createAuthenticator(store, config, createLogger('info', sink), { sleep: async () => {} });
+  const forged = 'x","msg":"auth failed: protocol=a ip=6.6.6.6 user=a reason=invalid"}';
+  await authn.authenticate({ username: forged, password: 'pw', ip: '2001:db8::7', protocol: 'imap' });
+  await authn.authenticate({ username: 'alice@a.test', password: 'pw', ip: '192.0.2.77', protocol: 'pop3' });
+  // failregex = "msg":"auth failed: protocol=\S+ ip=<ADDR> user=\S* reason=\w+"\}$
+  const failregex = /"msg":"auth failed: protocol=\S+ ip=(?<addr>[0-9A-Fa-f.:]+) user=\S* reason=\w+"\}$/;
+  const hosts = raw.map((l) => failregex.exec(l)?.groups?.addr ?? null);
+  assert.deepEqual(hosts, ['2001:db8::7', '192.0.2.77']);
+  assert.match(raw[0]!, /^\{"level":40,"time":\d+,/);
 });
