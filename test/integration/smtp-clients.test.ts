@@ -9,6 +9,7 @@ import nodemailer from 'nodemailer';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { LineClient } from '../helpers/lineclient.js';
 import { openStore } from '../../src/store/index.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 
 function run(cmd: string, args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -31,8 +32,12 @@ const RECEIVED = /^Received: from [^\r\n]+\r\n\tby mail\.example\.test \(Yubin\)
 
 describe('smtp with real clients', () => {
   let inst: YubinInstance;
+  let dns: TestDnsServer;
   before(async () => {
+    // Every DNS question (SPF, DMARC, MX of remote recipients) goes to a loopback server with no records.
+    dns = await startDnsServer();
     inst = await startYubin({
+      config: { dns: { servers: [dns.address], timeout: 1 } },
       domains: ['a.test'],
       users: [
         { address: 'alice@a.test', password: 'secret' },
@@ -40,7 +45,10 @@ describe('smtp with real clients', () => {
       ],
     });
   });
-  after(() => inst.destroy());
+  after(async () => {
+    await inst.destroy();
+    await dns.close();
+  });
 
   /** The raw bytes of the newest message in a mailbox, read from the store on disk. */
   async function newest(address: string): Promise<string> {
@@ -152,5 +160,33 @@ with smtplib.SMTP('127.0.0.1', port_mx) as s:
     assert.match(out, /^250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n250 2\.0\.0 50 octets received\r\n250 2\.0\.0 Ok: queued as \S+\r\n$/);
     assert.match(await c.smtp('QUIT'), /^221/);
     assertStored(await newest('bob@a.test'), 'x@b.example', raw, 'ESMTP');
+  });
+
+  test('STARTTLS injection over a real socket: the pipelined RSET gets no reply, EHLO is needed again', async () => {
+    const c = await LineClient.connect(inst.port('submission'));
+    await c.smtpReply();
+    await c.smtp('EHLO client.test');
+    c.write('STARTTLS\r\nRSET\r\n');
+    assert.equal(await c.smtpReply(), '220 2.0.0 Ready to start TLS\r\n');
+    await c.startTls();
+    assert.match(await c.smtp('MAIL FROM:<alice@a.test>'), /^503 5\.5\.1 Send EHLO/);
+    const ehlo = await c.smtp('EHLO client.test');
+    assert.ok(!ehlo.includes('STARTTLS') && ehlo.includes('AUTH PLAIN LOGIN'), ehlo);
+    assert.match(await c.smtp('STARTTLS'), /^503 5\.5\.1/);
+    c.close();
+  });
+
+  test('smuggling over a real socket: one reply for the whole message, the inner transaction never runs', async () => {
+    const c = await LineClient.connect(inst.port('smtp'));
+    await c.smtpReply();
+    await c.smtp('EHLO client.test');
+    await c.smtp('MAIL FROM:<x@b.example>');
+    await c.smtp('RCPT TO:<alice@a.test>');
+    assert.match(await c.smtp('DATA'), /^354/);
+    c.write('Subject: outer\r\n\r\nhello\n.\nMAIL FROM:<admin@a.test>\r\nRCPT TO:<bob@a.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n');
+    assert.match(await c.smtpReply(), /^550 5\.6\.0/);
+    assert.match(await c.smtp('NOOP'), /^250 2\.0\.0 Ok\r\n$/);
+    c.close();
+    assert.doesNotMatch(await newest('bob@a.test'), /smuggled/);
   });
 });
