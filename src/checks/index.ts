@@ -188,7 +188,6 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
   const resolver = mailauthResolver(deps.resolver);
   const random = deps.random ?? Math.random;
   const memo = spfMemo();
-  const hostname = config.hostname.toLowerCase();
   const keyOf = (t: CheckTransaction): string => `${t.ip}\0${t.helo}\0${t.mailFrom}`;
   const spfParams = (t: CheckTransaction) => ({ ip: t.ip, helo: t.helo, mailFrom: t.mailFrom, hostname: config.hostname, resolver });
   return {
@@ -210,17 +209,16 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
         messagePath: d.messagePath,
         minRsaBits: c.dkim_min_rsa_bits,
         arc: c.arc,
-        spf: await memo.take(keyOf(d), ms),
+        // an SPF lookup started at MAIL FROM that failed is simply asked again
+        spf: await memo.take(keyOf(d), ms)?.catch(() => undefined),
         checkHelo: c.spf_helo,
         now: now(),
       });
       const headers = [authenticationResults(config.hostname, auth, d.mailFrom, d.helo)];
-      // RFC 8601 §5: Authentication-Results fields that claim our authserv-id came from outside: remove them.
-      const removeHeaders: CheckVerdict['removeHeaders'] = [{ name: 'authentication-results', when: (v) => authservId(v) === hostname }];
 
       const { score, rules } = scoreMessage({ auth, helo: d.helo, ptr: d.ptr, mailFrom: d.mailFrom, hostname: config.hostname });
       headers.push(...spamHeaders(score, c.spam_threshold, rules));
-      const base = { headers, removeHeaders, score };
+      const base = { headers, score };
       const log = { ip: d.ip, from: d.mailFrom, spf: auth.spf.result, dkim: auth.dkim.map((x) => `${x.domain}:${x.result}`), dmarc: auth.dmarc?.result, score };
 
       const dm = auth.dmarc;
@@ -256,6 +254,16 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
 }
 
 /**
+ * RFC 8601 §5: Authentication-Results fields claiming our authserv-id that arrive from outside (or
+ * from a client) are forgeries: removed from every message, whatever else happens to the checks.
+ */
+export function forgedAuthResultsCheck(config: Config): Check {
+  const hostname = config.hostname.toLowerCase();
+  const verdict: CheckVerdict = { action: 'accept', removeHeaders: [{ name: 'authentication-results', when: (v) => authservId(v) === hostname }] };
+  return { name: 'forged-authentication-results', data: async () => verdict };
+}
+
+/**
  * The checks of the inbound smtp listener, in order: DNSBL (connect), rate limits, greylisting
  * (RCPT TO), then sender authentication and the spam score (end of data). Each is guarded by
  * [checks] timeout. Submission listeners may use the same list: only the per-user rate limit
@@ -276,15 +284,16 @@ export function buildInboundChecks(deps: CheckDeps): Check[] {
     }
     return prefs;
   };
-  return [dnsblCheck(deps, trusted), rateLimitCheck(deps, trusted, now), greylistCheck(deps, trusted, now), authenticationCheck(deps, now, getPrefs)].map((ch) =>
-    guarded(ch, deps.config, deps.logger),
-  );
+  return [
+    forgedAuthResultsCheck(deps.config),
+    ...[dnsblCheck(deps, trusted), rateLimitCheck(deps, trusted, now), greylistCheck(deps, trusted, now), authenticationCheck(deps, now, getPrefs)].map((ch) => guarded(ch, deps.config, deps.logger)),
+  ];
 }
 
 /** For submission listeners: the per-user hourly rate limit only. */
 export function buildSubmissionChecks(deps: CheckDeps): Check[] {
   const now = deps.now ?? (() => new Date());
-  return [guarded(rateLimitCheck(deps, [], now), deps.config, deps.logger)];
+  return [forgedAuthResultsCheck(deps.config), guarded(rateLimitCheck(deps, [], now), deps.config, deps.logger)];
 }
 
 /** The per-user spam threshold and Junk verdict log (data_dir/checks.sqlite), for the CLI and IMAP. */

@@ -364,6 +364,8 @@ test('a check that takes longer than the timeout does not hold the session (fail
   const v = await p.data(data(message('x@slow.test'), { mailFrom: 'x@slow.test' }));
   assert.ok(Date.now() - started < 2000);
   assert.equal(v.action, 'accept');
+  // forged Authentication-Results are removed even so
+  assert.ok(v.removeHeaders?.some((r) => r.name === 'authentication-results' && r.when?.(' mx.b.test; spf=pass')));
   const q = pipeline({ timeout: '300ms', timeout_action: 'tempfail' });
   const w = await q.data(data(message('x@slow.test'), { mailFrom: 'x@slow.test' }));
   assert.equal(w.action, 'tempfail');
