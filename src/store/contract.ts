@@ -393,6 +393,31 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await assertConsistent(store);
       });
 
+      it('reports per-target delivery failures without failing the others; moves across accounts', async () => {
+        const other = await withAccount(store, 'other@a.test', 0);
+        const s = await stage(store, testMessage('targets', 1000));
+        const res = await store.deliver(s, [{ accountId: acc }, { accountId: 987654 }, { accountId: other, flags: ['bad flag'] }, { accountId: other, flags: ['\\Flagged'] }]);
+        assert.equal(res[0]!.ok, true);
+        assert.ok(!res[1]!.ok && res[1]!.error === 'not-found');
+        assert.ok(!res[2]!.ok && res[2]!.error === 'invalid');
+        assert.ok(res[3]!.ok);
+        const r3 = res[3]!;
+        assert.ok(r3.ok);
+        const before = (await store.getAccountById(acc))!.usage;
+        const moved = await store.moveMessages(r3.mailboxId, [r3.uid], box);
+        assert.equal(moved.map.length, 1);
+        assert.equal((await store.getAccountById(other))!.usage, 0);
+        assert.equal((await store.getAccountById(acc))!.usage, before + s.size);
+        const [m] = await store.getMessages(box, [moved.map[0]![1]]);
+        assert.deepEqual(m!.flags, ['\\Flagged']);
+        await store.blobs.discard(s);
+        assert.equal(await store.getMailbox(acc, 'a//b'), null);
+        const special = await store.createMailbox(acc, 'Everything/', { specialUse: '\\All' });
+        assert.equal(special.name, 'Everything');
+        assert.equal(special.specialUse, '\\All');
+        await assertConsistent(store);
+      });
+
       it('pages messages by UID range and limit', async () => {
         const all = await store.listMessages(box);
         assert.ok(all.length >= 3);
