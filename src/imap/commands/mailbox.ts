@@ -47,9 +47,13 @@ async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<
     view.recent = new Set();
     if (!readOnly) {
       const mark = await store.claimRecent(mb.id);
-      for (let i = view.uids.length - 1; i >= 0 && view.uids[i]! > mark; i--) view.recent.add(view.uids[i]!);
+      for (const uid of view.uids.above(mark)) view.recent.add(uid);
     } else {
-      for (let i = view.uids.length - 1, k = 0; i >= 0 && k < status.recent; i--, k++) view.recent.add(view.uids[i]!);
+      let k = 0;
+      for (const uid of view.uids.above(0)) {
+        if (k++ >= status.recent) break;
+        view.recent.add(uid);
+      }
     }
   }
   // RFC 9051 §6.3.1 (and RFC 3501 §6.3.1 for IMAP4rev1)

@@ -3,7 +3,7 @@ import type { MessageMeta, Store } from '../../store/types.js';
 import type { ImapConn } from './conn.js';
 import { ImapError } from './errors.js';
 import type { SelectedView } from './view.js';
-import { parseSequenceSet, resolveRanges, selectSeqs, inRanges } from '../wire/sequence.js';
+import { parseSequenceSet, resolveRanges, selectSeqs, mergeRanges } from '../wire/sequence.js';
 
 /** Page size for listing a mailbox (DESIGN.md: keep each synchronous SQLite call short). */
 export const PAGE = 2000;
@@ -27,8 +27,9 @@ export function resolveSet(conn: ImapConn, view: SelectedView, set: string, uid:
   if (uid) {
     const ranges = resolveRanges(parsed, view.maxUid);
     // RFC 9051 §6.4.9: "*" is the largest UID in use; n:* with n above it still names that message
+    // merged ranges are disjoint and ascending, so the result is too
     const out: number[] = [];
-    for (const u of view.uids) if (inRanges(u, ranges)) out.push(u);
+    for (const [lo, hi] of mergeRanges(ranges)) for (const u of view.uids.between(lo, hi)) out.push(u);
     return out;
   }
   const ranges = resolveRanges(parsed, view.exists);
@@ -36,7 +37,7 @@ export function resolveSet(conn: ImapConn, view: SelectedView, set: string, uid:
     // RFC 9051 §9: a sequence number above EXISTS is invalid
     if (b > view.exists && view.exists > 0) throw new ImapError('BAD', null, 'Message sequence number out of range');
   }
-  return selectSeqs(view.exists, ranges).map((s) => view.uids[s - 1]!);
+  return selectSeqs(view.exists, ranges).map((s) => view.uidOf(s)!);
 }
 
 /** Metadata for the given UIDs (ascending), fetched in pages; expunged ones are missing. */

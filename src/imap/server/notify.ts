@@ -58,7 +58,7 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
     if (sel.recent && !sel.readOnly) {
       // RFC 3501 §2.3.2: a new message is \Recent to exactly one session
       const mark = await conn.ctx.store.claimRecent(sel.mailboxId);
-      for (let i = sel.uids.length - 1; i >= 0 && sel.uids[i]! > mark; i--) sel.recent.add(sel.uids[i]!);
+      for (const uid of sel.uids.above(mark)) sel.recent.add(uid);
     }
     conn.send(`* ${sel.exists} EXISTS`);
     if (sel.recent) conn.send(`* ${sel.recent.size} RECENT`);

@@ -5,9 +5,137 @@
 // SEARCH that uses sequence numbers is being answered.
 import type { ChangeEvent } from '../../store/types.js';
 
+/**
+ * Ascending UIDs kept as runs of consecutive numbers: a mailbox of 100,000 messages with few
+ * holes costs a few numbers, not 100,000 (thousands of sessions may have it selected at once).
+ */
+export class UidList {
+  private starts: number[] = [];
+  private lens: number[] = [];
+  /** cum[i] = number of UIDs in runs before run i. */
+  private cum: number[] = [];
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  get last(): number {
+    const n = this.starts.length;
+    return n ? this.starts[n - 1]! + this.lens[n - 1]! - 1 : 0;
+  }
+
+  get runs(): number {
+    return this.starts.length;
+  }
+
+  /** Appends a UID larger than every UID in the list. */
+  push(uid: number): void {
+    const n = this.starts.length;
+    if (n && uid <= this.last) throw new Error('UidList.push: not ascending');
+    if (n && uid === this.last + 1) this.lens[n - 1]!++;
+    else {
+      this.starts.push(uid);
+      this.lens.push(1);
+      this.cum.push(this.count);
+    }
+    this.count++;
+  }
+
+  /** Run index holding uid, or -1. */
+  private runOf(uid: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = this.starts[mid]!;
+      if (uid < s) hi = mid - 1;
+      else if (uid >= s + this.lens[mid]!) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** 0-based index of uid, or -1. */
+  indexOf(uid: number): number {
+    const r = this.runOf(uid);
+    return r < 0 ? -1 : this.cum[r]! + (uid - this.starts[r]!);
+  }
+
+  /** The UID at a 0-based index. */
+  at(i: number): number | undefined {
+    if (i < 0 || i >= this.count) return undefined;
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.cum[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.starts[lo]! + (i - this.cum[lo]!);
+  }
+
+  /** Removes uid; returns the 0-based index it had, or -1. */
+  remove(uid: number): number {
+    const r = this.runOf(uid);
+    if (r < 0) return -1;
+    const idx = this.cum[r]! + (uid - this.starts[r]!);
+    const s = this.starts[r]!;
+    const len = this.lens[r]!;
+    if (len === 1) {
+      this.starts.splice(r, 1);
+      this.lens.splice(r, 1);
+      this.cum.splice(r, 1);
+    } else if (uid === s) {
+      this.starts[r] = s + 1;
+      this.lens[r] = len - 1;
+    } else if (uid === s + len - 1) {
+      this.lens[r] = len - 1;
+    } else {
+      // split the run in two
+      this.lens[r] = uid - s;
+      this.starts.splice(r + 1, 0, uid + 1);
+      this.lens.splice(r + 1, 0, s + len - 1 - uid);
+      this.cum.splice(r + 1, 0, 0);
+    }
+    this.count--;
+    if (this.starts.length) this.cum[0] = 0;
+    for (let k = Math.max(r, 1); k < this.starts.length; k++) this.cum[k] = this.cum[k - 1]! + this.lens[k - 1]!;
+    return idx;
+  }
+
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (let r = 0; r < this.starts.length; r++) {
+      const s = this.starts[r]!;
+      const e = s + this.lens[r]!;
+      for (let u = s; u < e; u++) yield u;
+    }
+  }
+
+  /** UIDs in [lo, hi], ascending. */
+  *between(lo: number, hi: number): IterableIterator<number> {
+    for (let r = 0; r < this.starts.length; r++) {
+      const s = Math.max(this.starts[r]!, lo);
+      const e = Math.min(this.starts[r]! + this.lens[r]! - 1, hi);
+      for (let u = s; u <= e; u++) yield u;
+    }
+  }
+
+  /** UIDs above `mark`, descending. */
+  *above(mark: number): IterableIterator<number> {
+    for (let r = this.starts.length - 1; r >= 0; r--) {
+      const s = this.starts[r]!;
+      for (let u = s + this.lens[r]! - 1; u >= s; u--) {
+        if (u <= mark) return;
+        yield u;
+      }
+    }
+  }
+}
+
 export class SelectedView {
   /** Announced UIDs, ascending. */
-  uids: number[] = [];
+  readonly uids = new UidList();
   /** \Recent UIDs for this session (IMAP4rev1 only, RFC 3501 §2.3.2). */
   recent: Set<number> | null = null;
   /** Changes to this mailbox not yet reported. */
@@ -29,31 +157,20 @@ export class SelectedView {
 
   /** Sequence number of a UID, or 0. */
   seqOf(uid: number): number {
-    let lo = 0;
-    let hi = this.uids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = this.uids[mid]!;
-      if (v === uid) return mid + 1;
-      if (v < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return 0;
+    return this.uids.indexOf(uid) + 1;
   }
 
   uidOf(seq: number): number | undefined {
-    return this.uids[seq - 1];
+    return this.uids.at(seq - 1);
   }
 
   get maxUid(): number {
-    return this.uids.length ? this.uids[this.uids.length - 1]! : 0;
+    return this.uids.last;
   }
 
   /** Removes one UID; returns the sequence number it had (0 if not present). */
   remove(uid: number): number {
-    const seq = this.seqOf(uid);
-    if (seq) this.uids.splice(seq - 1, 1);
     this.recent?.delete(uid);
-    return seq;
+    return this.uids.remove(uid) + 1;
   }
 }
