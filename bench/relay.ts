@@ -1,9 +1,7 @@
 // Relay throughput: messages per second through the durable queue (enqueue with fsync and group
 // commit, MX lookup, SMTP delivery with kept connections) to Postfix's smtp-sink, beside the same
 // messages sent straight to smtp-sink by the same SMTP client over the same number of connections.
-import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,17 +12,10 @@ import { openStore } from '../src/store/index.js';
 import { silentLogger } from '../src/log/logger.js';
 import { openQueue } from '../src/queue/index.js';
 import { SmtpClient } from '../src/smtp/client/connection.js';
+import { haveSmtpSink, startSink } from '../test/integration/outbound-helpers.js';
 
 const N = Number(process.env.RELAY_MESSAGES ?? 500);
 const CONNECTIONS = 8;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function message(i: number): Buffer {
   const body = 'The quick brown fox jumps over the lazy dog. '.repeat(40).replace(/(.{70})/g, '$1\r\n');
@@ -32,27 +23,12 @@ function message(i: number): Buffer {
 }
 
 export async function benchRelay(): Promise<{ queued: number; direct: number; ratio: number }> {
-  try {
-    execFileSync('which', ['smtp-sink']);
-  } catch {
+  if (!haveSmtpSink()) {
     console.log('relay: smtp-sink not installed (apt-get install postfix); skipped');
     return { queued: 0, direct: 0, ratio: 0 };
   }
-  const port = await freePort();
-  const sink = spawn('smtp-sink', ['-u', 'postfix', `127.0.0.1:${port}`, '100'], { stdio: 'ignore' });
-  for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('data', () => {
-        s.destroy();
-        r(true);
-      });
-      s.once('error', () => r(false));
-    });
-    if (ok) break;
-    if (i > 200) throw new Error('smtp-sink did not start');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const sink = await startSink([], { dump: false });
+  const port = sink.port;
   const dns = await startDnsServer();
   dns.setRecords('sink.test', 'MX', ['10 mx.sink.test']);
   dns.setRecords('mx.sink.test', 'A', ['127.0.0.1']);
@@ -89,7 +65,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     const t1 = process.hrtime.bigint();
     await Promise.all(blobs.map((blob) => queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@sink.test' }], blob })));
     const enqueuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
-    while (queue.list().length > 0) await new Promise((r) => setTimeout(r, 20));
+    while (queue.count() > 0) await new Promise((r) => setTimeout(r, 20));
     const queuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
     await queue.stop(1000);
     await Promise.all(blobs.map((b) => store.blobs.discard(b)));
@@ -103,7 +79,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     console.log(`  ratio queue/direct:               ${(queued / direct).toFixed(2)}`);
     return { queued, direct, ratio: queued / direct };
   } finally {
-    sink.kill('SIGTERM');
+    await sink.stop();
     await dns.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -23,6 +23,8 @@ export interface Queue extends Outbound {
   /** Stops delivering: in-flight deliveries may finish within graceMs, then are put back. Closes the database. */
   stop(graceMs: number): Promise<void>;
   list(): QueuedMessage[];
+  /** Number of messages in the queue. */
+  count(): number;
   show(id: string): QueuedMessage;
   /** Makes one message (or all, with null) due now; returns how many recipients. */
   retry(id: string | null): number;
@@ -59,6 +61,7 @@ export async function bounceMessage(store: QueueStore, id: string, hostname: str
 export function queueAdmin(store: QueueStore, hostname: string, now: () => Date): Omit<Queue, 'enqueue' | 'start' | 'stop'> {
   return {
     list: () => store.list(),
+    count: () => store.count(),
     show: (id) => store.mustGet(id),
     retry: (id) => store.retry(id, now().getTime()),
     hold: (id) => store.setHeld(id, true),

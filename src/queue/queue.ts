@@ -4,7 +4,7 @@
 // enqueues arriving together share one directory fsync and one commit (group commit).
 // The CLI opens the same database from another process; the scheduler polls it.
 import Database from 'better-sqlite3';
-import { mkdirSync, createReadStream } from 'node:fs';
+import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
 import { open, copyFile, unlink, rm, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -184,9 +184,11 @@ export function domainOf(address: string): string {
   return at < 0 ? '' : address.slice(at + 1).toLowerCase();
 }
 
-/** A queue id: sortable by time, unique (12 base-36 time digits + 8 random hex). */
+/** A queue id: sortable by time, unique (10 base-36 time digits + 8 hex: a per-process random start, counting up). */
+let idCounter = randomBytes(4).readUInt32BE(0);
 function newId(now: number): string {
-  return now.toString(36).padStart(10, '0').toUpperCase() + randomBytes(4).toString('hex').toUpperCase();
+  idCounter = (idCounter + 1) >>> 0;
+  return now.toString(36).padStart(10, '0').toUpperCase() + idCounter.toString(16).padStart(8, '0').toUpperCase();
 }
 
 /** What enqueueing needs besides the message file. */
@@ -242,6 +244,15 @@ export class QueueStore {
    * last of them, which only means a delivery (or a DSN) happens again (at-least-once). Enqueues
    * commit with synchronous=FULL: an acknowledged message is never lost.
    */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once, reused (preparing is a large part of a small query's cost). */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   private stateTx<T>(fn: () => T): T {
     this.db.pragma('synchronous = NORMAL');
     try {
@@ -282,7 +293,7 @@ export class QueueStore {
   async enqueueFile(sourcePath: string, rec: EnqueueRecord, now: number): Promise<string> {
     const id = newId(now);
     const dest = this.filePath(id);
-    await copyFile(sourcePath, dest);
+    await copyFile(sourcePath, dest, fsConstants.COPYFILE_EXCL); // never over another message
     return this.commitFile(id, dest, rec, now);
   }
 
@@ -341,11 +352,11 @@ export class QueueStore {
       } finally {
         await dh.close();
       }
-      const insM = this.db.prepare(
+      const insM = this.stmt(
         `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
-      const insR = this.db.prepare(
+      const insR = this.stmt(
         `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt)
          VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
       );
@@ -365,9 +376,9 @@ export class QueueStore {
   }
 
   get(id: string): QueuedMessage | null {
-    const m = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    const m = this.stmt('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
     if (!m) return null;
-    const rcpts = this.db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx').all(id) as RecipientRow[];
+    const rcpts = this.stmt('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx').all(id) as RecipientRow[];
     return toMessage(m, rcpts);
   }
 
@@ -378,14 +389,14 @@ export class QueueStore {
   }
 
   list(opts: { limit?: number; afterId?: string } = {}): QueuedMessage[] {
-    const rows = this.db.prepare('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
+    const rows = this.stmt('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
     if (!rows.length) return [];
-    const rc = this.db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx');
+    const rc = this.stmt('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx');
     return rows.map((m) => toMessage(m, rc.all(m.id) as RecipientRow[]));
   }
 
   count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
+    return (this.stmt('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
   }
 
   /** Pending (queued or deferred) recipients of messages not on hold, due at `now`, oldest first. */
@@ -410,7 +421,7 @@ export class QueueStore {
 
   /** Records delivery results (one transaction). */
   record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): void {
-    const st = this.db.prepare(
+    const st = this.stmt(
       `UPDATE recipients SET state = ?, last_reply = ?, last_status = ?, remote_mta = ?, last_attempt = ?,
          attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?
        WHERE message_id = ? AND idx = ? AND state IN ('queued', 'deferred')`,
@@ -425,8 +436,8 @@ export class QueueStore {
   /** Adds recipients to a message (alias expansion to remote addresses). */
   addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): void {
     this.db.transaction(() => {
-      const max = (this.db.prepare('SELECT max(idx) AS m FROM recipients WHERE message_id = ?').get(messageId) as { m: number | null }).m ?? -1;
-      const ins = this.db.prepare(
+      const max = (this.stmt('SELECT max(idx) AS m FROM recipients WHERE message_id = ?').get(messageId) as { m: number | null }).m ?? -1;
+      const ins = this.stmt(
         `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
       );
       recipients.forEach((r, i) => ins.run(messageId, max + 1 + i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
@@ -438,11 +449,11 @@ export class QueueStore {
    * transaction and its file after. Returns true when the message is gone.
    */
   async markReported(messageId: string, idxs: number[]): Promise<boolean> {
-    const st = this.db.prepare('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
+    const st = this.stmt('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
     const done = this.stateTx(() => {
       idxs.forEach((i) => st.run(messageId, i));
       if (!this.isDone(messageId)) return false;
-      this.db.prepare('DELETE FROM messages WHERE id = ?').run(messageId);
+      this.stmt('DELETE FROM messages WHERE id = ?').run(messageId);
       return true;
     });
     if (done) await rm(this.filePath(messageId), { force: true });
@@ -450,7 +461,7 @@ export class QueueStore {
   }
 
   markDelayWarned(messageId: string, idxs: number[]): void {
-    const st = this.db.prepare('UPDATE recipients SET delay_warned = 1 WHERE message_id = ? AND idx = ?');
+    const st = this.stmt('UPDATE recipients SET delay_warned = 1 WHERE message_id = ? AND idx = ?');
     this.stateTx(() => idxs.forEach((i) => st.run(messageId, i)));
   }
 
@@ -459,19 +470,19 @@ export class QueueStore {
     if (id !== null) this.mustGet(id);
     const r =
       id === null
-        ? this.db.prepare(`UPDATE recipients SET next_attempt = ? WHERE state IN ('queued','deferred')`).run(now)
-        : this.db.prepare(`UPDATE recipients SET next_attempt = ? WHERE message_id = ? AND state IN ('queued','deferred')`).run(now, id);
+        ? this.stmt(`UPDATE recipients SET next_attempt = ? WHERE state IN ('queued','deferred')`).run(now)
+        : this.stmt(`UPDATE recipients SET next_attempt = ? WHERE message_id = ? AND state IN ('queued','deferred')`).run(now, id);
     return r.changes;
   }
 
   setHeld(id: string, held: boolean): void {
-    const r = this.db.prepare('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id);
+    const r = this.stmt('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id);
     if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
   }
 
   /** Removes a message whose recipients are all final and reported (or any message: `queue delete`). */
   async remove(id: string): Promise<void> {
-    const r = this.stateTx(() => this.db.prepare('DELETE FROM messages WHERE id = ?').run(id));
+    const r = this.stateTx(() => this.stmt('DELETE FROM messages WHERE id = ?').run(id));
     if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
     await rm(this.filePath(id), { force: true });
   }
@@ -513,7 +524,7 @@ export class QueueStore {
   async sweepOrphans(): Promise<number> {
     const { readdir } = await import('node:fs/promises');
     const names = await readdir(this.dir);
-    const has = this.db.prepare('SELECT 1 FROM messages WHERE id = ?');
+    const has = this.stmt('SELECT 1 FROM messages WHERE id = ?');
     let n = 0;
     for (const name of names) {
       const m = /^([0-9A-Z]+)\.eml$/.exec(name);

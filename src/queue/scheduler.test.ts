@@ -4,7 +4,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
@@ -15,75 +14,7 @@ import type { Store } from '../store/types.js';
 import { silentLogger } from '../log/logger.js';
 import { openQueue, type Queue } from './index.js';
 import type { MessageSigner } from './types.js';
-
-/** A remote SMTP server whose replies the test scripts. */
-class Remote {
-  private server: Server;
-  private sockets = new Set<Socket>();
-  port = 0;
-  /** RCPT reply by address (default 250). */
-  rcpt = new Map<string, string>();
-  /** Reply after the data (default 250); null: never answer. */
-  dataReply: string | null = '250 2.0.0 ok';
-  ehlo = ['PIPELINING', '8BITMIME', 'DSN'];
-  commands: string[] = [];
-  messages: string[] = [];
-  onDot: (() => void) | null = null;
-  connections = 0;
-
-  constructor() {
-    this.server = createServer((s) => {
-      this.connections++;
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-      s.on('error', () => undefined);
-      let buf = '';
-      let data: string[] | null = null;
-      s.write('220 remote.test ESMTP\r\n');
-      s.on('data', (d) => {
-        buf += d.toString('utf8');
-        let i: number;
-        while ((i = buf.indexOf('\r\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (data) {
-            if (line !== '.') {
-              data.push(line.startsWith('.') ? line.slice(1) : line);
-              continue;
-            }
-            this.messages.push(data.join('\r\n'));
-            data = null;
-            this.onDot?.();
-            if (this.dataReply) s.write(this.dataReply + '\r\n');
-            continue;
-          }
-          this.commands.push(line);
-          const verb = line.split(/[ :]/)[0]!.toUpperCase();
-          if (verb === 'EHLO') {
-            const lines = ['remote.test', ...this.ehlo];
-            s.write(lines.map((l, k) => (k === lines.length - 1 ? '250 ' : '250-') + l).join('\r\n') + '\r\n');
-          }
-          else if (verb === 'RCPT') {
-            const addr = /<([^>]*)>/.exec(line)![1]!;
-            s.write((this.rcpt.get(addr) ?? '250 2.1.5 ok') + '\r\n');
-          } else if (verb === 'DATA') {
-            data = [];
-            s.write('354 go ahead\r\n');
-          } else if (verb === 'QUIT') s.end('221 bye\r\n');
-          else s.write('250 ok\r\n');
-        }
-      });
-    });
-  }
-  async listen(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
+import { ScriptedRemote, until } from '../../test/integration/outbound-helpers.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -95,7 +26,7 @@ after(() => dns.close());
 interface Env {
   queue: Queue;
   store: Store;
-  remote: Remote;
+  remote: ScriptedRemote;
   clock: { now: number };
   /** A new queue on the same data directory (after queue.stop), not started. */
   reopen(): Promise<Queue>;
@@ -103,8 +34,7 @@ interface Env {
 }
 
 async function env(opts: { queue?: Record<string, unknown>; signer?: MessageSigner } = {}): Promise<Env> {
-  const remote = new Remote();
-  await remote.listen();
+  const remote = await new ScriptedRemote().listen();
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
   const config = validateConfig({
     hostname: 'mail.a.test',
@@ -144,16 +74,6 @@ async function enqueue(e: Env, rcpts: Array<string | { address: string; notify?:
     return await e.queue.enqueue({ from, recipients: rcpts.map((r) => (typeof r === 'string' ? { address: r } : r)), blob });
   } finally {
     await e.store.blobs.discard(blob);
-  }
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms = 8000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 15));
   }
 }
 
@@ -318,7 +238,7 @@ test('stop(grace) with a delivery in flight: cut after the grace, left queued (n
   const e = await env();
   try {
     e.remote.dataReply = null; // never answers the final dot
-    const dotSeen = new Promise<void>((r) => (e.remote.onDot = r));
+    const dotSeen = e.remote.nextDot();
     const id = await enqueue(e, ['x@remote.test']);
     await dotSeen;
     const t0 = Date.now();

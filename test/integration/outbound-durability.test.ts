@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { validateConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { openQueue } from '../../src/queue/index.js';
+import { ScriptedRemote, until } from './outbound-helpers.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const MESSAGE = 'From: alice@a.test\r\nTo: bob@remote.test\r\nSubject: durable\r\n\r\nbody\r\n';
@@ -37,60 +37,6 @@ if (process.env.YUBIN_QUEUE_CHILD) {
   process.stdout.write(`enqueued ${ids.join(' ')}\n`);
   setInterval(() => undefined, 1000); // stay alive until killed
 } else {
-  /** A remote SMTP server that either hangs after the data (never answers the dot) or accepts. */
-  class Remote {
-    server: Server;
-    port = 0;
-    hang = true;
-    received = 0;
-    dataSeen = 0;
-    onData: (() => void) | null = null;
-    private sockets = new Set<Socket>();
-    constructor() {
-      this.server = createServer((s) => {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-        let buf = '';
-        let inData = false;
-        s.write('220 remote.test ESMTP\r\n');
-        s.on('data', (d) => {
-          buf += d.toString('latin1');
-          let i: number;
-          while ((i = buf.indexOf('\r\n')) >= 0) {
-            const line = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            if (inData) {
-              if (line !== '.') continue;
-              inData = false;
-              this.dataSeen++;
-              this.onData?.();
-              if (this.hang) continue;
-              this.received++;
-              s.write('250 2.0.0 ok\r\n');
-              continue;
-            }
-            const cmd = line.slice(0, 4).toUpperCase();
-            if (cmd === 'EHLO') s.write('250-remote.test\r\n250 PIPELINING\r\n');
-            else if (cmd === 'DATA') {
-              inData = true;
-              s.write('354 go on\r\n');
-            } else if (cmd === 'QUIT') s.end('221 bye\r\n');
-            else s.write('250 ok\r\n');
-          }
-        });
-      });
-    }
-    async listen(): Promise<void> {
-      await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-      this.port = (this.server.address() as { port: number }).port;
-    }
-    async close(): Promise<void> {
-      for (const s of this.sockets) s.destroy();
-      await new Promise<void>((r) => this.server.close(() => r()));
-    }
-  }
-
   let dns: TestDnsServer;
   before(async () => {
     dns = await startDnsServer();
@@ -130,7 +76,7 @@ if (process.env.YUBIN_QUEUE_CHILD) {
     return { enqueued, kill };
   }
 
-  async function restartAndDeliver(dir: string, remote: Remote, expectedIds: string[]): Promise<void> {
+  async function restartAndDeliver(dir: string, remote: ScriptedRemote, expectedIds: string[]): Promise<void> {
     const config = configFor(dir, dns.address, remote.port);
     const store = await openStore(dir);
     const queue = await openQueue(
@@ -140,11 +86,7 @@ if (process.env.YUBIN_QUEUE_CHILD) {
     try {
       assert.deepEqual(queue.list().map((m) => m.id).sort(), [...expectedIds].sort(), 'every acknowledged message is still queued');
       queue.start();
-      const end = Date.now() + 15_000;
-      while (queue.list().length > 0) {
-        if (Date.now() > end) throw new Error(`not delivered after restart: ${JSON.stringify(queue.list())}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await until('delivered after restart', () => queue.list().length === 0, 15_000);
     } finally {
       await queue.stop(1000);
       await store.close();
@@ -152,9 +94,7 @@ if (process.env.YUBIN_QUEUE_CHILD) {
   }
 
   test('SIGKILL right after enqueue (group commit of 20): all 20 delivered after restart', async () => {
-    const remote = new Remote();
-    remote.hang = false;
-    await remote.listen();
+    const remote = await new ScriptedRemote().listen();
     const dir = await prepare();
     try {
       const c = child(dir, remote.port, 20, false);
@@ -162,7 +102,7 @@ if (process.env.YUBIN_QUEUE_CHILD) {
       assert.equal(ids.length, 20);
       await c.kill();
       await restartAndDeliver(dir, remote, ids);
-      assert.equal(remote.received, 20);
+      assert.equal(remote.accepted, 20);
       assert.deepEqual(readdirSync(join(dir, 'queue')), [], 'message files removed once delivered');
     } finally {
       await remote.close();
@@ -171,20 +111,21 @@ if (process.env.YUBIN_QUEUE_CHILD) {
   });
 
   test('SIGKILL in the middle of a delivery: delivered again after restart, never lost', async () => {
-    const remote = new Remote();
-    await remote.listen();
+    const remote = await new ScriptedRemote().listen();
+    remote.dataReply = null; // never answers the final dot
+    const dot = remote.nextDot();
     const dir = await prepare();
     try {
       const c = child(dir, remote.port, 1, true);
       const ids = await c.enqueued;
       // the child has sent the whole message; the remote has not answered the final dot: crash now
-      await new Promise<void>((r) => (remote.dataSeen > 0 ? r() : (remote.onData = r)));
+      await dot;
       await c.kill();
-      assert.equal(remote.received, 0);
-      remote.hang = false;
+      assert.equal(remote.accepted, 0);
+      remote.dataReply = '250 2.0.0 ok';
       await restartAndDeliver(dir, remote, ids);
-      assert.equal(remote.received, 1);
-      assert.equal(remote.dataSeen, 2, 'sent twice: at-least-once');
+      assert.equal(remote.accepted, 1);
+      assert.equal(remote.messages.length, 2, 'sent twice: at-least-once');
     } finally {
       await remote.close();
       rmSync(dir, { recursive: true, force: true });

@@ -2,8 +2,7 @@
 // 2xx, 4xx and 5xx replies, a disconnect mid-DATA, DSN parameters on the wire, connection reuse.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,64 +14,9 @@ import type { Store } from '../../src/store/types.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { openQueue, type Queue } from '../../src/queue/index.js';
 import { parseMessage } from '../../src/message/parser.js';
+import { haveSmtpSink, freePort, startSink, until } from './outbound-helpers.js';
 
-const haveSink = (() => {
-  try {
-    execFileSync('which', ['smtp-sink']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-interface Sink {
-  port: number;
-  dir: string;
-  messages(): string[];
-  stop(): Promise<void>;
-}
-
-/** smtp-sink on 127.0.0.1 with extra flags (e.g. ['-f', 'RCPT']); ready when it greets. */
-async function startSink(flags: string[] = []): Promise<Sink> {
-  const dir = mkdtempSync(join(tmpdir(), 'yubin-sink-'));
-  chmodSync(dir, 0o777);
-  const port = await freePort();
-  const child: ChildProcess = spawn('smtp-sink', ['-u', 'postfix', '-d', join(dir, 'm.'), ...flags, `127.0.0.1:${port}`, '20'], { stdio: 'ignore' });
-  for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('data', () => {
-        s.destroy();
-        r(true);
-      });
-      s.once('error', () => r(false));
-    });
-    if (ok) break;
-    if (i > 100) throw new Error('smtp-sink did not start');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return {
-    port,
-    dir,
-    messages: () =>
-      readdirSync(dir)
-        .sort()
-        .map((f) => readFileSync(join(dir, f), 'utf8')),
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+const haveSink = haveSmtpSink();
 
 let dns: TestDnsServer;
 before(async () => {
@@ -120,16 +64,6 @@ async function enqueue(e: Env, body: string, rcpts: string[], extra: Record<stri
     return await e.queue.enqueue({ from: 'alice@a.test', recipients: rcpts.map((address) => ({ address })), blob, ...extra });
   } finally {
     await e.store.blobs.discard(blob);
-  }
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

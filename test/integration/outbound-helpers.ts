@@ -1,0 +1,168 @@
+// Shared by the outbound tests and bench/relay.ts: a scripted remote SMTP server, Postfix's
+// smtp-sink as a peer we did not write, and small waiting helpers.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A remote SMTP server on 127.0.0.1 whose replies the test scripts. */
+export class ScriptedRemote {
+  private server: Server;
+  private sockets = new Set<Socket>();
+  port = 0;
+  /** RCPT reply by address (default 250). */
+  rcpt = new Map<string, string>();
+  /** Reply after the data (default 250); null: never answer (a hanging server). */
+  dataReply: string | null = '250 2.0.0 ok';
+  /** EHLO keywords. */
+  ehlo = ['PIPELINING', '8BITMIME', 'DSN'];
+  /** Every command line received, in order. */
+  commands: string[] = [];
+  /** Every message received (un-dot-stuffed, CRLF), whether answered or not. */
+  messages: string[] = [];
+  /** Messages answered with 2xx. */
+  accepted = 0;
+  /** Called when a final dot arrives. */
+  onDot: (() => void) | null = null;
+  connections = 0;
+
+  constructor() {
+    this.server = createServer((s) => {
+      this.connections++;
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      s.on('error', () => undefined);
+      let buf = '';
+      let data: string[] | null = null;
+      s.write('220 remote.test ESMTP\r\n');
+      s.on('data', (d) => {
+        buf += d.toString('utf8');
+        let i: number;
+        while ((i = buf.indexOf('\r\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (data) {
+            if (line !== '.') {
+              data.push(line.startsWith('.') ? line.slice(1) : line);
+              continue;
+            }
+            this.messages.push(data.join('\r\n'));
+            data = null;
+            this.onDot?.();
+            if (this.dataReply) {
+              if (this.dataReply.startsWith('2')) this.accepted++;
+              s.write(this.dataReply + '\r\n');
+            }
+            continue;
+          }
+          this.commands.push(line);
+          const verb = line.split(/[ :]/)[0]!.toUpperCase();
+          if (verb === 'EHLO') {
+            const lines = ['remote.test', ...this.ehlo];
+            s.write(lines.map((l, k) => (k === lines.length - 1 ? '250 ' : '250-') + l).join('\r\n') + '\r\n');
+          } else if (verb === 'RCPT') {
+            const addr = /<([^>]*)>/.exec(line)?.[1] ?? '';
+            s.write((this.rcpt.get(addr) ?? '250 2.1.5 ok') + '\r\n');
+          } else if (verb === 'DATA') {
+            data = [];
+            s.write('354 go ahead\r\n');
+          } else if (verb === 'QUIT') s.end('221 bye\r\n');
+          else s.write('250 ok\r\n');
+        }
+      });
+    });
+  }
+
+  async listen(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as { port: number }).port;
+    return this;
+  }
+
+  /** Resolves at the next final dot. */
+  nextDot(): Promise<void> {
+    return new Promise<void>((r) => (this.onDot = r));
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+export function haveSmtpSink(): boolean {
+  try {
+    execFileSync('which', ['smtp-sink']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Resolves when something on 127.0.0.1:port sends its greeting. */
+export async function waitForGreeting(port: number, what: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('data', () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (i > 200) throw new Error(`${what} did not start`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface Sink {
+  port: number;
+  /** The dumped messages (smtp-sink's X- headers, then the message as received, un-stuffed). */
+  messages(): string[];
+  stop(): Promise<void>;
+}
+
+/** Postfix's smtp-sink on 127.0.0.1 with extra flags (e.g. ['-f', 'RCPT']); ready when it greets. */
+export async function startSink(flags: string[] = [], opts: { dump?: boolean } = {}): Promise<Sink> {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-sink-'));
+  chmodSync(dir, 0o777); // smtp-sink writes its dumps as the postfix user
+  const port = await freePort();
+  const dump = opts.dump === false ? [] : ['-d', join(dir, 'm.')];
+  const child: ChildProcess = spawn('smtp-sink', ['-u', 'postfix', ...dump, ...flags, `127.0.0.1:${port}`, '100'], { stdio: 'ignore' });
+  await waitForGreeting(port, 'smtp-sink');
+  return {
+    port,
+    messages: () =>
+      readdirSync(dir)
+        .sort()
+        .map((f) => readFileSync(join(dir, f), 'utf8')),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls fn until it returns something truthy (every 20 ms), or fails after ms. */
+export async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_000): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
