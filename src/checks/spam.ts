@@ -4,6 +4,7 @@
 // Users' Junk verdicts (moving a message into or out of Junk) are logged for a later classifier.
 import type { AuthOutcome } from './spf-dkim-dmarc.js';
 import type { ChecksDb } from './db.js';
+import type { Store } from '../store/types.js';
 
 export interface SpamRule {
   name: string;
@@ -141,4 +142,24 @@ export function verdictForMove(from: string | null, to: string | null): Verdict 
   if (to === '\\Junk' && from !== '\\Junk') return 'spam';
   if (from === '\\Junk' && to !== '\\Junk' && to !== '\\Trash') return 'ham';
   return null;
+}
+
+/**
+ * For IMAP COPY/MOVE (and APPEND into Junk): records the user's verdict on each message when it
+ * moves into or out of the Junk mailbox (special-use \Junk, RFC 6154). Never throws: a verdict
+ * that cannot be written is only logged by the caller's catch.
+ */
+export async function recordMoveVerdicts(
+  prefs: SpamPrefs,
+  store: Pick<Store, 'getMailboxById' | 'getMessages'>,
+  move: { account: string; srcMailboxId: number | null; dstMailboxId: number; uids: number[] },
+): Promise<Verdict | null> {
+  const src = move.srcMailboxId === null ? null : await store.getMailboxById(move.srcMailboxId);
+  const dst = await store.getMailboxById(move.dstMailboxId);
+  const verdict = verdictForMove(src?.specialUse ?? null, dst?.specialUse ?? null);
+  if (!verdict || move.srcMailboxId === null) return verdict;
+  const metas = await store.getMessages(move.srcMailboxId, move.uids);
+  const at = new Date();
+  for (const m of metas) prefs.recordVerdict(move.account, m.blobId, verdict, at);
+  return verdict;
 }
