@@ -116,6 +116,8 @@ class Connection implements Transport {
     this.localPort = raw.localPort ?? 0;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     raw.setNoDelay(true);
+    // Finds peers that vanished without a FIN (long IMAP IDLE, POP3 sessions behind NAT).
+    raw.setKeepAlive(true, 60_000);
     raw.on('error', (err) => this.onError(err));
     raw.once('close', () => this.onClose());
   }

@@ -112,11 +112,13 @@ test('[tls]: reload() picks up a new certificate; a bad file keeps the old one a
   await copyFile(certB.key, keyPath);
   await provider.reload();
   const fpB = await fingerprintOf(certB.cert);
+  assert.equal(provider.fingerprint(), fpB);
   assert.equal(await servedFingerprint(provider), fpB);
 
   // A key that does not match the certificate: the old context stays.
   await copyFile(certA.key, keyPath);
   await provider.reload();
+  assert.equal(provider.fingerprint(), fpB);
   assert.equal(await servedFingerprint(provider), fpB);
   await writeFile(certPath, 'not a certificate');
   await provider.reload();

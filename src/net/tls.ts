@@ -12,8 +12,13 @@ import type { Logger } from '../log/logger.js';
 export interface TlsProvider {
   /** The current context; new handshakes use it, so a reload takes effect without a restart. */
   secureContext(): tls.SecureContext;
-  /** Re-reads the certificate chain and key. A bad file keeps the old context (and is logged). */
+  /**
+   * Re-reads the certificate chain and key; never rejects. Both outcomes are logged here
+   * ("certificate reloaded" / "certificate reload failed; keeping the previous certificate").
+   */
   reload(): Promise<void>;
+  /** The SHA-256 fingerprint of the certificate in use (changes when a reload succeeds). */
+  fingerprint(): string;
   /** Where the certificate comes from: "config" ([tls]) or "self-signed" (data_dir/tls). */
   readonly source: 'config' | 'self-signed';
   /** The PEM files in use. */
@@ -55,14 +60,13 @@ function buildContext(certPem: string, keyPem: string, certPath: string, keyPath
 }
 
 async function readPair(certPath: string, keyPath: string): Promise<Loaded> {
-  const [cert, key] = await Promise.all([
-    readFile(certPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`${certPath}: cannot read certificate (${err.code ?? err.message})`);
-    }),
-    readFile(keyPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`${keyPath}: cannot read key (${err.code ?? err.message})`);
-    }),
-  ]);
+  // One after the other, so the error names the certificate first when both are missing.
+  const cert = await readFile(certPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${certPath}: cannot read certificate (${err.code ?? err.message})`);
+  });
+  const key = await readFile(keyPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${keyPath}: cannot read key (${err.code ?? err.message})`);
+  });
   return buildContext(cert, key, certPath, keyPath);
 }
 
@@ -144,6 +148,7 @@ export async function createTlsProvider(config: Config, logger: Logger): Promise
     certPath,
     keyPath,
     secureContext: () => current.context,
+    fingerprint: () => current.fingerprint,
     async reload() {
       try {
         const next = await readPair(certPath, keyPath);

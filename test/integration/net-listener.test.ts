@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { startListeners, type Listeners } from '../../src/net/listener.js';
-import { createTlsProvider, type TlsProvider } from '../../src/net/tls.js';
+import { copyFile } from 'node:fs/promises';
+import { createTlsProvider, generateSelfSigned, type TlsProvider } from '../../src/net/tls.js';
 import type { Session, Transport } from '../../src/net/transport.js';
 
 const dirs: string[] = [];
@@ -507,6 +508,39 @@ test('STARTTLS: plaintext waiting in the buffer when startTls() is called is dis
     assert.equal(await rt.next(), 'ECHO AFTER');
     assert.deepEqual(sessions[0]!.seen, ['LAZYTLS', 'AFTER']);
     secure.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('reload (SIGHUP): new connections get the new certificate, open ones keep working', async () => {
+  const base = await mkdtemp(join(tmpdir(), 'yubin-net-reload-'));
+  dirs.push(base);
+  const a = await generateSelfSigned(join(base, 'a'), 'one.net.test');
+  const b = await generateSelfSigned(join(base, 'b'), 'two.net.test');
+  const cert = join(base, 'fullchain.pem');
+  const key = join(base, 'privkey.pem');
+  await copyFile(a.cert, cert);
+  await copyFile(a.key, key);
+  const none = { smtp: [], submission: [], submissions: [], imap: [], imaps: ['127.0.0.1:0'], pop3: [], pop3s: [] };
+  const config = configSchema.parse({ hostname: 'mail.net.test', data_dir: base, listen: none, tls: { cert, key } });
+  const provider = await createTlsProvider(config, silentLogger());
+  const listeners = await startListeners({ config, logger: silentLogger(), tls: provider, factories: { imaps: (t) => new LineSession(t) } });
+  try {
+    const addr = listeners.addresses.imaps[0]!;
+    const first = await connectTls(addr);
+    const r1 = lineReader(first);
+    assert.match((await r1.next())!, /^HELLO imaps/);
+    assert.equal(first.getPeerCertificate().subject.CN, 'one.net.test');
+    await copyFile(b.cert, cert);
+    await copyFile(b.key, key);
+    await provider.reload();
+    const second = await connectTls(addr);
+    assert.equal(second.getPeerCertificate().subject.CN, 'two.net.test');
+    first.write('still here\r\n');
+    assert.equal(await r1.next(), 'ECHO still here');
+    first.destroy();
+    second.destroy();
   } finally {
     await listeners.close(1000);
   }
