@@ -19,7 +19,7 @@ import type { SessionApi, SmtpState, Transaction } from './state.js';
 /** Longest line the framer buffers before it skips it: AUTH (RFC 4954 §4: 12288 octets). */
 const MAX_FRAMED_LINE = 12288;
 /** Pause the transport when this much input waits unprocessed; resume below LOW_WATER. */
-const HIGH_WATER = 256 * 1024;
+const HIGH_WATER = 128 * 1024;
 const LOW_WATER = 64 * 1024;
 
 export function createSmtpSession(ctx: ServerContext, transport: Transport): Session {
