@@ -302,4 +302,7 @@ export function openSpamPrefs(dataDir: string): SpamPrefs {
 }
 
 export { createPipeline } from './types.js';
-export { verdictForMove } from './spam.js';
+export { verdictForMove, recordMoveVerdicts } from './spam.js';
+export { createSrs } from './srs.js';
+export { arcSealForwarded } from './arc-seal.js';
+export { ensureDomainKeys } from './dkim-keys.js';
