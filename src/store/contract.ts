@@ -161,6 +161,13 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         assert.ok((await store.sendableAddresses(carol)).includes('team@a.test'));
         assert.ok((await store.sendableAddresses(carol)).includes('carol@a.test'));
         assert.ok(!(await store.sendableAddresses(bob)).includes('@a.test'));
+        // An alias to an address that does not exist falls through to the catch-all.
+        await store.addAlias('sales@a.test', ['ghost@a.test']);
+        assert.deepEqual((await store.resolveRecipient('sales@a.test'))!.accounts.map((a) => a.id), [carol]);
+        const sendable = await store.sendableAddresses(carol);
+        assert.ok(sendable.includes('sales@a.test') && sendable.includes('@a.test'), sendable.join(' '));
+        assert.ok(!(await store.sendableAddresses(bob)).includes('sales@a.test'));
+        await store.removeAlias('sales@a.test');
         await store.removeAlias('@a.test');
         assert.equal(await store.resolveRecipient('whoever@a.test'), null);
       });

@@ -401,9 +401,30 @@ export class SqliteStore implements Store {
   async sendableAddresses(accountId: number): Promise<string[]> {
     const acc = this.accountRowById(accountId);
     if (!acc) throw new StoreError('not-found', `account ${accountId} does not exist`);
+    // Walk the alias graph backwards from the account (indexed by target), then confirm each
+    // candidate forwards: only aliases that really expand to the account count.
+    const candidates = new Set<string>();
+    const queue = [acc.address];
+    const byTarget = this.q('SELECT a.address FROM alias_targets t JOIN aliases a ON a.id = t.alias_id WHERE t.target = ?');
+    // Targets in a domain that are neither accounts nor aliases fall through to its catch-all.
+    const fallThrough = this.q(
+      `SELECT DISTINCT a.address FROM alias_targets t JOIN aliases a ON a.id = t.alias_id
+        WHERE t.target LIKE '%' || ? ESCAPE '\\'
+          AND t.target NOT IN (SELECT address FROM accounts) AND t.target NOT IN (SELECT address FROM aliases)`,
+    );
+    while (queue.length > 0) {
+      const node = queue.pop()!;
+      const parents = (byTarget.all(node) as Array<{ address: string }>).map((r) => r.address);
+      if (node.startsWith('@')) parents.push(...(fallThrough.all(node.replace(/[\\%_]/g, (c) => '\\' + c)) as Array<{ address: string }>).map((r) => r.address));
+      for (const p of parents) {
+        if (!candidates.has(p)) {
+          candidates.add(p);
+          queue.push(p);
+        }
+      }
+    }
     const out = [acc.address];
-    const aliases = this.q('SELECT address FROM aliases ORDER BY address').all() as Array<{ address: string }>;
-    for (const { address } of aliases) {
+    for (const address of [...candidates].sort()) {
       if (this.expand(address).accounts.some((a) => a.id === accountId)) out.push(address);
     }
     return out;
