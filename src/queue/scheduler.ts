@@ -186,7 +186,8 @@ export class Scheduler {
     for (const r of results) {
       logger.info({ queueId: msg.id, rcpt: byIdx.get(r.idx)?.address, state: r.state, reply: r.reply, mta: r.remoteMta ?? undefined }, 'queue delivery');
     }
-    await this.withLock(msg.id, () => this.finish(msg.id));
+    // DSNs and removal run after the delivery slot is free (stop() waits for them)
+    void this.withLock(msg.id, () => this.finish(msg.id)).catch((err: unknown) => logger.error({ err, queueId: msg.id }, 'queue: finishing a message failed'));
   }
 
   private reportOptions() {
