@@ -268,7 +268,8 @@ export class SmtpClient {
       if (r.code === 334) r = await this.command(Buffer.from(username, 'utf8').toString('base64'));
       if (r.code === 334) r = await this.command(Buffer.from(password, 'utf8').toString('base64'));
     }
-    if (r.code !== 235) throw new SmtpConnectionError(`${this.peer} AUTH: ${replyText(r)}`, r);
+    // RFC 4954 §6: 235 is success; some relays (smtp-sink) say 250: any 2xx is taken as success
+    if (r.code < 200 || r.code >= 300) throw new SmtpConnectionError(`${this.peer} AUTH: ${replyText(r)}`, r);
   }
 
   /**

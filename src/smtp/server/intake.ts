@@ -65,11 +65,19 @@ export class Intake {
   ) {
     this.scanner = new BodyScanner(mode === 'data');
     this.path = join(spoolDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.eml`);
-    this.opening = prepareSpool(spoolDir).then(async () => {
-      this.file = await open(this.path, 'w', 0o600);
-    });
-    // Awaited by write()/finish(); this keeps an early failure from being an unhandled rejection.
-    this.opening.catch(() => undefined);
+    this.spoolDir = spoolDir;
+  }
+
+  private readonly spoolDir: string;
+
+  /** Creates the spool file on the first write (a refused BDAT chunk never makes one). */
+  private openFile(): Promise<void> {
+    if (!this.opening) {
+      this.opening = prepareSpool(this.spoolDir).then(async () => {
+        this.file = await open(this.path, 'w', 0o600);
+      });
+    }
+    return this.opening;
   }
 
   /** True when the message will be refused anyway (no point writing more of it). */
@@ -87,12 +95,10 @@ export class Intake {
       if (this.headerEnd < 0 && !this.headerTooLarge) this.captureHeader(part);
     }
     if (this.refused || this.closed) return;
-    if (this.opening) {
-      await this.opening;
-      this.opening = null;
-    }
     const buffers = parts.filter((p) => p.length);
-    if (!buffers.length || !this.file) return;
+    if (!buffers.length) return;
+    await this.openFile();
+    if (!this.file) return;
     // writev writes every buffer (looping internally until done).
     await this.file.writev(buffers);
     for (const b of buffers) this.writtenBytes += b.length;
@@ -121,10 +127,7 @@ export class Intake {
 
   /** Closes the spool file; the message is complete. */
   async finish(): Promise<IntakeResult> {
-    if (this.opening) {
-      await this.opening;
-      this.opening = null;
-    }
+    if (this.opening) await this.opening;
     await this.file?.close();
     this.file = null;
     this.closed = true;
@@ -140,7 +143,6 @@ export class Intake {
     } catch {
       /* the file was never created */
     }
-    this.opening = null;
     const f = this.file;
     this.file = null;
     await f?.close().catch(() => undefined);

@@ -217,6 +217,23 @@ describe('smtp session (inbound)', () => {
     assert.ok(stored.endsWith(body), JSON.stringify(stored));
   });
 
+  test('BDAT with BINARYMIME carries a 1.5 MB line; without BINARYMIME it is refused for its length', async () => {
+    const t = await open(env);
+    await cmd(t, 'EHLO c.test');
+    const body = Buffer.concat([Buffer.from('Subject: bin\r\n\r\n'), Buffer.alloc(1536 * 1024, 0x62)]);
+    await cmd(t, 'MAIL FROM:<x@b.test> BODY=BINARYMIME');
+    await cmd(t, 'RCPT TO:<bob@a.test>');
+    t.send(`BDAT ${body.length} LAST\r\n`);
+    t.send(body);
+    assert.match((await replies(t, 1))[0]!, /^250 2\.0\.0 Ok: queued/);
+    assert.ok((await env.mailbox('bob@a.test')).at(-1)!.subarray(-body.length).equals(body));
+    await cmd(t, 'MAIL FROM:<x@b.test>');
+    await cmd(t, 'RCPT TO:<bob@a.test>');
+    t.send(`BDAT ${body.length} LAST\r\n`);
+    t.send(body);
+    assert.match((await replies(t, 1))[0]!, /^550 5\.6\.0 .*1000/);
+  });
+
   test('SIZE is enforced at MAIL and during DATA', async () => {
     const small = await createTestEnv({ smtp: { max_message_size: 200 } });
     try {

@@ -314,12 +314,9 @@ class SmtpSession implements Session, SessionApi {
         const chunk = await this.nextBytes(Math.min(left, 256 * 1024));
         if (!chunk) return false;
         left -= chunk.length;
+        // RFC 3030 §2: the chunk size frames the data, so a long line costs no memory here
+        // (it is refused at LAST unless BINARYMIME, by the scanner's long-line flag).
         const r = intake.scanner.scan(chunk);
-        if (intake.scanner.flags.flood) {
-          this.reply(421, '4.7.0', 'Line too long, closing connection');
-          this.close();
-          return false;
-        }
         await intake.write(r.body);
       }
       return true;
