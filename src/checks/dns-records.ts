@@ -4,6 +4,11 @@ import type { Config } from '../config/schema.js';
 import { DnsError, type Resolver, type SrvRecord } from '../dns/resolver.js';
 import { parseListenAddress } from '../config/schema.js';
 import { dkimRecord, type DkimKeyInfo } from './dkim-keys.js';
+import { reversedIp } from './ip.js';
+
+function reverseName(ip: string): string {
+  return `${reversedIp(ip)}.${ip.includes(':') ? 'ip6' : 'in-addr'}.arpa.`;
+}
 
 export type RecordStatus = 'ok' | 'missing' | 'wrong' | 'unknown';
 
@@ -11,7 +16,7 @@ export interface DnsRecordCheck {
   /** What it is for, e.g. "DKIM (rsa-sha256, selector y20261128r)". */
   purpose: string;
   name: string;
-  type: 'MX' | 'TXT' | 'CNAME' | 'SRV';
+  type: 'MX' | 'TXT' | 'CNAME' | 'SRV' | 'A' | 'AAAA' | 'PTR';
   /** The value to publish, in zone-file syntax. */
   value: string;
   status: RecordStatus;
@@ -107,6 +112,27 @@ export async function dnsRecords(input: DnsRecordsInput): Promise<DnsRecordCheck
   for (const n of [domain, host, `_dmarc.${domain}`, `_mta-sts.${domain}`, `_smtp._tls.${domain}`, ...input.keys.map((k) => `${k.selector}._domainkey.${domain}`)]) void resolver.resolveTxt(n);
   for (const n of ['mta-sts', 'autoconfig', 'autodiscover']) void resolver.resolveCname?.(`${n}.${domain}`);
   for (const l of SRV_LABELS) void resolver.resolveSrv?.(`${l}.${domain}`);
+  void resolver.resolve4(host);
+  void resolver.resolve6(host);
+
+  // The server's own name: its addresses, and reverse DNS naming it back, which large receivers
+  // require of sending servers.
+  // RFC 8601 §3: the iprev check, a PTR name whose addresses include the client's
+  const v4 = await lookup(() => resolver.resolve4(host));
+  const v6 = await lookup(() => resolver.resolve6(host));
+  const addrs = [...(v4.ok ? v4.value : []), ...(v6.ok ? v6.value : [])];
+  if (!addrs.length) {
+    const err = [v4, v6].find((x): x is Extract<typeof x, { ok: false }> => !x.ok && !x.absent);
+    out.push({ purpose: `address of the mail server ${host} (fill in its public IPv4 address)`, name: fqdn(host), type: 'A', value: '<public IPv4 address>', status: err ? 'unknown' : 'missing', found: err?.error });
+  }
+  for (const ip of addrs) {
+    out.push({ purpose: `address of the mail server ${host}`, name: fqdn(host), type: ip.includes(':') ? 'AAAA' : 'A', value: ip, status: 'ok' });
+    const ptr = await lookup(() => resolver.reverse(ip));
+    const rev = reverseName(ip);
+    const base = { purpose: `reverse DNS of ${ip} (set by whoever owns the address)`, name: rev, type: 'PTR' as const, value: fqdn(host) };
+    if (!ptr.ok) out.push({ ...base, status: ptr.absent ? 'missing' : 'unknown', found: ptr.absent ? undefined : ptr.error });
+    else out.push(ptr.value.map(bare).includes(host) ? { ...base, status: 'ok' } : { ...base, status: 'wrong', found: ptr.value.join(', ') });
+  }
 
   // MX (RFC 5321 §5.1): mail for the domain goes to this server.
   const mx = await lookup(() => resolver.resolveMx(domain));

@@ -30,6 +30,9 @@ test('dns-records: each record ok, MISSING or WRONG as DNS has it', async (t) =>
   dns.setRecords('a.test', 'MX', ['10 mail.a.test']);
   dns.setRecords('a.test', 'TXT', ['v=spf1 mx -all', 'google-site-verification=xyz']);
   dns.setRecords('mail.a.test', 'TXT', ['v=spf1 a -all', 'v=spf1 -all']);
+  dns.setRecords('mail.a.test', 'A', ['192.0.2.25', '192.0.2.26']);
+  dns.setRecords('25.2.0.192.in-addr.arpa', 'PTR', ['mail.a.test']);
+  dns.setRecords('26.2.0.192.in-addr.arpa', 'PTR', ['host26.provider.example']);
   dns.setRecords(`${rsa.selector}._domainkey.a.test`, 'TXT', [dkimRecord(rsa)]);
   dns.setRecords(`${ed.selector}._domainkey.a.test`, 'TXT', ['v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=']);
   dns.setRecords('_dmarc.a.test', 'TXT', ['v=DMARC1; rua=mailto:x@a.test']);
@@ -77,11 +80,16 @@ test('dns-records: each record ok, MISSING or WRONG as DNS has it', async (t) =>
   // RFC 6186 §4: a service not offered is "0 0 0 ."
   assert.deepEqual([by('_imap._tcp.a.test.').value, by('_imap._tcp.a.test.').status], ['0 0 0 .', 'ok']);
 
+  // the server's addresses and their reverse DNS (RFC 8601 §3 iprev)
+  assert.deepEqual(checks.filter((c) => c.type === 'A').map((c) => [c.value, c.status]), [['192.0.2.25', 'ok'], ['192.0.2.26', 'ok']]);
+  assert.deepEqual([by('25.2.0.192.in-addr.arpa.').value, by('25.2.0.192.in-addr.arpa.').status], ['mail.a.test.', 'ok']);
+  assert.deepEqual([by('26.2.0.192.in-addr.arpa.').status, by('26.2.0.192.in-addr.arpa.').found], ['wrong', 'host26.provider.example']);
+
   const text = formatDnsRecords('a.test', 'mail.a.test', checks);
   assert.match(text, /^a\.test\. +3600 +IN +MX +10 mail\.a\.test\. +; ok$/m);
   assert.match(text, /^autodiscover\.a\.test\. +3600 +IN +CNAME +mail\.a\.test\. +; WRONG: elsewhere\.example$/m);
   assert.match(text, /^_mta-sts\.a\.test\. .*; MISSING$/m);
-  assert.match(text, /^; 10 of 17 records missing or wrong$/m);
+  assert.match(text, /^; 11 of 21 records missing or wrong$/m);
   // a 2048-bit RSA record is longer than one TXT string: split into 255-octet strings
   assert.match(by(`${rsa.selector}._domainkey.a.test.`).value, /^"v=DKIM1; k=rsa; p=[^"]{237}" "[^"]+"$/);
 });
