@@ -160,8 +160,9 @@ export class RemoteDelivery {
             if (!(err instanceof SmtpConnectionError)) throw err;
             client?.close();
             // a host that refuses or fails is not the recipient's fault: next host, else retry later
-            lastStatus = (err.reply?.enhanced ?? '4.4.1').replace(/^5/, '4');
-            lastError = err.reply ? `${String(err.reply.code).replace(/^5/, '4')} ${lastStatus} ${host.name}: ${err.reply.lines.join(' ')}` : `451 4.4.1 ${err.message}`;
+            const failed = err.reply && err.reply.code >= 400 ? err.reply : null;
+            lastStatus = (failed?.enhanced ?? '4.4.1').replace(/^5/, '4');
+            lastError = `${failed ? String(failed.code).replace(/^5/, '4') : '451'} ${lastStatus} ${err.message}`;
             this.deps.logger.info({ queueId: msg.id, host: host.name, address, err: err.message }, 'outbound connection failed');
             break;
           }

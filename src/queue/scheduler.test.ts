@@ -33,13 +33,13 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function env(opts: { queue?: Record<string, unknown>; signer?: MessageSigner } = {}): Promise<Env> {
+async function env(opts: { queue?: (remotePort: number) => Record<string, unknown>; signer?: MessageSigner } = {}): Promise<Env> {
   const remote = await new ScriptedRemote().listen();
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
   const config = validateConfig({
     hostname: 'mail.a.test',
     data_dir: dir,
-    queue: { remote_port: remote.port, retry_initial: '5m', retry_max: '4h', give_up_after: '5d', delay_warning: '4h', ...opts.queue },
+    queue: { remote_port: remote.port, retry_initial: '5m', retry_max: '4h', give_up_after: '5d', delay_warning: '4h', ...opts.queue?.(remote.port) },
   });
   const store = await openStore(dir);
   await store.addDomain('a.test');
@@ -252,6 +252,35 @@ test('stop(grace) with a delivery in flight: cut after the grace, left queued (n
     q2.start();
     await until('delivered after reopening', () => q2.list().length === 0);
     assert.equal(e.remote.messages.length, 2, 'sent again: at-least-once');
+  } finally {
+    await e.close();
+  }
+});
+
+test('smarthost: everything remote goes to it, with AUTH, whatever the recipient domain\'s DNS says', async () => {
+  const e = await env({ queue: (port) => ({ smarthost: { host: '127.0.0.1', port, tls: 'none', username: 'relay-user', password: 'relay-pw' } }) });
+  try {
+    e.remote.ehlo.push('AUTH PLAIN LOGIN');
+    await enqueue(e, ['someone@not-in-dns.test']);
+    await until('relayed', () => e.queue.count() === 0);
+    assert.ok(e.remote.commands.includes(`AUTH PLAIN ${Buffer.from('\0relay-user\0relay-pw').toString('base64')}`), e.remote.commands.join('\n'));
+    assert.ok(e.remote.commands.includes('RCPT TO:<someone@not-in-dns.test>'));
+  } finally {
+    await e.close();
+  }
+});
+
+test('smarthost with tls = "starttls" and a relay without STARTTLS: deferred, never sent in plain text', async () => {
+  const e = await env({ queue: (port) => ({ smarthost: { host: '127.0.0.1', port, tls: 'starttls' } }) });
+  try {
+    const id = await enqueue(e, ['someone@not-in-dns.test']);
+    const r = await until('deferred', () => {
+      const x = e.queue.show(id).recipients[0]!;
+      return x.state === 'deferred' ? x : null;
+    });
+    assert.match(r.lastReply!, /^4/);
+    assert.equal(e.remote.messages.length, 0);
+    assert.ok(!e.remote.commands.some((c) => c.startsWith('MAIL')));
   } finally {
     await e.close();
   }
