@@ -150,3 +150,12 @@ test('the fail2ban filter in docs/network.md matches the logged JSON line and fi
   assert.deepEqual(hosts, ['2001:db8::7', '192.0.2.77']);
   assert.match(raw[0]!, /^\{"level":40,"time":\d+,/);
 });
+
+test('a very long user name is no account, is cut in the log and still gets the same answer', async () => {
+  const { authn, lines } = setup();
+  const long = `${'x'.repeat(70_000)}@a.test`;
+  assert.deepEqual(await authn.authenticate({ username: long, password: 'pw', ip: '192.0.2.99', protocol: 'smtp' }), { ok: false, reason: 'invalid' });
+  const last = lines.at(-1)!;
+  assert.ok(last.msg.length < 400);
+  assert.ok(String(last.user).length <= 256);
+});

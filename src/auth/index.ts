@@ -60,6 +60,9 @@ export interface FullAuthenticator extends Authenticator {
   readonly throttle: AuthThrottle;
 }
 
+/** Longest user name looked up (RFC 5321 §4.5.3.1.3 path limit, with room to spare). */
+const MAX_USERNAME = 320;
+
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createAuthenticator(store: Store, config: Config, logger: Logger, opts: AuthenticatorOptions = {}): FullAuthenticator {
@@ -78,13 +81,16 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
   dummyHash.catch(() => undefined);
 
   const fail = (a: AuthAttempt, user: string, reason: 'invalid' | 'authzid' | 'throttled', extra: Record<string, unknown> = {}) => {
-    log.warn({ protocol: a.protocol, ip: a.ip, user, reason, ...extra }, authFailureLine(a.protocol, a.ip, user, reason));
+    log.warn({ protocol: a.protocol, ip: a.ip, user: user.slice(0, 256), reason, ...extra }, authFailureLine(a.protocol, a.ip, user, reason));
   };
 
   return {
     throttle,
     async authenticate(a: AuthAttempt): Promise<AuthResult> {
-      const user = a.username.toLowerCase();
+      // RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so a longer name is no account; it
+      // is cut for the throttle table (bounded memory) and still costs a full verification.
+      const tooLong = a.username.length > MAX_USERNAME;
+      const user = (tooLong ? a.username.slice(0, MAX_USERNAME) : a.username).toLowerCase();
       const decision = throttle.begin(a.ip, user);
       if (!decision.allowed) {
         fail(a, user, 'throttled', { retryAfterMs: decision.retryAfterMs });
@@ -95,7 +101,7 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
         if (decision.delayMs > 0) await sleep(decision.delayMs);
         let account: Account | null = null;
         try {
-          account = await store.getAccount(user);
+          if (!tooLong) account = await store.getAccount(user);
         } catch (err) {
           // A malformed address is simply not an account; anything else is a real failure.
           if (!(err instanceof StoreError) || (err.code !== 'invalid' && err.code !== 'not-found')) throw err;
