@@ -133,3 +133,52 @@ for (const pieces of ['whole', 'bytes'] as const) {
     assert.equal(ev.at(-1)?.type, 'flood');
   });
 }
+
+/** A small deterministic PRNG (tests must not be flaky). */
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x / 0x7fffffff;
+  };
+}
+
+test('property: DATA scanning gives the same result however the input is split', () => {
+  const rand = rng(42);
+  const alphabet = ['\r', '\n', '.', 'a', '\x00', '\r\n', '\r\n.', '\r\n.\r\n'];
+  for (let round = 0; round < 300; round++) {
+    let input = '';
+    const len = 1 + Math.floor(rand() * 40);
+    for (let i = 0; i < len; i++) input += alphabet[Math.floor(rand() * alphabet.length)];
+    input += '\r\n.\r\nTAIL';
+    const whole = scanData(input, 'whole');
+    // random split
+    const s = new BodyScanner(true);
+    const buf = Buffer.from(input, 'latin1');
+    const body: Buffer[] = [];
+    let pos = 0;
+    let done = false;
+    let rest = '';
+    while (pos < buf.length) {
+      const n = 1 + Math.floor(rand() * 5);
+      const piece = buf.subarray(pos, pos + n);
+      pos += n;
+      if (done) {
+        rest += piece.toString('latin1');
+        continue;
+      }
+      const r = s.scan(piece);
+      body.push(...r.body);
+      if (r.done) {
+        done = true;
+        rest += piece.subarray(r.consumed).toString('latin1');
+      }
+    }
+    assert.equal(Buffer.concat(body).toString('latin1'), whole.body, JSON.stringify(input));
+    assert.equal(rest, whole.rest, JSON.stringify(input));
+    assert.deepEqual(s.flags, whole.flags, JSON.stringify(input));
+    // The end of data is the first CR LF "." CR LF at a line start, and nothing else.
+    const end = ('\r\n' + input).indexOf('\r\n.\r\n');
+    assert.equal(whole.rest, input.slice(end + 3), JSON.stringify(input));
+  }
+});
