@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { Transport } from '../net/transport.js';
 import { createSasl } from '../auth/index.js';
 import { SaslError, type SaslMechanism } from '../auth/types.js';
+import { StoreError } from '../store/types.js';
 import { Maildrop, lockMaildrop, type DropEntry } from './maildrop.js';
 import {
   DotStuffer,
@@ -131,32 +132,62 @@ async function sendList(c: Pop3Conn, status: string, lines: Iterable<string>): P
   c.responding = false;
 }
 
-/** Streams a message (or its header and first lines, for TOP) dot-stuffed, then the final ".". */
+/** Messages up to this size are read in one piece and answered in one write; larger ones stream. */
+const SMALL_MESSAGE = 128 * 1024;
+
+/** Reads a blob range; a blob that is gone (expunged elsewhere meanwhile) becomes a -ERR. */
+async function readBlob(c: Pop3Conn, e: DropEntry, range?: { start: number; end: number }): Promise<Buffer> {
+  try {
+    return await c.ctx.store.blobs.read(e.blobId, range);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'not-found') {
+      e.gone = true;
+      throw new Pop3Error('Message was deleted by another session');
+    }
+    throw err;
+  }
+}
+
+/**
+ * Sends a message (or, for TOP, its header and first body lines) dot-stuffed, then the final ".".
+ * The status line goes out only once the message could be read, so a failure before that is a
+ * plain -ERR; a failure in the middle of a large message can only close the connection.
+ */
 async function sendMessage(c: Pop3Conn, status: string, e: DropEntry, top?: { bodyStart: number; lines: number }): Promise<void> {
-  const blobs = c.ctx.store.blobs;
   const stuffer = new DotStuffer();
+  // RFC 1939 §7 TOP: the header, the blank line separating it from the body, then n lines of the body.
+  const bodyStart = top ? Math.min(top.bodyStart, e.size) : e.size;
+  if (e.size <= SMALL_MESSAGE) {
+    const bytes = await readBlob(c, e);
+    const parts: Buffer[] = [Buffer.from(status), stuffer.push(bytes.subarray(0, bodyStart)).out];
+    if (top) {
+      stuffer.lineBudget = top.lines;
+      if (top.lines > 0) parts.push(stuffer.push(bytes.subarray(bodyStart)).out);
+    }
+    parts.push(stuffer.finish());
+    await c.send(Buffer.concat(parts));
+    return;
+  }
+  await readBlob(c, e, { start: 0, end: 1 });
   c.responding = true;
   await c.send(status);
-  const pump = async (stream: Readable): Promise<boolean> => {
+  const pump = async (stream: Readable): Promise<void> => {
     try {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (c.isClosed) return true;
+        if (c.isClosed) return;
         const { out, done } = stuffer.push(chunk);
+        // Backpressure: send() waits for drain() when the client reads slowly.
         if (out.length > 0) await c.send(out);
-        if (done) return true;
+        if (done) return;
       }
-      return false;
     } finally {
       stream.destroy();
     }
   };
-  if (!top) {
-    await pump(blobs.open(e.blobId));
-  } else {
-    // RFC 1939 §7 TOP: the header, the blank line separating it from the body, then n lines of the body.
-    if (top.bodyStart > 0) await pump(blobs.open(e.blobId, { start: 0, end: top.bodyStart }));
+  if (bodyStart > 0) await pump(c.ctx.store.blobs.open(e.blobId, { start: 0, end: bodyStart }));
+  if (top) {
     stuffer.lineBudget = top.lines;
-    if (top.lines > 0 && top.bodyStart < e.size) await pump(blobs.open(e.blobId, { start: top.bodyStart }));
+    if (top.lines > 0 && bodyStart < e.size) await pump(c.ctx.store.blobs.open(e.blobId, { start: bodyStart }));
   }
   await c.send(stuffer.finish());
   c.responding = false;

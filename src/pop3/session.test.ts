@@ -426,8 +426,27 @@ test('RETR of a large message streams with backpressure', async () => {
     assert.ok(body === big);
     assert.ok(t.drains > 20, `drains ${t.drains}`);
     assert.ok(t.maxBuffered < 16 * 1024 + 200 * 1024, `buffered at most ${t.maxBuffered}`);
+    // TOP on a large message streams too, and stops after the lines asked for.
+    t.send('TOP 1 2\r\n');
+    assert.equal(await t.waitFor(/\r\n\.\r\n$/), `+OK Top of message follows\r\nSubject: big\r\n\r\n.${line}.${line}.\r\n`);
     t.close();
   } finally {
     await fat.close();
+  }
+});
+
+test('failed logins are throttled: [SYS/TEMP] once the limit is reached, even with the right password', async () => {
+  const strict = await createPop3TestContext({ auth: { throttle_free_failures: 1, throttle_max_failures: 2, throttle_delay: '1ms', throttle_max_delay: '5ms' } });
+  try {
+    const t = await strict.connect({ tls: true, remoteAddress: '127.0.0.9' });
+    for (let i = 0; i < 2; i++) {
+      await cmd(t, 'USER alice@example.test');
+      assert.equal(await cmd(t, 'PASS wrong'), '-ERR [AUTH] Authentication failed');
+    }
+    await cmd(t, 'USER alice@example.test');
+    assert.equal(await cmd(t, 'PASS secret pw'), '-ERR [SYS/TEMP] Too many failed logins, try again later');
+    t.close();
+  } finally {
+    await strict.close();
   }
 });
