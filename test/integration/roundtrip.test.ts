@@ -119,6 +119,8 @@ test('1. alice@a.test to bob@b.test: in bob\'s INBOX with a.test\'s Received hea
   const msg = await until('bob has it', async () => withSubject(await inbox(B, 'bob@b.test', PW.bob), 'step one')[0]);
   assert.match(msg, /Received: from [^\r\n]*(\r\n[ \t][^\r\n]*)*by mail\.a\.test/);
   assert.match(msg, /Received: from mail\.a\.test[^\r\n]*(\r\n[ \t][^\r\n]*)*by mail\.b\.test/);
+  // a.test's client took b.test's STARTTLS offer (opportunistic TLS, RFC 3207)
+  assert.match(msg, /by mail\.b\.test[^\r\n]*with ESMTPS\b/);
   assert.match(msg, /\r\n\.a line with a dot\r\n/);
 });
 
