@@ -264,10 +264,11 @@ export function forgedAuthResultsCheck(config: Config): Check {
 }
 
 /**
- * The checks of the inbound smtp listener, in order: DNSBL (connect), rate limits, greylisting
- * (RCPT TO), then sender authentication and the spam score (end of data). Each is guarded by
- * [checks] timeout. Submission listeners may use the same list: only the per-user rate limit
- * applies to authenticated sessions.
+ * The checks of the inbound smtp listener, in order: forged Authentication-Results removal, DNSBL
+ * (connect), greylisting (RCPT TO), rate limits (MAIL FROM, RCPT TO; a greylisted recipient is not
+ * counted), then sender authentication and the spam score (end of data). Each is guarded by
+ * [checks] timeout. Submission listeners may use the same list: only the per-user rate limit and
+ * the forged Authentication-Results removal apply to authenticated sessions.
  */
 export function buildInboundChecks(deps: CheckDeps): Check[] {
   const now = deps.now ?? (() => new Date());
@@ -286,7 +287,7 @@ export function buildInboundChecks(deps: CheckDeps): Check[] {
   };
   return [
     forgedAuthResultsCheck(deps.config),
-    ...[dnsblCheck(deps, trusted), rateLimitCheck(deps, trusted, now), greylistCheck(deps, trusted, now), authenticationCheck(deps, now, getPrefs)].map((ch) => guarded(ch, deps.config, deps.logger)),
+    ...[dnsblCheck(deps, trusted), greylistCheck(deps, trusted, now), rateLimitCheck(deps, trusted, now), authenticationCheck(deps, now, getPrefs)].map((ch) => guarded(ch, deps.config, deps.logger)),
   ];
 }
 
