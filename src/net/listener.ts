@@ -434,7 +434,11 @@ export async function startListeners(opts: StartListenersOptions): Promise<Liste
           c.destroy(); // still in the TLS handshake: nothing in flight
           continue;
         }
-        c.session.shutdown().catch((err: unknown) => logger.error({ conn: c.id, err }, 'session shutdown failed'));
+        const session = c.session;
+        // A session that fails here is cut off with the rest when the grace ends.
+        Promise.resolve()
+          .then(() => session.shutdown())
+          .catch((err: unknown) => logger.error({ conn: c.id, err }, 'session shutdown failed'));
       }
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
