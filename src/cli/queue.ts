@@ -64,7 +64,12 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }, cmd: Command) => {
-        const list = await withQueue(configOf(cmd), (q) => q.list());
+        const list = await withQueue(configOf(cmd), (q) => {
+          // page through the whole queue (1000 at a time: each page is one short query)
+          const all: QueuedMessage[] = [];
+          for (let page = q.list({ limit: 1000 }); page.length; page = q.list({ limit: 1000, afterId: page[page.length - 1]!.id })) all.push(...page);
+          return all;
+        });
         if (opts.json) return say(JSON.stringify(list));
         if (!list.length) return say('queue is empty');
         for (const m of list) say(summary(m));

@@ -22,7 +22,8 @@ export interface Queue extends Outbound {
   start(): void;
   /** Stops delivering: in-flight deliveries may finish within graceMs, then are put back. Closes the database. */
   stop(graceMs: number): Promise<void>;
-  list(): QueuedMessage[];
+  /** Messages in id (arrival) order, a page at a time: after `afterId`, at most `limit` (default 1000). */
+  list(opts?: { limit?: number; afterId?: string }): QueuedMessage[];
   /** Number of messages in the queue. */
   count(): number;
   show(id: string): QueuedMessage;
@@ -60,7 +61,7 @@ export async function bounceMessage(store: QueueStore, id: string, hostname: str
 /** The queue operations that work without a running scheduler (the CLI, in its own process). */
 export function queueAdmin(store: QueueStore, hostname: string, now: () => Date): Omit<Queue, 'enqueue' | 'start' | 'stop'> {
   return {
-    list: () => store.list(),
+    list: (opts) => store.list(opts),
     count: () => store.count(),
     show: (id) => store.mustGet(id),
     retry: (id) => store.retry(id, now().getTime()),

@@ -16,6 +16,7 @@ before(async () => {
   dns.setRecords('mx2.b.test', 'A', ['127.0.0.5']);
   dns.setRecords('mx2.b.test', 'AAAA', ['::1']);
   dns.setRecords('plain.test', 'A', ['127.0.0.9']);
+  dns.setRecords('xn--bcher-kva.test', 'A', ['127.0.0.10']);
   dns.setRecords('nullmx.test', 'MX', ['0 .']);
   dns.setRecords('noaddr.test', 'TXT', ['v=spf1 -all']);
   dns.setRecords('deadmx.test', 'MX', ['10 nowhere.deadmx.test']);
@@ -54,6 +55,11 @@ test('orderMx is a stable sort by preference with a random key for ties', () => 
 test('no MX: the domain itself (implicit MX)', async () => {
   const r = await routeDomain(resolver, 'plain.test');
   assert.deepEqual(r, { kind: 'hosts', hosts: [{ name: 'plain.test', addresses: ['127.0.0.9'], preference: 0 }], tempErrors: [] });
+});
+
+test('an internationalised domain is looked up by its A-label (RFC 5890)', async () => {
+  const r = await routeDomain(resolver, 'bücher.test');
+  assert.equal(r.kind === 'hosts' && r.hosts[0]!.addresses[0], '127.0.0.10');
 });
 
 test('null MX bounces with 5.1.10 (RFC 7505)', async () => {

@@ -2,6 +2,7 @@
 // random order; no MX → the domain's own A/AAAA (implicit MX); null MX (RFC 7505) → permanent
 // failure 5.1.10; a domain that does not exist → 5.1.2; DNS timeouts and SERVFAIL → 4.4.3.
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { DnsError, type Resolver, type MxRecord } from '../dns/resolver.js';
 
 export interface RouteHost {
@@ -51,6 +52,10 @@ export async function routeDomain(resolver: Resolver, domain: string): Promise<R
   if (lit) {
     return isIP(lit[1]!) ? { kind: 'hosts', hosts: [{ name: domain, addresses: [lit[1]!], preference: 0 }], tempErrors: [] } : perm('5.1.2', `bad address literal ${domain}`, 553);
   }
+  // RFC 5890 §2.3.2.1: DNS is asked with A-labels (an internationalised domain in punycode)
+  const ascii = /[^\x00-\x7f]/.test(domain) ? domainToASCII(domain) : domain;
+  if (!ascii) return perm('5.1.2', `bad domain name ${domain}`, 553);
+  domain = ascii;
   let mx: MxRecord[];
   try {
     mx = await resolver.resolveMx(domain);
