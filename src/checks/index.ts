@@ -259,8 +259,12 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
  */
 export function forgedAuthResultsCheck(config: Config): Check {
   const hostname = config.hostname.toLowerCase();
-  const verdict: CheckVerdict = { action: 'accept', removeHeaders: [{ name: 'authentication-results', when: (v) => authservId(v) === hostname }] };
-  return { name: 'forged-authentication-results', data: async () => verdict };
+  const ar = { name: 'authentication-results', when: (v: string) => authservId(v) === hostname };
+  const plain: CheckVerdict = { action: 'accept', removeHeaders: [ar] };
+  // Where we score, X-Spam-Score/X-Spam-Status from outside would contradict ours (and could
+  // fool a client's filter): only ours are kept.
+  const scored: CheckVerdict = { action: 'accept', removeHeaders: [ar, { name: 'x-spam-score' }, { name: 'x-spam-status' }] };
+  return { name: 'forged-authentication-results', data: async (d) => (config.checks.enabled && isInbound(d) ? scored : plain) };
 }
 
 /**

@@ -238,6 +238,9 @@ test('a forged Authentication-Results claiming our hostname is removed, others a
   assert.equal(rule.when(' mx.b.test; dkim=pass header.d=a.test'), true);
   assert.equal(rule.when(' MX.B.TEST (forged) 1; spf=pass'), true);
   assert.equal(rule.when(' mx.a.test; spf=pass smtp.mailfrom=a.test'), false);
+  // incoming X-Spam headers are replaced by ours
+  assert.ok(v.removeHeaders?.some((r) => r.name === 'x-spam-status' && !r.when));
+  assert.ok(v.removeHeaders?.some((r) => r.name === 'x-spam-score' && !r.when));
 });
 
 test('spam score: X-Spam headers, Junk at the threshold, refusal at the reject threshold', async () => {
