@@ -5,14 +5,13 @@ import type { Readable } from 'node:stream';
 import type { ServerContext } from '../context.js';
 import type { Logger } from '../log/logger.js';
 import type { Transport } from '../net/transport.js';
-import { createSasl } from '../auth/index.js';
+import { createSasl, decodeSaslResponse } from '../auth/index.js';
 import { SaslError, type SaslMechanism } from '../auth/types.js';
 import { StoreError } from '../store/types.js';
 import { Maildrop, lockMaildrop, type DropEntry } from './maildrop.js';
 import {
   DotStuffer,
   challengeLine,
-  decodeBase64,
   errLine,
   multiLine,
   okLine,
@@ -237,14 +236,12 @@ async function login(c: Pop3Conn, username: string, password: string, authzid: s
   await c.send(okLine(`Logged in, ${maildropSummary(drop)}`));
 }
 
-/** RFC 5034 §4: decodes a client response line; "*" cancels the exchange. */
+/** RFC 5034 §4: decodes a client response line (base64); "*" cancels the exchange. */
 function saslResponse(line: FramedLine): Buffer | 'cancel' {
   if (line.kind === 'too-long') throw new Pop3Error('Authentication response too long');
-  const text = line.line.toString('latin1').trim();
-  if (text === '*') return 'cancel';
-  const b = text === '' ? Buffer.alloc(0) : decodeBase64(text);
-  if (!b) throw new Pop3Error('Invalid base64 in authentication response');
-  return b;
+  const r = decodeSaslResponse(line.line.toString('latin1').trim());
+  if (!r) throw new Pop3Error('Invalid base64 in authentication response');
+  return r.cancel ? 'cancel' : r.data;
 }
 
 async function runSasl(c: Pop3Conn, mech: SaslMechanism, initial: Buffer | null): Promise<void> {
@@ -339,8 +336,10 @@ const commands: Pop3Command[] = [
       let initial: Buffer | null = null;
       if (cmd.args[1] !== undefined) {
         // RFC 5034 §4: the initial response is base64; "=" means an empty one.
-        initial = decodeBase64(cmd.args[1]);
-        if (!initial) throw new Pop3Error('Invalid base64 in initial response');
+        const r = decodeSaslResponse(cmd.args[1]);
+        if (!r) throw new Pop3Error('Invalid base64 in initial response');
+        if (r.cancel) throw new Pop3Error('Authentication canceled');
+        initial = r.data;
       }
       await runSasl(c, mech, initial);
     },

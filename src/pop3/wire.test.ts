@@ -4,7 +4,6 @@ import {
   DotStuffer,
   LineReader,
   challengeLine,
-  decodeBase64,
   errLine,
   multiLine,
   okLine,
@@ -110,15 +109,6 @@ test('reply lines', () => {
   assert.equal(challengeLine(Buffer.alloc(0)), '+ \r\n');
   assert.equal(challengeLine(Buffer.from('Username:')), '+ VXNlcm5hbWU6\r\n');
   assert.equal(multiLine('+OK\r\n', ['TOP', '.hidden']), '+OK\r\nTOP\r\n..hidden\r\n.\r\n');
-});
-
-test('decodeBase64 is strict', () => {
-  assert.deepEqual(decodeBase64('AGFAYi50ZXN0AHB3'), Buffer.from('\0a@b.test\0pw'));
-  assert.deepEqual(decodeBase64('='), Buffer.alloc(0));
-  assert.deepEqual(decodeBase64(''), Buffer.alloc(0));
-  assert.equal(decodeBase64('abc'), null);
-  assert.equal(decodeBase64('ab!='), null);
-  assert.equal(decodeBase64('YQ== '), null);
 });
 
 test('uniqueId is printable and at most 70 characters', () => {

@@ -149,9 +149,9 @@ export function errLine(text: string, code?: ResponseCode): string {
   return code ? `-ERR [${code}] ${clip(text)}\r\n` : `-ERR ${clip(text)}\r\n`;
 }
 
-/** RFC 5034 §4: a server challenge is "+" SP base64 (an empty challenge is "+ "). */
-export function challengeLine(challenge: Buffer): string {
-  return `+ ${challenge.toString('base64')}\r\n`;
+// RFC 5034 §4: a server challenge is "+" SP base64 (an empty challenge is "+ ").
+export function challengeLine(challenge: Uint8Array): string {
+  return `+ ${Buffer.from(challenge).toString('base64')}\r\n`;
 }
 
 /**
@@ -162,16 +162,6 @@ export function multiLine(status: string, lines: readonly string[]): string {
   let out = status;
   for (const l of lines) out += (l.startsWith('.') ? '.' : '') + l + '\r\n';
   return out + '.\r\n';
-}
-
-/**
- * RFC 5034 §4: client responses are base64; "*" cancels (handled by the caller). Strict: null
- * when `s` is not canonical base64. "=" alone is an empty initial response (RFC 5034 §4).
- */
-export function decodeBase64(s: string): Buffer | null {
-  if (s === '=') return Buffer.alloc(0);
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
-  return Buffer.from(s, 'base64');
 }
 
 /**
