@@ -85,4 +85,22 @@ export const STORE_MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'mailbox counters for STATUS',
+    up(db) {
+      // Kept up to date by every change of messages, so STATUS costs no scan of the mailbox.
+      db.exec(`
+        ALTER TABLE mailboxes ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE mailboxes ADD COLUMN unseen_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE mailboxes ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE mailboxes ADD COLUMN total_size INTEGER NOT NULL DEFAULT 0;
+        UPDATE mailboxes SET
+          message_count = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+          unseen_count = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND (m.sys_flags & 1) = 0),
+          deleted_count = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND (m.sys_flags & 8) != 0),
+          total_size = (SELECT COALESCE(SUM(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
+      `);
+    },
+  },
 ];

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runStoreContract, testMessage } from '../contract.js';
-import { openStore } from '../index.js';
+import { openStore, SqliteStore } from '../index.js';
+import { runMigrations } from './migrate.js';
+import { STORE_MIGRATIONS } from './schema.js';
 import { StoreError } from '../types.js';
 
 runStoreContract('sqlite', (dir) => openStore(dir), { openModule: { url: new URL('../index.ts', import.meta.url).href, exportName: 'openStore' } });
@@ -20,6 +22,30 @@ describe('sqlite store specifics', () => {
       db.prepare("INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ('store', 999, 'future', 0)").run();
       db.close();
       await assert.rejects(openStore(dir), (err: unknown) => err instanceof StoreError && err.code === 'schema-too-new' && /999/.test(err.message));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('upgrades a version-1 database: migration 2 fills the STATUS counters; verify() catches a wrong one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      runMigrations(db, 'store', STORE_MIGRATIONS.slice(0, 1));
+      db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
+        INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', 30, 0);
+        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq) VALUES (1, 1, 'INBOX', 1, 4, 4);
+        INSERT INTO blobs (id, size, refs, structure) VALUES ('${'a'.repeat(64)}', 10, 3, '{}');
+        INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES
+          (1, 1, 2, 1, 0, 10, '${'a'.repeat(64)}'), (1, 2, 3, 8, 0, 10, '${'a'.repeat(64)}'), (1, 3, 4, 0, 0, 10, '${'a'.repeat(64)}');`);
+      db.close();
+      const store = await openStore(dir);
+      const st = await store.mailboxStatus(1);
+      assert.deepEqual([st.messages, st.unseen, st.deleted, st.size, st.uidNext], [3, 2, 1, 30, 4]);
+      (store as SqliteStore).db.prepare('UPDATE mailboxes SET unseen_count = 7 WHERE id = 1').run();
+      const problems = (await store.verify!()).problems;
+      assert.ok(problems.some((p) => /INBOX: counters 3\/7\/1\/30 but messages 3\/2\/1\/30/.test(p)), problems.join('\n'));
+      await store.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -64,6 +64,10 @@ interface MailboxRow {
   special_use: string | null;
   subscribed: number;
   recent_uid: number;
+  message_count: number;
+  unseen_count: number;
+  deleted_count: number;
+  total_size: number;
 }
 
 interface MessageRow {
@@ -75,6 +79,14 @@ interface MessageRow {
   internal_date: number;
   size: number;
   blob_id: string;
+}
+
+/** A mailbox's STATUS counters (or a change of them). */
+interface Counts {
+  messages: number;
+  unseen: number;
+  deleted: number;
+  size: number;
 }
 
 /** Rows per synchronous query when a result can be large. */
@@ -548,15 +560,37 @@ export class SqliteStore implements Store {
   async mailboxStatus(mailboxId: number): Promise<MailboxStatus> {
     const box = this.mailboxRowById(mailboxId);
     if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
-    const s = this.q(
-      `SELECT COUNT(*) AS messages,
-              COALESCE(SUM((sys_flags & ${FLAG_SEEN}) = 0), 0) AS unseen,
-              COALESCE(SUM(uid > ?), 0) AS recent,
-              COALESCE(SUM(size), 0) AS size,
-              COALESCE(SUM((sys_flags & ${FLAG_DELETED}) != 0), 0) AS deleted
-         FROM messages WHERE mailbox_id = ?`,
-    ).get(box.recent_uid, mailboxId) as { messages: number; unseen: number; recent: number; size: number; deleted: number };
-    return { ...s, uidNext: box.uid_next, uidValidity: box.uid_validity, highestModSeq: box.highest_modseq };
+    const recent = (this.q('SELECT COUNT(*) AS n FROM messages WHERE mailbox_id = ? AND uid > ?').get(mailboxId, box.recent_uid) as { n: number }).n;
+    return {
+      messages: box.message_count,
+      unseen: box.unseen_count,
+      recent,
+      uidNext: box.uid_next,
+      uidValidity: box.uid_validity,
+      highestModSeq: box.highest_modseq,
+      size: box.total_size,
+      deleted: box.deleted_count,
+    };
+  }
+
+  /** Inside a transaction: moves a mailbox's STATUS counters by a delta. */
+  private adjustCounts(mailboxId: number, d: Counts): void {
+    this.q('UPDATE mailboxes SET message_count = message_count + ?, unseen_count = unseen_count + ?, deleted_count = deleted_count + ?, total_size = total_size + ? WHERE id = ?').run(
+      d.messages,
+      d.unseen,
+      d.deleted,
+      d.size,
+      mailboxId,
+    );
+  }
+
+  /** Inside a transaction: the counters of a set of messages of a mailbox. */
+  private countsOf(mailboxId: number, uidList: string): Counts {
+    return this.q(
+      `SELECT COUNT(*) AS messages, COALESCE(SUM((sys_flags & ${FLAG_SEEN}) = 0), 0) AS unseen,
+              COALESCE(SUM((sys_flags & ${FLAG_DELETED}) != 0), 0) AS deleted, COALESCE(SUM(size), 0) AS size
+         FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
+    ).get(mailboxId, uidList) as Counts;
   }
 
   async claimRecent(mailboxId: number): Promise<number> {
@@ -723,6 +757,7 @@ export class SqliteStore implements Store {
       blob.size,
       blob.id,
     );
+    this.adjustCounts(box.id, { messages: 1, unseen: flags.bits & FLAG_SEEN ? 0 : 1, deleted: flags.bits & FLAG_DELETED ? 1 : 0, size: blob.size });
     ctx.events.push({ type: 'message-added', accountId, mailboxId: box.id, uid, modseq });
     return { uid, uidValidity: box.uid_validity, mailboxId: box.id };
   }
@@ -797,6 +832,7 @@ export class SqliteStore implements Store {
       JSON.stringify(sortedUids),
     ) as Array<{ uid: number; sys_flags: number; keywords: string; modseq: number }>;
     const set = this.q('UPDATE messages SET sys_flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+    const counts: Counts = { messages: 0, unseen: 0, deleted: 0, size: 0 };
     for (const row of rows) {
       // RFC 7162 §3.1.3: UNCHANGEDSINCE fails for a message whose mod-sequence is higher.
       if (update.unchangedSince !== undefined && row.modseq > update.unchangedSince) {
@@ -808,8 +844,11 @@ export class SqliteStore implements Store {
       if (sameFlags(current, next)) continue;
       set.run(next.bits, JSON.stringify(next.keywords), modseq, mailboxId, row.uid);
       changed.push({ uid: row.uid, flags: formatFlags(next.bits, next.keywords), modseq });
+      counts.unseen += (row.sys_flags & FLAG_SEEN ? 1 : 0) - (next.bits & FLAG_SEEN ? 1 : 0);
+      counts.deleted += (next.bits & FLAG_DELETED ? 1 : 0) - (row.sys_flags & FLAG_DELETED ? 1 : 0);
     }
     if (changed.length > 0) {
+      this.adjustCounts(mailboxId, counts);
       this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
       ctx.events.push({ type: 'flags-changed', accountId: box.account_id, mailboxId, changes: changed });
     }
@@ -842,7 +881,9 @@ export class SqliteStore implements Store {
       box.id,
       list,
     ) as Array<{ blob_id: string; n: number; bytes: number }>;
+    const counts = this.countsOf(box.id, list);
     this.q('DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))').run(box.id, list);
+    this.adjustCounts(box.id, { messages: -counts.messages, unseen: -counts.unseen, deleted: -counts.deleted, size: -counts.size });
     let total = 0;
     for (const g of groups) {
       total += g.bytes;
@@ -893,6 +934,7 @@ export class SqliteStore implements Store {
        SELECT ?, ? + ROW_NUMBER() OVER (ORDER BY uid) - 1, ?, sys_flags, keywords, internal_date, size, blob_id
          FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
     ).run(dstId, first, modseq, srcId, list);
+    this.adjustCounts(dstId, this.countsOf(srcId, list));
     const ref = this.q('UPDATE blobs SET refs = refs + ? WHERE id = ?');
     for (const g of groups) ref.run(g.n, g.blob_id);
     srcUids.forEach((uid, i) => {
@@ -940,6 +982,20 @@ export class SqliteStore implements Store {
       .prepare('SELECT x.id, x.name, x.uid_next, MAX(m.uid) AS max_uid, x.highest_modseq, MAX(m.modseq) AS max_modseq FROM mailboxes x JOIN messages m ON m.mailbox_id = x.id GROUP BY x.id HAVING max_uid >= x.uid_next OR max_modseq > x.highest_modseq')
       .all() as Array<{ id: number; name: string; uid_next: number; max_uid: number; highest_modseq: number; max_modseq: number }>;
     for (const u of uids) problems.push(`mailbox ${u.id} ${u.name}: UIDNEXT ${u.uid_next} / HIGHESTMODSEQ ${u.highest_modseq} not above UID ${u.max_uid} / MODSEQ ${u.max_modseq}`);
+    const counters = this.db
+      .prepare(
+        `SELECT x.id, x.name, x.message_count, x.unseen_count, x.deleted_count, x.total_size,
+                COUNT(m.uid) AS n_messages, COALESCE(SUM((m.sys_flags & ${FLAG_SEEN}) = 0), 0) AS n_unseen,
+                COALESCE(SUM((m.sys_flags & ${FLAG_DELETED}) != 0), 0) AS n_deleted, COALESCE(SUM(m.size), 0) AS n_size
+           FROM mailboxes x LEFT JOIN messages m ON m.mailbox_id = x.id GROUP BY x.id
+         HAVING x.message_count != n_messages OR x.unseen_count != n_unseen OR x.deleted_count != n_deleted OR x.total_size != n_size`,
+      )
+      .all() as Array<{ id: number; name: string; message_count: number; unseen_count: number; deleted_count: number; total_size: number; n_messages: number; n_unseen: number; n_deleted: number; n_size: number }>;
+    for (const c of counters) {
+      problems.push(
+        `mailbox ${c.id} ${c.name}: counters ${c.message_count}/${c.unseen_count}/${c.deleted_count}/${c.total_size} but messages ${c.n_messages}/${c.n_unseen}/${c.n_deleted}/${c.n_size}`,
+      );
+    }
     // Files: every live blob's file exists with its size; no file without a row.
     let after = '';
     const page = this.db.prepare('SELECT id, size, refs FROM blobs WHERE id > ? ORDER BY id LIMIT 1000');
