@@ -244,6 +244,30 @@ describe('smtp timeouts', () => {
     }
   });
 
+  test('shutdown during DATA: the message is finished and acknowledged, then 421', async () => {
+    const env = await createTestEnv();
+    try {
+      await env.store.addDomain('a.test');
+      await env.store.addAccount('alice@a.test', 'x');
+      const t = new PipeTransport('smtp');
+      const s = t.attach(env.factory);
+      await t.waitFor(/^220 /);
+      await cmd(t, 'EHLO c.test');
+      await cmd(t, 'MAIL FROM:<x@b.test>');
+      await cmd(t, 'RCPT TO:<alice@a.test>');
+      await cmd(t, 'DATA');
+      t.send('Subject: in flight\r\n\r\n');
+      const done = s.shutdown();
+      assert.equal(t.closed, false);
+      t.send('body\r\n.\r\n');
+      await done;
+      assert.match(t.take(), /^250 2\.0\.0 Ok: queued as \S+\r\n421 4\.3\.2 /);
+      assert.equal((await env.mailbox('alice@a.test')).length, 1);
+    } finally {
+      await env.close();
+    }
+  });
+
   test('shutdown: an idle session gets 421 and closes', async () => {
     const env = await createTestEnv();
     try {

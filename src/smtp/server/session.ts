@@ -69,7 +69,6 @@ class SmtpSession implements Session, SessionApi {
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
   }
 
-
   // ---- Session (the listener's side) ----
 
   start(): void {
@@ -108,8 +107,9 @@ class SmtpSession implements Session, SessionApi {
   shutdown(): Promise<void> {
     this.shuttingDown = true;
     if (this.ended) return this.closedPromise;
-    // Idle between commands: say goodbye now. Otherwise the main loop does it after the command in flight.
-    if (this.idleForCommand || !this.greeted) {
+    // Waiting for the client (between commands, or inside AUTH): say goodbye now. A message being
+    // received or delivered is finished first; the main loop says goodbye after it.
+    if (this.idleForCommand || !this.greeted || (this.waitingForClient && !this.activeIntake)) {
       this.reply(421, '4.3.2', `${this.ctx.config.hostname} Service shutting down, closing connection`);
       this.close();
     }
@@ -357,6 +357,9 @@ class SmtpSession implements Session, SessionApi {
     this.clearTimers();
     this.wake();
     this.transport.close();
+    const intake = this.activeIntake ?? this.tx?.intake;
+    if (intake) void intake.abort();
+    this.resolveClosed();
   }
 
   connectionInfo(): CheckConnection {
