@@ -188,6 +188,7 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
   const resolver = mailauthResolver(deps.resolver);
   const random = deps.random ?? Math.random;
   const memo = spfMemo();
+  const userThresholds = new Map(Object.entries(c.user_spam_thresholds).map(([k, v]) => [k.toLowerCase(), v]));
   const keyOf = (t: CheckTransaction): string => `${t.ip}\0${t.helo}\0${t.mailFrom}`;
   const spfParams = (t: CheckTransaction) => ({ ip: t.ip, helo: t.helo, mailFrom: t.mailFrom, hostname: config.hostname, resolver });
   return {
@@ -242,7 +243,10 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
       }
       // Junk per recipient: the user's own threshold, else the server's.
       const p = prefs();
-      const thresholds = d.recipients.map((r) => ({ r, th: p ? p.thresholdFor(r, c.spam_threshold) : c.spam_threshold }));
+      const thresholds = d.recipients.map((r) => {
+        const def = userThresholds.get(r.toLowerCase()) ?? c.spam_threshold;
+        return { r, th: p ? p.thresholdFor(r, def) : def };
+      });
       const junk = thresholds.filter((x) => score >= x.th).map((x) => x.r);
       logger.debug(log, 'message authenticated');
       if (d.recipients.length && junk.length === d.recipients.length) return { action: 'quarantine', ...base };

@@ -219,6 +219,8 @@ export const checksSchema = z
     trusted_networks: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']),
     /** Spam score at or above which a message goes to Junk (a user's own threshold overrides it). */
     spam_threshold: z.number().default(5),
+    /** Per-user spam thresholds, e.g. { "bob@example.com" = 3 } (a threshold set with the API in checks.sqlite wins). */
+    user_spam_thresholds: z.record(z.string(), z.number()).default({}),
     /** Spam score at or above which a message is refused with 550 5.7.1 (0 = never). */
     spam_reject_threshold: z.number().nonnegative().default(0),
     /** SRS domain for forwarded envelope senders; "" = the server's hostname. */

@@ -356,6 +356,11 @@ test('per-user spam thresholds put the message in Junk for that recipient only',
   const v = await p.data(data(message('x@soft.test'), { mailFrom: 'x@soft.test', recipients: ['strict@b.test', 'bob@b.test'] }));
   assert.equal(v.action, 'accept');
   assert.deepEqual(v.quarantineRecipients, ['strict@b.test']);
+  // a threshold in the config file, for users without one of their own
+  const cfg2 = validateConfig({ hostname: 'mx.b.test', data_dir: join(dir, 'prefs'), checks: { trusted_networks: [], spam_threshold: 10, user_spam_thresholds: { 'Carol@b.test': 1 } } });
+  const p2 = createPipeline(buildInboundChecks({ config: cfg2, resolver, store: {} as Store, logger: silentLogger() }));
+  const w = await p2.data(data(message('x@soft.test'), { mailFrom: 'x@soft.test', recipients: ['carol@b.test', 'bob@b.test', 'strict@b.test'] }));
+  assert.deepEqual(w.quarantineRecipients, ['carol@b.test', 'strict@b.test']);
   prefs.recordVerdict('bob@b.test', 'abc', 'spam');
   assert.equal(prefs.listVerdicts('bob@b.test')[0]?.verdict, 'spam');
 });
