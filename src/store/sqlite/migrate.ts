@@ -73,12 +73,16 @@ export function runMigrations(db: Database.Database, module: string, migrations:
   }
   const applied: number[] = [];
   const record = db.prepare('INSERT INTO schema_migrations (module, version, name, applied_at) VALUES (?, ?, ?, ?)');
+  const done = db.prepare('SELECT 1 FROM schema_migrations WHERE module = ? AND version = ?');
   for (const m of migrations.slice(current)) {
-    db.transaction(() => {
+    // Checked again under the write lock: two processes starting at once apply it only once.
+    const ran = db.transaction(() => {
+      if (done.get(module, m.version)) return false;
       m.up(db);
       record.run(module, m.version, m.name, Math.floor(Date.now() / 1000));
+      return true;
     }).immediate();
-    applied.push(m.version);
+    if (ran) applied.push(m.version);
   }
   return applied;
 }
