@@ -70,7 +70,8 @@ export function queueAdmin(store: QueueStore, hostname: string, now: () => Date)
     async delete(id, opts) {
       store.mustGet(id);
       if (opts?.bounce) await bounceMessage(store, id, hostname, now());
-      await store.remove(id);
+      // bouncing may already have finished (and removed) it
+      if (store.get(id)) await store.remove(id);
     },
     bounce: (id) => bounceMessage(store, id, hostname, now()),
     read: (id) => {
