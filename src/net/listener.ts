@@ -198,6 +198,7 @@ class Connection implements Transport {
     const raw = this.raw;
     raw.pause();
     raw.removeListener('data', this.onData);
+    raw.removeListener('end', this.onPeerEnd);
     this.upgrading = true;
     // What the socket already read but nobody consumed: plaintext the peer sent after the command
     // (discarded), possibly followed by its ClientHello if the session let the event loop turn

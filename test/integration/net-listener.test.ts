@@ -545,3 +545,31 @@ test('reload (SIGHUP): new connections get the new certificate, open ones keep w
     await listeners.close(1000);
   }
 });
+
+test('TLS handshake timeout: a client that never says hello is closed, no session is made', async () => {
+  const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'] }, limits: { tls_handshake_timeout: '200ms' } });
+  try {
+    const s = await connectPlain(listeners.addresses.imaps[0]!);
+    const t0 = Date.now();
+    assert.equal(await lineReader(s).next(), null);
+    const took = Date.now() - t0;
+    assert.ok(took >= 150 && took < 3000, `closed after ${took} ms`);
+    assert.equal(sessions.length, 0);
+    await until(() => listeners.connections() === 0);
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('limits on an implicit-TLS listener: the extra connection is closed before any handshake', async () => {
+  const { listeners, sessions } = await start({ listen: { submissions: ['127.0.0.1:0'] }, limits: { max_connections_per_ip: 1 } });
+  try {
+    const a = await connectTls(listeners.addresses.submissions[0]!);
+    assert.match((await lineReader(a).next())!, /^HELLO submissions/);
+    await assert.rejects(connectTls(listeners.addresses.submissions[0]!));
+    assert.equal(sessions.length, 1);
+    a.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
