@@ -385,3 +385,14 @@ test('a client claiming our own host name in EHLO scores HELO_IS_OURS', async ()
   const v = await p.data(data(message('alice@a.test'), { mailFrom: 'alice@a.test', helo: 'MX.B.TEST' }));
   assert.ok(v.headers?.some((h) => /^X-Spam-Status: .*tests=.*HELO_IS_OURS/.test(h)), String(v.headers));
 });
+
+test('DNS failures: DKIM key and DMARC record lookups that fail are temperror, and the mail is accepted', async () => {
+  dns.fail('rsa1._domainkey.tmp.test', 'servfail');
+  dns.setRecords('tmp.test', 'TXT', ['v=spf1 -all']);
+  dns.fail('_dmarc.tmp.test', 'servfail');
+  const p = pipeline({ spam_threshold: 100 });
+  const v = await p.data(data(await sign(message('x@tmp.test'), 'tmp.test', 'rsa1', rsaPem), { mailFrom: 'x@tmp.test' }));
+  assert.equal(v.action, 'accept');
+  assert.match(ar(v.headers), /dkim=temperror/);
+  assert.match(ar(v.headers), /dmarc=temperror/);
+});
