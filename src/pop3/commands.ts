@@ -80,8 +80,9 @@ const BOTH: readonly Pop3State[] = ['authorization', 'transaction'];
 
 const MECHANISMS = ['PLAIN', 'LOGIN'] as const;
 
-/** RFC 2595 §2, RFC 8314 §3: USER/PASS and AUTH only under TLS unless the operator allows plaintext. */
+/** USER/PASS and AUTH are allowed now: under TLS, or when the operator allows plaintext. */
 function authAllowed(c: Pop3Conn): boolean {
+  // RFC 2595 §2.2: a server must be able to refuse clear-text logins unless TLS is active
   return c.transport.tls !== null || c.ctx.config.auth.allow_plaintext;
 }
 
@@ -98,13 +99,14 @@ function dropOf(c: Pop3Conn): Maildrop {
   return c.maildrop;
 }
 
-/** The message a number names: RFC 1939 §5, a message marked as deleted may not be referred to. */
+/** The message a number names. */
 function messageArg(c: Pop3Conn, arg: string | undefined): DropEntry {
   const n = parseMessageNumber(arg);
   if (n === null) throw new Pop3Error('Invalid message number', undefined, true);
   const drop = dropOf(c);
   const e = drop.entry(n);
   if (!e) throw new Pop3Error(`No such message, only ${drop.entries.length} messages in maildrop`);
+  // RFC 1939 §5: a message marked as deleted may not be referred to
   if (e.deleted) throw new Pop3Error('Message already deleted');
   return e;
 }
@@ -154,7 +156,7 @@ async function readBlob(c: Pop3Conn, e: DropEntry, range?: { start: number; end:
  */
 async function sendMessage(c: Pop3Conn, status: string, e: DropEntry, top?: { bodyStart: number; lines: number }): Promise<void> {
   const stuffer = new DotStuffer();
-  // RFC 1939 §7 TOP: the header, the blank line separating it from the body, then n lines of the body.
+  // RFC 1939 §7: TOP sends the header, the blank line after it, then the first n lines of the body
   const bodyStart = top ? Math.min(top.bodyStart, e.size) : e.size;
   if (e.size <= SMALL_MESSAGE) {
     const bytes = await readBlob(c, e);
@@ -201,7 +203,7 @@ async function login(c: Pop3Conn, username: string, password: string, authzid: s
     if (result.reason === 'throttled') {
       await c.send(errLine('Too many failed logins, try again later', 'SYS/TEMP'));
     } else {
-      // RFC 3206 §4: [AUTH] says the credentials were wrong; the same words for an unknown user
+      // RFC 3206 §5: [AUTH] says the credentials were wrong; the same words for an unknown user
       // and a wrong password, so the reply does not tell which addresses exist.
       await c.send(errLine('Authentication failed', 'AUTH'));
     }
@@ -236,8 +238,9 @@ async function login(c: Pop3Conn, username: string, password: string, authzid: s
   await c.send(okLine(`Logged in, ${maildropSummary(drop)}`));
 }
 
-/** RFC 5034 §4: decodes a client response line (base64); "*" cancels the exchange. */
+/** Decodes a client response line of a SASL exchange. */
 function saslResponse(line: FramedLine): Buffer | 'cancel' {
+  // RFC 5034 §4: a client response is base64; "*" cancels the exchange
   if (line.kind === 'too-long') throw new Pop3Error('Authentication response too long');
   const r = decodeSaslResponse(line.line.toString('latin1').trim());
   if (!r) throw new Pop3Error('Invalid base64 in authentication response');
@@ -273,8 +276,9 @@ async function runSasl(c: Pop3Conn, mech: SaslMechanism, initial: Buffer | null)
   }
 }
 
-/** The capability list (RFC 2449 §5); it depends on the state and on TLS. */
+/** The capability list; it depends on the state and on TLS. */
 export function capabilities(c: Pop3Conn): string[] {
+  // RFC 2449 §5: CAPA lists the capabilities, which may differ before and after login
   const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING'];
   if (c.state === 'authorization') {
     if (authAllowed(c)) {

@@ -46,8 +46,9 @@ export class Maildrop {
     this.unsubscribe = unsubscribe;
   }
 
-  /** Takes the snapshot of the account's INBOX (RFC 1939 §5: numbers stay fixed for the session). */
+  /** Takes the snapshot of the account's INBOX. */
   static async open(store: Store, accountId: number): Promise<Maildrop> {
+    // RFC 1939 §5: message numbers are assigned at login and stay fixed for the session
     const inbox = await store.getMailbox(accountId, 'INBOX');
     if (!inbox) throw new Error(`account ${accountId} has no INBOX`);
     const byUid = new Map<number, DropEntry>();
@@ -86,8 +87,9 @@ export class Maildrop {
     return this.entries[n - 1] ?? null;
   }
 
-  /** Messages not marked deleted: count and total octets (STAT, RFC 1939 §5). */
+  /** Messages not marked deleted: count and total octets (STAT). */
   stat(): { count: number; size: number } {
+    // RFC 1939 §5: messages marked as deleted are not counted in STAT
     let count = 0;
     let size = 0;
     for (const e of this.entries) {
@@ -98,8 +100,9 @@ export class Maildrop {
     return { count, size };
   }
 
-  /** RSET (RFC 1939 §5): unmark every message marked as deleted. */
+  /** RSET. */
   reset(): void {
+    // RFC 1939 §5: RSET unmarks every message marked as deleted
     for (const e of this.entries) e.deleted = false;
   }
 

@@ -145,6 +145,7 @@ class Pop3Session implements Session, Pop3Conn {
   }
 
   private async loop(): Promise<void> {
+    // RFC 2449 §6.6: a client may pipeline commands; they are answered one by one, in order
     for (;;) {
       const item = await this.readLine();
       if (item === null) return;

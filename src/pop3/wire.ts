@@ -1,7 +1,8 @@
 // POP3 wire format (RFC 1939, RFC 2449, RFC 5034): line framing, command parsing, reply
 // composing and the dot-stuffing encoder for multi-line responses. Pure: no I/O, no store.
 
-/** RFC 2449 §4: a command line is at most 255 octets (CRLF included); we accept more (long AUTH responses, long passwords) but never unbounded. */
+// RFC 2449 §4: a command line is at most 255 octets including CRLF. Yubin accepts up to 8192
+// (long passwords, SASL responses) and never more: longer lines are refused as they arrive.
 export const MAX_LINE_OCTETS = 8192;
 
 const LF = 0x0a;
@@ -38,8 +39,9 @@ export class LineReader {
     return this.queued - this.pos + this.partialLen;
   }
 
-  /** Drops everything buffered: unread lines and the partial line (RFC 2595 §4: input before the TLS handshake is discarded). */
+  /** Drops everything buffered: unread lines and the partial line. */
   clear(): void {
+    // RFC 2595 §4: input the client sent before the TLS handshake is not acted on after it
     this.queue = [];
     this.queued = 0;
     this.pos = 0;
@@ -109,6 +111,7 @@ export interface Command {
  */
 export function parseCommand(line: Buffer): Command | null {
   const text = line.toString('utf8');
+  // RFC 1939 §3: a keyword of three or four characters, case-insensitive, then arguments after a space
   const sp = text.indexOf(' ');
   const keyword = sp === -1 ? text : text.slice(0, sp);
   if (!/^[A-Za-z][A-Za-z0-9]{2,3}$/.test(keyword)) return null;
@@ -117,8 +120,9 @@ export function parseCommand(line: Buffer): Command | null {
   return { name: keyword.toUpperCase(), args, rest };
 }
 
-/** RFC 1939 §3: message numbers are decimal, starting at 1. Null when `arg` is not one. */
+/** A message number; null when `arg` is not one. */
 export function parseMessageNumber(arg: string | undefined): number | null {
+  // RFC 1939 §5: messages are numbered from 1, written in decimal
   if (arg === undefined || !/^[0-9]{1,9}$/.test(arg)) return null;
   const n = Number(arg);
   return n >= 1 ? n : null;
@@ -130,11 +134,12 @@ export function parseCount(arg: string | undefined): number | null {
   return Number(arg);
 }
 
-/** Response codes: RFC 2449 §8 (IN-USE, LOGIN-DELAY), RFC 3206 (SYS/TEMP, SYS/PERM, AUTH), RFC 6856 (UTF8). */
-export type ResponseCode = 'IN-USE' | 'LOGIN-DELAY' | 'SYS/TEMP' | 'SYS/PERM' | 'AUTH' | 'UTF8';
+/** Response codes: RFC 2449 §8 (IN-USE, LOGIN-DELAY), RFC 3206 (SYS/TEMP, SYS/PERM, AUTH). */
+export type ResponseCode = 'IN-USE' | 'LOGIN-DELAY' | 'SYS/TEMP' | 'SYS/PERM' | 'AUTH';
 
-/** RFC 2449 §4: a response line is at most 512 octets (CRLF included); text is cut to fit. */
+/** Response text on one line, cut to fit. */
 function clip(text: string): string {
+  // RFC 2449 §4: a response line is at most 512 octets including CRLF
   const clean = text.replace(/[\r\n]+/g, ' ');
   const b = Buffer.from(clean, 'utf8');
   if (b.length <= 500) return clean;
@@ -170,6 +175,7 @@ export function multiLine(status: string, lines: readonly string[]): string {
  * the message's UID together name one message for ever (RFC 9051 §2.3.1.1).
  */
 export function uniqueId(uidValidity: number, uid: number): string {
+  // RFC 1939 §7: a unique-id is 1 to 70 characters in the range 0x21 to 0x7E, the same for a message in every session
   return `${uidValidity}.${uid}`;
 }
 
@@ -201,6 +207,7 @@ export class DotStuffer {
     let start = 0;
     let end = buf.length;
     let done = false;
+    // RFC 1939 §3: a line of a multi-line response that starts with "." is byte-stuffed with another "."
     if (this.atLineStart && buf[0] === DOT) parts.push(DOT_BYTES);
     for (let from = 0; ; ) {
       const i = buf.indexOf(LF, from);
