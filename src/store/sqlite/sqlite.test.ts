@@ -115,21 +115,30 @@ describe('sqlite store specifics', () => {
     }
   });
 
-  it('deletes a blob file when its last reference goes', async () => {
+  it('stores the same bytes for 3 accounts as one file, deleted when its last reference goes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
       const store = await openStore(dir);
       await store.addDomain('a.test');
-      const acc = await store.addAccount('bob@a.test', 'h');
-      const s = await store.blobs.stage(testMessage('gone'));
-      const [r] = await store.deliver(s, [{ accountId: acc.id }]);
+      const ids = [];
+      for (const a of ['bob@a.test', 'carol@a.test', 'dave@a.test']) ids.push((await store.addAccount(a, 'h')).id);
+      const s = await store.blobs.stage(testMessage('once'));
+      const results = await store.deliver(s, ids.map((accountId) => ({ accountId })));
       await store.blobs.discard(s);
-      assert.ok(r!.ok);
-      const file = join(dir, 'blobs', s.id.slice(0, 2), s.id.slice(2, 4), s.id);
-      assert.ok((await readdir(join(dir, 'blobs', s.id.slice(0, 2), s.id.slice(2, 4)))).includes(s.id), file);
-      await store.expunge(r.mailboxId, [r.uid]);
+      const countFiles = async (): Promise<string[]> => {
+        const out: string[] = [];
+        for (const a of await readdir(join(dir, 'blobs'))) for (const b of await readdir(join(dir, 'blobs', a))) out.push(...(await readdir(join(dir, 'blobs', a, b))));
+        return out;
+      };
+      assert.deepEqual(await countFiles(), [s.id]);
+      for (const r of results) {
+        assert.ok(r.ok);
+        await store.expunge(r.mailboxId, [r.uid]);
+        // Gone only with the last reference (deleted after the commit, when the committer is idle).
+        if (r !== results[results.length - 1]) assert.deepEqual(await countFiles(), [s.id]);
+      }
       await store.close();
-      assert.ok(!(await readdir(join(dir, 'blobs', s.id.slice(0, 2), s.id.slice(2, 4)))).includes(s.id));
+      assert.deepEqual(await countFiles(), []);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
