@@ -450,3 +450,19 @@ test('failed logins are throttled: [SYS/TEMP] once the limit is reached, even wi
     await strict.close();
   }
 });
+
+test('a stored message with bare LF line ends (e.g. an IMAP APPEND) is sent as stored, LIST size exact', async () => {
+  const raw = 'Subject: bare\n\nline one\n.\nlast\n';
+  const odd = await createPop3TestContext();
+  try {
+    await odd.deliver(odd.alice, raw);
+    const t = await odd.login(odd.alice);
+    assert.equal(await cmd(t, 'LIST 1'), `+OK 1 ${raw.length}`);
+    t.send('RETR 1\r\n');
+    // The "." after a bare LF is stuffed too, and a CRLF goes before the final "." line.
+    assert.equal(await t.waitFor(/\r\n\.\r\n$/), `+OK ${raw.length} octets\r\nSubject: bare\n\nline one\n..\nlast\n\r\n.\r\n`);
+    await cmd(t, 'QUIT');
+  } finally {
+    await odd.close();
+  }
+});
