@@ -34,6 +34,8 @@ export class SmtpConnectionError extends Error {
     readonly reply: SmtpReply | null = null,
     /** True when the problem happened after the connection was up (mid-transaction). */
     readonly midSession = false,
+    /** True when the TLS handshake failed (an opportunistic sender may try again without TLS). */
+    readonly tlsFailed = false,
   ) {
     super(message);
     this.name = 'SmtpConnectionError';
@@ -243,7 +245,7 @@ export class SmtpClient {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         secure.destroy();
-        reject(new SmtpConnectionError(`${this.peer}: TLS handshake timed out`));
+        reject(new SmtpConnectionError(`${this.peer}: TLS handshake timed out`, null, false, true));
       }, this.opts.connectTimeoutMs ?? 30_000);
       secure.once('secureConnect', () => {
         clearTimeout(timer);
@@ -251,7 +253,7 @@ export class SmtpClient {
       });
       secure.once('error', (err) => {
         clearTimeout(timer);
-        reject(new SmtpConnectionError(`${this.peer}: TLS handshake failed: ${err.message}`));
+        reject(new SmtpConnectionError(`${this.peer}: TLS handshake failed: ${err.message}`, null, false, true));
       });
     });
     this.secure = true;

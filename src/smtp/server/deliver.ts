@@ -174,7 +174,10 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
         ...(req.submittedBy ? { submittedBy: req.submittedBy } : {}),
         clientIp: req.clientIp,
       });
-      queueBlob = null; // the queue owns it now
+      // The queue keeps its own durable copy (Outbound.enqueue resolves once it is written);
+      // the staged temporary file is ours to release.
+      await ctx.store.blobs.discard(queueBlob!);
+      queueBlob = null;
     } else if (queueBlob) {
       await ctx.store.blobs.discard(queueBlob);
     }

@@ -140,7 +140,9 @@ describe('smtp session (inbound)', () => {
 
   test('a full mailbox is 452 4.2.2 at RCPT; over max_recipients 452 4.5.3 and the accepted ones are kept', async () => {
     const full = await env.store.getAccount('full@a.test');
-    await env.store.deliver(await env.store.blobs.stage(Buffer.from('Subject: fill\r\n\r\n0123456789\r\n')), [{ accountId: full!.id }]);
+    const fill = await env.store.blobs.stage(Buffer.from('Subject: fill\r\n\r\n0123456789\r\n'));
+    await env.store.deliver(fill, [{ accountId: full!.id }]);
+    await env.store.blobs.discard(fill);
     await env.store.setQuota('full@a.test', 10);
     const t = await open(env);
     await cmd(t, 'EHLO c.test');
@@ -271,6 +273,20 @@ describe('smtp session (inbound)', () => {
     assert.match(await cmd(t, 'MAIL FROM:<x@b.test> RET=ALL'), /^501/);
     assert.match(await cmd(t, 'MAIL FROM:<x@b.test> ENVID=a+0Ab'), /^501/);
     assert.match(await cmd(t, 'MAIL FROM:<x@b.test> REQUIRETLS'), /^530 5\.7\.10/);
+  });
+
+  test('no temporary files are left behind (spool, staged blobs for the store and the queue)', async () => {
+    const t = await open(env);
+    await cmd(t, 'EHLO c.test');
+    assert.match(await send(t, 'x@b.test', ['alice@a.test', 'fwd@a.test']), /^250/);
+    await cmd(t, 'MAIL FROM:<x@b.test>');
+    await cmd(t, 'RCPT TO:<alice@a.test>');
+    await cmd(t, 'DATA');
+    assert.match(await cmd(t, 'bare\nLF\r\n.'), /^550/);
+    const { readdir } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    assert.deepEqual(await readdir(join(env.ctx.config.data_dir, 'tmp')), []);
+    assert.deepEqual(await readdir(join(env.ctx.config.data_dir, 'smtp-spool')), []);
   });
 
   test('SMTPUTF8 addresses need the SMTPUTF8 parameter', async () => {

@@ -22,10 +22,7 @@ export type StoredOutbound = Omit<OutboundMessage, 'blob'> & { id: string; blobI
 
 /** An Outbound that writes each message (JSON envelope + the blob bytes) to a directory, fsynced. */
 export class DirOutbound implements Outbound {
-  constructor(
-    private readonly dir: string,
-    private readonly store: Store,
-  ) {}
+  constructor(private readonly dir: string) {}
 
   async enqueue(message: OutboundMessage): Promise<string> {
     const id = 'Q' + randomBytes(6).toString('hex').toUpperCase();
@@ -39,7 +36,6 @@ export class DirOutbound implements Outbound {
     const eml = await open(join(this.dir, `${id}.eml`), 'r+');
     await eml.sync();
     await eml.close();
-    await this.store.blobs.discard(blob);
     return id;
   }
 
@@ -80,7 +76,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   const store = await openStore(config.data_dir);
   const qdir = join(dir, 'outbound');
   await (await import('node:fs/promises')).mkdir(qdir, { recursive: true });
-  const outbound = new DirOutbound(qdir, store);
+  const outbound = new DirOutbound(qdir);
   const ctx: ServerContext = {
     config,
     store,
