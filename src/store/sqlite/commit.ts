@@ -178,7 +178,7 @@ export class GroupCommitter {
     this.garbage.clear();
     const db = this.db;
     const get = db.prepare('SELECT refs FROM blobs WHERE id = ?');
-    const del = db.prepare('DELETE FROM blobs WHERE id = ? AND refs = 0');
+    const del = db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0');
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
       try {
