@@ -13,6 +13,8 @@ export type RemoteResult = { idx: number } & RecipientResult;
 
 /** Most transactions on one connection before it is closed. */
 const MAX_TRANSACTIONS_PER_CONNECTION = 100;
+/** Recipients per transaction. */
+const MAX_RCPTS_PER_TRANSACTION = 100;
 /** How long a successful MX lookup is reused. */
 const ROUTE_CACHE_MS = 60_000;
 /** How long an idle connection is kept for the next message to the same host. */
@@ -140,6 +142,7 @@ export class RemoteDelivery {
       for (const address of host.addresses) {
         const key = `${address}:${port}:${tls}`;
         // a kept connection may have been closed by the server meanwhile: then once more on a fresh one
+        let mode = tls;
         for (let round = 0; round < 2; round++) {
           let client = round === 0 ? this.pool.take(key) : null;
           const reused = client !== null;
@@ -151,7 +154,7 @@ export class RemoteDelivery {
               servername: host.name,
               localAddress: config.queue.source_address,
               heloName: config.hostname,
-              tls,
+              tls: mode,
               connectTimeoutMs: config.queue.connect_timeout,
               signal: this.abort.signal,
             });
@@ -159,6 +162,12 @@ export class RemoteDelivery {
           } catch (err) {
             if (!(err instanceof SmtpConnectionError)) throw err;
             client?.close();
+            if (err.tlsFailed && mode === 'opportunistic' && !msg.requireTls && round === 0) {
+              // RFC 7435 §3: opportunistic TLS that fails falls back to a clear-text connection
+              this.deps.logger.info({ queueId: msg.id, host: host.name, err: err.message }, 'STARTTLS failed; trying without TLS');
+              mode = 'none';
+              continue;
+            }
             // a host that refuses or fails is not the recipient's fault: next host, else retry later
             const failed = err.reply && err.reply.code >= 400 ? err.reply : null;
             lastStatus = (failed?.enhanced ?? '4.4.1').replace(/^5/, '4');
@@ -168,7 +177,11 @@ export class RemoteDelivery {
           }
           this.active.add(client);
           try {
-            const results = await this.transaction(client, msg, rcpts, host.name);
+            const results: RemoteResult[] = [];
+            // RFC 5321 §4.5.3.1.8: servers need take only 100 recipients per transaction
+            for (let i = 0; i < rcpts.length; i += MAX_RCPTS_PER_TRANSACTION) {
+              results.push(...(await this.transaction(client, msg, rcpts.slice(i, i + MAX_RCPTS_PER_TRANSACTION), host.name)));
+            }
             this.active.delete(client);
             this.pool.put(key, client);
             return results;

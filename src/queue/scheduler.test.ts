@@ -285,3 +285,37 @@ test('smarthost with tls = "starttls" and a relay without STARTTLS: deferred, ne
     await e.close();
   }
 });
+
+test('opportunistic STARTTLS: a refused STARTTLS or a failed handshake falls back to plain text', async () => {
+  const e = await env({ queue: () => ({ connect_timeout: '2s' }) });
+  try {
+    e.remote.ehlo.push('STARTTLS');
+    await enqueue(e, ['a@remote.test']);
+    await until('sent after 454 to STARTTLS', () => e.remote.accepted === 1);
+    await e.queue.stop(100); // drop the kept connection
+    e.remote.startTlsReply = '220 2.0.0 go ahead'; // then it cannot do TLS at all
+    const q2 = await e.reopen();
+    q2.start();
+    const blob = await e.store.blobs.stage(Buffer.from(BODY));
+    await q2.enqueue({ from: 'alice@a.test', recipients: [{ address: 'b@remote.test' }], blob });
+    await e.store.blobs.discard(blob);
+    await until('sent after the failed handshake', () => e.remote.accepted === 2, 15_000);
+    assert.equal(e.remote.commands.filter((c) => c === 'STARTTLS').length, 2);
+  } finally {
+    await e.close();
+  }
+});
+
+test('more than 100 recipients: several transactions on one connection', async () => {
+  const e = await env();
+  try {
+    const rcpts = Array.from({ length: 150 }, (_, i) => `r${i}@remote.test`);
+    await enqueue(e, rcpts);
+    await until('delivered', () => e.queue.count() === 0);
+    assert.equal(e.remote.accepted, 2);
+    assert.equal(e.remote.commands.filter((c) => c.startsWith('RCPT')).length, 150);
+    assert.equal(e.remote.connections, 1);
+  } finally {
+    await e.close();
+  }
+});

@@ -153,7 +153,13 @@ export class Scheduler {
     const { queue, logger, config } = this.deps;
     const msg = queue.get(u.messageId);
     if (!msg || msg.held) return;
-    const rcpts = msg.recipients.filter((r) => u.idxs.includes(r.idx) && (r.state === 'queued' || r.state === 'deferred'));
+    // every due recipient of this message for this destination (not only those the poll saw)
+    const due = this.deps.now().getTime();
+    const rcpts: QueuedRecipient[] = [];
+    for (const r of msg.recipients) {
+      if ((r.state !== 'queued' && r.state !== 'deferred') || (r.nextAttempt > due && !u.idxs.includes(r.idx))) continue;
+      if (((await this.isLocal(r.domain)) ? '' : r.domain) === u.domain) rcpts.push(r);
+    }
     if (!rcpts.length) return;
     let results: Array<{ idx: number } & RecipientResult>;
     try {

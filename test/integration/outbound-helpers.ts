@@ -15,6 +15,8 @@ export class ScriptedRemote {
   rcpt = new Map<string, string>();
   /** Reply after the data (default 250); null: never answer (a hanging server). */
   dataReply: string | null = '250 2.0.0 ok';
+  /** Reply to STARTTLS ("220 ..." makes the client start a handshake this server cannot finish). */
+  startTlsReply = '454 4.7.0 TLS not available';
   /** EHLO keywords. */
   ehlo = ['PIPELINING', '8BITMIME', 'DSN'];
   /** Every command line received, in order. */
@@ -64,6 +66,8 @@ export class ScriptedRemote {
           } else if (verb === 'RCPT') {
             const addr = /<([^>]*)>/.exec(line)?.[1] ?? '';
             s.write((this.rcpt.get(addr) ?? '250 2.1.5 ok') + '\r\n');
+          } else if (verb === 'STARTTLS') {
+            s.write(this.startTlsReply + '\r\n');
           } else if (verb === 'DATA') {
             data = [];
             s.write('354 go ahead\r\n');
