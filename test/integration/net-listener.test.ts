@@ -102,6 +102,24 @@ class LineSession implements Session {
         }, 50);
         return;
       }
+      if (line === 'BIG') {
+        // 2 MiB in 64 KiB chunks, waiting for drain() whenever write() says the peer is slow.
+        this.busy = true;
+        void (async () => {
+          const chunk = Buffer.alloc(65536, 0x61);
+          let waits = 0;
+          for (let n = 0; n < 32; n++) {
+            if (!this.t.write(chunk)) {
+              waits++;
+              await this.t.drain();
+            }
+          }
+          this.t.write(`\r\nBIG DONE ${waits > 0 ? 'waited' : 'never-waited'}\r\n`);
+          this.busy = false;
+          this.process();
+        })();
+        return;
+      }
       if (line === 'SLOW') {
         // A command that takes a while (like a store commit): input waits, then processing goes on.
         this.busy = true;
@@ -146,13 +164,16 @@ function lineReader(s: net.Socket) {
     waiter = null;
     w?.();
   };
+  let scanFrom = 0;
   const onData = (d: Buffer) => {
     buf += d.toString('latin1');
     let i: number;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
+    while ((i = buf.indexOf('\r\n', scanFrom)) >= 0) {
       lines.push(buf.slice(0, i));
       buf = buf.slice(i + 2);
+      scanFrom = 0;
     }
+    scanFrom = Math.max(0, buf.length - 1);
     wake();
   };
   s.on('data', onData);
@@ -569,6 +590,22 @@ test('limits on an implicit-TLS listener: the extra connection is closed before 
     await assert.rejects(connectTls(listeners.addresses.submissions[0]!));
     assert.equal(sessions.length, 1);
     a.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('backpressure: write() reports a slow peer and drain() resolves as it reads (TLS)', async () => {
+  const { listeners } = await start({ listen: { imaps: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectTls(listeners.addresses.imaps[0]!);
+    const r = lineReader(s);
+    assert.match((await r.next())!, /^HELLO imaps/);
+    s.write('BIG\r\n');
+    const big = (await r.next())!;
+    assert.equal(big.length, 32 * 65536);
+    assert.equal(await r.next(), 'BIG DONE waited');
+    s.destroy();
   } finally {
     await listeners.close(1000);
   }
