@@ -9,6 +9,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import type { ServerContext } from '../../context.js';
 import type { CheckData, CheckVerdict } from '../../checks/types.js';
 import type { OutboundRecipient } from '../../queue/types.js';
+import { composeDsn, wantsNotify, type DsnRecipientReport } from '../../queue/dsn.js';
 import type { BlobWriter, DeliveryTarget, StagedBlob } from '../../store/types.js';
 import { SmtpError } from './errors.js';
 import { enforceVerdict } from './verdict.js';
@@ -134,13 +135,17 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
 
     let delivered = 0;
     const failedLocal: Array<{ address: string; rcpt: Recipient; error: string }> = [];
+    const deliveredLocal: Array<{ address: string; rcpt: Recipient }> = [];
     if (localBlob) {
       const entries = [...local.entries()];
       const targets: DeliveryTarget[] = entries.map(([accountId]) => ({ accountId, mailbox }));
       const results = await ctx.store.deliver(localBlob, targets);
       results.forEach((r, i) => {
-        if (r.ok) delivered++;
-        else failedLocal.push({ address: entries[i]![1].address, rcpt: entries[i]![1].rcpt, error: r.error });
+        const { address, rcpt } = entries[i]![1];
+        if (r.ok) {
+          delivered++;
+          deliveredLocal.push({ address, rcpt });
+        } else failedLocal.push({ address, rcpt, error: r.error });
       });
       await ctx.store.blobs.discard(localBlob);
     }
@@ -181,6 +186,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     } else if (queueBlob) {
       await ctx.store.blobs.discard(queueBlob);
     }
+    await successReport(req, id, deliveredLocal);
     req.log.info({ msgId: tx.id, queueId: id, from: tx.from, delivered, queued: outbound.length, size: message.size, verdict: verdict.action }, 'message accepted');
     return { id, delivered, queued: outbound.length };
   } catch (err) {
@@ -188,5 +194,36 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     throw err;
   } finally {
     await rm(message.path, { force: true });
+  }
+}
+
+/**
+ * RFC 3461 §5.2.2: final delivery to a recipient that asked for NOTIFY=SUCCESS gets a
+ * "delivered" DSN (headers only, RFC 3461 §4.3), sent from <> through the queue. The message is
+ * already delivered: a failure here is logged, never turned into a refusal.
+ */
+async function successReport(req: DeliveryRequest, queueId: string, delivered: Array<{ address: string; rcpt: Recipient }>): Promise<void> {
+  const { ctx, tx } = req;
+  // RFC 3461 §6.2: never a DSN for a message from the null sender.
+  if (tx.from === '') return;
+  const reports: DsnRecipientReport[] = [];
+  const seen = new Set<Recipient>();
+  for (const d of delivered) {
+    if (seen.has(d.rcpt) || !wantsNotify(d.rcpt, 'SUCCESS')) continue;
+    seen.add(d.rcpt);
+    reports.push({ address: d.rcpt.address, ...(d.rcpt.orcpt ? { orcpt: d.rcpt.orcpt } : {}), action: 'delivered', status: '2.0.0' });
+  }
+  if (!reports.length) return;
+  try {
+    const now = ctx.now();
+    const dsn = composeDsn({ hostname: ctx.config.hostname, to: tx.from, queueId, envid: tx.envid ?? null, arrivalDate: now, now, recipients: reports, original: req.message.header, ret: 'HDRS' });
+    const staged = await ctx.store.blobs.stage(dsn.bytes);
+    try {
+      await ctx.outbound.enqueue({ from: '', recipients: [{ address: tx.from, notify: ['NEVER'] }], blob: staged, smtputf8: dsn.needsUtf8, body: '8BITMIME', requireTls: false });
+    } finally {
+      await ctx.store.blobs.discard(staged);
+    }
+  } catch (err) {
+    req.log.error({ err, msgId: tx.id }, 'could not queue the success DSN');
   }
 }

@@ -275,6 +275,31 @@ describe('smtp session (inbound)', () => {
     assert.match(await cmd(t, 'MAIL FROM:<x@b.test> REQUIRETLS'), /^530 5\.7\.10/);
   });
 
+  test('NOTIFY=SUCCESS on a local recipient: a delivered DSN goes to the sender through the queue', async () => {
+    const before = (await env.outbound.list()).length;
+    const t = await open(env);
+    await cmd(t, 'EHLO c.test');
+    await cmd(t, 'MAIL FROM:<sender@b.test> ENVID=env1');
+    await cmd(t, 'RCPT TO:<alice@a.test> NOTIFY=SUCCESS ORCPT=rfc822;alice@a.test');
+    await cmd(t, 'RCPT TO:<bob@a.test>');
+    await cmd(t, 'DATA');
+    assert.match(await cmd(t, MSG + '.'), /^250/);
+    const q = (await env.outbound.list()).slice(before);
+    assert.equal(q.length, 1);
+    assert.equal(q[0]!.from, '');
+    assert.deepEqual(q[0]!.recipients, [{ address: 'sender@b.test', notify: ['NEVER'] }]);
+    const dsn = q[0]!.bytes.toString();
+    assert.match(dsn, /Action: delivered/);
+    assert.match(dsn, /Original-Envelope-Id: env1/i);
+    assert.equal(dsn.match(/Action:/g)!.length, 1, 'only the recipient that asked');
+    // Nothing for the null sender.
+    await cmd(t, 'MAIL FROM:<>');
+    await cmd(t, 'RCPT TO:<alice@a.test> NOTIFY=SUCCESS');
+    await cmd(t, 'DATA');
+    assert.match(await cmd(t, MSG + '.'), /^250/);
+    assert.equal((await env.outbound.list()).length, before + 1);
+  });
+
   test('no temporary files are left behind (spool, staged blobs for the store and the queue)', async () => {
     const t = await open(env);
     await cmd(t, 'EHLO c.test');
