@@ -145,3 +145,20 @@ test('TLS below 1.2 is refused', async () => {
     ok.destroy();
   });
 });
+
+test('without [tls]: a lost or damaged key makes a new self-signed pair instead of failing', async () => {
+  const dir = await tempDir();
+  const config = configSchema.parse({ hostname: 'mail.tls.test', data_dir: dir });
+  await createTlsProvider(config, silentLogger());
+  const paths = selfSignedPaths(dir);
+  const before = await fingerprintOf(paths.cert);
+  await rm(paths.key);
+  const p = await createTlsProvider(config, silentLogger());
+  const after1 = await fingerprintOf(paths.cert);
+  assert.notEqual(after1, before);
+  assert.equal(p.fingerprint(), after1);
+  await writeFile(paths.key, 'garbage');
+  await createTlsProvider(config, silentLogger());
+  assert.notEqual(await fingerprintOf(paths.cert), after1);
+  assert.equal((await stat(paths.key)).mode & 0o777, 0o600);
+});

@@ -140,7 +140,16 @@ export async function createTlsProvider(config: Config, logger: Logger): Promise
   }
 
   // A bad file at start is fatal (the error names it); on reload it only keeps the old context.
-  let current = await readPair(certPath, keyPath);
+  // Our own self-signed pair is simply made again if it cannot be used (a lost or damaged key).
+  let current: Loaded;
+  try {
+    current = await readPair(certPath, keyPath);
+  } catch (err) {
+    if (source !== 'self-signed') throw err;
+    log.warn({ err: (err as Error).message }, 'self-signed certificate unusable; generating a new one');
+    await generateSelfSigned(config.data_dir, config.hostname);
+    current = await readPair(certPath, keyPath);
+  }
   log.info({ source, cert: certPath, subject: current.subject, validTo: current.validTo, fingerprint: current.fingerprint }, 'certificate loaded');
 
   return {
