@@ -158,12 +158,13 @@ test('node-pop3 over implicit TLS: UIDL, LIST, RETR, TOP', async () => {
     assert.equal(uidl.length, 2);
     const list = (await pop.LIST()) as string[][];
     assert.deepEqual(list, seeded.bob!.map((m, i) => [String(i + 1), String(m.length)]));
-    // node-pop3 0.11 hands back the response body as sent, still dot-stuffed.
-    const text = await pop.RETR(1);
+    // node-pop3 0.11 hands back the response body as sent, still dot-stuffed, and keeps or drops
+    // the last line's CRLF depending on whether the final "." arrived in the same TCP read.
+    const text = (await pop.RETR(1)).replace(/(\r\n)?$/, '\r\n');
     assert.ok(text.includes('\r\n..a line with a leading dot\r\n'));
     assert.equal(text.replace(/(^|\r\n)\./g, '$1'), seeded.bob![0]!.toString());
     const top = await pop.TOP(2, 1);
-    assert.match(top, /^From: sender5@example\.net\r\n[\s\S]*\r\n\r\nBody of message 5\.\r\n$/);
+    assert.match(top, /^From: sender5@example\.net\r\n[\s\S]*\r\n\r\nBody of message 5\.(\r\n)?$/);
   } finally {
     await pop.QUIT();
   }
