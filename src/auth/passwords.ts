@@ -4,7 +4,7 @@ import { hash, verify, type Algorithm } from '@node-rs/argon2';
 // Algorithm is a const enum with no runtime value under tsx (esbuild does not inline it): 2 = Argon2id.
 const ARGON2ID = 2 as Algorithm;
 
-/** Cost parameters (RFC 9106 §4 second recommended option scaled to a mail server: 19 MiB, 2 passes). */
+/** Cost: 19 MiB, 2 passes, 1 lane (OWASP's argon2id baseline); some tens of ms per check. */
 const OPTIONS = { algorithm: ARGON2ID, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 /** Hashes a password with argon2id and a random salt; returns the PHC string the store keeps. */

@@ -10,7 +10,8 @@ import type { Session, SessionFactory, TlsInfo, Transport } from './transport.js
 import type { TlsProvider } from './tls.js';
 import { ConnectionLimiter, normalizeIp } from './limits.js';
 
-/** Listeners that start with the TLS handshake (RFC 8314 §3.3 for submissions, §3.2 for imaps/pop3s). */
+/** Listeners that start with the TLS handshake. */
+// RFC 8314 §3.1, §3.2, §3.3: on pop3s, imaps and submissions the TLS handshake begins immediately
 export const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set<ListenerName>(['submissions', 'imaps', 'pop3s']);
 
 /** What a connection over the limits is told before it is closed (plain listeners only). */
@@ -22,7 +23,7 @@ export const DEFAULT_REFUSALS: Readonly<Record<ListenerName, string>> = {
   // RFC 9051 §7.1.5: BYE as the server closes the connection
   imap: '* BYE Too many connections, try again later\r\n',
   imaps: '* BYE Too many connections, try again later\r\n',
-  // RFC 2449 §8.1.2: SYS/TEMP, a temporary problem
+  // RFC 3206 §4: SYS/TEMP, a temporary problem the client may retry later
   pop3: '-ERR [SYS/TEMP] Too many connections, try again later\r\n',
   pop3s: '-ERR [SYS/TEMP] Too many connections, try again later\r\n',
 };
