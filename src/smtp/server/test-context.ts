@@ -22,10 +22,13 @@ export type StoredOutbound = Omit<OutboundMessage, 'blob'> & { id: string; blobI
 
 /** An Outbound that writes each message (JSON envelope + the blob bytes) to a directory, fsynced. */
 export class DirOutbound implements Outbound {
+  private seq = 0;
+
   constructor(private readonly dir: string) {}
 
   async enqueue(message: OutboundMessage): Promise<string> {
-    const id = 'Q' + randomBytes(6).toString('hex').toUpperCase();
+    // Ids sort in enqueue order, so list() returns the messages in the order they came.
+    const id = 'Q' + String(++this.seq).padStart(6, '0') + randomBytes(4).toString('hex').toUpperCase();
     const { blob, ...rest } = message;
     await copyFile(blob.tempPath, join(this.dir, `${id}.eml`));
     const record: StoredOutbound = { ...rest, id, blobId: blob.id, size: blob.size };
