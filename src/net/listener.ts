@@ -15,25 +15,30 @@ import { ConnectionLimiter, normalizeIp } from './limits.js';
 export const IMPLICIT_TLS: ReadonlySet<ListenerName> = new Set<ListenerName>(['submissions', 'imaps', 'pop3s']);
 
 /** What a connection over the limits is told before it is closed (plain listeners only). */
-export const DEFAULT_REFUSALS: Readonly<Record<ListenerName, string>> = {
-  // RFC 5321 §3.8: 421 with the closing of the transmission channel
-  smtp: '421 4.7.0 Too many connections, try again later\r\n',
-  submission: '421 4.7.0 Too many connections, try again later\r\n',
-  submissions: '421 4.7.0 Too many connections, try again later\r\n',
-  // RFC 9051 §7.1.5: BYE as the server closes the connection
-  imap: '* BYE Too many connections, try again later\r\n',
-  imaps: '* BYE Too many connections, try again later\r\n',
-  // RFC 3206 §4: SYS/TEMP, a temporary problem the client may retry later
-  pop3: '-ERR [SYS/TEMP] Too many connections, try again later\r\n',
-  pop3s: '-ERR [SYS/TEMP] Too many connections, try again later\r\n',
-};
+export function defaultRefusal(name: ListenerName, hostname: string): string {
+  switch (name) {
+    case 'smtp':
+    case 'submission':
+    case 'submissions':
+      // RFC 5321 §3.8, §4.2.3: "421 <domain> Service not available, closing transmission channel"
+      return `421 4.7.0 ${hostname} Too many connections, try again later\r\n`;
+    case 'imap':
+    case 'imaps':
+      // RFC 9051 §7.1.5: BYE as the server closes the connection
+      return '* BYE Too many connections, try again later\r\n';
+    case 'pop3':
+    case 'pop3s':
+      // RFC 3206 §4: SYS/TEMP, a temporary problem the client may retry later
+      return '-ERR [SYS/TEMP] Too many connections, try again later\r\n';
+  }
+}
 
 export interface StartListenersOptions {
   config: Config;
   logger: Logger;
   tls: TlsProvider;
   factories: Partial<Record<ListenerName, SessionFactory>>;
-  /** Overrides of the refusal text sent when a limit is reached (DEFAULT_REFUSALS otherwise). */
+  /** Overrides of the refusal text sent when a limit is reached (defaultRefusal() otherwise). */
   refuse?: Partial<Record<ListenerName, string>>;
   /**
    * After the peer half-closes (sends FIN, may still read), how long the session may stay silent
@@ -372,7 +377,7 @@ export async function startListeners(opts: StartListenersOptions): Promise<Liste
         // No handshake is spent on a connection that is refused anyway.
         socket.destroy();
       } else {
-        socket.end(opts.refuse?.[name] ?? DEFAULT_REFUSALS[name]);
+        socket.end(opts.refuse?.[name] ?? defaultRefusal(name, config.hostname));
         socket.setTimeout(5_000, () => socket.destroy());
       }
       return;

@@ -383,7 +383,7 @@ test('per-IP limit: the connection over the limit gets the refusal and no sessio
     // The limit counts every listener together.
     const c = await connectPlain(listeners.addresses.smtp[0]!);
     const rc = lineReader(c);
-    assert.equal(await rc.next(), '421 4.7.0 Too many connections, try again later');
+    assert.equal(await rc.next(), '421 4.7.0 mail.net.test Too many connections, try again later');
     assert.equal(await rc.next(), null);
     const d = await connectPlain(listeners.addresses.pop3[0]!);
     const rd = lineReader(d);
