@@ -95,6 +95,20 @@ describe('smtp session (inbound)', () => {
     assert.match(await cmd(t, 'QUIT'), /^221/);
   });
 
+  test('a transaction fed one byte at a time gives the same message', async () => {
+    const t = await open(env);
+    const bytewise = async (text: string): Promise<string> => {
+      for (const b of Buffer.from(text, 'utf8')) t.send(Buffer.from([b]));
+      return (await replies(t, 1))[0]!;
+    };
+    assert.match(await bytewise('EHLO client.b.test\r\n'), /^250 HELP/m);
+    assert.match(await bytewise('MAIL FROM:<x@b.test> SIZE=100\r\n'), /^250 2\.1\.0/);
+    assert.match(await bytewise('RCPT TO:<alice@a.test>\r\n'), /^250 2\.1\.5/);
+    assert.match(await bytewise('DATA\r\n'), /^354/);
+    assert.match(await bytewise(MSG + '.\r\n'), /^250 2\.0\.0/);
+    assert.ok((await env.mailbox('alice@a.test')).at(-1)!.toString('latin1').endsWith(MSG.replace('..dot', '.dot')));
+  });
+
   test('null sender is accepted (bounces)', async () => {
     const t = await open(env);
     await cmd(t, 'EHLO c.test');
