@@ -6,6 +6,8 @@ import { createTestEnv, type TestEnv } from './test-context.js';
 import { cmd, replies } from './transcript.js';
 import type { ListenerName } from '../../config/schema.js';
 import type { Check } from '../../checks/types.js';
+import { startDnsServer } from '../../../test/helpers/dns-server.js';
+import { createResolver } from '../../dns/resolver.js';
 
 async function open(env: TestEnv, listener: ListenerName = 'smtp', opts: { tls?: boolean } = {}): Promise<PipeTransport> {
   const t = new PipeTransport(listener, opts);
@@ -418,6 +420,41 @@ describe('smtp session: checks pipeline', () => {
       await t.waitClosed();
     } finally {
       await env2.close();
+    }
+  });
+});
+
+describe('smtp session: reverse DNS', () => {
+  test('a forward-confirmed PTR name is used (Received, connect check); an unconfirmed one is not', async () => {
+    const dns = await startDnsServer();
+    const seen: Array<string | null | undefined> = [];
+    const env = await createTestEnv({
+      resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }),
+      checks: [{ name: 'ptr', connect: async (c) => (seen.push(c.ptr), { action: 'accept' }) }],
+    });
+    try {
+      await setup(env);
+      dns.setRecords('10.2.0.192.in-addr.arpa', 'PTR', ['mail.b.test']);
+      dns.setRecords('mail.b.test', 'A', ['192.0.2.10']);
+      dns.setRecords('11.2.0.192.in-addr.arpa', 'PTR', ['liar.b.test']);
+      dns.setRecords('liar.b.test', 'A', ['192.0.2.99']);
+      for (const [ip, expect] of [
+        ['192.0.2.10', 'mail.b.test'],
+        ['192.0.2.11', 'unknown'],
+        ['192.0.2.12', 'unknown'],
+      ] as const) {
+        const t = new PipeTransport('smtp', { remoteAddress: ip });
+        t.attach(env.factory);
+        await t.waitFor(/^220 /);
+        await cmd(t, 'EHLO client.b.test');
+        await send(t, 'x@b.test', ['alice@a.test']);
+        const got = (await env.mailbox('alice@a.test')).at(-1)!.toString();
+        assert.ok(got.includes(`Received: from client.b.test (${expect} [${ip}])`), got.slice(0, 300));
+      }
+      assert.deepEqual(seen, ['mail.b.test', null, null]);
+    } finally {
+      await env.close();
+      await dns.close();
     }
   });
 });

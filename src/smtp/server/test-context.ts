@@ -13,7 +13,7 @@ import type { Authenticator } from '../../auth/types.js';
 import { createAuthenticator } from '../../auth/index.js';
 import { createPipeline, type Check } from '../../checks/types.js';
 import type { Outbound, OutboundMessage } from '../../queue/types.js';
-import { createResolver } from '../../dns/resolver.js';
+import { createResolver, type Resolver } from '../../dns/resolver.js';
 import { silentLogger } from '../../log/logger.js';
 import type { Session, Transport } from '../../net/transport.js';
 import { createSmtpSession } from './session.js';
@@ -70,6 +70,8 @@ export interface TestEnvOptions {
   authConfig?: Record<string, unknown>;
   checks?: Check[];
   auth?: Authenticator;
+  /** Default: a resolver that is never asked (loopback clients have no reverse DNS lookup). */
+  resolver?: Resolver;
   hostname?: string;
 }
 
@@ -87,7 +89,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
     auth: opts.auth ?? createAuthenticator(store, config, silentLogger(), { sleep: async () => undefined }),
     outbound,
     // Never asked in transcript tests: the clients are on loopback (no reverse DNS).
-    resolver: createResolver({ servers: ['127.0.0.1:9'], timeoutMs: 100, tries: 1 }),
+    resolver: opts.resolver ?? createResolver({ servers: ['127.0.0.1:9'], timeoutMs: 100, tries: 1 }),
     checks: createPipeline(opts.checks ?? []),
     logger: silentLogger(),
     now: () => new Date(),
