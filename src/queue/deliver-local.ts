@@ -28,7 +28,7 @@ export async function deliverLocal(store: Store, queue: QueueStore, msg: QueuedM
   for (const r of rcpts) {
     const resolved = await store.resolveRecipient(r.address);
     if (!resolved || (resolved.accounts.length === 0 && resolved.remote.length === 0)) {
-      // RFC 5321 §4.2.2 / RFC 3463 X.1.1: the mailbox does not exist
+      // RFC 3463 §3.2: X.1.1, the mailbox does not exist
       results.push({ idx: r.idx, state: 'bounced', reply: `550 5.1.1 <${r.address}>: no such user here`, status: '5.1.1' });
       continue;
     }
@@ -77,7 +77,7 @@ export async function deliverLocal(store: Store, queue: QueueStore, msg: QueuedM
     const o = outcome.get(r.idx);
     const fw = forwardedBy.find((f) => f.idx === r.idx);
     if (o && !o.ok) {
-      // RFC 3463 X.2.2: mailbox full is temporary: retried until the give-up time
+      // RFC 3463 §3.3: X.2.2, mailbox full, is temporary: retried until the give-up time
       if (o.over) results.push({ idx: r.idx, state: 'deferred', reply: `452 4.2.2 <${r.address}>: mailbox full`, status: '4.2.2' });
       else results.push({ idx: r.idx, state: 'bounced', reply: `550 5.1.1 <${r.address}>: ${o.message}`, status: '5.1.1' });
       continue;

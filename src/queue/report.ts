@@ -36,7 +36,7 @@ async function sendDsn(queue: QueueStore, msg: QueuedMessage, reports: DsnRecipi
     original,
     ret: headersOnly ? 'HDRS' : msg.ret,
   });
-  // RFC 3461 §6.2 / RFC 5321 §4.5.5: a DSN is sent with the null reverse-path, so it never causes another
+  // RFC 5321 §4.5.5: a DSN is sent with the null reverse-path, so it never causes another
   return queue.enqueueBytes(
     dsn.bytes,
     { from: '', recipients: [{ address: msg.from }], size: dsn.bytes.length, needsUtf8: dsn.needsUtf8, headerFromDomain: opts.hostname },

@@ -4,7 +4,7 @@
 //   dns.setRecords('b.test', 'MX', ['10 mx.b.test']);
 //   dns.setRecords('mx.b.test', 'A', ['127.0.0.3']);
 //   dns.setRecords('b.test', 'TXT', ['v=spf1 ip4:127.0.0.3 -all']);
-//   dns.setRecords('nullmx.test', 'MX', ['0 .']);       // RFC 7505 null MX
+//   dns.setRecords('nullmx.test', 'MX', ['0 .']);       // null MX (RFC 7505)
 //   dns.fail('broken.test', 'servfail');                // or 'timeout' (no answer at all) or 'nxdomain'
 //   const resolver = createResolver({ servers: [dns.address], timeoutMs: 300, tries: 1 });
 //   ...

@@ -238,7 +238,7 @@ export class SmtpClient {
     plain.removeAllListeners('close');
     plain.removeAllListeners('error');
     plain.on('error', () => undefined);
-    // Opportunistic TLS (RFC 3207 §4.1 and RFC 7435): certificates are not verified.
+    // RFC 7435 §3: opportunistic (unauthenticated) encryption: certificates are not verified
     const secure = tlsConnect({ socket: plain, servername: sni(this.opts.servername), rejectUnauthorized: false });
     this.socket = secure;
     this.attach(secure);
