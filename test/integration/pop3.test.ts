@@ -309,3 +309,16 @@ test('a POP3 delete reaches an IMAP session of the same account at once (EXPUNGE
     await imap.logout().catch(() => {});
   }
 });
+
+test('SIGTERM: an idle session is told -ERR [SYS/TEMP], and its DELE marks delete nothing', async () => {
+  const c = await login(y.port('pop3s'), 'alice@example.test');
+  assert.match(await line(c, 'DELE 1'), /^\+OK/);
+  const stopped = y.stop();
+  assert.equal(await c.waitFor(/\r\n$/), '-ERR [SYS/TEMP] Server shutting down, try again later\r\n');
+  await c.waitClosed();
+  assert.equal(await stopped, 0);
+  y = await y.restart();
+  const again = await login(y.port('pop3s'), 'alice@example.test');
+  assert.equal(await line(again, 'STAT'), `+OK 3 ${seeded.alice!.reduce((a, m) => a + m.length, 0)}`);
+  await line(again, 'QUIT');
+});
