@@ -5,7 +5,7 @@
 // The CLI opens the same database from another process; the scheduler polls it.
 import Database from 'better-sqlite3';
 import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
-import { open, copyFile, unlink, rm, readFile } from 'node:fs/promises';
+import { open, copyFile, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -530,6 +530,9 @@ export class QueueStore {
       const m = /^([0-9A-Z]+)\.eml$/.exec(name);
       if (!m || has.get(m[1])) continue;
       if (this.pending.some((p) => p.id === m[1])) continue;
+      // a file younger than a minute may belong to an enqueue in progress in another process (the CLI)
+      const st = await stat(join(this.dir, name)).catch(() => null);
+      if (!st || Date.now() - st.mtimeMs < 60_000) continue;
       await rm(join(this.dir, name), { force: true });
       n++;
     }
