@@ -203,6 +203,34 @@ describe('smtp defences', () => {
     assert.match((await replies(t, 1))[0]!, /^500 5\.5\.2/);
   });
 
+  test('a client that pipelines without reading replies is not read further until they drain', async () => {
+    /** A pipe whose output "socket buffer" holds 1000 bytes. */
+    class SlowPipe extends PipeTransport {
+      override write(data: string | Uint8Array): boolean {
+        super.write(data);
+        return this.peek().length < 1000;
+      }
+      override async drain(): Promise<void> {
+        while (this.peek().length >= 1000 && !this.closed) await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    const t = new SlowPipe('smtp');
+    t.attach(env.factory);
+    await t.waitFor(/^220 /);
+    t.send('NOOP\r\n'.repeat(2000));
+    await new Promise((r) => setTimeout(r, 100));
+    const first = t.take().split('\r\n').length - 1;
+    assert.ok(first < 200, `${first} replies written while the client read none`);
+    // Reading the replies lets the session go on, to the last one.
+    let seen = first;
+    const deadline = Date.now() + 5000;
+    while (seen < 2000 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      seen += t.take().split('\r\n').length - 1;
+    }
+    assert.equal(seen, 2000);
+  });
+
   test('20 errors close the session with 421', async () => {
     const t = await open(env);
     for (let i = 0; i < 19; i++) assert.match(await cmd(t, 'BOGUS'), /^500/);

@@ -59,6 +59,8 @@ class SmtpSession implements Session, SessionApi {
   private rateBytes = 0;
   private rateTimer: NodeJS.Timeout | null = null;
   private ratePausedInWindow = false;
+  /** The transport said its output buffer is full (write returned false). */
+  private outputBlocked = false;
 
   constructor(
     readonly ctx: ServerContext,
@@ -125,6 +127,14 @@ class SmtpSession implements Session, SessionApi {
         this.reply(421, '4.3.2', `${this.ctx.config.hostname} Service shutting down, closing connection`);
         this.close();
         return;
+      }
+      if (this.outputBlocked) {
+        // A client that pipelines without reading its replies: stop reading until they drain.
+        this.outputBlocked = false;
+        this.transport.pause();
+        await this.transport.drain();
+        if (!this.paused) this.transport.resume();
+        if (this.ended) return;
       }
       this.idleForCommand = true;
       const ev = await this.nextLineEvent(MAX_FRAMED_LINE);
@@ -263,7 +273,7 @@ class SmtpSession implements Session, SessionApi {
   }
 
   private writeRaw(s: string): void {
-    if (!this.ended) this.transport.write(s);
+    if (!this.ended && !this.transport.write(s)) this.outputBlocked = true;
   }
 
   async readLine(maxLength: number): Promise<string | null> {
