@@ -52,3 +52,31 @@ test('DATA encoding fed one byte at a time gives the same bytes', () => {
   assert.equal(s.indexOf('\r\n.\r\n'), s.length - 5);
   assert.equal(s.replace(/\r\n/g, '').includes('\r') || s.replace(/\r\n/g, '').includes('\n'), false);
 });
+
+test('DATA encoding, random inputs: CRLF only, the terminator only at the end, and un-stuffing gives the normalised input back', () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const alphabet = [0x2e, 0x0d, 0x0a, 0x41, 0x20, 0xc3, 0xbc];
+  for (let n = 0; n < 500; n++) {
+    const input = Buffer.from(Array.from({ length: Math.floor(rnd() * 60) }, () => alphabet[Math.floor(rnd() * alphabet.length)]!));
+    // fed in random pieces
+    const e = new DataEncoding();
+    const parts: Buffer[] = [];
+    for (let i = 0; i < input.length; ) {
+      const k = 1 + Math.floor(rnd() * 5);
+      parts.push(e.encode(input.subarray(i, i + k)));
+      i += k;
+    }
+    parts.push(e.finish());
+    const out = Buffer.concat(parts).toString('latin1');
+    assert.deepEqual(Buffer.concat(parts), encodeData(input));
+    assert.ok(out.endsWith('\r\n.\r\n') || out === '.\r\n', JSON.stringify(out));
+    const body = out.slice(0, out.length - 3); // without ".\r\n"
+    assert.equal(body.replace(/\r\n/g, '').includes('\r') || body.replace(/\r\n/g, '').includes('\n'), false);
+    const lines = body === '' ? [] : body.slice(0, -2).split('\r\n');
+    assert.ok(lines.every((l) => l !== '.'), 'no line is a lone dot before the end');
+    const unstuffed = lines.map((l) => (l.startsWith('.') ? l.slice(1) : l)).join('\r\n') + (lines.length ? '\r\n' : '');
+    const normalised = input.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
+    assert.equal(unstuffed, normalised.length && !normalised.endsWith('\r\n') ? normalised + '\r\n' : normalised);
+  }
+});
