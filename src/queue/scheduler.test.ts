@@ -20,6 +20,10 @@ let dns: TestDnsServer;
 before(async () => {
   dns = await startDnsServer();
   dns.setRecords('remote.test', 'A', ['127.0.0.1']);
+  // first MX: nothing listens there; second MX: the scripted remote
+  dns.setRecords('fallback.test', 'MX', ['10 dead.fallback.test', '20 live.fallback.test']);
+  dns.setRecords('dead.fallback.test', 'A', ['127.0.0.9']);
+  dns.setRecords('live.fallback.test', 'A', ['127.0.0.1']);
 });
 after(() => dns.close());
 
@@ -316,6 +320,36 @@ test('more than 100 recipients: several transactions on one connection', async (
     assert.equal(e.remote.commands.filter((c) => c.startsWith('RCPT')).length, 150);
     assert.equal(e.remote.connections, 1);
   } finally {
+    await e.close();
+  }
+});
+
+test('MX fallback: the first MX refuses the connection, the second takes the message', async () => {
+  const e = await env();
+  try {
+    const id = await enqueue(e, ['x@fallback.test']);
+    await until('delivered', () => e.queue.count() === 0);
+    void id;
+    assert.equal(e.remote.accepted, 1);
+  } finally {
+    await e.close();
+  }
+});
+
+test('per-destination concurrency: never more deliveries to one domain at once than configured', async () => {
+  const e = await env({ queue: () => ({ per_domain_concurrency: 2, concurrency: 10 }) });
+  try {
+    e.remote.dataReply = null; // hang after the data: deliveries stay in flight
+    for (let i = 0; i < 5; i++) await enqueue(e, [`r${i}@remote.test`]);
+    await until('two in flight', () => e.remote.messages.length === 2);
+    await new Promise((r) => setTimeout(r, 300)); // several polls
+    assert.equal(e.remote.messages.length, 2);
+    assert.equal(e.remote.connections, 2);
+    // local mail is not held up by a slow remote domain
+    await enqueue(e, ['carol@a.test']);
+    await until('local delivered', async () => (await inbox(e.store, 'carol@a.test')).length === 1);
+  } finally {
+    await e.queue.stop(50);
     await e.close();
   }
 });
