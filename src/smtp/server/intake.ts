@@ -91,7 +91,8 @@ export class Intake {
   async write(parts: Buffer[]): Promise<void> {
     for (const part of parts) {
       this.size += part.length;
-      if (this.size > this.maxSize) this.oversize = true;
+      // RFC 1870 §4: a maximum of 0 means no fixed limit.
+      if (this.maxSize > 0 && this.size > this.maxSize) this.oversize = true;
       if (this.headerEnd < 0 && !this.headerTooLarge) this.captureHeader(part);
     }
     if (this.refused || this.closed) return;

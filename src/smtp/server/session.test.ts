@@ -272,6 +272,23 @@ describe('smtp session (inbound)', () => {
     }
   });
 
+  test('max_message_size 0 means no fixed limit (RFC 1870 §4)', async () => {
+    const unlimited = await createTestEnv({ smtp: { max_message_size: 0 } });
+    try {
+      await setup(unlimited);
+      const t = new PipeTransport('smtp');
+      t.attach(unlimited.factory);
+      await t.waitFor(/^220 /);
+      assert.match(await cmd(t, 'EHLO c.test'), /250-SIZE 0\r\n/);
+      assert.match(await cmd(t, 'MAIL FROM:<x@b.test> SIZE=99999999999'), /^250/);
+      await cmd(t, 'RCPT TO:<alice@a.test>');
+      await cmd(t, 'DATA');
+      assert.match(await cmd(t, `Subject: any\r\n\r\n${'x'.repeat(300)}\r\n.`), /^250/);
+    } finally {
+      await unlimited.close();
+    }
+  });
+
   test('DSN parameters are validated and kept for the queue', async () => {
     const t = await open(env);
     await cmd(t, 'EHLO c.test');

@@ -7,7 +7,7 @@ export function extensions(s: SessionApi): string[] {
   const tls = s.transport.tls !== null;
   const ext = [
     'PIPELINING', // RFC 2920 §2: pipelined commands
-    `SIZE ${s.ctx.config.smtp.max_message_size}`, // RFC 1870 §4: SIZE with our fixed maximum
+    `SIZE ${s.ctx.config.smtp.max_message_size}`, // RFC 1870 §4: SIZE with our fixed maximum (0: none)
     '8BITMIME', // RFC 6152 §2: 8-bit content with BODY=8BITMIME
     'SMTPUTF8', // RFC 6531 §3.2: UTF-8 addresses and headers
     'ENHANCEDSTATUSCODES', // RFC 2034 §3: enhanced codes on replies
