@@ -17,6 +17,17 @@ async function count(env: TestEnv, address: string): Promise<number> {
   return (await env.mailbox(address)).length;
 }
 
+/** A pipe whose output "socket buffer" holds 1000 bytes: the client reads only when the test takes. */
+class SlowPipe extends PipeTransport {
+  override write(data: string | Uint8Array): boolean {
+    super.write(data);
+    return this.peek().length < 1000;
+  }
+  override async drain(): Promise<void> {
+    while (this.peek().length >= 1000 && !this.closed) await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 describe('smtp defences', () => {
   let env: TestEnv;
   before(async () => {
@@ -204,16 +215,6 @@ describe('smtp defences', () => {
   });
 
   test('a client that pipelines without reading replies is not read further until they drain', async () => {
-    /** A pipe whose output "socket buffer" holds 1000 bytes. */
-    class SlowPipe extends PipeTransport {
-      override write(data: string | Uint8Array): boolean {
-        super.write(data);
-        return this.peek().length < 1000;
-      }
-      override async drain(): Promise<void> {
-        while (this.peek().length >= 1000 && !this.closed) await new Promise((r) => setTimeout(r, 2));
-      }
-    }
     const t = new SlowPipe('smtp');
     t.attach(env.factory);
     await t.waitFor(/^220 /);
@@ -248,6 +249,20 @@ describe('smtp timeouts', () => {
       await cmd(t, 'EHLO c.test');
       await t.waitClosed(3000);
       assert.match(t.take(), /^421 4\.4\.2 .*Timeout/);
+    } finally {
+      await env.close();
+    }
+  });
+
+  test('a client that never reads its replies is timed out too', async () => {
+    const env = await createTestEnv({ smtp: { command_timeout: '150ms' } });
+    try {
+      const t = new SlowPipe('smtp');
+      t.attach(env.factory);
+      await t.waitFor(/^220 /);
+      t.send('NOOP\r\n'.repeat(500));
+      await t.waitClosed(3000);
+      assert.match(t.take(), /421 4\.4\.2 .*Timeout/);
     } finally {
       await env.close();
     }

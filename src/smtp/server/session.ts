@@ -132,7 +132,10 @@ class SmtpSession implements Session, SessionApi {
         // A client that pipelines without reading its replies: stop reading until they drain.
         this.outputBlocked = false;
         this.transport.pause();
-        await this.transport.drain();
+        // Waiting for the client to read counts as waiting for the client (command_timeout applies).
+        this.waitingForClient = true;
+        await Promise.race([this.transport.drain(), this.closedPromise]);
+        this.waitingForClient = false;
         if (!this.paused) this.transport.resume();
         if (this.ended) return;
       }
