@@ -8,6 +8,7 @@ import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { dkimRecord, listDomainKeys } from '../../src/checks/dkim-keys.js';
 
 const PW = { alice: 'alice-secret-1', bob: 'bob-secret-1' };
 let dns: TestDnsServer;
@@ -53,6 +54,11 @@ before(async () => {
       users: [{ address: 'bob@b.test', password: PW.bob }],
     }),
   ]);
+  // publish each domain's DKIM keys (made by `yubin domain add`) and a strict DMARC policy
+  for (const [inst, domain] of [[A, 'a.test'], [B, 'b.test']] as const) {
+    for (const k of listDomainKeys(inst.dataDir, domain)) dns.setRecords(`${k.selector}._domainkey.${domain}`, 'TXT', [dkimRecord(k)]);
+    dns.setRecords(`_dmarc.${domain}`, 'TXT', ['v=DMARC1; p=reject']);
+  }
 });
 
 after(async () => {
@@ -122,6 +128,9 @@ test('1. alice@a.test to bob@b.test: in bob\'s INBOX with a.test\'s Received hea
   // a.test's client took b.test's STARTTLS offer (opportunistic TLS, RFC 3207)
   assert.match(msg, /by mail\.b\.test[^\r\n]*with ESMTPS\b/);
   assert.match(msg, /\r\n\.a line with a dot\r\n/);
+  // signed by a.test's queue on the way out, verified by b.test: the bytes arrived unchanged
+  assert.match(msg, /Authentication-Results: mail\.b\.test;[\s\S]*dkim=pass header\.i=@a\.test header\.s=\S+ header\.a=rsa-sha256/);
+  assert.match(msg, /dmarc=pass/);
 });
 
 test('2. bob replies; alice gets it', async () => {
