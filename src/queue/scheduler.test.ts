@@ -353,3 +353,27 @@ test('per-destination concurrency: never more deliveries to one domain at once t
     await e.close();
   }
 });
+
+test('SIZE: a message larger than the server declares bounces 5.3.4 without MAIL; REQUIRETLS without TLS bounces 5.7.30', async () => {
+  const e = await env();
+  try {
+    e.remote.ehlo.push('SIZE 20');
+    await enqueue(e, ['big@remote.test']);
+    const dsn = await until('size DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]);
+    assert.match(dsn, /Status: 5\.3\.4\r\n/);
+    assert.match(dsn, /exceeds the fixed limit 20/);
+    assert.ok(!e.remote.commands.some((c) => c.startsWith('MAIL')));
+    e.remote.ehlo = ['PIPELINING'];
+    await e.queue.stop(50);
+    const q2 = await e.reopen();
+    q2.start();
+    const blob = await e.store.blobs.stage(Buffer.from(BODY));
+    await q2.enqueue({ from: 'alice@a.test', recipients: [{ address: 'tls@remote.test' }], blob, requireTls: true });
+    await e.store.blobs.discard(blob);
+    const dsn2 = await until('REQUIRETLS DSN', async () => (await inbox(e.store, 'alice@a.test')).find((m) => m.includes('tls@remote.test')));
+    assert.match(dsn2, /Status: 5\.7\.30\r\n/);
+    assert.equal(e.remote.messages.length, 0);
+  } finally {
+    await e.close();
+  }
+});
