@@ -119,10 +119,6 @@ export class RemoteDelivery {
     const all = (state: 'deferred' | 'bounced', status: string, reply: string, remoteMta: string | null = null): RemoteResult[] =>
       rcpts.map((r) => ({ idx: r.idx, state, status, reply, remoteMta }));
 
-    if (msg.body === 'BINARYMIME') {
-      // RFC 3030 §3: BINARYMIME needs BDAT, which this client does not send
-      return all('bounced', '5.6.3', '554 5.6.3 BINARYMIME content cannot be relayed by this server');
-    }
     const smart = config.queue.smarthost;
     let route: Route;
     try {
@@ -212,6 +208,11 @@ export class RemoteDelivery {
       // RFC 8689 §4.2.1: REQUIRETLS mail never travels unencrypted
       return all('bounced', '5.7.30', `550 5.7.30 REQUIRETLS: ${mta} offers no TLS`);
     }
+    const binary = msg.body === 'BINARYMIME';
+    if (binary && !(ext.has('CHUNKING') && ext.has('BINARYMIME'))) {
+      // RFC 3030 §3: BINARYMIME content goes only to a server that offers BINARYMIME (and CHUNKING)
+      return all('bounced', '5.6.3', `554 5.6.3 ${mta} does not accept BINARYMIME, which this message needs`);
+    }
     const sizeLimit = Number(ext.get('SIZE') ?? '0');
     if (ext.has('SIZE') && sizeLimit > 0 && msg.size > sizeLimit) {
       // RFC 1870 §6.1: do not send a message larger than the server's declared SIZE
@@ -220,6 +221,7 @@ export class RemoteDelivery {
     const mailParams: string[] = [];
     if (ext.has('SIZE')) mailParams.push(`SIZE=${msg.size}`);
     if (msg.body === '8BITMIME' && ext.has('8BITMIME')) mailParams.push('BODY=8BITMIME');
+    if (binary) mailParams.push('BODY=BINARYMIME');
     if (msg.needsUtf8) mailParams.push('SMTPUTF8');
     if (msg.requireTls && ext.has('REQUIRETLS')) mailParams.push('REQUIRETLS');
     const dsn = ext.has('DSN');
@@ -241,7 +243,14 @@ export class RemoteDelivery {
         message: () => this.deps.queue.openMessage(msg.id).pipe(new DataEncoder({ terminate: false })),
       });
     }
-    const res = await client.send({ from: msg.from, mailParams, recipients, prefix, message: () => this.deps.queue.openMessage(msg.id) });
+    const res = await client.send({
+      from: msg.from,
+      mailParams,
+      recipients,
+      prefix,
+      message: () => this.deps.queue.openMessage(msg.id),
+      ...(binary ? { bdatSize: msg.size } : {}),
+    });
     this.deps.logger.info(
       { queueId: msg.id, mta, mail: res.mail.code, rcpts: res.rcpts.map((r) => r?.code ?? null), data: res.data ? replyText(res.data) : null },
       'outbound transaction',

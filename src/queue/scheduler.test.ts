@@ -377,3 +377,27 @@ test('SIZE: a message larger than the server declares bounces 5.3.4 without MAIL
     await e.close();
   }
 });
+
+test('BINARYMIME: sent unchanged with BDAT LAST to a server with CHUNKING and BINARYMIME; bounced 5.6.3 elsewhere', async () => {
+  const e = await env();
+  try {
+    const raw = Buffer.from('From: alice@a.test\r\nSubject: bin\r\n\r\n.dot\nbare lf\rbare cr\x00nul\r\n', 'latin1');
+    e.remote.ehlo.push('CHUNKING', 'BINARYMIME');
+    const blob = await e.store.blobs.stage(raw);
+    await e.queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bin@remote.test' }], blob, body: 'BINARYMIME' });
+    await until('sent', () => e.remote.accepted === 1);
+    assert.equal(e.remote.messages[0], raw.toString('utf8'));
+    assert.ok(e.remote.commands.includes(`BDAT ${raw.length} LAST`), e.remote.commands.join('\n'));
+    assert.ok(e.remote.commands.some((c) => c === 'MAIL FROM:<alice@a.test> BODY=BINARYMIME'));
+    await e.queue.stop(50);
+    e.remote.ehlo = ['PIPELINING', 'CHUNKING'];
+    const q2 = await e.reopen();
+    q2.start();
+    await q2.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bin2@remote.test' }], blob, body: 'BINARYMIME' });
+    await e.store.blobs.discard(blob);
+    const dsn = await until('DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]);
+    assert.match(dsn, /Status: 5\.6\.3\r\n/);
+  } finally {
+    await e.close();
+  }
+});

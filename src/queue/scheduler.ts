@@ -126,13 +126,15 @@ export class Scheduler {
       const n = this.perDomain.get(dest) ?? 0;
       if (u.domain && n >= config.queue.per_domain_concurrency) continue;
       this.perDomain.set(dest, n + 1);
-      const p = this.run(u).finally(() => {
-        this.inflight.delete(u.key);
-        const m = (this.perDomain.get(dest) ?? 1) - 1;
-        if (m <= 0) this.perDomain.delete(dest);
-        else this.perDomain.set(dest, m);
-        this.kick();
-      });
+      const p = this.run(u)
+        .catch((err: unknown) => this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed'))
+        .finally(() => {
+          this.inflight.delete(u.key);
+          const m = (this.perDomain.get(dest) ?? 1) - 1;
+          if (m <= 0) this.perDomain.delete(dest);
+          else this.perDomain.set(dest, m);
+          this.kick();
+        });
       this.inflight.set(u.key, p);
     }
   }

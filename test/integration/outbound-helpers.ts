@@ -35,27 +35,47 @@ export class ScriptedRemote {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
       s.on('error', () => undefined);
-      let buf = '';
+      let buf = ''; // latin1: one character per octet, so BDAT sizes count right
       let data: string[] | null = null;
+      let bdatLeft = 0;
+      let bdatLast = false;
+      let chunks = '';
+      const utf8 = (x: string) => Buffer.from(x, 'latin1').toString('utf8');
+      const finish = (message: string): void => {
+        this.messages.push(message);
+        this.onDot?.();
+        if (this.dataReply) {
+          if (this.dataReply.startsWith('2')) this.accepted++;
+          s.write(this.dataReply + '\r\n');
+        }
+      };
       s.write('220 remote.test ESMTP\r\n');
-      s.on('data', (d) => {
-        buf += d.toString('utf8');
-        let i: number;
-        while ((i = buf.indexOf('\r\n')) >= 0) {
-          const line = buf.slice(0, i);
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        for (;;) {
+          if (bdatLeft > 0) {
+            const take = Math.min(bdatLeft, buf.length);
+            if (!take) return;
+            chunks += buf.slice(0, take);
+            buf = buf.slice(take);
+            bdatLeft -= take;
+            if (bdatLeft > 0) return;
+            if (bdatLast) finish(utf8(chunks));
+            else s.write('250 2.0.0 chunk ok\r\n');
+            continue;
+          }
+          const i = buf.indexOf('\r\n');
+          if (i < 0) return;
+          const line = utf8(buf.slice(0, i));
           buf = buf.slice(i + 2);
           if (data) {
             if (line !== '.') {
               data.push(line.startsWith('.') ? line.slice(1) : line);
               continue;
             }
-            this.messages.push(data.join('\r\n'));
+            const message = data.join('\r\n');
             data = null;
-            this.onDot?.();
-            if (this.dataReply) {
-              if (this.dataReply.startsWith('2')) this.accepted++;
-              s.write(this.dataReply + '\r\n');
-            }
+            finish(message);
             continue;
           }
           this.commands.push(line);
@@ -68,6 +88,13 @@ export class ScriptedRemote {
             s.write((this.rcpt.get(addr) ?? '250 2.1.5 ok') + '\r\n');
           } else if (verb === 'STARTTLS') {
             s.write(this.startTlsReply + '\r\n');
+          } else if (verb === 'BDAT') {
+            // RFC 3030 §2: BDAT size [LAST], then exactly that many octets
+            const m = /^BDAT (\d+)( LAST)?$/i.exec(line)!;
+            if (!chunks || bdatLast) chunks = '';
+            bdatLeft = Number(m[1]);
+            bdatLast = !!m[2];
+            if (bdatLeft === 0 && bdatLast) finish(utf8(chunks));
           } else if (verb === 'DATA') {
             data = [];
             s.write('354 go ahead\r\n');

@@ -50,6 +50,11 @@ export interface ClientTransaction {
   prefix?: string;
   /** The stored message (any line ends; it is normalised to CRLF and dot-stuffed on the wire). */
   message: () => Readable;
+  /**
+   * Send the message unchanged in one BDAT ... LAST chunk (RFC 3030) instead of DATA: for
+   * BINARYMIME. The value is the message's size in octets (without the prefix).
+   */
+  bdatSize?: number;
 }
 
 export interface TransactionResult {
@@ -300,16 +305,26 @@ export class SmtpClient {
       return { mail, rcpts, data: null };
     }
     this.dataStarted = true;
-    const dataReply = await this.command('DATA');
-    if (dataReply.code !== 354) return { mail, rcpts, data: dataReply };
-    if (tx.prefix) this.write(tx.prefix);
-    const encoder = new DataEncoder();
-    const source = tx.message();
-    source.on('error', (err) => encoder.destroy(err));
-    source.pipe(encoder);
-    for await (const chunk of encoder) {
+    let body: Readable;
+    if (tx.bdatSize !== undefined) {
+      // RFC 3030 §2: BDAT carries exactly the octets counted, with no dot-stuffing or line-end changes
+      const prefix = Buffer.from(tx.prefix ?? '', 'utf8');
+      this.write(`BDAT ${prefix.length + tx.bdatSize} LAST\r\n`);
+      if (prefix.length) this.socket.write(prefix);
+      body = tx.message();
+    } else {
+      const dataReply = await this.command('DATA');
+      if (dataReply.code !== 354) return { mail, rcpts, data: dataReply };
+      if (tx.prefix) this.write(tx.prefix);
+      const encoder = new DataEncoder();
+      const source = tx.message();
+      source.on('error', (err) => encoder.destroy(err));
+      source.pipe(encoder);
+      body = encoder;
+    }
+    for await (const chunk of body) {
       if (this.failed) {
-        source.destroy();
+        body.destroy();
         throw this.failed;
       }
       if (!this.socket.write(chunk as Buffer)) await Promise.race([once(this.socket, 'drain'), once(this.socket, 'close')]);
