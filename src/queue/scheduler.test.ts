@@ -14,7 +14,7 @@ import type { Store } from '../store/types.js';
 import { silentLogger } from '../log/logger.js';
 import { openQueue, type Queue } from './index.js';
 import type { MessageSigner } from './types.js';
-import { ScriptedRemote, until } from '../../test/integration/outbound-helpers.js';
+import { ScriptedRemote, until, untilDeferred } from '../../test/integration/outbound-helpers.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -278,10 +278,7 @@ test('smarthost with tls = "starttls" and a relay without STARTTLS: deferred, ne
   const e = await env({ queue: (port) => ({ smarthost: { host: '127.0.0.1', port, tls: 'starttls' } }) });
   try {
     const id = await enqueue(e, ['someone@not-in-dns.test']);
-    const r = await until('deferred', () => {
-      const x = e.queue.show(id).recipients[0]!;
-      return x.state === 'deferred' ? x : null;
-    });
+    const r = await untilDeferred(e.queue, id);
     assert.match(r.lastReply!, /^4/);
     assert.equal(e.remote.messages.length, 0);
     assert.ok(!e.remote.commands.some((c) => c.startsWith('MAIL')));

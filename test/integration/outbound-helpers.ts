@@ -5,6 +5,7 @@ import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { QueuedMessage, QueuedRecipient } from '../../src/queue/index.js';
 
 /** A remote SMTP server on 127.0.0.1 whose replies the test scripts. */
 export class ScriptedRemote {
@@ -196,4 +197,12 @@ export async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_0
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Waits until recipient `idx` of a queued message is deferred; returns it. */
+export function untilDeferred(queue: { show(id: string): QueuedMessage }, id: string, idx = 0): Promise<QueuedRecipient> {
+  return until(`deferral of ${id}`, () => {
+    const r = queue.show(id).recipients[idx]!;
+    return r.state === 'deferred' ? r : null;
+  });
 }

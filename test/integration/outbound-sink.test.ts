@@ -14,7 +14,7 @@ import type { Store } from '../../src/store/types.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { openQueue, type Queue } from '../../src/queue/index.js';
 import { parseMessage } from '../../src/message/parser.js';
-import { haveSmtpSink, freePort, startSink, until } from './outbound-helpers.js';
+import { haveSmtpSink, freePort, startSink, until, untilDeferred } from './outbound-helpers.js';
 
 const haveSink = haveSmtpSink();
 
@@ -168,10 +168,7 @@ test('4xx to RCPT: deferred with the reply, retried later, listed; bounce on dem
   const e = await env(sink.port);
   try {
     const id = await enqueue(e, MSG, ['bob@sink.test']);
-    const r = await until('deferral', () => {
-      const x = e.queue.show(id).recipients[0]!;
-      return x.state === 'deferred' ? x : null;
-    });
+    const r = await untilDeferred(e.queue, id);
     assert.match(r.lastReply!, /^4\d\d /);
     assert.equal(r.attempts, 1);
     assert.equal(r.remoteMta, 'mx.sink.test');
@@ -197,10 +194,7 @@ test('disconnect after the final dot: deferred 4.4.2, not lost', { skip: !haveSi
   const e = await env(sink.port);
   try {
     const id = await enqueue(e, MSG, ['bob@sink.test']);
-    const r = await until('deferral', () => {
-      const x = e.queue.show(id).recipients[0]!;
-      return x.state === 'deferred' ? x : null;
-    });
+    const r = await untilDeferred(e.queue, id);
     assert.equal(r.lastStatus, '4.4.2');
     assert.match(r.lastReply!, /closed/);
   } finally {
@@ -214,10 +208,7 @@ test('a server refusing at connect: deferred 4.4.1 (and the message stays)', { s
   const e = await env(port);
   try {
     const id = await enqueue(e, MSG, ['bob@sink.test']);
-    const r = await until('deferral', () => {
-      const x = e.queue.show(id).recipients[0]!;
-      return x.state === 'deferred' ? x : null;
-    });
+    const r = await untilDeferred(e.queue, id);
     assert.equal(r.lastStatus, '4.4.1');
     assert.match(r.lastReply!, /ECONNREFUSED/);
   } finally {
