@@ -172,6 +172,23 @@ class Candidate {
   }
 }
 
+const ENVELOPE_FIELDS: Record<string, 'subject' | 'from' | 'to' | 'cc' | 'bcc'> = { subject: 'subject', from: 'from', to: 'to', cc: 'cc', bcc: 'bcc' };
+
+/** A header's text from the stored envelope, encoded words decoded (RFC 9051 §6.4.4 matches decoded text). */
+function envelopeText(st: MessageStructure, field: 'subject' | 'from' | 'to' | 'cc' | 'bcc'): string {
+  const env = st.envelope;
+  if (field === 'subject') return env.subject ? decodeEncodedWords(env.subject) : '';
+  const list = env[field];
+  if (!list) return '';
+  return list
+    .map((a) => {
+      const name = a.name ? decodeEncodedWords(a.name) + ' ' : '';
+      if (a.host === null) return a.mailbox ? `${a.mailbox}:` : ';';
+      return `${name}<${a.mailbox ?? ''}@${a.host}>`;
+    })
+    .join(', ');
+}
+
 function dayOf(d: Date): number {
   return Math.floor(d.getTime() / 86_400_000);
 }
@@ -231,6 +248,13 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       return cmpDay(dayOf(new Date(t)), key.cmp, key.day);
     }
     case 'header': {
+      const env = ENVELOPE_FIELDS[key.name];
+      if (env && key.value !== '') {
+        // The envelope kept at delivery has these fields: no need to read the message
+        const st = await c.structure();
+        if (!st) return false;
+        return envelopeText(st, env).toLowerCase().includes(key.value.toLowerCase());
+      }
       const fields = await c.headerFields();
       const want = key.value.toLowerCase();
       // RFC 9051 §6.4.4: HEADER with an empty string matches every message that has the field

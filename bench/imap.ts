@@ -1,0 +1,392 @@
+// IMAP benchmark: in a mailbox of 100,000 messages, `UID FETCH 1:* (UID FLAGS)`, a header SEARCH,
+// a BODY SEARCH and `FETCH BODY[]` of 1,000 messages; then the memory of many concurrent
+// connections in IDLE. Each beside Debian's Dovecot (dovecot-imapd on a loopback port, a
+// temporary configuration, a maildir with the same messages) in the same run, as a ratio.
+//
+//   npm run bench -- imap
+//   BENCH_IMAP_MESSAGES=20000 BENCH_IMAP_IDLE=10000 node --import tsx bench/imap.ts
+//
+// Plain TCP on 127.0.0.1 for both, so the figures are the IMAP engines and their stores, not TLS.
+// Yubin runs as a user runs it (`yubin serve`, through the test harness) on a store filled before
+// it starts. 1,000 distinct messages are stored, each 100 times (copies share one blob in Yubin;
+// Dovecot gets 100 files each). Idle memory is PSS (proportional set size: shared pages counted
+// once) of Yubin's process and of all Dovecot processes, after minus before.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../src/store/index.js';
+import { hashPassword } from '../src/auth/index.js';
+import { silentLogger } from '../src/log/logger.js';
+import { startYubin } from '../test/helpers/server.js';
+
+const TOTAL = Number(process.env.BENCH_IMAP_MESSAGES ?? 100_000);
+const DISTINCT = Math.min(1000, TOTAL);
+const COPIES = Math.max(1, Math.round(TOTAL / DISTINCT));
+const IDLE = Number(process.env.BENCH_IMAP_IDLE ?? 2000);
+const USER = 'bench@example.test';
+const PASS = 'benchpw';
+
+function makeMessage(i: number): Buffer {
+  let body = '';
+  for (let n = 0; n < 12; n++) body += `line ${n} of message ${i}: the quick brown fox jumps over the lazy dog\r\n`;
+  body += `unique word zebra${i}x\r\n`;
+  return Buffer.from(
+    `From: sender${i}@example.net\r\nTo: ${USER}\r\nSubject: benchmark message ${i} of the run\r\nMessage-ID: <bench-${i}@example.net>\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\n${body}`,
+    'latin1',
+  );
+}
+
+/** A raw IMAP connection: tagged commands, the response read until the tagged line. */
+class RawImap {
+  private chunks: Buffer[] = [];
+  private tail = '';
+  private waiter: (() => void) | null = null;
+  private closed = false;
+  private n = 0;
+  bytes = 0;
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.chunks.push(d);
+      this.bytes += d.length;
+      this.tail = (this.tail + d.toString('latin1', Math.max(0, d.length - 2000))).slice(-2000);
+      this.waiter?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiter?.();
+    });
+    socket.on('error', () => {});
+    socket.setTimeout(600_000, () => socket.destroy());
+  }
+  static connect(port: number): Promise<RawImap> {
+    return new Promise((res, rej) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => res(new RawImap(s)));
+      s.once('error', rej);
+    });
+  }
+  private async until(done: () => boolean): Promise<string> {
+    while (!done()) {
+      if (this.closed) throw new Error(`connection closed; got ${Buffer.concat(this.chunks).toString('latin1').slice(-300)}`);
+      await new Promise<void>((r) => (this.waiter = r));
+      this.waiter = null;
+    }
+    const all = Buffer.concat(this.chunks).toString('latin1');
+    this.chunks = [];
+    this.tail = '';
+    return all;
+  }
+  greeting(): Promise<string> {
+    return this.until(() => this.tail.includes('\r\n'));
+  }
+  async cmd(line: string): Promise<string> {
+    const tag = `b${++this.n}`;
+    this.socket.write(`${tag} ${line}\r\n`);
+    const re = new RegExp(`(^|\r\n)${tag} (OK|NO|BAD)[^\r\n]*\r\n$`);
+    const r = await this.until(() => re.test(this.tail));
+    if (!new RegExp(`(^|\r\n)${tag} OK`).test(r)) throw new Error(`${line}: ${r.slice(-300)}`);
+    return r;
+  }
+  async idle(): Promise<void> {
+    this.socket.write(`i IDLE\r\n`);
+    await this.until(() => this.tail.includes('+ '));
+  }
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function progress(what: string): void {
+  if (process.env.BENCH_VERBOSE) console.error(`  [${new Date().toISOString().slice(11, 19)}] ${what}`);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, value };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => res(port));
+    });
+    s.once('error', rej);
+  });
+}
+
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        res(true);
+      });
+      s.once('error', () => res(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** PSS in KiB of the given processes (shared pages split among the processes that map them). */
+function pssKiB(pids: number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      sum += Number(m?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return sum;
+}
+
+/** A process and all its descendants. */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(e));
+      children.set(ppid, list);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+interface Server {
+  name: string;
+  port: number;
+  user: string;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+async function startYubinWith(dir: string, messages: Buffer[]): Promise<Server> {
+  const dataDir = join(dir, 'data');
+  const store = await openStore(dataDir, { logger: silentLogger() });
+  await store.addDomain('example.test');
+  const account = await store.addAccount(USER, await hashPassword(PASS));
+  await store.createMailbox(account.id, 'Idle');
+  const targets = Array.from({ length: COPIES }, () => ({ accountId: account.id }));
+  for (let i = 0; i < messages.length; i += 20) {
+    await Promise.all(
+      messages.slice(i, i + 20).map(async (m) => {
+        const staged = await store.blobs.stage(m);
+        const r = await store.deliver(staged, targets);
+        await store.blobs.discard(staged);
+        if (!r.every((x) => x.ok)) throw new Error('delivery into the bench store failed');
+      }),
+    );
+  }
+  await store.close();
+  progress('yubin store filled');
+  const inst = await startYubin({ dir, config: { auth: { allow_plaintext: true, throttle_free_failures: 1_000_000, throttle_max_failures: 1_000_000 }, limits: { max_connections: 50_000, max_connections_per_ip: 50_000 } } });
+  return { name: 'yubin', port: inst.port('imap'), user: USER, pids: () => [inst.process.pid!], stop: async () => void (await inst.destroy()) };
+}
+
+async function startDovecot(dir: string, messages: Buffer[]): Promise<Server> {
+  const dovecot = ['/usr/sbin/dovecot', '/usr/bin/dovecot'].find((p) => existsSync(p));
+  if (!dovecot || !existsSync('/usr/lib/dovecot/imap')) throw new Error('dovecot-imapd is not installed (apt-get install dovecot-imapd)');
+  const home = join(dir, 'home');
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(home, 'Maildir', sub), { recursive: true });
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(home, 'Maildir', '.Idle', sub), { recursive: true });
+  const t = Math.floor(Date.now() / 1000);
+  let n = 0;
+  for (const m of messages) for (let c = 0; c < COPIES; c++) writeFileSync(join(home, 'Maildir', 'cur', `${t}.M${n++}P1.bench,S=${m.length}:2,`), m);
+  spawnSync('chown', ['-R', 'nobody:nogroup', home]);
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const conf = join(dir, 'dovecot.conf');
+  writeFileSync(
+    conf,
+    `base_dir = ${join(dir, 'run')}
+state_dir = ${join(dir, 'state')}
+log_path = ${join(dir, 'dovecot.log')}
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+default_process_limit = ${IDLE + 100}
+default_client_limit = ${IDLE + 100}
+default_vsz_limit = 0
+passdb {
+  driver = static
+  args = password=${PASS}
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=${home}
+}
+service imap-login {
+  inet_listener imap {
+    port = ${port}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+protocol imap {
+  mail_max_userip_connections = ${IDLE + 100}
+}
+service anvil {
+  client_limit = ${2 * IDLE + 200}
+}
+`,
+  );
+  execFileSync(dovecot, ['-c', conf], { stdio: 'ignore' });
+  const pidFile = join(dir, 'run', 'master.pid');
+  await waitForPort(port);
+  const master = Number(readFileSync(pidFile, 'utf8').trim());
+  return {
+    name: 'dovecot',
+    port,
+    user: 'bench',
+    pids: () => processTree(master),
+    async stop() {
+      try {
+        process.kill(master, 'SIGTERM');
+      } catch {
+        return;
+      }
+      for (let i = 0; i < 200; i++) {
+        try {
+          process.kill(master, 0);
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
+interface Figures {
+  select: number;
+  fetchFlags: number;
+  headerSearch: number;
+  bodySearch: number;
+  fetchBodies: number;
+  idleKiB: number | null;
+}
+
+async function measure(s: Server): Promise<Figures> {
+  const c = await RawImap.connect(s.port);
+  await c.greeting();
+  await c.cmd(`LOGIN ${s.user} ${PASS}`);
+  progress(`${s.name}: logged in`);
+  // The first SELECT builds Dovecot's index; both get one untimed warm-up pass.
+  await c.cmd('SELECT INBOX');
+  await c.cmd('UID FETCH 1:* (UID FLAGS)');
+  await c.cmd('UNSELECT');
+  progress(`${s.name}: warm`);
+  const select = await timed(() => c.cmd('SELECT INBOX'));
+  if (!select.value.includes(`* ${DISTINCT * COPIES} EXISTS`)) throw new Error(`${s.name}: SELECT did not report ${DISTINCT * COPIES} messages`);
+  const fetchFlags = await timed(() => c.cmd('UID FETCH 1:* (UID FLAGS)'));
+  const headerSearch = await timed(() => c.cmd('UID SEARCH SUBJECT "message 777 of"'));
+  if (!headerSearch.value.includes('* SEARCH ')) throw new Error(`${s.name}: header search found nothing`);
+  progress(`${s.name}: header search done`);
+  const bodySearch = await timed(() => c.cmd('UID SEARCH BODY "zebra555x"'));
+  if (!bodySearch.value.includes('* SEARCH ')) throw new Error(`${s.name}: body search found nothing`);
+  const fetchBodies = await timed(() => c.cmd('FETCH 1:1000 BODY.PEEK[]'));
+  await c.cmd('LOGOUT').catch(() => {});
+  c.close();
+
+  let idleKiB: number | null = null;
+  if (IDLE > 0) {
+    progress(`${s.name}: opening ${IDLE} idle connections`);
+    const before = pssKiB(s.pids());
+    const conns: RawImap[] = [];
+    for (let i = 0; i < IDLE; i += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, IDLE - i) }, async () => {
+          const k = await RawImap.connect(s.port);
+          await k.greeting();
+          await k.cmd(`LOGIN ${s.user} ${PASS}`);
+          await k.cmd('SELECT Idle');
+          await k.idle();
+          return k;
+        }),
+      );
+      conns.push(...batch);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    idleKiB = pssKiB(s.pids()) - before;
+    for (const k of conns) k.close();
+  }
+  return { select: select.ms, fetchFlags: fetchFlags.ms, headerSearch: headerSearch.ms, bodySearch: bodySearch.ms, fetchBodies: fetchBodies.ms, idleKiB };
+}
+
+export async function benchImap(): Promise<{ yubin: Figures; dovecot: Figures | null }> {
+  const messages = Array.from({ length: DISTINCT }, (_, i) => makeMessage(i + 1));
+  console.log(`IMAP: ${DISTINCT * COPIES} messages in INBOX (${DISTINCT} distinct, ${COPIES} copies each), one connection; then ${IDLE} connections in IDLE`);
+  const root = mkdtempSync(join(tmpdir(), 'yubin-bench-imap-'));
+  chmodSync(root, 0o755);
+  let yubin: Server | null = null;
+  let dove: Server | null = null;
+  try {
+    yubin = await startYubinWith(join(root, 'yubin'), messages);
+    const y = await measure(yubin);
+    await yubin.stop();
+    yubin = null;
+    let d: Figures | null = null;
+    let why = '';
+    try {
+      mkdirSync(join(root, 'dovecot'));
+      dove = await startDovecot(join(root, 'dovecot'), messages);
+      d = await measure(dove);
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    const row = (label: string, a: number | null, b: number | null, unit: string) => {
+      const ratio = a !== null && b !== null && b > 0 ? (a / b).toFixed(2) : '-';
+      console.log(`  ${label.padEnd(34)} yubin ${a === null ? '-' : a.toFixed(0).padStart(8)} ${unit}   dovecot ${b === null ? '-' : b.toFixed(0).padStart(8)} ${unit}   ratio ${ratio}`);
+    };
+    row('SELECT INBOX', y.select, d?.select ?? null, 'ms');
+    row('UID FETCH 1:* (UID FLAGS)', y.fetchFlags, d?.fetchFlags ?? null, 'ms');
+    row('UID SEARCH SUBJECT', y.headerSearch, d?.headerSearch ?? null, 'ms');
+    row('UID SEARCH BODY', y.bodySearch, d?.bodySearch ?? null, 'ms');
+    row('FETCH 1:1000 BODY.PEEK[]', y.fetchBodies, d?.fetchBodies ?? null, 'ms');
+    row(`memory of ${IDLE} IDLE connections`, y.idleKiB, d?.idleKiB ?? null, 'KiB');
+    if (y.idleKiB !== null && IDLE) console.log(`  yubin: ${((y.idleKiB * 1024) / IDLE / 1024).toFixed(1)} KiB per idle connection${d?.idleKiB ? `, dovecot: ${((d.idleKiB * 1024) / IDLE / 1024).toFixed(1)} KiB` : ''}`);
+    if (!d) console.log(`  dovecot not measured: ${why}`);
+    console.log('  (ratio = yubin / dovecot; lower is better for both time and memory)');
+    return { yubin: y, dovecot: d };
+  } finally {
+    await dove?.stop();
+    await yubin?.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url)) {
+  benchImap().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
