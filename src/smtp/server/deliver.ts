@@ -15,6 +15,7 @@ import { SmtpError } from './errors.js';
 import { enforceVerdict } from './verdict.js';
 import type { IntakeResult } from './intake.js';
 import type { Recipient, Transaction } from './state.js';
+import { arcSeal, srsFor } from './forward.js';
 import { checkHeaderLine, fieldValue, formatDate, newMessageId, returnPathHeader, splitHeader, type HeaderField } from './headers.js';
 
 export interface DeliveryRequest {
@@ -25,8 +26,13 @@ export interface DeliveryRequest {
   received: string;
   /** Submission: the addresses the user may send as (lower case); null on the inbound listener. */
   sendable: Set<string> | null;
-  /** Inbound listener: the facts the data checks get; null for submission (no checks). */
+  /** The facts the data checks get (every listener; the checks decide what applies), or null for none. */
   checkData: Omit<CheckData, 'messagePath' | 'size'> | null;
+  /**
+   * Inbound (smtp listener, not authenticated): remote targets are alias forwards (or reversed
+   * SRS bounces), enqueued with an SRS envelope sender and an ARC seal.
+   */
+  forwarding?: boolean;
   submittedBy?: string;
   clientIp: string;
   log: ServerContext['logger'];
@@ -77,6 +83,19 @@ function dedupe(recipients: Recipient[]): { local: Map<number, { address: string
   return { local, remote };
 }
 
+/**
+ * The mailbox of each local account: Junk when the verdict is quarantine, or when the verdict
+ * lists the account (or every recipient address that led to it) in quarantineRecipients (the
+ * user's own spam threshold is exceeded); INBOX otherwise.
+ */
+function mailboxFor(verdict: CheckVerdict, accountAddress: string, via: Recipient[]): string {
+  if (verdict.action === 'quarantine') return 'Junk';
+  const listed = new Set((verdict.quarantineRecipients ?? []).map((a) => a.toLowerCase()));
+  if (!listed.size) return 'INBOX';
+  if (listed.has(accountAddress.toLowerCase())) return 'Junk';
+  return via.length > 0 && via.every((r) => listed.has(r.address.toLowerCase())) ? 'Junk' : 'INBOX';
+}
+
 function outboundRecipient(address: string, r: Recipient): OutboundRecipient {
   const out: OutboundRecipient = { address };
   if (r.notify) out.notify = r.notify;
@@ -89,18 +108,19 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
   const writers: BlobWriter[] = [];
   const staged: StagedBlob[] = [];
   try {
+    let fields = splitHeader(message.header);
+    const hasBlankLine = message.header.length >= 2 && (message.header.length === 2 || message.header.subarray(-4).toString('latin1') === '\r\n\r\n');
+    // The From: rule first: a refused message does not count toward the sender's rate limit.
+    const added = req.sendable ? submissionFixes(ctx, fields, req.sendable) : [];
     let verdict: CheckVerdict = { action: 'accept' };
     if (req.checkData) {
       verdict = await ctx.checks.data({ ...req.checkData, messagePath: message.path, size: message.size });
       enforceVerdict(verdict, { reject: 550, tempfail: 451, text: 'Message refused' });
     }
-    let fields = splitHeader(message.header);
-    const hasBlankLine = message.header.length >= 2 && (message.header.length === 2 || message.header.subarray(-4).toString('latin1') === '\r\n\r\n');
     if (verdict.removeHeaders?.length) {
       const rules = verdict.removeHeaders;
       fields = fields.filter((f) => !rules.some((r) => r.name.toLowerCase() === f.name && (!r.when || r.when(fieldValue(f)))));
     }
-    const added = req.sendable ? submissionFixes(ctx, fields, req.sendable) : [];
     // Newest trace information on top: verdict headers (Authentication-Results...), then our Received.
     const verdictLines = (verdict.headers ?? []).map(checkHeaderLine).filter((l): l is string => l !== null);
     const common = Buffer.concat([
@@ -113,10 +133,10 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const returnPath = Buffer.from(returnPathHeader(tx.from), 'utf8');
 
     const { local, remote } = dedupe(tx.recipients);
-    const mailbox = verdict.action === 'quarantine' ? 'Junk' : 'INBOX';
     // Local copies carry Return-Path (final delivery, RFC 5321 §4.4); the queue copy does not.
+    // Forwarded copies are written later, each with its own ARC seal in front.
     const needLocal = local.size > 0;
-    const needQueue = remote.size > 0;
+    const needQueue = remote.size > 0 && !req.forwarding;
     const localWriter = needLocal ? ctx.store.blobs.createWriter() : null;
     const queueWriter = needQueue ? ctx.store.blobs.createWriter() : null;
     if (localWriter) writers.push(localWriter);
@@ -138,7 +158,14 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const deliveredLocal: Array<{ address: string; rcpt: Recipient }> = [];
     if (localBlob) {
       const entries = [...local.entries()];
-      const targets: DeliveryTarget[] = entries.map(([accountId]) => ({ accountId, mailbox }));
+      const targets: DeliveryTarget[] = entries.map(([accountId, { address }]) => ({
+        accountId,
+        mailbox: mailboxFor(
+          verdict,
+          address,
+          tx.recipients.filter((r) => r.accounts.some((a) => a.id === accountId)),
+        ),
+      }));
       const results = await ctx.store.deliver(localBlob, targets);
       results.forEach((r, i) => {
         const { address, rcpt } = entries[i]![1];
@@ -155,46 +182,101 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
       throw quota ? new SmtpError(452, '4.2.2', 'Mailbox full') : new SmtpError(451, '4.3.0', 'Local delivery failed, try again later');
     }
 
-    let id = tx.id;
-    const outbound: OutboundRecipient[] = [...remote.entries()].map(([address, r]) => outboundRecipient(address, r));
-    // Local recipients that failed after others succeeded (over quota): the queue retries them
-    // and bounces when it gives up, so nothing acknowledged is lost.
-    for (const f of failedLocal) outbound.push(outboundRecipient(f.address, f.rcpt));
-    if (outbound.length) {
-      if (!queueBlob) {
-        const w = ctx.store.blobs.createWriter();
-        writers.push(w);
-        [queueBlob] = await copyInto([w], [common], message.path, message.header.length, message.size);
-        staged.push(queueBlob!);
-      }
-      id = await ctx.outbound.enqueue({
-        from: tx.from,
-        recipients: outbound,
+    let id: string | null = null;
+    let queued = 0;
+    const enqueue = async (from: string, recipients: OutboundRecipient[], blob: StagedBlob): Promise<void> => {
+      const qid = await ctx.outbound.enqueue({
+        from,
+        recipients,
         ...(tx.ret ? { ret: tx.ret } : {}),
         ...(tx.envid !== undefined ? { envid: tx.envid } : {}),
         smtputf8: tx.smtputf8,
         body: tx.body,
         requireTls: tx.requireTls,
-        blob: queueBlob!,
+        blob,
         ...(req.submittedBy ? { submittedBy: req.submittedBy } : {}),
         clientIp: req.clientIp,
       });
+      id ??= qid;
+      queued += recipients.length;
       // The queue keeps its own durable copy (Outbound.enqueue resolves once it is written);
       // the staged temporary file is ours to release.
-      await ctx.store.blobs.discard(queueBlob!);
+      await ctx.store.blobs.discard(blob);
+    };
+    const writeBlob = async (head: Buffer[]): Promise<StagedBlob> => {
+      const w = ctx.store.blobs.createWriter();
+      writers.push(w);
+      const [blob] = await copyInto([w], head, message.path, message.header.length, message.size);
+      staged.push(blob!);
+      return blob!;
+    };
+
+    if (req.forwarding && remote.size) await forward(req, remote, common, enqueue, writeBlob);
+    const outbound: OutboundRecipient[] = req.forwarding ? [] : [...remote.entries()].map(([address, r]) => outboundRecipient(address, r));
+    // Local recipients that failed after others succeeded (over quota): the queue retries them
+    // and bounces when it gives up, so nothing acknowledged is lost.
+    for (const f of failedLocal) outbound.push(outboundRecipient(f.address, f.rcpt));
+    if (outbound.length) {
+      queueBlob ??= await writeBlob([common]);
+      await enqueue(tx.from, outbound, queueBlob);
       queueBlob = null;
     } else if (queueBlob) {
       await ctx.store.blobs.discard(queueBlob);
     }
-    await successReport(req, id, deliveredLocal);
-    req.log.info({ msgId: tx.id, queueId: id, from: tx.from, delivered, queued: outbound.length, size: message.size, verdict: verdict.action }, 'message accepted');
-    return { id, delivered, queued: outbound.length };
+    const replyId = id ?? tx.id;
+    await successReport(req, replyId, deliveredLocal);
+    req.log.info({ msgId: tx.id, queueId: replyId, from: tx.from, delivered, queued, size: message.size, verdict: verdict.action }, 'message accepted');
+    return { id: replyId, delivered, queued };
   } catch (err) {
     await Promise.all(writers.map((w) => w.abort().catch(() => undefined)));
     throw err;
   } finally {
     await rm(message.path, { force: true });
   }
+}
+
+/**
+ * Copies forwarded by an alias to remote addresses (inbound): the envelope sender is rewritten
+ * with SRS (the null sender stays null) so SPF passes for our domain at the next hop, and each
+ * copy is ARC-sealed (RFC 8617) by the alias's domain. Targets whose seals are the same share
+ * one queue message. A reversed SRS bounce is sent on unsealed.
+ */
+async function forward(
+  req: DeliveryRequest,
+  remote: Map<string, Recipient>,
+  common: Buffer,
+  enqueue: (from: string, recipients: OutboundRecipient[], blob: StagedBlob) => Promise<void>,
+  writeBlob: (head: Buffer[]) => Promise<StagedBlob>,
+): Promise<void> {
+  const { ctx, tx, message } = req;
+  const from = srsFor(ctx.config).forward(tx.from, ctx.now());
+  const seals = new Map<string, Promise<string>>();
+  const sealFor = (r: Recipient): Promise<string> => {
+    if (r.srsBounce) return Promise.resolve('');
+    const domain = r.address.slice(r.address.lastIndexOf('@') + 1).toLowerCase();
+    let seal = seals.get(domain);
+    if (!seal) {
+      seal = arcSeal({ config: ctx.config, domain, head: common, spool: message.path, offset: message.header.length, total: message.size, now: ctx.now() }).catch((err: unknown) => {
+        // Forwarding unsealed beats not forwarding: the seal only helps the next hop's judgement.
+        req.log.warn({ err: err instanceof Error ? err.message : String(err), domain, msgId: tx.id }, 'ARC seal failed; forwarding unsealed');
+        return '';
+      });
+      seals.set(domain, seal);
+    }
+    return seal;
+  };
+  const groups = new Map<string, OutboundRecipient[]>();
+  for (const [address, r] of remote) {
+    const seal = await sealFor(r);
+    const list = groups.get(seal) ?? [];
+    list.push(outboundRecipient(address, r));
+    groups.set(seal, list);
+  }
+  for (const [seal, recipients] of groups) {
+    const blob = await writeBlob(seal ? [Buffer.from(seal, 'latin1'), common] : [common]);
+    await enqueue(from, recipients, blob);
+  }
+  req.log.info({ msgId: tx.id, from: tx.from, srs: from, forwarded: remote.size }, 'forwarded with SRS');
 }
 
 /**

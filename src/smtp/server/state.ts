@@ -23,6 +23,8 @@ export interface Recipient {
   remote: string[];
   notify?: DsnNotify[];
   orcpt?: { type: string; address: string };
+  /** A bounce to one of our SRS addresses, reversed: sent on, never ARC-sealed. */
+  srsBounce?: boolean;
 }
 
 export interface Transaction {

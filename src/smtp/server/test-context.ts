@@ -69,6 +69,10 @@ export interface TestEnvOptions {
   /** The [auth] config section (throttling limits). */
   authConfig?: Record<string, unknown>;
   checks?: Check[];
+  /** The [checks] config section (rate limits, SRS, ARC sealing). */
+  checksConfig?: Record<string, unknown>;
+  /** Builds the checks from the finished context (e.g. buildInboundChecks); wins over `checks`. */
+  buildChecks?: (ctx: ServerContext) => Check[];
   auth?: Authenticator;
   /** Default: a resolver that is never asked (loopback clients have no reverse DNS lookup). */
   resolver?: Resolver;
@@ -77,7 +81,7 @@ export interface TestEnvOptions {
 
 export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'yubin-smtp-'));
-  const config = validateConfig({ hostname: opts.hostname ?? 'mx.a.test', data_dir: join(dir, 'data'), smtp: opts.smtp ?? {}, auth: opts.authConfig ?? {} });
+  const config = validateConfig({ hostname: opts.hostname ?? 'mx.a.test', data_dir: join(dir, 'data'), smtp: opts.smtp ?? {}, auth: opts.authConfig ?? {}, checks: opts.checksConfig ?? {} });
   const store = await openStore(config.data_dir);
   const qdir = join(dir, 'outbound');
   await (await import('node:fs/promises')).mkdir(qdir, { recursive: true });
@@ -94,6 +98,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
     logger: silentLogger(),
     now: () => new Date(),
   };
+  if (opts.buildChecks) ctx.checks = createPipeline(opts.buildChecks(ctx));
   const transports: Transport[] = [];
   return {
     dir,

@@ -85,10 +85,9 @@ export const mail: SmtpCommand<MailArgs> = {
     }
     // RFC 1870 §6.1: a declared size over the limit is refused at MAIL.
     if (a.size !== null && cfg.max_message_size > 0 && a.size > cfg.max_message_size) throw new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size');
-    if (s.transport.listener === 'smtp') {
-      const v = await s.ctx.checks.mailFrom({ ...s.transactionInfo(), mailFrom: a.path.address });
-      enforceVerdict(v, { reject: 550, tempfail: 451, text: 'Sender refused' });
-    }
+    // Every listener: on submission (authenticated) the checks apply only the per-user rate limit.
+    const v = await s.ctx.checks.mailFrom({ ...s.transactionInfo(), mailFrom: a.path.address });
+    enforceVerdict(v, { reject: 550, tempfail: 451, text: 'Sender refused' });
     s.tx = {
       id: s.newId(),
       from: a.path.address,

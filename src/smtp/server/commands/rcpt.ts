@@ -4,6 +4,8 @@ import { SmtpError } from '../errors.js';
 import { parseNotify, parseOrcpt, parsePathArgs, type DsnNotify, type ParsedPath } from '../../wire/command.js';
 import type { Recipient, SessionApi, SmtpCommand } from '../state.js';
 import { enforceVerdict } from '../verdict.js';
+import { srsFor } from '../forward.js';
+import { SrsError } from '../../../checks/srs.js';
 
 export interface RcptArgs {
   path: ParsedPath;
@@ -28,7 +30,31 @@ export function parseRcpt(args: string, s: SessionApi): RcptArgs {
 /** Local-part characters that old relays route by (x%remote@local, remote!x@local, "x@remote"@local). */
 const ROUTING_CHARS = /[%!@]/;
 
-async function resolve(s: SessionApi, a: RcptArgs): Promise<Pick<Recipient, 'address' | 'accounts' | 'remote'>> {
+type Resolved = Pick<Recipient, 'address' | 'accounts' | 'remote' | 'srsBounce'>;
+
+/**
+ * A bounce to one of our SRS addresses (RFC 7208 Appendix D: mail we forwarded came back): the
+ * address it is sent on to, local or remote. A forged or expired SRS address is refused.
+ */
+async function reverseSrs(s: SessionApi, address: string): Promise<Resolved> {
+  let target: string;
+  try {
+    target = srsFor(s.ctx.config).reverse(address, s.ctx.now());
+  } catch (err) {
+    if (err instanceof SrsError) throw new SmtpError(550, '5.1.1', 'Invalid or expired SRS address');
+    throw err;
+  }
+  const at = target.lastIndexOf('@');
+  const domain = target.slice(at + 1).toLowerCase();
+  if (await s.ctx.store.isLocalDomain(domain)) {
+    const r = await s.ctx.store.resolveRecipient(target);
+    if (!r || (!r.accounts.length && !r.remote.length)) throw new SmtpError(550, '5.1.1', 'User unknown');
+    return { address, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote, srsBounce: true };
+  }
+  return { address, accounts: [], remote: [`${target.slice(0, at)}@${domain}`], srsBounce: true };
+}
+
+async function resolve(s: SessionApi, a: RcptArgs): Promise<Resolved> {
   const store = s.ctx.store;
   if (a.path.address === 'postmaster') {
     // RFC 5321 §4.5.1: <postmaster> without a domain must be accepted.
@@ -41,6 +67,8 @@ async function resolve(s: SessionApi, a: RcptArgs): Promise<Pick<Recipient, 'add
   }
   const mb = a.path.mailbox!;
   const domain = mb.domain.toLowerCase();
+  const srs = srsFor(s.ctx.config);
+  if (!mb.literal && srs.isOurs(`${mb.localPartValue}@${domain}`)) return reverseSrs(s, `${mb.localPartValue}@${domain}`);
   const local = !mb.literal && (await store.isLocalDomain(domain));
   if (!local) {
     // No open relay: only authenticated users may send to other domains (RFC 5321 §3.6.2, RFC 2505).
@@ -72,10 +100,9 @@ export const rcpt: SmtpCommand<RcptArgs> = {
     // RFC 5321 §4.5.3.1.8: at least 100 recipients; over our limit 452 4.5.3, the others are kept.
     if (tx.recipients.length >= s.ctx.config.smtp.max_recipients) throw new SmtpError(452, '4.5.3', 'Too many recipients');
     const r = await resolve(s, a);
-    if (s.transport.listener === 'smtp') {
-      const v = await s.ctx.checks.rcptTo(s.transactionInfo(), r.address);
-      enforceVerdict(v, { reject: 550, tempfail: 450, text: 'Recipient refused' });
-    }
+    // Every listener: on submission the checks apply only the per-user rate limit.
+    const v = await s.ctx.checks.rcptTo(s.transactionInfo(), r.address);
+    enforceVerdict(v, { reject: 550, tempfail: 450, text: 'Recipient refused' });
     tx.recipients.push({ ...r, ...(a.notify ? { notify: a.notify } : {}), ...(a.orcpt ? { orcpt: a.orcpt } : {}) });
     s.state = 'rcpt';
     s.reply(250, '2.1.5', 'Ok');

@@ -1,0 +1,44 @@
+// Forwarding by alias to a remote address (docs/checks.md "Forwarding: SRS and ARC"): the copy
+// for the remote hop gets its envelope sender rewritten with SRS (RFC 7208 Appendix D, the
+// libsrs2 format) so SPF passes for our domain at the next hop, and an ARC seal (RFC 8617) that
+// carries our Authentication-Results. Bounces to our SRS addresses are reversed at RCPT.
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { Config } from '../../config/schema.js';
+import { createSrs, type Srs } from '../../checks/srs.js';
+import { arcSealForwarded } from '../../checks/arc-seal.js';
+
+const srsByConfig = new WeakMap<Config, Srs>();
+
+/** The server's SRS (the secret is read, or generated into data_dir/srs.key, once per config). */
+export function srsFor(config: Config): Srs {
+  let srs = srsByConfig.get(config);
+  if (!srs) {
+    srs = createSrs(config);
+    srsByConfig.set(config, srs);
+  }
+  return srs;
+}
+
+/** The message as it will be forwarded: our new header section, then the body from the spool. */
+function messageStream(head: Buffer, spool: string, offset: number, total: number): Readable {
+  async function* gen(): AsyncGenerator<Buffer> {
+    yield head;
+    if (offset < total) yield* createReadStream(spool, { start: offset, highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>;
+  }
+  return Readable.from(gen());
+}
+
+/**
+ * The ARC-Seal, ARC-Message-Signature and ARC-Authentication-Results fields (CRLF-terminated) for
+ * a copy forwarded by `domain`, or "" when arc_seal is off or the domain has no DKIM key.
+ */
+export async function arcSeal(opts: { config: Config; domain: string; head: Buffer; spool: string; offset: number; total: number; now: Date }): Promise<string> {
+  if (!opts.config.checks.arc_seal) return '';
+  return arcSealForwarded({
+    config: opts.config,
+    domain: opts.domain,
+    message: () => messageStream(opts.head, opts.spool, opts.offset, opts.total),
+    now: opts.now,
+  });
+}
