@@ -2,14 +2,19 @@
 // over the network. Aliases that expand to remote addresses become new queue recipients.
 import type { Store, DeliveryTarget, StagedBlob } from '../store/types.js';
 import type { QueueStore, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
+import { returnPathHeader } from '../smtp/server/headers.js';
 
 export type LocalResult = { idx: number } & RecipientResult;
 
-/** Copies the queued message into a staged blob of the store (streamed, fsynced by the writer). */
-async function stage(store: Store, queue: QueueStore, id: string): Promise<StagedBlob> {
+/**
+ * Copies the queued message into a staged blob of the store (streamed, fsynced by the writer).
+ * RFC 5321 §4.4: the final delivery adds Return-Path with the envelope sender ("<>" for bounces).
+ */
+async function stage(store: Store, queue: QueueStore, msg: QueuedMessage): Promise<StagedBlob> {
   const writer = store.blobs.createWriter();
   try {
-    for await (const chunk of queue.openMessage(id)) await writer.write(chunk as Buffer);
+    await writer.write(Buffer.from(returnPathHeader(msg.from), 'utf8'));
+    for await (const chunk of queue.openMessage(msg.id)) await writer.write(chunk as Buffer);
     return await writer.finish();
   } catch (err) {
     await writer.abort();
@@ -52,7 +57,7 @@ export async function deliverLocal(store: Store, queue: QueueStore, msg: QueuedM
 
   const outcome = new Map<number, { ok: boolean; over: boolean; message: string }>();
   if (targets.length) {
-    const staged = await stage(store, queue, msg.id);
+    const staged = await stage(store, queue, msg);
     try {
       const res = await store.deliver(staged, targets);
       res.forEach((d, i) => {
