@@ -8,6 +8,7 @@ import type { ImapConn } from './server/conn.js';
 import { ImapError } from './server/errors.js';
 import type { SelectedView } from './server/view.js';
 import { metasFor, PAGE } from './server/messages.js';
+import { mapLimit } from './server/parallel.js';
 import { flagList } from './wire/compose.js';
 import type { Token } from './wire/tokenizer.js';
 import { decodeTransfer, findPart, parseSection, resolveSection, type SectionSpec } from '../message/sections.js';
@@ -22,6 +23,10 @@ const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE
 
 /** Responses larger than this are streamed from the blob instead of read into memory. */
 const STREAM_ABOVE = 256 * 1024;
+/** Messages worked on at once within a page (overlapping blob and structure reads). */
+const IO_CONCURRENCY = 16;
+/** Messages composed before they are written: bounds memory to BATCH small bodies. */
+const BATCH = 64;
 
 /** Parses the FETCH data items (a macro, one item or a list). Throws BAD. */
 export function parseFetchItems(tokens: Token[], bad: (m: string) => never): FetchItem[] {
@@ -113,20 +118,29 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
         }
       }
     }
-    for (const meta of metas) {
-      const seq = view.seqOf(meta.uid);
-      if (!seq) continue;
-      let st: MessageStructure | null = null;
-      if (wantStructure) {
-        st = await store.getStructure(view.mailboxId, meta.uid);
-        if (!st) {
-          expunged = true;
-          continue;
+    // Structures and small blob ranges are read with bounded concurrency (the reads overlap),
+    // then the responses are written in order.
+    for (let j = 0; j < metas.length; j += BATCH) {
+      const composed = await mapLimit(metas.slice(j, j + BATCH), IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
+        const seq = view.seqOf(meta.uid);
+        if (!seq) return null;
+        let st: MessageStructure | null = null;
+        if (wantStructure) {
+          st = await store.getStructure(view.mailboxId, meta.uid);
+          if (!st) {
+            expunged = true;
+            return null;
+          }
         }
-      }
-      const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
-      const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
-      await writer.add([`* ${seq} FETCH (`, ...pieces, ')\r\n']);
+        const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
+        const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
+        for (let k = 0; k < pieces.length; k++) {
+          const p = pieces[k]!;
+          if (typeof p !== 'string' && !Buffer.isBuffer(p) && p.end - p.start <= STREAM_ABOVE) pieces[k] = p.end > p.start ? await store.blobs.read(p.blobId, { start: p.start, end: p.end }) : '';
+        }
+        return [`* ${seq} FETCH (`, ...pieces, ')\r\n'];
+      });
+      for (const pieces of composed) if (pieces) await writer.add(pieces);
     }
   }
   await writer.flush();

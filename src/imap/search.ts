@@ -8,6 +8,9 @@ import type { ImapConn } from './server/conn.js';
 import { ImapError } from './server/errors.js';
 import type { SelectedView } from './server/view.js';
 import { allMessages } from './server/messages.js';
+import { mapLimit } from './server/parallel.js';
+
+const SEARCH_CONCURRENCY = 16;
 import { decodeTransfer } from '../message/sections.js';
 import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire/sequence.js';
 import { ArgReader, type Token } from './wire/tokenizer.js';
@@ -313,12 +316,12 @@ export async function runSearch(conn: ImapConn, view: SelectedView, key: SearchK
   const out: number[] = [];
   const maxUid = view.maxUid;
   for await (const page of allMessages(conn.ctx.store, view.mailboxId)) {
-    for (const meta of page) {
-      if (meta.uid > maxUid) break;
-      const seq = view.seqOf(meta.uid);
-      if (!seq) continue;
-      if (await evaluate(tree, new Candidate(conn, view, meta, seq), env)) out.push(meta.uid);
-    }
+    const inView = page.filter((m) => m.uid <= maxUid && view.seqOf(m.uid) > 0);
+    // Keys that read the message wait on I/O: evaluate several messages at once, keep the order
+    const hits = await mapLimit(inView, SEARCH_CONCURRENCY, (meta) => evaluate(tree, new Candidate(conn, view, meta, view.seqOf(meta.uid)), env));
+    inView.forEach((m, i) => {
+      if (hits[i]) out.push(m.uid);
+    });
   }
   return out;
 }
