@@ -241,16 +241,22 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
         logger.info(log, 'spam rejected');
         return { action: 'reject', ...base, reply: { code: 550, enhanced: '5.7.1', text: `Message refused as spam (score ${score.toFixed(1)})` } };
       }
-      // Junk per recipient: the user's own threshold, else the server's.
+      // Junk per user: each local account a recipient expands to (an alias to several users, each
+      // with a threshold of its own), by the user's own threshold, else the server's.
       const p = prefs();
-      const thresholds = d.recipients.map((r) => {
-        const def = userThresholds.get(r.toLowerCase()) ?? c.spam_threshold;
-        return { r, th: p ? p.thresholdFor(r, def) : def };
+      const users = new Map<string, string>();
+      for (const r of d.recipients) {
+        const e = d.expansions?.find((x) => x.recipient === r);
+        for (const a of e ? e.accounts : [r]) if (!users.has(a.toLowerCase())) users.set(a.toLowerCase(), a);
+      }
+      const junk = [...users.values()].filter((u) => {
+        const def = userThresholds.get(u.toLowerCase()) ?? c.spam_threshold;
+        return score >= (p ? p.thresholdFor(u, def) : def);
       });
-      const junk = thresholds.filter((x) => score >= x.th).map((x) => x.r);
       logger.debug(log, 'message authenticated');
-      if (d.recipients.length && junk.length === d.recipients.length) return { action: 'quarantine', ...base };
-      if (!d.recipients.length && score >= c.spam_threshold) return { action: 'quarantine', ...base };
+      if (users.size && junk.length === users.size) return { action: 'quarantine', ...base };
+      // only forwarded copies (or no recipients): the server's threshold decides
+      if (!users.size && score >= c.spam_threshold) return { action: 'quarantine', ...base };
       if (junk.length) return { action: 'accept', ...base, quarantineRecipients: junk };
       return { action: 'accept', ...base };
     },

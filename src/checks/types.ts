@@ -24,6 +24,11 @@ export interface CheckData extends CheckTransaction {
   /** The raw message as received (before our Received header), as a file path to stream from. */
   messagePath: string;
   size: number;
+  /**
+   * The local accounts each recipient expands to through aliases, when the server knows them
+   * (per-user spam thresholds are the accounts'); a recipient not listed stands for itself.
+   */
+  expansions?: Array<{ recipient: string; accounts: string[] }>;
 }
 
 export type CheckAction = 'accept' | 'reject' | 'tempfail' | 'quarantine';

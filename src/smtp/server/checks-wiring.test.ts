@@ -167,3 +167,32 @@ describe('smtp per-recipient Junk (quarantineRecipients)', () => {
     assert.deepEqual((await counts()).bob, [1, 1]);
   });
 });
+
+describe('smtp per-user spam thresholds with the real checks (aliases expand to their users)', () => {
+  test("an alias's users each get their own threshold: only the strict one gets Junk", async () => {
+    const env = await createTestEnv({
+      // no Date, no Message-ID: the score is at least 2; the server's threshold is far above it
+      checksConfig: { spam_threshold: 50, user_spam_thresholds: { 'Carol@a.test': 0.1 } },
+      buildChecks: (ctx) => buildInboundChecks({ config: ctx.config, resolver: ctx.resolver, store: ctx.store, logger: ctx.logger }),
+    });
+    try {
+      await env.store.addDomain('a.test');
+      for (const u of ['alice', 'carol', 'dave']) await env.store.addAccount(`${u}@a.test`, 'x');
+      await env.store.addAlias('team@a.test', ['carol@a.test', 'dave@a.test']);
+      const t = await open(env, 'smtp');
+      assert.match(await cmd(t, 'MAIL FROM:<x@b.test>'), /^250/);
+      assert.match(await cmd(t, 'RCPT TO:<alice@a.test>'), /^250/);
+      assert.match(await cmd(t, 'RCPT TO:<team@a.test>'), /^250/);
+      assert.match(await data(t, 'From: x@b.test\r\nSubject: offer\r\n\r\nbuy\r\n'), /^250 /);
+      const junk = await env.mailbox('carol@a.test', 'Junk');
+      assert.equal(junk.length, 1);
+      assert.match(junk[0]!.toString(), /\r\nX-Spam-Status: No, score=\d/);
+      assert.equal((await env.mailbox('carol@a.test')).length, 0);
+      assert.equal((await env.mailbox('dave@a.test')).length, 1);
+      assert.equal((await env.mailbox('alice@a.test')).length, 1);
+      assert.equal((await env.mailbox('dave@a.test', 'Junk')).length, 0);
+    } finally {
+      await env.close();
+    }
+  });
+});

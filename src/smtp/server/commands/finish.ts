@@ -54,7 +54,7 @@ export async function finishMessage(s: SessionApi, intake: Intake): Promise<void
       message,
       received,
       sendable,
-      checkData: s.transactionInfo(),
+      checkData: { ...s.transactionInfo(), expansions: tx.recipients.map((r) => ({ recipient: r.address, accounts: r.accounts.map((a) => a.address) })) },
       forwarding: s.transport.listener === 'smtp' && !account,
       ...(account ? { submittedBy: account.address } : {}),
       clientIp: s.transport.remoteAddress,
