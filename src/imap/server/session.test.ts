@@ -360,6 +360,8 @@ test('APPEND with flags and INTERNALDATE; TRYCREATE; empty message refused', asy
   (await c.cmd('FETCH * (FLAGS INTERNALDATE)')).ok().has('FLAGS (\\Draft $Label').has('INTERNALDATE "05-Mar-2024 12:15:16 +0000"');
   c.send('d2 APPEND NoSuchBox {5+}\r\nhello\r\n');
   (await c.reply('d2')).no('TRYCREATE');
+  c.send('d4 APPEND {6+}\r\nDrafts (\\Seen) {5+}\r\nhello\r\n');
+  (await c.reply('d4')).ok().has('APPENDUID');
   c.send('d3 APPEND Drafts {0+}\r\n\r\n');
   (await c.reply('d3')).no();
   (await c.cmd('APPEND Drafts "bad date" {1+}\r\nx')).bad();

@@ -252,7 +252,9 @@ class ImapSession implements Session, ImapConn {
     const tag = m ? m[1]! : '*';
     if (this.lineHandler) return { action: 'reject', response: `${tag} BAD Literal not expected here` };
     const name = m ? m[3]!.toUpperCase() : '';
-    if (name === 'APPEND' && info.parts.length === 1) {
+    // RFC 9051 §6.3.12: APPEND mailbox [flags] [date-time] message; the mailbox itself may be a literal
+    const mailboxLiteral = name === 'APPEND' && info.parts.length === 1 && m !== null && text.slice(m[0].length).trim() === '';
+    if (name === 'APPEND' && !mailboxLiteral && !info.parts.some((p) => p.kind === 'stream')) {
       if (this.state !== 'auth' && this.state !== 'selected') return { action: 'reject', response: `${tag} BAD Not logged in` };
       // RFC 7889 §4: a message larger than APPENDLIMIT is refused with TOOBIG before "+" is sent
       if (info.size > this.ctx.config.imap.append_limit) return { action: 'reject', response: `${tag} NO [TOOBIG] Message larger than APPENDLIMIT ${this.ctx.config.imap.append_limit}` };
@@ -260,7 +262,7 @@ class ImapSession implements Session, ImapConn {
       this.streams.push(handle);
       return { action: 'stream', handle };
     }
-    if (name === 'APPEND') return { action: 'reject', response: `${tag} BAD Only one message per APPEND` };
+    if (name === 'APPEND' && !mailboxLiteral) return { action: 'reject', response: `${tag} BAD Only one message per APPEND` };
     if (this.state === 'notauth' && info.size > PREAUTH_LITERAL_MAX) return { action: 'reject', response: `${tag} BAD [TOOBIG] Literal too big before login` };
     return { action: 'buffer' };
   }
