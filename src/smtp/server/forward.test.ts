@@ -150,7 +150,7 @@ describe('smtp forwarding: SRS and ARC', () => {
     const forged = good.replace(/^SRS0=[^=]{4}=/, 'SRS0=AAAA=');
     assert.match(await cmd(t, `RCPT TO:<${forged}>`), /^550 5\.1\.1 Invalid or expired SRS address/);
     assert.match(await cmd(t, 'RCPT TO:<SRS0=zz@mx.a.test>'), /^550 5\.1\.1/);
-    // Expired (RFC-less, libsrs2's rule: 21 days): made 30 days ago.
+    // Expired (older than 21 days, libsrs2's default): made 30 days ago.
     const old = srs().forward('orig@far.test', new Date(Date.now() - 30 * 86_400_000));
     assert.match(await cmd(t, `RCPT TO:<${old}>`), /^550 5\.1\.1/);
     // An SRS-looking address in another (not local) domain is relaying.

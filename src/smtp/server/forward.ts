@@ -1,6 +1,6 @@
 // Forwarding by alias to a remote address (docs/checks.md "Forwarding: SRS and ARC"): the copy
-// for the remote hop gets its envelope sender rewritten with SRS (RFC 7208 Appendix D, the
-// libsrs2 format) so SPF passes for our domain at the next hop, and an ARC seal (RFC 8617) that
+// for the remote hop gets its envelope sender rewritten with SRS (the libsrs2 format) so SPF
+// (RFC 7208) passes for our domain at the next hop, and an ARC seal (RFC 8617) that
 // carries our Authentication-Results. Bounces to our SRS addresses are reversed at RCPT.
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';

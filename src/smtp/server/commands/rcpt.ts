@@ -33,7 +33,7 @@ const ROUTING_CHARS = /[%!@]/;
 type Resolved = Pick<Recipient, 'address' | 'accounts' | 'remote' | 'srsBounce'>;
 
 /**
- * A bounce to one of our SRS addresses (RFC 7208 Appendix D: mail we forwarded came back): the
+ * A bounce to one of our SRS addresses (mail we forwarded came back): the
  * address it is sent on to, local or remote. A forged or expired SRS address is refused.
  */
 async function reverseSrs(s: SessionApi, address: string): Promise<Resolved> {
