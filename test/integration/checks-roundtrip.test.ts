@@ -5,11 +5,10 @@
 // (p=quarantine); a forged Authentication-Results claiming b.test's host name is removed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import nodemailer from 'nodemailer';
-import { ImapFlow } from 'imapflow';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { LineClient } from '../helpers/lineclient.js';
+import { until, submit, mailboxMessages as mailbox } from '../helpers/mail.js';
 import { listDomainKeys, dkimRecord } from '../../src/checks/dkim-keys.js';
 
 const PW = { alice: 'alice-secret-6', bob: 'bob-secret-6' };
@@ -43,38 +42,6 @@ after(async () => {
   await dns?.close();
 });
 
-async function mailbox(inst: YubinInstance, user: string, pass: string, name: string): Promise<string[]> {
-  const c = new ImapFlow({ host: inst.host('imap'), port: inst.port('imap'), secure: false, auth: { user, pass }, logger: false, tls: { rejectUnauthorized: false } });
-  await c.connect();
-  try {
-    const lock = await c.getMailboxLock(name);
-    try {
-      const out: string[] = [];
-      if (c.mailbox && c.mailbox.exists > 0) for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!.toString('utf8'));
-      return out;
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await c.logout();
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** A script talking SMTP straight to b.test's port 25 from 127.0.0.1; returns the reply to the final dot. */
 async function sendRaw(from: string, headerFrom: string, subject: string, extraHeaders = ''): Promise<string> {
   const c = await LineClient.connect(25, '127.0.0.5');
@@ -101,12 +68,7 @@ const unfold = (m: string) => m.replace(/\r\n[ \t]+/g, ' ');
 const withSubject = (msgs: string[], subject: string) => msgs.find((m) => m.includes(`Subject: ${subject}`));
 
 test('mail from a.test arrives at b.test DKIM-signed with dkim=pass, spf=pass and dmarc=pass', async () => {
-  const t = nodemailer.createTransport({ host: A.host('submission'), port: A.port('submission'), secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'alice@a.test', pass: PW.alice } });
-  try {
-    await t.sendMail({ from: 'alice@a.test', to: 'bob@b.test', subject: 'authenticated', text: 'Hello Bob' });
-  } finally {
-    t.close();
-  }
+  await submit(A, 'alice@a.test', PW.alice, { from: 'alice@a.test', to: 'bob@b.test', subject: 'authenticated', text: 'Hello Bob' });
   const msg = unfold(await until('bob has it', async () => withSubject(await mailbox(B, 'bob@b.test', PW.bob, 'INBOX'), 'authenticated')));
   const ar = /^Authentication-Results: mail\.b\.test;([^\r\n]*)/m.exec(msg)?.[1];
   assert.ok(ar, msg);

@@ -4,10 +4,9 @@
 // and AUTH) and imapflow, and the `yubin` CLI.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import nodemailer, { type SendMailOptions } from 'nodemailer';
-import { ImapFlow } from 'imapflow';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { until, submit, mailboxMessages } from '../helpers/mail.js';
 import { dkimRecord, listDomainKeys } from '../../src/checks/dkim-keys.js';
 
 const PW = { alice: 'alice-secret-1', bob: 'bob-secret-1' };
@@ -66,58 +65,7 @@ after(async () => {
   await dns?.close();
 });
 
-async function submit(inst: YubinInstance, user: string, pass: string, mail: SendMailOptions) {
-  const t = nodemailer.createTransport({
-    host: inst.host('submission'),
-    port: inst.port('submission'),
-    secure: false,
-    requireTLS: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user, pass },
-  });
-  try {
-    return await t.sendMail(mail);
-  } finally {
-    t.close();
-  }
-}
-
-/** The raw messages in a user's INBOX, over IMAP. */
-async function inbox(inst: YubinInstance, user: string, pass: string): Promise<string[]> {
-  const c = new ImapFlow({ host: inst.host('imap'), port: inst.port('imap'), secure: false, auth: { user, pass }, logger: false, tls: { rejectUnauthorized: false } });
-  await c.connect();
-  try {
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const out: string[] = [];
-      const box = c.mailbox;
-      if (box && box.exists > 0) {
-        for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!.toString('utf8'));
-      }
-      return out;
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await c.logout();
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
+const inbox = (inst: YubinInstance, user: string, pass: string) => mailboxMessages(inst, user, pass);
 const withSubject = (msgs: string[], subject: string) => msgs.filter((m) => m.includes(`Subject: ${subject}`));
 
 test('1. alice@a.test to bob@b.test: in bob\'s INBOX with a.test\'s Received header', async () => {

@@ -9,6 +9,7 @@ import { ImapFlow } from 'imapflow';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { LineClient } from '../helpers/lineclient.js';
+import { until } from '../helpers/mail.js';
 import { listDomainKeys, dkimRecord } from '../../src/checks/dkim-keys.js';
 
 const PW = 'bob-secret-7';
@@ -62,21 +63,6 @@ async function inbox(): Promise<string[]> {
     }
   } finally {
     await c.logout();
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

@@ -1,0 +1,55 @@
+// Shared helpers for integration tests that send and read mail with real clients.
+import nodemailer, { type SendMailOptions } from 'nodemailer';
+import { ImapFlow } from 'imapflow';
+import type { YubinInstance } from './server.js';
+
+/** Polls fn until it returns something truthy (a readiness condition, not a fixed sleep). */
+export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Submits with nodemailer through the instance's submission listener (STARTTLS + AUTH). */
+export async function submit(inst: YubinInstance, user: string, pass: string, mail: SendMailOptions) {
+  const t = nodemailer.createTransport({
+    host: inst.host('submission'),
+    port: inst.port('submission'),
+    secure: false,
+    requireTLS: true,
+    tls: { rejectUnauthorized: false },
+    auth: { user, pass },
+  });
+  try {
+    return await t.sendMail(mail);
+  } finally {
+    t.close();
+  }
+}
+
+/** The raw messages of one of a user's mailboxes, read over IMAP with imapflow. */
+export async function mailboxMessages(inst: YubinInstance, user: string, pass: string, name = 'INBOX'): Promise<string[]> {
+  const c = new ImapFlow({ host: inst.host('imap'), port: inst.port('imap'), secure: false, auth: { user, pass }, logger: false, tls: { rejectUnauthorized: false } });
+  await c.connect();
+  try {
+    const lock = await c.getMailboxLock(name);
+    try {
+      const out: string[] = [];
+      if (c.mailbox && c.mailbox.exists > 0) for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!.toString('utf8'));
+      return out;
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await c.logout();
+  }
+}
