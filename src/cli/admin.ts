@@ -164,6 +164,37 @@ export function register(program: Command): void {
       }),
     );
 
+  user
+    .command('spam-threshold <address> [score]')
+    .description('show, set, or with "default" clear the spam score at or above which mail goes to the user\'s Junk')
+    .action(
+      action(async (address: string, score: string | undefined, _o: unknown, cmd: Command) => {
+        const config = configOf(cmd);
+        const a = parseAddress(address);
+        const exists = await withStore(config, (store) => store.getAccount(a));
+        if (!exists) throw new UsageError(`no such user: ${a}`);
+        const { openSpamPrefs } = await import('../checks/index.js');
+        const { closeChecksDbs } = await import('../checks/db.js');
+        const prefs = openSpamPrefs(config.data_dir);
+        try {
+          if (score === undefined) {
+            const own = prefs.getThreshold(a) ?? config.checks.user_spam_thresholds[a] ?? null;
+            say(`spam threshold of ${a}: ${own ?? `${config.checks.spam_threshold} (server default)`}`);
+          } else if (score === 'default') {
+            prefs.setThreshold(a, null);
+            say(`spam threshold of ${a} reset to the server default (${config.checks.spam_threshold})`);
+          } else {
+            const n = Number(score);
+            if (!/^-?\d+(\.\d+)?$/.test(score) || !Number.isFinite(n)) throw new UsageError(`malformed score: ${JSON.stringify(score)} (a number like 5 or 3.5, or "default")`);
+            prefs.setThreshold(a, n);
+            say(`spam threshold of ${a} set to ${n}`);
+          }
+        } finally {
+          closeChecksDbs();
+        }
+      }),
+    );
+
   const alias = program.command('alias').description('manage aliases (forwarding addresses, catch-all @domain)');
   alias
     .command('add <alias> <targets...>')

@@ -57,6 +57,16 @@ test('yubin domain, user and alias commands', async (t) => {
   r = await cli(['user', 'passwd', 'bob@a.test', '--password-stdin'], 'new secret\n');
   assert.equal(r.code, 0, r.stderr);
 
+  // The per-user spam threshold (Junk) kept beside the store.
+  r = await cli(['user', 'spam-threshold', 'alice@a.test', '3.5']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await cli(['user', 'spam-threshold', 'alice@a.test']);
+  assert.match(r.stdout, /alice@a\.test: 3\.5/);
+  r = await cli(['user', 'spam-threshold', 'alice@a.test', 'default']);
+  assert.match(r.stdout, /server default \(5\)/);
+  oneLineError(await cli(['user', 'spam-threshold', 'alice@a.test', 'high']), /malformed score/);
+  oneLineError(await cli(['user', 'spam-threshold', 'nobody@a.test', '3']), /no such user/);
+
   // Aliases: to local and remote targets, a catch-all, and a loop refused.
   r = await cli(['alias', 'add', 'sales@a.test', 'alice@a.test', 'bob@a.test']);
   assert.equal(r.code, 0, r.stderr);
