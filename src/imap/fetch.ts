@@ -97,6 +97,7 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
   const wantStructure = needsStructure(items);
   const seen = setsSeen(items) && !view.readOnly;
   const hasFlags = items.some((i) => i.kind === 'FLAGS');
+  const metaOnly = items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS' || i.kind === 'INTERNALDATE' || i.kind === 'RFC822.SIZE');
   let expunged = false;
   const writer = new ResponseWriter(conn);
   for (let i = 0; i < uids.length; i += PAGE) {
@@ -117,6 +118,16 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
           flagsChanged.add(m.uid);
         }
       }
+    }
+    if (metaOnly) {
+      // Metadata only (UID FETCH 1:* (UID FLAGS) and the like): composed synchronously, one write per page
+      let text = '';
+      for (const meta of metas) {
+        const seq = view.seqOf(meta.uid);
+        if (seq) text += `* ${seq} FETCH (${metaItems(view, meta, flagsChanged.has(meta.uid) && !hasFlags ? [...items, { kind: 'FLAGS' }] : items)})\r\n`;
+      }
+      await writer.add([text]);
+      continue;
     }
     // Structures and small blob ranges are read with bounded concurrency (the reads overlap),
     // then the responses are written in order.
@@ -153,6 +164,18 @@ function sectionLabel(spec: SectionSpec): string {
   if (spec.text) s += (s ? '.' : '') + spec.text;
   if (spec.fields?.length) s += ' (' + spec.fields.map((f) => f.toUpperCase()).join(' ') + ')';
   return s;
+}
+
+/** UID, FLAGS, INTERNALDATE, RFC822.SIZE from the metadata alone. */
+function metaItems(view: SelectedView, meta: Meta, items: FetchItem[]): string {
+  const out: string[] = [];
+  for (const it of items) {
+    if (it.kind === 'UID') out.push(`UID ${meta.uid}`);
+    else if (it.kind === 'FLAGS') out.push(`FLAGS ${flagList(view.recent?.has(meta.uid) ? [...meta.flags, '\\Recent'] : meta.flags)}`);
+    else if (it.kind === 'INTERNALDATE') out.push(`INTERNALDATE ${formatInternalDate(meta.internalDate)}`);
+    else if (it.kind === 'RFC822.SIZE') out.push(`RFC822.SIZE ${meta.size}`);
+  }
+  return out.join(' ');
 }
 
 async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: MessageStructure | null, items: FetchItem[]): Promise<Piece[]> {
