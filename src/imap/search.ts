@@ -32,7 +32,7 @@ export type SearchKey =
   | { op: 'or'; a: SearchKey; b: SearchKey }
   | { op: 'and'; keys: SearchKey[] };
 
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+export const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
 /** RFC 9051 §9 date: d-Mon-yyyy, quoted or not; a day number (days since the epoch, UTC). */
 export function parseSearchDate(s: string): number | null {

@@ -1,6 +1,5 @@
 // Commands valid in every state (RFC 9051 §6.1) and ENABLE/ID/NAMESPACE.
 import { PENDING, type CommandDescriptor } from '../server/conn.js';
-import { ImapError } from '../server/errors.js';
 import { imapString } from '../wire/compose.js';
 
 const ANY = ['notauth', 'auth', 'selected'] as const;
@@ -92,7 +91,3 @@ export const namespace: CommandDescriptor = {
     conn.send('* NAMESPACE (("" "/")) NIL NIL');
   },
 };
-
-export function notLoggedIn(): never {
-  throw new ImapError('BAD', null, 'Log in first');
-}

@@ -6,9 +6,9 @@ import { ImapError, fromStoreError } from '../server/errors.js';
 import type { StreamHandle } from '../server/session.js';
 import { StoreError, type StagedBlob } from '../../store/types.js';
 import { parseFlags } from './fetch.js';
+import { MONTHS } from '../search.js';
 
 const AUTHED = ['auth', 'selected'] as const;
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
 /** RFC 9051 §9 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be space-padded). */
 export function parseDateTime(s: string): Date | null {

@@ -4,11 +4,11 @@
 import type { CommandDescriptor, ImapConn } from '../server/conn.js';
 import { ImapError } from '../server/errors.js';
 import { SelectedView } from '../server/view.js';
-import { DELIMITER, listMatcher, parentsOf, validateName, normalizeInbox } from '../server/names.js';
+import { DELIMITER, listMatcher, parentsOf, validateName } from '../server/names.js';
 import { allMessages } from '../server/messages.js';
 import { decodeMutf7 } from '../wire/mutf7.js';
 import { flagList } from '../wire/compose.js';
-import type { Token } from '../wire/tokenizer.js';
+import type { ArgReader, Token } from '../wire/tokenizer.js';
 import type { Mailbox, SpecialUse } from '../../store/types.js';
 
 const AUTHED = ['auth', 'selected'] as const;
@@ -68,21 +68,20 @@ async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<
   return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed` };
 }
 
-function selectParams(conn: ImapConn, call: { args: import('../wire/tokenizer.js').ArgReader }): void {
+function selectParams(call: { args: ArgReader }): void {
   // RFC 9051 §6.3.1: optional select parameters; we support none (CONDSTORE is not offered)
   if (!call.args.done) {
     const params = call.args.list();
     if (params.length) call.args.bad('Unsupported SELECT parameter');
   }
   call.args.end();
-  void conn;
 }
 
 export const selectCmd: CommandDescriptor = {
   states: AUTHED,
   async run(call) {
     const name = call.conn.mailboxArg(call.args);
-    selectParams(call.conn, call);
+    selectParams(call);
     return select(call.conn, name, false);
   },
 };
@@ -91,7 +90,7 @@ export const examine: CommandDescriptor = {
   states: AUTHED,
   async run(call) {
     const name = call.conn.mailboxArg(call.args);
-    selectParams(call.conn, call);
+    selectParams(call);
     return select(call.conn, name, true);
   },
 };
@@ -258,14 +257,12 @@ export const status: CommandDescriptor = {
   },
 };
 
-async function listCommand(conn: ImapConn, args: import('../wire/tokenizer.js').ArgReader, lsub: boolean): Promise<void> {
+async function listCommand(conn: ImapConn, args: ArgReader, lsub: boolean): Promise<void> {
   const sel = { subscribed: false, recursive: false, specialUse: false };
   const ret = { subscribed: false, children: true, specialUse: true, status: null as string[] | null };
   const bad = (m: string): never => args.bad(m);
-  let extended = false;
   if (!lsub && args.peek()?.t === 'list') {
     // RFC 5258 §3: selection options
-    extended = true;
     for (const t of args.list()) {
       const v = t.t === 'atom' ? t.v.toUpperCase() : '';
       if (v === 'SUBSCRIBED') sel.subscribed = true;
@@ -282,13 +279,11 @@ async function listCommand(conn: ImapConn, args: import('../wire/tokenizer.js').
   const patTok = args.next();
   const patterns: Array<string | null> = [];
   if (patTok.t === 'list' && !lsub) {
-    extended = true;
     for (const t of patTok.items) patterns.push(patternToken(conn, t, bad));
   } else patterns.push(patternToken(conn, patTok, bad));
   if (!lsub && !args.done) {
     const kw = args.atom().toUpperCase();
     if (kw !== 'RETURN') bad('Expected RETURN');
-    extended = true;
     const opts = args.list();
     for (let i = 0; i < opts.length; i++) {
       const t = opts[i]!;
@@ -306,7 +301,6 @@ async function listCommand(conn: ImapConn, args: import('../wire/tokenizer.js').
   }
   args.end();
   if (sel.subscribed) ret.subscribed = true;
-  void extended;
 
   // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root of the reference
   if (patterns.length === 1 && patterns[0] === '') {
@@ -358,4 +352,3 @@ export const lsub: CommandDescriptor = {
   },
 };
 
-export { normalizeInbox };
