@@ -3,11 +3,15 @@
 // expunges as EXPUNGE, the last only when the command being answered allows it.
 import type { ChangeEvent } from '../../store/types.js';
 import type { ImapConn } from './conn.js';
+import type { SelectedView } from './view.js';
+import { allMessages } from './messages.js';
 import { flagList } from '../wire/compose.js';
 
 export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promise<void> {
   const sel = conn.selected;
-  if (!sel || sel.pending.length === 0) return;
+  if (!sel) return;
+  if (sel.resyncFrom !== null && allowExpunge) await resync(conn, sel);
+  if (sel.pending.length === 0) return;
   const events = sel.pending;
   sel.pending = [];
   const keep: ChangeEvent[] = [];
@@ -64,4 +68,44 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
     if (sel.recent) conn.send(`* ${sel.recent.size} RECENT`);
   }
   sel.pending = keep.concat(sel.pending);
+}
+
+/**
+ * After the pending queue overflowed: compare the view with the store and report the
+ * difference (EXPUNGE, EXISTS, FETCH FLAGS for messages changed since the overflow).
+ */
+async function resync(conn: ImapConn, sel: SelectedView): Promise<void> {
+  const since = sel.resyncFrom!;
+  // Events from here on queue normally; duplicates of what the listing finds are harmless.
+  sel.resyncFrom = null;
+  const present = new Set<number>();
+  const changed: Array<{ uid: number; flags: string[] }> = [];
+  const added: number[] = [];
+  const maxUid = sel.maxUid;
+  for await (const page of allMessages(conn.ctx.store, sel.mailboxId)) {
+    for (const m of page) {
+      present.add(m.uid);
+      if (m.uid > maxUid) added.push(m.uid);
+      else if (m.modseq > since && !sel.ownChanges.delete(`${m.uid}:${m.modseq}`)) changed.push({ uid: m.uid, flags: m.flags });
+    }
+  }
+  const gone: number[] = [];
+  for (const uid of sel.uids) if (!present.has(uid)) gone.push(uid);
+  for (const uid of gone) {
+    const seq = sel.remove(uid);
+    if (seq) conn.send(`* ${seq} EXPUNGE`);
+  }
+  for (const c of changed) {
+    const seq = sel.seqOf(c.uid);
+    if (seq) conn.send(`* ${seq} FETCH (UID ${c.uid} FLAGS ${flagList(sel.recent?.has(c.uid) ? [...c.flags, '\\Recent'] : c.flags)})`);
+  }
+  if (added.length) {
+    for (const uid of added) sel.uids.push(uid);
+    if (sel.recent && !sel.readOnly) {
+      const mark = await conn.ctx.store.claimRecent(sel.mailboxId);
+      for (const uid of sel.uids.above(mark)) sel.recent.add(uid);
+    }
+    conn.send(`* ${sel.exists} EXISTS`);
+    if (sel.recent) conn.send(`* ${sel.recent.size} RECENT`);
+  }
 }

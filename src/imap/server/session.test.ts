@@ -404,3 +404,33 @@ test('AUTHENTICATE: PLAIN with a continuation, "*" cancels, unknown mechanism', 
   c.send(Buffer.from('\0alice@a.test\0secret pw').toString('base64') + '\r\n');
   (await c.reply('a2')).ok().has('[CAPABILITY');
 });
+
+test('a session that falls far behind is resynchronised from the store', async () => {
+  const { SelectedView } = await import('./view.js');
+  const saved = SelectedView.maxPending;
+  SelectedView.maxPending = 3;
+  try {
+    const a = await t.connect();
+    const b = await t.connect();
+    await a.login();
+    await b.login();
+    (await a.cmd('CREATE Behind')).ok();
+    const u1 = await a.append('Behind', message('b1'));
+    const u2 = await a.append('Behind', message('b2'));
+    (await a.cmd('ENABLE IMAP4rev2')).ok();
+    (await a.cmd('SELECT Behind')).ok().has('* 2 EXISTS');
+    (await b.cmd('SELECT Behind')).ok();
+    (await b.cmd(`UID STORE ${u2} +FLAGS (\\Flagged)`)).ok();
+    (await b.cmd(`UID STORE ${u1} +FLAGS.SILENT (\\Deleted)`)).ok();
+    (await b.cmd('EXPUNGE')).ok();
+    const u3 = await b.append('Behind', message('b3'));
+    const u4 = await b.append('Behind', message('b4'));
+    (await a.cmd('FETCH 1:2 UID')).ok().lacks(/\* \d+ EXPUNGE/);
+    const r = (await a.cmd('NOOP')).ok();
+    r.has('* 1 EXPUNGE').has(`* 1 FETCH (UID ${u2} FLAGS (\\Flagged))`).has('* 3 EXISTS');
+    (await a.cmd('UID SEARCH ALL')).ok().has(`ALL ${u2}:${u4}`);
+    assert.equal(u3, u2 + 1);
+  } finally {
+    SelectedView.maxPending = saved;
+  }
+});

@@ -202,7 +202,7 @@ class ImapSession implements Session, ImapConn {
       return;
     }
     if (ev.type !== 'message-added' && ev.type !== 'messages-expunged' && ev.type !== 'flags-changed') return;
-    sel.pending.push(ev);
+    sel.queue(ev);
     // RFC 2177 §3: while idling, changes are reported at once
     if (this.idling) void this.flush(true).catch((e) => this.log.error({ err: e }, 'idle push failed'));
   }

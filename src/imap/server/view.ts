@@ -140,6 +140,14 @@ export class SelectedView {
   recent: Set<number> | null = null;
   /** Changes to this mailbox not yet reported. */
   pending: ChangeEvent[] = [];
+  /**
+   * Set when `pending` grew past maxPending (a client that neither sends commands nor IDLEs):
+   * the events are dropped and the next report compares the view with the store instead,
+   * sending FETCH FLAGS for messages changed after this modseq.
+   */
+  resyncFrom: number | null = null;
+  /** Most pending events kept per session before switching to a resync. */
+  static maxPending = 10_000;
   /** "uid:modseq" of flag changes this session made itself (reported by its own STORE). */
   ownChanges = new Set<string>();
 
@@ -150,6 +158,20 @@ export class SelectedView {
     readonly readOnly: boolean,
     readonly uidValidity: number,
   ) {}
+
+  /** Queues a change; past maxPending, drops the queue and marks the view for a resync. */
+  queue(ev: ChangeEvent): void {
+    const low = minModseq(ev);
+    if (this.resyncFrom !== null) {
+      this.resyncFrom = Math.min(this.resyncFrom, low - 1);
+      return;
+    }
+    this.pending.push(ev);
+    if (this.pending.length > SelectedView.maxPending) {
+      this.resyncFrom = Math.min(...this.pending.map(minModseq)) - 1;
+      this.pending = [];
+    }
+  }
 
   get exists(): number {
     return this.uids.length;
@@ -173,4 +195,9 @@ export class SelectedView {
     this.recent?.delete(uid);
     return this.uids.remove(uid) + 1;
   }
+}
+
+function minModseq(ev: ChangeEvent): number {
+  if (ev.type === 'flags-changed') return ev.changes.reduce((m, c) => Math.min(m, c.modseq), Number.MAX_SAFE_INTEGER);
+  return 'modseq' in ev ? ev.modseq : Number.MAX_SAFE_INTEGER;
 }
