@@ -124,7 +124,8 @@ test('5. null MX and a domain that does not exist: immediate bounces with 5.1.10
   const dsns = await until('DSNs', async () => {
     const all = (await inbox(A, 'alice@a.test', PW.alice)).filter((m) => m.includes('Subject: step five') && m.includes('multipart/report'));
     const text = all.join('\n');
-    return text.includes('x@nullmx.test') && text.includes('y@nxdomain.test') ? text : null;
+    // both reports, not just the first one (whose quoted headers name both recipients)
+    return text.includes('Final-Recipient: rfc822; x@nullmx.test') && text.includes('Final-Recipient: rfc822; y@nxdomain.test') ? text : null;
   });
   assert.match(dsns, /Final-Recipient: rfc822; x@nullmx\.test\r\nAction: failed\r\nStatus: 5\.1\.10\r\n/);
   assert.match(dsns, /Final-Recipient: rfc822; y@nxdomain\.test\r\nAction: failed\r\nStatus: 5\.1\.2\r\n/);
