@@ -5,6 +5,7 @@ import { requireSelected, resolveSet } from '../server/messages.js';
 import { compressSet } from '../wire/compose.js';
 import type { CopyResult } from '../../store/types.js';
 import { reportExpunged } from './selected.js';
+import { openSpamPrefs, verdictForMove } from '../../checks/index.js';
 
 const SELECTED = ['selected'] as const;
 
@@ -21,6 +22,26 @@ function copyUid(r: CopyResult): string | null {
   return `COPYUID ${r.uidValidity} ${compressSet(r.map.map((m) => m[0]))} ${compressSet(r.map.map((m) => m[1]))}`;
 }
 
+/**
+ * Moving or copying mail into or out of Junk (special-use \\Junk, RFC 6154) is the user's verdict
+ * on it, remembered for a later classifier (docs/checks.md). Read from the destination: the
+ * copies share their content address (blob id) with the originals. A failure is only logged.
+ */
+async function rememberJunkVerdict(conn: ImapConn, srcMailboxId: number, dstMailboxId: number, r: CopyResult): Promise<void> {
+  if (!r.map.length) return;
+  try {
+    const store = conn.ctx.store;
+    const [src, dst] = await Promise.all([store.getMailboxById(srcMailboxId), store.getMailboxById(dstMailboxId)]);
+    const verdict = verdictForMove(src?.specialUse ?? null, dst?.specialUse ?? null);
+    if (!verdict) return;
+    const prefs = openSpamPrefs(conn.ctx.config.data_dir);
+    const at = new Date();
+    for (const m of await store.getMessages(dstMailboxId, r.map.map((x) => x[1]))) prefs.recordVerdict(conn.account!.address, m.blobId, verdict, at);
+  } catch (err) {
+    conn.ctx.logger.warn({ err }, 'could not record a Junk verdict');
+  }
+}
+
 export const copy: CommandDescriptor = {
   states: SELECTED,
   uid: true,
@@ -34,6 +55,7 @@ export const copy: CommandDescriptor = {
     const dst = await target(conn, name);
     if (!uids.length) return;
     const r = await conn.ctx.store.copyMessages(view.mailboxId, uids, dst);
+    await rememberJunkVerdict(conn, view.mailboxId, dst, r);
     const code = copyUid(r);
     return { code, text: `${uid ? 'UID ' : ''}COPY completed` };
   },
@@ -53,6 +75,7 @@ export const move: CommandDescriptor = {
     if (!uids.length) return;
     // RFC 6851 §3.3: atomic; the store copies and expunges in one transaction
     const r = await conn.ctx.store.moveMessages(view.mailboxId, uids, dst);
+    await rememberJunkVerdict(conn, view.mailboxId, dst, r);
     const code = copyUid(r);
     // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs
     if (code) conn.send(`* OK [${code}] Moved`);
