@@ -266,12 +266,25 @@ service anvil {
   const pidFile = join(dir, 'run', 'master.pid');
   await waitForPort(port);
   const master = Number(readFileSync(pidFile, 'utf8').trim());
+  // Dovecot runs as a daemon: an interrupted bench (Ctrl-C, timeout) must not leave it running.
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(master, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     name: 'dovecot',
     port,
     user: 'bench',
     pids: () => processTree(master),
     async stop() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       try {
         process.kill(master, 'SIGTERM');
       } catch {
