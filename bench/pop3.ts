@@ -206,9 +206,22 @@ service pop3-login {
   execFileSync(dovecot, ['-c', conf], { stdio: 'ignore' });
   const pidFile = join(dir, 'run', 'master.pid');
   await waitForPort(port);
+  // Dovecot runs as a daemon: an interrupted bench (Ctrl-C, timeout) must not leave it running.
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     port,
     async stop() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       let pid = 0;
       try {
         pid = Number(readFileSync(pidFile, 'utf8').trim());
