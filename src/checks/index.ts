@@ -9,7 +9,7 @@ import type { Check, CheckConnection, CheckData, CheckTransaction, CheckVerdict 
 import { mailauthResolver, withTimeout } from './dns.js';
 import { parseCidr, inNetworks, type Cidr } from './ip.js';
 import { checkDnsbls } from './dnsbl.js';
-import { openChecksDb } from './db.js';
+import { openChecksDb, type ChecksDb } from './db.js';
 import { createGreylist } from './greylist.js';
 import { createRateLimiter } from './ratelimit.js';
 import { createSpamPrefs, scoreMessage, spamHeaders, type SpamPrefs } from './spam.js';
@@ -291,7 +291,7 @@ export function buildInboundChecks(deps: CheckDeps): Check[] {
   const getPrefs = (): SpamPrefs | null => {
     if (prefs === undefined) {
       try {
-        prefs = createSpamPrefs(openChecksDb(deps.config.data_dir));
+        prefs = openSpamPrefs(deps.config.data_dir);
       } catch (err) {
         deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'checks database unavailable: per-user spam thresholds ignored');
         prefs = null;
@@ -311,9 +311,15 @@ export function buildSubmissionChecks(deps: CheckDeps): Check[] {
   return [forgedAuthResultsCheck(deps.config), guarded(rateLimitCheck(deps, [], now), deps.config, deps.logger)];
 }
 
+const spamPrefsByDb = new WeakMap<ChecksDb, SpamPrefs>();
+
 /** The per-user spam threshold and Junk verdict log (data_dir/checks.sqlite), for the CLI and IMAP. */
 export function openSpamPrefs(dataDir: string): SpamPrefs {
-  return createSpamPrefs(openChecksDb(dataDir));
+  // One SpamPrefs (prepared statements) per open database: IMAP calls this on every COPY/MOVE.
+  const db = openChecksDb(dataDir);
+  let prefs = spamPrefsByDb.get(db);
+  if (!prefs) spamPrefsByDb.set(db, (prefs = createSpamPrefs(db)));
+  return prefs;
 }
 
 export { createPipeline } from './types.js';

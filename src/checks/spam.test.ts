@@ -26,9 +26,9 @@ test('recordMoveVerdicts logs one verdict per moved message', async () => {
       getMailboxById: async (id: number) => (boxes[id] as Mailbox) ?? null,
       getMessages: async (_mb: number, uids: number[]) => uids.map((uid) => ({ uid, blobId: `blob${uid}` }) as MessageMeta),
     };
-    assert.equal(await recordMoveVerdicts(prefs, store, { account: 'Bob@b.test', srcMailboxId: 1, dstMailboxId: 2, uids: [5, 6] }), 'spam');
-    assert.equal(await recordMoveVerdicts(prefs, store, { account: 'bob@b.test', srcMailboxId: 2, dstMailboxId: 1, uids: [7] }), 'ham');
-    assert.equal(await recordMoveVerdicts(prefs, store, { account: 'bob@b.test', srcMailboxId: 1, dstMailboxId: 1, uids: [8] }), null);
+    assert.equal(await recordMoveVerdicts(prefs, store, { account: 'Bob@b.test', srcMailboxId: 1, dstMailboxId: 2, dstUids: [5, 6] }), 'spam');
+    assert.equal(await recordMoveVerdicts(prefs, store, { account: 'bob@b.test', srcMailboxId: 2, dstMailboxId: 1, dstUids: [7] }), 'ham');
+    assert.equal(await recordMoveVerdicts(prefs, store, { account: 'bob@b.test', srcMailboxId: 1, dstMailboxId: 1, dstUids: [8] }), null);
     assert.deepEqual(
       prefs.listVerdicts('bob@b.test').map((v) => [v.blobId, v.verdict]).sort(),
       [['blob5', 'spam'], ['blob6', 'spam'], ['blob7', 'ham']],

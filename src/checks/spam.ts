@@ -146,19 +146,21 @@ export function verdictForMove(from: string | null, to: string | null): Verdict 
 
 /**
  * For IMAP COPY/MOVE (and APPEND into Junk): records the user's verdict on each message when it
- * moves into or out of the Junk mailbox (special-use \Junk, RFC 6154). Never throws: a verdict
- * that cannot be written is only logged by the caller's catch.
+ * moves into or out of the Junk mailbox (special-use \Junk, RFC 6154). Called after the copy or
+ * move with the messages' UIDs in the destination (the copies share the originals' blob id), so
+ * it works the same for MOVE, whose source messages are gone by then. A verdict that cannot be
+ * written throws; the caller logs it.
  */
 export async function recordMoveVerdicts(
   prefs: SpamPrefs,
   store: Pick<Store, 'getMailboxById' | 'getMessages'>,
-  move: { account: string; srcMailboxId: number | null; dstMailboxId: number; uids: number[] },
+  move: { account: string; srcMailboxId: number | null; dstMailboxId: number; dstUids: number[] },
 ): Promise<Verdict | null> {
   const src = move.srcMailboxId === null ? null : await store.getMailboxById(move.srcMailboxId);
   const dst = await store.getMailboxById(move.dstMailboxId);
   const verdict = verdictForMove(src?.specialUse ?? null, dst?.specialUse ?? null);
-  if (!verdict || move.srcMailboxId === null) return verdict;
-  const metas = await store.getMessages(move.srcMailboxId, move.uids);
+  if (!verdict || !move.dstUids.length) return verdict;
+  const metas = await store.getMessages(move.dstMailboxId, move.dstUids);
   const at = new Date();
   for (const m of metas) prefs.recordVerdict(move.account, m.blobId, verdict, at);
   return verdict;

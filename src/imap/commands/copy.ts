@@ -5,7 +5,7 @@ import { requireSelected, resolveSet } from '../server/messages.js';
 import { compressSet } from '../wire/compose.js';
 import type { CopyResult } from '../../store/types.js';
 import { reportExpunged } from './selected.js';
-import { openSpamPrefs, verdictForMove } from '../../checks/index.js';
+import { openSpamPrefs, recordMoveVerdicts } from '../../checks/index.js';
 
 const SELECTED = ['selected'] as const;
 
@@ -24,19 +24,12 @@ function copyUid(r: CopyResult): string | null {
 
 /**
  * Moving or copying mail into or out of Junk (special-use \\Junk, RFC 6154) is the user's verdict
- * on it, remembered for a later classifier (docs/checks.md). Read from the destination: the
- * copies share their content address (blob id) with the originals. A failure is only logged.
+ * on it, remembered for a later classifier (docs/checks.md). A failure is only logged.
  */
 async function rememberJunkVerdict(conn: ImapConn, srcMailboxId: number, dstMailboxId: number, r: CopyResult): Promise<void> {
-  if (!r.map.length) return;
   try {
-    const store = conn.ctx.store;
-    const [src, dst] = await Promise.all([store.getMailboxById(srcMailboxId), store.getMailboxById(dstMailboxId)]);
-    const verdict = verdictForMove(src?.specialUse ?? null, dst?.specialUse ?? null);
-    if (!verdict) return;
     const prefs = openSpamPrefs(conn.ctx.config.data_dir);
-    const at = new Date();
-    for (const m of await store.getMessages(dstMailboxId, r.map.map((x) => x[1]))) prefs.recordVerdict(conn.account!.address, m.blobId, verdict, at);
+    await recordMoveVerdicts(prefs, conn.ctx.store, { account: conn.account!.address, srcMailboxId, dstMailboxId, dstUids: r.map.map((x) => x[1]) });
   } catch (err) {
     conn.ctx.logger.warn({ err }, 'could not record a Junk verdict');
   }
