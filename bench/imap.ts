@@ -17,10 +17,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStore } from '../src/store/index.js';
-import { hashPassword } from '../src/auth/index.js';
-import { silentLogger } from '../src/log/logger.js';
 import { startYubin } from '../test/helpers/server.js';
+import { fillStore, freePort, killOnInterrupt, waitForPort } from './common.js';
 
 const TOTAL = Number(process.env.BENCH_IMAP_MESSAGES ?? 100_000);
 const DISTINCT = Math.min(1000, TOTAL);
@@ -108,33 +106,6 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: Number(process.hrtime.bigint() - t) / 1e6, value };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => res(port));
-    });
-    s.once('error', rej);
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        res(true);
-      });
-      s.once('error', () => res(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** PSS in KiB of the given processes (shared pages split among the processes that map them). */
 function pssKiB(pids: number[]): number {
   let sum = 0;
@@ -183,23 +154,7 @@ interface Server {
 }
 
 async function startYubinWith(dir: string, messages: Buffer[]): Promise<Server> {
-  const dataDir = join(dir, 'data');
-  const store = await openStore(dataDir, { logger: silentLogger() });
-  await store.addDomain('example.test');
-  const account = await store.addAccount(USER, await hashPassword(PASS));
-  await store.createMailbox(account.id, 'Idle');
-  const targets = Array.from({ length: COPIES }, () => ({ accountId: account.id }));
-  for (let i = 0; i < messages.length; i += 20) {
-    await Promise.all(
-      messages.slice(i, i + 20).map(async (m) => {
-        const staged = await store.blobs.stage(m);
-        const r = await store.deliver(staged, targets);
-        await store.blobs.discard(staged);
-        if (!r.every((x) => x.ok)) throw new Error('delivery into the bench store failed');
-      }),
-    );
-  }
-  await store.close();
+  await fillStore(join(dir, 'data'), { address: USER, password: PASS, messages, copies: COPIES, batch: 20, mailboxes: ['Idle'] });
   progress('yubin store filled');
   const inst = await startYubin({ dir, config: { auth: { allow_plaintext: true, throttle_free_failures: 1_000_000, throttle_max_failures: 1_000_000 }, limits: { max_connections: 50_000, max_connections_per_ip: 50_000 } } });
   return { name: 'yubin', port: inst.port('imap'), user: USER, pids: () => [inst.process.pid!], stop: async () => void (await inst.destroy()) };
@@ -266,25 +221,14 @@ service anvil {
   const pidFile = join(dir, 'run', 'master.pid');
   await waitForPort(port);
   const master = Number(readFileSync(pidFile, 'utf8').trim());
-  // Dovecot runs as a daemon: an interrupted bench (Ctrl-C, timeout) must not leave it running.
-  const onSignal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(master, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const unhook = killOnInterrupt(() => master);
   return {
     name: 'dovecot',
     port,
     user: 'bench',
     pids: () => processTree(master),
     async stop() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      unhook();
       try {
         process.kill(master, 'SIGTERM');
       } catch {

@@ -15,10 +15,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStore } from '../src/store/index.js';
-import { hashPassword } from '../src/auth/index.js';
-import { silentLogger } from '../src/log/logger.js';
 import { startYubin } from '../test/helpers/server.js';
+import { fillStore, freePort, killOnInterrupt, waitForPort } from './common.js';
 
 const COUNT = 1000;
 const SIZE = 20 * 1024;
@@ -133,33 +131,6 @@ async function downloadAll(port: number, user: string, password: string, message
   return { mbps: octets / 1e6 / seconds, seconds, octets };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => res(port));
-    });
-    s.once('error', rej);
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        res(true);
-      });
-      s.once('error', () => res(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Dovecot with a throw-away configuration: POP3 only, static passdb/userdb, one maildir. */
 async function startDovecot(dir: string, messages: Buffer[]): Promise<{ port: number; stop(): Promise<void> }> {
   const dovecot = ['/usr/sbin/dovecot', '/usr/bin/dovecot'].find((p) => existsSync(p));
@@ -206,22 +177,11 @@ service pop3-login {
   execFileSync(dovecot, ['-c', conf], { stdio: 'ignore' });
   const pidFile = join(dir, 'run', 'master.pid');
   await waitForPort(port);
-  // Dovecot runs as a daemon: an interrupted bench (Ctrl-C, timeout) must not leave it running.
-  const onSignal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const unhook = killOnInterrupt(() => Number(readFileSync(pidFile, 'utf8').trim()));
   return {
     port,
     async stop() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      unhook();
       let pid = 0;
       try {
         pid = Number(readFileSync(pidFile, 'utf8').trim());
@@ -244,22 +204,7 @@ service pop3-login {
 
 /** Yubin: the store filled before `yubin serve` starts on the same directory. */
 async function startYubinWith(dir: string, messages: Buffer[]): Promise<{ port: number; stop(): Promise<void> }> {
-  const dataDir = join(dir, 'data');
-  const store = await openStore(dataDir, { logger: silentLogger() });
-  await store.addDomain('example.test');
-  const account = await store.addAccount('bench@example.test', await hashPassword('benchpw'));
-  for (let i = 0; i < messages.length; i += 50) {
-    const batch = messages.slice(i, i + 50);
-    await Promise.all(
-      batch.map(async (m) => {
-        const staged = await store.blobs.stage(m);
-        const [r] = await store.deliver(staged, [{ accountId: account.id }]);
-        await store.blobs.discard(staged);
-        if (!r?.ok) throw new Error('delivery into the bench store failed');
-      }),
-    );
-  }
-  await store.close();
+  await fillStore(join(dir, 'data'), { address: 'bench@example.test', password: 'benchpw', messages });
   const inst = await startYubin({ dir, config: { auth: { allow_plaintext: true } } });
   return { port: inst.port('pop3'), stop: async () => void (await inst.destroy()) };
 }

@@ -14,6 +14,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../src/store/index.js';
 import { startYubin } from '../test/helpers/server.js';
+import { freePort } from './common.js';
 
 const MESSAGE_BYTES = 4096;
 const PER_CONNECTION = 40;
@@ -29,17 +30,6 @@ function ensurePostfixTools(): void {
   console.log('installing postfix (for smtp-source and smtp-sink)...');
   const r = spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y postfix'], { stdio: 'inherit' });
   if (r.status !== 0 || !which('smtp-source')) throw new Error('smtp-source/smtp-sink not available (apt-get install postfix failed)');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 /** Runs smtp-source; resolves with the wall time in seconds. Fails unless every message got a 2xx. */

@@ -1,0 +1,81 @@
+// Helpers the benchmarks share: free loopback ports, waiting for a listener, filling a store,
+// and stopping a daemonised peer (Dovecot) when the bench is interrupted.
+import net from 'node:net';
+import { openStore } from '../src/store/index.js';
+import { hashPassword } from '../src/auth/index.js';
+import { silentLogger } from '../src/log/logger.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.once('error', reject);
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        res(true);
+      });
+      s.once('error', () => res(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Creates a store in dataDir with one account and delivers every message into its INBOX
+ * `copies` times (one blob, several rows), `batch` deliveries at a time.
+ */
+export async function fillStore(dataDir: string, opts: { address: string; password: string; messages: Buffer[]; copies?: number; batch?: number; mailboxes?: string[] }): Promise<void> {
+  const store = await openStore(dataDir, { logger: silentLogger() });
+  try {
+    await store.addDomain(opts.address.split('@')[1]!);
+    const account = await store.addAccount(opts.address, await hashPassword(opts.password));
+    for (const name of opts.mailboxes ?? []) await store.createMailbox(account.id, name);
+    const targets = Array.from({ length: opts.copies ?? 1 }, () => ({ accountId: account.id }));
+    const batch = opts.batch ?? 50;
+    for (let i = 0; i < opts.messages.length; i += batch) {
+      await Promise.all(
+        opts.messages.slice(i, i + batch).map(async (m) => {
+          const staged = await store.blobs.stage(m);
+          const r = await store.deliver(staged, targets);
+          await store.blobs.discard(staged);
+          if (!r.every((x) => x.ok)) throw new Error('delivery into the bench store failed');
+        }),
+      );
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * A daemonised peer (Dovecot forks away) must not outlive an interrupted bench (Ctrl-C, timeout):
+ * on SIGINT/SIGTERM, kill(pid()) and exit. Returns the function that removes the handlers.
+ */
+export function killOnInterrupt(pid: () => number): () => void {
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid(), 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
