@@ -5,11 +5,10 @@
 // which b.test verifies (arc=pass).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImapFlow } from 'imapflow';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { LineClient } from '../helpers/lineclient.js';
-import { until } from '../helpers/mail.js';
+import { until, mailboxMessages } from '../helpers/mail.js';
 import { listDomainKeys, dkimRecord } from '../../src/checks/dkim-keys.js';
 
 const PW = 'bob-secret-7';
@@ -49,22 +48,7 @@ after(async () => {
   await dns?.close();
 });
 
-async function inbox(): Promise<string[]> {
-  const c = new ImapFlow({ host: B.host('imap'), port: B.port('imap'), secure: false, auth: { user: 'bob@b.test', pass: PW }, logger: false, tls: { rejectUnauthorized: false } });
-  await c.connect();
-  try {
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      const out: string[] = [];
-      if (c.mailbox && c.mailbox.exists > 0) for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!.toString('utf8'));
-      return out;
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await c.logout();
-  }
-}
+const inbox = () => mailboxMessages(B, 'bob@b.test', PW);
 
 test('an alias forwarding to another server: SRS sender (spf=pass there) and a verified ARC seal', async () => {
   const c = await LineClient.connect(25, '127.0.0.24');
