@@ -101,19 +101,17 @@ export async function startYubin(opts: StartOptions = {}): Promise<YubinInstance
   writeFileSync(configPath, stringify(cfg));
 
   const cli = (args: string[], input?: string) => runCli(args, { config: configPath, input });
-  if (!opts.dir || opts.domains || opts.users) {
-    for (const d of opts.domains ?? []) {
-      const r = await cli(['domain', 'add', d]);
-      if (r.code !== 0) throw new Error(`domain add ${d}: ${r.stderr}`);
-    }
-    for (const u of opts.users ?? []) {
-      const r = await cli(['user', 'add', u.address, '--password-stdin', ...(u.quota ? ['--quota', u.quota] : [])], u.password + '\n');
-      if (r.code !== 0) throw new Error(`user add ${u.address}: ${r.stderr}`);
-    }
-    for (const a of opts.aliases ?? []) {
-      const r = await cli(['alias', 'add', a.address, ...a.targets]);
-      if (r.code !== 0) throw new Error(`alias add ${a.address}: ${r.stderr}`);
-    }
+  for (const d of opts.domains ?? []) {
+    const r = await cli(['domain', 'add', d]);
+    if (r.code !== 0) throw new Error(`domain add ${d}: ${r.stderr}`);
+  }
+  for (const u of opts.users ?? []) {
+    const r = await cli(['user', 'add', u.address, '--password-stdin', ...(u.quota ? ['--quota', u.quota] : [])], u.password + '\n');
+    if (r.code !== 0) throw new Error(`user add ${u.address}: ${r.stderr}`);
+  }
+  for (const a of opts.aliases ?? []) {
+    const r = await cli(['alias', 'add', a.address, ...a.targets]);
+    if (r.code !== 0) throw new Error(`alias add ${a.address}: ${r.stderr}`);
   }
   return launch({ dir, dataDir, configPath, hostname, env: opts.env });
 }
