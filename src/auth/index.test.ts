@@ -114,14 +114,47 @@ test('throttling: growing delays, then refusal without checking, even with the r
   assert.equal(!refused.ok && refused.reason, 'throttled');
   assert.ok(!refused.ok && refused.reason === 'throttled' && refused.retryAfterMs > 0);
   assert.match(lines.at(-1)!.msg, /^auth failed: protocol=imap ip=203\.0\.113\.9 user=alice@a\.test reason=throttled$/);
-  // From another IP the account is refused too (per-account limit).
+  // From another IP the owner gets in: the account is slowed down (capped), never refused.
+  slept.length = 0;
   const other = await authn.authenticate({ username: 'alice@a.test', password: 'correct horse', ip: '203.0.113.10', protocol: 'imap' });
-  assert.equal(!other.ok && other.reason, 'throttled');
-  // After the window, the right password works and resets the account.
+  assert.equal(other.ok, true);
+  assert.deepEqual(slept, [3000]);
+  // A wrong password from a third address is slowed by the account's failures too.
+  slept.length = 0;
+  await authn.authenticate({ username: 'alice@a.test', password: 'bad', ip: '203.0.113.11', protocol: 'imap' });
+  assert.deepEqual(slept, [3000]);
+  // After the window, the first IP is allowed again and nothing is remembered.
   advance(11 * 60_000);
-  const ok = await authn.authenticate({ username: 'alice@a.test', password: 'correct horse', ip: '203.0.113.10', protocol: 'imap' });
+  const ok = await authn.authenticate({ username: 'alice@a.test', password: 'correct horse', ip: '203.0.113.9', protocol: 'imap' });
   assert.equal(ok.ok, true);
   assert.equal(authn.throttle.failures('account', 'alice@a.test'), 0);
+  assert.equal(authn.throttle.failures('ip', '203.0.113.9'), 0);
+});
+
+test('the account delay is an async wait for that attempt only: other logins are answered meanwhile', async () => {
+  // Real timers: the account's failures from other addresses make the owner wait 1.5 s (the cap)...
+  const config = configSchema.parse({
+    hostname: 'mail.a.test',
+    data_dir: dir,
+    auth: { throttle_free_failures: 1, throttle_delay: '1500ms', throttle_max_delay: '1500ms', throttle_account_max_delay: '1500ms' },
+  });
+  const authn = createAuthenticator(store, config, createLogger('silent'));
+  authn.throttle.begin('192.0.2.200', 'alice@a.test');
+  authn.throttle.end('192.0.2.200', 'alice@a.test', false);
+  const order: string[] = [];
+  const t0 = performance.now();
+  const slowed = authn.authenticate({ username: 'alice@a.test', password: 'correct horse', ip: '192.0.2.201', protocol: 'imap' }).then((r) => {
+    order.push('alice');
+    return { r, ms: performance.now() - t0 };
+  });
+  // ...while a login for another name, from another address, is answered without waiting for it.
+  const other = await authn.authenticate({ username: 'nobody@a.test', password: 'x', ip: '192.0.2.202', protocol: 'pop3' });
+  order.push('other');
+  assert.deepEqual(other, { ok: false, reason: 'invalid' });
+  const { r, ms } = await slowed;
+  assert.equal(r.ok, true);
+  assert.ok(ms >= 1400, `the delayed login took ${Math.round(ms)} ms`);
+  assert.deepEqual(order, ['other', 'alice']);
 });
 
 test('log values are escaped so a user name cannot forge fields or lines', () => {

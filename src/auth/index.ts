@@ -74,6 +74,7 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
     windowMs: config.auth.throttle_window,
     baseDelayMs: config.auth.throttle_delay,
     maxDelayMs: config.auth.throttle_max_delay,
+    accountMaxDelayMs: config.auth.throttle_account_max_delay,
     now: opts.now,
   });
   // Unknown users are checked against this hash, so they cost the same time as a wrong password.

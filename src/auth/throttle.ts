@@ -1,17 +1,25 @@
-// Throttling of authentication failures, per client IP and per account: a few free failures,
-// then a growing delay before each answer, then a temporary refusal while too many failures
-// lie inside the window. Attempts in progress count as failures until they end, so parallel
-// connections cannot race past the limit. The clock is injectable (tests).
+// Throttling of authentication failures, per client IP and per account, inside a sliding window.
+//
+// Per IP: a few free failures, then a growing delay before each answer, then a temporary refusal
+// while too many failures lie inside the window. Per account: the same growing delay, capped at a
+// few seconds, and never a refusal, so a stranger who knows an address cannot lock its owner out
+// (issue 10): a correct password is never refused because of failures from other addresses, yet
+// guesses spread over many addresses against one account are all slowed. Attempts in progress
+// count as failures until they end, so parallel connections cannot race past the limit or the
+// delay. The clock is injectable (tests).
 
 export interface ThrottleOptions {
-  /** Failures before delays start. */
+  /** Failures (per IP, and per account) before delays start. */
   freeFailures: number;
-  /** Failures inside the window that lead to a refusal. */
+  /** Failures from one IP inside the window that lead to a refusal of that IP. */
   maxFailures: number;
   windowMs: number;
   /** First delay; doubles with each further failure. */
   baseDelayMs: number;
+  /** Longest delay for an IP's own failures. */
   maxDelayMs: number;
+  /** Longest delay for an account's failures (from any IP); an account is never refused. */
+  accountMaxDelayMs: number;
   now?: () => number;
   /** Keys remembered per table before a sweep drops the oldest (memory bound). */
   maxKeys?: number;
@@ -19,9 +27,15 @@ export interface ThrottleOptions {
 
 export type ThrottleDecision = { allowed: true; delayMs: number } | { allowed: false; retryAfterMs: number };
 
+interface Failure {
+  at: number;
+  /** ipKey() of the client that failed (so a success can clear its own address's failures). */
+  ip: string;
+}
+
 interface Entry {
-  /** Failure times, oldest first; at most maxFailures kept. */
-  failures: number[];
+  /** Failures inside the window, oldest first; at most `keep` of them are remembered. */
+  failures: Failure[];
   pending: number;
 }
 
@@ -41,46 +55,59 @@ export class AuthThrottle {
   private readonly accounts = new Map<string, Entry>();
   private readonly now: () => number;
   private readonly maxKeys: number;
+  /** Failures remembered per IP: enough to refuse. */
+  private readonly ipKeep: number;
+  /** Failures remembered per account: enough to reach the longest account delay. */
+  private readonly accountKeep: number;
 
   constructor(private readonly opts: ThrottleOptions) {
     this.now = opts.now ?? Date.now;
     this.maxKeys = opts.maxKeys ?? 100_000;
+    this.ipKeep = opts.maxFailures;
+    const doublings = Math.ceil(Math.log2(Math.max(1, opts.accountMaxDelayMs / Math.max(1, opts.baseDelayMs))));
+    this.accountKeep = opts.freeFailures + Math.min(doublings, 30) + 1;
   }
 
   /**
    * Call before checking credentials. Allowed: wait delayMs, check, then call end() exactly once.
-   * Refused: do not check and do not call end().
+   * Refused (only ever for the IP's own failures): do not check and do not call end().
    */
   begin(ip: string, account: string): ThrottleDecision {
     const now = this.now();
     const a = this.entry(this.ips, ipKey(ip), now);
-    const b = this.entry(this.accounts, account, now);
-    const count = Math.max(a.failures.length + a.pending, b.failures.length + b.pending);
-    if (count >= this.opts.maxFailures) {
-      return { allowed: false, retryAfterMs: Math.max(this.retryAfter(a, now), this.retryAfter(b, now), 1000) };
+    const ipCount = a.failures.length + a.pending;
+    if (ipCount >= this.opts.maxFailures) {
+      return { allowed: false, retryAfterMs: Math.max(this.retryAfter(a, now), 1000) };
     }
+    const b = this.entry(this.accounts, account, now);
+    const accountCount = b.failures.length + b.pending;
     a.pending++;
     b.pending++;
-    const over = count - this.opts.freeFailures;
-    const delayMs = over < 0 ? 0 : Math.min(this.opts.baseDelayMs * 2 ** Math.min(over, 30), this.opts.maxDelayMs);
+    const delayMs = Math.max(this.delay(ipCount, this.opts.maxDelayMs), this.delay(accountCount, this.opts.accountMaxDelayMs));
     return { allowed: true, delayMs };
   }
 
-  /** The attempt begun with begin() ended: a success clears the account's failures. */
+  /**
+   * The attempt begun with begin() ended. A success clears the account's failures that came from
+   * the same IP (the owner's own typos), not those from other addresses (the owner's mail client
+   * logging in every few minutes must not reset the slowdown of a guesser elsewhere), and never
+   * the IP's failures (one valid account must not reset an IP that guesses others).
+   */
   end(ip: string, account: string, ok: boolean): void {
     const now = this.now();
-    const a = this.entry(this.ips, ipKey(ip), now);
+    const key = ipKey(ip);
+    const a = this.entry(this.ips, key, now);
     const b = this.entry(this.accounts, account, now);
     a.pending = Math.max(0, a.pending - 1);
     b.pending = Math.max(0, b.pending - 1);
     if (ok) {
-      b.failures.length = 0;
+      b.failures = b.failures.filter((f) => f.ip !== key);
     } else {
-      this.push(a, now);
-      this.push(b, now);
+      this.push(a, { at: now, ip: key }, this.ipKeep);
+      this.push(b, { at: now, ip: key }, this.accountKeep);
     }
     // Only keys with failures in the window (or attempts in progress) are remembered.
-    if (a.failures.length === 0 && a.pending === 0) this.ips.delete(ipKey(ip));
+    if (a.failures.length === 0 && a.pending === 0) this.ips.delete(key);
     if (b.failures.length === 0 && b.pending === 0) this.accounts.delete(account);
     this.sweep(now);
   }
@@ -92,6 +119,12 @@ export class AuthThrottle {
     if (!e) return 0;
     this.prune(e, this.now());
     return e.failures.length;
+  }
+
+  /** The delay after `count` failures: none while free, then doubling from the base, capped. */
+  private delay(count: number, cap: number): number {
+    const over = count - this.opts.freeFailures;
+    return over < 0 ? 0 : Math.min(this.opts.baseDelayMs * 2 ** Math.min(over, 30), cap);
   }
 
   private entry(map: Map<string, Entry>, key: string, now: number): Entry {
@@ -108,20 +141,20 @@ export class AuthThrottle {
   private prune(e: Entry, now: number): void {
     const cutoff = now - this.opts.windowMs;
     let i = 0;
-    while (i < e.failures.length && e.failures[i]! <= cutoff) i++;
+    while (i < e.failures.length && e.failures[i]!.at <= cutoff) i++;
     if (i) e.failures.splice(0, i);
   }
 
-  private push(e: Entry, now: number): void {
-    e.failures.push(now);
-    if (e.failures.length > this.opts.maxFailures) e.failures.splice(0, e.failures.length - this.opts.maxFailures);
+  private push(e: Entry, f: Failure, keep: number): void {
+    e.failures.push(f);
+    if (e.failures.length > keep) e.failures.splice(0, e.failures.length - keep);
   }
 
-  /** Time until this entry drops below the limit again. */
+  /** Time until this IP's entry drops below the limit again. */
   private retryAfter(e: Entry, now: number): number {
     const excess = e.failures.length + e.pending - this.opts.maxFailures;
     if (excess < 0) return 0;
-    const t = e.failures[Math.min(excess, e.failures.length - 1)];
+    const t = e.failures[Math.min(excess, e.failures.length - 1)]?.at;
     return t === undefined ? 0 : t + this.opts.windowMs - now;
   }
 

@@ -99,13 +99,15 @@ export const authSchema = z
     allow_plaintext: z.boolean().default(false),
     /** Failures per IP (and per account) before delays start growing. */
     throttle_free_failures: z.number().int().nonnegative().default(3),
-    /** Failures per IP (or per account) inside throttle_window that lead to a temporary refusal. */
+    /** Failures per IP inside throttle_window that lead to a temporary refusal of that IP. */
     throttle_max_failures: z.number().int().positive().default(10),
     throttle_window: duration.default(15 * 60_000),
     /** First delay after the free failures; doubles with each further failure. */
     throttle_delay: duration.default(1000),
     /** Longest delay before answering a throttled-but-allowed attempt. */
     throttle_max_delay: duration.default(15_000),
+    /** Longest delay for an account's failures from any IP; an account itself is never refused. */
+    throttle_account_max_delay: duration.default(3000),
   })
   .strict();
 
