@@ -8,6 +8,7 @@ import type { Store } from '../store/types.js';
 import type { Logger } from '../log/logger.js';
 import type { MessageSigner } from '../queue/types.js';
 import { createResolver, type Resolver } from '../dns/resolver.js';
+import { readAll, type WorkerPool } from '../workers/pool.js';
 import { listDomainKeys, keysByAlgorithm, readPrivateKey, dkimRecord, type DkimKeyInfo, type DkimAlgorithm } from './dkim-keys.js';
 
 /**
@@ -102,7 +103,12 @@ function domainOf(address: string): string | null {
   return at > 0 ? address.slice(at + 1).toLowerCase() : null;
 }
 
-export function createDkimSigner(config: Config, store: Store, logger: Logger, opts: { resolver?: Resolver } = {}): MessageSigner {
+/**
+ * The queue's signer. With opts.workers the signature is computed in the worker pool (mailauth
+ * parses the whole header, quadratic in its number of lines); a job over the pool's time limit
+ * throws, and the delivery attempt is deferred like any other signing error.
+ */
+export function createDkimSigner(config: Config, store: Store, logger: Logger, opts: { resolver?: Resolver; workers?: WorkerPool } = {}): MessageSigner {
   const resolver = opts.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const isPublished = publishedCheck(resolver, logger);
   const keyCache = new Map<string, Cached<DkimKeyInfo[]>>();
@@ -142,6 +148,7 @@ export function createDkimSigner(config: Config, store: Store, logger: Logger, o
       const by = keysByAlgorithm(keysOf(domain));
       const chosen = (await Promise.all([pick(by['rsa-sha256'], isPublished), pick(by['ed25519-sha256'], isPublished)])).filter((k): k is DkimKeyInfo => !!k);
       const specs = chosen.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: readPrivateKey(k) }));
+      if (opts.workers) return opts.workers.run('dkimSign', { message: await readAll(message()), specs });
       return dkimSignatures(message() as unknown as MessageInput, specs);
     },
   };

@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { isIP } from 'node:net';
 import { spf, dkimVerify, dmarc, arc, type DNSResolver, type DKIMResult, type ARCData } from 'mailauth';
+import type { WorkerPool } from '../workers/pool.js';
 
 export type SpfResultCode = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
 
@@ -102,7 +103,27 @@ export interface AuthParams extends SpfParams {
   spfHelo?: SpfOutcome | null;
   checkHelo: boolean;
   now?: Date;
+  /**
+   * The worker pool (src/workers): DKIM, ARC and DMARC run there, their DNS queries proxied back
+   * to `resolver` on this thread. Without it they run on this thread (CLI, unit tests).
+   */
+  workers?: WorkerPool;
+  /** With workers: the job is stopped (its worker terminated) after this long. */
+  timeoutMs?: number;
 }
+
+/** What verifyMessage needs: plain data, so that it can be sent to a worker. */
+export interface VerifyInput {
+  messagePath: string;
+  mailFrom: string;
+  minRsaBits: number;
+  arc: boolean;
+  /** The MAIL FROM SPF result (DMARC's SPF identifier). */
+  spf: SpfOutcome;
+  now?: Date;
+}
+
+export type VerifyOutcome = Omit<AuthOutcome, 'spf' | 'spfHelo'>;
 
 const DMARC_POLICIES = new Set(['none', 'quarantine', 'reject']);
 
@@ -110,13 +131,23 @@ const DMARC_POLICIES = new Set(['none', 'quarantine', 'reject']);
 export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   const spfPromise = p.spf ? Promise.resolve(p.spf) : checkSpfMailFrom(p);
   const heloPromise = p.spfHelo !== undefined ? Promise.resolve(p.spfHelo) : p.checkHelo ? checkSpfHelo(p) : Promise.resolve(null);
+  const [spfOut, heloOut] = await Promise.all([spfPromise, heloPromise]);
+  const input: VerifyInput = { messagePath: p.messagePath, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now };
+  // mailauth's header parser is quadratic in the number of header lines (issue 10): on the main
+  // thread one message could hold every connection; in a worker it is stopped at its time limit.
+  const v = p.workers ? await p.workers.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs }) : await verifyMessage(input, p.resolver);
+  return { spf: spfOut, spfHelo: heloOut, ...v };
+}
+
+/** DKIM, ARC and DMARC of the stored message (the CPU-heavy part; run in a worker by the server). */
+export async function verifyMessage(p: VerifyInput, resolver: DNSResolver): Promise<VerifyOutcome> {
   const dkimResult = await dkimVerify(createReadStream(p.messagePath), {
-    resolver: p.resolver,
+    resolver,
     sender: p.mailFrom || undefined,
     minBitLength: p.minRsaBits,
     curTime: p.now,
   });
-  const [spfOut, heloOut] = await Promise.all([spfPromise, heloPromise]);
+  const spfOut = p.spf;
 
   const dkim: DkimOutcome[] = (dkimResult.results ?? []).map((r: DKIMResult) => ({
     result: r.status.result,
@@ -131,7 +162,7 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   let arcOut: AuthOutcome['arc'] = null;
   let arcRaw: Awaited<ReturnType<typeof arc>> | undefined;
   if (p.arc) {
-    arcRaw = await arc((dkimResult.arc as unknown as ARCData | undefined) ?? { chain: [] }, { resolver: p.resolver, minBitLength: p.minRsaBits });
+    arcRaw = await arc((dkimResult.arc as unknown as ARCData | undefined) ?? { chain: [] }, { resolver, minBitLength: p.minRsaBits });
     arcOut = { result: arcRaw.status.result, info: arcRaw.info ?? `arc=${arcRaw.status.result}` };
   }
 
@@ -145,7 +176,7 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
       spfDomains,
       dkimDomains: dkim.filter((d) => d.result === 'pass').map((d) => ({ domain: d.domain, aligned: d.aligned })),
       arcResult: arcRaw,
-      resolver: p.resolver,
+      resolver,
     });
     if (r) {
       const policy = typeof r.policy === 'string' && DMARC_POLICIES.has(r.policy.toLowerCase()) ? (r.policy.toLowerCase() as DmarcOutcome['policy']) : null;
@@ -160,8 +191,6 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
 
   const parsed = (dkimResult.headers?.parsed ?? []) as Array<{ key: string }>;
   return {
-    spf: spfOut,
-    spfHelo: heloOut,
     dkim,
     arc: arcOut,
     dmarc: dmarcOut,
