@@ -190,7 +190,14 @@ class Connection implements Transport {
   private readonly onPeerEnd = () => {
     if (this.isClosed || this.upgrading) return;
     this.peerEnded = true;
+    // The session ends by itself once it has answered everything; the grace is only a backstop.
     this.armHalfClose();
+    try {
+      this.session?.peerEnd?.();
+    } catch (err) {
+      this.deps.logger.error({ conn: this.id, err }, 'session failed on end of input; closing the connection');
+      this.destroy();
+    }
   };
 
   private armHalfClose(): void {

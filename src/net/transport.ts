@@ -48,6 +48,11 @@ export interface Session {
   start(): void;
   /** Bytes from the peer, in order. */
   ingest(chunk: Buffer): void;
+  /**
+   * The peer sent FIN (half-close). What it sent before is still answered; then the session
+   * ends as soon as it has nothing left to answer. Sessions on src/net/line-session.ts do this.
+   */
+  peerEnd?(): void;
   /** The peer closed, or the connection failed or timed out; release resources. */
   closed(): void;
   /** SIGTERM: finish what is in flight, say goodbye (421 / BYE / -ERR), close. Resolves when closed. */

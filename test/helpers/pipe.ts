@@ -63,6 +63,11 @@ export class PipeTransport implements Transport {
     this.session!.ingest(typeof data === 'string' ? Buffer.from(data, 'binary') : Buffer.from(data));
   }
 
+  /** The client half-closes (sends FIN): nothing more comes from it. */
+  end(): void {
+    this.session?.peerEnd?.();
+  }
+
   /** Everything written so far and not yet taken. */
   peek(): string {
     return Buffer.concat(this.out).toString('utf8');

@@ -28,6 +28,11 @@ export class InputBuffer {
     return this.buf.length;
   }
 
+  /** The same as length (src/net/line-session.ts InputFramer). */
+  get buffered(): number {
+    return this.buf.length;
+  }
+
   push(chunk: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
   }
@@ -106,7 +111,25 @@ export interface BodyFlags {
   flood: boolean;
   /** A NUL octet: never allowed in text (RFC 5321 §4.5.2, RFC 6152 §3); only BINARYMIME may carry it. */
   nul: boolean;
+  /** The header section has more lines than `maxHeaderLines` (an abusive structure, refused). */
+  tooManyHeaderLines: boolean;
+  /** One header field has more lines (the first and its continuations) than `maxHeaderFieldLines`. */
+  longHeaderField: boolean;
 }
+
+/** Limits of a body scanner. Line lengths count the line with its CR LF. */
+export interface BodyLimits {
+  /** Longest line, with its CR LF, before `longLine` is set (RFC 5321 §4.5.3.1.6: 1000). */
+  maxLineLength: number;
+  /** Octets without any LF after which `flood` is set (the session closes). */
+  floodLimit: number;
+  /** Most lines in the header section (up to the empty line) before `tooManyHeaderLines` is set. */
+  maxHeaderLines: number;
+  /** Most lines in one header field (RFC 5322 §2.2.3 folding) before `longHeaderField` is set. */
+  maxHeaderFieldLines: number;
+}
+
+export const DEFAULT_BODY_LIMITS: BodyLimits = { maxLineLength: 1000, floodLimit: 1024 * 1024, maxHeaderLines: 10_000, maxHeaderFieldLines: 1000 };
 
 export interface ScanResult {
   /** Message bytes (dot-unstuffed in DATA mode), slices of the input. */
@@ -131,18 +154,27 @@ const CR_ONLY = Buffer.from('\r');
  * checks line ends and lengths (RFC 3030 §2: the chunk length frames the data).
  */
 export class BodyScanner {
-  readonly flags: BodyFlags = { bareCr: false, bareLf: false, longLine: false, flood: false, nul: false };
+  readonly flags: BodyFlags = { bareCr: false, bareLf: false, longLine: false, flood: false, nul: false, tooManyHeaderLines: false, longHeaderField: false };
+  readonly limits: BodyLimits;
   private state = S_LINE_START;
   /** Octets on the current line so far (since the last CR LF), as sent. */
   private lineLength = 0;
   /** Octets since the last LF of any kind. */
   private sinceLf = 0;
+  /** Still in the header section (before the first empty line). */
+  private inHeader = true;
+  /** The current line starts with SP or HTAB (a header continuation line, RFC 5322 §2.2.3). */
+  private continuation = false;
+  /** Lines of the header section so far, and of the header field being read. */
+  private headerLines = 0;
+  private fieldLines = 0;
 
   constructor(
     private readonly dotStuffed: boolean,
-    private readonly maxLineLength = 1000,
-    private readonly floodLimit = 1024 * 1024,
-  ) {}
+    limits: Partial<BodyLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_BODY_LIMITS, ...limits };
+  }
 
   /** True when the message so far ended in the middle of a CR LF (BDAT: checked at LAST). */
   get pendingCr(): boolean {
@@ -152,7 +184,22 @@ export class BodyScanner {
   /** BDAT LAST: checks the end of the message (a trailing CR, an over-long last line). */
   end(): void {
     if (this.pendingCr) this.flags.bareCr = true;
-    if (this.lineLength > this.maxLineLength) this.flags.longLine = true;
+    if (this.lineLength > this.limits.maxLineLength) this.flags.longLine = true;
+    // A last header line without its CR LF still counts.
+    if (this.inHeader && this.lineLength > 0) this.headerLine();
+  }
+
+  /**
+   * A line of the header section ended (not the empty line). Counts it against the limits: a
+   * header of tens of thousands of (folded) lines costs later parsers (DKIM, ARC, MIME) quadratic
+   * time, so it is refused here, while the bytes stream past, before anything parses it.
+   */
+  private headerLine(): void {
+    this.headerLines++;
+    // RFC 5322 §2.2.3: a line starting with WSP continues the field before it.
+    this.fieldLines = this.continuation && this.fieldLines > 0 ? this.fieldLines + 1 : 1;
+    if (this.headerLines > this.limits.maxHeaderLines) this.flags.tooManyHeaderLines = true;
+    if (this.fieldLines > this.limits.maxHeaderFieldLines) this.flags.longHeaderField = true;
   }
 
   scan(chunk: Buffer): ScanResult {
@@ -173,11 +220,12 @@ export class BodyScanner {
       sinceLf++;
       if (b === 0x0a) sinceLf = 0;
       else if (b === 0) flags.nul = true;
-      else if (sinceLf > this.floodLimit) {
+      else if (sinceLf > this.limits.floodLimit) {
         flags.flood = true;
       }
       switch (state) {
         case S_LINE_START:
+          if (lineLength === 1) this.continuation = b === 0x20 || b === 0x09;
           if (this.dotStuffed && b === 0x2e) {
             // the dot is not part of the message: emit what came before it
             emitUpTo(i);
@@ -195,8 +243,14 @@ export class BodyScanner {
           break;
         case S_CR:
           if (b === 0x0a) {
-            // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF
-            if (lineLength > this.maxLineLength) flags.longLine = true;
+            // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF (the
+            // configured limit may be higher: such lines are re-encoded when relayed)
+            if (lineLength > this.limits.maxLineLength) flags.longLine = true;
+            if (this.inHeader) {
+              // RFC 5322 §2.1: the header section ends at the first empty line.
+              if (lineLength === 2) this.inHeader = false;
+              else this.headerLine();
+            }
             lineLength = 0;
             state = S_LINE_START;
           } else if (b === 0x0d) flags.bareCr = true;
