@@ -1,16 +1,24 @@
 // The checks' own small database, data_dir/checks.sqlite: greylisting triplets, per-user spam
 // thresholds and the users' Junk verdicts. Kept apart from the Store, whose schema is not ours.
-// Opened once per data_dir and shared by every check of the process.
-import Database from 'better-sqlite3';
+// Opened once per data_dir (through src/db/sqlite/) and shared by every check of the process.
+// synchronous=NORMAL: a power failure may lose the last greylist or verdict rows, which only
+// means a sender is greylisted again or a verdict is not counted.
+import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Migration } from '../db/sqlite/migrate.js';
+import { openDatabase } from '../db/sqlite/open.js';
 
 export type ChecksDb = Database.Database;
 
-const SCHEMA_VERSION = 1;
-
-const MIGRATIONS: string[] = [
-  `CREATE TABLE greylist (
+// Numbered (src/db/sqlite/migrate.ts). Version 1 was counted in PRAGMA user_version before
+// schema_migrations.
+export const CHECKS_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'greylist, spam thresholds, verdicts',
+    up: (db) =>
+      db.exec(`CREATE TABLE greylist (
      net TEXT NOT NULL, sender TEXT NOT NULL, rcpt TEXT NOT NULL,
      first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, passed_at INTEGER,
      PRIMARY KEY (net, sender, rcpt)) WITHOUT ROWID;
@@ -21,7 +29,8 @@ const MIGRATIONS: string[] = [
    CREATE TABLE verdicts (
      id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, blob_id TEXT NOT NULL,
      verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham')), at INTEGER NOT NULL);
-   CREATE INDEX verdicts_account ON verdicts (account, at);`,
+   CREATE INDEX verdicts_account ON verdicts (account, at);`),
+  },
 ];
 
 const open = new Map<string, ChecksDb>();
@@ -32,21 +41,11 @@ export function openChecksDb(dataDir: string): ChecksDb {
   const existing = open.get(path);
   if (existing && existing.open) return existing;
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > SCHEMA_VERSION) {
-    db.close();
-    throw new Error(`${path}: written by a newer Yubin (schema ${version} > ${SCHEMA_VERSION})`);
-  }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+  const db = openDatabase(path, {
+    synchronous: 'NORMAL',
+    busyTimeoutMs: 5000,
+    migrations: [{ module: 'checks', migrations: CHECKS_MIGRATIONS, legacyUserVersion: true }],
+  });
   open.set(path, db);
   return db;
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, utimesSync, existsSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { QueueStore } from './queue.js';
+import { QueueStore, QUEUE_MIGRATIONS } from './queue.js';
 
 const rec = (to: string) => ({ from: 'a@a.test', recipients: [{ address: to, notify: ['SUCCESS', 'FAILURE'] as Array<'SUCCESS' | 'FAILURE'>, orcpt: { type: 'rfc822', address: to } }], size: 3, needsUtf8: false, headerFromDomain: 'a.test', ret: 'HDRS' as const, envid: 'x' });
 
@@ -50,14 +50,63 @@ test('orphan files (a crash before the commit) are swept at start, unless young'
   }
 });
 
-test('a queue database newer than the code refuses to open', () => {
+test('a queue database newer than the code refuses to open (schema_migrations, or user_version of an older Yubin)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
   try {
     new QueueStore(dir).close();
-    const db = new Database(join(dir, 'queue.sqlite'));
+    const file = join(dir, 'queue.sqlite');
+    let db = new Database(file);
+    db.prepare("INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ('queue', 2, 'future', 0)").run();
+    db.close();
+    assert.throws(() => new QueueStore(dir), (err: unknown) => err instanceof Error && err.message.includes(file) && /schema version 2 for "queue" but this Yubin knows only up to 1/.test(err.message));
+    db = new Database(file);
+    db.prepare("DELETE FROM schema_migrations WHERE version = 2").run();
     db.pragma('user_version = 99');
     db.close();
-    assert.throws(() => new QueueStore(dir), /schema version 99, newer than this Yubin/);
+    assert.throws(() => new QueueStore(dir), /schema version 99 for "queue"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a queue.sqlite made the old way (PRAGMA user_version, no schema_migrations) opens with its messages', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  try {
+    const file = join(dir, 'queue.sqlite');
+    let db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // What queue.ts did before the shared runner: the version-1 SQL, then user_version = 1.
+    QUEUE_MIGRATIONS[0]!.up(db);
+    db.pragma('user_version = 1');
+    db.prepare("INSERT INTO messages (id, mail_from, size, created_at) VALUES ('00OLD0001', 'a@a.test', 3, 1000)").run();
+    db.prepare("INSERT INTO recipients (message_id, idx, address, domain, state, next_attempt) VALUES ('00OLD0001', 0, 'b@b.test', 'b.test', 'queued', 1000)").run();
+    db.close();
+    const q = new QueueStore(dir);
+    try {
+      assert.equal(q.get('00OLD0001')!.recipients[0]!.address, 'b@b.test');
+      const id = await q.enqueueBytes(Buffer.from('new'), rec('c@c.test'), 2000);
+      assert.equal(q.count(), 2);
+      assert.ok(q.get(id));
+    } finally {
+      q.close();
+    }
+    db = new Database(file);
+    assert.deepEqual(db.prepare("SELECT version FROM schema_migrations WHERE module = 'queue'").all(), [{ version: 1 }]);
+    assert.equal(db.pragma('user_version', { simple: true }), 1);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('enqueues waiting when the queue closes fail and leave no file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  const q = new QueueStore(dir);
+  try {
+    const p = q.enqueueBytes(Buffer.from('late'), rec('b@b.test'), 1000);
+    q.close();
+    await assert.rejects(p, /closed|not open/);
+    assert.deepEqual(readdirSync(join(dir, 'queue')), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,14 +1,19 @@
 // The durable outbound queue (DESIGN.md "Queue"): its own SQLite database data_dir/queue.sqlite
-// (WAL, synchronous=FULL, numbered migrations) and one file per message, data_dir/queue/<id>.eml.
-// A message is on disk (file fsynced, directory fsynced, row committed) before enqueue resolves;
-// enqueues arriving together share one directory fsync and one commit (group commit).
-// The CLI opens the same database from another process; the scheduler polls it.
-import Database from 'better-sqlite3';
+// (WAL, synchronous=FULL, numbered migrations; opened through src/db/sqlite/) and one file per
+// message, data_dir/queue/<id>.eml. A message is on disk (file fsynced, directory fsynced, row
+// committed) before enqueue resolves; enqueues arriving together share one directory fsync and
+// one commit (the shared group committer). The CLI opens the same database from another process;
+// the scheduler polls it.
+import type Database from 'better-sqlite3';
 import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
 import { open, copyFile, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { GroupCommitter } from '../db/sqlite/group-commit.js';
+import type { Migration } from '../db/sqlite/migrate.js';
+import { openDatabase } from '../db/sqlite/open.js';
+import { fsyncDir } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
 
 export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'bounced';
@@ -66,9 +71,14 @@ export class QueueError extends Error {
   }
 }
 
-// Schema migrations, numbered; a database newer than the code refuses to open.
-const MIGRATIONS: string[] = [
-  `CREATE TABLE messages (
+// Schema migrations of queue.sqlite, numbered (src/db/sqlite/migrate.ts); a database newer than
+// the code refuses to open. Version 1 was counted in PRAGMA user_version before schema_migrations.
+export const QUEUE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'messages and recipients',
+    up: (db) =>
+      db.exec(`CREATE TABLE messages (
      id TEXT PRIMARY KEY,
      mail_from TEXT NOT NULL,
      ret TEXT, envid TEXT,
@@ -98,7 +108,8 @@ const MIGRATIONS: string[] = [
      dsn_action TEXT,
      PRIMARY KEY (message_id, idx)
    );
-   CREATE INDEX recipients_due ON recipients(state, next_attempt);`,
+   CREATE INDEX recipients_due ON recipients(state, next_attempt);`),
+  },
 ];
 
 interface MessageRow {
@@ -223,20 +234,28 @@ export interface RecipientResult {
 export class QueueStore {
   readonly dir: string;
   private readonly db: Database.Database;
-  private pending: Array<{ id: string; rec: EnqueueRecord; now: number; resolve: () => void; reject: (e: Error) => void }> = [];
-  private flushing = false;
-  private flushScheduled = false;
+  /** Enqueues share one directory fsync and one commit. */
+  private readonly committer: GroupCommitter;
+  /** Queue ids whose file is being written or committed (not orphans). */
+  private readonly inFlight = new Set<string>();
   private closed = false;
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'queue');
     mkdirSync(this.dir, { recursive: true });
-    this.db = new Database(join(dataDir, 'queue.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    this.db = openDatabase(join(dataDir, 'queue.sqlite'), {
+      synchronous: 'FULL',
+      busyTimeoutMs: 5000,
+      foreignKeys: true,
+      migrations: [{ module: 'queue', migrations: QUEUE_MIGRATIONS, legacyUserVersion: true }],
+    });
+    this.committer = new GroupCommitter(this.db, {
+      // The new directory entries must be on disk before the rows that name them.
+      prepare: async () => {
+        if (this.closed) throw new QueueError('queue is closed');
+        await fsyncDir(this.dir);
+      },
+    });
   }
 
   /**
@@ -262,20 +281,6 @@ export class QueueStore {
     }
   }
 
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      this.db.close();
-      throw new QueueError(`queue.sqlite has schema version ${version}, newer than this Yubin (${MIGRATIONS.length}); upgrade Yubin`);
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
-  }
-
   filePath(id: string): string {
     if (!/^[0-9A-Z]+$/.test(id)) throw new QueueError(`malformed queue id: ${id}`);
     return join(this.dir, `${id}.eml`);
@@ -290,89 +295,60 @@ export class QueueStore {
   }
 
   /** Copies a file (a staged blob, fsynced by its writer) into the queue and commits the record. */
-  async enqueueFile(sourcePath: string, rec: EnqueueRecord, now: number): Promise<string> {
-    const id = newId(now);
-    const dest = this.filePath(id);
-    await copyFile(sourcePath, dest, fsConstants.COPYFILE_EXCL); // never over another message
-    return this.commitFile(id, dest, rec, now);
+  enqueueFile(sourcePath: string, rec: EnqueueRecord, now: number): Promise<string> {
+    // COPYFILE_EXCL: never over another message.
+    return this.enqueue(rec, now, (dest) => copyFile(sourcePath, dest, fsConstants.COPYFILE_EXCL));
   }
 
   /** Writes bytes (a DSN) into the queue and commits the record. */
-  async enqueueBytes(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
-    const id = newId(now);
-    const dest = this.filePath(id);
-    const fh = await open(dest, 'wx');
-    try {
-      await fh.writeFile(bytes);
-    } finally {
-      await fh.close();
-    }
-    return this.commitFile(id, dest, rec, now);
-  }
-
-  private async commitFile(id: string, dest: string, rec: EnqueueRecord, now: number): Promise<string> {
-    try {
-      const fh = await open(dest, 'r+');
+  enqueueBytes(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
+    return this.enqueue(rec, now, async (dest) => {
+      const fh = await open(dest, 'wx');
       try {
-        await fh.sync();
+        await fh.writeFile(bytes);
       } finally {
         await fh.close();
       }
-      await new Promise<void>((resolve, reject) => {
-        this.pending.push({ id, rec, now, resolve, reject });
-        this.scheduleFlush();
-      });
-      return id;
-    } catch (err) {
-      await unlink(dest).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.flushing) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush();
     });
   }
 
-  /** Group commit: one directory fsync and one transaction for every enqueue waiting. */
-  private async flush(): Promise<void> {
-    if (this.flushing || !this.pending.length) return;
-    this.flushing = true;
-    const batch = this.pending.splice(0);
+  /** Writes the file, fsyncs it, then commits its rows in the next group commit. */
+  private async enqueue(rec: EnqueueRecord, now: number, write: (dest: string) => Promise<void>): Promise<string> {
+    const id = newId(now);
+    const dest = this.filePath(id);
+    this.inFlight.add(id);
     try {
-      if (this.closed) throw new QueueError('queue is closed');
-      // the new directory entries must be on disk before the rows that name them
-      const dh = await open(this.dir, 'r');
+      await write(dest);
       try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-      const insM = this.stmt(
-        `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      const insR = this.stmt(
-        `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
-      );
-      this.db.transaction(() => {
-        for (const { id, rec, now } of batch) {
-          insM.run(id, rec.from, rec.ret ?? null, rec.envid ?? null, rec.smtputf8 ? 1 : 0, rec.body ?? null, rec.requireTls ? 1 : 0, rec.size, rec.needsUtf8 ? 1 : 0, rec.headerFromDomain, rec.submittedBy ?? null, rec.clientIp ?? null, now);
-          rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
+        const fh = await open(dest, 'r+');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
         }
-      })();
-      for (const p of batch) p.resolve();
-    } catch (err) {
-      for (const p of batch) p.reject(err as Error);
+        await this.committer.run(() => this.insert(id, rec, now));
+        return id;
+      } catch (err) {
+        await unlink(dest).catch(() => undefined);
+        throw err;
+      }
     } finally {
-      this.flushing = false;
-      if (this.pending.length) this.scheduleFlush();
+      this.inFlight.delete(id);
     }
+  }
+
+  /** One enqueue's rows (inside the group transaction). */
+  private insert(id: string, rec: EnqueueRecord, now: number): void {
+    const insM = this.stmt(
+      `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insR = this.stmt(
+      `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+    );
+    insM.run(id, rec.from, rec.ret ?? null, rec.envid ?? null, rec.smtputf8 ? 1 : 0, rec.body ?? null, rec.requireTls ? 1 : 0, rec.size, rec.needsUtf8 ? 1 : 0, rec.headerFromDomain, rec.submittedBy ?? null, rec.clientIp ?? null, now);
+    rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
   }
 
   get(id: string): QueuedMessage | null {
@@ -529,7 +505,7 @@ export class QueueStore {
     for (const name of names) {
       const m = /^([0-9A-Z]+)\.eml$/.exec(name);
       if (!m || has.get(m[1])) continue;
-      if (this.pending.some((p) => p.id === m[1])) continue;
+      if (this.inFlight.has(m[1]!)) continue;
       // a file younger than a minute may belong to an enqueue in progress in another process (the CLI)
       const st = await stat(join(this.dir, name)).catch(() => null);
       if (!st || Date.now() - st.mtimeMs < 60_000) continue;
@@ -539,9 +515,11 @@ export class QueueStore {
     return n;
   }
 
+  /** Closes the database at once: enqueues not yet committed fail ("queue is closed"). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    void this.committer.close();
     this.db.close();
   }
 }

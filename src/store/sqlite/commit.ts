@@ -1,11 +1,11 @@
-// Group commit (DESIGN.md "Store"): every write of the store is a job. Jobs that arrive while a
-// batch is being made durable wait together for the next batch:
+// The store's use of the group committer (src/db/sqlite/group-commit.ts, DESIGN.md "Store"):
+// every write of the store is a job; what the store adds to each batch is
 //
-//   1. the batch's staged blobs are linked to their content address and their directories
-//      fsynced, in parallel (fs.promises on the libuv pool);
-//   2. ONE SQLite transaction (WAL, synchronous=FULL) runs every job, each in its own savepoint,
-//      so one job's failure (over quota, not found) does not undo the others;
-//   3. after COMMIT: change events are published in commit order and every waiting promise
+//   1. prepare: the batch's staged blobs are linked to their content address and their
+//      directories fsynced, in parallel (fs.promises on the libuv pool), before the metadata
+//      that references them commits; a job whose blob could not be linked fails alone;
+//   2. (the one SQLite transaction, WAL, synchronous=FULL, one savepoint per job);
+//   3. committed: change events are published in commit order, then every waiting promise
 //      settles; nothing is acknowledged before the commit is on disk.
 //
 // Blob files whose last reference went are deleted after the commit, when the committer is
@@ -13,6 +13,7 @@
 // the file (so another process sharing the data directory cannot revive the blob in between: an
 // inserter checks the file inside its own write transaction, see BlobFiles.ensureFileSync).
 import type Database from 'better-sqlite3';
+import { GroupCommitter } from '../../db/sqlite/group-commit.js';
 import type { Logger } from '../../log/logger.js';
 import type { BlobFiles } from '../blobs.js';
 import type { InProcessChangeFeed } from '../changes.js';
@@ -25,146 +26,84 @@ export interface TxContext {
   released: Set<string>;
 }
 
-interface Linked {
-  batch: Job[];
-  /** Blob ids that could not be linked (with the reason), or an error that fails the batch. */
-  files: Promise<Map<string, Error> | Error>;
-}
-
-interface Job {
+/** One job of the store: its context and the staged blobs it references. */
+interface StoreJob extends TxContext {
   blobs: readonly StagedBlob[];
-  apply(ctx: TxContext): unknown;
-  resolve(value: unknown): void;
-  reject(err: unknown): void;
 }
 
-/** Jobs per transaction at most (keeps one synchronous step short). */
-const MAX_BATCH = 512;
 /** Deleted-blob candidates that trigger a collection even while busy. */
 const GC_THRESHOLD = 1000;
 
-export class GroupCommitter {
-  private pending: Job[] = [];
-  private running: Promise<void> | null = null;
+export class StoreCommitter {
+  private readonly group: GroupCommitter<StoreJob>;
   private garbage = new Set<string>();
-  private closed = false;
-  /** Batches committed (for tests and the benchmark). */
-  batches = 0;
 
   constructor(
     private readonly db: Database.Database,
     private readonly files: BlobFiles,
     private readonly feed: InProcessChangeFeed,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.group = new GroupCommitter<StoreJob>(db, {
+      prepare: (jobs) => this.link(jobs),
+      committed: (jobs, ok) => this.committed(jobs, ok),
+      failed: (jobs, err) => {
+        this.logger.error({ err }, 'store commit failed');
+        // Files linked for this batch may now have no row: collect them.
+        for (const job of jobs) for (const s of job.blobs) this.garbage.add(s.id);
+      },
+      between: (idle) => (idle || this.garbage.size >= GC_THRESHOLD ? this.collect() : Promise.resolve()),
+    });
+  }
+
+  /** Batches committed (for tests and the benchmark). */
+  get batches(): number {
+    return this.group.batches;
+  }
 
   /** Runs `apply` inside the next group transaction; resolves after COMMIT. */
   run<T>(apply: (ctx: TxContext) => T, blobs: readonly StagedBlob[] = []): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the store is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ blobs, apply, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.running) {
-        // setImmediate: writes issued in the same turn of the event loop join the first batch.
-        this.running = new Promise<void>((done) => setImmediate(() => void this.loop().finally(done)));
-      }
-    });
+    const job: StoreJob = { events: [], released: new Set(), blobs };
+    return this.group.run(() => apply(job), job);
   }
 
   /** Waits for every queued job, then collects garbage; refuses new jobs. */
   async close(): Promise<void> {
-    this.closed = true;
-    while (this.running) await this.running;
+    await this.group.close();
     await this.collect();
   }
 
-  private async loop(): Promise<void> {
-    try {
-      let next: Linked | null = null;
-      while (next || this.pending.length > 0) {
-        const current: Linked = next ?? this.link(this.pending.splice(0, MAX_BATCH));
-        next = null;
-        const failedBlobs = await current.files;
-        // Pipelining: link (and fsync) the blobs of the jobs that arrived meanwhile on the libuv
-        // pool while this batch's COMMIT fsyncs the WAL on the main thread.
-        if (this.pending.length > 0) next = this.link(this.pending.splice(0, MAX_BATCH));
-        if (failedBlobs instanceof Error) {
-          for (const job of current.batch) job.reject(failedBlobs);
-        } else {
-          this.commitBatch(current.batch, failedBlobs);
-        }
-        if (!next && (this.garbage.size >= GC_THRESHOLD || this.pending.length === 0)) await this.collect();
-      }
-    } finally {
-      this.running = null;
-    }
-  }
-
   /** Step 1: the batch's blob files, durable at their content address (runs on the libuv pool). */
-  private link(batch: Job[]): Linked {
-    const staged = batch.flatMap((j) => j.blobs);
-    const files = staged.length === 0 ? Promise.resolve(new Map<string, Error>()) : this.files.commitFiles(staged).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-    return { batch, files };
+  private async link(jobs: readonly StoreJob[]): Promise<Array<Error | undefined> | void> {
+    const staged = jobs.flatMap((j) => j.blobs);
+    if (staged.length === 0) return;
+    const failed = await this.files.commitFiles(staged);
+    if (failed.size === 0) return;
+    return jobs.map((j) => {
+      const broken = j.blobs.find((b) => failed.has(b.id));
+      return broken ? new StoreError('not-found', `could not store message ${broken.id}: ${failed.get(broken.id)!.message}`) : undefined;
+    });
   }
 
-  /** Steps 2 and 3: one transaction for the batch; then publish and settle. */
-  private commitBatch(batch: Job[], failedBlobs: Map<string, Error>): void {
-    const staged = batch.flatMap((j) => j.blobs);
-    const outcome: Array<{ ok: true; value: unknown; ctx: TxContext } | { ok: false; err: unknown }> = [];
-    const db = this.db;
-    try {
-      db.exec('BEGIN IMMEDIATE');
-      for (const job of batch) {
-        const broken = job.blobs.find((b) => failedBlobs.has(b.id));
-        if (broken) {
-          outcome.push({ ok: false, err: new StoreError('not-found', `could not store message ${broken.id}: ${failedBlobs.get(broken.id)!.message}`) });
-          continue;
-        }
-        const ctx: TxContext = { events: [], released: new Set() };
-        db.exec('SAVEPOINT job');
-        try {
-          const value = job.apply(ctx);
-          db.exec('RELEASE job');
-          outcome.push({ ok: true, value, ctx });
-        } catch (err) {
-          db.exec('ROLLBACK TO job');
-          db.exec('RELEASE job');
-          outcome.push({ ok: false, err });
-        }
-      }
-      db.exec('COMMIT');
-    } catch (err) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      this.logger.error({ err }, 'store commit failed');
-      for (const job of batch) job.reject(err);
-      // Files linked for this batch may now have no row: collect them.
-      for (const s of staged) this.garbage.add(s.id);
-      return;
-    }
-    this.batches++;
-    // Durable now. Publish in commit order, then settle.
+  /** Step 3: durable now. Publish in commit order (the committer settles the waiters next). */
+  private committed(jobs: readonly StoreJob[], ok: readonly boolean[]): void {
     const events: ChangeEvent[] = [];
-    batch.forEach((job, i) => {
-      const o = outcome[i]!;
-      if (o.ok) {
-        events.push(...o.ctx.events);
-        for (const id of o.ctx.released) this.garbage.add(id);
-      }
+    jobs.forEach((job, i) => {
+      if (!ok[i]) return;
+      events.push(...job.events);
+      for (const id of job.released) this.garbage.add(id);
     });
     // A blob linked for this batch may have no reference at all (its job or its targets failed,
     // e.g. over quota): collect it.
+    const staged = jobs.flatMap((j) => j.blobs);
     if (staged.length > 0) {
-      const refs = db.prepare('SELECT refs FROM blobs WHERE id = ?');
+      const refs = this.db.prepare('SELECT refs FROM blobs WHERE id = ?');
       for (const b of staged) {
         const row = refs.get(b.id) as { refs: number } | undefined;
         if (!row || row.refs <= 0) this.garbage.add(b.id);
       }
     }
     this.feed.publish(events);
-    batch.forEach((job, i) => {
-      const o = outcome[i]!;
-      if (o.ok) job.resolve(o.value);
-      else job.reject(o.err);
-    });
   }
 
   /**

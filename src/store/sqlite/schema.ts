@@ -1,5 +1,10 @@
-// The store's tables in SQLite, as numbered migrations (see migrate.ts for how to add one).
-import type { Migration } from './migrate.js';
+// The store's tables in SQLite, as numbered migrations (see migrate.ts for how to add one), and
+// how the store opens its database.
+import type Database from 'better-sqlite3';
+import { SchemaTooNewError, type Migration } from '../../db/sqlite/migrate.js';
+import { openDatabase } from '../../db/sqlite/open.js';
+import { StoreError } from '../types.js';
+import { registeredMigrations } from './migrate.js';
 
 export const STORE_MIGRATIONS: Migration[] = [
   {
@@ -104,3 +109,21 @@ export const STORE_MIGRATIONS: Migration[] = [
     },
   },
 ];
+
+/**
+ * Opens (creating) yubin.sqlite and runs the store's migrations, then those of the modules that
+ * registered theirs. Durable at COMMIT: the WAL is fsynced on every commit (group commit shares it).
+ */
+export function openStoreDatabase(path: string): Database.Database {
+  try {
+    return openDatabase(path, {
+      synchronous: 'FULL',
+      busyTimeoutMs: 10_000,
+      foreignKeys: true,
+      migrations: [{ module: 'store', migrations: STORE_MIGRATIONS }, ...registeredMigrations()],
+    });
+  } catch (err) {
+    if (err instanceof SchemaTooNewError) throw new StoreError('schema-too-new', err.message);
+    throw err;
+  }
+}

@@ -31,7 +31,7 @@ describe('sqlite store specifics', () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
       const db = new Database(join(dir, 'yubin.sqlite'));
-      runMigrations(db, 'store', STORE_MIGRATIONS.slice(0, 1));
+      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 1) }, 'yubin.sqlite');
       db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
         INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', 30, 0);
         INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq) VALUES (1, 1, 'INBOX', 1, 4, 4);

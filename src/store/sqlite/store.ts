@@ -40,9 +40,8 @@ import {
   sameFlags,
   type FlagSet,
 } from '../validate.js';
-import { GroupCommitter, type TxContext } from './commit.js';
-import { registeredMigrations, runMigrations } from './migrate.js';
-import { STORE_MIGRATIONS } from './schema.js';
+import { StoreCommitter, type TxContext } from './commit.js';
+import { openStoreDatabase } from './schema.js';
 
 interface AccountRow {
   id: number;
@@ -99,7 +98,7 @@ export class SqliteStore implements Store {
   readonly blobs: BlobStore;
   readonly changes: InProcessChangeFeed;
   readonly files: BlobFiles;
-  readonly committer: GroupCommitter;
+  readonly committer: StoreCommitter;
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(
@@ -112,7 +111,7 @@ export class SqliteStore implements Store {
   ) {
     this.files = files;
     this.changes = new InProcessChangeFeed(logger);
-    this.committer = new GroupCommitter(db, files, this.changes, logger);
+    this.committer = new StoreCommitter(db, files, this.changes, logger);
     this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
@@ -136,19 +135,7 @@ export class SqliteStore implements Store {
 
   /** Opens (creating) the database file and runs migrations. */
   static openDatabase(path: string): Database.Database {
-    const db = new Database(path, { timeout: 10_000 });
-    try {
-      db.pragma('journal_mode = WAL');
-      // Durable at COMMIT: the WAL is fsynced on every commit (group commit shares it).
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      runMigrations(db, 'store', STORE_MIGRATIONS, path);
-      for (const [module, list] of registeredMigrations()) runMigrations(db, module, list, path);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-    return db;
+    return openStoreDatabase(path);
   }
 
   /** A cached prepared statement. */

@@ -1,0 +1,161 @@
+// The one group committer: concurrent writers share one commit, nobody is answered before it,
+// one job's failure stays its own, a failed batch reaches every waiter.
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { GroupCommitter } from './group-commit.js';
+import { openDatabase } from './open.js';
+
+let dir: string;
+let db: Database.Database;
+/** A second connection: sees only what is committed. */
+let reader: Database.Database;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'yubin-gc-'));
+  const file = join(dir, 'g.sqlite');
+  db = openDatabase(file, {
+    synchronous: 'FULL',
+    busyTimeoutMs: 1000,
+    foreignKeys: true,
+    migrations: [
+      {
+        module: 't',
+        migrations: [
+          {
+            version: 1,
+            name: 'rows',
+            up: (d) =>
+              d.exec(`CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                CREATE TABLE row (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)`),
+          },
+        ],
+      },
+    ],
+  });
+  reader = new Database(file, { readonly: true });
+});
+afterEach(() => {
+  reader.close();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const committed = (id: number): boolean => reader.prepare('SELECT 1 FROM row WHERE id = ?').get(id) !== undefined;
+
+describe('GroupCommitter', () => {
+  it('concurrent writers share one commit; each resolves with its value only once its row is committed', async () => {
+    const gc = new GroupCommitter(db);
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const seenAtResolve: boolean[] = [];
+    const all = Array.from({ length: 20 }, (_, i) =>
+      gc
+        .run(() => {
+          ins.run(i + 1);
+          return i * 10;
+        })
+        .then((v) => {
+          seenAtResolve[i] = committed(i + 1);
+          return v;
+        }),
+    );
+    assert.deepEqual(await Promise.all(all), Array.from({ length: 20 }, (_, i) => i * 10));
+    assert.equal(gc.batches, 1);
+    assert.deepEqual(seenAtResolve, Array.from({ length: 20 }, () => true));
+    await gc.close();
+  });
+
+  it('the committed hook runs after COMMIT and before any waiter settles', async () => {
+    const order: string[] = [];
+    const gc = new GroupCommitter<number>(db, {
+      committed: (ids, ok) => order.push(`committed ${ids.join(',')} ${ok.join(',')} visible=${ids.every(committed)}`),
+    });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    await Promise.all([1, 2].map((id) => gc.run(() => ins.run(id), id).then(() => order.push(`resolved ${id}`))));
+    assert.deepEqual(order, ['committed 1,2 true,true visible=true', 'resolved 1', 'resolved 2']);
+  });
+
+  it('a job that throws rejects alone; its changes are undone, the others commit', async () => {
+    const gc = new GroupCommitter(db);
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const results = await Promise.allSettled([
+      gc.run(() => ins.run(1)),
+      gc.run(() => {
+        ins.run(2);
+        throw new Error('over quota');
+      }),
+      gc.run(() => ins.run(3)),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /over quota/);
+    assert.deepEqual([committed(1), committed(2), committed(3)], [true, false, true]);
+    assert.equal(gc.batches, 1);
+  });
+
+  it('a failed COMMIT rejects every waiter with its error; nothing of the batch stays', async () => {
+    const failed: unknown[] = [];
+    const gc = new GroupCommitter<number>(db, { failed: (_ids, err) => failed.push(err) });
+    const ins = db.prepare('INSERT INTO row (id, parent) VALUES (?, ?)');
+    // The deferred foreign key is checked at COMMIT: the whole transaction fails there.
+    const results = await Promise.allSettled([gc.run(() => ins.run(1, null), 1), gc.run(() => ins.run(2, 99), 2), gc.run(() => ins.run(3, null), 3)]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    for (const r of results) assert.match(String((r as PromiseRejectedResult).reason), /FOREIGN KEY/);
+    assert.equal(failed.length, 1);
+    assert.deepEqual([committed(1), committed(2), committed(3)], [false, false, false]);
+    assert.equal(db.inTransaction, false);
+    assert.equal(gc.batches, 0);
+    // The committer goes on.
+    await gc.run(() => ins.run(4, null), 4);
+    assert.ok(committed(4));
+  });
+
+  it('a failed prepare (fsync) rejects every waiter and runs no job; a per-job prepare error fails that job only', async () => {
+    let mode: 'fail-all' | 'fail-2' = 'fail-all';
+    const gc = new GroupCommitter<number>(db, {
+      prepare: async (ids) => {
+        if (mode === 'fail-all') throw new Error('EIO: fsync failed');
+        return ids.map((id) => (id === 2 ? new Error('link failed') : undefined));
+      },
+    });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    let ran = 0;
+    const job = (id: number): Promise<unknown> =>
+      gc.run(() => {
+        ran++;
+        return ins.run(id);
+      }, id);
+    const all = await Promise.allSettled([job(1), job(2)]);
+    assert.deepEqual(all.map((r) => r.status === 'rejected' && String(r.reason)), ['Error: EIO: fsync failed', 'Error: EIO: fsync failed']);
+    assert.equal(ran, 0);
+    mode = 'fail-2';
+    const some = await Promise.allSettled([job(1), job(2), job(3)]);
+    assert.deepEqual(some.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.equal(ran, 2);
+    assert.deepEqual([committed(1), committed(2), committed(3)], [true, false, true]);
+  });
+
+  it('jobs arriving during a commit wait for the next batch; close waits for them and refuses new ones', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let prepares = 0;
+    const gc = new GroupCommitter<number>(db, {
+      prepare: async () => {
+        if (prepares++ === 0) await gate;
+      },
+    });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const first = gc.run(() => ins.run(1), 1);
+    await new Promise<void>((r) => setImmediate(r));
+    // The first batch is being prepared: these two join the next one.
+    const later = [gc.run(() => ins.run(2), 2), gc.run(() => ins.run(3), 3)];
+    const closing = gc.close();
+    await assert.rejects(gc.run(() => ins.run(9), 9), /closed/);
+    release();
+    await Promise.all([first, ...later, closing]);
+    assert.equal(gc.batches, 2);
+    assert.deepEqual([committed(1), committed(2), committed(3), committed(9)], [true, true, true, false]);
+  });
+});

@@ -1,0 +1,35 @@
+// The one way Yubin opens an SQLite database: WAL journal, the durability each database needs,
+// a busy timeout (the server and `yubin` CLI commands share the files), foreign keys where the
+// schema relies on them, then the modules' numbered migrations (migrate.ts). On any failure the
+// handle is closed before the error goes up.
+import Database from 'better-sqlite3';
+import { runMigrations, type ModuleMigrations } from './migrate.js';
+
+export interface OpenOptions {
+  /**
+   * FULL: the WAL is fsynced at every COMMIT (nothing acknowledged is lost on power failure).
+   * NORMAL: a power failure may undo the last commits (for data that can be redone).
+   */
+  synchronous: 'FULL' | 'NORMAL';
+  /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
+  busyTimeoutMs: number;
+  /** PRAGMA foreign_keys = ON (off by default in SQLite). */
+  foreignKeys?: boolean;
+  /** Run in this order at open. */
+  migrations?: readonly ModuleMigrations[];
+}
+
+/** Opens (creating) the database file at `path`, sets its pragmas and migrates it. */
+export function openDatabase(path: string, opts: OpenOptions): Database.Database {
+  const db = new Database(path, { timeout: opts.busyTimeoutMs });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous}`);
+    if (opts.foreignKeys) db.pragma('foreign_keys = ON');
+    for (const spec of opts.migrations ?? []) runMigrations(db, spec, path);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
