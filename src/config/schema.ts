@@ -122,6 +122,15 @@ export const smtpSchema = z
     data_min_rate: z.number().int().nonnegative().default(1024),
     /** The window over which data_min_rate is measured. */
     data_rate_window: duration.default(30_000),
+    /**
+     * Longest line accepted in a message, in octets without its CR LF (RFC 5321 §4.5.3.1.6 allows
+     * senders only 998, but real senders send more; such lines are re-encoded when relayed).
+     */
+    max_line_length: size.refine((n) => n >= 998, { message: 'must be at least 998 (RFC 5321 §4.5.3.1.6)' }).default(64 * 1024),
+    /** Most lines in a message's header section (an abusive structure beyond: 552 5.3.4). */
+    max_header_lines: z.number().int().positive().default(10_000),
+    /** Most lines in one header field, its continuation lines included (552 5.3.4 beyond). */
+    max_header_field_lines: z.number().int().positive().default(1000),
   })
   .strict();
 

@@ -7,7 +7,7 @@
 import { open, mkdir, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BodyScanner } from '../wire/framer.js';
+import { BodyScanner, DEFAULT_BODY_LIMITS } from '../wire/framer.js';
 
 /** Most header-section bytes kept in memory; a longer header section is refused (552 5.3.4). */
 export const MAX_HEADER_SECTION = 256 * 1024;
@@ -37,6 +37,20 @@ export interface IntakeResult {
   header: Buffer;
 }
 
+/** What a message may look like (from [smtp]): lines and header structure. */
+export interface IntakeLimits {
+  /** Longest line, in octets without its CR LF (smtp.max_line_length). */
+  maxLineLength: number;
+  /** Most header lines (smtp.max_header_lines), and most lines in one header field (smtp.max_header_field_lines). */
+  maxHeaderLines: number;
+  maxHeaderFieldLines: number;
+}
+
+/** The limits of the [smtp] section. */
+export function intakeLimits(smtp: { max_line_length: number; max_header_lines: number; max_header_field_lines: number }): IntakeLimits {
+  return { maxLineLength: smtp.max_line_length, maxHeaderLines: smtp.max_header_lines, maxHeaderFieldLines: smtp.max_header_field_lines };
+}
+
 export class Intake {
   readonly scanner: BodyScanner;
   /** Octets of message content received so far (also those not written after a refusal). */
@@ -62,13 +76,37 @@ export class Intake {
     mode: 'data' | 'bdat',
     /** BODY=BINARYMIME: bare CR/LF, NUL and long lines are content, not errors (RFC 3030 §3). */
     private readonly binary = false,
+    limits?: IntakeLimits,
   ) {
-    this.scanner = new BodyScanner(mode === 'data');
+    this.maxLineLength = limits?.maxLineLength ?? DEFAULT_BODY_LIMITS.maxLineLength - 2;
+    this.scanner = new BodyScanner(mode === 'data', {
+      // the scanner counts the CR LF
+      maxLineLength: this.maxLineLength + 2,
+      // a line the limit allows is never a flood (the 1 MB default closes the session otherwise)
+      floodLimit: Math.max(DEFAULT_BODY_LIMITS.floodLimit, this.maxLineLength + 2),
+      maxHeaderLines: limits?.maxHeaderLines ?? DEFAULT_BODY_LIMITS.maxHeaderLines,
+      maxHeaderFieldLines: limits?.maxHeaderFieldLines ?? DEFAULT_BODY_LIMITS.maxHeaderFieldLines,
+    });
     this.path = join(spoolDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.eml`);
     this.spoolDir = spoolDir;
   }
 
   private readonly spoolDir: string;
+  /** Longest line accepted, in octets without its CR LF. */
+  readonly maxLineLength: number;
+
+  /**
+   * The header section's structure is abusive (too many lines, or one field of too many lines):
+   * the reason to give (552 5.3.4), else null. Found while the bytes stream past, so nothing
+   * later (checks, DKIM/ARC, the MIME parser) ever parses such a header.
+   */
+  get headerAbuse(): string | null {
+    const f = this.scanner.flags;
+    const l = this.scanner.limits;
+    if (f.tooManyHeaderLines) return `Message header has more than ${l.maxHeaderLines} lines`;
+    if (f.longHeaderField) return `Message header has a field of more than ${l.maxHeaderFieldLines} lines`;
+    return null;
+  }
 
   /** Creates the spool file on the first write (a refused BDAT chunk never makes one). */
   private openFile(): Promise<void> {
@@ -83,7 +121,7 @@ export class Intake {
   /** True when the message will be refused anyway (no point writing more of it). */
   get refused(): boolean {
     const f = this.scanner.flags;
-    if (this.oversize || this.headerTooLarge) return true;
+    if (this.oversize || this.headerTooLarge || f.tooManyHeaderLines || f.longHeaderField) return true;
     return !this.binary && (f.bareCr || f.bareLf || f.longLine || f.nul);
   }
 
@@ -93,8 +131,10 @@ export class Intake {
       this.size += part.length;
       // RFC 1870 §4: a maximum of 0 means no fixed limit.
       if (this.maxSize > 0 && this.size > this.maxSize) this.oversize = true;
-      if (this.headerEnd < 0 && !this.headerTooLarge) this.captureHeader(part);
+      if (this.headerEnd < 0 && !this.headerTooLarge && !this.headerAbuse) this.captureHeader(part);
     }
+    // a refused header is not kept in memory either
+    if (this.headerAbuse) this.headerParts = [];
     if (this.refused || this.closed) return;
     const buffers = parts.filter((p) => p.length);
     if (!buffers.length) return;

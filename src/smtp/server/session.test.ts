@@ -251,7 +251,7 @@ describe('smtp session (inbound)', () => {
     await cmd(t, 'RCPT TO:<bob@a.test>');
     t.send(`BDAT ${body.length} LAST\r\n`);
     t.send(body);
-    assert.match((await replies(t, 1))[0]!, /^550 5\.6\.0 .*1000/);
+    assert.match((await replies(t, 1))[0]!, /^552 5\.3\.4 .*65536/);
   });
 
   test('SIZE is enforced at MAIL and during DATA', async () => {

@@ -32,7 +32,7 @@ for (const pieces of ['whole', 'bytes'] as const) {
     assert.equal(r.done, true);
     assert.equal(r.body, 'Subject: x\r\n\r\n.leading dot\r\n');
     assert.equal(r.rest, 'MAIL FROM:<a@b>\r\n');
-    assert.deepEqual(r.flags, { bareCr: false, bareLf: false, longLine: false, flood: false, nul: false });
+    assert.deepEqual(r.flags, { bareCr: false, bareLf: false, longLine: false, flood: false, nul: false, tooManyHeaderLines: false, longHeaderField: false });
   });
 
   test(`DATA: empty message (${pieces})`, () => {
@@ -75,7 +75,7 @@ for (const pieces of ['whole', 'bytes'] as const) {
 }
 
 test('DATA: 1 MB without newline is a flood', () => {
-  const s = new BodyScanner(true, 1000, 1024 * 1024);
+  const s = new BodyScanner(true, { maxLineLength: 1000, floodLimit: 1024 * 1024 });
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   for (let i = 0; i < 17; i++) s.scan(chunk);
   assert.equal(s.flags.flood, true);
@@ -181,4 +181,70 @@ test('property: DATA scanning gives the same result however the input is split',
     const end = ('\r\n' + input).indexOf('\r\n.\r\n');
     assert.equal(whole.rest, input.slice(end + 3), JSON.stringify(input));
   }
+});
+
+/** Scans `input` (BDAT mode, or DATA with its end) in the given pieces with the given limits. */
+function scanWith(input: Buffer, limits: ConstructorParameters<typeof BodyScanner>[1], mode: 'data' | 'bdat', pieces: 'whole' | 'bytes'): BodyScanner['flags'] {
+  const s = new BodyScanner(mode === 'data', limits);
+  const chunks = pieces === 'whole' ? [input] : [...input].map((b) => Buffer.from([b]));
+  for (const c of chunks) if (s.scan(c).done) break;
+  if (mode === 'bdat') s.end();
+  return s.flags;
+}
+
+for (const pieces of ['whole', 'bytes'] as const) {
+  test(`long lines: the limit is configurable and counts the CR LF (${pieces})`, () => {
+    const at = Buffer.from(`Subject: x\r\n\r\n${'a'.repeat(4998)}\r\n.\r\n`);
+    const over = Buffer.from(`Subject: x\r\n\r\n${'a'.repeat(4999)}\r\n.\r\n`);
+    assert.equal(scanWith(at, { maxLineLength: 5000 }, 'data', pieces).longLine, false);
+    assert.equal(scanWith(over, { maxLineLength: 5000 }, 'data', pieces).longLine, true);
+    // the last line of a BDAT message, without CR LF, is measured at the end
+    assert.equal(scanWith(Buffer.from(`S: x\r\n\r\n${'a'.repeat(5001)}`), { maxLineLength: 5000 }, 'bdat', pieces).longLine, true);
+    assert.equal(scanWith(Buffer.from(`S: x\r\n\r\n${'a'.repeat(5000)}`), { maxLineLength: 5000 }, 'bdat', pieces).longLine, false);
+  });
+}
+
+/** A header with `fields` fields of `lines` lines each (the first line and continuations), then a body. */
+function header(fields: number, lines: number): string {
+  let h = '';
+  for (let f = 0; f < fields; f++) {
+    h += `X-F${f}: v\r\n`;
+    for (let l = 1; l < lines; l++) h += ' c\r\n';
+  }
+  return h;
+}
+
+for (const mode of ['data', 'bdat'] as const) {
+  test(`header structure: lines per field and lines in the header are counted (${mode})`, () => {
+    const end = mode === 'data' ? '.\r\n' : '';
+    const limits = { maxHeaderLines: 20, maxHeaderFieldLines: 5 };
+    const flags = (h: string): BodyScanner['flags'] => scanWith(Buffer.from(h + end), limits, mode, 'bytes');
+    // exactly at the limits: 4 fields of 5 lines = 20 lines
+    let f = flags(header(4, 5) + '\r\nbody\r\n');
+    assert.equal(f.longHeaderField, false);
+    assert.equal(f.tooManyHeaderLines, false);
+    f = flags(header(1, 6) + '\r\nbody\r\n');
+    assert.equal(f.longHeaderField, true, 'a field of 6 lines');
+    assert.equal(f.tooManyHeaderLines, false);
+    f = flags(header(21, 1) + '\r\nbody\r\n');
+    assert.equal(f.tooManyHeaderLines, true, '21 header lines');
+    assert.equal(f.longHeaderField, false);
+    // body lines are not header lines, however many and however they start
+    f = flags('Subject: x\r\n\r\n' + ' c\r\n'.repeat(100) + 'x\r\n'.repeat(100));
+    assert.equal(f.tooManyHeaderLines || f.longHeaderField, false);
+    // a dot-stuffed or empty-looking line in the header is a header line; WSP continuation runs reset per field
+    f = flags('A: 1\r\n c\r\n c\r\n c\r\n c\r\nB: 2\r\n c\r\n c\r\n c\r\n c\r\n\r\n');
+    assert.equal(f.longHeaderField, false);
+    // a header without an empty line (no body): every line is a header line, the last one too
+    assert.equal(flags(header(1, 6).slice(0, -2) + (mode === 'data' ? '\r\n' : '')).longHeaderField, true);
+  });
+}
+
+test('header structure: 40,000 continuation lines are flagged at the default limits, quickly', () => {
+  const input = Buffer.from('Subject: x\r\n' + ' a\r\n'.repeat(40_000) + '\r\nbody\r\n.\r\n');
+  const started = performance.now();
+  const f = scanWith(input, {}, 'data', 'whole');
+  assert.equal(f.longHeaderField, true);
+  assert.equal(f.tooManyHeaderLines, true);
+  assert.ok(performance.now() - started < 2000);
 });

@@ -2,7 +2,7 @@
 // always read, even when the command is refused, so its bytes never run as commands.
 import { join } from 'node:path';
 import { SmtpError } from '../errors.js';
-import { Intake } from '../intake.js';
+import { Intake, intakeLimits } from '../intake.js';
 import type { SessionApi, SmtpCommand } from '../state.js';
 import { finishMessage } from './finish.js';
 
@@ -42,7 +42,7 @@ export const bdat: SmtpCommand<BdatArgs> = {
     }
     let intake = tx.intake;
     if (!intake) {
-      intake = new Intake(spoolDir(s), s.ctx.config.smtp.max_message_size, 'bdat', tx.body === 'BINARYMIME');
+      intake = new Intake(spoolDir(s), s.ctx.config.smtp.max_message_size, 'bdat', tx.body === 'BINARYMIME', intakeLimits(s.ctx.config.smtp));
       tx.intake = intake;
       s.state = 'bdat';
     }

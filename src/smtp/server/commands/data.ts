@@ -1,6 +1,6 @@
 // DATA (RFC 5321 §4.1.1.4): 354, then the message up to CRLF "." CRLF, streamed to the spool.
 import { SmtpError } from '../errors.js';
-import { Intake } from '../intake.js';
+import { Intake, intakeLimits } from '../intake.js';
 import type { SmtpCommand } from '../state.js';
 import { finishMessage } from './finish.js';
 import { spoolDir } from './bdat.js';
@@ -20,7 +20,7 @@ export const data: SmtpCommand<void> = {
     if (!tx.recipients.length) throw new SmtpError(554, '5.5.1', 'No valid recipients');
     // RFC 3030 §3: BINARYMIME content can only be sent with BDAT.
     if (tx.body === 'BINARYMIME') throw new SmtpError(503, '5.5.1', 'BODY=BINARYMIME requires BDAT');
-    const intake = new Intake(spoolDir(s), s.ctx.config.smtp.max_message_size, 'data');
+    const intake = new Intake(spoolDir(s), s.ctx.config.smtp.max_message_size, 'data', false, intakeLimits(s.ctx.config.smtp));
     s.reply(354, null, 'End data with <CR><LF>.<CR><LF>');
     let complete = false;
     try {

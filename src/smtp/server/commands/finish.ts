@@ -11,13 +11,17 @@ function refusal(s: SessionApi, intake: Intake): SmtpError | null {
   const binary = s.tx!.body === 'BINARYMIME';
   // RFC 1870 §6.2 (and §6.1): too big, 552 at the end of data.
   if (intake.oversize) return new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size');
+  // An abusive header structure (smtp.max_header_lines, smtp.max_header_field_lines), found while receiving.
+  const abuse = intake.headerAbuse;
+  if (abuse) return new SmtpError(552, '5.3.4', abuse);
   if (!binary) {
     // RFC 5321 §2.3.8: CR and LF only as CRLF. A bare one is refused, never turned into a line end
     // (SMTP smuggling, CVE-2023-51764).
     if (f.bareCr || f.bareLf) return new SmtpError(550, '5.6.0', 'Message contains a bare CR or LF; lines must end with CRLF');
     if (f.nul) return new SmtpError(550, '5.6.0', 'Message contains NUL octets');
-    // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF.
-    if (f.longLine) return new SmtpError(550, '5.6.0', 'Message has a line longer than 1000 octets');
+    // RFC 5321 §4.5.3.1.6 allows 1000 octets with CRLF; we take up to smtp.max_line_length (and
+    // re-encode such lines when relaying, src/message/reencode.ts).
+    if (f.longLine) return new SmtpError(552, '5.3.4', `Message has a line longer than ${intake.maxLineLength} octets (the limit here)`);
   }
   if (intake.headerTooLarge) return new SmtpError(552, '5.3.4', 'Message header too large');
   return null;
