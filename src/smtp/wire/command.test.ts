@@ -76,6 +76,30 @@ test('DSN NOTIFY and ORCPT', () => {
   assert.equal(code(() => parseOrcpt('bob@b.test')), 501);
 });
 
+test('utf-8-addr-xtext (RFC 6533 §3): an escape that is no Unicode scalar value is 501, never another error', () => {
+  assert.deepEqual(parseOrcpt('utf-8;\\x{10FFFF}x@b.test'), { type: 'utf-8', address: '\u{10FFFF}x@b.test' });
+  assert.deepEqual(parseOrcpt('utf-8;\\x{1F600}@b.test'), { type: 'utf-8', address: '\u{1F600}@b.test' });
+  for (const hex of ['110000', 'FFFFFF', 'D800', 'DFFF', 'dabc']) {
+    const e = (() => {
+      try {
+        parseOrcpt(`utf-8;\\x{${hex}}@b.test`);
+      } catch (err) {
+        return err;
+      }
+      return null;
+    })();
+    assert.ok(e instanceof SmtpError, `\\x{${hex}}: ${String(e)}`);
+    assert.equal(e.code, 501);
+    assert.equal(e.enhanced, '5.5.4');
+  }
+  // Every escape of one to six hex digits: a decoded address or a 501
+  for (let cp = 0; cp <= 0xffffff; cp += cp < 0x20000 ? 1 : 0x1111) {
+    const hex = cp.toString(16);
+    const c = code(() => parseOrcpt(`utf-8;a\\x{${hex}}@b.test`));
+    assert.ok(c === 0 || c === 501, hex);
+  }
+});
+
 test('replies: single and multi-line, never split by text', () => {
   assert.equal(formatReply(250, '2.1.0', 'Ok'), '250 2.1.0 Ok\r\n');
   assert.equal(formatReply(250, null, ['a', 'b', 'c']), '250-a\r\n250-b\r\n250 c\r\n');

@@ -251,10 +251,18 @@ export function encodeXtext(s: string): string {
 
 /**
  * Decodes a utf-8-addr-xtext / utf-8-addr-unitext value (RFC 6533 §3): xtext, plus "\x{HEX}"
- * escapes for Unicode characters.
+ * escapes for Unicode characters. An escape that names no Unicode scalar value is refused (501).
  */
 export function decodeUtf8AddrXtext(s: string): string {
-  const decoded = decodeXtext(s.replace(/\\x\{([0-9A-Fa-f]{1,6})\}/g, (_m, hex: string) => encodeXtext(String.fromCodePoint(parseInt(hex, 16)))));
+  const decoded = decodeXtext(
+    s.replace(/\\x\{([0-9A-Fa-f]{1,6})\}/g, (_m, hex: string) => {
+      const cp = parseInt(hex, 16);
+      // RFC 6533 §3: HEXPOINT is a Unicode scalar value: at most 10FFFF, and no surrogate
+      // (D800-DFFF). Client input, so a 501, never the RangeError of String.fromCodePoint.
+      if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) throw new SmtpError(501, '5.5.4', `Bad code point \\x{${hex}} in utf-8-addr-xtext`);
+      return encodeXtext(String.fromCodePoint(cp));
+    }),
+  );
   return decoded;
 }
 
