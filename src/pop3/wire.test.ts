@@ -89,6 +89,11 @@ test('parseCommand: keyword case-insensitive, arguments, rest kept for PASS', ()
   assert.equal(parseCommand(Buffer.from('1234')), null);
   assert.deepEqual(parseCommand(Buffer.from('utf8')), { name: 'UTF8', args: [], rest: '' });
   assert.equal(parseCommand(Buffer.from('USER j\u00f6rg@example.test'))?.args[0], 'j\u00f6rg@example.test');
+  // Not UTF-8: no command (never U+FFFD in a user name or password)
+  assert.equal(parseCommand(Buffer.from('PASS \xff\xfe', 'latin1')), null);
+  assert.equal(parseCommand(Buffer.from('USER j\xf6rg@example.test', 'latin1')), null);
+  assert.equal(parseCommand(Buffer.from([0x55, 0x53, 0x45, 0x52, 0x20, 0xed, 0xa0, 0x80])), null, 'encoded surrogate');
+  assert.equal(parseCommand(Buffer.from([0x55, 0x53, 0x45, 0x52, 0x20, 0xc0, 0xaf])), null, 'overlong');
 });
 
 test('message numbers and counts', () => {

@@ -104,13 +104,23 @@ export interface Command {
   rest: string;
 }
 
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
  * RFC 1939 §3: a command is a case-insensitive keyword of three or four characters, possibly
  * followed by arguments separated by a single space. Returns null for a line that is no command
- * (empty, or the keyword is not 3-4 characters starting with a letter: "UTF8" is one).
+ * (empty, not UTF-8, or the keyword is not 3-4 characters starting with a letter: "UTF8" is one).
  */
 export function parseCommand(line: Buffer): Command | null {
-  const text = line.toString('utf8');
+  let text: string;
+  try {
+    // RFC 6856 §2-3: arguments are UTF-8 (US-ASCII before UTF8). Bytes that are not UTF-8 are
+    // refused rather than decoded to U+FFFD, which would make different passwords or user
+    // names the same string.
+    text = utf8Strict.decode(line);
+  } catch {
+    return null;
+  }
   // RFC 1939 §3: a keyword of three or four characters, case-insensitive, then arguments after a space
   const sp = text.indexOf(' ');
   const keyword = sp === -1 ? text : text.slice(0, sp);
