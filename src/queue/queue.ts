@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GroupCommitter } from '../db/sqlite/group-commit.js';
 import type { Migration } from '../db/sqlite/migrate.js';
-import { openDatabase } from '../db/sqlite/open.js';
+import { openDatabase, relaxedTransaction } from '../db/sqlite/open.js';
 import { fsyncDir } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
 
@@ -258,11 +258,6 @@ export class QueueStore {
     });
   }
 
-  /**
-   * Delivery-state changes commit with synchronous=NORMAL: in WAL mode a power loss may undo the
-   * last of them, which only means a delivery (or a DSN) happens again (at-least-once). Enqueues
-   * commit with synchronous=FULL: an acknowledged message is never lost.
-   */
   private readonly statements = new Map<string, Database.Statement>();
 
   /** Prepared once, reused (preparing is a large part of a small query's cost). */
@@ -272,13 +267,13 @@ export class QueueStore {
     return st;
   }
 
+  /**
+   * Delivery-state changes commit with synchronous=NORMAL: in WAL mode a power loss may undo the
+   * last of them, which only means a delivery (or a DSN) happens again (at-least-once). Enqueues
+   * commit with synchronous=FULL: an acknowledged message is never lost.
+   */
   private stateTx<T>(fn: () => T): T {
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      return this.db.transaction(fn)();
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    return relaxedTransaction(this.db, fn);
   }
 
   filePath(id: string): string {

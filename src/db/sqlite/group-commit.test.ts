@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommitter } from './group-commit.js';
-import { openDatabase } from './open.js';
+import { openDatabase, relaxedTransaction } from './open.js';
 
 let dir: string;
 let db: Database.Database;
@@ -157,5 +157,26 @@ describe('GroupCommitter', () => {
     await Promise.all([first, ...later, closing]);
     assert.equal(gc.batches, 2);
     assert.deepEqual([committed(1), committed(2), committed(3), committed(9)], [true, true, true, false]);
+  });
+});
+
+describe('relaxedTransaction', () => {
+  it('commits with synchronous=NORMAL, then gives the database its FULL back (also after a throw, which rolls back)', () => {
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    const inside = relaxedTransaction(db, () => {
+      db.prepare('INSERT INTO row (id) VALUES (1)').run();
+      return db.pragma('synchronous', { simple: true });
+    });
+    assert.equal(inside, 1);
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    assert.ok(committed(1));
+    assert.throws(() =>
+      relaxedTransaction(db, () => {
+        db.prepare('INSERT INTO row (id) VALUES (2)').run();
+        throw new Error('no');
+      }),
+    );
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    assert.equal(committed(2), false);
   });
 });

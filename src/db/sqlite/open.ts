@@ -33,3 +33,18 @@ export function openDatabase(path: string, opts: OpenOptions): Database.Database
   }
   return db;
 }
+
+/**
+ * Runs `fn` in a write transaction (BEGIN IMMEDIATE) committed with synchronous=NORMAL: in WAL mode
+ * a power failure may undo it, so only for changes that are redone or harmless when lost (delivery
+ * state of the queue, deleting unreferenced blobs). The database's own setting comes back after.
+ */
+export function relaxedTransaction<T>(db: Database.Database, fn: () => T): T {
+  const before = db.pragma('synchronous', { simple: true }) as number;
+  db.pragma('synchronous = NORMAL');
+  try {
+    return db.transaction(fn).immediate();
+  } finally {
+    db.pragma(`synchronous = ${before}`);
+  }
+}

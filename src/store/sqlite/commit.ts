@@ -14,6 +14,7 @@
 // inserter checks the file inside its own write transaction, see BlobFiles.ensureFileSync).
 import type Database from 'better-sqlite3';
 import { GroupCommitter } from '../../db/sqlite/group-commit.js';
+import { relaxedTransaction } from '../../db/sqlite/open.js';
 import type { Logger } from '../../log/logger.js';
 import type { BlobFiles } from '../blobs.js';
 import type { InProcessChangeFeed } from '../changes.js';
@@ -121,22 +122,14 @@ export class StoreCommitter {
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
       try {
-        db.pragma('synchronous = NORMAL');
-        db.exec('BEGIN IMMEDIATE');
-        try {
+        relaxedTransaction(db, () => {
           for (const id of chunk) {
             const row = get.get(id) as { refs: number } | undefined;
             if (row && row.refs > 0) continue;
             if (row) del.run(id);
             this.files.removeFileSync(id);
           }
-          db.exec('COMMIT');
-        } catch (err) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw err;
-        } finally {
-          db.pragma('synchronous = FULL');
-        }
+        });
       } catch (err) {
         this.logger.warn({ err }, 'could not delete unreferenced blobs (the next start sweeps them)');
       }
