@@ -1,0 +1,118 @@
+// Sender authentication and the spam score (MAIL FROM and data stages): SPF, DKIM, ARC, DMARC
+// (spf-dkim-dmarc.ts), the Authentication-Results field and the score (spam.ts).
+import type { Check, CheckData, CheckTransaction } from './types.js';
+import { mailauthResolver } from './dns.js';
+import { scoreMessage, spamHeaders, type SpamPrefs } from './spam.js';
+import { authenticateMessage, authenticationResults, checkSpfMailFrom, type SpfOutcome } from './spf-dkim-dmarc.js';
+import { ACCEPT, isInbound, type CheckDeps } from './deps.js';
+import { poolFor } from '../workers/registry.js';
+
+/** SPF results computed at MAIL FROM, kept for the data stage of the same transaction. */
+function spfMemo() {
+  const memo = new Map<string, { at: number; result: Promise<SpfOutcome> }>();
+  const TTL = 15 * 60_000;
+  return {
+    get(key: string, ms: number, compute: () => Promise<SpfOutcome>): Promise<SpfOutcome> {
+      const hit = memo.get(key);
+      if (hit && ms - hit.at < TTL) return hit.result;
+      const result = compute();
+      result.catch(() => memo.delete(key));
+      memo.set(key, { at: ms, result });
+      if (memo.size > 2000) for (const k of memo.keys()) { memo.delete(k); if (memo.size <= 1000) break; }
+      return result;
+    },
+    take(key: string, ms: number): Promise<SpfOutcome> | undefined {
+      const hit = memo.get(key);
+      memo.delete(key);
+      return hit && ms - hit.at < TTL ? hit.result : undefined;
+    },
+  };
+}
+
+/**
+ * SPF, DKIM, ARC, DMARC, the Authentication-Results field and the spam score (smtp listener).
+ * DMARC policy: reject → 550 5.7.1, quarantine → Junk (RFC 7489 §6.6.4 with pct sampling).
+ */
+export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () => SpamPrefs | null): Check {
+  const { config, logger } = deps;
+  const c = config.checks;
+  const resolver = mailauthResolver(deps.resolver);
+  const random = deps.random ?? Math.random;
+  const memo = spfMemo();
+  const userThresholds = new Map(Object.entries(c.user_spam_thresholds).map(([k, v]) => [k.toLowerCase(), v]));
+  const keyOf = (t: CheckTransaction): string => `${t.ip}\0${t.helo}\0${t.mailFrom}`;
+  const spfParams = (t: CheckTransaction) => ({ ip: t.ip, helo: t.helo, mailFrom: t.mailFrom, hostname: config.hostname, resolver });
+  return {
+    name: 'authentication',
+    async mailFrom(t) {
+      if (!c.enabled || !isInbound(t)) return ACCEPT;
+      const spf = memo.get(keyOf(t), now().getTime(), () => checkSpfMailFrom(spfParams(t)));
+      if (c.spf_fail_action !== 'reject') return ACCEPT;
+      const r = await spf;
+      if (r.result !== 'fail') return ACCEPT;
+      // RFC 7208 §8.4: a receiver may reject a fail result; RFC 7372 §3.2: 5.7.23 SPF validation failed.
+      return { action: 'reject', reply: { code: 550, enhanced: '5.7.23', text: `SPF fail: ${r.domain} does not designate ${t.ip} as permitted sender` } };
+    },
+    async data(d: CheckData) {
+      if (!c.enabled || !isInbound(d)) return ACCEPT;
+      const ms = now().getTime();
+      const auth = await authenticateMessage({
+        ...spfParams(d),
+        messagePath: d.messagePath,
+        minRsaBits: c.dkim_min_rsa_bits,
+        arc: c.arc,
+        // an SPF lookup started at MAIL FROM that failed is simply asked again
+        spf: await memo.take(keyOf(d), ms)?.catch(() => undefined),
+        checkHelo: c.spf_helo,
+        now: now(),
+        // DKIM/ARC/DMARC in the server's worker pool (src/workers), stopped at [checks] timeout
+        workers: poolFor(config),
+        timeoutMs: c.timeout,
+      });
+      const headers = [authenticationResults(config.hostname, auth, d.mailFrom, d.helo)];
+
+      const { score, rules } = scoreMessage({ auth, helo: d.helo, ptr: d.ptr, mailFrom: d.mailFrom, hostname: config.hostname });
+      headers.push(...spamHeaders(score, c.spam_threshold, rules));
+      const base = { headers, score };
+      const log = { ip: d.ip, from: d.mailFrom, spf: auth.spf.result, dkim: auth.dkim.map((x) => `${x.domain}:${x.result}`), dmarc: auth.dmarc?.result, score };
+
+      const dm = auth.dmarc;
+      if (c.dmarc_enforce && dm?.result === 'fail' && (dm.policy === 'reject' || dm.policy === 'quarantine')) {
+        // RFC 7489 §6.6.4: pct selects the share of failing mail the policy applies to; the rest
+        // gets the next policy down (reject → quarantine, quarantine → none).
+        const sampled = random() * 100 < dm.pct;
+        const applied = sampled ? dm.policy : dm.policy === 'reject' ? 'quarantine' : 'none';
+        if (applied === 'reject') {
+          logger.info(log, 'DMARC reject');
+          return { action: 'reject', ...base, reply: { code: 550, enhanced: '5.7.1', text: `Rejected by DMARC policy for ${dm.domain}` } };
+        }
+        if (applied === 'quarantine') {
+          logger.info(log, 'DMARC quarantine');
+          return { action: 'quarantine', ...base };
+        }
+      }
+      if (c.spam_reject_threshold > 0 && score >= c.spam_reject_threshold) {
+        logger.info(log, 'spam rejected');
+        return { action: 'reject', ...base, reply: { code: 550, enhanced: '5.7.1', text: `Message refused as spam (score ${score.toFixed(1)})` } };
+      }
+      // Junk per user: each local account a recipient expands to (an alias to several users, each
+      // with a threshold of its own), by the user's own threshold, else the server's.
+      const p = prefs();
+      const users = new Map<string, string>();
+      for (const r of d.recipients) {
+        const e = d.expansions?.find((x) => x.recipient === r);
+        for (const a of e ? e.accounts : [r]) if (!users.has(a.toLowerCase())) users.set(a.toLowerCase(), a);
+      }
+      const junk = [...users.values()].filter((u) => {
+        const def = userThresholds.get(u.toLowerCase()) ?? c.spam_threshold;
+        return score >= (p ? p.thresholdFor(u, def) : def);
+      });
+      logger.debug(log, 'message authenticated');
+      if (users.size && junk.length === users.size) return { action: 'quarantine', ...base };
+      // only forwarded copies (or no recipients): the server's threshold decides
+      if (!users.size && score >= c.spam_threshold) return { action: 'quarantine', ...base };
+      if (junk.length) return { action: 'accept', ...base, quarantineRecipients: junk };
+      return { action: 'accept', ...base };
+    },
+  };
+}

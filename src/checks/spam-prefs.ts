@@ -1,0 +1,14 @@
+// The per-user spam thresholds and the Junk verdict log, in data_dir/checks.sqlite (db.ts).
+import { openChecksDb, type ChecksDb } from './db.js';
+import { createSpamPrefs, type SpamPrefs } from './spam.js';
+
+const spamPrefsByDb = new WeakMap<ChecksDb, SpamPrefs>();
+
+/** The per-user spam threshold and Junk verdict log (data_dir/checks.sqlite), for the CLI and IMAP. */
+export function openSpamPrefs(dataDir: string): SpamPrefs {
+  // One SpamPrefs (prepared statements) per open database: IMAP calls this on every COPY/MOVE.
+  const db = openChecksDb(dataDir);
+  let prefs = spamPrefsByDb.get(db);
+  if (!prefs) spamPrefsByDb.set(db, (prefs = createSpamPrefs(db)));
+  return prefs;
+}
