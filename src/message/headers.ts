@@ -4,6 +4,7 @@
 import libmime from 'libmime';
 import { decode as decodeCharsetBytes } from 'libmime/lib/charset.js';
 import type { Envelope, EnvelopeAddress } from './types.js';
+import { parseAddresses, type InvalidAddress, type Mailbox, type RecoveredAddress } from './address.js';
 
 /** One header field as it appears in a header block. */
 export interface HeaderField {
@@ -364,114 +365,40 @@ export function decodeEncodedWords(value: string): string {
 // ---------------------------------------------------------------------------------------------
 // Addresses
 
-const ADDR_SPECIALS = '()<>[]:;@\\,."';
-
-/** Joins phrase tokens as written: one space wherever the source had whitespace or a comment. */
-function joinTokens(tokens: Token[], keepQuotes: boolean): string {
-  let s = '';
-  for (const t of tokens) {
-    if (t.kind === 'comment') continue;
-    if (s !== '' && t.spaceBefore) s += ' ';
-    s += t.kind === 'quoted' && keepQuotes ? `"${t.text.replace(/(["\\])/g, '\\$1')}"` : t.text;
-  }
-  return s;
+/** One parsed address (or a malformed element) in the IMAP ENVELOPE form (RFC 9051 §7.5.2). */
+function envelopeAddress(a: Mailbox | InvalidAddress): EnvelopeAddress {
+  if (a.kind === 'mailbox') return { name: a.name, adl: a.route, mailbox: a.local, host: a.domain };
+  // A local part alone (`root`): host "" (not NIL, which would mean a group).
+  if (a.local !== null) return { name: a.name, adl: null, mailbox: a.local, host: '' };
+  // Anything else malformed: the text as written, as the name, and no address. RFC 9051 has no
+  // form for "invalid"; no client takes an empty mailbox and host for someone's address, and
+  // guessing one out of broken syntax is how a forged sender gets shown (issue 10 item 5).
+  return { name: a.text === '' ? null : a.text, adl: null, mailbox: '', host: '' };
 }
 
 /**
- * Parses an address list (RFC 5322 §3.4: mailbox-list / address-list with groups) into the
- * IMAP ENVELOPE form (RFC 9051 §7.5.2): names raw (encoded words kept), a group as a start
- * entry (mailbox = group name, host NIL) and an end entry (mailbox and host NIL).
- * RFC 5322 §4.4: obsolete routes (`<@a,@b:user@host>`) go to adl.
+ * Parses an address list (RFC 5322 §3.4, through address.ts, the parser the submission From:
+ * check uses too) into the IMAP ENVELOPE form (RFC 9051 §7.5.2): names raw (encoded words
+ * kept), a group as a start entry (mailbox = group name, host NIL) and an end entry (mailbox
+ * and host NIL). RFC 5322 §4.4: obsolete routes (`<@a,@b:user@host>`) go to adl.
+ * A malformed list is shown element by element: what parses as it is, the rest as written
+ * (see envelopeAddress); an unclosed group is closed at the end.
  * Returns null for an empty list.
  */
 export function parseAddressList(value: string): EnvelopeAddress[] | null {
-  const tokens = tokenize(value, ADDR_SPECIALS);
+  const r = parseAddresses(value);
+  const list: RecoveredAddress[] = r.ok ? r.addresses : r.recovered;
   const out: EnvelopeAddress[] = [];
-  let inGroup = false;
-  let item: Token[] = [];
-
-  const flush = (): void => {
-    const addr = parseMailbox(item);
-    item = [];
-    if (addr) out.push(addr);
-  };
-
-  let angle = 0;
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    if (t.kind === 'special') {
-      if (t.text === '<') angle++;
-      else if (t.text === '>' && angle > 0) angle--;
-      else if (angle === 0) {
-        if (t.text === ',') {
-          flush();
-          continue;
-        }
-        if (t.text === ':' && !inGroup && !item.some((x) => x.kind === 'special' && x.text === '@')) {
-          // RFC 5322 §3.4: group = display-name ":" [group-list] ";"
-          const name = joinTokens(item, false);
-          item = [];
-          out.push({ name: null, adl: null, mailbox: name, host: null });
-          inGroup = true;
-          continue;
-        }
-        if (t.text === ';' && inGroup) {
-          flush();
-          out.push({ name: null, adl: null, mailbox: null, host: null });
-          inGroup = false;
-          continue;
-        }
-      }
+  for (const a of list) {
+    if (a.kind !== 'group') {
+      out.push(envelopeAddress(a));
+      continue;
     }
-    item.push(t);
+    out.push({ name: null, adl: null, mailbox: a.name, host: null });
+    for (const m of a.members) out.push(envelopeAddress(m));
+    out.push({ name: null, adl: null, mailbox: null, host: null });
   }
-  flush();
-  if (inGroup) out.push({ name: null, adl: null, mailbox: null, host: null });
   return out.length ? out : null;
-}
-
-/** One mailbox: name-addr (`phrase <route:addr-spec>`) or addr-spec (RFC 5322 §3.4). */
-function parseMailbox(tokens: Token[]): EnvelopeAddress | null {
-  if (!tokens.some((t) => t.kind !== 'comment')) return null;
-  const lt = tokens.findIndex((t) => t.kind === 'special' && t.text === '<');
-  let phrase: Token[] = [];
-  let spec: Token[];
-  let trailingComment: string | null = null;
-  if (lt >= 0) {
-    phrase = tokens.slice(0, lt);
-    let gt = tokens.findIndex((t, k) => k > lt && t.kind === 'special' && t.text === '>');
-    if (gt < 0) gt = tokens.length;
-    spec = tokens.slice(lt + 1, gt);
-  } else {
-    spec = tokens.filter((t) => t.kind !== 'comment');
-    // `user@host (Real Name)`: the old form puts the name in a comment; use it as the name.
-    const comments = tokens.filter((t) => t.kind === 'comment' && t.text.trim() !== '');
-    if (comments.length) trailingComment = comments[comments.length - 1]!.text.trim();
-  }
-  let adl: string | null = null;
-  // RFC 5322 §4.4: obs-route = obs-domain-list ":"
-  const colon = spec.findIndex((t) => t.kind === 'special' && t.text === ':');
-  if (colon >= 0 && spec[0]?.kind === 'special' && spec[0].text === '@') {
-    adl = joinTokens(spec.slice(0, colon), false).replace(/\s+/g, '');
-    spec = spec.slice(colon + 1);
-  }
-  spec = spec.filter((t) => t.kind !== 'comment');
-  let at = -1;
-  for (let k = spec.length - 1; k >= 0; k--) {
-    if (spec[k]!.kind === 'special' && spec[k]!.text === '@') {
-      at = k;
-      break;
-    }
-  }
-  const local = at >= 0 ? spec.slice(0, at) : spec;
-  const domain = at >= 0 ? spec.slice(at + 1) : [];
-  const mailbox = local.map((t) => t.text).join('');
-  const host = domain.map((t) => t.text).join('');
-  const nameText = joinTokens(phrase, false);
-  const name = nameText !== '' ? nameText : trailingComment;
-  if (mailbox === '' && host === '' && !name) return null;
-  // A mailbox without a domain is not valid RFC 5322; host "" (not NIL, which would mean a group).
-  return { name: name || null, adl, mailbox, host };
 }
 
 /** The ENVELOPE of a header block (RFC 9051 §7.5.2): raw values, unfolded, not decoded. */

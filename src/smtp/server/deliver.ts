@@ -5,7 +5,6 @@
 // Nothing here replies 250: the caller does, after this resolves (everything durable).
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import addressparser from 'nodemailer/lib/addressparser';
 import type { ServerContext } from '../../context.js';
 import type { CheckData, CheckVerdict } from '../../checks/types.js';
 import type { OutboundRecipient } from '../../queue/types.js';
@@ -16,6 +15,8 @@ import { enforceVerdict } from './verdict.js';
 import type { IntakeResult } from './intake.js';
 import type { Recipient, Transaction } from './state.js';
 import { arcSeal, srsFor } from './forward.js';
+import { addressOf, mailboxesOf, parseAddresses } from '../../message/address.js';
+import { headerBytesToString, parseHeaderFields } from '../../message/headers.js';
 import { checkHeaderLine, fieldValue, formatDate, newMessageId, returnPathHeader, splitHeader, type HeaderField } from './headers.js';
 
 export interface DeliveryRequest {
@@ -45,16 +46,50 @@ export interface DeliveryOutcome {
   queued: number;
 }
 
-/** RFC 6409 §8.1-8.3 (submission): the From: addresses must be the user's; Date and Message-ID are added when missing. */
-function submissionFixes(ctx: ServerContext, fields: HeaderField[], sendable: Set<string>): string[] {
-  const from = fields.filter((f) => f.name === 'from');
-  if (!from.length) throw new SmtpError(550, '5.7.1', 'Message has no From: header');
-  for (const f of from) {
-    const list = addressparser(fieldValue(f), { flatten: true });
-    if (!list.length || list.some((a) => !a.address || !sendable.has(a.address.toLowerCase()))) {
-      throw new SmtpError(550, '5.7.1', 'From: header address is not one of your addresses');
+/**
+ * The From: rule of submission (RFC 6409 §8.1: the server may refuse a From: that is not the
+ * user's): every From: address must be one the user may send as (`sendable`, lower case: the
+ * account and the aliases that reach it, as store.sendableAddresses gives them; compared whole,
+ * case-insensitively). The value is read by the RFC 5322 parser the IMAP ENVELOPE uses
+ * (message/address.ts), so what is accepted here is what IMAP clients show; a From: it cannot
+ * parse is refused, never guessed at. Throws 553 5.7.1 with the reason; 550 5.7.1 when there is
+ * no From: at all.
+ */
+export function checkSubmissionFrom(header: Buffer, sendable: Set<string>): void {
+  const refuse = (why: string): never => {
+    throw new SmtpError(553, '5.7.1', `From: header refused: ${why}`);
+  };
+  // The values as the message module reads them (what ENVELOPE is built from) and as the SMTP
+  // side splits the header: both must pass, so no difference in field splitting (bare LF under
+  // BODY=BINARYMIME, a first line that starts with WSP...) can hide a second From: from either.
+  const imapView = parseHeaderFields(headerBytesToString(header).text)
+    .filter((f) => f.key === 'from')
+    .map((f) => f.value);
+  const smtpView = splitHeader(header)
+    .filter((f) => f.name === 'from')
+    .map(fieldValue);
+  if (!imapView.length && !smtpView.length) throw new SmtpError(550, '5.7.1', 'Message has no From: header');
+  // RFC 5322 §3.6: From: occurs exactly once (readers differ in which of several they show).
+  if (imapView.length > 1 || smtpView.length > 1) refuse('more than one From: field (RFC 5322 §3.6)');
+  if (imapView.length !== smtpView.length) refuse('the From: field is malformed (RFC 5322 §2.2)');
+  for (const value of [...imapView, ...smtpView]) {
+    const r = parseAddresses(value);
+    if (!r.ok) refuse(`not a valid RFC 5322 address list (${r.error} at offset ${r.offset})`);
+    else {
+      // RFC 5322 §3.6.2: from = "From:" mailbox-list (a group is not a mailbox).
+      if (r.addresses.some((a) => a.kind === 'group')) refuse('a group is not allowed in From: (RFC 5322 §3.6.2)');
+      const list = mailboxesOf(r.addresses);
+      if (!list.length) refuse('no address');
+      // RFC 5322 §4.4: source routes are obsolete; nothing the user needs to send.
+      if (list.some((m) => m.route !== null)) refuse('source routes are not allowed');
+      if (list.some((m) => !sendable.has(addressOf(m).toLowerCase()))) refuse('an address in From: is not one of your addresses');
     }
   }
+}
+
+/** RFC 6409 §8.1-8.3 (submission): the From: addresses must be the user's; Date and Message-ID are added when missing. */
+function submissionFixes(ctx: ServerContext, header: Buffer, fields: HeaderField[], sendable: Set<string>): string[] {
+  checkSubmissionFrom(header, sendable);
   const added: string[] = [];
   if (!fields.some((f) => f.name === 'date')) added.push(`Date: ${formatDate(ctx.now())}\r\n`);
   if (!fields.some((f) => f.name === 'message-id')) added.push(`Message-ID: ${newMessageId(ctx.config.hostname)}\r\n`);
@@ -111,7 +146,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     let fields = splitHeader(message.header);
     const hasBlankLine = message.header.length >= 2 && (message.header.length === 2 || message.header.subarray(-4).toString('latin1') === '\r\n\r\n');
     // The From: rule first: a refused message does not count toward the sender's rate limit.
-    const added = req.sendable ? submissionFixes(ctx, fields, req.sendable) : [];
+    const added = req.sendable ? submissionFixes(ctx, message.header, fields, req.sendable) : [];
     let verdict: CheckVerdict = { action: 'accept' };
     if (req.checkData) {
       verdict = await ctx.checks.data({ ...req.checkData, messagePath: message.path, size: message.size });

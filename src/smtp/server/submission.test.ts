@@ -87,7 +87,7 @@ describe('smtp submission', () => {
     assert.match(await cmd(t, 'MAIL FROM:<info@a.test>'), /^250/, 'an alias of the user');
     await cmd(t, 'RCPT TO:<bob@a.test>');
     await cmd(t, 'DATA');
-    assert.match(await cmd(t, 'From: Bob <bob@a.test>\r\nSubject: x\r\n\r\nforged\r\n.'), /^550 5\.7\.1/);
+    assert.match(await cmd(t, 'From: Bob <bob@a.test>\r\nSubject: x\r\n\r\nforged\r\n.'), /^553 5\.7\.1/);
     await cmd(t, 'MAIL FROM:<ALICE@a.test>');
     await cmd(t, 'RCPT TO:<bob@a.test>');
     await cmd(t, 'DATA');
