@@ -14,6 +14,9 @@ import { createDkimSigner } from './checks/dkim-sign.js';
 import { openQueue } from './queue/index.js';
 import { createTlsProvider } from './net/tls.js';
 import { startListeners } from './net/listener.js';
+import { createWorkerPool, type PoolStats } from './workers/pool.js';
+import { registerPool, unregisterPool } from './workers/registry.js';
+import { startLoopDelayMonitor, type LoopDelayStats } from './workers/loop-delay.js';
 import { createSmtpSession } from './smtp/server/session.js';
 import { createImapSession } from './imap/server/session.js';
 import { createPop3Session } from './pop3/session.js';
@@ -25,6 +28,8 @@ export interface RunningServer {
   reload(): Promise<void>;
   /** Stops accepting, lets in-flight work finish up to graceMs, closes everything. */
   stop(graceMs?: number): Promise<void>;
+  /** Event-loop delay (p99, max) and the worker pool's counters. */
+  stats(): { eventLoop: LoopDelayStats; workers: PoolStats };
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -32,9 +37,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const store = await openStore(config.data_dir, { logger });
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const auth = createAuthenticator(store, config, logger);
+  // CPU-heavy per-message work (DKIM/ARC/DMARC, signing, sealing) runs in these threads (src/workers).
+  const workers = createWorkerPool({ threads: config.workers.threads, jobTimeoutMs: config.workers.job_timeout, maxQueue: config.workers.max_queue, logger });
+  registerPool(config, workers);
+  const loopDelay = startLoopDelayMonitor({ logger, intervalMs: 60_000, warnMs: config.workers.loop_delay_warn });
+  const closeWorkers = async () => {
+    loopDelay.stop();
+    unregisterPool(config, workers);
+    await workers.close();
+  };
   const checks = createPipeline(buildInboundChecks({ config, resolver, store, logger }));
   const base: Omit<ServerContext, 'outbound'> = { config, store, auth, resolver, checks, logger, now: () => new Date() };
-  const queue = await openQueue(base, { signer: createDkimSigner(config, store, logger) });
+  const queue = await openQueue(base, { signer: createDkimSigner(config, store, logger, { workers }) });
   const ctx: ServerContext = { ...base, outbound: queue };
   const tls = await createTlsProvider(config, logger);
 
@@ -53,6 +67,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   } catch (err) {
     await queue.stop(0);
     await store.close();
+    await closeWorkers();
     throw err;
   }
   queue.start();
@@ -61,11 +76,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   return {
     addresses: listeners.addresses,
     reload: () => tls.reload(),
+    stats: () => ({ eventLoop: loopDelay.stats(), workers: workers.stats() }),
     stop(graceMs = config.limits.shutdown_grace) {
       stopping ??= (async () => {
         await listeners.close(graceMs);
         await queue.stop(graceMs);
         await store.close();
+        await closeWorkers();
       })();
       return stopping;
     },

@@ -241,6 +241,20 @@ export const checksSchema = z
   })
   .strict();
 
+/** The worker threads for CPU-heavy per-message work (src/workers); docs/checks.md "Worker pool". */
+export const workersSchema = z
+  .object({
+    /** Worker threads; 0 = a small number from the CPU count (2 to 4). */
+    threads: z.number().int().nonnegative().max(64).default(0),
+    /** Time limit of one job (DKIM signing, ARC sealing); past it the worker is terminated. Verification uses [checks] timeout. */
+    job_timeout: duration.default(30_000),
+    /** Jobs that may wait for a free worker; one more fails at once (the checks give timeout_action). */
+    max_queue: z.number().int().positive().default(200),
+    /** Log a warning when the event loop's p99 delay over a minute reaches this. */
+    loop_delay_warn: duration.default(200),
+  })
+  .strict();
+
 export const logSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -264,6 +278,7 @@ export const configSchema = z
     pop3: pop3Schema.default(pop3Schema.parse({})),
     queue: queueSchema.default(queueSchema.parse({})),
     checks: checksSchema.default(checksSchema.parse({})),
+    workers: workersSchema.default(workersSchema.parse({})),
     log: logSchema.default(logSchema.parse({})),
   })
   .strict();
