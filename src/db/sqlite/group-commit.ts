@@ -99,7 +99,7 @@ export class GroupCommitter<P = void> {
   private prepare(batch: Job<P>[]): Prepared<P> {
     const hook = this.hooks.prepare;
     const ready = hook
-      ? hook(batch.map((j) => j.payload)).then(
+      ? new Promise<ReadonlyArray<Error | undefined> | void>((resolve) => resolve(hook(batch.map((j) => j.payload)))).then(
           (r) => r ?? [],
           (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
         )
