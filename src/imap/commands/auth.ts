@@ -83,7 +83,7 @@ export const authenticate: CommandDescriptor = {
         throw e;
       }
       if ('challenge' in r) {
-        // RFC 9051 §7.5: the challenge goes in a continuation request, base64
+        // RFC 9051 §7.6: the challenge goes in a continuation request, base64
         conn.send(`+ ${encodeSaslChallenge(r.challenge)}`);
         return false;
       }
