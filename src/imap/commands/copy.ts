@@ -5,7 +5,6 @@ import { requireSelected, resolveSet } from '../server/messages.js';
 import { compressSet } from '../wire/compose.js';
 import type { CopyResult } from '../../store/types.js';
 import { reportExpunged } from './selected.js';
-import { openSpamPrefs, recordMoveVerdicts } from '../../checks/index.js';
 
 const SELECTED = ['selected'] as const;
 
@@ -22,19 +21,6 @@ function copyUid(r: CopyResult): string | null {
   return `COPYUID ${r.uidValidity} ${compressSet(r.map.map((m) => m[0]))} ${compressSet(r.map.map((m) => m[1]))}`;
 }
 
-/**
- * Moving or copying mail into or out of Junk (special-use \\Junk, RFC 6154) is the user's verdict
- * on it, remembered for a later classifier (docs/checks.md). A failure is only logged.
- */
-async function rememberJunkVerdict(conn: ImapConn, srcMailboxId: number, dstMailboxId: number, r: CopyResult): Promise<void> {
-  try {
-    const prefs = openSpamPrefs(conn.ctx.config.data_dir);
-    await recordMoveVerdicts(prefs, conn.ctx.store, { account: conn.account!.address, srcMailboxId, dstMailboxId, dstUids: r.map.map((x) => x[1]) });
-  } catch (err) {
-    conn.ctx.logger.warn({ err }, 'could not record a Junk verdict');
-  }
-}
-
 export const copy: CommandDescriptor = {
   states: SELECTED,
   uid: true,
@@ -48,7 +34,6 @@ export const copy: CommandDescriptor = {
     const dst = await target(conn, name);
     if (!uids.length) return;
     const r = await conn.ctx.store.copyMessages(view.mailboxId, uids, dst);
-    await rememberJunkVerdict(conn, view.mailboxId, dst, r);
     const code = copyUid(r);
     return { code, text: `${uid ? 'UID ' : ''}COPY completed` };
   },
@@ -68,7 +53,6 @@ export const move: CommandDescriptor = {
     if (!uids.length) return;
     // RFC 6851 §3.3: atomic; the store copies and expunges in one transaction
     const r = await conn.ctx.store.moveMessages(view.mailboxId, uids, dst);
-    await rememberJunkVerdict(conn, view.mailboxId, dst, r);
     const code = copyUid(r);
     // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs
     if (code) conn.send(`* OK [${code}] Moved`);
