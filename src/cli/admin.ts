@@ -6,6 +6,7 @@ import { action, configOf, formatBytes, parseAddress, parseDomain, say, UsageErr
 import { parseSize } from '../config/schema.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { Config } from '../config/schema.js';
+import { describeRoleMailboxes } from '../store/recipients.js';
 
 /** Hook run after a domain is added (DKIM keys); set by the checks module's registration. */
 export const domainAddedHooks: Array<(config: Config, domain: string) => Promise<string | void>> = [];
@@ -52,13 +53,18 @@ export function register(program: Command): void {
       action(async (name: string, _o: unknown, cmd: Command) => {
         const config = configOf(cmd);
         const d = parseDomain(name);
-        await withStore(config, (store) => store.addDomain(d));
+        const roles = await withStore(config, async (store) => {
+          await store.addDomain(d);
+          return describeRoleMailboxes(store, d);
+        });
         const notes: string[] = [];
         for (const hook of domainAddedHooks) {
           const note = await hook(config, d);
           if (note) notes.push(note);
         }
         say(`domain ${d} added${notes.length ? '; ' + notes.join('; ') : ''}`);
+        // RFC 5321 §4.5.1, RFC 2142 §4: where postmaster@ and abuse@ of the domain go (store/recipients.ts).
+        say(roles);
       }),
     );
   domain
@@ -94,8 +100,12 @@ export function register(program: Command): void {
         const quota = parseQuota(opts.quota);
         const pw = await passwordFrom(opts);
         const hash = await hashPassword(pw);
-        await withStore(configOf(cmd), (store) => store.addAccount(a, hash, quota));
+        const roles = await withStore(configOf(cmd), async (store) => {
+          const acct = await store.addAccount(a, hash, quota);
+          return describeRoleMailboxes(store, acct.domain);
+        });
         say(`user ${a} added${quota ? ` (quota ${formatBytes(quota)})` : ''}`);
+        say(roles);
       }),
     );
   user

@@ -1,8 +1,10 @@
 // Local delivery agent: queue recipients in local domains go straight into the Store, never
 // over the network. Aliases that expand to remote addresses become new queue recipients.
+// postmaster@ and abuse@ of every local domain resolve as in SMTP (store/recipients.ts).
 import type { Store, DeliveryTarget, StagedBlob } from '../store/types.js';
 import type { QueueStore, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
 import { returnPathHeader } from '../smtp/server/headers.js';
+import { resolveLocalRecipient } from '../store/recipients.js';
 
 export type LocalResult = { idx: number } & RecipientResult;
 
@@ -31,10 +33,17 @@ export async function deliverLocal(store: Store, queue: QueueStore, msg: QueuedM
   const forwardedBy: Array<{ idx: number; to: string[] }> = [];
 
   for (const r of rcpts) {
-    const resolved = await store.resolveRecipient(r.address);
-    if (!resolved || (resolved.accounts.length === 0 && resolved.remote.length === 0)) {
+    // The one resolution every path shares (store/recipients.ts): accounts, aliases, postmaster@/abuse@, catch-all.
+    const resolved = await resolveLocalRecipient(store, r.address);
+    if (resolved.kind === 'unknown') {
       // RFC 3463 §3.2: X.1.1, the mailbox does not exist
       results.push({ idx: r.idx, state: 'bounced', reply: `550 5.1.1 <${r.address}>: no such user here`, status: '5.1.1' });
+      continue;
+    }
+    if (resolved.kind === 'unstaffed') {
+      // RFC 5321 §4.5.1: postmaster (and abuse, RFC 2142 §4) must work; nobody can take it yet is
+      // our configuration (RFC 3463 §3.4 X.3.5), temporary: retried until the give-up time.
+      results.push({ idx: r.idx, state: 'deferred', reply: `451 4.3.5 <${r.address}>: no mailbox yet`, status: '4.3.5' });
       continue;
     }
     for (const a of resolved.accounts) {

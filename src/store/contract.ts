@@ -172,6 +172,23 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         assert.equal(await store.resolveRecipient('whoever@a.test'), null);
       });
 
+      it('postmaster@ and abuse@ go to the oldest account unless an account or alias has the address (RFC 5321 §4.5.1)', async () => {
+        await store.addDomain('roles.test');
+        assert.equal(await store.resolveRecipient('postmaster@roles.test'), null, 'no account yet');
+        const first = await withAccount(store, 'zz@roles.test');
+        const second = await withAccount(store, 'aa@roles.test');
+        await store.addAlias('@roles.test', ['aa@roles.test']);
+        for (const a of ['postmaster@roles.test', 'PostMaster@roles.test', 'abuse@roles.test']) {
+          assert.deepEqual((await store.resolveRecipient(a))!.accounts.map((x) => x.id), [first], a);
+        }
+        assert.equal(await store.resolveRecipient('postmaster@remote.test'), null);
+        await store.addAlias('webmaster@roles.test', ['postmaster@roles.test']);
+        assert.deepEqual((await store.resolveRecipient('webmaster@roles.test'))!.accounts.map((x) => x.id), [first]);
+        await store.addAlias('abuse@roles.test', ['aa@roles.test']);
+        assert.deepEqual((await store.resolveRecipient('abuse@roles.test'))!.accounts.map((x) => x.id), [second]);
+        assert.deepEqual((await store.resolveRecipient('postmaster@roles.test'))!.accounts.map((x) => x.id), [first]);
+      });
+
       it('refuses alias loops, also through the catch-all, and leaves nothing behind', async () => {
         await store.addAlias('x@a.test', ['y@a.test']);
         await rejectsWith(store.addAlias('y@a.test', ['x@a.test']), 'alias-loop');

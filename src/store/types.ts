@@ -219,8 +219,10 @@ export interface Store {
   listAliases(domain?: string): Promise<Alias[]>;
   /**
    * Expands an address through aliases (recursively, catch-all last) to local accounts and
-   * remote addresses, de-duplicated. null when the domain is local but nothing matches, or
-   * the domain is not local.
+   * remote addresses, de-duplicated. postmaster@ and abuse@ of a local domain that are neither
+   * an account nor an alias go to the domain's oldest account, before the catch-all
+   * (store/recipients.ts; RFC 5321 §4.5.1, RFC 2142 §4). null when the domain is local but
+   * nothing matches, or the domain is not local.
    */
   resolveRecipient(address: string): Promise<{ accounts: Account[]; remote: string[] } | null>;
   /**

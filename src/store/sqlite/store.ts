@@ -7,6 +7,7 @@ import type { Logger } from '../../log/logger.js';
 import type { MessageStructure } from '../../message/types.js';
 import { BlobFiles } from '../blobs.js';
 import { InProcessChangeFeed } from '../changes.js';
+import { isRoleAddress } from '../recipients.js';
 import {
   DEFAULT_MAILBOXES,
   StoreError,
@@ -337,8 +338,10 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * One step of expansion. An account is final; an alias leads to its targets; an address of
-   * a local domain that is neither leads to the domain's catch-all ("@domain") if there is one.
+   * One step of expansion. An account is final; an alias leads to its targets; postmaster@ and
+   * abuse@ of a local domain that are neither lead to the domain's oldest account (see
+   * store/recipients.ts); any other address of a local domain leads to the domain's catch-all
+   * ("@domain") if there is one.
    */
   private expandStep(address: string): { account?: AccountRow; next?: string[]; remote?: boolean } {
     if (address.startsWith('@')) return { next: this.aliasTargets(address) ?? [] };
@@ -347,7 +350,13 @@ export class SqliteStore implements Store {
     const targets = this.aliasTargets(address);
     if (targets) return { next: targets };
     const domain = domainOf(address);
-    if (this.domainId(domain) === null) return { remote: true };
+    const domainId = this.domainId(domain);
+    if (domainId === null) return { remote: true };
+    // RFC 5321 §4.5.1 (postmaster MUST be accepted at every domain we serve), RFC 2142 §4 (abuse).
+    if (isRoleAddress(address)) {
+      const first = this.q('SELECT address FROM accounts WHERE domain_id = ? ORDER BY created_at, id LIMIT 1').get(domainId) as { address: string } | undefined;
+      if (first) return { next: [first.address] };
+    }
     return { next: this.aliasTargets('@' + domain) ? ['@' + domain] : [] };
   }
 

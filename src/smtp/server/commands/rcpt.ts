@@ -6,6 +6,8 @@ import type { Recipient, SessionApi, SmtpCommand } from '../state.js';
 import { enforceVerdict } from '../verdict.js';
 import { srsFor } from '../forward.js';
 import { SrsError } from '../../../checks/srs.js';
+import { resolveLocalRecipient, serverPostmaster } from '../../../store/recipients.js';
+import type { Account } from '../../../store/types.js';
 
 export interface RcptArgs {
   path: ParsedPath;
@@ -47,23 +49,34 @@ async function reverseSrs(s: SessionApi, address: string): Promise<Resolved> {
   const at = target.lastIndexOf('@');
   const domain = target.slice(at + 1).toLowerCase();
   if (await s.ctx.store.isLocalDomain(domain)) {
-    const r = await s.ctx.store.resolveRecipient(target);
-    if (!r || (!r.accounts.length && !r.remote.length)) throw new SmtpError(550, '5.1.1', 'User unknown');
+    const r = await resolveLocal(s, target);
     return { address, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote, srsBounce: true };
   }
   return { address, accounts: [], remote: [`${target.slice(0, at)}@${domain}`], srsBounce: true };
 }
 
+/**
+ * An address of a local domain through the one resolution every path shares (store/recipients.ts):
+ * accounts, aliases, postmaster@/abuse@ and the catch-all.
+ */
+async function resolveLocal(s: SessionApi, address: string): Promise<{ accounts: Account[]; remote: string[] }> {
+  const r = await resolveLocalRecipient(s.ctx.store, address);
+  if (r.kind === 'unknown') throw new SmtpError(550, '5.1.1', 'User unknown');
+  // RFC 5321 §4.5.1: postmaster MUST work, so a role mailbox nobody can take yet is a temporary
+  // failure of our configuration (RFC 3463 X.3.5), retried by the sender, never "no such user".
+  if (r.kind === 'unstaffed') throw new SmtpError(451, '4.3.5', `<${address}> has no mailbox yet; try again later`);
+  return r;
+}
+
 async function resolve(s: SessionApi, a: RcptArgs): Promise<Resolved> {
   const store = s.ctx.store;
   if (a.path.address === 'postmaster') {
-    // RFC 5321 §4.5.1: <postmaster> without a domain must be accepted.
-    const candidates = [`postmaster@${s.ctx.config.hostname}`, ...(await store.listDomains()).map((d) => `postmaster@${d.name}`)];
-    for (const c of candidates) {
-      const r = await store.resolveRecipient(c);
-      if (r && (r.accounts.length || r.remote.length)) return { address: c, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote };
-    }
-    throw new SmtpError(550, '5.1.1', 'No postmaster here');
+    // RFC 5321 §4.1.1.3 and §4.5.1: <Postmaster> (any case) without a domain MUST be accepted: the
+    // postmaster of the server's own domain (store/recipients.ts serverPostmaster says which).
+    const address = await serverPostmaster(store, s.ctx.config.hostname);
+    if (!address) throw new SmtpError(451, '4.3.5', 'No local domain is configured yet; try again later');
+    const r = await resolveLocal(s, address);
+    return { address, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote };
   }
   const mb = a.path.mailbox!;
   const domain = mb.domain.toLowerCase();
@@ -81,8 +94,7 @@ async function resolve(s: SessionApi, a: RcptArgs): Promise<Resolved> {
     throw new SmtpError(550, '5.7.1', 'Relaying denied');
   }
   const address = `${mb.localPartValue}@${domain}`;
-  const r = await store.resolveRecipient(address);
-  if (!r || (!r.accounts.length && !r.remote.length)) throw new SmtpError(550, '5.1.1', 'User unknown');
+  const r = await resolveLocal(s, address);
   // RFC 3463 §3.3: 4.2.2 mailbox full, a temporary failure, given at RCPT already when nothing else would get the message.
   if (!r.remote.length && r.accounts.every((x) => x.quota > 0 && x.usage >= x.quota)) throw new SmtpError(452, '4.2.2', 'Mailbox full');
   return { address, accounts: r.accounts.map((x) => ({ id: x.id, address: x.address })), remote: r.remote };
