@@ -1,5 +1,6 @@
 // Remote delivery agent: one message to the recipients of one domain, over SMTP to the domain's
 // MX hosts (or the smarthost), with connections kept for the next message to the same host.
+import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { Logger } from '../log/logger.js';
@@ -8,6 +9,13 @@ import type { QueueStore, QueuedMessage, QueuedRecipient, RecipientResult } from
 import { routeDomain, routeSmarthost, type Route } from './route.js';
 import { SmtpClient, SmtpConnectionError, type TlsMode } from '../smtp/client/connection.js';
 import { replyText, xtext, DataEncoder, type SmtpReply } from '../smtp/client/wire.js';
+import { reencodeForRelay, UnrelayableError } from '../message/reencode.js';
+
+/** The message as it goes on the wire: the stored file, or its re-encoding (lines over 998 octets). */
+interface Content {
+  size: number;
+  open(): Readable;
+}
 
 export type RemoteResult = { idx: number } & RecipientResult;
 
@@ -129,6 +137,27 @@ export class RemoteDelivery {
     this.deps.logger.debug({ queueId: msg.id, domain, route: route.kind }, 'routed');
     if (route.kind === 'fail') return all(route.permanent ? 'bounced' : 'deferred', route.status, `${route.code} ${route.status} ${route.text}`);
 
+    // RFC 5322 §2.1.1, RFC 5321 §4.5.3.1.6: no line over 998 octets goes out (we accept longer
+    // ones, smtp.max_line_length): the parts holding one are re-encoded, long header lines folded,
+    // BEFORE DKIM signing so that the signature covers what is sent. RFC 3030 §3: BINARYMIME
+    // (BDAT) has no line limit; such a message goes as it is.
+    let content: Content = { size: msg.size, open: () => this.deps.queue.openMessage(msg.id) };
+    if (msg.body !== 'BINARYMIME') {
+      try {
+        const re = await reencodeForRelay((range) => this.deps.queue.openMessage(msg.id, range), {
+          maxHeldLine: Math.max(1024 * 1024, config.smtp.max_line_length + 2),
+        });
+        if (re) {
+          this.deps.logger.info({ queueId: msg.id, size: msg.size, reencodedSize: re.size, changes: re.changes }, 'lines over 998 octets re-encoded for relay');
+          content = re;
+        }
+      } catch (err) {
+        if (!(err instanceof UnrelayableError)) throw err;
+        // RFC 3463 §3.7: X.6.3, conversion required but not possible
+        return all('bounced', '5.6.3', `554 5.6.3 message cannot be relayed: ${err.message}`);
+      }
+    }
+
     const port = smart ? smart.port : config.queue.remote_port;
     const tls: TlsMode = smart ? (smart.tls === 'tls' ? 'implicit' : smart.tls === 'none' ? 'none' : 'starttls') : 'opportunistic';
     let lastError = `451 4.4.1 no host of ${domain} could be reached`;
@@ -176,7 +205,7 @@ export class RemoteDelivery {
             const results: RemoteResult[] = [];
             // RFC 5321 §4.5.3.1.8: servers need take only 100 recipients per transaction
             for (let i = 0; i < rcpts.length; i += MAX_RCPTS_PER_TRANSACTION) {
-              results.push(...(await this.transaction(client, msg, rcpts.slice(i, i + MAX_RCPTS_PER_TRANSACTION), host.name)));
+              results.push(...(await this.transaction(client, msg, content, rcpts.slice(i, i + MAX_RCPTS_PER_TRANSACTION), host.name)));
             }
             this.active.delete(client);
             this.pool.put(key, client);
@@ -196,7 +225,7 @@ export class RemoteDelivery {
     return all('deferred', lastStatus, lastError);
   }
 
-  private async transaction(client: SmtpClient, msg: QueuedMessage, rcpts: QueuedRecipient[], mta: string): Promise<RemoteResult[]> {
+  private async transaction(client: SmtpClient, msg: QueuedMessage, content: Content, rcpts: QueuedRecipient[], mta: string): Promise<RemoteResult[]> {
     const ext = client.extensions;
     const all = (state: 'deferred' | 'bounced', status: string, reply: string): RemoteResult[] =>
       rcpts.map((r) => ({ idx: r.idx, state, status, reply, remoteMta: mta }));
@@ -214,12 +243,12 @@ export class RemoteDelivery {
       return all('bounced', '5.6.3', `554 5.6.3 ${mta} does not accept BINARYMIME, which this message needs`);
     }
     const sizeLimit = Number(ext.get('SIZE') ?? '0');
-    if (ext.has('SIZE') && sizeLimit > 0 && msg.size > sizeLimit) {
+    if (ext.has('SIZE') && sizeLimit > 0 && content.size > sizeLimit) {
       // RFC 1870 §6.1: do not send a message larger than the server's declared SIZE
-      return all('bounced', '5.3.4', `552 5.3.4 message size ${msg.size} exceeds the fixed limit ${sizeLimit} of ${mta}`);
+      return all('bounced', '5.3.4', `552 5.3.4 message size ${content.size} exceeds the fixed limit ${sizeLimit} of ${mta}`);
     }
     const mailParams: string[] = [];
-    if (ext.has('SIZE')) mailParams.push(`SIZE=${msg.size}`);
+    if (ext.has('SIZE')) mailParams.push(`SIZE=${content.size}`);
     if (msg.body === '8BITMIME' && ext.has('8BITMIME')) mailParams.push('BODY=8BITMIME');
     if (binary) mailParams.push('BODY=BINARYMIME');
     if (msg.needsUtf8) mailParams.push('SMTPUTF8');
@@ -240,7 +269,7 @@ export class RemoteDelivery {
       prefix = await this.deps.signer.sign({
         from: msg.from,
         headerFromDomain: msg.headerFromDomain,
-        message: () => this.deps.queue.openMessage(msg.id).pipe(new DataEncoder({ terminate: false })),
+        message: () => content.open().pipe(new DataEncoder({ terminate: false })),
       });
     }
     const res = await client.send({
@@ -248,8 +277,8 @@ export class RemoteDelivery {
       mailParams,
       recipients,
       prefix,
-      message: () => this.deps.queue.openMessage(msg.id),
-      ...(binary ? { bdatSize: msg.size } : {}),
+      message: () => content.open(),
+      ...(binary ? { bdatSize: content.size } : {}),
     });
     this.deps.logger.info(
       { queueId: msg.id, mta, mail: res.mail.code, rcpts: res.rcpts.map((r) => r?.code ?? null), data: res.data ? replyText(res.data) : null },
