@@ -65,25 +65,46 @@ const MSG = [
   '',
 ].join('\r\n');
 
-test('a message with 5,000-octet lines is relayed with every line within 998 octets, DKIM-signed over what is sent', async () => {
+/** A queue (optionally with the DKIM signer of a.test, keys published) relaying to a scripted remote. */
+async function relayEnv(sign: boolean) {
   const remote = await new ScriptedRemote().listen();
   const dir = mkdtempSync(join(tmpdir(), 'yubin-ll-'));
   const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, dns: { servers: [dns.address], timeout: 500 }, queue: { remote_port: remote.port, retry_initial: '1h' } });
   const store = await openStore(dir);
   await store.addDomain('a.test');
   await store.addAccount('alice@a.test', 'x');
-  const keys = ensureDomainKeys(dir, 'a.test');
-  for (const k of keys) dns.setRecords(`${k.selector}._domainkey.a.test`, 'TXT', [dkimRecord(k)]);
   const resolver = createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 });
-  const signer = createDkimSigner(config, store, silentLogger(), { resolver });
-  const queue = await openQueue({ config, store, resolver, logger: silentLogger(), now: () => new Date() }, { startScheduler: true, pollMs: 50, signer });
+  let signer;
+  if (sign) {
+    for (const k of ensureDomainKeys(dir, 'a.test')) dns.setRecords(`${k.selector}._domainkey.a.test`, 'TXT', [dkimRecord(k)]);
+    signer = createDkimSigner(config, store, silentLogger(), { resolver });
+  }
+  const queue = await openQueue({ config, store, resolver, logger: silentLogger(), now: () => new Date() }, { startScheduler: true, pollMs: 50, ...(signer ? { signer } : {}) });
+  return {
+    remote,
+    dir,
+    store,
+    async send(message: string): Promise<string> {
+      const blob = await store.blobs.stage(Buffer.from(message, 'latin1'));
+      try {
+        return await queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@b.test' }], blob });
+      } finally {
+        await store.blobs.discard(blob);
+      }
+    },
+    async close(): Promise<void> {
+      await queue.stop(1000);
+      await store.close();
+      await remote.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a message with 5,000-octet lines is relayed with every line within 998 octets, DKIM-signed over what is sent', async () => {
+  const { remote, dir, store, send, close } = await relayEnv(true);
   try {
-    const blob = await store.blobs.stage(Buffer.from(MSG, 'latin1'));
-    try {
-      await queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@b.test' }], blob });
-    } finally {
-      await store.blobs.discard(blob);
-    }
+    await send(MSG);
     await until('the relayed message', () => remote.messages.length > 0);
     const received = remote.messages[0]!;
     const wire = Buffer.from(received, 'utf8');
@@ -116,31 +137,15 @@ test('a message with 5,000-octet lines is relayed with every line within 998 oct
     const declared = Number(/SIZE=(\d+)/.exec(mail)?.[1] ?? NaN);
     if (!Number.isNaN(declared)) assert.notEqual(declared, Buffer.byteLength(MSG, 'latin1'));
   } finally {
-    await queue.stop(1000);
-    await store.close();
-    await remote.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
 
 test('a header line over 998 octets without white space to fold at is bounced, never sent', async () => {
-  const remote = await new ScriptedRemote().listen();
-  const dir = mkdtempSync(join(tmpdir(), 'yubin-ll-'));
-  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, dns: { servers: [dns.address], timeout: 500 }, queue: { remote_port: remote.port, retry_initial: '1h' } });
-  const store = await openStore(dir);
-  await store.addDomain('a.test');
-  await store.addAccount('alice@a.test', 'x');
-  const resolver = createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 });
-  const queue = await openQueue({ config, store, resolver, logger: silentLogger(), now: () => new Date() }, { startScheduler: true, pollMs: 50 });
+  const { remote, store, send, close } = await relayEnv(false);
   try {
     const msg = `From: alice@a.test\r\nTo: bob@b.test\r\nX-Token: ${'t'.repeat(3000)}\r\n\r\nbody\r\n`;
-    const blob = await store.blobs.stage(Buffer.from(msg));
-    let id: string;
-    try {
-      id = await queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@b.test' }], blob });
-    } finally {
-      await store.blobs.discard(blob);
-    }
+    const id = await send(msg);
     // the DSN reaches alice's INBOX with the reason
     const acct = (await store.getAccount('alice@a.test'))!;
     const box = (await store.getMailbox(acct.id, 'INBOX'))!;
@@ -149,11 +154,8 @@ test('a header line over 998 octets without white space to fold at is bounced, n
     assert.match(dsn, /Status: 5\.6\.3/);
     assert.match(dsn.replace(/\r\n[ \t]+/g, ' '), /X-Token has a line over 998 octets that cannot be folded/);
     assert.equal(remote.messages.length, 0, 'nothing was sent');
-    assert.ok(id!);
+    assert.ok(id);
   } finally {
-    await queue.stop(1000);
-    await store.close();
-    await remote.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
