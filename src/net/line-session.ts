@@ -181,9 +181,9 @@ export abstract class LineSession<F extends InputFramer> implements Session {
   }
 
   /** Writes, then waits until the client has read enough (large responses: FETCH, RETR). */
-  async writeAndDrain(data: string | Uint8Array): Promise<void> {
-    if (this.ended) return;
-    if (!this.transport.write(data)) await Promise.race([this.transport.drain(), this.closedPromise]);
+  writeAndDrain(data: string | Uint8Array): Promise<void> {
+    if (this.ended || this.transport.write(data)) return Promise.resolve();
+    return Promise.race([this.transport.drain(), this.closedPromise]);
   }
 
   /** Counts a bad command; when the budget is spent the session says why and ends. Returns true if it ended. */
@@ -225,10 +225,10 @@ export abstract class LineSession<F extends InputFramer> implements Session {
    * (CVE-2011-0411): nothing the client sent before the handshake is acted on.
    */
   async upgradeTls(): Promise<TlsInfo> {
+    // Input already buffered is dropped here; what arrives before the handshake completes is
+    // dropped by the transport (its contract), so the first bytes after are the client's, over TLS.
     this.framer.clear();
-    const info = await this.transport.startTls();
-    this.framer.clear();
-    return info;
+    return this.transport.startTls();
   }
 
   /** Registers something the current command opened; released by release(r) or at the end. */

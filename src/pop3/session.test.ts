@@ -468,3 +468,17 @@ test('a stored message with bare LF line ends (e.g. an IMAP APPEND) is sent as s
     await odd.close();
   }
 });
+
+test('half-close without QUIT: the maildrop is unlocked at once, nothing is deleted (issue 10 item 10)', async () => {
+  const a = await c.login(c.alice, 'secret pw');
+  assert.match(await cmd(a, 'DELE 1'), /^\+OK/);
+  // FIN right after a command: the command is answered, then the session ends with nothing to say.
+  a.send('NOOP\r\n');
+  a.end();
+  assert.equal((await a.waitFor(/\r\n$/)).trimEnd(), '+OK');
+  await a.waitClosed(1000);
+  // The owner's next client gets in at once: no [IN-USE] while a grace period runs out.
+  const b = await c.login(c.alice, 'secret pw');
+  assert.match(await cmd(b, 'STAT'), /^\+OK [1-9]/, 'DELE without QUIT removed nothing');
+  await cmd(b, 'QUIT');
+});

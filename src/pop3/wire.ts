@@ -39,6 +39,11 @@ export class LineReader {
     return this.queued - this.pos + this.partialLen;
   }
 
+  /** The same as pendingBytes (src/net/line-session.ts InputFramer). */
+  get buffered(): number {
+    return this.pendingBytes;
+  }
+
   /** Drops everything buffered: unread lines and the partial line. */
   clear(): void {
     // RFC 2595 §4: input the client sent before the TLS handshake is not acted on after it

@@ -322,3 +322,17 @@ test('SIGTERM: an idle session is told -ERR [SYS/TEMP], and its DELE marks delet
   assert.equal(await line(again, 'STAT'), `+OK 3 ${seeded.alice!.reduce((a, m) => a + m.length, 0)}`);
   await line(again, 'QUIT');
 });
+
+test('a client that half-closes without QUIT can log in again at once (no [IN-USE] grace)', async () => {
+  const first = await login(y.port('pop3s'), 'alice@example.test');
+  assert.match(await line(first, 'STAT'), /^\+OK/);
+  // FIN without QUIT, and at once a new connection (the old server held the lock for a 2 s grace).
+  first.socket.end();
+  const c = await LineClient.connect(y.port('pop3s'), '127.0.0.1', { tls: true });
+  await c.waitFor(/^\+OK.*\r\n$/);
+  c.write('USER alice@example.test\r\n');
+  await c.waitFor(/^\+OK.*\r\n$/);
+  c.write(`PASS ${PW}\r\n`);
+  assert.match(await c.waitFor(/\r\n$/), /^\+OK Logged in/);
+  await line(c, 'QUIT');
+});
