@@ -293,7 +293,7 @@ class ResponseWriter {
     const data = this.buf.length === 1 ? this.buf[0]! : Buffer.concat(this.buf, this.size);
     this.buf = [];
     this.size = 0;
-    await this.conn.write(data);
+    await this.conn.writeAndDrain(data);
   }
 
   async add(pieces: Piece[]): Promise<void> {
@@ -306,7 +306,7 @@ class ResponseWriter {
       else {
         await this.flush();
         // DESIGN.md: large bodies stream; no code path holds a whole large message in memory
-        for await (const chunk of store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.write(chunk as Buffer);
+        for await (const chunk of store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.writeAndDrain(chunk as Buffer);
       }
     }
     if (this.size >= 64 * 1024) await this.flush();

@@ -1,10 +1,12 @@
 // COPY and MOVE with their UID forms (RFC 9051 §6.4.7, §6.4.8; RFC 6851 MOVE; RFC 4315 COPYUID).
-import type { CommandDescriptor, ImapConn } from '../server/conn.js';
+import { defineCommand, type ImapConn, type ParseContext } from '../server/conn.js';
 import { ImapError } from '../server/errors.js';
 import { requireSelected, resolveSet } from '../server/messages.js';
 import { compressSet } from '../wire/compose.js';
+import type { ArgReader } from '../wire/tokenizer.js';
 import type { CopyResult } from '../../store/types.js';
 import { reportExpunged } from './selected.js';
+import { mailboxArg, sequenceSetArg, type SetArg } from './args.js';
 
 const SELECTED = ['selected'] as const;
 
@@ -21,35 +23,39 @@ function copyUid(r: CopyResult): string | null {
   return `COPYUID ${r.uidValidity} ${compressSet(r.map.map((m) => m[0]))} ${compressSet(r.map.map((m) => m[1]))}`;
 }
 
-export const copy: CommandDescriptor = {
+/** RFC 9051 §9: copy = "COPY" SP sequence-set SP mailbox; RFC 6851 §3.1: move likewise. */
+export function parseCopy(args: ArgReader, ctx: ParseContext): { set: SetArg; mailbox: string } {
+  const set = sequenceSetArg(args);
+  const mailbox = mailboxArg(args, ctx);
+  args.end();
+  return { set, mailbox };
+}
+
+export const copy = defineCommand({
+  name: 'COPY',
   states: SELECTED,
-  uid: true,
-  usesSeqs: true,
-  async run({ args, conn, uid }) {
+  flags: { uid: true, usesSeqs: true },
+  parse: parseCopy,
+  async run(conn, { set, mailbox }, { uid }) {
     const view = requireSelected(conn);
-    const set = args.atom();
-    const name = conn.mailboxArg(args);
-    args.end();
-    const uids = resolveSet(conn, view, set, uid);
-    const dst = await target(conn, name);
+    const uids = resolveSet(conn, view, set.text, uid);
+    const dst = await target(conn, mailbox);
     if (!uids.length) return;
     const r = await conn.ctx.store.copyMessages(view.mailboxId, uids, dst);
     const code = copyUid(r);
     return { code, text: `${uid ? 'UID ' : ''}COPY completed` };
   },
-};
+});
 
-export const move: CommandDescriptor = {
+export const move = defineCommand({
+  name: 'MOVE',
   states: SELECTED,
-  uid: true,
-  async run({ args, conn, uid }) {
+  flags: { uid: true, writes: true },
+  parse: parseCopy,
+  async run(conn, { set, mailbox }, { uid }) {
     const view = requireSelected(conn);
-    const set = args.atom();
-    const name = conn.mailboxArg(args);
-    args.end();
-    const uids = resolveSet(conn, view, set, uid);
-    const dst = await target(conn, name);
-    if (view.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
+    const uids = resolveSet(conn, view, set.text, uid);
+    const dst = await target(conn, mailbox);
     if (!uids.length) return;
     // RFC 6851 §3.3: atomic; the store copies and expunges in one transaction
     const r = await conn.ctx.store.moveMessages(view.mailboxId, uids, dst);
@@ -62,4 +68,4 @@ export const move: CommandDescriptor = {
       r.map.map((m) => m[0]),
     );
   },
-};
+});

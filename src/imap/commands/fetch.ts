@@ -1,81 +1,76 @@
 // FETCH and STORE, and their UID forms (RFC 9051 §6.4.5, §6.4.6, §6.4.9).
-import type { CommandDescriptor } from '../server/conn.js';
-import { ImapError } from '../server/errors.js';
+import { defineCommand } from '../server/conn.js';
 import { metasFor, requireSelected, resolveSet } from '../server/messages.js';
-import { parseFetchItems, runFetch } from '../fetch.js';
+import { parseFetchItems, runFetch, type FetchItem } from '../fetch.js';
 import { flagList } from '../wire/compose.js';
-import type { Token } from '../wire/tokenizer.js';
+import type { ArgReader, Token } from '../wire/tokenizer.js';
 import type { FlagUpdate } from '../../store/types.js';
+import { parseFlags, sequenceSetArg, type SetArg } from './args.js';
 
 const SELECTED = ['selected'] as const;
 
-export const fetch: CommandDescriptor = {
+/** RFC 9051 §9: fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")"). */
+export function parseFetch(args: ArgReader): { set: SetArg; items: FetchItem[] } {
+  const set = sequenceSetArg(args);
+  const items = parseFetchItems(args.listOrAtom(), (m) => args.bad(m));
+  // RFC 9051 §6.4.5 fetch modifiers (CHANGEDSINCE etc.) come from extensions we do not offer
+  if (!args.done) args.bad('FETCH modifiers are not supported');
+  return { set, items };
+}
+
+export const fetch = defineCommand({
+  name: 'FETCH',
   states: SELECTED,
-  uid: true,
-  usesSeqs: true,
-  async run({ args, conn, uid }) {
+  flags: { uid: true, usesSeqs: true },
+  parse: parseFetch,
+  async run(conn, { set, items }, { uid }) {
     const view = requireSelected(conn);
-    const set = args.atom();
-    const items = parseFetchItems(args.listOrAtom(), (m) => args.bad(m));
-    if (!args.done) {
-      // RFC 9051 §6.4.5 fetch modifiers (CHANGEDSINCE etc.) come from extensions we do not offer
-      args.bad('FETCH modifiers are not supported');
-    }
-    const uids = resolveSet(conn, view, set, uid);
+    const uids = resolveSet(conn, view, set.text, uid);
     const r = await runFetch(conn, view, uids, items, uid);
     // RFC 9051 §7.1 EXPUNGEISSUED: some messages were expunged by another session meanwhile
     if (r.expunged && !uid) return { code: 'EXPUNGEISSUED', text: 'Some messages were expunged' };
   },
-};
+});
 
-const SYSTEM = new Map(['\\answered', '\\flagged', '\\deleted', '\\seen', '\\draft'].map((f) => [f, '\\' + f[1]!.toUpperCase() + f.slice(2)]));
-
-/** Validates and normalises flags for STORE/APPEND (RFC 9051 §2.3.2, §9 flag). */
-export function parseFlags(tokens: Token[], bad: (m: string) => never): string[] {
-  const out: string[] = [];
-  for (const t of tokens) {
-    if (t.t !== 'atom') bad('Flags are atoms');
-    const v = t.v;
-    if (v.startsWith('\\')) {
-      const sys = SYSTEM.get(v.toLowerCase());
-      // RFC 9051 §2.3.2: \Recent cannot be set by a client; other \-flags are not defined
-      if (!sys) bad(`Invalid flag ${v.slice(0, 40)}`);
-      if (!out.includes(sys)) out.push(sys);
-      continue;
-    }
-    // RFC 9051 §9: flag-keyword = atom (no "]", no list-wildcards, no quoted-specials)
-    if (!/^[^\x00-\x20\x7f-\uffff(){%*"\\\]]{1,100}$/.test(v)) bad(`Invalid keyword ${v.slice(0, 40)}`);
-    if (!out.some((f) => f.toLowerCase() === v.toLowerCase())) out.push(v);
-  }
-  if (out.length > 100) bad('Too many flags');
-  return out;
+export interface StoreArgs {
+  set: SetArg;
+  mode: FlagUpdate['mode'];
+  silent: boolean;
+  flags: string[];
 }
 
-export const store: CommandDescriptor = {
+/** RFC 9051 §9: store = "STORE" SP sequence-set SP store-att-flags; store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag))). */
+export function parseStore(args: ArgReader): StoreArgs {
+  const set = sequenceSetArg(args);
+  if (args.peek()?.t === 'list') args.bad('STORE modifiers (UNCHANGEDSINCE) are not supported');
+  const op = args.atom().toUpperCase();
+  const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(op);
+  if (!m) return args.bad('Expected FLAGS, +FLAGS or -FLAGS');
+  const rest: Token[] = [];
+  if (args.done) args.bad('STORE needs flags');
+  const first = args.next();
+  if (first.t === 'list') rest.push(...first.items);
+  else {
+    rest.push(first);
+    while (!args.done) rest.push(args.next());
+  }
+  args.end();
+  const flags = parseFlags(rest, (msg) => args.bad(msg));
+  return { set, mode: m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set', silent: m[2] !== undefined, flags };
+}
+
+export const store = defineCommand({
+  name: 'STORE',
   states: SELECTED,
-  uid: true,
-  usesSeqs: true,
-  async run({ args, conn, uid }) {
+  flags: { uid: true, usesSeqs: true, writes: true },
+  parse: parseStore,
+  async run(conn, { set, mode, silent, flags }, { uid }) {
     const view = requireSelected(conn);
-    const set = args.atom();
-    if (args.peek()?.t === 'list') args.bad('STORE modifiers (UNCHANGEDSINCE) are not supported');
-    const op = args.atom().toUpperCase();
-    const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(op);
-    if (!m) return args.bad('Expected FLAGS, +FLAGS or -FLAGS');
-    const rest: Token[] = [];
-    while (!args.done) {
-      const t = args.next();
-      if (t.t === 'list') rest.push(...t.items);
-      else rest.push(t);
-    }
-    const flags = parseFlags(rest, (msg) => args.bad(msg));
-    const uids = resolveSet(conn, view, set, uid);
-    if (view.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
+    const uids = resolveSet(conn, view, set.text, uid);
     if (!uids.length) return;
-    const update: FlagUpdate = { mode: m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set', flags };
-    const r = await conn.ctx.store.updateFlags(view.mailboxId, uids, update);
+    const r = await conn.ctx.store.updateFlags(view.mailboxId, uids, { mode, flags });
     for (const c of r.changed) view.ownChanges.add(`${c.uid}:${c.modseq}`);
-    if (m[2]) return; // RFC 9051 §6.4.6: .SILENT
+    if (silent) return; // RFC 9051 §6.4.6: .SILENT
     // RFC 9051 §6.4.6: an untagged FETCH with the new flags for each message
     const byUid = new Map(r.changed.map((c) => [c.uid, c.flags]));
     const missing = uids.filter((u) => !byUid.has(u));
@@ -88,4 +83,4 @@ export const store: CommandDescriptor = {
       conn.send(`* ${seq} FETCH (${uid ? `UID ${u} ` : ''}FLAGS ${flagList(shown)})`);
     }
   },
-};
+});

@@ -1,7 +1,7 @@
 // Mailbox commands (RFC 9051 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
 // UNSUBSCRIBE, LIST (RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE),
 // LSUB (IMAP4rev1), STATUS (RFC 8438 STATUS=SIZE).
-import type { CommandDescriptor, ImapConn } from '../server/conn.js';
+import { defineCommand, type ImapConn, type ParseContext } from '../server/conn.js';
 import { ImapError } from '../server/errors.js';
 import { SelectedView } from '../server/view.js';
 import { DELIMITER, listMatcher, parentsOf, validateName } from '../server/names.js';
@@ -9,6 +9,7 @@ import { allMessages } from '../server/messages.js';
 import { decodeMutf7 } from '../wire/mutf7.js';
 import { flagList } from '../wire/compose.js';
 import type { ArgReader, Token } from '../wire/tokenizer.js';
+import { mailboxArg } from './args.js';
 import type { Mailbox, SpecialUse } from '../../store/types.js';
 
 const AUTHED = ['auth', 'selected'] as const;
@@ -68,32 +69,37 @@ async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<
   return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed` };
 }
 
-function selectParams(call: { args: ArgReader }): void {
-  // RFC 9051 §6.3.1: optional select parameters; we support none (CONDSTORE is not offered)
-  if (!call.args.done) {
-    const params = call.args.list();
-    if (params.length) call.args.bad('Unsupported SELECT parameter');
+/** RFC 9051 §9: select = "SELECT" SP mailbox [select-params]; we support no parameters (CONDSTORE is not offered). */
+export function parseSelect(args: ArgReader, ctx: ParseContext): string {
+  const name = mailboxArg(args, ctx);
+  if (!args.done) {
+    const params = args.list();
+    if (params.length) args.bad('Unsupported SELECT parameter');
   }
-  call.args.end();
+  args.end();
+  return name;
 }
 
-export const selectCmd: CommandDescriptor = {
+export const selectCmd = defineCommand({
+  name: 'SELECT',
   states: AUTHED,
-  async run(call) {
-    const name = call.conn.mailboxArg(call.args);
-    selectParams(call);
-    return select(call.conn, name, false);
-  },
-};
+  parse: parseSelect,
+  run: (conn, name) => select(conn, name, false),
+});
 
-export const examine: CommandDescriptor = {
+export const examine = defineCommand({
+  name: 'EXAMINE',
   states: AUTHED,
-  async run(call) {
-    const name = call.conn.mailboxArg(call.args);
-    selectParams(call);
-    return select(call.conn, name, true);
-  },
-};
+  parse: parseSelect,
+  run: (conn, name) => select(conn, name, true),
+});
+
+/** A single mailbox name and nothing else (DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT). */
+export function parseMailboxOnly(args: ArgReader, ctx: ParseContext): string {
+  const name = mailboxArg(args, ctx);
+  args.end();
+  return name;
+}
 
 /** Creates the mailbox and any missing parents (RFC 9051 §6.3.4 SHOULD). */
 async function createWithParents(conn: ImapConn, name: string, specialUse?: SpecialUse): Promise<void> {
@@ -112,38 +118,46 @@ async function createWithParents(conn: ImapConn, name: string, specialUse?: Spec
 
 const SPECIAL_USES: readonly SpecialUse[] = ['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged'];
 
-export const create: CommandDescriptor = {
-  states: AUTHED,
-  async run({ args, conn }) {
-    let name = conn.mailboxArg(args);
-    let specialUse: SpecialUse | undefined;
-    if (!args.done) {
-      // RFC 6154 §3: CREATE name (USE (\Sent))
-      const opts = args.list();
-      if (opts.length !== 2 || opts[0]!.t !== 'atom' || opts[0]!.v.toUpperCase() !== 'USE' || opts[1]!.t !== 'list') args.bad('Unsupported CREATE parameter');
-      const uses = (opts[1] as Extract<Token, { t: 'list' }>).items;
-      if (uses.length > 1) throw new ImapError('NO', 'USEATTR', 'Only one special-use attribute per mailbox');
-      if (uses.length === 1) {
-        const u = uses[0]!;
-        const found = u.t === 'atom' ? SPECIAL_USES.find((s) => s.toLowerCase() === u.v.toLowerCase()) : undefined;
-        if (!found) throw new ImapError('NO', 'USEATTR', 'Unsupported special-use attribute');
-        specialUse = found;
-      }
+/** RFC 9051 §9: create = "CREATE" SP mailbox [create-params]; RFC 6154 §3: (USE (\Sent)). */
+export function parseCreate(args: ArgReader, ctx: ParseContext): { name: string; specialUse: SpecialUse | undefined } {
+  const name = mailboxArg(args, ctx);
+  let specialUse: SpecialUse | undefined;
+  if (!args.done) {
+    const opts = args.list();
+    if (opts.length !== 2 || opts[0]!.t !== 'atom' || opts[0]!.v.toUpperCase() !== 'USE' || opts[1]!.t !== 'list') args.bad('Unsupported CREATE parameter');
+    const uses = (opts[1] as Extract<Token, { t: 'list' }>).items;
+    if (uses.length > 1) throw new ImapError('NO', 'USEATTR', 'Only one special-use attribute per mailbox');
+    if (uses.length === 1) {
+      const u = uses[0]!;
+      const found = u.t === 'atom' ? SPECIAL_USES.find((s) => s.toLowerCase() === u.v.toLowerCase()) : undefined;
+      if (!found) throw new ImapError('NO', 'USEATTR', 'Unsupported special-use attribute');
+      specialUse = found;
     }
-    args.end();
+  }
+  args.end();
+  return { name, specialUse };
+}
+
+export const create = defineCommand({
+  name: 'CREATE',
+  states: AUTHED,
+  parse: parseCreate,
+  async run(conn, parsed) {
+    let name = parsed.name;
+    const specialUse = parsed.specialUse;
     // RFC 9051 §6.3.4: a trailing delimiter declares intent to create children; it is not part of the name
     if (name.endsWith(DELIMITER) && name.length > 1) name = name.slice(0, -1);
     if (name === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
     validateName(name);
     await createWithParents(conn, name, specialUse);
   },
-};
+});
 
-export const deleteCmd: CommandDescriptor = {
+export const deleteCmd = defineCommand({
+  name: 'DELETE',
   states: AUTHED,
-  async run({ args, conn }) {
-    const name = conn.mailboxArg(args);
-    args.end();
+  parse: parseMailboxOnly,
+  async run(conn, name) {
     // RFC 9051 §6.3.5: deleting INBOX is an error
     if (name === 'INBOX') throw new ImapError('NO', 'CANNOT', 'INBOX cannot be deleted');
     const store = conn.ctx.store;
@@ -155,14 +169,22 @@ export const deleteCmd: CommandDescriptor = {
     if (conn.selected?.mailboxId === mb.id) conn.setSelected(null);
     await store.deleteMailbox(accountId(conn), mb.name);
   },
-};
+});
 
-export const rename: CommandDescriptor = {
+/** RFC 9051 §9: rename = "RENAME" SP mailbox SP mailbox. */
+export function parseRename(args: ArgReader, ctx: ParseContext): { from: string; to: string } {
+  const from = mailboxArg(args, ctx);
+  const to = mailboxArg(args, ctx);
+  args.end();
+  return { from, to };
+}
+
+export const rename = defineCommand({
+  name: 'RENAME',
   states: AUTHED,
-  async run({ args, conn }) {
-    const from = conn.mailboxArg(args);
-    let to = conn.mailboxArg(args);
-    args.end();
+  parse: parseRename,
+  async run(conn, { from, to: toArg }) {
+    let to = toArg;
     if (to.endsWith(DELIMITER) && to.length > 1) to = to.slice(0, -1);
     validateName(to);
     const store = conn.ctx.store;
@@ -176,14 +198,14 @@ export const rename: CommandDescriptor = {
     // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name; INBOX stays, empty
     await store.renameMailbox(accountId(conn), src.name, to);
   },
-};
+});
 
-function subscribeCmd(subscribed: boolean): CommandDescriptor {
-  return {
+function subscribeCmd(subscribed: boolean) {
+  return defineCommand({
+    name: subscribed ? 'SUBSCRIBE' : 'UNSUBSCRIBE',
     states: AUTHED,
-    async run({ args, conn }) {
-      const name = conn.mailboxArg(args);
-      args.end();
+    parse: parseMailboxOnly,
+    async run(conn, name) {
       const mb = await conn.ctx.store.getMailbox(accountId(conn), name);
       if (!mb) {
         if (!subscribed) return; // RFC 9051 §6.3.8: unsubscribing a name that is gone is fine
@@ -191,7 +213,7 @@ function subscribeCmd(subscribed: boolean): CommandDescriptor {
       }
       await conn.ctx.store.setSubscribed(accountId(conn), mb.name, subscribed);
     },
-  };
+  });
 }
 export const subscribe = subscribeCmd(true);
 export const unsubscribe = subscribeCmd(false);
@@ -205,14 +227,15 @@ function attributesOf(mb: Mailbox, hasChildren: boolean | null, subscribed: bool
 }
 
 /** Decodes a LIST reference or pattern; a pattern that is not valid modified UTF-7 matches nothing. */
-function patternArg(conn: ImapConn, raw: Buffer): string | null {
-  if (conn.utf8) return raw.toString('utf8');
+function patternArg(ctx: ParseContext, raw: Buffer): string | null {
+  if (ctx.utf8) return raw.toString('utf8');
   return decodeMutf7(raw.toString('latin1'));
 }
 
-function patternToken(conn: ImapConn, t: Token, bad: (m: string) => never): string | null {
-  if (t.t === 'atom') return patternArg(conn, Buffer.from(t.v, 'utf8'));
-  if (t.t === 'string') return patternArg(conn, t.v);
+/** RFC 9051 §9: list-mailbox = 1*list-char / string (list-char includes the wildcards "%" and "*"). */
+function patternToken(ctx: ParseContext, t: Token, bad: (m: string) => never): string | null {
+  if (t.t === 'atom') return patternArg(ctx, Buffer.from(t.v, 'utf8'));
+  if (t.t === 'string') return patternArg(ctx, t.v);
   return bad('Expected a mailbox pattern');
 }
 
@@ -245,19 +268,40 @@ async function statusLine(conn: ImapConn, mb: Mailbox, items: string[]): Promise
   return `* STATUS ${conn.mailboxOut(mb.name)} (${parts.join(' ')})`;
 }
 
-export const status: CommandDescriptor = {
+/** RFC 9051 §9: status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")". */
+export function parseStatus(args: ArgReader, ctx: ParseContext): { name: string; items: string[] } {
+  const name = mailboxArg(args, ctx);
+  const items = statusItems(args.list(), (m) => args.bad(m));
+  args.end();
+  return { name, items };
+}
+
+export const status = defineCommand({
+  name: 'STATUS',
   states: AUTHED,
-  async run({ args, conn }) {
-    const name = conn.mailboxArg(args);
-    const items = statusItems(args.list(), (m) => args.bad(m));
-    args.end();
+  parse: parseStatus,
+  async run(conn, { name, items }) {
     const mb = await conn.ctx.store.getMailbox(accountId(conn), name);
     if (!mb) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
     conn.send(await statusLine(conn, mb, items));
   },
-};
+});
 
-async function listCommand(conn: ImapConn, args: ArgReader, lsub: boolean): Promise<void> {
+export interface ListArgs {
+  /** RFC 5258 §3 selection options. */
+  sel: { subscribed: boolean; recursive: boolean; specialUse: boolean };
+  /** RFC 5258 §3 return options (RFC 5819 STATUS). */
+  ret: { subscribed: boolean; children: boolean; specialUse: boolean; status: string[] | null };
+  reference: string;
+  /** Decoded patterns; null for one that is not valid modified UTF-7 (it matches nothing). */
+  patterns: Array<string | null>;
+}
+
+/**
+ * RFC 9051 §9 list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]
+ * (RFC 5258 §6); LSUB (RFC 3501 §6.3.9) takes only a reference and one pattern.
+ */
+export function parseList(args: ArgReader, ctx: ParseContext, lsub = false): ListArgs {
   const sel = { subscribed: false, recursive: false, specialUse: false };
   const ret = { subscribed: false, children: true, specialUse: true, status: null as string[] | null };
   const bad = (m: string): never => args.bad(m);
@@ -275,12 +319,14 @@ async function listCommand(conn: ImapConn, args: ArgReader, lsub: boolean): Prom
     if (sel.recursive && !sel.subscribed && !sel.specialUse) bad('RECURSIVEMATCH needs another selection option');
   }
   const refTok = args.next();
-  const reference = patternToken(conn, refTok, bad) ?? '';
+  const reference = patternToken(ctx, refTok, bad) ?? '';
   const patTok = args.next();
   const patterns: Array<string | null> = [];
   if (patTok.t === 'list' && !lsub) {
-    for (const t of patTok.items) patterns.push(patternToken(conn, t, bad));
-  } else patterns.push(patternToken(conn, patTok, bad));
+    for (const t of patTok.items) patterns.push(patternToken(ctx, t, bad));
+  } else patterns.push(patternToken(ctx, patTok, bad));
+  // Refuses a pattern too long to match cheaply (BAD), before any work.
+  for (const p of patterns) if (p !== null) listMatcher(reference, p);
   if (!lsub && !args.done) {
     const kw = args.atom().toUpperCase();
     if (kw !== 'RETURN') bad('Expected RETURN');
@@ -301,6 +347,10 @@ async function listCommand(conn: ImapConn, args: ArgReader, lsub: boolean): Prom
   }
   args.end();
   if (sel.subscribed) ret.subscribed = true;
+  return { sel, ret, reference, patterns };
+}
+
+async function listCommand(conn: ImapConn, { sel, ret, reference, patterns }: ListArgs, lsub: boolean): Promise<void> {
 
   // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root of the reference
   if (patterns.length === 1 && patterns[0] === '') {
@@ -337,18 +387,18 @@ async function listCommand(conn: ImapConn, args: ArgReader, lsub: boolean): Prom
   }
 }
 
-export const list: CommandDescriptor = {
+export const list = defineCommand({
+  name: 'LIST',
   states: AUTHED,
-  async run({ args, conn }) {
-    await listCommand(conn, args, false);
-  },
-};
+  parse: (args, ctx) => parseList(args, ctx, false),
+  run: (conn, parsed) => listCommand(conn, parsed, false),
+});
 
-export const lsub: CommandDescriptor = {
+export const lsub = defineCommand({
+  name: 'LSUB',
   states: AUTHED,
-  async run({ args, conn }) {
-    // RFC 3501 §6.3.9 (IMAP4rev1 only; RFC 9051 replaced it with LIST (SUBSCRIBED))
-    await listCommand(conn, args, true);
-  },
-};
+  // RFC 3501 §6.3.9 (IMAP4rev1 only; RFC 9051 replaced it with LIST (SUBSCRIBED))
+  parse: (args, ctx) => parseList(args, ctx, true),
+  run: (conn, parsed) => listCommand(conn, parsed, true),
+});
 

@@ -1,6 +1,8 @@
 // QUOTA (RFC 9208): one quota root "" per account with the STORAGE resource (KiB).
 // Quotas are set by the administrator with the CLI; SETQUOTA is refused.
-import type { CommandDescriptor, ImapConn } from '../server/conn.js';
+import { defineCommand, type ImapConn } from '../server/conn.js';
+import type { ArgReader } from '../wire/tokenizer.js';
+import { parseMailboxOnly } from './mailbox.js';
 import { ImapError } from '../server/errors.js';
 import { imapString } from '../wire/compose.js';
 
@@ -13,22 +15,29 @@ async function quotaLine(conn: ImapConn): Promise<string | null> {
   return `* QUOTA "" (STORAGE ${Math.ceil(acct.usage / 1024)} ${Math.floor(acct.quota / 1024)})`;
 }
 
-export const getquota: CommandDescriptor = {
+/** RFC 9208 §4.2: GETQUOTA quota-root (an astring). */
+export function parseQuotaRoot(args: ArgReader): string {
+  const root = args.astring();
+  args.end();
+  return root;
+}
+
+export const getquota = defineCommand({
+  name: 'GETQUOTA',
   states: AUTHED,
-  async run({ args, conn }) {
-    const root = args.astring();
-    args.end();
+  parse: parseQuotaRoot,
+  async run(conn, root) {
     const line = root === '' ? await quotaLine(conn) : null;
     if (!line) throw new ImapError('NO', 'NONEXISTENT', 'No such quota root');
     conn.send(line);
   },
-};
+});
 
-export const getquotaroot: CommandDescriptor = {
+export const getquotaroot = defineCommand({
+  name: 'GETQUOTAROOT',
   states: AUTHED,
-  async run({ args, conn }) {
-    const name = conn.mailboxArg(args);
-    args.end();
+  parse: parseMailboxOnly,
+  async run(conn, name) {
     const mb = await conn.ctx.store.getMailbox(conn.account!.id, name);
     if (!mb) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
     const line = await quotaLine(conn);
@@ -36,12 +45,15 @@ export const getquotaroot: CommandDescriptor = {
     conn.send(`* QUOTAROOT ${conn.mailboxOut(mb.name)}${line ? ' ' + imapString('') : ''}`);
     if (line) conn.send(line);
   },
-};
+});
 
-export const setquota: CommandDescriptor = {
+export const setquota = defineCommand({
+  name: 'SETQUOTA',
   states: AUTHED,
+  // RFC 9208 §4.1: SETQUOTA quota-root list; refused whatever it says
+  parse: () => null,
   async run() {
     // RFC 9208 §4.1: a server may refuse SETQUOTA; quotas are the administrator's (yubin user quota)
     throw new ImapError('NO', 'NOPERM', 'Quotas are set by the administrator');
   },
-};
+});

@@ -1,9 +1,10 @@
 // Selected-state housekeeping (RFC 9051 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE,
 // UID EXPUNGE (RFC 4315 §2.1).
-import type { CommandDescriptor, ImapConn } from '../server/conn.js';
-import { ImapError } from '../server/errors.js';
+import { defineCommand, noArgs, type ImapConn, type ParseContext } from '../server/conn.js';
 import { allMessages, requireSelected, resolveSet } from '../server/messages.js';
 import type { SelectedView } from '../server/view.js';
+import type { ArgReader } from '../wire/tokenizer.js';
+import { sequenceSetArg, type SetArg } from './args.js';
 
 const SELECTED = ['selected'] as const;
 
@@ -26,45 +27,54 @@ export function reportExpunged(conn: ImapConn, view: SelectedView, uids: readonl
   }
 }
 
-export const check: CommandDescriptor = {
+export const check = defineCommand({
+  name: 'CHECK',
   states: SELECTED,
-  async run({ args }) {
-    args.end();
+  parse: noArgs,
+  async run() {
     // RFC 3501 §6.4.1: every change is already durable; nothing to do
   },
-};
+});
 
-export const close: CommandDescriptor = {
+export const close = defineCommand({
+  name: 'CLOSE',
   states: SELECTED,
-  async run({ args, conn }) {
-    args.end();
+  parse: noArgs,
+  async run(conn) {
     const view = requireSelected(conn);
     // RFC 9051 §6.4.2: silently expunge \Deleted messages unless read-only, then unselect
     if (!view.readOnly) await expungeDeleted(conn, view, null);
     conn.setSelected(null);
   },
-};
+});
 
-export const unselect: CommandDescriptor = {
+export const unselect = defineCommand({
+  name: 'UNSELECT',
   states: SELECTED,
-  async run({ args, conn }) {
-    args.end();
+  parse: noArgs,
+  async run(conn) {
     // RFC 3691 §2, RFC 9051 §6.4.2: unselect without expunging
     conn.setSelected(null);
   },
-};
+});
 
-export const expunge: CommandDescriptor = {
+/** EXPUNGE takes nothing; UID EXPUNGE a sequence set of UIDs (RFC 4315 §2.1). */
+export function parseExpunge(args: ArgReader, ctx: ParseContext): SetArg | null {
+  const set = ctx.uid ? sequenceSetArg(args) : null;
+  args.end();
+  return set;
+}
+
+export const expunge = defineCommand({
+  name: 'EXPUNGE',
   states: SELECTED,
-  uid: true,
-  async run({ args, conn, uid }) {
+  flags: { uid: true, writes: true },
+  parse: parseExpunge,
+  async run(conn, set) {
     const view = requireSelected(conn);
-    let only: Set<number> | null = null;
-    if (uid) only = new Set(resolveSet(conn, view, args.atom(), true));
-    args.end();
-    if (view.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
+    const only = set ? new Set(resolveSet(conn, view, set.text, true)) : null;
     if (only && only.size === 0) return;
     const removed = await expungeDeleted(conn, view, only);
     reportExpunged(conn, view, removed);
   },
-};
+});

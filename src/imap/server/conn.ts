@@ -1,7 +1,11 @@
-// What a command module sees of its session (the descriptor shape: DESIGN.md "Rules of the house").
+// What a command module sees of its session, and the command descriptor shape (DESIGN.md
+// "Rules of the house"): { name, states, flags, parse(args, ctx) → typed arguments, run }.
+// parse() is pure: it reads only the tokens and what ParseContext passes in explicitly, so the
+// IMAP grammar (RFC 9051 §9) is testable from tables without a session.
 import type { ServerContext } from '../../context.js';
 import type { Account } from '../../store/types.js';
 import type { Transport } from '../../net/transport.js';
+import type { Release } from '../../net/line-session.js';
 import type { Logger } from '../../log/logger.js';
 import type { ArgReader } from '../wire/tokenizer.js';
 import type { SelectedView } from './view.js';
@@ -17,20 +21,25 @@ export interface CommandResult {
   text?: string;
 }
 
-/** The command keeps the tag open (IDLE, AUTHENTICATE): it answers later through finishTagged(). */
-export const PENDING = Symbol('pending');
+/** The command wrote its own tagged reply (STARTTLS: the OK must precede the handshake). */
+export const ANSWERED = Symbol('answered');
+
+/** The session state a parser may depend on, passed in explicitly (nothing else). */
+export interface ParseContext {
+  /** UTF8=ACCEPT or IMAP4rev2 enabled: mailbox names and patterns are UTF-8 (RFC 6855 §3, RFC 9051 §5.1). */
+  utf8: boolean;
+  /** The command came with the UID prefix (RFC 9051 §6.4.9). */
+  uid: boolean;
+}
 
 export interface CommandCall {
   tag: string;
   /** Upper case, without the UID prefix. */
   name: string;
   uid: boolean;
-  args: ArgReader;
-  conn: ImapConn;
 }
 
-export interface CommandDescriptor {
-  states: readonly ImapState[];
+export interface CommandFlags {
   /** May be prefixed with UID (RFC 9051 §6.4.9). */
   uid?: boolean;
   /**
@@ -38,11 +47,35 @@ export interface CommandDescriptor {
    * it is answered (RFC 9051 §7.5.1; Dovecot's COMMAND_FLAG_USES_SEQS).
    */
   usesSeqs?: boolean;
-  run(call: CommandCall): Promise<CommandResult | void | typeof PENDING>;
+  /**
+   * Changes the selected mailbox: refused with NO [READ-ONLY] when it was opened with EXAMINE
+   * (RFC 9051 §6.3.2), by the dispatcher, before run().
+   */
+  writes?: boolean;
 }
 
-/** A line handler for continuation input (IDLE's DONE, AUTHENTICATE responses). */
-export type LineHandler = (line: Buffer) => Promise<void>;
+export interface CommandDescriptor<P = unknown> {
+  /** Upper case. */
+  readonly name: string;
+  readonly states: readonly ImapState[];
+  readonly flags?: CommandFlags;
+  /** Reads the arguments; throws ImapParseError (BAD) or ImapError. Must not touch the session. */
+  parse(args: ArgReader, ctx: ParseContext): P;
+  run(conn: ImapConn, parsed: P, call: CommandCall): Promise<CommandResult | void | typeof ANSWERED>;
+  /** Session state a failed parse changes (SEARCH RETURN (SAVE), RFC 5182 §2.1); the reply is BAD anyway. */
+  onParseError?(conn: ImapConn, err: unknown): void;
+}
+
+/** Defines a command; the parsed type flows from parse() to run(). */
+export function defineCommand<P>(d: CommandDescriptor<P>): CommandDescriptor<P> {
+  return d;
+}
+
+/** No arguments (RFC 9051 §9: command-any etc. have none). */
+export function noArgs(args: ArgReader): null {
+  args.end();
+  return null;
+}
 
 export interface ImapConn {
   readonly ctx: ServerContext;
@@ -57,29 +90,36 @@ export interface ImapConn {
   utf8: boolean;
   /** SEARCHRES saved result: UIDs (RFC 5182). */
   savedSearch: number[];
+  /** IDLE: the session is idling; change events are pushed at once. */
+  idling: boolean;
   /** Writes one response line (CRLF added). */
   send(line: string): void;
   /** Writes raw bytes, waiting for the peer when the output buffer is full. */
-  write(data: string | Uint8Array): Promise<void>;
+  writeAndDrain(data: string | Uint8Array): Promise<void>;
   capabilities(): string[];
   /** Reports pending changes of the selected mailbox; EXPUNGE only if allowed. */
   flush(allowExpunge: boolean): Promise<void>;
-  /** Sends the tagged reply of a PENDING command. */
+  /** Sends a tagged reply (a command that answers itself returns ANSWERED). */
   finishTagged(tag: string, status: 'OK' | 'NO' | 'BAD', code: string | null, text: string): void;
-  /** Routes the next input lines to `handler` until it is cleared (null). */
-  setLineHandler(handler: LineHandler | null): void;
-  /** Login done: subscribe to the account's change feed, state auth. */
+  /**
+   * Reads one continuation line (AUTHENTICATE responses, IDLE's DONE), without CRLF; null when
+   * the session ended meanwhile. A literal is refused (throws BAD for the current command).
+   */
+  readLine(): Promise<Buffer | null>;
+  /** Login done: subscribe to the account's change feed, state auth, no pre-login deadline. */
   loggedIn(account: Account): void;
-  /** Reads a mailbox name argument (modified UTF-7 or UTF-8), normalised and validated. */
-  mailboxArg(args: ArgReader): string;
   /** A mailbox name as it goes in a response. */
   mailboxOut(name: string): string;
   /** Selects (or, with null, unselects) a mailbox. */
   setSelected(view: SelectedView | null): void;
   /** Sends "* BYE", closes the connection. */
   bye(text: string): void;
+  /** LOGOUT: the session ends after this command's tagged reply. */
+  logout(): void;
   /** Upgrades to TLS (after the OK was sent). */
   startTls(): Promise<void>;
-  /** IDLE: the session is idling; change events are pushed at once. */
-  idling: boolean;
+  /** Registers something this command opened (a staged blob); released when the command ends. */
+  hold(release: Release): Release;
+  /** Forgets a held resource (it was handed on). */
+  unhold(r: Release): void;
 }

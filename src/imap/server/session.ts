@@ -1,16 +1,17 @@
-// One IMAP connection (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1): framing, state, dispatch,
-// change notifications, timers. The session never owns the socket (src/net/transport.ts).
+// One IMAP connection (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1) on the session core
+// (src/net/line-session.ts): the framer turns bytes into commands and literals, step() takes one
+// framer event and runs it; the core owns timers, the error budget, backpressure, half-close,
+// shutdown and what a command holds open. The session never owns the socket (src/net/transport.ts).
 import type { ServerContext } from '../../context.js';
 import type { Session, Transport } from '../../net/transport.js';
+import { LineSession, type EndReason, type Release } from '../../net/line-session.js';
 import type { Account, BlobWriter, ChangeEvent } from '../../store/types.js';
-import type { Logger } from '../../log/logger.js';
 import { ImapFramer, type CommandPart, type FramerEvent, type LiteralDecision, type LiteralInfo } from '../wire/framer.js';
 import { ArgReader, ImapParseError, tokenizeCommand } from '../wire/tokenizer.js';
 import { mailboxName } from '../wire/compose.js';
 import { ImapError, toImapError } from './errors.js';
-import { PENDING, type ImapConn, type ImapState, type LineHandler } from './conn.js';
+import { ANSWERED, type CommandDescriptor, type ImapConn, type ImapState } from './conn.js';
 import { SelectedView } from './view.js';
-import { decodeMailboxName } from './names.js';
 import { COMMANDS } from './dispatch.js';
 import { flushPending } from './notify.js';
 
@@ -20,18 +21,19 @@ const RESUME_BELOW = 64 * 1024;
 /** Largest literal accepted outside APPEND before login (RFC 9051 §11.1: keep pre-auth cheap). */
 const PREAUTH_LITERAL_MAX = 8 * 1024;
 
-/** A literal streamed into a blob (APPEND). */
+/** A literal streamed into a blob (APPEND) while it arrives; released when its command ends. */
 export interface StreamHandle {
   writer: BlobWriter;
   error: unknown;
-  finished: boolean;
+  /** Aborts the writer; held by the session until the command that opened it ends. */
+  release: Release;
 }
 
 export function createImapSession(ctx: ServerContext, transport: Transport): Session {
   return new ImapSession(ctx, transport);
 }
 
-class ImapSession implements Session, ImapConn {
+export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   state: ImapState = 'notauth';
   account: Account | null = null;
   selected: SelectedView | null = null;
@@ -39,61 +41,75 @@ class ImapSession implements Session, ImapConn {
   utf8 = false;
   savedSearch: number[] = [];
   idling = false;
-  readonly log: Logger;
 
-  private readonly framer: ImapFramer;
-  private running = false;
-  private lineHandler: LineHandler | null = null;
+  /** A command is reading a continuation line: literals are refused. */
+  private readingLine = false;
   private unsubscribe: (() => void) | null = null;
-  private badBeforeLogin = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private lastActivity = Date.now();
-  private streams: StreamHandle[] = [];
-  private inFlight: Promise<void> | null = null;
-  private closing = false;
   private flushing: Promise<void> | null = null;
 
   constructor(
     readonly ctx: ServerContext,
-    readonly transport: Transport,
+    transport: Transport,
   ) {
-    this.log = ctx.logger.child({ proto: 'imap', conn: transport.id });
-    this.framer = new ImapFramer({ maxCommandLength: ctx.config.imap.max_command_length, decide: (i) => this.decideLiteral(i) });
+    const framer = new ImapFramer({ maxCommandLength: ctx.config.imap.max_command_length, decide: (i) => this.decideLiteral(i) });
+    super(transport, framer, ctx.logger.child({ proto: 'imap', conn: transport.id }), { highWater: PAUSE_ABOVE, lowWater: RESUME_BELOW });
   }
 
-  // --- Session --------------------------------------------------------------------------
+  // --- the protocol's part of the session core ------------------------------------------
 
-  start(): void {
-    this.armTimer();
+  protected greet(): boolean {
+    // Issue 10 item 7: imap.preauth_timeout is the time to log in, counted from connect; a
+    // client that keeps sending NOOP is dropped when it passes.
+    this.startDeadline(this.ctx.config.imap.preauth_timeout);
     this.send(`* OK [CAPABILITY ${this.capabilities().join(' ')}] Yubin IMAP4rev2 ready`);
+    return true;
   }
 
-  ingest(chunk: Buffer): void {
-    if (this.closing) return;
-    this.lastActivity = Date.now();
-    this.framer.push(chunk);
-    if (this.framer.buffered > PAUSE_ABOVE) this.transport.pause();
-    void this.pump();
+  /** RFC 9051 §5.4: the autologout timer (at least 30 minutes by default) runs while the client is silent. */
+  protected idleTimeoutMs(): number {
+    return this.ctx.config.imap.autologout;
   }
 
-  closed(): void {
-    this.cleanup();
+  /** Several bad commands before login end the connection (RFC 9051 §11 hygiene; Dovecot does the same). */
+  protected override errorBudget(): number {
+    return this.state === 'notauth' ? this.ctx.config.imap.max_bad_commands_before_login : Infinity;
   }
 
-  async shutdown(): Promise<void> {
-    if (this.inFlight) await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 5000).unref())]);
-    this.bye('Server shutting down');
+  protected goodbye(reason: EndReason): string {
+    this.state = 'logout';
+    switch (reason) {
+      case 'idle-timeout':
+        return '* BYE Autologout; idle for too long\r\n';
+      case 'deadline':
+        return '* BYE Autologout; not logged in in time\r\n';
+      case 'too-many-errors':
+        return '* BYE Too many invalid commands\r\n';
+      case 'shutdown':
+        return '* BYE Server shutting down\r\n';
+      case 'internal-error':
+        return '* BYE Internal error\r\n';
+    }
+  }
+
+  protected override onEnd(): void {
+    this.state = 'logout';
+    this.idling = false;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.selected = null;
+  }
+
+  protected async step(): Promise<boolean> {
+    const ev = await this.take((f) => f.next());
+    if (!ev) return false;
+    await this.handleEvent(ev);
+    return !this.ended && this.state !== 'logout';
   }
 
   // --- ImapConn -------------------------------------------------------------------------
 
   send(line: string): void {
-    if (this.closing && this.state === 'logout') return;
-    this.transport.write(line + '\r\n');
-  }
-
-  async write(data: string | Uint8Array): Promise<void> {
-    if (!this.transport.write(data)) await this.transport.drain();
+    this.write(line + '\r\n');
   }
 
   capabilities(): string[] {
@@ -147,20 +163,41 @@ class ImapSession implements Session, ImapConn {
     this.send(`${tag} ${status} ${code ? `[${code}] ` : ''}${text}`);
   }
 
-  setLineHandler(handler: LineHandler | null): void {
-    this.lineHandler = handler;
+  async readLine(): Promise<Buffer | null> {
+    this.readingLine = true;
+    let ev: FramerEvent | null;
+    try {
+      ev = await this.take((f) => f.next());
+    } finally {
+      this.readingLine = false;
+    }
+    if (!ev) return null;
+    switch (ev.type) {
+      case 'command': {
+        const p = ev.parts[0];
+        return ev.parts.length === 1 && p && p.kind === 'text' ? p.bytes : Buffer.alloc(0);
+      }
+      case 'rejected':
+        if (ev.close) {
+          this.bye('Literal refused; cannot continue this connection');
+          return null;
+        }
+        throw new ImapError('BAD', null, 'Literal not expected here');
+      case 'too-long':
+        this.tooLong();
+        return null;
+      default:
+        // decideLiteral refuses every literal while a line is read: no continuation, no data.
+        throw new Error(`unexpected framer event ${ev.type} while reading a line`);
+    }
   }
 
   loggedIn(account: Account): void {
     this.account = account;
     this.state = 'auth';
-    this.badBeforeLogin = 0;
+    this.resetErrors();
+    this.clearDeadline();
     this.unsubscribe = this.ctx.store.changes.subscribe(account.id, (ev) => this.onChange(ev));
-    this.armTimer();
-  }
-
-  mailboxArg(args: ArgReader): string {
-    return decodeMailboxName(args.astringBytes(), this.utf8);
   }
 
   mailboxOut(name: string): string {
@@ -173,19 +210,19 @@ class ImapSession implements Session, ImapConn {
   }
 
   bye(text: string): void {
-    if (this.closing) return;
+    if (this.ended) return;
     this.send(`* BYE ${text}`);
-    this.closing = true;
     this.state = 'logout';
-    this.transport.close();
-    this.cleanup();
+    this.close();
+  }
+
+  logout(): void {
+    this.state = 'logout';
   }
 
   async startTls(): Promise<void> {
     // RFC 9051 §6.2.1, RFC 3207 §4.2 (CVE-2011-0411): nothing received before the handshake counts
-    this.framer.discardBuffered();
-    await this.transport.startTls();
-    this.armTimer();
+    await this.upgradeTls();
   }
 
   // --- internals ------------------------------------------------------------------------
@@ -207,50 +244,13 @@ class ImapSession implements Session, ImapConn {
     if (this.idling) void this.flush(true).catch((e) => this.log.error({ err: e }, 'idle push failed'));
   }
 
-  private armTimer(): void {
-    // One timer per connection, re-checked rather than re-created on every byte.
-    if (this.timer) clearTimeout(this.timer);
-    const limit = this.timeoutMs();
-    this.timer = setTimeout(() => this.onTimer(), limit);
-    this.timer.unref?.();
-  }
-
-  private timeoutMs(): number {
-    const cfg = this.ctx.config.imap;
-    return this.state === 'notauth' ? Math.min(cfg.preauth_timeout, cfg.autologout) : cfg.autologout;
-  }
-
-  private onTimer(): void {
-    this.timer = null;
-    if (this.closing) return;
-    const idleFor = Date.now() - this.lastActivity;
-    const limit = this.timeoutMs();
-    if (idleFor >= limit && !this.running) {
-      // RFC 9051 §5.4: autologout after at least 30 minutes of inactivity
-      this.bye('Autologout; idle for too long');
-      return;
-    }
-    this.timer = setTimeout(() => this.onTimer(), Math.max(limit - idleFor, 1000));
-    this.timer.unref?.();
-  }
-
-  private cleanup(): void {
-    this.closing = true;
-    if (this.state !== 'logout') this.state = 'logout';
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    this.selected = null;
-    for (const s of this.streams.splice(0)) if (!s.finished) void s.writer.abort().catch(() => {});
-  }
-
   private decideLiteral(info: LiteralInfo): LiteralDecision {
+    // A continuation line (AUTHENTICATE, DONE) is one line: readLine() answers BAD for its command.
+    if (this.readingLine) return { action: 'reject', response: '' };
     const head = info.parts[0];
     const text = head && head.kind === 'text' ? head.bytes.toString('latin1') : '';
     const m = /^(\S+) +(?:(UID) +)?(\S+)/i.exec(text);
     const tag = m ? m[1]! : '*';
-    if (this.lineHandler) return { action: 'reject', response: `${tag} BAD Literal not expected here` };
     const name = m ? m[3]!.toUpperCase() : '';
     // RFC 9051 §6.3.12: APPEND mailbox [flags] [date-time] message; the mailbox itself may be a literal
     const mailboxLiteral = name === 'APPEND' && info.parts.length === 1 && m !== null && text.slice(m[0].length).trim() === '';
@@ -258,8 +258,10 @@ class ImapSession implements Session, ImapConn {
       if (this.state !== 'auth' && this.state !== 'selected') return { action: 'reject', response: `${tag} BAD Not logged in` };
       // RFC 7889 §4: a message larger than APPENDLIMIT is refused with TOOBIG before "+" is sent
       if (info.size > this.ctx.config.imap.append_limit) return { action: 'reject', response: `${tag} NO [TOOBIG] Message larger than APPENDLIMIT ${this.ctx.config.imap.append_limit}` };
-      const handle: StreamHandle = { writer: this.ctx.store.blobs.createWriter(), error: null, finished: false };
-      this.streams.push(handle);
+      const writer = this.ctx.store.blobs.createWriter();
+      // Issue 10 item 3: the temporary file is the command's; whatever ends the command
+      // (OK, NO, BAD, a refused second literal, disconnect, timeout, shutdown) releases it.
+      const handle: StreamHandle = { writer, error: null, release: this.hold(() => writer.abort()) };
       return { action: 'stream', handle };
     }
     if (name === 'APPEND' && !mailboxLiteral) return { action: 'reject', response: `${tag} BAD Only one message per APPEND` };
@@ -267,33 +269,15 @@ class ImapSession implements Session, ImapConn {
     return { action: 'buffer' };
   }
 
-  private async pump(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      for (;;) {
-        if (this.closing) return;
-        const ev = this.framer.next();
-        if (!ev) break;
-        const p = this.handleEvent(ev);
-        this.inFlight = p;
-        await p;
-        this.inFlight = null;
-      }
-    } catch (e) {
-      this.log.error({ err: e }, 'imap session failed');
-      this.bye('Internal error');
-    } finally {
-      this.running = false;
-      this.lastActivity = Date.now();
-      if (!this.closing && this.framer.buffered < RESUME_BELOW) this.transport.resume();
-    }
+  private tooLong(): void {
+    this.send('* BAD [TOOBIG] Command line too long');
+    this.bye('Command line too long');
   }
 
   private async handleEvent(ev: FramerEvent): Promise<void> {
     switch (ev.type) {
       case 'continue':
-        // RFC 9051 §7.5: command continuation request
+        // RFC 9051 §7.6: command continuation request
         this.send('+ Ready for literal data');
         return;
       case 'literal-data': {
@@ -307,35 +291,27 @@ class ImapSession implements Session, ImapConn {
         return;
       }
       case 'rejected':
+        // The command being framed is dropped: what it opened (an earlier literal's blob) goes too.
+        await this.release();
         this.send(ev.response);
         if (ev.close) this.bye('Literal refused; cannot continue this connection');
-        else if (this.state === 'notauth') this.countBad();
+        else if (this.state === 'notauth') this.countError();
         return;
       case 'too-long':
-        this.send('* BAD [TOOBIG] Command line too long');
-        this.bye('Command line too long');
+        this.tooLong();
         return;
       case 'command':
-        await this.runCommand(ev.parts);
+        try {
+          await this.runCommand(ev.parts);
+        } finally {
+          // The command is over however it ended: release what it held open.
+          await this.release();
+        }
         return;
     }
-  }
-
-  private countBad(): void {
-    // Several bad commands before login end the connection (RFC 9051 §11 hygiene; Dovecot does the same).
-    if (this.state !== 'notauth') return;
-    this.badBeforeLogin++;
-    if (this.badBeforeLogin >= this.ctx.config.imap.max_bad_commands_before_login) this.bye('Too many invalid commands');
   }
 
   private async runCommand(parts: CommandPart[]): Promise<void> {
-    if (this.lineHandler) {
-      const handler = this.lineHandler;
-      const text = parts.length === 1 && parts[0]!.kind === 'text' ? parts[0]!.bytes : Buffer.alloc(0);
-      await handler(text);
-      return;
-    }
-    const streamParts = parts.filter((p): p is Extract<CommandPart, { kind: 'stream' }> => p.kind === 'stream');
     let tag = '*';
     try {
       let cmd;
@@ -359,47 +335,47 @@ class ImapSession implements Session, ImapConn {
         args = args.slice(1);
         uid = true;
       }
-      const desc = COMMANDS.get(name);
-      if (!desc || (uid && !desc.uid)) throw new ImapError('BAD', null, `Unknown command ${uid ? 'UID ' : ''}${name.slice(0, 32)}`);
+      const desc: CommandDescriptor | undefined = COMMANDS.get(name);
+      if (!desc || (uid && !desc.flags?.uid)) throw new ImapError('BAD', null, `Unknown command ${uid ? 'UID ' : ''}${name.slice(0, 32)}`);
       if (!desc.states.includes(this.state)) {
         const why = this.state === 'notauth' ? 'Log in first' : this.state === 'auth' ? 'Select a mailbox first' : 'Not allowed now';
         throw new ImapError('BAD', null, `${name}: ${why}`);
       }
-      const reader = new ArgReader(args, tag);
+      let parsed: unknown;
+      try {
+        parsed = desc.parse(new ArgReader(args, tag), { utf8: this.utf8, uid });
+      } catch (e) {
+        desc.onParseError?.(this, e);
+        if (e instanceof ImapParseError) throw new ImapError('BAD', null, e.message);
+        throw e;
+      }
+      // RFC 9051 §6.3.2: a mailbox opened with EXAMINE is read-only; checked here once for every command that writes
+      if (desc.flags?.writes && this.selected?.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
       let result;
       try {
-        result = await desc.run({ tag, name, uid, args: reader, conn: this });
+        result = await desc.run(this, parsed, { tag, name, uid });
       } catch (e) {
         if (e instanceof ImapParseError) throw new ImapError('BAD', null, e.message);
         throw e;
       }
-      if (result === PENDING || this.closing) return;
+      if (result === ANSWERED || this.ended) return;
       // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE, SEARCH by sequence number
-      await this.flush(uid || !desc.usesSeqs);
+      if (this.state !== 'logout') await this.flush(uid || !desc.flags?.usesSeqs);
       const r = result ?? {};
       const fullName = uid ? `UID ${name}` : name;
       this.finishTagged(tag, r.status ?? 'OK', r.code ?? null, r.text ?? `${fullName} completed`);
+      // RFC 9051 §6.1.3: LOGOUT's tagged OK is the last thing the server sends
+      if (this.state === 'logout') this.close();
     } catch (e) {
       const ie = toImapError(e);
+      if (this.ended) return;
       if (!ie) {
         this.log.error({ err: e }, 'command failed');
         this.finishTagged(tag, 'NO', 'SERVERBUG', 'Internal error; the command was not completed');
         return;
       }
-      if (this.closing) return;
       this.finishTagged(tag, ie.status, ie.code, ie.message);
-      if (ie.status === 'BAD') this.countBad();
-    } finally {
-      for (const p of streamParts) {
-        const h = p.handle as StreamHandle;
-        if (!h.finished) {
-          h.finished = true;
-          await h.writer.abort().catch(() => {});
-        }
-        const i = this.streams.indexOf(h);
-        if (i >= 0) this.streams.splice(i, 1);
-      }
+      if (ie.status === 'BAD' && this.state === 'notauth') this.countError();
     }
   }
 }
-

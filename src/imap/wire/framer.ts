@@ -79,7 +79,7 @@ export class ImapFramer {
   }
 
   /** Drops input received but not processed (STARTTLS: nothing sent before the handshake counts). */
-  discardBuffered(): void {
+  clear(): void {
     this.input = [];
     this.inputLen = 0;
     this.line = [];
