@@ -34,8 +34,11 @@ export function resolveSet(conn: ImapConn, view: SelectedView, set: string, uid:
   }
   const ranges = resolveRanges(parsed, view.exists);
   for (const [, b] of ranges) {
-    // RFC 9051 §9: a sequence number above EXISTS is invalid
-    if (b > view.exists && view.exists > 0) throw new ImapError('BAD', null, 'Message sequence number out of range');
+    // RFC 9051 §9 (seq-number): "The server should respond with a tagged BAD response to a
+    // command that uses a message sequence number greater than the number of messages in the
+    // selected mailbox. This includes "*" if the selected mailbox is empty." So with EXISTS 0
+    // every sequence number is out of range ("*" resolves to 0 here, "1:*" to 0:1).
+    if (view.exists === 0 || b > view.exists) throw new ImapError('BAD', null, 'Message sequence number out of range');
   }
   return selectSeqs(view.exists, ranges).map((s) => view.uidOf(s)!);
 }

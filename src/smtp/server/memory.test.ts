@@ -3,20 +3,10 @@
 // copies in chunks, so live memory stays far below the bytes in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
+import { liveMemory as live } from '../../../test/helpers/memory.js';
 import { createTestEnv } from './test-context.js';
 import { cmd } from './transcript.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function live(): number {
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 test('16 concurrent 6 MB messages: live memory stays bounded', async () => {
   const env = await createTestEnv({ smtp: { max_message_size: '16M' } });
