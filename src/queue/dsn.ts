@@ -2,6 +2,7 @@
 // composed here, sent by the queue from <> to the envelope sender (never to <>).
 import { randomBytes } from 'node:crypto';
 import type { DsnRecipientParams } from './types.js';
+import { formatRfc5322Date } from '../message/date.js';
 
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
 
@@ -39,12 +40,7 @@ export interface DsnInput {
 }
 
 /** RFC 5322 §3.3 date-time, in UTC. */
-export function rfc5322Date(d: Date): string {
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
+export const rfc5322Date = formatRfc5322Date;
 
 /** The header section of a message (up to and including the empty line), any line ends. */
 export function headerSection(message: Buffer): Buffer {

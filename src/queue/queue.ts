@@ -15,6 +15,7 @@ import type { Migration } from '../db/sqlite/migrate.js';
 import { openDatabase, relaxedTransaction } from '../db/sqlite/open.js';
 import { fsyncDir } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
+import { domainOf } from '../store/validate.js';
 
 export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'bounced';
 
@@ -188,11 +189,6 @@ function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
     held: m.held === 1,
     recipients: rcpts.map(toRecipient),
   };
-}
-
-export function domainOf(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
 }
 
 /** A queue id: sortable by time, unique (10 base-36 time digits + 8 hex: a per-process random start, counting up). */

@@ -49,9 +49,10 @@ export function normalizeAddress(input: string, opts: { allowCatchAll?: boolean 
   return `${local}@${domain}`;
 }
 
-/** The domain of a normalised address or catch-all. */
+/** The domain of an address or catch-all ("@domain"), lower case; "" when there is no "@". */
 export function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1);
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
 }
 
 /** The hierarchy delimiter of mailbox names (RFC 9051 §5.1.1). */

@@ -3,6 +3,7 @@
 // the checks name (forged Authentication-Results...). Header bytes are kept as they are
 // (latin1 strings map octets one to one), only whole fields are added or dropped.
 import { randomBytes } from 'node:crypto';
+import { formatRfc5322Date } from '../../message/date.js';
 
 export interface HeaderField {
   /** Lower case name. */
@@ -48,14 +49,8 @@ export function fieldValue(f: HeaderField): string {
     .trim();
 }
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
 /** RFC 5322 §3.3 date-time, in UTC: "Sat, 28 Nov 2026 16:00:00 +0000". */
-export function formatDate(d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
+export const formatDate = formatRfc5322Date;
 
 /** RFC 5322 §3.6.4 msg-id, unique: "<time.random@hostname>". */
 export function newMessageId(hostname: string): string {
