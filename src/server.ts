@@ -9,7 +9,7 @@ import { openStore } from './store/index.js';
 import { createAuthenticator } from './auth/index.js';
 import { createResolver } from './dns/resolver.js';
 import { createPipeline } from './checks/types.js';
-import { buildInboundChecks } from './checks/index.js';
+import { buildInboundChecks, createChecksStorage, observeJunkVerdicts } from './checks/index.js';
 import { createDkimSigner } from './checks/dkim-sign.js';
 import { openQueue } from './queue/index.js';
 import { createTlsProvider } from './net/tls.js';
@@ -46,7 +46,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     unregisterPool(config, workers);
     await workers.close();
   };
-  const checks = createPipeline(buildInboundChecks({ config, resolver, store, logger }));
+  // data_dir/checks.sqlite, shared by the checks and the Junk verdict observer (opened on first use).
+  const checksStorage = createChecksStorage(config.data_dir, logger);
+  const checks = createPipeline(buildInboundChecks({ config, resolver, store, logger, storage: checksStorage }));
+  // A copy or move into or out of Junk, by whatever path it reaches the store, is the user's verdict.
+  const stopVerdicts = observeJunkVerdicts(store, checksStorage, logger);
   const base: Omit<ServerContext, 'outbound'> = { config, store, auth, resolver, checks, logger, now: () => new Date() };
   const queue = await openQueue(base, { signer: createDkimSigner(config, store, logger, { workers }) });
   const ctx: ServerContext = { ...base, outbound: queue };
@@ -66,6 +70,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     listeners = await startListeners({ config, logger, tls, factories });
   } catch (err) {
     await queue.stop(0);
+    stopVerdicts();
     await store.close();
     await closeWorkers();
     throw err;
@@ -81,6 +86,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       stopping ??= (async () => {
         await listeners.close(graceMs);
         await queue.stop(graceMs);
+        stopVerdicts();
         await store.close();
         await closeWorkers();
       })();

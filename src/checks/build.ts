@@ -1,6 +1,5 @@
 // The check lists of the listeners, in order, each stage guarded (guard.ts).
 import type { Check } from './types.js';
-import type { SpamPrefs } from './spam.js';
 import { trustedNets, type CheckDeps } from './deps.js';
 import { guarded } from './guard.js';
 import { dnsblCheck } from './dnsbl-check.js';
@@ -8,7 +7,7 @@ import { greylistCheck } from './greylist-check.js';
 import { rateLimitCheck } from './ratelimit-check.js';
 import { authenticationCheck } from './authentication-check.js';
 import { forgedAuthResultsCheck } from './forged-auth-results.js';
-import { openSpamPrefs } from './spam-prefs.js';
+import { createChecksStorage } from './storage.js';
 
 /**
  * The checks of the inbound smtp listener, in order: forged Authentication-Results removal, DNSBL
@@ -20,21 +19,11 @@ import { openSpamPrefs } from './spam-prefs.js';
 export function buildInboundChecks(deps: CheckDeps): Check[] {
   const now = deps.now ?? (() => new Date());
   const trusted = trustedNets(deps.config, deps.logger);
-  let prefs: SpamPrefs | null | undefined;
-  const getPrefs = (): SpamPrefs | null => {
-    if (prefs === undefined) {
-      try {
-        prefs = openSpamPrefs(deps.config.data_dir);
-      } catch (err) {
-        deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'checks database unavailable: per-user spam thresholds ignored');
-        prefs = null;
-      }
-    }
-    return prefs;
-  };
+  const storage = deps.storage ?? createChecksStorage(deps.config.data_dir, deps.logger);
+  const d = { ...deps, storage };
   return [
     forgedAuthResultsCheck(deps.config),
-    ...[dnsblCheck(deps, trusted), greylistCheck(deps, trusted, now), rateLimitCheck(deps, trusted, now), authenticationCheck(deps, now, getPrefs)].map((ch) => guarded(ch, deps.config, deps.logger)),
+    ...[dnsblCheck(d, trusted), greylistCheck(d, trusted, now), rateLimitCheck(d, trusted, now), authenticationCheck(d, now, () => storage.spamPrefs())].map((ch) => guarded(ch, deps.config, deps.logger)),
   ];
 }
 

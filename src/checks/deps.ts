@@ -5,6 +5,7 @@ import type { Store } from '../store/types.js';
 import type { Logger } from '../log/logger.js';
 import type { CheckConnection, CheckVerdict } from './types.js';
 import { parseCidr, type Cidr } from './ip.js';
+import type { ChecksStorage } from './storage.js';
 
 export interface CheckDeps {
   config: Config;
@@ -15,6 +16,8 @@ export interface CheckDeps {
   now?: () => Date;
   /** Random numbers in [0, 1) for DMARC pct sampling (tests fix it); default Math.random. */
   random?: () => number;
+  /** data_dir/checks.sqlite (greylisting, per-user thresholds), as the server built it; default one of the checks' own. */
+  storage?: ChecksStorage;
 }
 
 export const ACCEPT: CheckVerdict = { action: 'accept' };

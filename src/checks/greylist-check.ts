@@ -1,7 +1,7 @@
 // The greylisting check (RCPT TO stage); the triplet store is in greylist.ts.
 import type { Check } from './types.js';
 import { inNetworks, type Cidr } from './ip.js';
-import { openChecksDb } from './db.js';
+import { createChecksStorage } from './storage.js';
 import { createGreylist } from './greylist.js';
 import { ACCEPT, isInbound, type CheckDeps } from './deps.js';
 
@@ -10,11 +10,12 @@ export function greylistCheck(deps: CheckDeps, trusted: Cidr[], now: () => Date)
   const c = deps.config.checks;
   let list: ReturnType<typeof createGreylist> | null = null;
   let lastSweep = 0;
+  const storage = deps.storage ?? createChecksStorage(deps.config.data_dir, deps.logger);
   return {
     name: 'greylist',
     async rcptTo(t, rcpt) {
       if (!c.greylist || !isInbound(t) || inNetworks(trusted, t.ip)) return ACCEPT;
-      list ??= createGreylist(openChecksDb(deps.config.data_dir), { delayMs: c.greylist_delay, retryWindowMs: c.greylist_retry_window, expireMs: c.greylist_expire });
+      list ??= createGreylist(storage.db(), { delayMs: c.greylist_delay, retryWindowMs: c.greylist_retry_window, expireMs: c.greylist_expire });
       const ms = now().getTime();
       if (ms - lastSweep > 3_600_000) {
         lastSweep = ms;

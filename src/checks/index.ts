@@ -12,6 +12,8 @@ export { authenticationCheck } from './authentication-check.js';
 export { forgedAuthResultsCheck } from './forged-auth-results.js';
 export { buildInboundChecks, buildSubmissionChecks } from './build.js';
 export { openSpamPrefs } from './spam-prefs.js';
+export { createChecksStorage, type ChecksStorage } from './storage.js';
+export { observeJunkVerdicts } from './junk-verdicts.js';
 export { createPipeline } from './types.js';
 export { verdictForMove, recordMoveVerdicts } from './spam.js';
 export { createSrs } from './srs.js';

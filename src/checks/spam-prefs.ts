@@ -4,9 +4,9 @@ import { createSpamPrefs, type SpamPrefs } from './spam.js';
 
 const spamPrefsByDb = new WeakMap<ChecksDb, SpamPrefs>();
 
-/** The per-user spam threshold and Junk verdict log (data_dir/checks.sqlite), for the CLI and IMAP. */
+/** The per-user spam threshold and Junk verdict log (data_dir/checks.sqlite), for the CLI and the server's checks (storage.ts). */
 export function openSpamPrefs(dataDir: string): SpamPrefs {
-  // One SpamPrefs (prepared statements) per open database: IMAP calls this on every COPY/MOVE.
+  // One SpamPrefs (prepared statements) per open database.
   const db = openChecksDb(dataDir);
   let prefs = spamPrefsByDb.get(db);
   if (!prefs) spamPrefsByDb.set(db, (prefs = createSpamPrefs(db)));

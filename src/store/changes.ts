@@ -1,11 +1,17 @@
-// The change feed (DESIGN.md "Store"): in-process publish/subscribe per account. The store
-// publishes only after a change has committed, in commit order; a listener that throws does not
-// stop the others (its error is logged).
+// The change feed (DESIGN.md "Store"): in-process publish/subscribe per account, and observers of
+// every account (ChangeFeed.observe). The store publishes only after a change has committed, in
+// commit order; a listener that throws (or an observer that rejects) does not stop the others
+// (its error is logged).
 import type { Logger } from '../log/logger.js';
 import type { ChangeEvent, ChangeFeed } from './types.js';
 
+type Observer = (event: ChangeEvent) => void | Promise<void>;
+
 export class InProcessChangeFeed implements ChangeFeed {
   private readonly listeners = new Map<number, Set<(event: ChangeEvent) => void>>();
+  private readonly observers = new Set<Observer>();
+  /** Observers' promises not yet settled (see settled()). */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly logger?: Logger) {}
 
@@ -26,18 +32,51 @@ export class InProcessChangeFeed implements ChangeFeed {
     };
   }
 
-  /** Delivers events, in order, to the subscribers of each event's account. */
+  observe(listener: Observer): () => void {
+    const entry: Observer = (event) => listener(event);
+    this.observers.add(entry);
+    return () => {
+      this.observers.delete(entry);
+    };
+  }
+
+  /** Delivers events, in order, to the subscribers of each event's account and to every observer. */
   publish(events: readonly ChangeEvent[]): void {
     for (const event of events) {
       const set = this.listeners.get(event.accountId);
-      if (!set) continue;
-      for (const listener of [...set]) {
+      for (const listener of set ? [...set] : []) {
         try {
           listener(event);
         } catch (err) {
-          this.logger?.error({ err, event: event.type, accountId: event.accountId }, 'change feed listener failed');
+          this.failed(err, event);
+        }
+      }
+      for (const observer of [...this.observers]) {
+        try {
+          const p = observer(event);
+          if (p) this.track(p, event);
+        } catch (err) {
+          this.failed(err, event);
         }
       }
     }
+  }
+
+  /** Resolves when every observer promise started so far has settled (never rejects). */
+  async settled(): Promise<void> {
+    while (this.running.size) await Promise.all([...this.running]);
+  }
+
+  private track(p: Promise<void>, event: ChangeEvent): void {
+    const tracked = p.then(
+      () => undefined,
+      (err: unknown) => this.failed(err, event),
+    );
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
+  }
+
+  private failed(err: unknown, event: ChangeEvent): void {
+    this.logger?.error({ err, event: event.type, accountId: event.accountId }, 'change feed listener failed');
   }
 }

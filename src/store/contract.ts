@@ -627,6 +627,55 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         for (const m of many) await store.blobs.discard(m);
       });
 
+      it('copy and move publish messages-copied; observers see every account and are awaited by copy and move', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        const other = await withAccount(store, 'other@a.test');
+        const box = await inbox(store, acc);
+        const junk = (await store.getMailbox(acc, 'Junk'))!.id;
+        const otherBox = await inbox(store, other);
+        const s = await stage(store, testMessage('observed'));
+        const [r1, r2] = await store.deliver(s, [{ accountId: acc }, { accountId: other }]);
+        assert.ok(r1!.ok && r2!.ok);
+        const seen: ChangeEvent[] = [];
+        const done: string[] = [];
+        const stop = store.changes.observe(async (e) => {
+          seen.push(e);
+          if (e.type !== 'messages-copied') return;
+          // An observer that needs a turn of the event loop (I/O) is still waited for.
+          await new Promise<void>((res) => setImmediate(res));
+          done.push(`${e.moved ? 'move' : 'copy'} ${e.srcMailboxId}>${e.dstMailboxId}`);
+        });
+        const failing = store.changes.observe(async () => {
+          throw new Error('observer failure');
+        });
+        const copied = await store.copyMessages(box, [r1.uid], junk);
+        assert.deepEqual(done, [`copy ${box}>${junk}`], 'copyMessages resolved before its observer finished');
+        const moved = await store.moveMessages(junk, [copied.map[0]![1]], box);
+        assert.deepEqual(done, [`copy ${box}>${junk}`, `move ${junk}>${box}`], 'moveMessages resolved before its observer finished');
+        const copies = seen.filter((e) => e.type === 'messages-copied');
+        assert.deepEqual(copies, [
+          { type: 'messages-copied', accountId: acc, srcMailboxId: box, dstMailboxId: junk, uids: copied.map, moved: false },
+          { type: 'messages-copied', accountId: acc, srcMailboxId: junk, dstMailboxId: box, uids: moved.map, moved: true },
+        ]);
+        // A move's copies are announced before its source's expunge.
+        const types = seen.map((e) => e.type);
+        assert.ok(types.lastIndexOf('messages-copied') < types.lastIndexOf('messages-expunged'));
+        // Every account is observed (not only one subscribed to).
+        await store.updateFlags(otherBox, [r2.uid], { mode: 'add', flags: ['\\Seen'] });
+        assert.ok(seen.some((e) => e.type === 'flags-changed' && e.accountId === other));
+        // Nothing copied, nothing announced; after unsubscribing, nothing observed.
+        await store.copyMessages(box, [999_999], junk);
+        assert.equal(seen.filter((e) => e.type === 'messages-copied').length, 2);
+        stop();
+        failing();
+        const n = seen.length;
+        await store.copyMessages(box, [moved.map[0]![1]], junk);
+        assert.equal(seen.length, n);
+        await store.blobs.discard(s);
+        await assertConsistent(store);
+      });
+
       it('a writer killed with SIGKILL mid-delivery leaves a consistent store', { skip: opts.openModule ? false : 'no openModule given' }, async () => {
         const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
         dirs.push(dir);

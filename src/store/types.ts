@@ -158,11 +158,28 @@ export type ChangeEvent =
   | { type: 'mailbox-created'; accountId: number; mailboxId: number; name: string }
   | { type: 'mailbox-deleted'; accountId: number; mailboxId: number; name: string }
   | { type: 'mailbox-renamed'; accountId: number; mailboxId: number; name: string; oldName: string }
-  | { type: 'mailbox-subscription'; accountId: number; mailboxId: number; subscribed: boolean };
+  | { type: 'mailbox-subscription'; accountId: number; mailboxId: number; subscribed: boolean }
+  /**
+   * A copy or move between mailboxes (copyMessages, moveMessages), whoever made it (IMAP COPY and
+   * MOVE, or any other caller of the store). Published with the copies' message-added events (and,
+   * for a move, before the source's messages-expunged). accountId is the destination's account;
+   * uids pairs each source UID with its copy's UID in dstMailboxId, as CopyResult.map does.
+   */
+  | { type: 'messages-copied'; accountId: number; srcMailboxId: number; dstMailboxId: number; uids: Array<[number, number]>; moved: boolean };
 
 /** In-process now; PostgreSQL LISTEN/NOTIFY later. Events are published after commit, in commit order. */
 export interface ChangeFeed {
   subscribe(accountId: number, listener: (event: ChangeEvent) => void): () => void;
+  /**
+   * Every account's events, for server-wide observers that act once per change (the checks
+   * record users' Junk verdicts from messages-copied). Only changes made through this Store
+   * object are observed, never another process's, so a change is acted on once. Called after
+   * commit, in commit order, like subscribe's listeners. A listener may return a promise:
+   * copyMessages and moveMessages resolve only once the observers of their events have settled
+   * (what a copy means to the server is done when the caller hears it is done). A listener that
+   * throws or rejects is logged and fails nothing.
+   */
+  observe(listener: (event: ChangeEvent) => void | Promise<void>): () => void;
 }
 
 export interface DeliveryTarget {

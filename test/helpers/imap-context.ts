@@ -12,6 +12,7 @@ import type { ServerContext } from '../../src/context.js';
 import type { AuthAttempt, AuthResult, Authenticator } from '../../src/auth/types.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createImapSession } from '../../src/imap/server/session.js';
+import { createChecksStorage, observeJunkVerdicts } from '../../src/checks/index.js';
 import { PipeTransport } from './pipe.js';
 
 export const USER = 'alice@a.test';
@@ -62,6 +63,8 @@ export async function createImapTestContext(opts: { config?: Record<string, unkn
     logger: silentLogger(),
     now: () => new Date(),
   };
+  // As src/server.ts wires it: COPY/MOVE into or out of Junk records the user's verdict.
+  const stopVerdicts = observeJunkVerdicts(store, createChecksStorage(dir, ctx.logger), ctx.logger);
   const clients: ImapTestClient[] = [];
   return {
     ctx,
@@ -77,6 +80,7 @@ export async function createImapTestContext(opts: { config?: Record<string, unkn
     },
     async close() {
       for (const c of clients) c.pipe.close();
+      stopVerdicts();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -894,12 +894,17 @@ export class SqliteStore implements Store {
 
   async copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult> {
     const sorted = [...new Set(uids)].sort((a, b) => a - b);
-    return this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, false));
+    const r = await this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, false));
+    // ChangeFeed.observe: the observers of messages-copied (Junk verdicts) finish first.
+    await this.changes.settled();
+    return r;
   }
 
   async moveMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult> {
     const sorted = [...new Set(uids)].sort((a, b) => a - b);
-    return this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, true));
+    const r = await this.committer.run((ctx) => this.copyInTx(ctx, srcMailboxId, sorted, dstMailboxId, true));
+    await this.changes.settled();
+    return r;
   }
 
   /** Inside a transaction: copies (or moves) messages, set-based, under the destination's quota. */
@@ -937,6 +942,7 @@ export class SqliteStore implements Store {
       map.push([uid, first + i]);
       ctx.events.push({ type: 'message-added', accountId: dst.account_id, mailboxId: dstId, uid: first + i, modseq });
     });
+    ctx.events.push({ type: 'messages-copied', accountId: dst.account_id, srcMailboxId: srcId, dstMailboxId: dstId, uids: map.map(([s, d]) => [s, d]), moved: move });
     this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(first + srcUids.length, modseq, dstId);
     if (move) {
       if (sameAccount) this.q('UPDATE accounts SET usage = usage + ? WHERE id = ?').run(bytes, src.account_id); // removeMessages subtracts it again

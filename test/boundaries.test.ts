@@ -1,0 +1,88 @@
+// Module boundaries (issue 11, docs/design.md): a protocol folder (src/imap, src/pop3, src/smtp)
+// imports neither another protocol's folder nor src/checks. The checks reach the protocols only
+// through the context (ctx.checks, the SMTP pipeline) and the store's events (Junk verdicts).
+// SMTP may import src/checks/types.ts, the contract of the pipeline it runs; any other import of
+// src/checks must be listed in KNOWN below with its reason, and a listed one no longer made fails
+// too, so the list only shrinks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const PROTOCOLS = ['imap', 'pop3', 'smtp'] as const;
+/** The checks pipeline's contract, which SMTP runs through ctx.checks. */
+const SMTP_MAY_IMPORT = new Set(['src/checks/types.ts']);
+
+/** Imports made today that break the rule, "file -> target", each to be removed by its owner. */
+const KNOWN = new Map<string, string>([
+  // SMTP session internals (being refactored onto the shared session core): sender rewriting and
+  // ARC sealing of forwarded mail are check-module code the SMTP delivery calls directly.
+  ['src/smtp/server/commands/rcpt.ts -> src/checks/srs.ts', 'SrsError: bounce-address validation at RCPT TO'],
+  ['src/smtp/server/forward.ts -> src/checks/srs.ts', 'createSrs: SRS rewriting of forwarded mail'],
+  ['src/smtp/server/forward.ts -> src/checks/arc-seal.ts', 'arcSealForwarded: ARC sealing of forwarded mail'],
+  // Tests that build real checks as fixtures.
+  ['src/smtp/server/checks-wiring.test.ts -> src/checks/index.ts', 'test: the real inbound checks wired to a session'],
+  ['src/smtp/server/forward.test.ts -> src/checks/srs.ts', 'test: decodes SRS addresses'],
+  ['src/smtp/server/forward.test.ts -> src/checks/dkim-keys.ts', 'test: DKIM keys for the ARC seal'],
+  ['src/imap/server/session.test.ts -> src/checks/index.ts', 'test: reads the Junk verdict log (belongs in test/integration/junk-verdicts.test.ts)'],
+]);
+
+/** Module specifiers a TypeScript source imports or re-exports (static, dynamic, side-effect). */
+function importsOf(source: string): string[] {
+  const re = /(?:^|[\s;])(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s+['"]([^'"]+)['"]/gm;
+  return [...source.matchAll(re)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+}
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (p.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** "src/x/y.ts -> src/checks/z.ts" for every import that crosses a boundary. */
+function crossings(): string[] {
+  const found: string[] = [];
+  for (const own of PROTOCOLS) {
+    for (const file of walk(join(ROOT, 'src', own))) {
+      const from = relative(ROOT, file);
+      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+        if (!spec.startsWith('.')) continue;
+        const to = relative(ROOT, resolve(dirname(file), spec)).replace(/\.js$/, '.ts');
+        const [top, folder] = to.split('/');
+        if (top !== 'src') continue;
+        const otherProtocol = (PROTOCOLS as readonly string[]).includes(folder!) && folder !== own;
+        const checks = folder === 'checks' && !(own === 'smtp' && SMTP_MAY_IMPORT.has(to));
+        if (otherProtocol || checks) found.push(`${from} -> ${to}`);
+      }
+    }
+  }
+  return found;
+}
+
+test('the import scanner sees every form of import', () => {
+  const src = `import type { A } from '../../checks/types.js';
+import {
+  b,
+  c,
+} from "../pop3/x.js";
+export * from './y.js';
+export { d } from '../../smtp/z.js';
+import './side-effect.js';
+const m = await import('../../checks/index.js');
+// import nothing from 'a comment'? the scanner may see it; a false alarm is safe
+`;
+  assert.deepEqual(importsOf(src).slice(0, 6), ['../../checks/types.js', '../pop3/x.js', './y.js', '../../smtp/z.js', './side-effect.js', '../../checks/index.js']);
+});
+
+test('no protocol folder imports another protocol or the checks (beyond the listed exceptions)', () => {
+  const found = crossings();
+  const unexpected = found.filter((c) => !KNOWN.has(c));
+  assert.deepEqual(unexpected, [], `protocol code imports across a boundary:\n${unexpected.join('\n')}\n(go through ServerContext or the store's events instead)`);
+  const stale = [...KNOWN.keys()].filter((k) => !found.includes(k));
+  assert.deepEqual(stale, [], `listed exceptions no longer made; remove them from KNOWN in ${relative(ROOT, fileURLToPath(import.meta.url))}`);
+});
