@@ -10,8 +10,7 @@ import type { ChecksStorage } from './storage.js';
 
 /** Starts recording Junk verdicts from the store's copies and moves; returns the unsubscribe. */
 export function observeJunkVerdicts(store: Pick<Store, 'changes' | 'getAccountById' | 'getMailboxById' | 'getMessages'>, storage: ChecksStorage, logger: Logger): () => void {
-  return store.changes.observe(async (ev: ChangeEvent) => {
-    if (ev.type !== 'messages-copied' || !ev.uids.length) return;
+  const record = async (ev: Extract<ChangeEvent, { type: 'messages-copied' }>): Promise<void> => {
     try {
       const prefs = storage.spamPrefs();
       if (!prefs) return;
@@ -21,5 +20,7 @@ export function observeJunkVerdicts(store: Pick<Store, 'changes' | 'getAccountBy
     } catch (err) {
       logger.warn({ err, accountId: ev.accountId }, 'could not record a Junk verdict');
     }
-  });
+  };
+  // Every other event (each delivery, flag change, ...) passes synchronously, with no promise to wait for.
+  return store.changes.observe((ev) => (ev.type === 'messages-copied' && ev.uids.length ? record(ev) : undefined));
 }
