@@ -82,7 +82,8 @@ export function checkSubmissionFrom(header: Buffer, sendable: Set<string>): void
       if (!list.length) refuse('no address');
       // RFC 5322 §4.4: source routes are obsolete; nothing the user needs to send.
       if (list.some((m) => m.route !== null)) refuse('source routes are not allowed');
-      if (list.some((m) => !sendable.has(addressOf(m).toLowerCase()))) refuse('an address in From: is not one of your addresses');
+      // A catch-all appears in `sendable` as "@domain": a marker, not an address (`""@domain`).
+      if (list.some((m) => m.local === '' || !sendable.has(addressOf(m).toLowerCase()))) refuse('an address in From: is not one of your addresses');
     }
   }
 }

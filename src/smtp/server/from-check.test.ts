@@ -185,6 +185,26 @@ describe('submission From: check agrees with the ENVELOPE', () => {
     assert.ok(accepted >= 10 && refused >= 10, `accepted ${accepted}, refused ${refused}`);
   });
 
+  test('a catch-all marker in the sendable set ("@a.test") is not an address: ""@a.test is refused', () => {
+    const header = (from: string): Buffer => Buffer.from(`From: ${from}\r\n\r\n`, 'utf8');
+    const sendable = new Set(['alice@a.test', '@a.test']);
+    assert.throws(() => checkSubmissionFrom(header('""@a.test'), sendable), (e: unknown) => e instanceof SmtpError && e.code === 553);
+    assert.throws(() => checkSubmissionFrom(header('Alice <""@a.test>'), sendable), (e: unknown) => e instanceof SmtpError && e.code === 553);
+    checkSubmissionFrom(header('Alice <alice@a.test>'), sendable);
+  });
+
+  test('the check reads the From: fields ENVELOPE reads: one only, and none hidden by a bare LF', () => {
+    const refused = (e: unknown): boolean => e instanceof SmtpError && e.code === 553 && e.enhanced === '5.7.1';
+    // RFC 5322 §3.6: one From:; readers differ in which of two they show.
+    assert.throws(() => checkSubmissionFrom(Buffer.from('From: alice@a.test\r\nFrom: info@a.test\r\n\r\n'), SENDABLE), refused);
+    // A bare LF (allowed in BODY=BINARYMIME content) starts a field for the message parser but
+    // not for the SMTP header splitter: the hidden From: is the one ENVELOPE shows.
+    const hidden = Buffer.from('X-A: y\nFrom: ceo@bank.example\r\nFrom: alice@a.test\r\n\r\n');
+    assert.equal(parseMessage(hidden).envelope.from?.[0]?.host, 'bank.example');
+    assert.throws(() => checkSubmissionFrom(hidden, SENDABLE), refused);
+    checkSubmissionFrom(Buffer.from('Subject: s\r\nFrom: Alice <alice@a.test>\r\n\r\n'), SENDABLE);
+  });
+
   test('property (the check itself): 20,000 generated From: values', () => {
     const r = rng(0xf00d);
     let accepted = 0;
