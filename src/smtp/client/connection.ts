@@ -244,6 +244,7 @@ export class SmtpClient {
     plain.removeAllListeners('error');
     plain.on('error', () => undefined);
     // RFC 7435 §3: opportunistic (unauthenticated) encryption: certificates are not verified
+    // todo(RFC 7435 §3): no MTA-STS (RFC 8461) or DANE yet, so no peer is authenticated.
     const secure = tlsConnect({ socket: plain, servername: sni(this.opts.servername), rejectUnauthorized: false });
     this.socket = secure;
     this.attach(secure);

@@ -11,6 +11,7 @@ export const STORE_MIGRATIONS: Migration[] = [
     version: 1,
     name: 'domains, accounts, aliases, mailboxes, messages, blobs',
     up(db) {
+      // todo(RFC 7162): mailboxes.highest_modseq and messages.modseq are kept, but CONDSTORE is not advertised yet.
       db.exec(`
         -- Small settings and counters (e.g. the last UIDVALIDITY handed out).
         CREATE TABLE meta (
