@@ -28,9 +28,9 @@ const IO_CONCURRENCY = 16;
 /** Messages composed before they are written: bounds memory to BATCH small bodies. */
 const BATCH = 64;
 
-/** Parses the FETCH data items (a macro, one item or a list). Throws BAD. */
-export function parseFetchItems(tokens: Token[], bad: (m: string) => never): FetchItem[] {
-  if (tokens.length === 1 && tokens[0]!.t === 'atom') {
+/** Parses the FETCH data items: a macro (only outside a list, RFC 9051 §9), one item or a list. Throws BAD. */
+export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macros = true): FetchItem[] {
+  if (macros && tokens.length === 1 && tokens[0]!.t === 'atom') {
     const macro = tokens[0].v.toUpperCase();
     // RFC 9051 §6.4.5: macros
     if (macro === 'ALL') return ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'].map((k) => ({ kind: k }) as FetchItem);

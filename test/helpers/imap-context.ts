@@ -14,6 +14,9 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createImapSession } from '../../src/imap/server/session.js';
 import { createChecksStorage, observeJunkVerdicts } from '../../src/checks/index.js';
 import { PipeTransport } from './pipe.js';
+import { ArgReader, ImapParseError, tokenizeArgs } from '../../src/imap/wire/tokenizer.js';
+import { ImapError } from '../../src/imap/server/errors.js';
+import type { ParseContext } from '../../src/imap/server/conn.js';
 
 export const USER = 'alice@a.test';
 export const PASSWORD = 'secret pw';
@@ -160,4 +163,41 @@ export class ImapTestClient {
 
 export function message(subject: string, body = 'Hello world', extra = ''): string {
   return `From: Bob <bob@b.test>\r\nTo: alice@a.test\r\nSubject: ${subject}\r\nDate: Mon, 2 Feb 2026 10:00:00 +0000\r\nMessage-ID: <${subject.replace(/\W/g, '')}@b.test>\r\n${extra}\r\n${body}\r\n`;
+}
+
+// ---- grammar tables: a command's parse step from argument text, without a session ----
+
+export type ParseFn<P> = (args: ArgReader, ctx: ParseContext) => P;
+
+/** Runs a parse step on the arguments as they follow the command name on the wire (no literals). */
+export function parseArgs<P>(fn: ParseFn<P>, text: string, ctx: Partial<ParseContext> = {}): P {
+  const tokens = tokenizeArgs([{ kind: 'text', bytes: Buffer.from(text, 'utf8') }], 'T');
+  return fn(new ArgReader(tokens, 'T'), { utf8: false, uid: false, ...ctx });
+}
+
+/** What a parse step answers: its value, or the status (BAD for a syntax error, NO for a refused value) and text. */
+export function parseOutcome<P>(fn: ParseFn<P>, text: string, ctx: Partial<ParseContext> = {}): { ok: P } | { status: 'BAD' | 'NO'; text: string } {
+  try {
+    return { ok: parseArgs(fn, text, ctx) };
+  } catch (e) {
+    if (e instanceof ImapParseError) return { status: 'BAD', text: e.message };
+    if (e instanceof ImapError) return { status: e.status, text: e.message };
+    throw e;
+  }
+}
+
+/**
+ * Checks a table: each row is [argument text, expected value] or [argument text, 'BAD' | 'NO'];
+ * `map` picks what to compare of a parsed value.
+ */
+export function checkGrammar<P>(fn: ParseFn<P>, rows: ReadonlyArray<readonly [string, unknown]>, opts: { ctx?: Partial<ParseContext>; map?: (p: P) => unknown } = {}): void {
+  for (const [input, want] of rows) {
+    const got = parseOutcome(fn, input, opts.ctx);
+    if (want === 'BAD' || want === 'NO') {
+      assert.ok('status' in got && got.status === want, `${JSON.stringify(input)}: expected ${want}, got ${JSON.stringify('ok' in got ? got.ok : got)}`);
+      continue;
+    }
+    assert.ok('ok' in got, `${JSON.stringify(input)}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+    assert.deepEqual(opts.map ? opts.map(got.ok) : got.ok, want, JSON.stringify(input));
+  }
 }

@@ -12,7 +12,9 @@ const SELECTED = ['selected'] as const;
 /** RFC 9051 §9: fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")"). */
 export function parseFetch(args: ArgReader): { set: SetArg; items: FetchItem[] } {
   const set = sequenceSetArg(args);
-  const items = parseFetchItems(args.listOrAtom(), (m) => args.bad(m));
+  const att = args.next();
+  const bad = (m: string): never => args.bad(m);
+  const items = att.t === 'list' ? parseFetchItems(att.items, bad, false) : att.t === 'atom' ? parseFetchItems([att], bad) : bad('Expected FETCH items');
   // RFC 9051 §6.4.5 fetch modifiers (CHANGEDSINCE etc.) come from extensions we do not offer
   if (!args.done) args.bad('FETCH modifiers are not supported');
   return { set, items };

@@ -1,8 +1,9 @@
 // IMAP command tokenizer (RFC 9051 §9 formal syntax, in the generic shape every command
 // shares): tag, command name, then arguments made of atoms, quoted strings, literals and
 // parenthesised lists. Each command's own parser reads the tokens with ArgReader.
-// Atoms may hold a bracketed section with spaces and parens (`BODY[HEADER.FIELDS (To)]<0.10>`),
-// read as one token the FETCH parser takes apart.
+// A FETCH item's atom may hold a bracketed section with spaces and parens
+// (`BODY[HEADER.FIELDS (To)]<0.10>`), read as one token the FETCH parser takes apart; anywhere
+// else "[" is an ordinary ATOM-CHAR (RFC 9051 §9: atom-specials do not include it).
 import type { CommandPart } from './framer.js';
 
 export type Token =
@@ -39,6 +40,9 @@ const DQUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
+
+/** RFC 9051 §9 fetch-att names followed by a section: only after these does "[" open one. */
+const SECTION_NAMES = new Set(['BODY', 'BODY.PEEK', 'BINARY', 'BINARY.PEEK', 'BINARY.SIZE']);
 
 function isAtomStop(c: number): boolean {
   // RFC 9051 §9 atom-specials: "(" / ")" / "{" / SP / CTL / quoted-specials; we leave "%", "*",
@@ -150,7 +154,7 @@ export function tokenizeArgs(parts: readonly CommandPart[], tag: string | null =
           i++;
           continue;
         }
-        if (a === LBRACKET) {
+        if (a === LBRACKET && SECTION_NAMES.has(b.toString('latin1', start, i).toUpperCase())) {
           depth = 1;
           i++;
           continue;

@@ -1,0 +1,67 @@
+// Grammar table for FETCH (RFC 9051 §9 fetch, fetch-att, section, partial; RFC 3516 BINARY):
+// argument text -> the data items, or BAD.
+import { test } from 'node:test';
+import { checkGrammar } from '../../../test/helpers/imap-context.js';
+import { parseFetch } from './fetch.js';
+
+const section = (o: { binary?: boolean; peek?: boolean; spec: object; partial?: { start: number; length: number } }) => ({
+  kind: 'section',
+  binary: o.binary ?? false,
+  peek: o.peek ?? false,
+  spec: o.spec,
+  partial: o.partial ?? null,
+});
+const simple = (...k: string[]) => k.map((kind) => ({ kind }));
+
+test('FETCH items: macros, simple items, sections, partials, BINARY', () => {
+  checkGrammar(
+    parseFetch,
+    [
+      ['1 FLAGS', simple('FLAGS')],
+      ['1:* (UID FLAGS rfc822.size)', simple('UID', 'FLAGS', 'RFC822.SIZE')],
+      ['1 ALL', simple('FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE')],
+      ['1 fast', simple('FLAGS', 'INTERNALDATE', 'RFC822.SIZE')],
+      ['1 FULL', simple('FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY')],
+      ['1 (ALL)', 'BAD'],
+      ['1 (BODY BODYSTRUCTURE ENVELOPE INTERNALDATE RFC822 RFC822.HEADER RFC822.TEXT)', simple('BODY', 'BODYSTRUCTURE', 'ENVELOPE', 'INTERNALDATE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT')],
+      ['1 BODY[]', [section({ spec: { part: [] } })]],
+      ['1 body.peek[]', [section({ peek: true, spec: { part: [] } })]],
+      ['1 BODY[HEADER]', [section({ spec: { part: [], text: 'HEADER' } })]],
+      ['1 BODY.PEEK[HEADER.FIELDS (Subject From)]', [section({ peek: true, spec: { part: [], text: 'HEADER.FIELDS', fields: ['Subject', 'From'] } })]],
+      ['1 (BODY[HEADER.FIELDS.NOT (X-A)] RFC822.SIZE)', [section({ spec: { part: [], text: 'HEADER.FIELDS.NOT', fields: ['X-A'] } }), { kind: 'RFC822.SIZE' }]],
+      ['1 BODY[1.2.MIME]', [section({ spec: { part: [1, 2], text: 'MIME' } })]],
+      ['1 BODY[2.TEXT]', [section({ spec: { part: [2], text: 'TEXT' } })]],
+      ['1 BODY[TEXT]<0.100>', [section({ spec: { part: [], text: 'TEXT' }, partial: { start: 0, length: 100 } })]],
+      ['1 BINARY[2]<5.10>', [section({ binary: true, spec: { part: [2] }, partial: { start: 5, length: 10 } })]],
+      ['1 BINARY.PEEK[1]', [section({ binary: true, peek: true, spec: { part: [1] } })]],
+      ['1 BINARY.SIZE[2]', [{ kind: 'BINARY.SIZE', spec: { part: [2] } }]],
+      ['1 BOGUS', 'BAD'],
+      ['1 MODSEQ', 'BAD'],
+      ['1 BODY[MIME]', 'BAD'],
+      ['1 BODY[0]', 'BAD'],
+      ['1 BODY[1.TEXT.X]', 'BAD'],
+      ['1 BODY[HEADER.FIELDS]', 'BAD'],
+      ['1 BODY[HEADER.FIELDS ()]', 'BAD'],
+      ['1 BODY[TEXT (x)]', 'BAD'],
+      ['1 BINARY[HEADER]', 'BAD'],
+      ['1 BINARY.SIZE[1]<0.1>', 'BAD'],
+      ['1 BODY[]<0.0>', 'BAD'],
+      ['1 BODY[]<0>', 'BAD'],
+      ['1 BODY[]<a.1>', 'BAD'],
+      ['1 BODY[', 'BAD'],
+      ['1 BODY[1', 'BAD'],
+      ['1 BODY [1]', 'BAD'],
+      ['1 ()', 'BAD'],
+      ['1 "FLAGS"', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE 1)', 'BAD'],
+      ['x FLAGS', 'BAD'],
+      ['0 FLAGS', 'BAD'],
+      ['1', 'BAD'],
+    ],
+    { map: (p) => p.items },
+  );
+});
+
+test('FETCH keeps the sequence set for resolving in the selected mailbox', () => {
+  checkGrammar(parseFetch, [['1:3,* UID', { text: '1:3,*', set: { ranges: [[1, 3], [-1, -1]] } }], ['$ UID', { text: '$', set: { saved: true } }]], { map: (p) => p.set });
+});

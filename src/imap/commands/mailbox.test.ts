@@ -1,0 +1,94 @@
+// Grammar tables for the mailbox commands (RFC 9051 §9 list, list-mailbox, select, create,
+// rename, status; RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 CREATE USE; RFC 9208
+// GETQUOTA): argument text -> parsed value, BAD or NO.
+import { test } from 'node:test';
+import { checkGrammar } from '../../../test/helpers/imap-context.js';
+import { MAX_PATTERN_LENGTH } from '../server/names.js';
+import { parseCreate, parseList, parseRename, parseSelect, parseStatus, type ListArgs } from './mailbox.js';
+import { parseQuotaRoot } from './quota.js';
+import type { ArgReader } from '../wire/tokenizer.js';
+import type { ParseContext } from '../server/conn.js';
+
+const SEL = { subscribed: false, recursive: false, specialUse: false };
+const RET = { subscribed: false, children: true, specialUse: true, status: null };
+const list = (o: Partial<ListArgs>): ListArgs => ({ sel: SEL, ret: RET, reference: '', patterns: ['*'], ...o });
+const lsub = (a: ArgReader, ctx: ParseContext) => parseList(a, ctx, true);
+
+test('LIST: reference, patterns (wildcards are list-chars), selection and return options', () => {
+  checkGrammar(parseList, [
+    ['"" *', list({})],
+    ['"" %', list({ patterns: ['%'] })],
+    ['"" ""', list({ patterns: [''] })],
+    ['Archive/ %', list({ reference: 'Archive/', patterns: ['%'] })],
+    ['"" (INBOX Sent/%)', list({ patterns: ['INBOX', 'Sent/%'] })],
+    ['"" "&APw-*"', list({ patterns: ['ü*'] })],
+    ['"" "&"', list({ patterns: [null] })],
+    ['"" a[b*', list({ patterns: ['a[b*'] })],
+    ['(SUBSCRIBED) "" *', list({ sel: { ...SEL, subscribed: true }, ret: { ...RET, subscribed: true } })],
+    ['(SUBSCRIBED RECURSIVEMATCH REMOTE) "" *', list({ sel: { subscribed: true, recursive: true, specialUse: false }, ret: { ...RET, subscribed: true } })],
+    ['(SPECIAL-USE) "" *', list({ sel: { ...SEL, specialUse: true } })],
+    ['() "" *', list({})],
+    ['"" * RETURN (SUBSCRIBED CHILDREN)', list({ ret: { ...RET, subscribed: true } })],
+    ['"" * RETURN (STATUS (MESSAGES unseen))', list({ ret: { ...RET, status: ['MESSAGES', 'UNSEEN'] } })],
+    ['"" * RETURN ()', list({})],
+    ['(RECURSIVEMATCH) "" *', 'BAD'],
+    ['(BOGUS) "" *', 'BAD'],
+    ['"" * RETURN (BOGUS)', 'BAD'],
+    ['"" * FOO (x)', 'BAD'],
+    ['"" * RETURN', 'BAD'],
+    ['"" * RETURN (STATUS)', 'BAD'],
+    ['"" * RETURN (STATUS (BOGUS))', 'BAD'],
+    ['""', 'BAD'],
+    ['"" (a (b))', 'BAD'],
+    [`"" "${'%'.repeat(MAX_PATTERN_LENGTH + 1)}"`, 'BAD'],
+    [`"${'r'.repeat(MAX_PATTERN_LENGTH)}" %`, 'BAD'],
+  ]);
+  checkGrammar(parseList, [['"" "ü*"', list({ patterns: ['ü*'] })]], { ctx: { utf8: true } });
+  checkGrammar(lsub, [
+    ['"" *', list({})],
+    ['"" (a b)', 'BAD'],
+    ['(SUBSCRIBED) "" *', 'BAD'],
+    ['"" * RETURN (CHILDREN)', 'BAD'],
+  ]);
+});
+
+test('SELECT/EXAMINE, CREATE (USE), RENAME, STATUS items, GETQUOTA root', () => {
+  checkGrammar(parseSelect, [
+    ['INBOX', 'INBOX'],
+    ['INBOX ()', 'INBOX'],
+    ['INBOX (CONDSTORE)', 'BAD'],
+    ['INBOX x', 'BAD'],
+    ['INBOX () ()', 'BAD'],
+  ]);
+  checkGrammar(parseCreate, [
+    ['Projects/2026', { name: 'Projects/2026', specialUse: undefined }],
+    ['Sent2 (USE (\\Sent))', { name: 'Sent2', specialUse: '\\Sent' }],
+    ['J (USE (\\junk))', { name: 'J', specialUse: '\\Junk' }],
+    ['X (USE ())', { name: 'X', specialUse: undefined }],
+    ['X (USE (\\Bogus))', 'NO'],
+    ['X (USE (\\Sent \\Trash))', 'NO'],
+    ['X (FOO)', 'BAD'],
+    ['X (USE \\Sent)', 'BAD'],
+    ['X Y', 'BAD'],
+  ]);
+  checkGrammar(parseRename, [
+    ['a b', { from: 'a', to: 'b' }],
+    ['inbox "Old Mail"', { from: 'INBOX', to: 'Old Mail' }],
+    ['a', 'BAD'],
+    ['a b c', 'BAD'],
+  ]);
+  checkGrammar(parseStatus, [
+    ['INBOX (MESSAGES UIDNEXT)', { name: 'INBOX', items: ['MESSAGES', 'UIDNEXT'] }],
+    ['INBOX (uidvalidity unseen deleted size recent)', { name: 'INBOX', items: ['UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT'] }],
+    ['INBOX ()', 'BAD'],
+    ['INBOX (BOGUS)', 'BAD'],
+    ['INBOX MESSAGES', 'BAD'],
+    ['INBOX', 'BAD'],
+  ]);
+  checkGrammar(parseQuotaRoot, [
+    ['""', ''],
+    ['root', 'root'],
+    ['', 'BAD'],
+    ['a b', 'BAD'],
+  ]);
+});
