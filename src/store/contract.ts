@@ -737,5 +737,112 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await store.blobs.discard(s);
       });
     });
+
+    describe('sieve scripts and delivery memory', () => {
+      const quota = { maxScripts: 3, maxBytes: 100 };
+      it('puts, lists, gets, replaces, renames and deletes scripts; one is active', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        assert.deepEqual(await store.sieve.listScripts(acc), []);
+        assert.equal(await store.sieve.getActiveScript(acc), null);
+        await store.sieve.putScript(acc, 'main', 'keep;', quota);
+        await store.sieve.putScript(acc, 'Main', 'discard;', quota);
+        const list = await store.sieve.listScripts(acc);
+        assert.deepEqual(list.map((s) => [s.name, s.active, s.size]), [['Main', false, 8], ['main', false, 5]], 'names are case-sensitive (RFC 5804 §1.6)');
+        await store.sieve.setActive(acc, 'main');
+        assert.equal((await store.sieve.getActiveScript(acc))!.text, 'keep;');
+        await store.sieve.setActive(acc, 'Main');
+        assert.deepEqual((await store.sieve.listScripts(acc)).filter((s) => s.active).map((s) => s.name), ['Main'], 'only one active');
+        // Replacing keeps the active state.
+        await store.sieve.putScript(acc, 'Main', 'stop;', quota);
+        assert.equal((await store.sieve.getActiveScript(acc))!.text, 'stop;');
+        await rejectsWith(store.sieve.deleteScript(acc, 'Main'), 'forbidden');
+        await rejectsWith(store.sieve.deleteScript(acc, 'nope'), 'not-found');
+        await rejectsWith(store.sieve.renameScript(acc, 'Main', 'main'), 'exists');
+        await rejectsWith(store.sieve.renameScript(acc, 'nope', 'x'), 'not-found');
+        await store.sieve.renameScript(acc, 'Main', 'renamed');
+        assert.equal((await store.sieve.getActiveScript(acc))!.name, 'renamed', 'the active script stays active when renamed');
+        await rejectsWith(store.sieve.setActive(acc, 'nope'), 'not-found');
+        await store.sieve.setActive(acc, null);
+        assert.equal(await store.sieve.getActiveScript(acc), null);
+        await store.sieve.deleteScript(acc, 'renamed');
+        assert.deepEqual((await store.sieve.listScripts(acc)).map((s) => s.name), ['main']);
+        assert.equal((await store.sieve.getScript(acc, 'main'))!.text, 'keep;');
+        assert.equal(await store.sieve.getScript(acc, 'MAIN'), null);
+      });
+
+      it('enforces the script count and size quota and refuses bad names', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        await rejectsWith(store.sieve.putScript(acc, 'big', 'x'.repeat(101), quota), 'over-quota');
+        // UTF-8 octets count, not characters.
+        await rejectsWith(store.sieve.putScript(acc, 'big', 'é'.repeat(51), quota), 'over-quota');
+        for (const n of ['a', 'b', 'c']) await store.sieve.putScript(acc, n, 'keep;', quota);
+        await rejectsWith(store.sieve.putScript(acc, 'd', 'keep;', quota), 'over-quota');
+        await store.sieve.putScript(acc, 'c', 'discard;', quota); // replacing is not a new script
+        for (const bad of ['', 'a\nb', 'tab\there', 'x\u2028y', 'n'.repeat(129)]) await rejectsWith(store.sieve.putScript(acc, bad, 'keep;', { maxScripts: 0, maxBytes: 0 }), 'invalid');
+        await rejectsWith(store.sieve.renameScript(acc, 'a', ''), 'invalid');
+        await rejectsWith(store.sieve.putScript(9999, 'x', 'keep;', quota), 'not-found');
+      });
+
+      it('keeps scripts and memory across a restart and drops them with the account', async () => {
+        const { store, dir } = await fresh();
+        const acc = await withAccount(store);
+        const now = new Date('2025-01-01T00:00:00Z');
+        const later = new Date(now.getTime() + 7 * 86_400_000);
+        await store.sieve.putScript(acc, 'vacation', 'keep;', quota);
+        await store.sieve.setActive(acc, 'vacation');
+        assert.equal(await store.sieve.vacationReserve(acc, 'Carol@B.test', 'h1', now, later), true);
+        assert.equal(await store.sieve.duplicateSeen(acc, 'id-1', now, later), false);
+        await store.close();
+        const again = await open(dir);
+        stores.push(again);
+        assert.equal((await again.sieve.getActiveScript(acc))!.name, 'vacation');
+        assert.equal(await again.sieve.vacationReserve(acc, 'carol@b.test', 'h1', now, later), false, 'remembered durably, sender compared without case');
+        assert.equal(await again.sieve.duplicateSeen(acc, 'id-1', now, later), true);
+        await again.removeAccount('bob@a.test');
+        const acc2 = await withAccount(again);
+        assert.deepEqual(await again.sieve.listScripts(acc2), []);
+        await assertConsistent(again);
+      });
+
+      it('vacation memory: one reply per sender and handle until it expires', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        const t0 = new Date('2025-01-01T00:00:00Z');
+        const until = new Date(t0.getTime() + 86_400_000);
+        assert.equal(await store.sieve.vacationReserve(acc, 'carol@b.test', 'h1', t0, until), true);
+        assert.equal(await store.sieve.vacationReserve(acc, 'carol@b.test', 'h1', new Date(t0.getTime() + 1000), until), false);
+        assert.equal(await store.sieve.vacationReserve(acc, 'carol@b.test', 'h2', t0, until), true, 'another handle is another reply');
+        assert.equal(await store.sieve.vacationReserve(acc, 'dave@b.test', 'h1', t0, until), true, 'another sender');
+        assert.equal(await store.sieve.vacationReserve(acc, 'carol@b.test', 'h1', until, new Date(until.getTime() + 1000)), true, 'expired: a new reply');
+        assert.equal(await store.sieve.duplicateSeen(acc, 'x', t0, until), false);
+        assert.equal(await store.sieve.duplicateSeen(acc, 'x', t0, until), true);
+        assert.equal(await store.sieve.duplicateSeen(acc, 'x', until, new Date(until.getTime() + 1)), false, 'expired ids are new again');
+        await store.sieve.pruneSieveMemory(new Date(until.getTime() + 2));
+        assert.equal(await store.sieve.duplicateSeen(acc, 'x', t0, until), false, 'pruned');
+      });
+
+      it('counts redirects per day within the maximum', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        assert.equal(await store.sieve.reserveRedirects(acc, '2025-01-01', 2, 3), true);
+        assert.equal(await store.sieve.reserveRedirects(acc, '2025-01-01', 2, 3), false, 'would pass the maximum: nothing counted');
+        assert.equal(await store.sieve.reserveRedirects(acc, '2025-01-01', 1, 3), true);
+        assert.equal(await store.sieve.reserveRedirects(acc, '2025-01-01', 1, 3), false);
+        assert.equal(await store.sieve.reserveRedirects(acc, '2025-01-02', 3, 3), true, 'a new day');
+      });
+
+      it('keeps global scripts for include :global', async () => {
+        const { store } = await fresh();
+        assert.equal(await store.sieve.getGlobalScript('spam'), null);
+        await store.sieve.putGlobalScript('spam', 'fileinto "Junk";');
+        await store.sieve.putGlobalScript('spam', 'keep;');
+        assert.equal((await store.sieve.getGlobalScript('spam'))!.text, 'keep;');
+        assert.deepEqual((await store.sieve.listGlobalScripts()).map((s) => [s.name, s.size]), [['spam', 5]]);
+        await store.sieve.deleteGlobalScript('spam');
+        await rejectsWith(store.sieve.deleteGlobalScript('spam'), 'not-found');
+      });
+    });
   });
 }

@@ -213,6 +213,8 @@ export interface Store {
 
   // Domains
   addDomain(name: string): Promise<Domain>;
+  /** Sieve scripts and the memory of Sieve at delivery (see SieveStore below). */
+  readonly sieve: SieveStore;
   /** Refuses (not-empty) while the domain has accounts or aliases. */
   removeDomain(name: string): Promise<void>;
   listDomains(): Promise<Domain[]>;
@@ -301,4 +303,64 @@ export interface Store {
   verify?(): Promise<{ problems: string[]; tempFiles: number }>;
 
   close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Sieve (docs/managesieve.md)
+
+/** A user's Sieve script as listed (RFC 5804 §2.7 LISTSCRIPTS). */
+export interface SieveScriptInfo {
+  name: string;
+  /** At most one script of an account is active (RFC 5804 §2.8). */
+  active: boolean;
+  /** Octets of the script text (UTF-8). */
+  size: number;
+  updatedAt: Date;
+}
+
+export interface SieveScript extends SieveScriptInfo {
+  text: string;
+}
+
+/**
+ * Sieve scripts per account (named, one active), global scripts for `include :global`
+ * (RFC 6609 §3.2), and what delivery must remember durably: vacation replies sent (RFC 5230
+ * §4.2), duplicate tracking (RFC 7352) and redirects per day. Script names are compared exactly
+ * (RFC 5804 §1.6: names are case-sensitive). Writes are durable when the promise resolves.
+ * Errors: not-found (no such account or script), exists (RENAMESCRIPT to a taken name),
+ * forbidden (deleting the active script, RFC 5804 §2.10), over-quota (maxScripts or maxBytes),
+ * invalid (a bad name).
+ */
+export interface SieveStore {
+  listScripts(accountId: number): Promise<SieveScriptInfo[]>;
+  getScript(accountId: number, name: string): Promise<SieveScript | null>;
+  /** The active script, or null when none is. */
+  getActiveScript(accountId: number): Promise<SieveScript | null>;
+  /**
+   * Creates or replaces a script (its active state is kept). Refused with over-quota when the text
+   * is longer than maxBytes octets or a new name would make more than maxScripts scripts (0 = no limit).
+   */
+  putScript(accountId: number, name: string, text: string, quota: { maxScripts: number; maxBytes: number }): Promise<void>;
+  /** RFC 5804 §2.10: the active script cannot be deleted (forbidden). */
+  deleteScript(accountId: number, name: string): Promise<void>;
+  /** RFC 5804 §2.11.1: the active script stays active under its new name. */
+  renameScript(accountId: number, oldName: string, newName: string): Promise<void>;
+  /** Makes `name` the only active script; null deactivates every script (RFC 5804 §2.8). */
+  setActive(accountId: number, name: string | null): Promise<void>;
+
+  listGlobalScripts(): Promise<SieveScriptInfo[]>;
+  getGlobalScript(name: string): Promise<SieveScript | null>;
+  putGlobalScript(name: string, text: string): Promise<void>;
+  deleteGlobalScript(name: string): Promise<void>;
+
+  /**
+   * RFC 5230 §4.2: may a vacation reply go to `sender` for `handle` now? True when none was
+   * remembered or the memory expired; then it is remembered until `until` (durable on resolve).
+   */
+  vacationReserve(accountId: number, sender: string, handle: string, now: Date, until: Date): Promise<boolean>;
+  /** RFC 7352 §3: true when `id` was seen (and has not expired); otherwise remembers it until `until`. */
+  duplicateSeen(accountId: number, id: string, now: Date, until: Date): Promise<boolean>;
+  /** Counts `n` redirects on the account's `day` ("YYYY-MM-DD") if that stays within `max`; false (nothing counted) otherwise. */
+  reserveRedirects(accountId: number, day: string, n: number, max: number): Promise<boolean>;
+  /** Forgets vacation and duplicate memories that expired before `now`, and old redirect counts. */
+  pruneSieveMemory(now: Date): Promise<void>;
 }

@@ -44,6 +44,7 @@ import {
 import { StoreCommitter, type TxContext } from './commit.js';
 import { openStoreDatabase } from './schema.js';
 
+import { SqliteSieveStore } from './sieve.js';
 interface AccountRow {
   id: number;
   address: string;
@@ -101,6 +102,8 @@ export class SqliteStore implements Store {
   readonly files: BlobFiles;
   readonly committer: StoreCommitter;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Sieve scripts and delivery memory (sieve.ts). */
+  readonly sieve: SqliteSieveStore;
 
   constructor(
     /** The database handle, for modules that keep their own tables here (see migrate.ts). */
@@ -114,6 +117,7 @@ export class SqliteStore implements Store {
     this.changes = new InProcessChangeFeed(logger);
     this.committer = new StoreCommitter(db, files, this.changes, logger);
     this.blobs = {
+    this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
       open: (id, range) => files.open(id, range),
