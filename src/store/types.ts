@@ -210,11 +210,11 @@ export interface CopyResult {
 export interface Store {
   readonly blobs: BlobStore;
   readonly changes: ChangeFeed;
+  /** Sieve scripts and the memory of Sieve at delivery (see SieveStore below). */
+  readonly sieve: SieveStore;
 
   // Domains
   addDomain(name: string): Promise<Domain>;
-  /** Sieve scripts and the memory of Sieve at delivery (see SieveStore below). */
-  readonly sieve: SieveStore;
   /** Refuses (not-empty) while the domain has accounts or aliases. */
   removeDomain(name: string): Promise<void>;
   listDomains(): Promise<Domain[]>;

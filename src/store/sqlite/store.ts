@@ -43,8 +43,8 @@ import {
 } from '../validate.js';
 import { StoreCommitter, type TxContext } from './commit.js';
 import { openStoreDatabase } from './schema.js';
-
 import { SqliteSieveStore } from './sieve.js';
+
 interface AccountRow {
   id: number;
   address: string;
@@ -101,9 +101,9 @@ export class SqliteStore implements Store {
   readonly changes: InProcessChangeFeed;
   readonly files: BlobFiles;
   readonly committer: StoreCommitter;
-  private readonly statements = new Map<string, Database.Statement>();
   /** Sieve scripts and delivery memory (sieve.ts). */
   readonly sieve: SqliteSieveStore;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(
     /** The database handle, for modules that keep their own tables here (see migrate.ts). */
@@ -116,8 +116,8 @@ export class SqliteStore implements Store {
     this.files = files;
     this.changes = new InProcessChangeFeed(logger);
     this.committer = new StoreCommitter(db, files, this.changes, logger);
-    this.blobs = {
     this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
+    this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
       open: (id, range) => files.open(id, range),
