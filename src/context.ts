@@ -6,6 +6,7 @@ import type { Outbound } from './queue/types.js';
 import type { Resolver } from './dns/resolver.js';
 import type { CheckPipeline } from './checks/types.js';
 import type { Logger } from './log/logger.js';
+import type { Metrics } from './http/metrics.js';
 
 export interface ServerContext {
   config: Config;
@@ -17,6 +18,8 @@ export interface ServerContext {
   /** Checks on the inbound smtp listener (SPF/DKIM/DMARC/...); an empty pipeline accepts. */
   checks: CheckPipeline;
   logger: Logger;
+  /** Prometheus counters (src/http/metrics.ts); absent in tests that build a bare context. */
+  metrics?: Metrics;
   /** The clock (tests move it). */
   now(): Date;
 }

@@ -1,7 +1,7 @@
 // Wires the whole mail system into one process (DESIGN.md): store, auth, DNS, checks, queue,
 // TLS and the seven listeners, each protocol session created per connection.
 import { mkdirSync } from 'node:fs';
-import type { Config, ListenerName } from './config/schema.js';
+import type { Config, HttpListenerName, ListenerName } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import type { ServerContext } from './context.js';
 import type { SessionFactory } from './net/transport.js';
@@ -20,10 +20,19 @@ import { startLoopDelayMonitor, type LoopDelayStats } from './workers/loop-delay
 import { createSmtpSession } from './smtp/server/session.js';
 import { createImapSession } from './imap/server/session.js';
 import { createPop3Session } from './pop3/session.js';
+import { createManageSieveSession } from './managesieve/session.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { countAuth, countSessions, countVerdicts } from './http/instrument.js';
+import { startHttp, type HttpListeners, type RouteRegistrar } from './http/server.js';
+import { AcmeChallenges } from './http/acme-challenges.js';
 
 export interface RunningServer {
   /** The addresses each listener is bound to ("ip:port"), after port 0 is resolved. */
-  addresses: Record<ListenerName, string[]>;
+  addresses: Record<ListenerName | HttpListenerName, string[]>;
+  /** Prometheus metrics (served at /metrics on the admin listener). */
+  metrics: Metrics;
+  /** ACME http-01 tokens the http listener answers. */
+  challenges: AcmeChallenges;
   /** Re-reads the TLS certificate (SIGHUP). */
   reload(): Promise<void>;
   /** Stops accepting, lets in-flight work finish up to graceMs, closes everything. */
@@ -32,11 +41,18 @@ export interface RunningServer {
   stats(): { eventLoop: LoopDelayStats; workers: PoolStats };
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export interface StartServerOptions {
+  /** Admin API routes, mounted under /api/v1 on the admin listener (src/http). */
+  adminRoutes?: RouteRegistrar[];
+}
+
+export async function startServer(config: Config, logger: Logger, opts: StartServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data_dir, { recursive: true });
+  const metrics = createMetrics();
   const store = await openStore(config.data_dir, { logger });
+  let storeOpen = true;
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
-  const auth = createAuthenticator(store, config, logger);
+  const auth = countAuth(createAuthenticator(store, config, logger), metrics);
   // CPU-heavy per-message work (DKIM/ARC/DMARC, signing, sealing) runs in these threads (src/workers).
   const workers = createWorkerPool({ threads: config.workers.threads, jobTimeoutMs: config.workers.job_timeout, maxQueue: config.workers.max_queue, logger });
   registerPool(config, workers);
@@ -48,11 +64,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   };
   // data_dir/checks.sqlite, shared by the checks and the Junk verdict observer (opened on first use).
   const checksStorage = createChecksStorage(config.data_dir, logger);
-  const checks = createPipeline(buildInboundChecks({ config, resolver, store, logger, storage: checksStorage }));
+  const checks = countVerdicts(createPipeline(buildInboundChecks({ config, resolver, store, logger, storage: checksStorage })), metrics);
   // A copy or move into or out of Junk, by whatever path it reaches the store, is the user's verdict.
   const stopVerdicts = observeJunkVerdicts(store, checksStorage, logger);
-  const base: Omit<ServerContext, 'outbound'> = { config, store, auth, resolver, checks, logger, now: () => new Date() };
-  const queue = await openQueue(base, { signer: createDkimSigner(config, store, logger, { workers }) });
+  const base: Omit<ServerContext, 'outbound'> = { config, store, auth, resolver, checks, logger, metrics, now: () => new Date() };
+  const queue = await openQueue(base, { signer: createDkimSigner(config, store, logger, { workers }), onRecipientResult: (state) => metrics.queueOutcome(state) });
   const ctx: ServerContext = { ...base, outbound: queue };
   const tls = await createTlsProvider(config, logger);
 
@@ -64,10 +80,53 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     imaps: (t) => createImapSession(ctx, t),
     pop3: (t) => createPop3Session(ctx, t),
     pop3s: (t) => createPop3Session(ctx, t),
+    managesieve: (t) => createManageSieveSession(ctx, t),
   };
+  for (const [name, f] of Object.entries(factories) as Array<[ListenerName, SessionFactory]>) factories[name] = countSessions(name, f, metrics);
+  metrics.setSources({
+    queue: () => ({ size: queue.count(), oldestArrival: queue.list({ limit: 1 })[0]?.createdAt ?? null }),
+    eventLoop: () => {
+      const s = loopDelay.stats();
+      return { p99Ms: s.p99Ms ?? s.currentP99Ms, maxMs: s.maxMs ?? s.currentMaxMs };
+    },
+    certificates: () => tls.certificates(),
+  });
+  const challenges = new AcmeChallenges();
+  let bound = false;
   let listeners: Awaited<ReturnType<typeof startListeners>>;
+  let web: HttpListeners;
   try {
     listeners = await startListeners({ config, logger, tls, factories });
+    const mail = listeners.addresses;
+    web = await startHttp({
+      tls,
+      adminRoutes: opts.adminRoutes,
+      deps: {
+        config,
+        store,
+        logger,
+        metrics,
+        challenges,
+        mailAddresses: () => mail,
+        // /readyz: 200 only when every listener is bound and the store is open and answers.
+        async readiness() {
+          const problems: string[] = [];
+          if (!bound) problems.push('listeners not bound');
+          if (!storeOpen) problems.push('store closed');
+          else {
+            try {
+              await store.isLocalDomain(config.hostname);
+            } catch (err) {
+              problems.push(`store failed: ${(err as Error).message}`);
+            }
+          }
+          return { ready: problems.length === 0, problems };
+        },
+      },
+    }).catch(async (err: unknown) => {
+      await listeners.close(0);
+      throw err;
+    });
   } catch (err) {
     await queue.stop(0);
     stopVerdicts();
@@ -76,17 +135,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     throw err;
   }
   queue.start();
+  bound = true;
 
   let stopping: Promise<void> | null = null;
   return {
-    addresses: listeners.addresses,
+    addresses: { ...listeners.addresses, ...web.addresses },
+    metrics,
+    challenges,
     reload: () => tls.reload(),
     stats: () => ({ eventLoop: loopDelay.stats(), workers: workers.stats() }),
     stop(graceMs = config.limits.shutdown_grace) {
       stopping ??= (async () => {
-        await listeners.close(graceMs);
+        bound = false;
+        await Promise.all([listeners.close(graceMs), web.close(graceMs)]);
         await queue.stop(graceMs);
         stopVerdicts();
+        storeOpen = false;
         await store.close();
         await closeWorkers();
       })();

@@ -5,6 +5,7 @@ import { DnsError, type Resolver, type SrvRecord } from '../dns/resolver.js';
 import { parseListenAddress } from '../config/schema.js';
 import { dkimRecord, type DkimKeyInfo } from './dkim-keys.js';
 import { reversedIp } from './ip.js';
+import { mtaStsPolicy, mtaStsRecord } from '../http/mta-sts.js';
 
 function reverseName(ip: string): string {
   return `${reversedIp(ip)}.${ip.includes(':') ? 'ip6' : 'in-addr'}.arpa.`;
@@ -189,17 +190,21 @@ export async function dnsRecords(input: DnsRecordsInput): Promise<DnsRecordCheck
   }
   out.push({ purpose: 'DMARC: policy for mail that fails SPF and DKIM alignment', name: fqdn(`_dmarc.${domain}`), type: 'TXT', value: txtValue(dmarcWant), status: dmStatus, found: dmFound });
 
-  // MTA-STS (RFC 8461 §3.1): _mta-sts TXT with an id, and the policy served over HTTPS.
-  const id = (input.now ?? new Date()).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  // MTA-STS (RFC 8461 §3.1): _mta-sts TXT whose id changes with the policy ([mta_sts]), which the
+  // https listener serves at https://mta-sts.<domain>/.well-known/mta-sts.txt.
+  const stsWant = mtaStsRecord(config);
   const sts = tagged(await lookup(() => resolver.resolveTxt(`_mta-sts.${domain}`)), /^v=STSv1\s*(;|$)/i);
+  const stsId = (r: string) => /(?:^|;)\s*id\s*=\s*([A-Za-z0-9]+)/.exec(r)?.[1];
+  const stsOld = sts.status === 'ok' && stsId(sts.records[0]!) !== stsId(stsWant);
   out.push({
     purpose: 'MTA-STS: senders must use TLS to this server',
     name: fqdn(`_mta-sts.${domain}`),
     type: 'TXT',
-    value: txtValue(`v=STSv1; id=${id}`),
-    status: sts.status,
-    found: sts.found ?? (sts.records[0] ? `published: ${sts.records[0]}` : undefined),
-    note: `serve https://mta-sts.${domain}/.well-known/mta-sts.txt containing: version: STSv1 / mode: enforce / mx: ${host} / max_age: 604800`,
+    value: txtValue(stsWant),
+    // A stale id means senders keep the policy they cached: the record must change with the policy.
+    status: stsOld ? 'wrong' : sts.status,
+    found: sts.found ?? (stsOld ? `an id for another policy: ${sts.records[0]}` : undefined),
+    note: `policy served by the https listener at https://mta-sts.${domain}/.well-known/mta-sts.txt: ${mtaStsPolicy(config).trimEnd().split('\r\n').join(' / ')}`,
   });
   const stsHost = await lookup(resolver.resolveCname ? () => resolver.resolveCname!(`mta-sts.${domain}`) : undefined);
   out.push(cnameCheck('MTA-STS policy host (HTTPS with a certificate for this name)', `mta-sts.${domain}`, host, stsHost));

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { action, configOf } from './common.js';
 import { createLogger } from '../log/logger.js';
-import { LISTENER_NAMES } from '../config/schema.js';
+import { HTTP_LISTENER_NAMES, LISTENER_NAMES } from '../config/schema.js';
 
 export function register(program: Command): void {
   program
@@ -23,7 +23,7 @@ export function register(program: Command): void {
           process.stderr.write(`yubin: cannot start: ${e.message}${hint}\n`);
           process.exit(1);
         });
-        const lines = LISTENER_NAMES.filter((n) => server.addresses[n]?.length).map((n) => `  ${n.padEnd(12)} ${server.addresses[n].join(' ')}`);
+        const lines = [...LISTENER_NAMES, ...HTTP_LISTENER_NAMES].filter((n) => server.addresses[n]?.length).map((n) => `  ${n.padEnd(12)} ${server.addresses[n].join(' ')}`);
         process.stderr.write(`Yubin ${config.hostname} ready; data in ${config.data_dir}\n${lines.join('\n') || '  (no listeners configured)'}\n`);
         logger.info({ listeners: server.addresses, hostname: config.hostname, dataDir: config.data_dir }, 'ready');
 

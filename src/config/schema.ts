@@ -66,10 +66,21 @@ export const listenSchema = z
     imaps: listenList.default(['127.0.0.1:2993']),
     pop3: listenList.default(['127.0.0.1:2110']),
     pop3s: listenList.default(['127.0.0.1:2995']),
+    /** ManageSieve (RFC 5804, src/managesieve): STARTTLS then AUTHENTICATE. Production: port 4190. */
+    managesieve: listenList.default(['127.0.0.1:4190']),
+    /** The web face (src/http): ACME http-01, autoconfig, redirects to https. Production: port 80. */
+    http: listenList.default(['127.0.0.1:2080']),
+    /** HTTPS: autoconfig, autodiscover, mobileconfig, MTA-STS policy. Production: port 443. */
+    https: listenList.default(['127.0.0.1:2443']),
+    /** Metrics, health and the admin API; loopback only (docs/http.md). */
+    admin: listenList.default(['127.0.0.1:2081']),
   })
   .strict();
-export type ListenerName = keyof z.infer<typeof listenSchema>;
-export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'];
+/** The HTTP listeners (src/http); the others are the mail listeners (src/net/listener.ts). */
+export type HttpListenerName = 'http' | 'https' | 'admin';
+export const HTTP_LISTENER_NAMES: readonly HttpListenerName[] = ['http', 'https', 'admin'];
+export type ListenerName = Exclude<keyof z.infer<typeof listenSchema>, HttpListenerName>;
+export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'managesieve'];
 
 export const tlsSchema = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
 
@@ -151,6 +162,34 @@ export const pop3Schema = z
   .object({
     idle_timeout: duration.default(10 * 60_000),
     max_bad_commands: z.number().int().positive().default(10),
+  })
+  .strict();
+
+/** ManageSieve server (RFC 5804, src/managesieve); docs/managesieve.md. */
+export const managesieveSchema = z
+  .object({
+    /** How long a client may stay silent before the connection is closed (BYE). */
+    idle_timeout: duration.default(30 * 60_000),
+    /** Time allowed between connecting and logging in. */
+    login_timeout: duration.default(60_000),
+    /** Bad commands and failed logins before the connection is closed. */
+    max_bad_commands: z.number().int().positive().default(10),
+    /** Longest command line (without its literals). */
+    max_command_length: size.default(64 * 1024),
+  })
+  .strict();
+
+/** Sieve scripts (RFC 5228) and Sieve at delivery (src/delivery/sieve.ts); docs/managesieve.md. */
+export const sieveSchema = z
+  .object({
+    /** Largest script, in octets (PUTSCRIPT beyond: NO (QUOTA/MAXSIZE)). */
+    max_script_size: size.default(64 * 1024),
+    /** Most scripts per account (NO (QUOTA/MAXSCRIPTS) beyond); 0 = no limit. */
+    max_scripts: z.number().int().nonnegative().default(20),
+    /** Most redirects one run of a script may make (ManageSieve's MAXREDIRECTS). */
+    max_redirects: z.number().int().nonnegative().default(4),
+    /** Most redirects per account per day (UTC); past it a redirect is kept in INBOX instead. */
+    max_redirects_per_day: z.number().int().nonnegative().default(100),
   })
   .strict();
 
@@ -255,6 +294,18 @@ export const workersSchema = z
   })
   .strict();
 
+/** MTA-STS policy (RFC 8461) served at https://mta-sts.<domain>/.well-known/mta-sts.txt (src/http). */
+export const mtaStsSchema = z
+  .object({
+    /** RFC 8461 §5: "enforce", "testing" (report only) or "none" (withdraw a policy). */
+    mode: z.enum(['none', 'testing', 'enforce']).default('testing'),
+    /** Seconds senders may cache the policy; RFC 8461 §3.2 suggests weeks, at most 31557600. */
+    max_age: z.number().int().min(1).max(31_557_600).default(604_800),
+    /** MX host names (patterns like "*.example.com" allowed) the policy names; [] = hostname. */
+    mx: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/, 'must be a host name like mail.example.com or *.example.com')).default([]),
+  })
+  .strict();
+
 export const logSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -276,9 +327,12 @@ export const configSchema = z
     smtp: smtpSchema.default(smtpSchema.parse({})),
     imap: imapSchema.default(imapSchema.parse({})),
     pop3: pop3Schema.default(pop3Schema.parse({})),
+    managesieve: managesieveSchema.default(managesieveSchema.parse({})),
+    sieve: sieveSchema.default(sieveSchema.parse({})),
     queue: queueSchema.default(queueSchema.parse({})),
     checks: checksSchema.default(checksSchema.parse({})),
     workers: workersSchema.default(workersSchema.parse({})),
+    mta_sts: mtaStsSchema.default(mtaStsSchema.parse({})),
     log: logSchema.default(logSchema.parse({})),
   })
   .strict();

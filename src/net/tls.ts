@@ -19,6 +19,8 @@ export interface TlsProvider {
   reload(): Promise<void>;
   /** The SHA-256 fingerprint of the certificate in use (changes when a reload succeeds). */
   fingerprint(): string;
+  /** Every certificate in use: the DNS names it covers and its expiry (metrics, status). */
+  certificates(): Array<{ names: string[]; validTo: Date }>;
   /** Where the certificate comes from: "config" ([tls]) or "self-signed" (data_dir/tls). */
   readonly source: 'config' | 'self-signed';
   /** The PEM files in use. */
@@ -40,6 +42,8 @@ interface Loaded {
   subject: string;
   validTo: string;
   fingerprint: string;
+  /** DNS names of the subjectAltName (the CN when there is none). */
+  names: string[];
 }
 
 /** Builds a context from PEM text; throws a one-line error naming the file on any problem. */
@@ -53,7 +57,9 @@ function buildContext(certPem: string, keyPem: string, certPath: string, keyPath
   try {
     // The whole chain goes in `cert` (leaf first); createSecureContext checks the key matches the leaf.
     const context = tls.createSecureContext({ cert: certPem, key: keyPem, minVersion: MIN_TLS_VERSION });
-    return { context, subject: leaf.subject.replace(/\n/g, ', '), validTo: leaf.validTo, fingerprint: leaf.fingerprint256 };
+    const sans = (leaf.subjectAltName ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+    const names = sans.length ? sans : [/(?:^|\n)CN=([^\n]+)/.exec(leaf.subject)?.[1] ?? ''].filter(Boolean);
+    return { context, subject: leaf.subject.replace(/\n/g, ', '), validTo: leaf.validTo, fingerprint: leaf.fingerprint256, names };
   } catch (err) {
     throw new Error(`${certPath} / ${keyPath}: unusable certificate or key (${(err as Error).message})`);
   }
@@ -158,6 +164,7 @@ export async function createTlsProvider(config: Config, logger: Logger): Promise
     keyPath,
     secureContext: () => current.context,
     fingerprint: () => current.fingerprint,
+    certificates: () => [{ names: current.names, validTo: new Date(current.validTo) }],
     async reload() {
       try {
         const next = await readPair(certPath, keyPath);

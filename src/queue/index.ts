@@ -2,7 +2,7 @@
 // delivery agents, DSNs; and the operations `yubin queue ...` needs.
 import type { ServerContext } from '../context.js';
 import type { Outbound, OutboundMessage, MessageSigner } from './types.js';
-import { QueueStore, QueueError, type QueuedMessage } from './queue.js';
+import { QueueStore, QueueError, type QueuedMessage, type RecipientState } from './queue.js';
 import { RemoteDelivery } from './deliver-remote.js';
 import { Scheduler } from './scheduler.js';
 import { reportFinal } from './report.js';
@@ -16,6 +16,8 @@ export interface QueueOptions {
   signer?: MessageSigner;
   /** Database poll interval in ms (default 1000). */
   pollMs?: number;
+  /** Told each recipient outcome the queue records (metrics: delivered, deferred, bounced). */
+  onRecipientResult?: (state: RecipientState) => void;
 }
 
 export interface Queue extends Outbound {
@@ -86,6 +88,11 @@ export type QueueContext = Pick<ServerContext, 'config' | 'store' | 'resolver' |
 
 export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Promise<Queue> {
   const store = new QueueStore(ctx.config.data_dir);
+  const onResult = opts.onRecipientResult;
+  if (onResult) {
+    const record = store.record.bind(store);
+    store.record = (id, results, now) => (record(id, results, now), results.forEach((r) => onResult(r.state)));
+  }
   const swept = await store.sweepOrphans();
   if (swept) ctx.logger.info({ files: swept }, 'queue: removed message files left by a crash before commit');
   const remote = new RemoteDelivery({ config: ctx.config, resolver: ctx.resolver, logger: ctx.logger, queue: store, signer: opts.signer });

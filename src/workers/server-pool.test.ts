@@ -17,7 +17,7 @@ test('startServer creates the pool from [workers]; stop() closes it and ends its
   const config = validateConfig({
     hostname: 'mx.a.test',
     data_dir: join(dir, 'data'),
-    listen: { smtp: ['127.0.0.1:0'], submission: none, submissions: none, imap: none, imaps: none, pop3: none, pop3s: none },
+    listen: { smtp: ['127.0.0.1:0'], submission: none, submissions: none, imap: none, imaps: none, pop3: none, pop3s: none, managesieve: none, http: none, https: none, admin: none },
     workers: { threads: 1, max_queue: 3 },
   });
   const server = await startServer(config, silentLogger());

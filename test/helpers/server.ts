@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'smol-toml';
-import type { ListenerName } from '../../src/config/schema.js';
+import type { HttpListenerName, ListenerName as MailListenerName } from '../../src/config/schema.js';
+
+/** Mail and HTTP listeners (every one is started on port 0 unless the test names addresses). */
+type ListenerName = MailListenerName | HttpListenerName;
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
@@ -86,7 +89,7 @@ export interface YubinInstance {
   process: ChildProcess;
 }
 
-const ALL: ListenerName[] = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'];
+const ALL: ListenerName[] = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'managesieve', 'http', 'https', 'admin'];
 
 export async function startYubin(opts: StartOptions = {}): Promise<YubinInstance> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'yubin-it-'));

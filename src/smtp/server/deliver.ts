@@ -262,6 +262,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const replyId = id ?? tx.id;
     await successReport(req, replyId, deliveredLocal);
     req.log.info({ msgId: tx.id, queueId: replyId, from: tx.from, delivered, queued, size: message.size, verdict: verdict.action }, 'message accepted');
+    ctx.metrics?.messageReceived(req.sendable ? 'submission' : 'smtp');
     return { id: replyId, delivered, queued };
   } catch (err) {
     await Promise.all(writers.map((w) => w.abort().catch(() => undefined)));
