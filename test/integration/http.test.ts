@@ -6,6 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { parsePlist, parseXml, kid, kids } from '../helpers/documents.js';
 import { checkExposition, promtoolCheck } from '../helpers/prometheus.js';
@@ -214,4 +217,13 @@ test('admin listener: /healthz, /readyz, and /metrics in the Prometheus text for
   // The admin routes are not on the public listeners.
   assert.equal((await curl(https('mail.example.test', '/metrics'), { resolve: named('mail.example.test') })).status, 404);
   assert.equal((await curl(http('/metrics'))).status, 308);
+});
+
+test('a non-loopback admin address stops `yubin serve` with a message naming it (nothing is bound there)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-http-admin-'));
+  try {
+    await assert.rejects(startYubin({ dir, listen: { admin: ['0.0.0.0:0'] } }), /listen\.admin: 0\.0\.0\.0:0 is not a loopback address/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
