@@ -30,6 +30,9 @@ export function defaultRefusal(name: ListenerName, hostname: string): string {
     case 'pop3s':
       // RFC 3206 §4: SYS/TEMP, a temporary problem the client may retry later
       return '-ERR [SYS/TEMP] Too many connections, try again later\r\n';
+    case 'managesieve':
+      // RFC 5804 §1.2: BYE with TRYLATER: the client may retry later
+      return 'BYE (TRYLATER) "Too many connections, try again later"\r\n';
   }
 }
 

@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import { StoreError, type SieveScript, type SieveScriptInfo, type SieveStore } from '../types.js';
 import type { Migration } from '../../db/sqlite/migrate.js';
 import { registerMigrations } from './migrate.js';
+import { checkScriptName } from '../sieve-names.js';
 
 export const SIEVE_MIGRATIONS: Migration[] = [
   {
@@ -61,23 +62,6 @@ export const SIEVE_MIGRATIONS: Migration[] = [
 ];
 
 registerMigrations('sieve', SIEVE_MIGRATIONS);
-
-/** Longest script name, in characters. */
-export const MAX_SCRIPT_NAME = 128;
-
-/**
- * RFC 5804 §1.6: a script name is Net-Unicode (RFC 5198) without control characters, LINE
- * SEPARATOR or PARAGRAPH SEPARATOR; this server also refuses the empty name (SETACTIVE "" means
- * "none") and names over MAX_SCRIPT_NAME characters.
- */
-export function checkScriptName(name: string): void {
-  if (name.length === 0) throw new StoreError('invalid', 'a script name cannot be empty');
-  if ([...name].length > MAX_SCRIPT_NAME) throw new StoreError('invalid', `a script name is at most ${MAX_SCRIPT_NAME} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) throw new StoreError('invalid', 'a script name cannot contain control characters or line separators (RFC 5804 §1.6)');
-  if (/[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) throw new StoreError('invalid', 'a script name must be valid UTF-8');
-  if (name.normalize('NFC') !== name) throw new StoreError('invalid', 'a script name must be in Unicode normalization form C (RFC 5198)');
-}
 
 interface ScriptRow {
   name: string;
