@@ -198,8 +198,9 @@ class SmtpSession extends LineSession<InputBuffer> implements SessionApi {
       return;
     }
     if (cmd.lastInGroup && this.hasPipelinedInput()) {
-      // RFC 2920 §3.1: the client must wait for this reply before sending more.
-      this.reply(554, '5.5.0', `Protocol error: commands pipelined after ${verb}`);
+      // RFC 2920 §3.1: the client must wait for this reply before sending more. One reply, then
+      // the close: not counted as an error, which could add a second goodbye (421) before it.
+      this.write(formatReply(554, '5.5.0', `Protocol error: commands pipelined after ${verb}`));
       this.log.info({ verb }, 'improper pipelining');
       this.close();
       return;

@@ -7,7 +7,7 @@ import { enforceVerdict } from '../verdict.js';
 import { srsFor } from '../forward.js';
 import { SrsError } from '../../../checks/srs.js';
 import { resolveLocalRecipient, serverPostmaster } from '../../../store/recipients.js';
-import type { Account } from '../../../store/types.js';
+import { StoreError, type Account } from '../../../store/types.js';
 
 export interface RcptArgs {
   path: ParsedPath;
@@ -60,7 +60,15 @@ async function reverseSrs(s: SessionApi, address: string): Promise<Resolved> {
  * accounts, aliases, postmaster@/abuse@ and the catch-all.
  */
 async function resolveLocal(s: SessionApi, address: string): Promise<{ accounts: Account[]; remote: string[] }> {
-  const r = await resolveLocalRecipient(s.ctx.store, address);
+  let r: Awaited<ReturnType<typeof resolveLocalRecipient>>;
+  try {
+    r = await resolveLocalRecipient(s.ctx.store, address);
+  } catch (err) {
+    // RFC 5321 §4.1.2: a local part may be a Quoted-string ("john smith"@a.test); our mailboxes are
+    // dot-atoms (store/validate.ts), so one the store cannot even name is nobody here (found by fuzzing).
+    if (err instanceof StoreError && err.code === 'invalid') throw new SmtpError(550, '5.1.1', 'User unknown');
+    throw err;
+  }
   if (r.kind === 'unknown') throw new SmtpError(550, '5.1.1', 'User unknown');
   // RFC 5321 §4.5.1: postmaster MUST work, so a role mailbox nobody can take yet is a temporary
   // failure of our configuration (RFC 3463 X.3.5), retried by the sender, never "no such user".
