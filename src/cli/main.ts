@@ -7,6 +7,7 @@ import { register as registerServe } from './serve.js';
 import { register as registerDkim } from './dkim.js';
 import { register as registerDnsRecords } from './dns-records.js';
 import { register as registerQueue } from './queue.js';
+import { register as registerSieve } from './sieve.js';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ registerAdmin(program);
 registerDkim(program);
 registerDnsRecords(program);
 registerQueue(program);
+registerSieve(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`yubin: ${err instanceof Error ? err.message : String(err)}\n`);

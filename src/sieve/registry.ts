@@ -6,6 +6,15 @@ import { reject } from './reject.js';
 import { envelope } from './envelope.js';
 import { imap4flags } from './imap4flags.js';
 import { variables } from './variables.js';
+import { vacation } from './vacation.js';
+import { body } from './body.js';
+import { date } from './date.js';
+import { mailbox } from './mailbox.js';
+import { editheader } from './editheader.js';
+import { duplicate } from './duplicate.js';
+import { include } from './include.js';
+import { spamtest } from './spamtest.js';
+import { environment } from './environment.js';
 
 const EXTENSIONS: ExtensionDef[] = [
   base,
@@ -14,8 +23,17 @@ const EXTENSIONS: ExtensionDef[] = [
   envelope,
   imap4flags,
   variables,
+  vacation,
+  body,
+  date,
+  mailbox,
+  editheader,
+  duplicate,
+  include,
+  spamtest,
+  environment,
   // Capabilities that only add tags or match types (their code is in match.ts, message.ts, ...).
-  { capabilities: ['encoded-character', 'relational', 'subaddress', 'copy', 'comparator-i;octet', 'comparator-i;ascii-casemap', 'comparator-i;ascii-numeric', 'comparator-i;unicode-casemap'] },
+  { capabilities: ['encoded-character', 'relational', 'subaddress', 'copy', 'regex', 'comparator-i;octet', 'comparator-i;ascii-casemap', 'comparator-i;ascii-numeric', 'comparator-i;unicode-casemap'] },
 ];
 
 export const COMMANDS = new Map<string, CommandDef>();

@@ -1,0 +1,79 @@
+// The body test (RFC 5173) with the :raw, :content and :text transforms, on the project's MIME
+// parser (src/message/).
+import { decodedPartText, leafParts } from '../message/sections.js';
+import { decodeTransfer } from '../message/sections.js';
+import { MATCH_TAGS, checkMatch, matchAny } from './match.js';
+import type { ExtensionDef, Runtime, VNode } from './runtime.js';
+import type { MimePart } from '../message/types.js';
+
+function htmlToText(html: string): string {
+  return html
+    .replace(/<(script|style)[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, '&');
+}
+
+/** RFC 5173 §5.3: "type" matches the part's type, "type/subtype" both, "" every part. */
+function typeMatches(p: MimePart, want: string): boolean {
+  const w = want.toLowerCase();
+  if (w === '') return true;
+  const slash = w.indexOf('/');
+  if (slash < 0) return p.type === w;
+  return p.type === w.slice(0, slash) && p.subtype === w.slice(slash + 1);
+}
+
+function bodyValues(node: VNode, rt: Runtime): string[] {
+  const raw = rt.msg.raw;
+  if (node.tags.has('raw')) {
+    // RFC 5173 §5.1: the body as it is, undecoded.
+    return [raw.subarray(rt.structure.root.bodyStart).toString('utf8')];
+  }
+  const content = node.tags.get('content');
+  if (content) {
+    // RFC 5173 §5.2: each part of the given types, transfer encoding (and for text, charset) undone.
+    const types = rt.list(content.value as string[]);
+    const out: string[] = [];
+    for (const p of leafParts(rt.structure)) {
+      if (!types.some((t) => typeMatches(p, t))) continue;
+      const t = decodedPartText(p, raw);
+      if (t !== null) out.push(t);
+      else {
+        const b = decodeTransfer(p.encoding, raw.subarray(p.bodyStart, p.bodyEnd));
+        out.push((b ?? raw.subarray(p.bodyStart, p.bodyEnd)).toString('latin1'));
+      }
+    }
+    return out;
+  }
+  // RFC 5173 §5.3 (:text, the default): the text parts, decoded, HTML reduced to its text.
+  const out: string[] = [];
+  for (const p of leafParts(rt.structure)) {
+    if (p.type !== 'text') continue;
+    const t = decodedPartText(p, raw);
+    if (t === null) continue;
+    out.push(p.subtype === 'html' ? htmlToText(t) : t);
+  }
+  return out;
+}
+
+export const body: ExtensionDef = {
+  capabilities: ['body'],
+  tests: {
+    body: {
+      ext: 'body',
+      pos: ['list'],
+      tags: { ...MATCH_TAGS, raw: { group: 'transform' }, content: { group: 'transform', arg: 'list' }, text: { group: 'transform' } },
+      check(node, ctx) {
+        checkMatch(node, ctx, 0);
+        // RFC 5173 §5: :count is not allowed with body.
+        if (node.tags.has('count')) ctx.error(node.tags.get('count')!, 'body cannot be used with :count');
+      },
+      test(node, rt) {
+        return matchAny(rt, node, bodyValues(node, rt), rt.list(node.pos[0] as string[]));
+      },
+    },
+  },
+};
