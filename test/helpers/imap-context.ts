@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
@@ -14,6 +15,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createImapSession } from '../../src/imap/server/session.js';
 import { createChecksStorage, observeJunkVerdicts } from '../../src/checks/index.js';
 import { PipeTransport } from './pipe.js';
+import { Transcript } from './transcript.js';
 import { ArgReader, ImapParseError, tokenizeArgs } from '../../src/imap/wire/tokenizer.js';
 import { ImapError } from '../../src/imap/server/errors.js';
 import type { ParseContext } from '../../src/imap/server/conn.js';
@@ -90,6 +92,21 @@ export async function createImapTestContext(opts: { config?: Record<string, unkn
   };
 }
 
+/**
+ * One context for the tests of a file: created before the first test, closed after the last.
+ * The object is filled in by the before hook, so tests use it as they would the context itself.
+ */
+export function useImapContext(opts: Parameters<typeof createImapTestContext>[0] = {}): ImapTestContext {
+  const holder = {} as ImapTestContext;
+  before(async () => {
+    Object.assign(holder, await createImapTestContext(opts));
+  });
+  after(async () => {
+    await holder.close();
+  });
+  return holder;
+}
+
 export class Reply {
   constructor(
     readonly text: string,
@@ -132,6 +149,10 @@ export class ImapTestClient {
   private n = 0;
   constructor(readonly pipe: PipeTransport) {}
 
+  /** An exact-matching reader of this client's output (test/helpers/transcript.ts). */
+  transcript(): Transcript {
+    return new Transcript(this.pipe, { literals: true });
+  }
   /** Sends raw bytes. */
   send(data: string | Buffer): void {
     this.pipe.send(data);

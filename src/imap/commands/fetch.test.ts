@@ -1,7 +1,7 @@
 // Grammar table for FETCH (RFC 9051 §9 fetch, fetch-att, section, partial; RFC 3516 BINARY):
-// argument text -> the data items, or BAD.
+// argument text -> the data items, or BAD; then FETCH transcripts.
 import { test } from 'node:test';
-import { checkGrammar } from '../../../test/helpers/imap-context.js';
+import { checkGrammar, useImapContext } from '../../../test/helpers/imap-context.js';
 import { parseFetch } from './fetch.js';
 
 const section = (o: { binary?: boolean; peek?: boolean; spec: object; partial?: { start: number; length: number } }) => ({
@@ -64,4 +64,26 @@ test('FETCH items: macros, simple items, sections, partials, BINARY', () => {
 
 test('FETCH keeps the sequence set for resolving in the selected mailbox', () => {
   checkGrammar(parseFetch, [['1:3,* UID', { text: '1:3,*', set: { ranges: [[1, 3], [-1, -1]] } }], ['$ UID', { text: '$', set: { saved: true } }]], { map: (p) => p.set });
+});
+
+// ---- transcripts ----
+
+const t = useImapContext();
+
+test('FETCH BODY[] sets \\Seen, BINARY decodes, partial, RFC822 items', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Bin')).ok();
+  const mime =
+    'From: a@b.test\r\nSubject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nplain part\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--XX--\r\n';
+  const u = await c.append('Bin', mime);
+  (await c.cmd('SELECT Bin')).ok();
+  (await c.cmd(`UID FETCH ${u} (BINARY.PEEK[2] BINARY.SIZE[2])`)).ok().has('BINARY[2] ~{4}\r\n\x00\x01\x02\x03').has('BINARY.SIZE[2] 4');
+  (await c.cmd('FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME])')).ok().has('BODY[1] {10}\r\nplain part').has('BODY[2.MIME] {');
+  (await c.cmd('FETCH 1 BODY.PEEK[]<0.4>')).ok().has('BODY[]<0> {4}\r\nFrom');
+  (await c.cmd('FETCH 1 FLAGS')).ok().has('FLAGS (\\Recent)');
+  (await c.cmd('FETCH 1 BODY[]')).ok().has('FLAGS (\\Seen \\Recent)');
+  (await c.cmd('FETCH 1 (RFC822.HEADER RFC822.SIZE)')).ok().has('RFC822.HEADER {').has(`RFC822.SIZE ${Buffer.byteLength(mime)}`);
+  (await c.cmd('FETCH 1 (BODY[9])')).ok().has('BODY[9] ""');
+  (await c.cmd('FETCH 1 (BOGUS)')).bad();
 });

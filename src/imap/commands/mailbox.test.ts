@@ -1,8 +1,9 @@
 // Grammar tables for the mailbox commands (RFC 9051 §9 list, list-mailbox, select, create,
 // rename, status; RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 CREATE USE; RFC 9208
-// GETQUOTA): argument text -> parsed value, BAD or NO.
+// GETQUOTA): argument text -> parsed value, BAD or NO; then mailbox command transcripts.
 import { test } from 'node:test';
-import { checkGrammar } from '../../../test/helpers/imap-context.js';
+import assert from 'node:assert/strict';
+import { checkGrammar, useImapContext } from '../../../test/helpers/imap-context.js';
 import { MAX_PATTERN_LENGTH } from '../server/names.js';
 import { parseCreate, parseList, parseRename, parseSelect, parseStatus, type ListArgs } from './mailbox.js';
 import { parseQuotaRoot } from './quota.js';
@@ -91,4 +92,57 @@ test('SELECT/EXAMINE, CREATE (USE), RENAME, STATUS items, GETQUOTA root', () => 
     ['', 'BAD'],
     ['a b', 'BAD'],
   ]);
+});
+
+// ---- transcripts ----
+
+const t = useImapContext();
+
+test('mailboxes: CREATE, LIST, RENAME, DELETE, SUBSCRIBE, names', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('LIST "" *')).ok().has('* LIST (\\HasNoChildren) "/" INBOX').has('* LIST (\\HasNoChildren \\Sent) "/" Sent');
+  (await c.cmd('CREATE Projects/2026/Q1')).ok();
+  (await c.cmd('LIST "" Projects/%')).ok().has('* LIST (\\HasChildren) "/" Projects/2026').lacks('Q1');
+  (await c.cmd('CREATE Projects')).no('ALREADYEXISTS');
+  (await c.cmd('DELETE Projects')).no('HASCHILDREN');
+  (await c.cmd('RENAME Projects/2026 Archive2026')).ok();
+  (await c.cmd('LIST "" *')).ok().has('"/" Archive2026/Q1').lacks('Projects/2026');
+  (await c.cmd('SUBSCRIBE Archive2026')).ok();
+  (await c.cmd('LIST (SUBSCRIBED) "" *')).ok().has('(\\HasChildren \\Subscribed) "/" Archive2026');
+  (await c.cmd('LSUB "" *')).ok().has('* LSUB (\\HasChildren) "/" Archive2026');
+  (await c.cmd('LIST "" * RETURN (STATUS (MESSAGES))')).ok().has('* STATUS INBOX (MESSAGES');
+  (await c.cmd('LIST (SPECIAL-USE) "" *')).ok().has('\\Trash').lacks('Archive2026');
+  (await c.cmd('CREATE "Entw&APw-rfe"')).ok();
+  (await c.cmd('LIST "" Entw*')).ok().has('"/" Entw&APw-rfe\r\n');
+  (await c.cmd('ENABLE UTF8=ACCEPT')).ok().has('* ENABLED UTF8=ACCEPT');
+  (await c.cmd('LIST "" Entw*')).ok().has('"/" "Entwürfe"');
+  (await c.cmd('DELETE inbox')).no('CANNOT');
+  (await c.cmd('SELECT inbox')).ok();
+  (await c.cmd('DELETE Nope')).no('NONEXISTENT');
+  (await c.cmd('LIST "" ""')).ok().has('* LIST (\\Noselect) "/" ""');
+  (await c.cmd('NAMESPACE')).ok().has('* NAMESPACE (("" "/")) NIL NIL');
+});
+
+test('bad mailbox names are refused and nothing is created', async () => {
+  const c = await t.connect();
+  await c.login();
+  for (const name of ['"a/../b"', '".."', '"a//b"', '"/etc"', '"~root"', '&', '&Jjo', '&AGE-', '&Jjo-&-', '"x*"']) {
+    const r = await c.cmd(`CREATE ${name}`);
+    assert.ok(/ (NO|BAD) /.test(r.tagged), `${name}: ${r.tagged}`);
+  }
+  (await c.cmd('CREATE {3}\r\na\x01b', 'lit')).no();
+  const all = await t.store.listMailboxes(t.accountId);
+  assert.ok(!all.some((m) => /\.\.|^\/|^~|\x01|&|\*/.test(m.name)), all.map((m) => m.name).join(','));
+});
+
+test('LIST (SUBSCRIBED RECURSIVEMATCH) reports CHILDINFO for an unsubscribed parent', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Club/Chess')).ok();
+  (await c.cmd('SUBSCRIBE Club/Chess')).ok();
+  const r = (await c.cmd('LIST (SUBSCRIBED RECURSIVEMATCH) "" Club')).ok();
+  r.has('"/" Club ("CHILDINFO" ("SUBSCRIBED"))');
+  (await c.cmd('LIST (RECURSIVEMATCH) "" *')).bad();
+  (await c.cmd('LIST "" * RETURN (BOGUS)')).bad();
 });

@@ -1,8 +1,8 @@
 // Grammar table for SEARCH (RFC 9051 §9 search, search-key, date; RFC 4731 RETURN; RFC 5182 "$"):
-// argument text -> the key tree (and RETURN options), BAD, or NO (BADCHARSET).
+// argument text -> the key tree (and RETURN options), BAD, or NO (BADCHARSET); then SEARCHRES transcripts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkGrammar, parseArgs, parseOutcome } from '../../../test/helpers/imap-context.js';
+import { checkGrammar, parseArgs, parseOutcome, useImapContext, message } from '../../../test/helpers/imap-context.js';
 import { parseSearch, SearchParseError } from './search.js';
 import { parseSearchDate } from '../search.js';
 
@@ -91,4 +91,21 @@ test('date (RFC 9051 §9): d-Mon-yyyy, one or two digit day, any case month', ()
     ['1 Feb 2026', null],
   ];
   for (const [s, want] of rows) assert.equal(parseSearchDate(s), want, s);
+});
+
+// ---- transcripts ----
+
+const t = useImapContext();
+
+test('SEARCHRES: SAVE and $', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Res')).ok();
+  await c.append('Res', message('alpha'));
+  await c.append('Res', message('beta'));
+  (await c.cmd('SELECT Res')).ok();
+  (await c.cmd('SEARCH RETURN (SAVE) SUBJECT beta')).ok().lacks('ESEARCH');
+  (await c.cmd('FETCH $ (UID)')).ok().has('* 2 FETCH').lacks('* 1 FETCH');
+  (await c.cmd('UID SEARCH UID $')).ok().has('* SEARCH 2');
+  (await c.cmd('SEARCH CHARSET KOI8-R ALL')).no('BADCHARSET');
 });
