@@ -18,6 +18,8 @@ import { arcSeal, srsFor } from './forward.js';
 import { addressOf, mailboxesOf, parseAddresses } from '../../message/address.js';
 import { headerBytesToString, parseHeaderFields } from '../../message/headers.js';
 import { checkHeaderLine, fieldValue, formatDate, newMessageId, returnPathHeader, splitHeader, type HeaderField } from './headers.js';
+import { readFile } from 'node:fs/promises';
+import { runUserSieve, sendSieveMail, type SievePlan } from '../../delivery/sieve.js';
 
 export interface DeliveryRequest {
   ctx: ServerContext;
@@ -169,6 +171,14 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const returnPath = Buffer.from(returnPathHeader(tx.from), 'utf8');
 
     const { local, remote } = dedupe(tx.recipients);
+    // Sieve (docs/managesieve.md): each local account's active script runs once, after the checks
+    // and before the Junk decision (its keep goes where that decision says).
+    const sieve = await planSieve(req, verdict, local, returnPath, common);
+    const rejected = [...sieve.entries()].filter(([, p]) => p.plan.reject);
+    if (rejected.length && rejected.length === local.size && remote.size === 0 && !req.sendable) {
+      // RFC 5429 §2.1: refuse at the protocol level when that is possible (every recipient rejects)
+      throw new SmtpError(550, '5.7.1', oneLineReason(rejected[0]![1].plan.reject!.reason));
+    }
     // Local copies carry Return-Path (final delivery, RFC 5321 §4.4); the queue copy does not.
     // Forwarded copies are written later, each with its own ARC seal in front.
     const needLocal = local.size > 0;
@@ -194,23 +204,54 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const deliveredLocal: Array<{ address: string; rcpt: Recipient }> = [];
     if (localBlob) {
       const entries = [...local.entries()];
-      const targets: DeliveryTarget[] = entries.map(([accountId, { address }]) => ({
-        accountId,
-        mailbox: mailboxFor(
-          verdict,
-          address,
-          tx.recipients.filter((r) => r.accounts.some((a) => a.id === accountId)),
-        ),
-      }));
-      const results = await ctx.store.deliver(localBlob, targets);
-      results.forEach((r, i) => {
-        const { address, rcpt } = entries[i]![1];
-        if (r.ok) {
+      // One or more copies per account (Sieve's keep and fileinto; none after discard or reject).
+      const targets: DeliveryTarget[] = [];
+      const owner: number[] = [];
+      const edited: Array<{ entry: number; copy: { mailbox: string; flags: string[]; raw: Buffer } }> = [];
+      entries.forEach(([accountId, { address }], i) => {
+        const s = sieve.get(accountId);
+        if (!s) {
+          targets.push({ accountId, mailbox: mailboxFor(verdict, address, tx.recipients.filter((r) => r.accounts.some((a) => a.id === accountId))) });
+          owner.push(i);
+          return;
+        }
+        for (const copy of s.plan.copies) {
+          if (copy.raw) edited.push({ entry: i, copy: { ...copy, raw: copy.raw } });
+          else {
+            targets.push({ accountId, mailbox: copy.mailbox, flags: copy.flags });
+            owner.push(i);
+          }
+        }
+      });
+      const outcome = new Map<number, { ok: boolean; error: string }>();
+      const note = (i: number, ok: boolean, error: string) => {
+        const prev = outcome.get(i);
+        if (!prev || (prev.ok && !ok)) outcome.set(i, { ok, error });
+      };
+      if (targets.length) (await ctx.store.deliver(localBlob, targets)).forEach((r, k) => note(owner[k]!, r.ok, r.ok ? '' : r.error));
+      for (const e of edited) {
+        const blob = await ctx.store.blobs.stage(e.copy.raw);
+        try {
+          const [r] = await ctx.store.deliver(blob, [{ accountId: entries[e.entry]![0], mailbox: e.copy.mailbox, flags: e.copy.flags }]);
+          note(e.entry, r!.ok, r!.ok ? '' : r!.error);
+        } finally {
+          await ctx.store.blobs.discard(blob);
+        }
+      }
+      entries.forEach(([, { address, rcpt }], i) => {
+        const r = outcome.get(i);
+        // An account whose script stored nothing (discard, redirect, reject) has its message handled.
+        if (!r || r.ok) {
           delivered++;
           deliveredLocal.push({ address, rcpt });
         } else failedLocal.push({ address, rcpt, error: r.error });
       });
       await ctx.store.blobs.discard(localBlob);
+    }
+    // Redirects, vacation replies and rejection notices are queued before the 250 (durable).
+    for (const [, s] of sieve) {
+      await sendSieveMail(s.input, s.plan);
+      if (s.plan.reject) await rejectNotice(req, s.input.to, s.plan.reject.reason);
     }
 
     if (failedLocal.length && delivered === 0 && remote.size === 0) {
@@ -269,6 +310,65 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     throw err;
   } finally {
     await rm(message.path, { force: true });
+  }
+}
+
+const oneLineReason = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 400) || 'Message rejected';
+
+/** Runs each local account's active Sieve script (only those that have one); the raw message is read once. */
+async function planSieve(
+  req: DeliveryRequest,
+  verdict: CheckVerdict,
+  local: Map<number, { address: string; rcpt: Recipient }>,
+  returnPath: Buffer,
+  common: Buffer,
+): Promise<Map<number, { plan: SievePlan; input: Parameters<typeof runUserSieve>[0] }>> {
+  const { ctx, tx, message } = req;
+  const out = new Map<number, { plan: SievePlan; input: Parameters<typeof runUserSieve>[0] }>();
+  let raw: Buffer | null = null;
+  for (const [accountId, { address, rcpt }] of local) {
+    if (!(await ctx.store.sieve.getActiveScript(accountId))) continue;
+    const account = tx.recipients.flatMap((r) => r.accounts).find((a) => a.id === accountId);
+    if (!account) continue;
+    raw ??= Buffer.concat([returnPath, common, (await readFile(message.path)).subarray(message.header.length)]);
+    const input = {
+      ctx,
+      account,
+      from: tx.from,
+      to: rcpt.address,
+      raw,
+      keepMailbox: mailboxFor(verdict, address, tx.recipients.filter((r) => r.accounts.some((a) => a.id === accountId))),
+      spamScore: verdict.score ?? null,
+      log: req.log,
+    };
+    const plan = await runUserSieve(input);
+    if (plan) out.set(accountId, { plan, input });
+  }
+  return out;
+}
+
+/** RFC 5429 §2.1: a reject that could not be given at the SMTP level becomes a DSN to the sender. */
+async function rejectNotice(req: DeliveryRequest, recipient: string, reason: string): Promise<void> {
+  const { ctx, tx } = req;
+  // RFC 3461 §6.2: never a DSN to the null sender.
+  if (tx.from === '') return;
+  const now = ctx.now();
+  const dsn = composeDsn({
+    hostname: ctx.config.hostname,
+    to: tx.from,
+    queueId: tx.id,
+    envid: tx.envid ?? null,
+    arrivalDate: now,
+    now,
+    recipients: [{ address: recipient, action: 'failed', status: '5.7.1', diagnostic: `550 5.7.1 ${oneLineReason(reason)}` }],
+    original: req.message.header,
+    ret: 'HDRS',
+  });
+  const staged = await ctx.store.blobs.stage(dsn.bytes);
+  try {
+    await ctx.outbound.enqueue({ from: '', recipients: [{ address: tx.from, notify: ['NEVER'] }], blob: staged, smtputf8: dsn.needsUtf8, body: '8BITMIME', requireTls: false });
+  } finally {
+    await ctx.store.blobs.discard(staged);
   }
 }
 
