@@ -368,7 +368,11 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       if (this.state === 'logout') this.close();
     } catch (e) {
       const ie = toImapError(e);
-      if (this.ended) return;
+      if (this.ended) {
+        // The client left (or was sent away) while the command ran: nobody to answer.
+        if (!ie) this.log.info({ err: e }, 'command ended with the session');
+        return;
+      }
       if (!ie) {
         this.log.error({ err: e }, 'command failed');
         this.finishTagged(tag, 'NO', 'SERVERBUG', 'Internal error; the command was not completed');
