@@ -14,7 +14,8 @@ function htmlToText(html: string): string {
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
+    .replace(/&amp;/g, '&')
+    .replace(/[ \t]+/g, ' ');
 }
 
 /** RFC 5173 §5.3: "type" matches the part's type, "type/subtype" both, "" every part. */

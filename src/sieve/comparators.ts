@@ -22,9 +22,16 @@ export function asciiFold(s: string): string {
 
 /** RFC 5051 §2: the titlecase mapping of each character, then Unicode normalization form KD. */
 export function unicodeFold(s: string): string {
-  // JavaScript has no titlecase mapping; upper case differs from it only for a few digraph
-  // characters (e.g. U+01C6), which the NFKD step then decomposes alike.
-  return s.toUpperCase().normalize('NFKD');
+  // JavaScript has no titlecase mapping; the simple (one-character) upper-case mapping stands in
+  // for it: a character whose upper case is several characters (e.g. U+00DF) is left as it is,
+  // as the simple titlecase mapping of UnicodeData does. Digraphs (e.g. U+01C6) differ from
+  // their titlecase only in case, which NFKD then decomposes alike.
+  let out = '';
+  for (const c of s) {
+    const u = c.toUpperCase();
+    out += u.length === c.length || Array.from(u).length === 1 ? u : c;
+  }
+  return out.normalize('NFKD');
 }
 
 /** RFC 4790 §9.1: the value of the leading digits, or null ("positive infinity") without them. */

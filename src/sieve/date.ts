@@ -110,7 +110,8 @@ export const date: ExtensionDef = {
         const values: string[] = [];
         for (const v of fieldValues(rt, node, [rt.str(node.pos[0] as string)])) {
           // RFC 5260 §4: a header field that is not a valid date is skipped.
-          const m = parseDateTime(v);
+          // RFC 5322 §3.6.7: in a Received field the date follows the last ";".
+          const m = parseDateTime(v) ?? (v.includes(';') ? parseDateTime(v.slice(v.lastIndexOf(';') + 1)) : null);
           if (!m) continue;
           const out = datePart({ ms: m.ms, zone: shownZone(node, rt, m.zone, m.ms) }, part);
           if (out !== null) values.push(out);

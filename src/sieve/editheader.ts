@@ -1,7 +1,7 @@
 // editheader (RFC 5293): addheader and deleteheader. Later tests see the edited header; the
 // edited message is returned as SieveResult.editedRaw.
 import libmime from 'libmime';
-import { INDEX_TAGS, MATCH_TAGS, checkMatch, matchAny } from './match.js';
+import { MATCH_TAGS, checkMatch, matchAny } from './match.js';
 import { checkIndex } from './base.js';
 import { headerText } from './message.js';
 import { SieveRuntimeError, tagNumber, type ExtensionDef, type VNode, type ValidateCtx } from './runtime.js';
@@ -51,7 +51,8 @@ export const editheader: ExtensionDef = {
       ext: 'editheader',
       pos: ['string', 'list'],
       optional: 1,
-      tags: { ...MATCH_TAGS, ...INDEX_TAGS },
+      // RFC 5293 §5: :index and :last belong to deleteheader itself (no "index" require).
+      tags: { ...MATCH_TAGS, index: { arg: 'number' }, last: {} },
       check(node, ctx) {
         checkName(node, ctx);
         checkMatch(node, ctx, 1);

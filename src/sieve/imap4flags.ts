@@ -41,14 +41,13 @@ function write(rt: Runtime, variable: string | null, flags: string[]): void {
 
 /** Arguments: [variablename] list-of-flags (RFC 5232 §3). */
 function args(node: VNode, rt: Runtime): { variable: string | null; flags: string[] } {
-  if (node.pos.length === 2) return { variable: rt.str(node.pos[0] as string), flags: parseFlags(rt.list(node.pos[1] as string[])) };
+  if (node.pos.length === 2) return { variable: rt.list(node.pos[0] as string[])[0] ?? '', flags: parseFlags(rt.list(node.pos[1] as string[])) };
   return { variable: null, flags: parseFlags(rt.list(node.pos[0] as string[])) };
 }
 
 function checkVariableForm(node: VNode, ctx: { has(e: string): boolean; error(at: VNode, m: string): void }): void {
   // RFC 5232 §3: the variable-name form needs the "variables" extension.
   if (node.pos.length === 2 && !ctx.has('variables')) ctx.error(node, `${node.name} with a variable name needs require "variables"`);
-  if (node.pos.length === 2 && Array.isArray(node.pos[0])) ctx.error(node, `${node.name}: the variable name must be a string`);
 }
 
 export const imap4flags: ExtensionDef = {

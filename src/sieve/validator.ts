@@ -83,6 +83,7 @@ export function validate(src: string, maxNesting: number): { ok: true; value: Va
   const str = (s: string, at: Pos): string => (encoded ? decodeEncoded(s, at, error) : s);
 
   function build(node: CommandNode | TestNode, sig: Signature, kind: 'command' | 'test'): VNode {
+    const errorsBefore = errors.length;
     const v: VNode = { name: node.name, line: node.line, column: node.column, tags: new Map(), pos: [], tests: [], block: null, data: {} };
     const args = node.args;
     for (let k = 0; k < args.length; k++) {
@@ -92,7 +93,11 @@ export function validate(src: string, maxNesting: number): { ok: true; value: Va
         const spec = sig.tags?.[a.name];
         if (!spec) { error(a, `unknown tagged argument :${a.name} for ${node.name}`); continue; }
         const missing = needs(spec.ext, ctx.has);
-        if (missing) { error(a, `:${a.name} needs require "${missing}"`); continue; }
+        if (missing) {
+          error(a, `:${a.name} needs require "${missing}"`);
+          if (spec.arg && args[k + 1] && args[k + 1]!.kind !== 'tag') k++;
+          continue;
+        }
         if (v.tags.has(a.name)) { error(a, `:${a.name} given twice`); continue; }
         if (spec.group) {
           for (const [other] of v.tags) if (other !== a.name && sig.tags?.[other]?.group === spec.group) error(a, `:${a.name} cannot be combined with :${other}`);
@@ -128,7 +133,7 @@ export function validate(src: string, maxNesting: number): { ok: true; value: Va
       if (!sig.block && block) error(node, `${node.name} takes no block`);
       if (block) v.block = commands(block);
     }
-    sig.check?.(v, ctx);
+    if (errors.length === errorsBefore) sig.check?.(v, ctx);
     return v;
   }
 
