@@ -120,6 +120,4 @@ export interface ImapConn {
   startTls(): Promise<void>;
   /** Registers something this command opened (a staged blob); released when the command ends. */
   hold(release: Release): Release;
-  /** Forgets a held resource (it was handed on). */
-  unhold(r: Release): void;
 }

@@ -4,7 +4,7 @@
 // shutdown and what a command holds open. The session never owns the socket (src/net/transport.ts).
 import type { ServerContext } from '../../context.js';
 import type { Session, Transport } from '../../net/transport.js';
-import { LineSession, type EndReason, type Release } from '../../net/line-session.js';
+import { LineSession, type EndReason } from '../../net/line-session.js';
 import type { Account, BlobWriter, ChangeEvent } from '../../store/types.js';
 import { ImapFramer, type CommandPart, type FramerEvent, type LiteralDecision, type LiteralInfo } from '../wire/framer.js';
 import { ArgReader, ImapParseError, tokenizeCommand } from '../wire/tokenizer.js';
@@ -21,12 +21,10 @@ const RESUME_BELOW = 64 * 1024;
 /** Largest literal accepted outside APPEND before login (RFC 9051 §11.1: keep pre-auth cheap). */
 const PREAUTH_LITERAL_MAX = 8 * 1024;
 
-/** A literal streamed into a blob (APPEND) while it arrives; released when its command ends. */
+/** A literal streamed into a blob (APPEND) while it arrives; the session holds its abort until the command ends. */
 export interface StreamHandle {
   writer: BlobWriter;
   error: unknown;
-  /** Aborts the writer; held by the session until the command that opened it ends. */
-  release: Release;
 }
 
 export function createImapSession(ctx: ServerContext, transport: Transport): Session {
@@ -261,7 +259,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       const writer = this.ctx.store.blobs.createWriter();
       // Issue 10 item 3: the temporary file is the command's; whatever ends the command
       // (OK, NO, BAD, a refused second literal, disconnect, timeout, shutdown) releases it.
-      const handle: StreamHandle = { writer, error: null, release: this.hold(() => writer.abort()) };
+      this.hold(() => writer.abort());
+      const handle: StreamHandle = { writer, error: null };
       return { action: 'stream', handle };
     }
     if (name === 'APPEND' && !mailboxLiteral) return { action: 'reject', response: `${tag} BAD Only one message per APPEND` };
