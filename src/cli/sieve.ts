@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { action, say, UsageError } from './common.js';
+import { registerSieveScriptCommands } from './sieve-scripts.js';
 import { compileSieve, formatAction, runSieve, type SieveEnv, type SieveError } from '../sieve/index.js';
 import { parseAddresses, mailboxesOf } from '../message/address.js';
 import { parseHeaderFields, headerBytesToString } from '../message/headers.js';
@@ -105,5 +106,6 @@ export function registerSieveFileCommands(sieve: Command): void {
 export function register(program: Command): Command {
   const sieve = program.command('sieve').description('Sieve mail filtering scripts: check, test');
   registerSieveFileCommands(sieve);
+  registerSieveScriptCommands(sieve);
   return sieve;
 }
