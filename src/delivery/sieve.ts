@@ -82,7 +82,7 @@ export async function runUserSieve(input: SieveRunInput): Promise<SievePlan | nu
     mailboxExists: async (name) => (await ctx.store.getMailbox(account.id, name)) !== null,
     loadInclude: async (name, location) => (location === 'global' ? await ctx.store.sieve.getGlobalScript(name) : await ctx.store.sieve.getScript(account.id, name))?.text ?? null,
     duplicate: (id, seconds) => ctx.store.sieve.duplicateSeen(account.id, id, now, new Date(now.getTime() + seconds * 1000)),
-    // RFC 5183 §4: environment items
+    // the environment extension's items: domain, host, location, phase, name, version
     environment: { domain: ctx.config.hostname.split('.').slice(1).join('.') || ctx.config.hostname, host: ctx.config.hostname, location: 'MDA', phase: 'during', name: 'Yubin', version: '1' },
     now,
   };
@@ -105,7 +105,7 @@ export async function runUserSieve(input: SieveRunInput): Promise<SievePlan | nu
         let mailbox = a.mailbox;
         if (!(await ctx.store.getMailbox(account.id, mailbox))) {
           if (a.create) {
-            // RFC 5490 §3.2: :create makes the mailbox when it does not exist
+            // fileinto :create (the mailbox extension) makes the mailbox when it does not exist
             try {
               await ctx.store.createMailbox(account.id, mailbox);
             } catch (err) {
