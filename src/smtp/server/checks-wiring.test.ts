@@ -4,8 +4,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
-import { createTestEnv, type TestEnv } from './test-context.js';
-import { cmd } from './transcript.js';
+import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd } from '../../../test/helpers/smtp-transcript.js';
 import type { ListenerName } from '../../config/schema.js';
 import type { Check, CheckData } from '../../checks/types.js';
 import { hashPassword } from '../../auth/index.js';

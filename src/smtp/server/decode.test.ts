@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
 import { createLogger } from '../../log/logger.js';
-import { createTestEnv, type TestEnv } from './test-context.js';
-import { cmd } from './transcript.js';
+import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd } from '../../../test/helpers/smtp-transcript.js';
 
 let env: TestEnv;
 /** Log records at level error (50) or above, as JSON lines. */

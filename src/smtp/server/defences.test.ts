@@ -2,8 +2,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
-import { createTestEnv, type TestEnv } from './test-context.js';
-import { cmd, replies } from './transcript.js';
+import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd, replies } from '../../../test/helpers/smtp-transcript.js';
 import type { ListenerName } from '../../config/schema.js';
 
 async function open(env: TestEnv, listener: ListenerName = 'smtp'): Promise<PipeTransport> {

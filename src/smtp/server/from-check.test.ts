@@ -8,8 +8,8 @@ import { PipeTransport } from '../../../test/helpers/pipe.js';
 import { hashPassword } from '../../auth/index.js';
 import { parseMessage } from '../../message/parser.js';
 import type { EnvelopeAddress } from '../../message/types.js';
-import { createTestEnv, type TestEnv } from './test-context.js';
-import { cmd } from './transcript.js';
+import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd } from '../../../test/helpers/smtp-transcript.js';
 import { checkSubmissionFrom } from './deliver.js';
 import { SmtpError } from './errors.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
 import { Transcript } from '../../../test/helpers/transcript.js';
 import { fuzzSmtp } from '../../../test/fuzz/smtp.js';
-import { createTestEnv } from './test-context.js';
+import { createTestEnv } from '../../../test/helpers/smtp-context.js';
 
 test('fuzz: random and mutated sessions on every listener (fixed seeds)', async () => {
   for (const seed of [7, 20261128]) await fuzzSmtp({ seed, iterations: 40 });

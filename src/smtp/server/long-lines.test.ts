@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
-import { createTestEnv, type TestEnv } from './test-context.js';
-import { cmd, replies } from './transcript.js';
+import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd, replies } from '../../../test/helpers/smtp-transcript.js';
 
 async function open(env: TestEnv): Promise<PipeTransport> {
   const t = new PipeTransport('smtp');

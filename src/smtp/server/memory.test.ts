@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
 import { liveMemory as live } from '../../../test/helpers/memory.js';
-import { createTestEnv } from './test-context.js';
-import { cmd } from './transcript.js';
+import { createTestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd } from '../../../test/helpers/smtp-transcript.js';
 
 test('16 concurrent 6 MB messages: live memory stays bounded', async () => {
   const env = await createTestEnv({ smtp: { max_message_size: '16M' } });

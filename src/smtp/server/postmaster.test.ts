@@ -10,8 +10,8 @@ import { until } from '../../../test/integration/outbound-helpers.js';
 import { hashPassword } from '../../auth/index.js';
 import { openQueue } from '../../queue/index.js';
 import type { ListenerName } from '../../config/schema.js';
-import { createTestEnv, type TestEnv } from './test-context.js';
-import { cmd } from './transcript.js';
+import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
+import { cmd } from '../../../test/helpers/smtp-transcript.js';
 
 async function open(env: TestEnv, listener: ListenerName = 'smtp', tls = false): Promise<PipeTransport> {
   const t = new PipeTransport(listener, { tls });

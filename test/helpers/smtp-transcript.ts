@@ -1,6 +1,5 @@
-// Transcript helpers for SMTP tests (used by the *.test.ts files beside it; no test/ imports
-// here so the production build stays inside src/).
-import type { Session, Transport } from '../../net/transport.js';
+// Transcript helpers for SMTP tests.
+import type { Session, Transport } from '../../src/net/transport.js';
 
 /** The part of test/helpers/pipe.ts's PipeTransport the helpers use. */
 export interface PipeLike extends Transport {

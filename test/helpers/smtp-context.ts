@@ -5,18 +5,18 @@ import { mkdtemp, rm, copyFile, open, readFile, readdir } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { validateConfig } from '../../config/load.js';
-import type { ServerContext } from '../../context.js';
-import { openStore } from '../../store/index.js';
-import type { Store } from '../../store/types.js';
-import type { Authenticator } from '../../auth/types.js';
-import { createAuthenticator } from '../../auth/index.js';
-import { createPipeline, type Check } from '../../checks/types.js';
-import type { Outbound, OutboundMessage } from '../../queue/types.js';
-import { createResolver, type Resolver } from '../../dns/resolver.js';
-import { silentLogger } from '../../log/logger.js';
-import type { Session, Transport } from '../../net/transport.js';
-import { createSmtpSession } from './session.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { ServerContext } from '../../src/context.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import type { Authenticator } from '../../src/auth/types.js';
+import { createAuthenticator } from '../../src/auth/index.js';
+import { createPipeline, type Check } from '../../src/checks/types.js';
+import type { Outbound, OutboundMessage } from '../../src/queue/types.js';
+import { createResolver, type Resolver } from '../../src/dns/resolver.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { Session, Transport } from '../../src/net/transport.js';
+import { createSmtpSession } from '../../src/smtp/server/session.js';
 
 export type StoredOutbound = Omit<OutboundMessage, 'blob'> & { id: string; blobId: string; size: number };
 
