@@ -4,8 +4,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PipeTransport } from '../../test/helpers/pipe.js';
-import { createTestEnv, type TestEnv } from '../smtp/server/test-context.js';
-import { cmd } from '../smtp/server/transcript.js';
+import { createTestEnv, type TestEnv } from '../../test/helpers/smtp-context.js';
+import { cmd } from '../../test/helpers/smtp-transcript.js';
 import { hashPassword } from '../auth/index.js';
 import { REDIRECT_HEADER } from './sieve.js';
 

@@ -20,7 +20,7 @@
 //   - the live heap does not grow with sessions.
 import { join } from 'node:path';
 import { hashPassword } from '../../src/auth/index.js';
-import { createTestEnv, type TestEnv } from '../../src/smtp/server/test-context.js';
+import { createTestEnv, type TestEnv } from '../helpers/smtp-context.js';
 import {
   FuzzTransport,
   HeapBound,
