@@ -1,5 +1,5 @@
 // mailbox (RFC 5490 §3: mailboxexists, fileinto :create in fileinto.ts) and the metadata tests
-// of mboxmetadata and servermetadata (RFC 5490 §4, §5). Yubin keeps no IMAP METADATA store
+// of mboxmetadata and servermetadata (RFC 5490 §3.3-3.4, §4). Yubin keeps no IMAP METADATA store
 // (RFC 5464), so no annotation exists: metadataexists and servermetadataexists are false and
 // metadata / servermetadata match nothing, as RFC 5490 gives for an absent annotation.
 import { MATCH_TAGS, checkMatch, matchAny } from './match.js';
