@@ -1,6 +1,11 @@
 // Helpers for the Sieve tests: an environment, a message, and "compile, run, format".
 import assert from 'node:assert/strict';
-import { compileSieve, formatAction, runSieve, type SieveEnv, type SieveLimits, type SieveResult } from './index.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync, chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { compileSieve, formatAction, runSieve, type SieveAction, type SieveEnv, type SieveLimits, type SieveResult } from './index.js';
 
 export const MSG = [
   'Return-Path: <coyote@desert.example.org>',
@@ -59,4 +64,113 @@ export async function actions(script: string, o: RunOpts = {}): Promise<string[]
 export function compileErrors(script: string, limits?: Partial<SieveLimits>): string[] {
   const c = compileSieve(script, { limits });
   return c.ok ? [] : c.errors.map((e) => `${e.line}:${e.column}: ${e.message}`);
+}
+
+// Comparison with Pigeonhole's sieve-test (used by pigeonhole.test.ts and rfc-examples.test.ts).
+export const SIEVE_TEST = ['/usr/bin/sieve-test', '/usr/local/bin/sieve-test'].find((p) => existsSync(p));
+
+/** One normalised action: "store MAILBOX [flags]", "redirect ADDR", "reject", "vacation SUBJECT". */
+function pigeonholeForm(a: SieveAction): string | null {
+  const flags = (f: string[] | null): string => (f && f.length ? ' ' + f.map((x) => x.toLowerCase()).sort().join(' ') : '');
+  switch (a.type) {
+    case 'keep': return `store INBOX${flags(a.flags)}`;
+    case 'fileinto': return `store ${a.mailbox}${flags(a.flags)}`;
+    case 'redirect': return `redirect ${a.address}`;
+    case 'reject': return `reject ${a.reason.replace(/\r\n$/, '')}`;
+    case 'vacation': return `vacation ${a.subject}`;
+    case 'discard': return null;
+  }
+}
+
+/** Pigeonhole's "Performed actions" and "Implicit keep" sections, normalised like pigeonholeForm(). */
+export function pigeonholeActions(out: string): string[] {
+  const lines = out.split('\n');
+  const result: string[] = [];
+  let cur: string | null = null;
+  const flush = (): void => {
+    if (cur !== null) result.push(cur);
+    cur = null;
+  };
+  let inResult = false;
+  for (const l of lines) {
+    if (/^(Performed actions|Implicit keep):/.test(l)) { flush(); inResult = true; continue; }
+    if (!inResult) continue;
+    let m: RegExpExecArray | null;
+    if ((m = /^ \* store message in folder: (.*)$/.exec(l))) { flush(); cur = `store ${m[1]}`; continue; }
+    if ((m = /^ \* redirect message to: <?([^>]*)>?$/.exec(l))) { flush(); cur = `redirect ${m[1]}`; continue; }
+    if ((m = /^ \* reject message with reason: (.*)$/.exec(l))) { flush(); cur = `reject ${m[1]}`; continue; }
+    if (/^ \* send vacation message:/.test(l)) { flush(); cur = 'vacation'; continue; }
+    if ((m = /^\s+=> subject\s*: (.*)$/.exec(l)) && cur === 'vacation') { cur = `vacation ${m[1]}`; continue; }
+    if ((m = /^\s+\+ add IMAP flags: (.*)$/.exec(l)) && cur?.startsWith('store ')) { cur += ' ' + m[1]!.toLowerCase().split(/\s+/).sort().join(' '); continue; }
+    if (/^ \* discard/.test(l)) { flush(); continue; }
+    if (/^sieve-test: /.test(l)) { flush(); inResult = false; }
+  }
+  flush();
+  return result;
+}
+
+export interface PigeonholeCase {
+  name: string;
+  script: string;
+  message: string;
+  from?: string;
+  to?: string;
+  /** The mailboxes that exist besides INBOX; when absent, every mailbox exists for Yubin. */
+  mailboxes?: string[];
+}
+
+export const PIGEONHOLE_MISSING = 'sieve-test (Debian packages dovecot-sieve and dovecot-core) is not installed';
+
+/** Runs each case through sieve-test and through Yubin, as a subtest of t; the actions must agree. */
+export async function compareWithPigeonhole(t: TestContext, cases: PigeonholeCase[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-sieve-'));
+  chmodSync(dir, 0o777);
+  mkdirSync(join(dir, 'mail'), { mode: 0o777 });
+  chmodSync(join(dir, 'mail'), 0o777);
+  const root = process.getuid?.() === 0;
+  // sieve-test refuses to run mail access as root: as root it drops to nobody.
+  const uid = root ? 65534 : process.getuid!();
+  const gid = root ? 65534 : process.getgid!();
+  writeFileSync(join(dir, 'dovecot.conf'), [
+    `mail_uid = ${uid}`, `mail_gid = ${gid}`, 'first_valid_uid = 1', 'first_valid_gid = 1',
+    `base_dir = ${join(dir, 'run')}`, 'log_path = /dev/stderr', 'ssl = no', `mail_location = maildir:${join(dir, 'mail')}`,
+    // An empty METADATA store, so that Pigeonhole's metadata tests find no annotation (as Yubin's do).
+    `mail_attribute_dict = file:${join(dir, 'attributes')}`,
+    'plugin {', '  sieve_extensions = +editheader +vacation-seconds +mboxmetadata +servermetadata +spamtest +spamtestplus +virustest', '}', '',
+  ].join('\n'));
+  try {
+    for (const [i, c] of cases.entries()) {
+      await t.test(c.name, async () => {
+        const script = join(dir, `s${i}.sieve`);
+        const message = join(dir, `m${i}.eml`);
+        writeFileSync(script, c.script);
+        writeFileSync(message, c.message);
+        chmodSync(script, 0o644);
+        chmodSync(message, 0o644);
+        // Maildir++ folders for the case's mailboxes, removed again after it.
+        const folders = (c.mailboxes ?? []).map((m) => join(dir, 'mail', `.${m}`));
+        for (const f of folders) for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(f, sub), { recursive: true, mode: 0o777 });
+        for (const f of folders) for (const sub of ['', 'cur', 'new', 'tmp']) chmodSync(join(f, sub), 0o777);
+        const from = c.from ?? 'sender@example.net';
+        const to = c.to ?? 'ken@example.org';
+        let out: string;
+        try {
+          out = execFileSync(SIEVE_TEST!, ['-c', join(dir, 'dovecot.conf'), '-f', from, '-r', to, '-a', to, script, message], { env: { ...process.env, HOME: dir }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        } catch (err) {
+          const e = err as { stdout?: string; stderr?: string };
+          assert.fail(`sieve-test failed: ${e.stderr ?? ''}${e.stdout ?? ''}`);
+        } finally {
+          for (const f of folders) rmSync(f, { recursive: true, force: true });
+        }
+        const compiled = compileSieve(c.script);
+        assert.ok(compiled.ok, 'compiles');
+        const r = await runSieve(compiled.script, { raw: Buffer.from(c.message), envelope: { from, to } }, testEnv({ user: to.replace(/\+[^@]*/, ''), mailboxExists: async (name) => (c.mailboxes ? name.toUpperCase() === 'INBOX' || c.mailboxes.includes(name) : true) }));
+        assert.deepEqual(r.errors, []);
+        const mine = r.actions.map(pigeonholeForm).filter((x): x is string => x !== null);
+        assert.deepEqual(mine.sort(), pigeonholeActions(out).sort(), `Pigeonhole said:\n${out}`);
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
