@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileSieve, runSieve } from './index.js';
-import { MSG, testEnv } from './test-helpers.js';
+import { MSG, testEnv } from '../../test/helpers/sieve.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -3,7 +3,7 @@
 // CPU budget, include loops, regex guard).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { actions, run, MSG } from './test-helpers.js';
+import { actions, run, MSG } from '../../test/helpers/sieve.js';
 import { globMatch } from './match.js';
 import { formatAction } from './index.js';
 

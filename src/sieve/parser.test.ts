@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tokenize } from './lexer.js';
 import { compileSieve, SIEVE_EXTENSIONS } from './index.js';
-import { compileErrors } from './test-helpers.js';
+import { compileErrors } from '../../test/helpers/sieve.js';
 
 test('numbers with K/M/G quantifiers (RFC 5228 §2.4.1)', () => {
   const t = tokenize('1 2K 3m 1G');

@@ -3,7 +3,7 @@
 // Yubin must take the same actions. Skips, saying so, when sieve-test is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PIGEONHOLE_MISSING, SIEVE_TEST, compareWithPigeonhole, pigeonholeActions, type PigeonholeCase } from './test-helpers.js';
+import { PIGEONHOLE_MISSING, SIEVE_TEST, compareWithPigeonhole, pigeonholeActions, type PigeonholeCase } from '../../test/helpers/sieve.js';
 
 const MESSAGE = (headers: string[], body = 'Hello,\r\nsee you.\r\n'): string => [...headers, '', body].join('\r\n');
 const BASE = ['Date: Tue, 1 Apr 2025 10:00:00 +0200', 'Message-ID: <m1@example.net>'];

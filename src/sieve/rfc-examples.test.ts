@@ -4,7 +4,7 @@
 // Only RFCs whose text could be read are here (see docs/rfc-sections/skipped.txt for the others).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PIGEONHOLE_MISSING, SIEVE_TEST, actions, compareWithPigeonhole, compileErrors, type PigeonholeCase } from './test-helpers.js';
+import { PIGEONHOLE_MISSING, SIEVE_TEST, actions, compareWithPigeonhole, compileErrors, type PigeonholeCase } from '../../test/helpers/sieve.js';
 
 const MESSAGE = [
   'Date: Tue, 1 Apr 2025 10:00:00 +0200',

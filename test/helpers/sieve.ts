@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync, chmodSync, mkdirSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { compileSieve, formatAction, runSieve, type SieveAction, type SieveEnv, type SieveLimits, type SieveResult } from './index.js';
+import { compileSieve, formatAction, runSieve, type SieveAction, type SieveEnv, type SieveLimits, type SieveResult } from '../../src/sieve/index.js';
 
 export const MSG = [
   'Return-Path: <coyote@desert.example.org>',
