@@ -13,8 +13,8 @@ import { formatRfc5322Date } from '../message/date.js';
 import { headerBytesToString, headerValue, parseHeaderFields } from '../message/headers.js';
 import { headerSection } from '../queue/dsn.js';
 import { compileSieve, runSieve, type SieveAction, type SieveEnv } from '../sieve/index.js';
-import type { Account } from '../store/types.js';
-import { srsFor } from '../smtp/server/forward.js';
+import type { Account, DeliveryResult, DeliveryTarget, Store } from '../store/types.js';
+import { arcSeal, srsFor } from '../smtp/server/forward.js';
 
 /** The header that marks a message redirected by a user's script (loop detection). */
 export const REDIRECT_HEADER = 'X-Yubin-Sieve-Redirected';
@@ -154,14 +154,44 @@ async function allowedRedirects(input: SieveRunInput, wanted: string[]): Promise
   }
   const unique = [...new Set(wanted.map((a) => a.toLowerCase()))].filter((a) => a !== account.address);
   const max = ctx.config.sieve.max_redirects;
-  const list = unique.slice(0, max);
-  if (list.length < unique.length) log.warn({ user: account.address, dropped: unique.length - list.length }, 'sieve redirects over max_redirects dropped');
-  const day = ctx.now().toISOString().slice(0, 10);
+  // The same message is redirected to the same address once: a delivery the queue retries (a
+  // mailbox over quota) runs the script again, and must not send the copy again each time.
+  const now = ctx.now();
+  const digest = createHash('sha256').update(input.raw).digest('hex').slice(0, 32);
+  const until = new Date(now.getTime() + ctx.config.queue.give_up_after + 86_400_000);
+  const fresh: string[] = [];
+  for (const a of unique.slice(0, max)) {
+    if (await ctx.store.sieve.duplicateSeen(account.id, `yubin-redirect:${digest}:${a}`, now, until)) log.info({ user: account.address, to: a }, 'sieve redirect of this message already sent; not again');
+    else fresh.push(a);
+  }
+  const list = fresh;
+  if (unique.length > max) log.warn({ user: account.address, dropped: unique.length - max }, 'sieve redirects over max_redirects dropped');
+  if (!list.length) return [];
+  const day = now.toISOString().slice(0, 10);
   if (!(await ctx.store.sieve.reserveRedirects(account.id, day, list.length, ctx.config.sieve.max_redirects_per_day))) {
     log.warn({ user: account.address, day }, 'sieve redirects per day exhausted; kept instead');
     return [];
   }
   return list;
+}
+
+/**
+ * Stores a plan's copies for one account: those of the message as received go into `blob` in one
+ * store call, each edited one (editheader) is staged and stored on its own. One result per copy.
+ */
+export async function storePlanCopies(store: Store, accountId: number, plan: SievePlan, blob: Parameters<Store['deliver']>[0]): Promise<DeliveryResult[]> {
+  const plain: DeliveryTarget[] = plan.copies.filter((c) => !c.raw).map((c) => ({ accountId, mailbox: c.mailbox, flags: c.flags }));
+  const results = plain.length ? await store.deliver(blob, plain) : [];
+  for (const c of plan.copies) {
+    if (!c.raw) continue;
+    const edited = await store.blobs.stage(c.raw);
+    try {
+      results.push(...(await store.deliver(edited, [{ accountId, mailbox: c.mailbox, flags: c.flags }])));
+    } finally {
+      await store.blobs.discard(edited);
+    }
+  }
+  return results;
 }
 
 /** Strips the Return-Path field we added for local delivery (a redirected copy is not final delivery). */
@@ -179,15 +209,22 @@ export async function sendSieveMail(input: SieveRunInput, plan: SievePlan): Prom
   if (plan.redirects.length) {
     // RFC 5228 §4.2: the message is sent on unchanged but for trace fields; SRS keeps SPF passing
     // at the next hop (as alias forwarding does, src/smtp/server/forward.ts).
+    // The copy is ARC-sealed (RFC 8617) by the user's domain, as alias forwarding seals its copies.
     const from = srsFor(ctx.config).forward(input.from, ctx.now());
     const bytes = Buffer.concat([Buffer.from(`${REDIRECT_HEADER}: ${account.address}\r\n`, 'latin1'), withoutReturnPath(plan.raw)]);
-    const staged = await ctx.store.blobs.stage(bytes);
+    const domain = account.address.slice(account.address.lastIndexOf('@') + 1);
+    const seal = await arcSeal({ config: ctx.config, domain, raw: bytes, now: ctx.now() }).catch((err: unknown) => {
+      // Forwarding unsealed beats not forwarding: the seal only helps the next hop's judgement.
+      log.warn({ err: err instanceof Error ? err.message : String(err), domain }, 'ARC seal failed; redirecting unsealed');
+      return '';
+    });
+    const staged = await ctx.store.blobs.stage(seal ? Buffer.concat([Buffer.from(seal, 'latin1'), bytes]) : bytes);
     try {
       await ctx.outbound.enqueue({ from, recipients: plan.redirects.map((address) => ({ address })), blob: staged, smtputf8: /[^\x00-\x7f]/.test(plan.redirects.join('')), body: '8BITMIME', requireTls: false });
     } finally {
       await ctx.store.blobs.discard(staged);
     }
-    log.info({ user: account.address, to: plan.redirects, srs: from }, 'sieve redirect queued');
+    log.info({ user: account.address, to: plan.redirects, srs: from, sealed: seal !== '' }, 'sieve redirect queued');
   }
   if (plan.vacation) await sendVacation(input, plan.vacation, plan.raw);
 }

@@ -96,7 +96,7 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
   const swept = await store.sweepOrphans();
   if (swept) ctx.logger.info({ files: swept }, 'queue: removed message files left by a crash before commit');
   const remote = new RemoteDelivery({ config: ctx.config, resolver: ctx.resolver, logger: ctx.logger, queue: store, signer: opts.signer });
-  const scheduler = new Scheduler({ config: ctx.config, store: ctx.store, logger: ctx.logger, queue: store, remote, now: ctx.now, pollMs: opts.pollMs });
+  const scheduler = new Scheduler({ config: ctx.config, store: ctx.store, logger: ctx.logger, queue: store, remote, now: ctx.now, pollMs: opts.pollMs, outbound: { enqueue: (m) => queue.enqueue(m) } });
   let stopped: Promise<void> | null = null;
 
   const queue: Queue = {

@@ -7,6 +7,7 @@ import type { Store } from '../store/types.js';
 import type { QueueStore, QueuedRecipient, RecipientResult } from './queue.js';
 import type { RemoteDelivery } from './deliver-remote.js';
 import { deliverLocal } from './deliver-local.js';
+import type { Outbound } from './types.js';
 import { reportFinal, reportDelay } from './report.js';
 
 /**
@@ -27,6 +28,8 @@ export interface SchedulerDeps {
   now: () => Date;
   /** How often the database is polled for due work (ms). */
   pollMs?: number;
+  /** The queue's own enqueue, for what local deliveries send (Sieve redirects, vacation replies). */
+  outbound?: Outbound;
 }
 
 interface Unit {
@@ -167,7 +170,7 @@ export class Scheduler {
     try {
       results = u.domain
         ? await this.deps.remote.deliver(msg, rcpts, u.domain)
-        : await deliverLocal(this.deps.store, queue, msg, rcpts, this.deps.now().getTime());
+        : await deliverLocal(this.deps.store, queue, msg, rcpts, this.deps.now().getTime(), this.deps.outbound && { config, outbound: this.deps.outbound, logger, now: this.deps.now });
     } catch (err) {
       if (this.stopping) return; // cut short by shutdown: left as it was, tried again after restart
       logger.error({ err, queueId: msg.id }, 'delivery failed unexpectedly');

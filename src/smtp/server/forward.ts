@@ -30,15 +30,18 @@ function messageStream(head: Buffer, spool: string, offset: number, total: numbe
 }
 
 /**
- * The ARC-Seal, ARC-Message-Signature and ARC-Authentication-Results fields (CRLF-terminated) for
- * a copy forwarded by `domain`, or "" when arc_seal is off or the domain has no DKIM key.
+ * The copy to seal: our header section in front of the body in the spool file (alias forwarding
+ * at SMTP time), or the whole message in memory (a Sieve redirect, src/delivery/sieve.ts).
  */
-export async function arcSeal(opts: { config: Config; domain: string; head: Buffer; spool: string; offset: number; total: number; now: Date }): Promise<string> {
+export type ForwardedCopy = { head: Buffer; spool: string; offset: number; total: number } | { raw: Buffer };
+
+/**
+ * The ARC-Seal, ARC-Message-Signature and ARC-Authentication-Results fields (CRLF-terminated) for
+ * a copy forwarded by `domain`, or "" when arc_seal is off or the domain has no DKIM key. Alias
+ * forwarding and Sieve redirects both seal through here.
+ */
+export async function arcSeal(opts: { config: Config; domain: string; now: Date } & ForwardedCopy): Promise<string> {
   if (!opts.config.checks.arc_seal) return '';
-  return arcSealForwarded({
-    config: opts.config,
-    domain: opts.domain,
-    message: () => messageStream(opts.head, opts.spool, opts.offset, opts.total),
-    now: opts.now,
-  });
+  const message = 'raw' in opts ? () => Readable.from([opts.raw]) : () => messageStream(opts.head, opts.spool, opts.offset, opts.total);
+  return arcSealForwarded({ config: opts.config, domain: opts.domain, message, now: opts.now });
 }
