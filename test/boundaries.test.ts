@@ -100,3 +100,26 @@ test('no protocol folder imports another protocol or the checks (beyond the list
   ];
   assert.deepEqual(stale, [], `listed exceptions no longer made; remove them from KNOWN in ${relative(ROOT, fileURLToPath(import.meta.url))}`);
 });
+
+// dist/ ships no test code (issue 11): what the build compiles (tsconfig.json) never imports a test
+// framework or anything under test/. The store's contract suite stays in src/store (every backend
+// runs it) and is excluded from the build by name.
+test('the build ships no test code', () => {
+  const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { exclude: string[] };
+  const excluded = new Set(tsconfig.exclude.filter((e) => !e.includes('*')));
+  const offenders: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) {
+        const rel = relative(ROOT, p);
+        if (excluded.has(rel)) continue;
+        const text = readFileSync(p, 'utf8');
+        if (/from '(node:test|node:assert[^']*)'|from '[^']*\/test\/(helpers|fuzz)\//.test(text)) offenders.push(rel);
+      }
+    }
+  };
+  walk(join(ROOT, 'src'));
+  assert.deepEqual(offenders, [], `test code in the build: ${offenders.join(', ')}`);
+});
