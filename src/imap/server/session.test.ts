@@ -110,3 +110,26 @@ test('ID, ENABLE, literal+ login, autologout', async () => {
     await fast.close();
   }
 });
+
+test('a literal refused before the command is parsed answers the command\'s tag, or "*" when the tag is not one', async () => {
+  const small = await createImapTestContext({ config: { imap: { max_command_length: 1000 } } });
+  try {
+    const c = await small.connect();
+    await c.login();
+    const s = c.transcript();
+    // Found by the fuzz target: the framer's own refusal had no tag at all, and a word that is
+    // not a tag ("a+b") was used as one.
+    s.send('t1 LIST "" {2000}');
+    await s.expect(['t1 BAD [TOOBIG] Literal too big for this command']);
+    s.send('a+b APPEND INBOX {5}');
+    await s.expect(['+ Ready for literal data']);
+    s.send('hello {2}');
+    await s.expect(['* BAD Only one message per APPEND']);
+    s.send('a+b LOGIN {2000}');
+    await s.expect(['* BAD [TOOBIG] Literal too big for this command']);
+    s.send('t2 NOOP');
+    await s.expect(['t2 OK NOOP completed']);
+  } finally {
+    await small.close();
+  }
+});

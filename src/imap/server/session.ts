@@ -7,7 +7,7 @@ import type { Session, Transport } from '../../net/transport.js';
 import { LineSession, type EndReason } from '../../net/line-session.js';
 import type { Account, BlobWriter, ChangeEvent } from '../../store/types.js';
 import { ImapFramer, type CommandPart, type FramerEvent, type LiteralDecision, type LiteralInfo } from '../wire/framer.js';
-import { ArgReader, ImapParseError, tokenizeCommand } from '../wire/tokenizer.js';
+import { ArgReader, ImapParseError, replyTag, tokenizeCommand } from '../wire/tokenizer.js';
 import { mailboxName } from '../wire/compose.js';
 import { ImapError, toImapError } from './errors.js';
 import { ANSWERED, type CommandDescriptor, type ImapConn, type ImapState } from './conn.js';
@@ -248,7 +248,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
     const head = info.parts[0];
     const text = head && head.kind === 'text' ? head.bytes.toString('latin1') : '';
     const m = /^(\S+) +(?:(UID) +)?(\S+)/i.exec(text);
-    const tag = m ? m[1]! : '*';
+    const tag = head && head.kind === 'text' ? replyTag(head.bytes) : '*';
     const name = m ? m[3]!.toUpperCase() : '';
     // RFC 9051 §6.3.12: APPEND mailbox [flags] [date-time] message; the mailbox itself may be a literal
     const mailboxLiteral = name === 'APPEND' && info.parts.length === 1 && m !== null && text.slice(m[0].length).trim() === '';

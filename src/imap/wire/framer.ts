@@ -8,6 +8,8 @@
 // session's decide() BEFORE the "+" continuation is sent, and a literal can be streamed
 // (APPEND to a blob) instead of held in memory.
 
+import { replyTag } from './tokenizer.js';
+
 /** A piece of one command: line text (bytes, as sent) or literal bytes held in memory. */
 export type CommandPart = { kind: 'text'; bytes: Buffer } | { kind: 'literal'; bytes: Buffer; binary: boolean } | { kind: 'stream'; size: number; binary: boolean; handle: unknown };
 
@@ -162,7 +164,9 @@ export class ImapFramer {
     this.parts.push({ kind: 'text', bytes: text.subarray(0, lit.start) });
     const decision = this.opts.decide({ size: lit.size, nonSync: lit.nonSync, binary: lit.binary, parts: this.parts });
     if (decision.action === 'buffer' && this.commandLen + lit.size > this.opts.maxCommandLength) {
-      return this.reject(lit.nonSync, 'BAD [TOOBIG] Literal too big for this command');
+      const head = this.parts[0];
+      const tag = head && head.kind === 'text' ? replyTag(head.bytes) : '*';
+      return this.reject(lit.nonSync, `${tag} BAD [TOOBIG] Literal too big for this command`);
     }
     if (decision.action === 'reject') return this.reject(lit.nonSync, decision.response);
     if (decision.action === 'buffer') {

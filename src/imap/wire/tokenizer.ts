@@ -50,6 +50,22 @@ function isAtomStop(c: number): boolean {
   return c === SP || c === LPAREN || c === RPAREN || c === DQUOTE || c < 0x20 || c === 0x7f || c === 0x7b;
 }
 
+/** RFC 9051 §9: tag = 1*<any ASTRING-CHAR except "+"> (we also refuse "]", as before: no client sends it). */
+export function isValidTag(tag: string): boolean {
+  return tag.length > 0 && !/[+\]*%\\]/.test(tag) && !/[^\x21-\x7e]/.test(tag);
+}
+
+/**
+ * The tag a reply to this (possibly incomplete) command line goes to: its first word if that is
+ * a valid tag, else "*" (RFC 9051 §7.1: a BAD that cannot be tied to a command is untagged).
+ */
+export function replyTag(line: Buffer): string {
+  let i = 0;
+  while (i < line.length && !isAtomStop(line[i]!)) i++;
+  const tag = line.toString('latin1', 0, i);
+  return line[i] === SP && isValidTag(tag) ? tag : '*';
+}
+
 /** Tokenizes a whole command. Throws ImapParseError. */
 export function tokenizeCommand(parts: readonly CommandPart[]): ParsedCommand {
   const first = parts[0];
@@ -58,8 +74,7 @@ export function tokenizeCommand(parts: readonly CommandPart[]): ParsedCommand {
   let i = 0;
   while (i < line.length && !isAtomStop(line[i]!)) i++;
   const tag = line.toString('utf8', 0, i);
-  // RFC 9051 §9: tag = 1*<any ASTRING-CHAR except "+">
-  if (!tag || /[+\]*%\\]/.test(tag) || /[^\x21-\x7e]/.test(tag)) throw new ImapParseError('Invalid tag');
+  if (!isValidTag(tag)) throw new ImapParseError('Invalid tag');
   if (line[i] !== SP) throw new ImapParseError('Missing command', tag);
   i++;
   const nameStart = i;
