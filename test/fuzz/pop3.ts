@@ -17,7 +17,7 @@
 //   - the live heap does not grow with sessions.
 import { createPop3Session } from '../../src/pop3/session.js';
 import { lockMaildrop } from '../../src/pop3/maildrop.js';
-import { createPop3TestContext, type Pop3TestContext } from '../integration/pop3-context.js';
+import { createPop3TestContext, type Pop3TestContext } from '../helpers/pop3-context.js';
 import {
   FuzzTransport,
   HeapBound,

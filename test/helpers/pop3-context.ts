@@ -14,7 +14,7 @@ import type { Account, Store } from '../../src/store/types.js';
 import type { CheckPipeline } from '../../src/checks/types.js';
 import type { Outbound } from '../../src/queue/types.js';
 import { createPop3Session } from '../../src/pop3/session.js';
-import { PipeTransport } from '../helpers/pipe.js';
+import { PipeTransport } from './pipe.js';
 
 export interface Pop3TestContext {
   ctx: ServerContext;
