@@ -2,14 +2,11 @@
 // result, or one line on stderr and a non-zero exit with nothing half done. They work while
 // the server runs: the server reads accounts, aliases and domains from the store on every use.
 import type { Command } from 'commander';
-import { action, configOf, formatBytes, parseAddress, parseDomain, say, UsageError, withStore } from './common.js';
-import { parseSize } from '../config/schema.js';
-import { hashPassword } from '../auth/passwords.js';
-import type { Config } from '../config/schema.js';
-import { describeRoleMailboxes } from '../store/recipients.js';
-
-/** Hook run after a domain is added (DKIM keys); set by the checks module's registration. */
-export const domainAddedHooks: Array<(config: Config, domain: string) => Promise<string | void>> = [];
+import { action, configOf, formatBytes, parseAddress, say, UsageError, withStore } from './common.js';
+import { addDomain, listDomains, removeDomain } from '../admin/domains.js';
+import { createUser, listUsers, removeUser, setUserPassword, setUserQuota, showUser } from '../admin/users.js';
+import { addAlias, listAliases, removeAlias } from '../admin/aliases.js';
+import { ValidationError } from '../admin/errors.js';
 
 async function readPasswordFromStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -26,22 +23,23 @@ async function passwordFrom(opts: { password?: string; passwordStdin?: boolean }
   if (opts.password !== undefined && opts.passwordStdin) throw new UsageError('give either --password or --password-stdin, not both');
   const pw = opts.passwordStdin ? await readPasswordFromStdin() : opts.password;
   if (pw === undefined) throw new UsageError('a password is required: --password PW or --password-stdin');
-  if (pw.length < 1) throw new UsageError('the password is empty');
-  if (/[\x00\r\n]/.test(pw)) throw new UsageError('the password must not contain NUL, CR or LF');
+  // Its content (not empty, no NUL/CR/LF) is checked with the other fields (src/admin/fields.ts).
   return pw;
 }
 
-function parseQuota(input: string): number {
-  const n = /^\d+$/.test(input) ? Number(input) : parseSize(input);
-  if (n === null || !Number.isSafeInteger(n)) throw new UsageError(`malformed size: ${JSON.stringify(input)} (bytes, or like 500K, 10M, 2G; 0 = unlimited)`);
-  return n;
+/** The password of `user add`/`passwd`: read only when a flag gives one, so a bad address is reported first, as always. */
+async function passwordOrNone(opts: { password?: string; passwordStdin?: boolean }): Promise<string | undefined> {
+  return opts.password === undefined && !opts.passwordStdin ? undefined : passwordFrom(opts);
 }
 
-function aliasAddress(input: string): string {
-  const a = input.trim().toLowerCase();
-  // A catch-all alias is "@domain": every address of the domain without its own account or alias.
-  if (a.startsWith('@')) return '@' + parseDomain(a.slice(1));
-  return parseAddress(a, 'alias address');
+/** Runs an operation whose input has a password; a missing one is reported with the flags that give it. */
+async function withPassword<T>(pw: string | undefined, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (pw === undefined && err instanceof ValidationError && err.field === 'password') throw new UsageError('a password is required: --password PW or --password-stdin');
+    throw err;
+  }
 }
 
 export function register(program: Command): void {
@@ -52,19 +50,10 @@ export function register(program: Command): void {
     .action(
       action(async (name: string, _o: unknown, cmd: Command) => {
         const config = configOf(cmd);
-        const d = parseDomain(name);
-        const roles = await withStore(config, async (store) => {
-          await store.addDomain(d);
-          return describeRoleMailboxes(store, d);
-        });
-        const notes: string[] = [];
-        for (const hook of domainAddedHooks) {
-          const note = await hook(config, d);
-          if (note) notes.push(note);
-        }
-        say(`domain ${d} added${notes.length ? '; ' + notes.join('; ') : ''}`);
+        const r = await withStore(config, (store) => addDomain(config, store, { domain: name }));
+        say(`domain ${r.domain} added; DKIM selectors ${r.dkimSelectors.join(', ')} (publish with: yubin dns-records ${r.domain})`);
         // RFC 5321 §4.5.1, RFC 2142 §4: where postmaster@ and abuse@ of the domain go (store/recipients.ts).
-        say(roles);
+        say(r.roleMailboxes);
       }),
     );
   domain
@@ -72,7 +61,7 @@ export function register(program: Command): void {
     .description('list local domains')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const domains = await withStore(configOf(cmd), (store) => store.listDomains());
+        const domains = await withStore(configOf(cmd), (store) => listDomains(store));
         for (const d of domains) say(d.name);
       }),
     );
@@ -81,9 +70,8 @@ export function register(program: Command): void {
     .description('remove a local domain (it must have no users or aliases left)')
     .action(
       action(async (name: string, _o: unknown, cmd: Command) => {
-        const d = parseDomain(name);
-        await withStore(configOf(cmd), (store) => store.removeDomain(d));
-        say(`domain ${d} removed`);
+        const r = await withStore(configOf(cmd), (store) => removeDomain(store, { domain: name }));
+        say(`domain ${r.domain} removed`);
       }),
     );
 
@@ -96,16 +84,10 @@ export function register(program: Command): void {
     .option('--quota <size>', 'quota in bytes or like 500M, 2G (0 = unlimited)', '0')
     .action(
       action(async (address: string, opts: { password?: string; passwordStdin?: boolean; quota: string }, cmd: Command) => {
-        const a = parseAddress(address);
-        const quota = parseQuota(opts.quota);
-        const pw = await passwordFrom(opts);
-        const hash = await hashPassword(pw);
-        const roles = await withStore(configOf(cmd), async (store) => {
-          const acct = await store.addAccount(a, hash, quota);
-          return describeRoleMailboxes(store, acct.domain);
-        });
-        say(`user ${a} added${quota ? ` (quota ${formatBytes(quota)})` : ''}`);
-        say(roles);
+        const pw = await passwordOrNone(opts);
+        const r = await withPassword(pw, () => withStore(configOf(cmd), (store) => createUser(store, { address, password: pw!, quota: opts.quota })));
+        say(`user ${r.address} added${r.quota ? ` (quota ${formatBytes(r.quota)})` : ''}`);
+        say(r.roleMailboxes);
       }),
     );
   user
@@ -115,11 +97,9 @@ export function register(program: Command): void {
     .option('--password-stdin', 'read the new password from the first line of standard input')
     .action(
       action(async (address: string, opts: { password?: string; passwordStdin?: boolean }, cmd: Command) => {
-        const a = parseAddress(address);
-        const pw = await passwordFrom(opts);
-        const hash = await hashPassword(pw);
-        await withStore(configOf(cmd), (store) => store.setPassword(a, hash));
-        say(`password of ${a} changed`);
+        const pw = await passwordOrNone(opts);
+        const r = await withPassword(pw, () => withStore(configOf(cmd), (store) => setUserPassword(store, { address, password: pw! })));
+        say(`password of ${r.address} changed`);
       }),
     );
   user
@@ -127,7 +107,7 @@ export function register(program: Command): void {
     .description('list accounts, of one domain or all')
     .action(
       action(async (d: string | undefined, _o: unknown, cmd: Command) => {
-        const accounts = await withStore(configOf(cmd), (store) => store.listAccounts(d ? parseDomain(d) : undefined));
+        const accounts = await withStore(configOf(cmd), (store) => listUsers(store, { domain: d }));
         for (const a of accounts) say(`${a.address}\t${formatBytes(a.usage)} used\tquota ${a.quota ? formatBytes(a.quota) : 'unlimited'}`);
       }),
     );
@@ -136,9 +116,8 @@ export function register(program: Command): void {
     .description('remove an account with all its mailboxes and mail')
     .action(
       action(async (address: string, _o: unknown, cmd: Command) => {
-        const a = parseAddress(address);
-        await withStore(configOf(cmd), (store) => store.removeAccount(a));
-        say(`user ${a} removed`);
+        const r = await withStore(configOf(cmd), (store) => removeUser(store, { address }));
+        say(`user ${r.address} removed`);
       }),
     );
   user
@@ -146,20 +125,13 @@ export function register(program: Command): void {
     .description('show usage, quota and mailboxes of an account')
     .action(
       action(async (address: string, _o: unknown, cmd: Command) => {
-        const a = parseAddress(address);
-        await withStore(configOf(cmd), async (store) => {
-          const acct = await store.getAccount(a);
-          if (!acct) throw new UsageError(`no such user: ${a}`);
-          say(`user:    ${acct.address}`);
-          say(`usage:   ${acct.usage} bytes (${formatBytes(acct.usage)})`);
-          say(`quota:   ${acct.quota ? `${acct.quota} bytes (${formatBytes(acct.quota)})` : 'unlimited'}`);
-          say(`created: ${acct.createdAt.toISOString()}`);
-          say('mailboxes:');
-          for (const mb of await store.listMailboxes(acct.id)) {
-            const st = await store.mailboxStatus(mb.id);
-            say(`  ${mb.name}${mb.specialUse ? ` (${mb.specialUse})` : ''}: ${st.messages} messages, ${st.unseen} unseen, ${formatBytes(st.size)}`);
-          }
-        });
+        const u = await withStore(configOf(cmd), (store) => showUser(store, { address }));
+        say(`user:    ${u.address}`);
+        say(`usage:   ${u.usage} bytes (${formatBytes(u.usage)})`);
+        say(`quota:   ${u.quota ? `${u.quota} bytes (${formatBytes(u.quota)})` : 'unlimited'}`);
+        say(`created: ${u.createdAt}`);
+        say('mailboxes:');
+        for (const mb of u.mailboxes) say(`  ${mb.name}${mb.specialUse ? ` (${mb.specialUse})` : ''}: ${mb.messages} messages, ${mb.unseen} unseen, ${formatBytes(mb.size)}`);
       }),
     );
   user
@@ -167,10 +139,8 @@ export function register(program: Command): void {
     .description('set the quota: bytes, or like 500K, 10M, 2G; 0 = unlimited')
     .action(
       action(async (address: string, size: string, _o: unknown, cmd: Command) => {
-        const a = parseAddress(address);
-        const q = parseQuota(size);
-        await withStore(configOf(cmd), (store) => store.setQuota(a, q));
-        say(`quota of ${a} set to ${q ? `${q} bytes (${formatBytes(q)})` : 'unlimited'}`);
+        const r = await withStore(configOf(cmd), (store) => setUserQuota(store, { address, quota: size }));
+        say(`quota of ${r.address} set to ${r.quota ? `${r.quota} bytes (${formatBytes(r.quota)})` : 'unlimited'}`);
       }),
     );
 
@@ -211,10 +181,8 @@ export function register(program: Command): void {
     .description('add an alias delivering to one or more local or remote addresses; "@domain" is a catch-all')
     .action(
       action(async (address: string, targets: string[], _o: unknown, cmd: Command) => {
-        const a = aliasAddress(address);
-        const t = targets.map((x) => parseAddress(x, 'target address'));
-        await withStore(configOf(cmd), (store) => store.addAlias(a, t));
-        say(`alias ${a} -> ${t.join(', ')} added`);
+        const r = await withStore(configOf(cmd), (store) => addAlias(store, { address, targets }));
+        say(`alias ${r.address} -> ${r.targets.join(', ')} added`);
       }),
     );
   alias
@@ -222,7 +190,7 @@ export function register(program: Command): void {
     .description('list aliases')
     .action(
       action(async (d: string | undefined, _o: unknown, cmd: Command) => {
-        const aliases = await withStore(configOf(cmd), (store) => store.listAliases(d ? parseDomain(d) : undefined));
+        const aliases = await withStore(configOf(cmd), (store) => listAliases(store, { domain: d }));
         for (const a of aliases) say(`${a.address} -> ${a.targets.join(', ')}`);
       }),
     );
@@ -231,9 +199,8 @@ export function register(program: Command): void {
     .description('remove an alias')
     .action(
       action(async (address: string, _o: unknown, cmd: Command) => {
-        const a = aliasAddress(address);
-        await withStore(configOf(cmd), (store) => store.removeAlias(a));
-        say(`alias ${a} removed`);
+        const r = await withStore(configOf(cmd), (store) => removeAlias(store, { address }));
+        say(`alias ${r.address} removed`);
       }),
     );
 }

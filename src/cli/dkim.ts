@@ -1,31 +1,17 @@
 // `yubin dkim generate|rotate|list|retire DOMAIN`: the DKIM keys of a local domain, kept in
 // data_dir/dkim/<domain>/ with mode 0600 (src/checks/dkim-keys.ts). Each prints the DNS records
-// to publish; `yubin dns-records DOMAIN` shows whether they are published.
+// to publish; `yubin dns-records DOMAIN` shows whether they are published. The operations are
+// src/admin/dkim.ts, shared with the admin API.
 import type { Command } from 'commander';
-import { action, configOf, parseDomain, say, UsageError, withStore } from './common.js';
-import { domainAddedHooks } from './admin.js';
-import type { Config } from '../config/schema.js';
-import { dkimRecord, ensureDomainKeys, generateDomainKeys, listDomainKeys, retireDomainKey, rotateDomainKeys, type DkimKeyInfo } from '../checks/dkim-keys.js';
+import { action, configOf, say, UsageError, withStore } from './common.js';
 import { txtValue } from '../checks/dns-records.js';
+import { generateDkimKeys, listDkimKeys, retireDkimKey, rotateDkimKeys, type DkimKeyView } from '../admin/dkim.js';
 
-async function requireLocal(config: Config, domain: string): Promise<void> {
-  const local = await withStore(config, (store) => store.isLocalDomain(domain));
-  if (!local) throw new UsageError(`${domain} is not a local domain (add it with "yubin domain add ${domain}")`);
-}
-
-function printKeys(keys: DkimKeyInfo[]): void {
-  for (const k of keys) {
-    say(`${k.selector}._domainkey.${k.domain}.  IN TXT  ${txtValue(dkimRecord(k))}  ; ${k.algorithm}, created ${k.created.toISOString().slice(0, 10)}`);
-  }
+function printKeys(keys: DkimKeyView[]): void {
+  for (const k of keys) say(`${k.name}  IN TXT  ${txtValue(k.record)}  ; ${k.algorithm}, created ${k.created.slice(0, 10)}`);
 }
 
 export function register(program: Command): void {
-  // Every new local domain gets its keys at once (`yubin domain add`).
-  domainAddedHooks.push(async (config, domain) => {
-    const keys = ensureDomainKeys(config.data_dir, domain);
-    return `DKIM selectors ${keys.map((k) => k.selector).join(', ')} (publish with: yubin dns-records ${domain})`;
-  });
-
   const dkim = program.command('dkim').description('DKIM signing keys of the local domains');
   dkim
     .command('generate <domain>')
@@ -33,10 +19,8 @@ export function register(program: Command): void {
     .action(
       action(async (name: string, _o: unknown, cmd: Command) => {
         const config = configOf(cmd);
-        const d = parseDomain(name);
-        await requireLocal(config, d);
-        const keys = generateDomainKeys(config.data_dir, d);
-        say(`DKIM keys for ${d} created; publish these records:`);
+        const keys = await withStore(config, (store) => generateDkimKeys(config, store, { domain: name }));
+        say(`DKIM keys for ${keys[0]!.domain} created; publish these records:`);
         printKeys(keys);
       }),
     );
@@ -46,10 +30,8 @@ export function register(program: Command): void {
     .action(
       action(async (name: string, _o: unknown, cmd: Command) => {
         const config = configOf(cmd);
-        const d = parseDomain(name);
-        await requireLocal(config, d);
-        const keys = rotateDomainKeys(config.data_dir, d);
-        say(`new DKIM selectors for ${d}; publish these records (signing switches to them once DNS has them):`);
+        const keys = await withStore(config, (store) => rotateDkimKeys(config, store, { domain: name }));
+        say(`new DKIM selectors for ${keys[0]!.domain}; publish these records (signing switches to them once DNS has them):`);
         printKeys(keys);
       }),
     );
@@ -58,10 +40,11 @@ export function register(program: Command): void {
     .description('list the selectors of a domain and their DNS records')
     .action(
       action(async (name: string, _o: unknown, cmd: Command) => {
-        const config = configOf(cmd);
-        const d = parseDomain(name);
-        const keys = listDomainKeys(config.data_dir, d);
-        if (!keys.length) throw new UsageError(`${d} has no DKIM keys (create them with "yubin dkim generate ${d}")`);
+        const keys = listDkimKeys(configOf(cmd), { domain: name });
+        if (!keys.length) {
+          const d = name.trim().toLowerCase().replace(/\.$/, '');
+          throw new UsageError(`${d} has no DKIM keys (create them with "yubin dkim generate ${d}")`);
+        }
         printKeys(keys);
       }),
     );
@@ -70,10 +53,8 @@ export function register(program: Command): void {
     .description('delete an old selector after rotation (withdraw its DNS record later)')
     .action(
       action(async (name: string, selector: string, _o: unknown, cmd: Command) => {
-        const config = configOf(cmd);
-        const d = parseDomain(name);
-        retireDomainKey(config.data_dir, d, selector);
-        say(`DKIM selector ${selector.toLowerCase()} of ${d} retired`);
+        const r = retireDkimKey(configOf(cmd), { domain: name, selector });
+        say(`DKIM selector ${r.selector} of ${r.domain} retired`);
       }),
     );
 }

@@ -1,11 +1,11 @@
 // `yubin dns-records DOMAIN`: every DNS record the domain needs (MX, SPF, DKIM per selector,
 // DMARC, MTA-STS, TLS-RPT, autoconfig/autodiscover, RFC 6186 SRV) in zone-file form, each
-// checked against the configured DNS ([dns] servers): ok, MISSING or WRONG.
+// checked against the configured DNS ([dns] servers): ok, MISSING or WRONG (src/admin/dns-records.ts,
+// shared with the admin API).
 import type { Command } from 'commander';
-import { action, configOf, parseDomain, say, UsageError, withStore } from './common.js';
-import { createResolver } from '../dns/resolver.js';
-import { listDomainKeys } from '../checks/dkim-keys.js';
-import { dnsRecords, formatDnsRecords } from '../checks/dns-records.js';
+import { action, configOf, say, withStore } from './common.js';
+import { formatDnsRecords } from '../checks/dns-records.js';
+import { checkDnsRecords } from '../admin/dns-records.js';
 
 export function register(program: Command): void {
   program
@@ -15,15 +15,10 @@ export function register(program: Command): void {
     .action(
       action(async (name: string, opts: { check?: boolean }, cmd: Command) => {
         const config = configOf(cmd);
-        const domain = parseDomain(name);
-        const local = await withStore(config, (store) => store.isLocalDomain(domain));
-        if (!local) throw new UsageError(`${domain} is not a local domain (add it with "yubin domain add ${domain}")`);
-        const keys = listDomainKeys(config.data_dir, domain);
-        const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout, tries: 1 });
-        const checks = await dnsRecords({ config, domain, keys, resolver });
-        process.stdout.write(formatDnsRecords(domain, config.hostname, checks));
-        if (!keys.length) say(`; ${domain} has no DKIM keys: create them with "yubin dkim generate ${domain}"`);
-        if (opts.check && checks.some((c) => c.status !== 'ok')) process.exitCode = 3;
+        const { domain, records, dkimKeys } = await withStore(config, (store) => checkDnsRecords(config, store, { domain: name }));
+        process.stdout.write(formatDnsRecords(domain, config.hostname, records));
+        if (!dkimKeys) say(`; ${domain} has no DKIM keys: create them with "yubin dkim generate ${domain}"`);
+        if (opts.check && records.some((c) => c.status !== 'ok')) process.exitCode = 3;
       }),
     );
 }

@@ -8,6 +8,7 @@ import { register as registerDkim } from './dkim.js';
 import { register as registerDnsRecords } from './dns-records.js';
 import { register as registerQueue } from './queue.js';
 import { register as registerSieve } from './sieve.js';
+import { register as registerApiToken } from './api-token.js';
 
 const program = new Command();
 program
@@ -23,6 +24,7 @@ registerDkim(program);
 registerDnsRecords(program);
 registerQueue(program);
 registerSieve(program);
+registerApiToken(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`yubin: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -5,8 +5,9 @@ import type { Command } from 'commander';
 import { action, configOf, formatBytes, say, UsageError } from './common.js';
 import { QueueStore, queueAdmin, type QueuedMessage } from '../queue/index.js';
 import type { Config } from '../config/schema.js';
+import { bounceQueued, deleteQueued, holdQueued, listQueue, releaseQueued, retryQueued, showQueued, type QueueAdmin } from '../admin/queue.js';
 
-async function withQueue<T>(config: Config, fn: (q: ReturnType<typeof queueAdmin>) => Promise<T> | T): Promise<T> {
+async function withQueue<T>(config: Config, fn: (q: QueueAdmin) => Promise<T> | T): Promise<T> {
   const store = new QueueStore(config.data_dir);
   try {
     return await fn(queueAdmin(store, config.hostname, () => new Date()));
@@ -49,12 +50,6 @@ function detail(m: QueuedMessage): string {
   return lines.join('\n');
 }
 
-function queueId(input: string): string {
-  const id = input.trim().toUpperCase();
-  if (!/^[0-9A-Z]{8,40}$/.test(id)) throw new UsageError(`malformed queue id: ${JSON.stringify(input)}`);
-  return id;
-}
-
 export function register(program: Command): void {
   const queue = program.command('queue').description('the outbound queue: list, inspect, retry, hold, release, delete, bounce');
 
@@ -64,12 +59,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }, cmd: Command) => {
-        const list = await withQueue(configOf(cmd), (q) => {
-          // page through the whole queue (1000 at a time: each page is one short query)
-          const all: QueuedMessage[] = [];
-          for (let page = q.list({ limit: 1000 }); page.length; page = q.list({ limit: 1000, afterId: page[page.length - 1]!.id })) all.push(...page);
-          return all;
-        });
+        const list = await withQueue(configOf(cmd), listQueue);
         if (opts.json) return say(JSON.stringify(list));
         if (!list.length) return say('queue is empty');
         for (const m of list) say(summary(m));
@@ -85,7 +75,7 @@ export function register(program: Command): void {
     .action(
       action(async (id: string, opts: { raw?: boolean; json?: boolean }, cmd: Command) => {
         await withQueue(configOf(cmd), async (q) => {
-          const m = q.show(queueId(id));
+          const m = showQueued(q, { id });
           if (opts.raw) process.stdout.write(await q.read(m.id));
           else say(opts.json ? JSON.stringify(m) : detail(m));
         });
@@ -100,7 +90,7 @@ export function register(program: Command): void {
       action(async (id: string | undefined, opts: { all?: boolean }, cmd: Command) => {
         if (!id && !opts.all) throw new UsageError('give a queue id or --all');
         if (id && opts.all) throw new UsageError('give either a queue id or --all, not both');
-        const n = await withQueue(configOf(cmd), (q) => q.retry(id ? queueId(id) : null));
+        const { recipients: n } = await withQueue(configOf(cmd), (q) => retryQueued(q, { id: id ?? null }));
         say(`${n} recipient${n === 1 ? '' : 's'} due now`);
       }),
     );
@@ -110,8 +100,8 @@ export function register(program: Command): void {
     .description('keep a message in the queue without trying to deliver it')
     .action(
       action(async (id: string, _o: unknown, cmd: Command) => {
-        await withQueue(configOf(cmd), (q) => q.hold(queueId(id)));
-        say(`held ${queueId(id)}`);
+        const r = await withQueue(configOf(cmd), (q) => holdQueued(q, { id }));
+        say(`held ${r.id}`);
       }),
     );
 
@@ -120,8 +110,8 @@ export function register(program: Command): void {
     .description('deliver a held message again')
     .action(
       action(async (id: string, _o: unknown, cmd: Command) => {
-        await withQueue(configOf(cmd), (q) => q.release(queueId(id)));
-        say(`released ${queueId(id)}`);
+        const r = await withQueue(configOf(cmd), (q) => releaseQueued(q, { id }));
+        say(`released ${r.id}`);
       }),
     );
 
@@ -131,8 +121,8 @@ export function register(program: Command): void {
     .option('--bounce', 'send the sender a failure DSN for the recipients still pending')
     .action(
       action(async (id: string, opts: { bounce?: boolean }, cmd: Command) => {
-        await withQueue(configOf(cmd), (q) => q.delete(queueId(id), { bounce: opts.bounce }));
-        say(`deleted ${queueId(id)}${opts.bounce ? ' (sender notified)' : ''}`);
+        const r = await withQueue(configOf(cmd), (q) => deleteQueued(q, { id, bounce: !!opts.bounce }));
+        say(`deleted ${r.id}${r.bounced ? ' (sender notified)' : ''}`);
       }),
     );
 
@@ -141,8 +131,8 @@ export function register(program: Command): void {
     .description('give up on a message now: its pending recipients fail and the sender gets a DSN')
     .action(
       action(async (id: string, _o: unknown, cmd: Command) => {
-        await withQueue(configOf(cmd), (q) => q.bounce(queueId(id)));
-        say(`bounced ${queueId(id)}`);
+        const r = await withQueue(configOf(cmd), (q) => bounceQueued(q, { id }));
+        say(`bounced ${r.id}`);
       }),
     );
 }

@@ -844,5 +844,38 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await rejectsWith(store.sieve.deleteGlobalScript('spam'), 'not-found');
       });
     });
+
+    describe('admin API tokens', () => {
+      it('creates, finds by secret hash, lists, touches and revokes tokens, durably', async () => {
+        const { store, dir } = await fresh();
+        const t0 = new Date('2025-01-01T00:00:00Z');
+        const made = await store.apiTokens.createApiToken('deploy', 'a'.repeat(64), t0);
+        assert.deepEqual(made, { name: 'deploy', createdAt: t0, lastUsedAt: null });
+        await rejectsWith(store.apiTokens.createApiToken('deploy', 'b'.repeat(64), t0), 'exists');
+        await store.apiTokens.createApiToken('backup', 'c'.repeat(64), t0);
+        assert.deepEqual((await store.apiTokens.listApiTokens()).map((t) => t.name), ['backup', 'deploy']);
+        assert.equal((await store.apiTokens.findApiToken('a'.repeat(64)))?.name, 'deploy');
+        assert.equal((await store.apiTokens.findApiToken('a'.repeat(64)))?.secretHash, 'a'.repeat(64));
+        assert.equal(await store.apiTokens.findApiToken('d'.repeat(64)), null, 'an unknown secret matches nothing');
+        const t1 = new Date(t0.getTime() + 60_000);
+        await store.apiTokens.touchApiToken('deploy', t1);
+        await store.apiTokens.touchApiToken('deploy', t0);
+        assert.deepEqual((await store.apiTokens.findApiToken('a'.repeat(64)))?.lastUsedAt, t1, 'last used never moves back');
+        await store.close();
+        const again = await open(dir);
+        stores.push(again);
+        assert.deepEqual(
+          (await again.apiTokens.listApiTokens()).map((t) => [t.name, t.createdAt.getTime(), t.lastUsedAt?.getTime() ?? null]),
+          [
+            ['backup', t0.getTime(), null],
+            ['deploy', t0.getTime(), t1.getTime()],
+          ],
+        );
+        await again.apiTokens.revokeApiToken('deploy');
+        assert.equal(await again.apiTokens.findApiToken('a'.repeat(64)), null, 'a revoked token matches nothing');
+        await rejectsWith(again.apiTokens.revokeApiToken('deploy'), 'not-found');
+        assert.deepEqual((await again.apiTokens.listApiTokens()).map((t) => t.name), ['backup']);
+      });
+    });
   });
 }

@@ -212,6 +212,8 @@ export interface Store {
   readonly changes: ChangeFeed;
   /** Sieve scripts and the memory of Sieve at delivery (see SieveStore below). */
   readonly sieve: SieveStore;
+  /** Bearer tokens of the admin API (see ApiTokenStore below). */
+  readonly apiTokens: ApiTokenStore;
 
   // Domains
   addDomain(name: string): Promise<Domain>;
@@ -363,4 +365,28 @@ export interface SieveStore {
   reserveRedirects(accountId: number, day: string, n: number, max: number): Promise<boolean>;
   /** Forgets vacation and duplicate memories that expired before `now`, and old redirect counts. */
   pruneSieveMemory(now: Date): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Admin API tokens (docs/api.md)
+
+/** An admin API token as listed (the secret is never stored, only its SHA-256). */
+export interface ApiToken {
+  name: string;
+  createdAt: Date;
+  /** Null until first used. */
+  lastUsedAt: Date | null;
+}
+
+/** Bearer tokens of the admin API, kept by the SHA-256 of their secret (hex). */
+export interface ApiTokenStore {
+  /** Stores a new token; StoreError('exists') when the name is taken. */
+  createApiToken(name: string, secretHash: string, now: Date): Promise<ApiToken>;
+  /** Every token, by name. */
+  listApiTokens(): Promise<ApiToken[]>;
+  /** The token whose secret has this hash (with the stored hash, for a constant-time compare); null for unknown or revoked ones. */
+  findApiToken(secretHash: string): Promise<(ApiToken & { secretHash: string }) | null>;
+  /** Records a use: last used becomes `now` (never moves back). */
+  touchApiToken(name: string, now: Date): Promise<void>;
+  /** Deletes the token, so its secret matches nothing; StoreError('not-found') when there is none by that name. */
+  revokeApiToken(name: string): Promise<void>;
 }

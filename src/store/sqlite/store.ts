@@ -44,6 +44,7 @@ import {
 import { StoreCommitter, type TxContext } from './commit.js';
 import { openStoreDatabase } from './schema.js';
 import { SqliteSieveStore } from './sieve.js';
+import { SqliteApiTokenStore } from './tokens.js';
 
 interface AccountRow {
   id: number;
@@ -103,6 +104,8 @@ export class SqliteStore implements Store {
   readonly committer: StoreCommitter;
   /** Sieve scripts and delivery memory (sieve.ts). */
   readonly sieve: SqliteSieveStore;
+  /** Admin API tokens (tokens.ts). */
+  readonly apiTokens: SqliteApiTokenStore;
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(
@@ -117,6 +120,7 @@ export class SqliteStore implements Store {
     this.changes = new InProcessChangeFeed(logger);
     this.committer = new StoreCommitter(db, files, this.changes, logger);
     this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
+    this.apiTokens = new SqliteApiTokenStore(db, (fn) => this.committer.run(() => fn()));
     this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
