@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './http/metrics.js';
 import { countAuth, countSessions, countVerdicts } from './http/instrument.js';
 import { startHttp, type HttpListeners, type RouteRegistrar } from './http/server.js';
 import { AcmeChallenges } from './http/acme-challenges.js';
+import { startSieveMemoryPruning } from './delivery/sieve-memory.js';
 
 export interface RunningServer {
   /** The addresses each listener is bound to ("ip:port"), after port 0 is resolved. */
@@ -135,6 +136,8 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
     throw err;
   }
   queue.start();
+  // Expired Sieve memory (vacation replies, duplicate ids, redirect counters) is pruned hourly.
+  const sievePruner = startSieveMemoryPruning({ store, logger, now: ctx.now });
   bound = true;
 
   let stopping: Promise<void> | null = null;
@@ -150,6 +153,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
         await Promise.all([listeners.close(graceMs), web.close(graceMs)]);
         await queue.stop(graceMs);
         stopVerdicts();
+        await sievePruner.stop();
         storeOpen = false;
         await store.close();
         await closeWorkers();
