@@ -1,0 +1,172 @@
+// Raw message bytes with the PostgreSQL store (docs/store.md "PostgreSQL"). Staging is the same
+// as with SQLite: a writer streams the message into a temporary file of this node
+// (<dataDir>/tmp, BlobFiles), hashing and parsing it as it arrives; finish() fsyncs it. Committing
+// puts the bytes where every node can read them, inside the transaction that references them:
+//
+//   blobs = "database": 256 KiB rows of blob_chunks, read from the staged file one chunk at a
+//     time (a 50 MB message never sits whole in memory), committed with the metadata (one WAL
+//     flush makes both durable);
+//   blobs = "files": the existing content-addressed files (BlobFiles) on a filesystem every node
+//     mounts, linked and fsynced before the metadata commits, as the SQLite store does.
+//
+// Rows are content-addressed and reference-counted in `blobs`; a row whose count reaches 0 is
+// deleted after the commit (its chunks with it, or its file unlinked inside that transaction).
+import { open as openFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { BlobFiles } from '../blobs.js';
+import { StoreError, type StagedBlob } from '../types.js';
+import type { Pool, PoolClient } from '../../db/postgres/pool.js';
+import { CHUNK_SIZE } from './schema.js';
+
+export type BlobMode = 'database' | 'files';
+
+/** Chunks fetched per query while streaming (1 MiB). */
+const CHUNKS_PER_READ = 4;
+
+export class PgBlobs {
+  constructor(
+    private readonly pool: Pool,
+    readonly files: BlobFiles,
+    readonly mode: BlobMode,
+  ) {}
+
+  /**
+   * Before any row lock of a write: makes the blob's bytes available under its id if they are not
+   * yet. In files mode the file is linked and fsynced (outside the transaction); in database
+   * mode a row (refs 0) and its chunks are inserted by `c` unless a committed row exists.
+   */
+  async prepare(c: PoolClient, staged: StagedBlob): Promise<void> {
+    if (this.mode === 'files') {
+      const failed = await this.files.commitFiles([staged]);
+      const err = failed.get(staged.id);
+      if (err) throw new StoreError('not-found', `could not store message ${staged.id}: ${err.message}`);
+      return;
+    }
+    const r = await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, 0, 0, $3) ON CONFLICT (id) DO NOTHING', [staged.id, staged.size, JSON.stringify(staged.structure)]);
+    if (r.rowCount === 1) await this.writeChunks(c, staged);
+  }
+
+  /**
+   * Inside the transaction, after the mailbox rows are locked: `n` more references (`held` of
+   * them from outside mailboxes). A row deleted meanwhile (its count had reached 0 on another
+   * node) is inserted again with its bytes.
+   */
+  async addRef(c: PoolClient, staged: StagedBlob, n: number, held: number): Promise<void> {
+    const r = await c.query<{ refs: number }>('UPDATE blobs SET refs = refs + $2, held = held + $3 WHERE id = $1 RETURNING refs', [staged.id, n, held]);
+    if (r.rows[0]) {
+      // A first live reference: in files mode the file may have gone with an earlier last reference.
+      if (r.rows[0].refs === n && this.mode === 'files') this.files.ensureFileSync(staged);
+      return;
+    }
+    await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, $3, $4, $5)', [staged.id, staged.size, n, held, JSON.stringify(staged.structure)]);
+    if (this.mode === 'database') await this.writeChunks(c, staged);
+    else this.files.ensureFileSync(staged);
+  }
+
+  /** The staged file into blob_chunks, one CHUNK_SIZE row at a time. */
+  private async writeChunks(c: PoolClient, staged: StagedBlob): Promise<void> {
+    const fh = await openFile(staged.tempPath, 'r').catch((err: Error) => {
+      throw new StoreError('not-found', `staged blob ${staged.id} is gone (${err.message})`);
+    });
+    try {
+      const buf = Buffer.alloc(CHUNK_SIZE);
+      let seq = 0;
+      let total = 0;
+      for (;;) {
+        let filled = 0;
+        while (filled < CHUNK_SIZE) {
+          const { bytesRead } = await fh.read(buf, filled, CHUNK_SIZE - filled, total + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        if (filled === 0) break;
+        await c.query('INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)', [staged.id, seq++, buf.subarray(0, filled)]);
+        total += filled;
+        if (filled < CHUNK_SIZE) break;
+      }
+      if (total !== staged.size) throw new StoreError('not-found', `staged blob ${staged.id} has ${total} bytes, expected ${staged.size}`);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Deletes rows whose count is 0 (after the commit that released them): chunks go with the
+   * row; in files mode the file is unlinked before this transaction commits, so a node that
+   * revives the blob meanwhile waits for the row lock and links the file again (addRef).
+   */
+  async collect(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const r = await c.query<{ id: string }>('DELETE FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0 RETURNING id', [ids]);
+      if (this.mode === 'files') for (const { id } of r.rows) this.files.removeFileSync(id);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch((e: Error) => (broken = e));
+      throw err;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  async size(blobId: string): Promise<number> {
+    const r = await this.pool.query<{ size: number }>('SELECT size FROM blobs WHERE id = $1', [blobId]);
+    if (!r.rows[0]) throw new StoreError('not-found', `blob ${blobId} does not exist`);
+    return r.rows[0].size;
+  }
+
+  async read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer> {
+    if (this.mode === 'files') return this.files.read(blobId, range);
+    const size = await this.size(blobId);
+    const start = Math.min(Math.max(0, range?.start ?? 0), size);
+    const end = Math.min(Math.max(start, range?.end ?? size), size);
+    if (end === start) return Buffer.alloc(0);
+    const first = Math.floor(start / CHUNK_SIZE);
+    const last = Math.floor((end - 1) / CHUNK_SIZE);
+    const r = await this.pool.query<{ data: Buffer }>('SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq', [blobId, first, last]);
+    const all = Buffer.concat(r.rows.map((x) => x.data));
+    return all.subarray(start - first * CHUNK_SIZE, end - first * CHUNK_SIZE);
+  }
+
+  open(blobId: string, range?: { start?: number; end?: number }): Readable {
+    if (this.mode === 'files') return this.files.open(blobId, range);
+    const pool = this.pool;
+    let pos = Math.max(0, range?.start ?? 0);
+    let end = range?.end;
+    let known = false;
+    return new Readable({
+      async read() {
+        try {
+          if (!known) {
+            const r = await pool.query<{ size: number }>('SELECT size FROM blobs WHERE id = $1', [blobId]);
+            if (!r.rows[0]) throw new StoreError('not-found', `blob ${blobId} does not exist`);
+            end = Math.min(end ?? r.rows[0].size, r.rows[0].size);
+            known = true;
+          }
+          if (pos >= end!) {
+            this.push(null);
+            return;
+          }
+          const first = Math.floor(pos / CHUNK_SIZE);
+          const last = Math.min(first + CHUNKS_PER_READ - 1, Math.floor((end! - 1) / CHUNK_SIZE));
+          const r = await pool.query<{ seq: number; data: Buffer }>('SELECT seq, data FROM blob_chunks WHERE blob_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq', [blobId, first, last]);
+          if (r.rows.length !== last - first + 1) throw new StoreError('not-found', `blob ${blobId}: chunks ${first}..${last} missing`);
+          const parts: Buffer[] = [];
+          for (const row of r.rows) {
+            const base = row.seq * CHUNK_SIZE;
+            const from = Math.max(pos, base) - base;
+            const to = Math.min(end!, base + row.data.length) - base;
+            if (to > from) parts.push(row.data.subarray(from, to));
+          }
+          pos = Math.min(end!, (last + 1) * CHUNK_SIZE);
+          this.push(Buffer.concat(parts));
+        } catch (err) {
+          this.destroy(err instanceof Error ? err : new Error(String(err)));
+        }
+      },
+    });
+  }
+}
