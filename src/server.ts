@@ -50,7 +50,7 @@ export interface StartServerOptions {
 export async function startServer(config: Config, logger: Logger, opts: StartServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data_dir, { recursive: true });
   const metrics = createMetrics();
-  const store = await openStore(config.data_dir, { logger });
+  const store = await openStore(config.data_dir, { logger, config: config.store });
   let storeOpen = true;
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const auth = countAuth(createAuthenticator(store, config, logger), metrics);

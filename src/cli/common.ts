@@ -34,7 +34,7 @@ export function configOf(cmd: Command): Config {
 /** Opens the store in config.data_dir, runs fn, closes the store (also on error). */
 export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
   const { openStore } = await import('../store/index.js');
-  const store = await openStore(config.data_dir);
+  const store = await openStore(config.data_dir, { config: config.store });
   try {
     return await fn(store);
   } finally {

@@ -306,6 +306,21 @@ export const mtaStsSchema = z
   })
   .strict();
 
+/** Where the mail store lives (docs/store.md): SQLite in data_dir, or PostgreSQL shared by several nodes. */
+export const storeSchema = z
+  .object({
+    backend: z.enum(['sqlite', 'postgresql']).default('sqlite'),
+    /** postgresql://user:password@host:port/database; "" = the environment variable YUBIN_DATABASE_URL. */
+    url: z.string().default(''),
+    /** PostgreSQL connections per node (two more: LISTEN and locks). */
+    pool_size: z.number().int().min(1).max(1000).default(10),
+    /** PostgreSQL only: raw messages in the database (chunked) or as files in data_dir/blobs (a directory every node mounts). */
+    blobs: z.enum(['database', 'files']).default('database'),
+  })
+  .strict()
+  .refine((s) => s.backend !== 'sqlite' || s.url === '', { message: 'url is for backend = "postgresql"', path: ['url'] })
+  .refine((s) => s.url === '' || /^postgres(ql)?:\/\//.test(s.url), { message: 'must be a postgresql:// URL', path: ['url'] });
+
 export const logSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -319,6 +334,7 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/, 'must be a domain name like mail.example.com')
       .default(osHostname()),
     data_dir: z.string().min(1).default('./data'),
+    store: storeSchema.default(storeSchema.parse({})),
     listen: listenSchema.default(listenSchema.parse({})),
     tls: tlsSchema.optional(),
     dns: dnsSchema.default(dnsSchema.parse({})),

@@ -18,7 +18,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { createMessageParser } from '../message/parser.js';
 import { BlobFiles, fsyncDir, isErrno } from './blobs.js';
 import { databasePath, SqliteStore } from './sqlite/store.js';
-import type { Store } from './types.js';
+import { StoreError, type Store } from './types.js';
 
 export { SqliteStore } from './sqlite/store.js';
 export { registerMigrations, runMigrations, type Migration } from './sqlite/migrate.js';
@@ -29,8 +29,27 @@ const STALE_MS = 24 * 60 * 60 * 1000;
 /** Stores open in this process, per data directory. */
 const openHere = new Map<string, number>();
 
-export async function openStore(dataDir: string, opts?: { logger?: Logger }): Promise<Store> {
-  return openSqliteStore(dataDir, opts);
+/** The [store] section of the config (src/config/schema.ts): which backend holds the mail. */
+export interface StoreConfig {
+  backend: 'sqlite' | 'postgresql';
+  /** "" = the environment variable YUBIN_DATABASE_URL (so the password need not be in the file). */
+  url: string;
+  pool_size: number;
+  blobs: 'database' | 'files';
+}
+
+/**
+ * Opens the store the config names: SQLite in dataDir (the default), or PostgreSQL
+ * (src/store/postgres; dataDir then holds this node's temporary files, and the shared blob files
+ * with blobs = "files").
+ */
+export async function openStore(dataDir: string, opts?: { logger?: Logger; config?: StoreConfig }): Promise<Store> {
+  const config = opts?.config;
+  if (!config || config.backend === 'sqlite') return openSqliteStore(dataDir, opts);
+  const url = config.url || process.env.YUBIN_DATABASE_URL || '';
+  if (!url) throw new StoreError('invalid', '[store] backend = "postgresql" needs url, or the environment variable YUBIN_DATABASE_URL');
+  const { openPostgresStore } = await import('./postgres/open.js');
+  return openPostgresStore({ url, dataDir, poolSize: config.pool_size, blobs: config.blobs, logger: opts?.logger });
 }
 
 /** openStore with the concrete type (for modules that keep their tables in the same database). */
