@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './http/metrics.js';
 import { countAuth, countSessions, countVerdicts } from './http/instrument.js';
 import { startHttp, type HttpListeners, type RouteRegistrar } from './http/server.js';
 import { AcmeChallenges } from './http/acme-challenges.js';
+import { apiRoutes } from './http/api/index.js';
 import { startSieveMemoryPruning } from './delivery/sieve-memory.js';
 
 export interface RunningServer {
@@ -101,7 +102,8 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
     const mail = listeners.addresses;
     web = await startHttp({
       tls,
-      adminRoutes: opts.adminRoutes,
+      // The admin API (/api/v1, src/http/api) on the running store, queue and certificates.
+      adminRoutes: [apiRoutes({ config, store, queue, tls, logger, resolver }), ...(opts.adminRoutes ?? [])],
       deps: {
         config,
         store,
