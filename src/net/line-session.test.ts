@@ -244,3 +244,17 @@ test('held resources are released at the end of the session, however it ends', a
   assert.deepEqual(s.released.sort(), ['one', 'session']);
   assert.equal(s.heldCount, 0);
 });
+
+test('a resource held after the session ended is released at once', async () => {
+  const { s, pipe, t } = connect();
+  await t.expect(['hello']);
+  pipe.close();
+  await s.whenClosed;
+  let released = false;
+  s.hold(() => {
+    released = true;
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(released, true);
+  assert.equal(s.heldCount, 0);
+});

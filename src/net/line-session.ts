@@ -233,6 +233,13 @@ export abstract class LineSession<F extends InputFramer> implements Session {
 
   /** Registers something the current command opened; released by release(r) or at the end. */
   hold(release: Release): Release {
+    if (this.ended) {
+      // The session is already over: nobody would release it later.
+      void Promise.resolve()
+        .then(release)
+        .catch((err: unknown) => this.log.warn({ err }, 'releasing a resource failed'));
+      return release;
+    }
     this.held.add(release);
     return release;
   }
