@@ -24,7 +24,7 @@ function accountId(conn: ImapConn): number {
 async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<{ code: string; text: string }> {
   const store = conn.ctx.store;
   if (conn.selected) {
-    // RFC 9051 §6.3.1: selecting another mailbox closes the current one (without expunging)
+    // RFC 9051 §6.3.2: selecting another mailbox closes the current one (without expunging)
     conn.setSelected(null);
     conn.send('* OK [CLOSED] Previous mailbox closed');
   }
@@ -57,7 +57,7 @@ async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<
       }
     }
   }
-  // RFC 9051 §6.3.1 (and RFC 3501 §6.3.1 for IMAP4rev1)
+  // RFC 9051 §6.3.2 (and RFC 3501 §6.3.1 for IMAP4rev1)
   conn.send(`* ${view.exists} EXISTS`);
   if (view.recent) conn.send(`* ${view.recent.size} RECENT`);
   conn.send(`* FLAGS ${flagList([...SYSTEM_FLAGS, ...COMMON_KEYWORDS])}`);

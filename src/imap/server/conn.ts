@@ -49,7 +49,7 @@ export interface CommandFlags {
   usesSeqs?: boolean;
   /**
    * Changes the selected mailbox: refused with NO [READ-ONLY] when it was opened with EXAMINE
-   * (RFC 9051 §6.3.2), by the dispatcher, before run().
+   * (RFC 9051 §6.3.3), by the dispatcher, before run().
    */
   writes?: boolean;
 }

@@ -348,7 +348,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
         if (e instanceof ImapParseError) throw new ImapError('BAD', null, e.message);
         throw e;
       }
-      // RFC 9051 §6.3.2: a mailbox opened with EXAMINE is read-only; checked here once for every command that writes
+      // RFC 9051 §6.3.3: a mailbox opened with EXAMINE is read-only; checked here once for every command that writes
       if (desc.flags?.writes && this.selected?.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
       let result;
       try {

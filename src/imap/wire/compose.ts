@@ -29,7 +29,7 @@ export function astring(s: string, utf8 = false): string {
   return imapString(s, utf8);
 }
 
-/** A mailbox name for a response: UTF-8 when enabled, else modified UTF-7 (RFC 9051 §5.1.3). */
+/** A mailbox name for a response: UTF-8 when enabled, else modified UTF-7 (RFC 9051 Appendix A.1). */
 export function mailboxName(name: string, utf8: boolean): string {
   return astring(utf8 ? name : encodeMutf7(name), utf8);
 }

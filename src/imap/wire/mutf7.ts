@@ -1,4 +1,4 @@
-// Modified UTF-7 mailbox names (RFC 3501 §5.1.3, RFC 9051 §5.1.3 for IMAP4rev1 clients):
+// Modified UTF-7 mailbox names (RFC 3501 §5.1.3, RFC 9051 Appendix A.1 for IMAP4rev1 clients):
 // printable US-ASCII stands for itself except "&", which is "&-"; other characters are
 // UTF-16 in modified base64 (",", not "/") between "&" and "-".
 
