@@ -12,6 +12,7 @@ import { mapLimit } from './server/parallel.js';
 import { flagList } from './wire/compose.js';
 import type { Token } from './wire/tokenizer.js';
 import { decodeTransfer, findPart, parseSection, resolveSection, type SectionSpec } from '../message/sections.js';
+import { MONTHS } from '../message/date.js';
 
 export type FetchItem =
   | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' }
@@ -80,7 +81,7 @@ function setsSeen(items: FetchItem[]): boolean {
 
 /** IMAP date-time (RFC 9051 §9): "dd-Mon-yyyy hh:mm:ss +zzzz", here in UTC. */
 export function formatInternalDate(d: Date): string {
-  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
+  const mon = MONTHS[d.getUTCMonth()];
   const p = (n: number) => String(n).padStart(2, '0');
   return `"${p(d.getUTCDate())}-${mon}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000"`;
 }

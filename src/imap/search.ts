@@ -14,6 +14,7 @@ const SEARCH_CONCURRENCY = 16;
 import { decodeTransfer } from '../message/sections.js';
 import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire/sequence.js';
 import { ArgReader, type Token } from './wire/tokenizer.js';
+import { MONTHS as DATE_MONTHS } from '../message/date.js';
 
 export type SearchKey =
   | { op: 'all' }
@@ -32,7 +33,8 @@ export type SearchKey =
   | { op: 'or'; a: SearchKey; b: SearchKey }
   | { op: 'and'; keys: SearchKey[] };
 
-export const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/** Month names as the date grammars write them, lower case for case-insensitive lookup (RFC 9051 §9 date-month). */
+export const MONTHS: readonly string[] = DATE_MONTHS.map((m) => m.toLowerCase());
 
 /** RFC 9051 §9 date: d-Mon-yyyy, quoted or not; a day number (days since the epoch, UTC). */
 export function parseSearchDate(s: string): number | null {

@@ -4,13 +4,13 @@
 import { defineCommand, type ImapConn, type ParseContext } from '../server/conn.js';
 import { ImapError } from '../server/errors.js';
 import { SelectedView } from '../server/view.js';
-import { DELIMITER, listMatcher, parentsOf, validateName } from '../server/names.js';
+import { DELIMITER, listMatcher, validateName } from '../server/names.js';
 import { allMessages } from '../server/messages.js';
 import { decodeMutf7 } from '../wire/mutf7.js';
 import { flagList } from '../wire/compose.js';
 import type { ArgReader, Token } from '../wire/tokenizer.js';
 import { mailboxArg } from './args.js';
-import type { Mailbox, SpecialUse } from '../../store/types.js';
+import { SPECIAL_USES, type Mailbox, type SpecialUse } from '../../store/types.js';
 
 const AUTHED = ['auth', 'selected'] as const;
 
@@ -101,22 +101,7 @@ export function parseMailboxOnly(args: ArgReader, ctx: ParseContext): string {
   return name;
 }
 
-/** Creates the mailbox and any missing parents (RFC 9051 §6.3.4 SHOULD). */
-async function createWithParents(conn: ImapConn, name: string, specialUse?: SpecialUse): Promise<void> {
-  const store = conn.ctx.store;
-  for (const parent of parentsOf(name)) {
-    if (!(await store.getMailbox(accountId(conn), parent))) {
-      try {
-        await store.createMailbox(accountId(conn), parent);
-      } catch (e) {
-        if (!(e instanceof Error && 'code' in e && (e as { code: string }).code === 'exists')) throw e;
-      }
-    }
-  }
-  await store.createMailbox(accountId(conn), name, specialUse ? { specialUse } : undefined);
-}
 
-const SPECIAL_USES: readonly SpecialUse[] = ['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged'];
 
 /** RFC 9051 §9: create = "CREATE" SP mailbox [create-params]; RFC 6154 §3: (USE (\Sent)). */
 export function parseCreate(args: ArgReader, ctx: ParseContext): { name: string; specialUse: SpecialUse | undefined } {
@@ -149,7 +134,8 @@ export const create = defineCommand({
     if (name.endsWith(DELIMITER) && name.length > 1) name = name.slice(0, -1);
     if (name === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
     validateName(name);
-    await createWithParents(conn, name, specialUse);
+    // RFC 9051 §6.3.4: missing parents are created too (by the store, in the same transaction)
+    await conn.ctx.store.createMailbox(accountId(conn), name, specialUse ? { specialUse } : undefined);
   },
 });
 
@@ -192,9 +178,7 @@ export const rename = defineCommand({
     if (!src) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
     if (to === 'INBOX' || (await store.getMailbox(accountId(conn), to))) throw new ImapError('NO', 'ALREADYEXISTS', 'Target mailbox exists');
     if (to.startsWith(src.name + DELIMITER)) throw new ImapError('NO', 'CANNOT', 'Cannot move a mailbox into itself');
-    for (const parent of parentsOf(to)) {
-      if (!(await store.getMailbox(accountId(conn), parent))) await store.createMailbox(accountId(conn), parent);
-    }
+    // RFC 9051 §6.3.6: missing parents of the new name are created (by the store, in the same transaction)
     // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name; INBOX stays, empty
     await store.renameMailbox(accountId(conn), src.name, to);
   },

@@ -61,14 +61,6 @@ export function validateName(name: string): string {
   return name;
 }
 
-/** The parents of "a/b/c": ["a", "a/b"]. */
-export function parentsOf(name: string): string[] {
-  const segs = name.split(DELIMITER);
-  const out: string[] = [];
-  for (let i = 1; i < segs.length; i++) out.push(segs.slice(0, i).join(DELIMITER));
-  return out;
-}
-
 /**
  * Longest LIST/LSUB pattern we match, in UTF-16 units, reference included. No mailbox name is
  * longer than MAX_NAME_BYTES, and every literal character of a pattern must appear in the name,
