@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Long fuzzing runs: `npm run fuzz -- --minutes N [--protocol smtp|pop3|imap] [--seed S]`.
+// Long fuzzing runs: `npm run fuzz -- --minutes N [--protocol smtp|pop3|imap|managesieve] [--seed S]`.
 // Runs the protocol fuzz targets (test/fuzz/*.ts; IMAP's at src/imap/server/fuzz-target.ts when it
 // exists, or test/fuzz/imap.ts) with fresh seeds until the time is up, one child process per run, under tsx as
 // scripts/run-tests.mjs does. Prints each failing seed with its minimal transcript; exits 1 if any failed.
@@ -13,11 +13,12 @@ const TARGETS = {
   pop3: { module: './test/fuzz/pop3.ts', fn: 'fuzzPop3' },
   // The IMAP target, wherever it lives (test/fuzz/imap.ts, or beside the session).
   imap: { module: ['./test/fuzz/imap.ts', './src/imap/server/fuzz-target.ts'].find((m) => existsSync(m)) ?? './test/fuzz/imap.ts', fn: 'fuzzImap' },
+  managesieve: { module: './test/fuzz/managesieve.ts', fn: 'fuzzManageSieve' },
 };
 
 function usage(msg) {
   if (msg) console.error(msg);
-  console.error('usage: npm run fuzz -- --minutes N [--protocol smtp|pop3|imap] [--seed S] [--iterations I]');
+  console.error('usage: npm run fuzz -- --minutes N [--protocol smtp|pop3|imap|managesieve] [--seed S] [--iterations I]');
   process.exit(2);
 }
 
