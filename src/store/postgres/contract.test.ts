@@ -150,6 +150,29 @@ if (!cluster) {
       await got();
     });
 
+    it('openStore picks PostgreSQL from [store], the URL from YUBIN_DATABASE_URL when url is empty', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+      dirs.push(dir);
+      await (await openTestStore(dir)).close(); // creates the database
+      const { openStore } = await import('../index.js');
+      const { PostgresStore } = await import('./store.js');
+      const config = { backend: 'postgresql' as const, url: '', pool_size: 2, blobs: 'database' as const };
+      const saved = process.env.YUBIN_DATABASE_URL;
+      try {
+        delete process.env.YUBIN_DATABASE_URL;
+        await assert.rejects(openStore(dir, { config }), /YUBIN_DATABASE_URL/);
+        process.env.YUBIN_DATABASE_URL = `${process.env[PG_TEST_URL_ENV]}${databaseFor(dir)}`;
+        const store = await openStore(dir, { config });
+        stores.push(store);
+        assert.ok(store instanceof PostgresStore);
+        await store.addDomain('env.test');
+        assert.equal(await store.isLocalDomain('env.test'), true);
+      } finally {
+        if (saved === undefined) delete process.env.YUBIN_DATABASE_URL;
+        else process.env.YUBIN_DATABASE_URL = saved;
+      }
+    });
+
     it('refuses a database written by a newer Yubin', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
       dirs.push(dir);
@@ -170,7 +193,7 @@ if (!cluster) {
       const acc = (await store.addAccount('bob@a.test', 'h')).id;
       const bytes = testMessage('on files', 600_000);
       const s = await store.blobs.stage(bytes);
-      const [r] = await store.deliver(s, [{ accountId: acc }, { accountId: acc }].slice(0, 1));
+      const [r] = await store.deliver(s, [{ accountId: acc }]);
       await store.blobs.discard(s);
       assert.ok(r!.ok);
       const [m] = await store.getMessages(r.mailboxId, [r.uid]);

@@ -122,6 +122,10 @@ export class PostgresStore implements Store {
   /** Blob collections running after their commits (awaited by close). */
   private readonly collecting = new Set<Promise<void>>();
   private closed = false;
+  /** Local publication order (run): tickets handed out, the next to publish, those committed and waiting. */
+  private nextTicket = 0;
+  private nextToPublish = 0;
+  private readonly committedTickets = new Map<number, { events: ChangeEvent[]; resolve: () => void }>();
 
   constructor(
     readonly pool: Pool,
@@ -171,22 +175,49 @@ export class PostgresStore implements Store {
   private async run<T>(fn: (c: PoolClient, ctx: TxContext) => Promise<T>, staged: readonly StagedBlob[] = []): Promise<T> {
     if (this.closed) throw new Error('the store is closed');
     let ctx: TxContext = { events: [], released: new Set() };
-    const result = await transaction(this.pool, async (c) => {
-      ctx = { events: [], released: new Set() };
-      const blobs = uniqueBlobs(staged);
-      for (const s of blobs) await this.blobData.prepare(c, s);
-      const r = await fn(c, ctx);
-      if (blobs.length > 0) {
-        // A staged blob that ended with no reference (every target failed) is collected.
-        const left = await c.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0', [blobs.map((b) => b.id)]);
-        for (const { id } of left.rows) ctx.released.add(id);
-      }
-      await this.changes.notify(c, ctx.events);
-      return r;
-    });
-    this.changes.local.publish(ctx.events);
+    let ticket: number | null = null;
+    const dropTicket = (): void => {
+      if (ticket !== null) void this.publishInOrder(ticket, []);
+      ticket = null;
+    };
+    let result: T;
+    try {
+      result = await transaction(this.pool, async (c) => {
+        dropTicket(); // a retry: the rolled-back attempt publishes nothing
+        ctx = { events: [], released: new Set() };
+        const blobs = uniqueBlobs(staged);
+        for (const s of blobs) await this.blobData.prepare(c, s);
+        const r = await fn(c, ctx);
+        if (blobs.length > 0) {
+          // A staged blob that ended with no reference (every target failed) is collected.
+          const left = await c.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0', [blobs.map((b) => b.id)]);
+          for (const { id } of left.rows) ctx.released.add(id);
+        }
+        await this.changes.notify(c, ctx.events);
+        // Taken with every row lock held, just before COMMIT: a transaction that waited for this
+        // one's locks gets a later ticket, so publishing in ticket order is publishing in commit order.
+        ticket = this.nextTicket++;
+        return r;
+      });
+    } catch (err) {
+      dropTicket();
+      throw err;
+    }
+    await this.publishInOrder(ticket!, ctx.events);
     if (ctx.released.size > 0) this.collect([...ctx.released]);
     return result;
+  }
+
+  /** Publishes a committed transaction's events once every earlier ticket of this node is published. */
+  private publishInOrder(ticket: number, events: ChangeEvent[]): Promise<void> {
+    return new Promise((resolve) => {
+      this.committedTickets.set(ticket, { events, resolve });
+      for (let next = this.committedTickets.get(this.nextToPublish); next; next = this.committedTickets.get(this.nextToPublish)) {
+        this.committedTickets.delete(this.nextToPublish++);
+        this.changes.local.publish(next.events);
+        next.resolve();
+      }
+    });
   }
 
   private collect(ids: string[]): void {
