@@ -1,30 +1,10 @@
 // POP3 transcripts: the TRANSACTION and UPDATE states (RFC 1939 §5-6): STAT, LIST, UIDL, RETR, TOP, DELE, RSET, QUIT, the maildrop lock and snapshot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPop3TestContext, type Pop3TestContext } from '../../test/helpers/pop3-context.js';
+import { MSG1, MSG2, MSG3, cmd, createPop3TestContext, multi, type Pop3TestContext } from '../../test/helpers/pop3-context.js';
 import { PipeTransport } from '../../test/helpers/pipe.js';
 import { createPop3Session } from './session.js';
-import type { TlsInfo } from '../net/transport.js';
 import type { ChangeEvent } from '../store/types.js';
-
-const MSG1 = 'From: carol@example.net\r\nTo: alice@example.test\r\nSubject: one\r\n\r\nHello Alice.\r\n.leading dot\r\n..two dots\r\nbye\r\n';
-const MSG2 = 'From: dave@example.net\r\nSubject: two\r\n\r\nline 1\r\nline 2\r\nline 3\r\nline 4\r\n';
-const MSG3 = 'Subject: three, no final CRLF\r\n\r\nlast line';
-
-/** Reads a multi-line response and returns [status line, unstuffed body]. */
-async function multi(t: PipeTransport): Promise<[string, string]> {
-  const raw = await t.waitFor(/^-ERR[^\r\n]*\r\n$|\r\n\.\r\n$/);
-  if (raw.startsWith('-ERR')) return [raw.trimEnd(), ''];
-  const i = raw.indexOf('\r\n');
-  // The CRLF before the final "." ends the last line; it is left off here.
-  const body = raw.slice(i + 2, raw.length - 3).replace(/\r\n$/, '');
-  return [raw.slice(0, i), body.replace(/(^|\r\n)\./g, '$1')];
-}
-
-async function cmd(t: PipeTransport, line: string): Promise<string> {
-  t.send(line + '\r\n');
-  return (await t.waitFor(/\r\n$/)).trimEnd();
-}
 
 let c: Pop3TestContext;
 before(async () => {

@@ -97,3 +97,23 @@ export async function createPop3TestContext(overrides: Record<string, unknown> =
     },
   };
 }
+
+// Shared by the POP3 transcripts (src/pop3/*.test.ts): three messages and two readers.
+export const MSG1 = 'From: carol@example.net\r\nTo: alice@example.test\r\nSubject: one\r\n\r\nHello Alice.\r\n.leading dot\r\n..two dots\r\nbye\r\n';
+export const MSG2 = 'From: dave@example.net\r\nSubject: two\r\n\r\nline 1\r\nline 2\r\nline 3\r\nline 4\r\n';
+export const MSG3 = 'Subject: three, no final CRLF\r\n\r\nlast line';
+
+/** Reads a multi-line response and returns [status line, unstuffed body]. */
+export async function multi(t: PipeTransport): Promise<[string, string]> {
+  const raw = await t.waitFor(/^-ERR[^\r\n]*\r\n$|\r\n\.\r\n$/);
+  if (raw.startsWith('-ERR')) return [raw.trimEnd(), ''];
+  const i = raw.indexOf('\r\n');
+  // The CRLF before the final "." ends the last line; it is left off here.
+  const body = raw.slice(i + 2, raw.length - 3).replace(/\r\n$/, '');
+  return [raw.slice(0, i), body.replace(/(^|\r\n)\./g, '$1')];
+}
+
+export async function cmd(t: PipeTransport, line: string): Promise<string> {
+  t.send(line + '\r\n');
+  return (await t.waitFor(/\r\n$/)).trimEnd();
+}

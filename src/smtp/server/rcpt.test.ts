@@ -3,38 +3,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PipeTransport } from '../../../test/helpers/pipe.js';
 import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
-import { cmd, replies } from '../../../test/helpers/smtp-transcript.js';
-import type { ListenerName } from '../../config/schema.js';
-import type { Check } from '../../checks/types.js';
-import { startDnsServer } from '../../../test/helpers/dns-server.js';
-import { createResolver } from '../../dns/resolver.js';
-
-async function open(env: TestEnv, listener: ListenerName = 'smtp', opts: { tls?: boolean } = {}): Promise<PipeTransport> {
-  const t = new PipeTransport(listener, opts);
-  t.attach(env.factory);
-  const greeting = await t.waitFor(/^220 .*\r\n/);
-  assert.match(greeting, /^220 mx\.a\.test ESMTP/);
-  return t;
-}
-
-async function setup(env: TestEnv): Promise<void> {
-  await env.store.addDomain('a.test');
-  await env.store.addAccount('alice@a.test', 'x');
-  await env.store.addAccount('bob@a.test', 'x');
-  await env.store.addAccount('full@a.test', 'x');
-  await env.store.addAlias('sales@a.test', ['alice@a.test', 'bob@a.test']);
-  await env.store.addAlias('fwd@a.test', ['carol@remote.test', 'alice@a.test']);
-  await env.store.addAlias('postmaster@a.test', ['alice@a.test']);
-}
-
-const MSG = 'From: x@b.test\r\nTo: alice@a.test\r\nSubject: hi\r\n\r\nHello\r\n..dot line\r\n';
-
-async function send(t: PipeTransport, from: string, rcpts: string[], body = MSG): Promise<string> {
-  assert.match(await cmd(t, `MAIL FROM:<${from}>`), /^250 2\.1\.0/);
-  for (const r of rcpts) assert.match(await cmd(t, `RCPT TO:<${r}>`), /^250 2\.1\.5/, r);
-  assert.match(await cmd(t, 'DATA'), /^354 /);
-  return cmd(t, body + '.');
-}
+import { cmd } from '../../../test/helpers/smtp-transcript.js';
+import { MSG, open, send, setup } from '../../../test/helpers/smtp-session.js';
 
 describe('smtp session: recipients (RFC 5321 §4.1.1.3): local users, aliases, relay refusal, quota', () => {
   let env: TestEnv;
