@@ -14,6 +14,9 @@ import type { MessageStructure } from '../message/types.js';
 
 export type SpecialUse = '\\Sent' | '\\Drafts' | '\\Trash' | '\\Junk' | '\\Archive' | '\\All' | '\\Flagged';
 
+/** RFC 6154 §2: the special-use attributes a mailbox may carry (the one list; IMAP and the store use it). */
+export const SPECIAL_USES: readonly SpecialUse[] = ['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged'];
+
 /** Mailboxes every new account gets, with their special-use attribute (RFC 6154). */
 export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: SpecialUse | null }> = [
   { name: 'INBOX', specialUse: null },

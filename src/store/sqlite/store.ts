@@ -10,6 +10,7 @@ import { InProcessChangeFeed } from '../changes.js';
 import { isRoleAddress } from '../recipients.js';
 import {
   DEFAULT_MAILBOXES,
+  SPECIAL_USES as SPECIAL_USE_LIST,
   StoreError,
   type Account,
   type Alias,
@@ -95,7 +96,7 @@ interface Counts {
 const PAGE = 1000;
 const ACCOUNT_SELECT = 'SELECT a.id, a.address, d.name AS domain, a.password_hash, a.quota, a.usage, a.created_at FROM accounts a JOIN domains d ON d.id = a.domain_id';
 
-const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged']);
+const SPECIAL_USES: ReadonlySet<string> = new Set(SPECIAL_USE_LIST);
 
 export class SqliteStore implements Store {
   readonly blobs: BlobStore;
