@@ -286,7 +286,7 @@ test('dns-records: each record ok, MISSING or WRONG', async () => {
   assert.equal(r.json.domain, 'example.test');
   const mx = r.json.records.find((x: { type: string; name: string }) => x.type === 'MX' && x.name === 'example.test.');
   assert.equal(mx.status, 'ok');
-  const spf = r.json.records.find((x: { purpose: string }) => /SPF/.test(x.purpose) && x.name === 'example.test.');
+  const spf = r.json.records.find((x: { purpose: string; name: string }) => /SPF/.test(x.purpose) && x.name === 'example.test.');
   assert.equal(spf.status, 'WRONG');
   const dmarc = r.json.records.find((x: { name: string }) => x.name === '_dmarc.example.test.');
   assert.equal(dmarc.status, 'MISSING');

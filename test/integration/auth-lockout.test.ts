@@ -6,6 +6,7 @@
 // (the per-account delay that slows an attack spread over many addresses).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import tls from 'node:tls';
 import { LineClient } from '../helpers/lineclient.js';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
@@ -38,7 +39,9 @@ type Outcome = 'ok' | 'invalid' | 'throttled' | 'other';
 /** A TLS connection (implicit-TLS listener) whose client end is bound to `from`. */
 function connect(port: number, from: string): Promise<LineClient> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, localAddress: from, rejectUnauthorized: false }, () => resolve(new LineClient(s)));
+    // The TCP socket is made first: tls.connect's options have no localAddress.
+    const raw = net.connect({ host: '127.0.0.1', port, localAddress: from });
+    const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(new LineClient(s)));
     s.once('error', reject);
   });
 }

@@ -87,6 +87,7 @@ test('the server records an IMAP MOVE into Junk (server.ts wires the checks to t
   try {
     await c.connect();
     const appended = await c.append('INBOX', message('served'));
+    assert.ok(appended, 'APPEND failed');
     await c.mailboxOpen('INBOX');
     assert.ok(await c.messageMove(String(appended.uid), 'Junk', { uid: true }));
     await c.logout();
