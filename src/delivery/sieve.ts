@@ -224,7 +224,7 @@ export async function sendSieveMail(input: SieveRunInput, plan: SievePlan): Prom
     } finally {
       await ctx.store.blobs.discard(staged);
     }
-    log.info({ user: account.address, to: plan.redirects, srs: from, sealed: seal !== '' }, 'sieve redirect queued');
+    log.info({ user: account.address, sealed: seal !== '', to: plan.redirects, srs: from }, 'sieve redirect queued');
   }
   if (plan.vacation) await sendVacation(input, plan.vacation, plan.raw);
 }
