@@ -25,8 +25,11 @@ import { createMetrics, type Metrics } from './http/metrics.js';
 import { countAuth, countSessions, countVerdicts } from './http/instrument.js';
 import { startHttp, type HttpListeners, type RouteRegistrar } from './http/server.js';
 import { AcmeChallenges } from './http/acme-challenges.js';
-import { apiRoutes } from './http/api/index.js';
 import { startSieveMemoryPruning } from './delivery/sieve-memory.js';
+import { apiRoutes } from './http/api/index.js';
+import { AlpnChallenges } from './acme/alpn.js';
+import { acmeEnabled } from './acme/names.js';
+import { createAcmeManager, type AcmeManager } from './acme/manager.js';
 
 export interface RunningServer {
   /** The addresses each listener is bound to ("ip:port"), after port 0 is resolved. */
@@ -35,6 +38,8 @@ export interface RunningServer {
   metrics: Metrics;
   /** ACME http-01 tokens the http listener answers. */
   challenges: AcmeChallenges;
+  /** Automatic certificates ([acme], src/acme); null when ACME is off. */
+  acme: AcmeManager | null;
   /** Re-reads the TLS certificate (SIGHUP). */
   reload(): Promise<void>;
   /** Stops accepting, lets in-flight work finish up to graceMs, closes everything. */
@@ -91,9 +96,14 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
       const s = loopDelay.stats();
       return { p99Ms: s.p99Ms ?? s.currentP99Ms, maxMs: s.maxMs ?? s.currentMaxMs };
     },
-    certificates: () => tls.certificates(),
+    // The certificate serving each name: a managed (ACME) one before the [tls]/self-signed one.
+    certificates: () => {
+      const seen = new Set<string>();
+      return tls.certificates().map((c) => ({ ...c, names: c.names.filter((n) => !seen.has(n) && seen.add(n)) }));
+    },
   });
   const challenges = new AcmeChallenges();
+  const alpnChallenges = new AlpnChallenges();
   let bound = false;
   let listeners: Awaited<ReturnType<typeof startListeners>>;
   let web: HttpListeners;
@@ -102,6 +112,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
     const mail = listeners.addresses;
     web = await startHttp({
       tls,
+      alpnChallenges,
       // The admin API (/api/v1, src/http/api) on the running store, queue and certificates.
       adminRoutes: [apiRoutes({ config, store, queue, tls, logger, resolver }), ...(opts.adminRoutes ?? [])],
       deps: {
@@ -141,17 +152,36 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
   // Expired Sieve memory (vacation replies, duplicate ids, redirect counters) is pruned hourly.
   const sievePruner = startSieveMemoryPruning({ store, logger, now: ctx.now });
   bound = true;
+  const addresses = { ...listeners.addresses, ...web.addresses };
+  const acme = acmeEnabled(config)
+    ? createAcmeManager({
+        config,
+        logger,
+        resolver,
+        tls,
+        challenges,
+        alpn: alpnChallenges,
+        domains: async () => (await store.listDomains()).map((d) => d.name),
+        boundAddresses: () => Object.values(addresses).flat(),
+      })
+    : null;
+  await acme?.start();
 
   let stopping: Promise<void> | null = null;
   return {
-    addresses: { ...listeners.addresses, ...web.addresses },
+    addresses,
     metrics,
     challenges,
-    reload: () => tls.reload(),
+    acme,
+    async reload() {
+      await tls.reload();
+      acme?.recheck();
+    },
     stats: () => ({ eventLoop: loopDelay.stats(), workers: workers.stats() }),
     stop(graceMs = config.limits.shutdown_grace) {
       stopping ??= (async () => {
         bound = false;
+        await acme?.stop();
         await Promise.all([listeners.close(graceMs), web.close(graceMs)]);
         await queue.stop(graceMs);
         stopVerdicts();

@@ -9,6 +9,7 @@ import { register as registerDnsRecords } from './dns-records.js';
 import { register as registerQueue } from './queue.js';
 import { register as registerSieve } from './sieve.js';
 import { register as registerApiToken } from './api-token.js';
+import { register as registerTls } from './tls.js';
 
 const program = new Command();
 program
@@ -25,6 +26,7 @@ registerDnsRecords(program);
 registerQueue(program);
 registerSieve(program);
 registerApiToken(program);
+registerTls(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`yubin: ${err instanceof Error ? err.message : String(err)}\n`);

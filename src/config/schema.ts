@@ -306,6 +306,26 @@ export const mtaStsSchema = z
   })
   .strict();
 
+/** Automatic certificates (RFC 8555, src/acme, docs/acme.md). */
+export const acmeSchema = z
+  .object({
+    /** Unset: on when hostname is a public name and [tls] is not set (src/acme/names.ts acmeEnabled). */
+    enabled: z.boolean().optional(),
+    /** The CA's directory URL (default Let's Encrypt production). */
+    directory: z.url({ protocol: /^https?$/ }).default('https://acme-v02.api.letsencrypt.org/directory'),
+    /** Contact address given to the CA (expiry and policy notices); "" = none. */
+    email: z.string().default(''),
+    /** RFC 8737 tls-alpn-01 (answered on the https listener, port 443) or RFC 8555 §8.3 http-01 (port 80). */
+    challenge: z.enum(['tls-alpn-01', 'http-01']).default('tls-alpn-01'),
+    /** Extra CA (PEM file) trusted for the ACME server's own HTTPS: private CAs, tests. "" = none. */
+    ca_file: z.string().default(''),
+    /** This server's public addresses, which names must resolve to; [] = the addresses the listeners are bound to. */
+    public_addresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
+    /** First retry after a failed order; doubles with each failure up to a day. */
+    retry: duration.default(5 * 60_000),
+  })
+  .strict();
+
 /** Where the mail store lives (docs/store.md): SQLite in data_dir, or PostgreSQL shared by several nodes. */
 export const storeSchema = z
   .object({
@@ -349,6 +369,7 @@ export const configSchema = z
     checks: checksSchema.default(checksSchema.parse({})),
     workers: workersSchema.default(workersSchema.parse({})),
     mta_sts: mtaStsSchema.default(mtaStsSchema.parse({})),
+    acme: acmeSchema.default(acmeSchema.parse({})),
     log: logSchema.default(logSchema.parse({})),
   })
   .strict();

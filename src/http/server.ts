@@ -12,6 +12,8 @@ import { getRequestListener } from '@hono/node-server';
 import { HTTP_LISTENER_NAMES, parseListenAddress, type HttpListenerName } from '../config/schema.js';
 import type { TlsProvider } from '../net/tls.js';
 import type { HttpDeps } from './deps.js';
+import { firstRecordLength, parseClientHello } from '../acme/client-hello.js';
+import { ACME_TLS_ALPN } from '../acme/alpn.js';
 import * as acmeChallenge from './routes/acme-challenge.js';
 import * as autoconfig from './routes/autoconfig.js';
 import * as autodiscover from './routes/autodiscover.js';
@@ -115,6 +117,34 @@ export interface StartHttpOptions {
   deps: HttpDeps;
   tls: TlsProvider;
   adminRoutes?: RouteRegistrar[];
+  /** tls-alpn-01 challenge certificates (RFC 8737) the https listener serves to "acme-tls/1" clients (src/acme/alpn.ts). */
+  alpnChallenges?: { pending(): boolean; context(servername: string): tls.SecureContext | undefined };
+}
+
+/**
+ * Collects the first TLS record (the ClientHello) without consuming it: the bytes are put back
+ * (unshift) for the TLSSocket. Resolves with what was read (possibly incomplete on timeout/close).
+ */
+function peekFirstRecord(raw: net.Socket, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const done = () => {
+      clearTimeout(timer);
+      raw.removeListener('data', onData);
+      raw.removeListener('close', done);
+      raw.pause();
+      if (buf.length) raw.unshift(buf);
+      resolve(buf);
+    };
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const need = firstRecordLength(buf);
+      if (need === 0 || buf.length >= need) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    raw.on('data', onData);
+    raw.once('close', done);
+  });
 }
 
 const formatAddress = (a: net.AddressInfo) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
@@ -156,13 +186,32 @@ export async function startHttp(opts: StartHttpOptions): Promise<HttpListeners> 
     }
     // https: each connection is wrapped here with the provider's current context (chosen by SNI),
     // so a reloaded or renewed certificate is used by the next handshake.
-    const outer = net.createServer({ pauseOnConnect: false }, (raw) => {
+    const outer = net.createServer({ pauseOnConnect: false }, async (raw) => {
       count(raw);
       handshaking.add(raw);
+      raw.once('close', () => handshaking.delete(raw));
+      // RFC 8737 §3: a validation offers ALPN "acme-tls/1" and expects the challenge certificate
+      // for the SNI name; only while a validation is pending is the ClientHello looked at.
+      const alpn = opts.alpnChallenges;
+      if (alpn?.pending()) {
+        const hello = parseClientHello(await peekFirstRecord(raw, config.limits.tls_handshake_timeout));
+        const challenge = hello?.servername && hello.alpn.includes(ACME_TLS_ALPN) ? alpn.context(hello.servername) : undefined;
+        if (raw.destroyed) return;
+        if (challenge) {
+          const v = new tls.TLSSocket(raw, { isServer: true, secureContext: challenge, ALPNProtocols: [ACME_TLS_ALPN] });
+          const t = setTimeout(() => v.destroy(), config.limits.tls_handshake_timeout);
+          t.unref();
+          // RFC 8737 §3: after the handshake the client sends nothing and closes.
+          v.once('secure', () => v.end());
+          v.on('error', () => v.destroy());
+          v.once('close', () => clearTimeout(t));
+          return;
+        }
+      }
       const secure = new tls.TLSSocket(raw, {
         isServer: true,
         secureContext: opts.tls.secureContext(),
-        SNICallback: (_servername, cb) => cb(null, opts.tls.secureContext()),
+        SNICallback: opts.tls.sniCallback,
         ALPNProtocols: ['http/1.1'],
       });
       const timer = setTimeout(() => secure.destroy(), config.limits.tls_handshake_timeout);

@@ -228,7 +228,7 @@ class Connection implements Transport {
       this.discarded += keep;
       if (keep < buffered.length) raw.unshift(buffered.subarray(keep));
     }
-    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls.secureContext(), requestCert: false });
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls.secureContext(), SNICallback: this.deps.tls.sniCallback, requestCert: false });
     this.stream = secure;
     secure.on('error', (err) => this.onError(err));
     secure.once('close', () => this.onClose());

@@ -1,6 +1,8 @@
 // Server certificates: the PEM chain and key from [tls] in the config (re-read on reload(),
 // which the server calls on SIGHUP), or, without [tls], a self-signed certificate for
 // `hostname` generated once into data_dir/tls/ and reused afterwards. Never a library's test key.
+// Certificates obtained by ACME (src/acme) are added with setManaged() and chosen by SNI: exact
+// name, then a wildcard, then the configured/self-signed one, which is only the last fallback.
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, chmod } from 'node:fs/promises';
@@ -10,17 +12,29 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
 export interface TlsProvider {
-  /** The current context; new handshakes use it, so a reload takes effect without a restart. */
-  secureContext(): tls.SecureContext;
+  /**
+   * The context for a handshake; new handshakes use it, so a reload takes effect without a restart.
+   * With the client's SNI name: a managed (ACME) certificate for exactly that name, then one for a
+   * wildcard covering it, then the [tls]/self-signed one if it covers the name; otherwise (and
+   * without a name) the managed certificate for `hostname`, and last the [tls]/self-signed one.
+   */
+  secureContext(servername?: string): tls.SecureContext;
+  /** Node's SNICallback for a server TLSSocket: secureContext(servername). */
+  sniCallback(servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void;
+  /**
+   * Adds (or replaces, by id) a managed certificate chain and key in PEM, or removes it with null.
+   * Throws, changing nothing, when the pair is unusable. Used by src/acme.
+   */
+  setManaged(id: string, pair: { cert: string; key: string } | null): void;
   /**
    * Re-reads the certificate chain and key; never rejects. Both outcomes are logged here
    * ("certificate reloaded" / "certificate reload failed; keeping the previous certificate").
    */
   reload(): Promise<void>;
-  /** The SHA-256 fingerprint of the certificate in use (changes when a reload succeeds). */
+  /** The SHA-256 fingerprint of the [tls]/self-signed certificate in use (changes when a reload succeeds). */
   fingerprint(): string;
-  /** Every certificate in use: the DNS names it covers and its expiry (metrics, status). */
-  certificates(): Array<{ names: string[]; validTo: Date }>;
+  /** Every certificate in use: the DNS names it covers and its expiry (metrics, status); managed ones first. */
+  certificates(): Array<{ names: string[]; validTo: Date; issuer?: string; managed?: boolean }>;
   /** Where the certificate comes from: "config" ([tls]) or "self-signed" (data_dir/tls). */
   readonly source: 'config' | 'self-signed';
   /** The PEM files in use. */
@@ -41,6 +55,7 @@ interface Loaded {
   context: tls.SecureContext;
   subject: string;
   validTo: string;
+  issuer: string;
   fingerprint: string;
   /** DNS names of the subjectAltName (the CN when there is none). */
   names: string[];
@@ -58,8 +73,9 @@ function buildContext(certPem: string, keyPem: string, certPath: string, keyPath
     // The whole chain goes in `cert` (leaf first); createSecureContext checks the key matches the leaf.
     const context = tls.createSecureContext({ cert: certPem, key: keyPem, minVersion: MIN_TLS_VERSION });
     const sans = (leaf.subjectAltName ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
-    const names = sans.length ? sans : [/(?:^|\n)CN=([^\n]+)/.exec(leaf.subject)?.[1] ?? ''].filter(Boolean);
-    return { context, subject: leaf.subject.replace(/\n/g, ', '), validTo: leaf.validTo, fingerprint: leaf.fingerprint256, names };
+    const names = (sans.length ? sans : [/(?:^|\n)CN=([^\n]+)/.exec(leaf.subject)?.[1] ?? ''].filter(Boolean)).map((n) => n.toLowerCase());
+    const issuer = leaf.issuer.replace(/\n/g, ', ');
+    return { context, subject: leaf.subject.replace(/\n/g, ', '), validTo: leaf.validTo, issuer, fingerprint: leaf.fingerprint256, names };
   } catch (err) {
     throw new Error(`${certPath} / ${keyPath}: unusable certificate or key (${(err as Error).message})`);
   }
@@ -158,13 +174,43 @@ export async function createTlsProvider(config: Config, logger: Logger): Promise
   }
   log.info({ source, cert: certPath, subject: current.subject, validTo: current.validTo, fingerprint: current.fingerprint }, 'certificate loaded');
 
+  const managed = new Map<string, Loaded>();
+  const hostname = config.hostname.toLowerCase();
+  const covering = (name: string): Loaded | undefined => {
+    for (const l of managed.values()) if (l.names.includes(name)) return l;
+    return undefined;
+  };
+  const pick = (servername?: string): tls.SecureContext => {
+    const name = (servername ?? '').toLowerCase().replace(/\.$/, '');
+    if (name) {
+      const dot = name.indexOf('.');
+      const wildcard = dot > 0 ? `*${name.slice(dot)}` : null;
+      const hit = covering(name) ?? (wildcard ? covering(wildcard) : undefined);
+      if (hit) return hit.context;
+      if (current.names.includes(name) || (wildcard && current.names.includes(wildcard))) return current.context;
+    }
+    return (covering(hostname) ?? current).context;
+  };
   return {
     source,
     certPath,
     keyPath,
-    secureContext: () => current.context,
+    secureContext: pick,
+    sniCallback: (servername, cb) => cb(null, pick(servername)),
+    setManaged(id, pair) {
+      if (!pair) {
+        managed.delete(id);
+        return;
+      }
+      const next = buildContext(pair.cert, pair.key, `managed certificate ${id}`, `managed key ${id}`);
+      managed.set(id, next);
+      log.info({ id, names: next.names, issuer: next.issuer, validTo: next.validTo, fingerprint: next.fingerprint }, 'managed certificate installed');
+    },
     fingerprint: () => current.fingerprint,
-    certificates: () => [{ names: current.names, validTo: new Date(current.validTo) }],
+    certificates: () => [
+      ...[...managed.values()].map((l) => ({ names: l.names, validTo: new Date(l.validTo), issuer: l.issuer, managed: true })),
+      { names: current.names, validTo: new Date(current.validTo), issuer: current.issuer, managed: false },
+    ],
     async reload() {
       try {
         const next = await readPair(certPath, keyPath);

@@ -1,0 +1,88 @@
+// Reads the server name (SNI) and the offered ALPN protocols from a TLS ClientHello, so the https
+// listener can answer a tls-alpn-01 validation (RFC 8737) with the challenge certificate before
+// the handshake starts: Node chooses the certificate (SNICallback) before it sees the ALPN list.
+
+export interface ClientHelloInfo {
+  servername: string | null;
+  alpn: string[];
+}
+
+/** TLS record header (RFC 8446 §5.1): type, legacy version, length. */
+const RECORD_HEADER = 5;
+const HANDSHAKE = 22;
+const CLIENT_HELLO = 1;
+const EXT_SERVER_NAME = 0; // RFC 6066 §3
+const EXT_ALPN = 16; // RFC 7301 §3.1
+
+/**
+ * How many bytes the first TLS record needs (header included), or 0 when the bytes are not a TLS
+ * handshake record (then there is nothing to wait for).
+ */
+export function firstRecordLength(buf: Buffer): number {
+  if (buf.length < 1 || buf[0] !== HANDSHAKE) return 0;
+  if (buf.length < RECORD_HEADER) return RECORD_HEADER;
+  return RECORD_HEADER + buf.readUInt16BE(3);
+}
+
+/**
+ * Parses the ClientHello in the first record of buf. Returns null when it is not a complete
+ * ClientHello contained in that record (a hello split over records is not parsed: the caller then
+ * handles the connection as an ordinary one).
+ */
+export function parseClientHello(buf: Buffer): ClientHelloInfo | null {
+  const end = firstRecordLength(buf);
+  if (end === 0 || end <= RECORD_HEADER || buf.length < end) return null;
+  let p = RECORD_HEADER;
+  const need = (n: number) => {
+    if (p + n > end) throw new RangeError('short ClientHello');
+  };
+  const u8 = () => (need(1), buf[p++]!);
+  const u16 = () => (need(2), (p += 2), buf.readUInt16BE(p - 2));
+  const skip = (n: number) => (need(n), (p += n));
+  try {
+    if (u8() !== CLIENT_HELLO) return null;
+    need(3);
+    const len = buf.readUIntBE(p, 3);
+    p += 3;
+    if (p + len > end) return null; // continues in the next record
+    skip(2 + 32); // legacy_version, random
+    skip(u8()); // legacy_session_id
+    skip(u16()); // cipher_suites
+    skip(u8()); // legacy_compression_methods
+    const info: ClientHelloInfo = { servername: null, alpn: [] };
+    if (p === end) return info; // no extensions
+    const extLen0 = u16();
+    const extEnd = p + extLen0;
+    if (extEnd > end) return null;
+    while (p + 4 <= extEnd) {
+      const type = u16();
+      const extLen = u16();
+      const next = p + extLen;
+      if (next > extEnd) return null;
+      if (type === EXT_SERVER_NAME) {
+        const listLen = u16();
+        const listEnd = p + listLen;
+        while (p + 3 <= Math.min(listEnd, next)) {
+          const nameType = u8();
+          const n = u16();
+          need(n);
+          if (nameType === 0 && info.servername === null) info.servername = buf.toString('latin1', p, p + n);
+          p += n;
+        }
+      } else if (type === EXT_ALPN) {
+        const listLen = u16();
+        const listEnd = p + listLen;
+        while (p + 1 <= Math.min(listEnd, next)) {
+          const n = u8();
+          need(n);
+          info.alpn.push(buf.toString('latin1', p, p + n));
+          p += n;
+        }
+      }
+      p = next;
+    }
+    return info;
+  } catch {
+    return null;
+  }
+}
