@@ -1,5 +1,6 @@
-// The POP3 maildrop: the INBOX as a snapshot taken at login (RFC 1939 §5), the DELE marks,
-// and the process-wide lock that gives one POP3 session per maildrop (RFC 1939 §4).
+// The POP3 maildrop: the INBOX as a snapshot taken at login (RFC 1939 §5) and the DELE marks.
+// The exclusive lock that gives one POP3 session per maildrop (RFC 1939 §4) is the store's
+// (Store.lockMaildrop: in-process with SQLite, a database lock shared by every node with PostgreSQL).
 import type { ChangeEvent, Store } from '../store/types.js';
 
 export interface DropEntry {
@@ -17,22 +18,6 @@ export interface DropEntry {
 
 /** Listing more than this many messages from the store is done in pages (short synchronous calls). */
 const PAGE = 1000;
-
-// RFC 1939 §4: the server acquires an exclusive-access lock on the maildrop; one POP3 session
-// per maildrop at a time. Process-wide; a multi-node deployment needs a shared lock (todo below).
-// todo(RFC 1939 §4): with several Yubin nodes on one database the lock must live in the store.
-const locks = new Set<number>();
-
-/** Takes the maildrop lock of an account; null when another session holds it. The release function is idempotent. */
-export function lockMaildrop(accountId: number): (() => void) | null {
-  if (locks.has(accountId)) return null;
-  locks.add(accountId);
-  let held = true;
-  return () => {
-    if (held) locks.delete(accountId);
-    held = false;
-  };
-}
 
 export class Maildrop {
   private unsubscribe: (() => void) | null;

@@ -417,6 +417,48 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await assertConsistent(store);
       });
 
+      it('appends several messages atomically (MULTIAPPEND) and replaces one in the same transaction (REPLACE)', async () => {
+        const q = await withAccount(store, 'multi@a.test', 20_000);
+        const qbox = await inbox(store, q);
+        const s1 = await stage(store, testMessage('m1', 3000));
+        const m2 = testMessage('m2', 4000);
+        const s2 = await stage(store, m2);
+        const big = await stage(store, testMessage('m3', 15_000));
+        // RFC 3502 §6.3.11: one message over quota and none is appended.
+        await rejectsWith(store.appendMessages(q, 'INBOX', [{ blob: s1 }, { blob: s2 }, { blob: big }]), 'over-quota');
+        assert.equal((await store.listMessages(qbox)).length, 0);
+        assert.equal((await store.getAccountById(q))!.usage, 0);
+        await rejectsWith(store.appendMessages(q, 'Nope', [{ blob: s1 }]), 'not-found');
+        const before = (await store.getMailbox(q, 'INBOX'))!;
+        const r = await store.appendMessages(q, 'inbox', [{ blob: s1, flags: ['\\Seen'] }, { blob: s2, internalDate: new Date('2021-05-06T07:08:09Z') }, { blob: s1 }]);
+        assert.equal(r.mailboxId, qbox);
+        assert.equal(r.uidValidity, before.uidValidity);
+        assert.deepEqual(r.uids, [before.uidNext, before.uidNext + 1, before.uidNext + 2]);
+        const metas = await store.listMessages(qbox);
+        assert.deepEqual(metas.map((m) => m.flags), [['\\Seen'], [], []]);
+        assert.equal(metas[1]!.internalDate.toISOString(), '2021-05-06T07:08:09.000Z');
+        // RFC 8508 §3.3: the replacement and the expunge of the original commit together; the
+        // original's size no longer counts against the quota the replacement is charged to.
+        const usage = (await store.getAccountById(q))!.usage;
+        const bigger = await stage(store, testMessage('m2 v2', 4000 + (20_000 - usage)));
+        const drafts = (await store.getMailbox(q, 'Drafts'))!;
+        await rejectsWith(store.appendMessages(q, 'Drafts', [{ blob: bigger }], { expunge: { mailboxId: qbox, uids: [r.uids[2]!] } }), 'over-quota');
+        assert.equal((await store.listMessages(qbox)).length, 3);
+        const small = await stage(store, testMessage('m2 v2', 3500));
+        const rep = await store.appendMessages(q, 'Drafts', [{ blob: small }], { expunge: { mailboxId: qbox, uids: [r.uids[1]!] } });
+        assert.deepEqual(rep.uids, [drafts.uidNext]);
+        assert.deepEqual((await store.listMessages(qbox)).map((m) => m.uid), [r.uids[0], r.uids[2]]);
+        // Another account's mailbox is not one to expunge from.
+        await rejectsWith(store.appendMessages(acc, 'INBOX', [{ blob: s1 }], { expunge: { mailboxId: qbox, uids: [r.uids[0]!] } }), 'not-found');
+        assert.equal((await store.listMessages(qbox)).length, 2);
+        // Staged parts can be read back before they are committed (CATENATE joins them).
+        const chunks: Buffer[] = [];
+        for await (const c of store.blobs.openStaged(s2)) chunks.push(c as Buffer);
+        assert.deepEqual(Buffer.concat(chunks), m2);
+        for (const s of [s1, s2, big, bigger, small]) await store.blobs.discard(s);
+        await assertConsistent(store);
+      });
+
       it('reports per-target delivery failures without failing the others; moves across accounts', async () => {
         const other = await withAccount(store, 'other@a.test', 0);
         const s = await stage(store, testMessage('targets', 1000));
@@ -875,6 +917,24 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         assert.equal(await again.apiTokens.findApiToken('a'.repeat(64)), null, 'a revoked token matches nothing');
         await rejectsWith(again.apiTokens.revokeApiToken('deploy'), 'not-found');
         assert.deepEqual((await again.apiTokens.listApiTokens()).map((t) => t.name), ['backup']);
+      });
+    });
+
+    describe('POP3 maildrop lock', () => {
+      it('one holder per account; released once, taken again (RFC 1939 §4)', async () => {
+        const { store } = await fresh();
+        const release = await store.lockMaildrop(41);
+        assert.ok(release, 'a free maildrop is locked');
+        assert.equal(await store.lockMaildrop(41), null, 'a second session is refused');
+        const other = await store.lockMaildrop(42);
+        assert.ok(other, 'another account is independent');
+        await release();
+        await release();
+        const again = await store.lockMaildrop(41);
+        assert.ok(again, 'free again after the release');
+        assert.equal(await store.lockMaildrop(41), null, 'a second release call did not free the new holder');
+        await again();
+        await other();
       });
     });
   });

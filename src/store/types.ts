@@ -138,6 +138,8 @@ export interface BlobStore {
   createWriter(): BlobWriter;
   /** Stages a message that is already in memory (small messages: bounces, tests, APPEND of a short literal). */
   stage(bytes: Uint8Array): Promise<StagedBlob>;
+  /** Streams the raw bytes of a staged (not yet committed) blob (IMAP CATENATE joins staged parts). */
+  openStaged(staged: StagedBlob): Readable;
   /** Streams the raw bytes [start, end) of a committed blob. */
   open(blobId: string, range?: { start?: number; end?: number }): Readable;
   /** Reads a committed blob's bytes [start, end) into memory; for small ranges (headers, parts). */
@@ -201,6 +203,13 @@ export interface FlagUpdate {
   flags: string[];
   /** CONDSTORE UNCHANGEDSINCE: messages with a higher modseq are not changed (reported in `failed`). */
   unchangedSince?: number;
+}
+
+/** One message of Store.appendMessages. */
+export interface AppendItem {
+  blob: StagedBlob;
+  flags?: string[];
+  internalDate?: Date;
 }
 
 export interface CopyResult {
@@ -285,6 +294,8 @@ export interface Store {
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]>;
   /** The parsed structure kept with the message (never re-parsed). */
   getStructure(mailboxId: number, uid: number): Promise<MessageStructure | null>;
+  /** The parsed structures of several messages in one query per page (IMAP SORT/THREAD over a whole mailbox); expunged ones are missing. */
+  getStructures(mailboxId: number, uids: number[]): Promise<Map<number, MessageStructure>>;
   /**
    * Local delivery: one staged blob into several accounts, each atomically under its quota.
    * Durable when the promise resolves (group commit); one result per target, in order.
@@ -292,6 +303,14 @@ export interface Store {
   deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]>;
   /** IMAP APPEND: durable on resolve; over-quota and not-found as StoreError. */
   appendMessage(accountId: number, mailbox: string, blob: StagedBlob, opts?: { flags?: string[]; internalDate?: Date }): Promise<{ uid: number; uidValidity: number; mailboxId: number }>;
+  /**
+   * IMAP MULTIAPPEND (RFC 3502 §6.3.11: all the messages or none) and REPLACE (RFC 8508 §3.3:
+   * the new message appended and the old one expunged together): appends every item to one
+   * mailbox in one transaction, in order (consecutive UIDs); with `expunge`, those UIDs of a
+   * mailbox of the same account are removed in the same transaction, before the quota is charged.
+   * Durable on resolve; over-quota and not-found as StoreError, and then nothing has changed.
+   */
+  appendMessages(accountId: number, mailbox: string, items: AppendItem[], opts?: { expunge?: { mailboxId: number; uids: number[] } }): Promise<{ uids: number[]; uidValidity: number; mailboxId: number }>;
   updateFlags(mailboxId: number, uids: number[], update: FlagUpdate): Promise<{ changed: Array<{ uid: number; flags: string[]; modseq: number }>; failed: number[] }>;
   /** Removes the messages (quota usage drops, blob references released). Returns the UIDs removed. */
   expunge(mailboxId: number, uids: number[]): Promise<number[]>;
@@ -306,6 +325,14 @@ export interface Store {
    * tempFiles counts temporary files present right now (in-flight writes, or a crash's leftovers).
    */
   verify?(): Promise<{ problems: string[]; tempFiles: number }>;
+
+  /**
+   * RFC 1939 §4: the exclusive-access lock on an account's maildrop (one POP3 session per
+   * maildrop). Held for every process sharing the store: in-process with SQLite (one server per
+   * data directory), a database lock with PostgreSQL (every node). null when held elsewhere; the
+   * release function is idempotent.
+   */
+  lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
 
   close(): Promise<void>;
 }

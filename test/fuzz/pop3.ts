@@ -16,7 +16,6 @@
 //     store's own check passes (counts and quota usage match the messages);
 //   - the live heap does not grow with sessions.
 import { createPop3Session } from '../../src/pop3/session.js';
-import { lockMaildrop } from '../../src/pop3/maildrop.js';
 import { createPop3TestContext, type Pop3TestContext } from '../helpers/pop3-context.js';
 import {
   FuzzTransport,
@@ -378,9 +377,9 @@ async function runSession(e: Pop3Env, plan: Plan): Promise<void> {
     await drive(t, out, oracle, plan, rng, { line: 'CAPA', answered: () => oracle.last.startsWith('+OK'), what: () => oracle.last });
     // RFC 1939 §4: once the session is gone, so is its lock on the maildrop.
     for (const id of [c.alice.id, c.bob.id]) {
-      const unlock = lockMaildrop(id);
+      const unlock = await c.store.lockMaildrop(id);
       if (!unlock) throw new PropertyError('lock', `the maildrop of account ${id} is still locked after the session closed`);
-      unlock();
+      await unlock();
     }
     await checkAfterClose(c.ctx.config.data_dir, c.store, e.errors());
   } finally {

@@ -1,7 +1,7 @@
 // Logging in, shared by PASS and AUTH: check the credentials, lock the maildrop, take the snapshot.
 import { createSasl, decodeSaslResponse } from '../../auth/index.js';
 import { SaslError, type SaslMechanism } from '../../auth/types.js';
-import { Maildrop, lockMaildrop } from '../maildrop.js';
+import { Maildrop } from '../maildrop.js';
 import { challengeLine, errLine, okLine, type FramedLine } from '../wire.js';
 import { Pop3Error, maildropSummary, type Pop3Conn } from './common.js';
 
@@ -23,7 +23,9 @@ export async function login(c: Pop3Conn, username: string, password: string, aut
     return;
   }
   const account = result.account;
-  const unlock = lockMaildrop(account.id);
+  // RFC 1939 §4: the exclusive-access lock on the maildrop, held in the store, so a session on
+  // another node sharing the database is refused too.
+  const unlock = await c.ctx.store.lockMaildrop(account.id);
   if (!unlock) {
     // RFC 2449 §8.1.2: [IN-USE] when the maildrop is locked by another session.
     c.log.info({ user: account.address }, 'pop3 maildrop in use');
@@ -33,13 +35,13 @@ export async function login(c: Pop3Conn, username: string, password: string, aut
   try {
     drop = await Maildrop.open(c.ctx.store, account.id);
   } catch (err) {
-    unlock();
+    await unlock();
     c.log.error({ err, user: account.address }, 'pop3 cannot open maildrop');
     throw new Pop3Error('Cannot open the maildrop, try again later', 'SYS/TEMP');
   }
   if (c.isEnded) {
     drop.close();
-    unlock();
+    await unlock();
     return;
   }
   c.unlock = unlock;

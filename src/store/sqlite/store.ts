@@ -15,6 +15,7 @@ import {
   type Account,
   type Alias,
   type BlobStore,
+  type AppendItem,
   type CopyResult,
   type DeliveryResult,
   type DeliveryTarget,
@@ -125,6 +126,7 @@ export class SqliteStore implements Store {
     this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
+      openStaged: (staged) => files.openStaged(staged),
       open: (id, range) => files.open(id, range),
       read: (id, range) => files.read(id, range),
       discard: (staged) => files.discard(staged),
@@ -683,6 +685,17 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(row.structure) as MessageStructure) : null;
   }
 
+  async getStructures(mailboxId: number, uids: number[]): Promise<Map<number, MessageStructure>> {
+    const sorted = [...new Set(uids)].sort((a, b) => a - b);
+    const out = new Map<number, MessageStructure>();
+    const st = this.q('SELECT m.uid, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))');
+    for (let i = 0; i < sorted.length; i += PAGE) {
+      if (i > 0) await new Promise<void>((r) => setImmediate(r));
+      for (const r of st.all(mailboxId, JSON.stringify(sorted.slice(i, i + PAGE))) as Array<{ uid: number; structure: string }>) out.set(r.uid, JSON.parse(r.structure) as MessageStructure);
+    }
+    return out;
+  }
+
   async deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
     if (targets.length === 0) return [];
     const flags = targets.map((t) => {
@@ -726,6 +739,37 @@ export class SqliteStore implements Store {
     const date = opts?.internalDate ?? new Date();
     if (Number.isNaN(date.getTime())) throw new StoreError('invalid', 'invalid internal date');
     return this.committer.run((ctx) => this.addMessage(ctx, blob, accountId, mailbox, false, flags, date), [blob]);
+  }
+
+  async appendMessages(
+    accountId: number,
+    mailbox: string,
+    items: AppendItem[],
+    opts?: { expunge?: { mailboxId: number; uids: number[] } },
+  ): Promise<{ uids: number[]; uidValidity: number; mailboxId: number }> {
+    if (items.length === 0) throw new StoreError('invalid', 'nothing to append');
+    const prepared = items.map((it) => {
+      const date = it.internalDate ?? new Date();
+      if (Number.isNaN(date.getTime())) throw new StoreError('invalid', 'invalid internal date');
+      return { blob: it.blob, flags: parseFlags(it.flags), date };
+    });
+    const expunge = opts?.expunge;
+    // One job: it commits or rolls back (its savepoint) as a whole.
+    return this.committer.run((ctx) => {
+      if (expunge && expunge.uids.length) {
+        const box = this.mailboxRowById(expunge.mailboxId);
+        if (!box || box.account_id !== accountId) throw new StoreError('not-found', `mailbox ${expunge.mailboxId} does not exist`);
+        this.removeMessages(ctx, box, [...new Set(expunge.uids)].sort((a, b) => a - b));
+      }
+      const uids: number[] = [];
+      let last: { uidValidity: number; mailboxId: number } | null = null;
+      for (const p of prepared) {
+        const r = this.addMessage(ctx, p.blob, accountId, mailbox, false, p.flags, p.date);
+        uids.push(r.uid);
+        last = r;
+      }
+      return { uids, uidValidity: last!.uidValidity, mailboxId: last!.mailboxId };
+    }, prepared.map((p) => p.blob));
   }
 
   /** Inside a transaction: one new message, under the account's quota. */
@@ -1029,6 +1073,24 @@ export class SqliteStore implements Store {
     return { problems, tempFiles: (await this.files.listTemp()).length };
   }
 
+  // ---------------------------------------------------------------- POP3
+
+  /**
+   * RFC 1939 §4: the exclusive-access lock on an account's maildrop. In-process (one server per
+   * data directory; the CLI never opens a maildrop), keyed by the database file, so two stores
+   * of one data directory in a process share it.
+   */
+  async lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null> {
+    const key = `${this.db.name}\0${accountId}`;
+    if (maildropLocks.has(key)) return null;
+    maildropLocks.add(key);
+    let held = true;
+    return async () => {
+      if (held) maildropLocks.delete(key);
+      held = false;
+    };
+  }
+
   async close(): Promise<void> {
     if (!this.db.open) return;
     await this.committer.close();
@@ -1040,6 +1102,9 @@ export class SqliteStore implements Store {
     }
   }
 }
+
+/** Maildrops locked by POP3 sessions of this process (SqliteStore.lockMaildrop). */
+const maildropLocks = new Set<string>();
 
 /** Sorted, de-duplicated UIDs in slices of PAGE. */
 function chunks(uids: readonly number[]): number[][] {
