@@ -64,6 +64,11 @@ export class BlobFiles {
     }
   }
 
+  /** The bytes of a staged blob (its temporary file, until it is discarded). */
+  openStaged(staged: StagedBlob): Readable {
+    return createReadStream(staged.tempPath);
+  }
+
   open(blobId: string, range?: { start?: number; end?: number }): Readable {
     const start = range?.start ?? 0;
     const end = range?.end;

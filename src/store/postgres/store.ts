@@ -25,6 +25,7 @@ import {
   type Alias,
   type BlobStore,
   type ChangeEvent,
+  type AppendItem,
   type CopyResult,
   type DeliveryResult,
   type DeliveryTarget,
@@ -142,6 +143,7 @@ export class PostgresStore implements Store {
     this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
+      openStaged: (staged) => files.openStaged(staged),
       open: (id, range) => {
         files.pathOf(id); // the same id check as with files: sha256 hex only
         return blobData.open(id, range);
@@ -786,6 +788,38 @@ export class PostgresStore implements Store {
       await this.lockAccount(c, accountId);
       return this.addMessage(c, ctx, blob, accountId, mailbox, false, flags, date);
     }, [blob]);
+  }
+
+  async appendMessages(
+    accountId: number,
+    mailbox: string,
+    items: AppendItem[],
+    opts?: { expunge?: { mailboxId: number; uids: number[] } },
+  ): Promise<{ uids: number[]; uidValidity: number; mailboxId: number }> {
+    if (items.length === 0) throw new StoreError('invalid', 'nothing to append');
+    const prepared = items.map((it) => {
+      const date = it.internalDate ?? new Date();
+      if (Number.isNaN(date.getTime())) throw new StoreError('invalid', 'invalid internal date');
+      return { blob: it.blob, flags: parseFlags(it.flags), date };
+    });
+    const expunge = opts?.expunge;
+    // One transaction: every message or none.
+    return this.run(async (c, ctx) => {
+      await this.lockAccount(c, accountId);
+      if (expunge && expunge.uids.length) {
+        const box = await this.mailboxRowById(c, expunge.mailboxId, true);
+        if (!box || box.account_id !== accountId) throw new StoreError('not-found', `mailbox ${expunge.mailboxId} does not exist`);
+        await this.removeMessages(c, ctx, box, [...new Set(expunge.uids)].sort((a, b) => a - b));
+      }
+      const uids: number[] = [];
+      let last: { uidValidity: number; mailboxId: number } | null = null;
+      for (const p of prepared) {
+        const r = await this.addMessage(c, ctx, p.blob, accountId, mailbox, false, p.flags, p.date);
+        uids.push(r.uid);
+        last = r;
+      }
+      return { uids, uidValidity: last!.uidValidity, mailboxId: last!.mailboxId };
+    }, prepared.map((p) => p.blob));
   }
 
   /** Inside a transaction, the account row locked: one new message, under the account's quota. */
