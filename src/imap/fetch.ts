@@ -13,6 +13,8 @@ import { flagList } from './wire/compose.js';
 import type { Token } from './wire/tokenizer.js';
 import { decodeTransfer, findPart, parseSection, resolveSection, type SectionSpec } from '../message/sections.js';
 import { MONTHS } from '../message/date.js';
+import type { Readable } from 'node:stream';
+import { StoreError } from '../store/types.js';
 
 export type FetchItem =
   | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' }
@@ -86,7 +88,29 @@ export function formatInternalDate(d: Date): string {
   return `"${p(d.getUTCDate())}-${mon}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000"`;
 }
 
-type Piece = string | Buffer | { blobId: string; start: number; end: number };
+/** A blob range; a large one carries its stream, opened before anything of its response is written. */
+type Piece = string | Buffer | { blobId: string; start: number; end: number; stream?: Readable };
+
+/** The message's bytes are gone: its blob was removed after another session expunged it. */
+function blobGone(e: unknown): boolean {
+  return (e instanceof StoreError && e.code === 'not-found') || (e instanceof Error && (e as NodeJS.ErrnoException).code === 'ENOENT');
+}
+
+/** Opens a blob stream and waits until it can be read (or fails), so an ENOENT shows before the literal header is sent. */
+function openReady(stream: Readable): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => {
+      stream.off('readable', onReadable);
+      reject(e);
+    };
+    const onReadable = (): void => {
+      stream.off('error', onError);
+      resolve(stream);
+    };
+    stream.once('error', onError);
+    stream.once('readable', onReadable);
+  });
+}
 
 /**
  * Runs FETCH for the given UIDs (ascending); sends one untagged FETCH per message still present.
@@ -133,25 +157,49 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
     // Structures and small blob ranges are read with bounded concurrency (the reads overlap),
     // then the responses are written in order.
     for (let j = 0; j < metas.length; j += BATCH) {
-      const composed = await mapLimit(metas.slice(j, j + BATCH), IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
-        const seq = view.seqOf(meta.uid);
-        if (!seq) return null;
-        let st: MessageStructure | null = null;
-        if (wantStructure) {
-          st = await store.getStructure(view.mailboxId, meta.uid);
-          if (!st) {
-            expunged = true;
-            return null;
+      const opened: Readable[] = [];
+      let composed: Array<Piece[] | null>;
+      try {
+        composed = await mapLimit(metas.slice(j, j + BATCH), IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
+          const seq = view.seqOf(meta.uid);
+          if (!seq) return null;
+          try {
+            let st: MessageStructure | null = null;
+            if (wantStructure) {
+              st = await store.getStructure(view.mailboxId, meta.uid);
+              if (!st) {
+                expunged = true;
+                return null;
+              }
+            }
+            const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
+            const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
+            for (let k = 0; k < pieces.length; k++) {
+              const p = pieces[k]!;
+              if (typeof p === 'string' || Buffer.isBuffer(p)) continue;
+              if (p.end - p.start <= STREAM_ABOVE) pieces[k] = p.end > p.start ? await store.blobs.read(p.blobId, { start: p.start, end: p.end }) : '';
+              else {
+                // Opened now, before any byte of this response is written (a literal cannot be taken back).
+                p.stream = await openReady(store.blobs.open(p.blobId, { start: p.start, end: p.end }));
+                opened.push(p.stream);
+              }
+            }
+            return [`* ${seq} FETCH (`, ...pieces, ')\r\n'];
+          } catch (e) {
+            // Issue 13: another session expunged the message after its metadata was read and its
+            // blob went with it. RFC 9051 §7.1 EXPUNGEISSUED: the message is reported as expunged
+            // (no data for it), never as a storage error naming the blob.
+            if (blobGone(e) && (await store.getMessages(view.mailboxId, [meta.uid])).length === 0) {
+              expunged = true;
+              return null;
+            }
+            throw e;
           }
-        }
-        const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
-        const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
-        for (let k = 0; k < pieces.length; k++) {
-          const p = pieces[k]!;
-          if (typeof p !== 'string' && !Buffer.isBuffer(p) && p.end - p.start <= STREAM_ABOVE) pieces[k] = p.end > p.start ? await store.blobs.read(p.blobId, { start: p.start, end: p.end }) : '';
-        }
-        return [`* ${seq} FETCH (`, ...pieces, ')\r\n'];
-      });
+        });
+      } catch (e) {
+        for (const s of opened) s.destroy();
+        throw e;
+      }
       for (const pieces of composed) if (pieces) await writer.add(pieces);
     }
   }
@@ -306,8 +354,10 @@ class ResponseWriter {
       else if (p.end - p.start <= STREAM_ABOVE) this.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
       else {
         await this.flush();
-        // DESIGN.md: large bodies stream; no code path holds a whole large message in memory
-        for await (const chunk of store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.writeAndDrain(chunk as Buffer);
+        // DESIGN.md: large bodies stream; no code path holds a whole large message in memory.
+        // The stream was opened before the response began (runFetch): an open file stays
+        // readable even if the message is expunged and its blob unlinked meanwhile.
+        for await (const chunk of p.stream ?? store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.writeAndDrain(chunk as Buffer);
       }
     }
     if (this.size >= 64 * 1024) await this.flush();

@@ -16,22 +16,26 @@ export class ImapError extends Error {
   }
 }
 
-/** Maps a StoreError to the IMAP reply a client understands (RFC 9051 §7.1 response codes). */
+/**
+ * Maps a StoreError to the IMAP reply a client understands (RFC 9051 §7.1 response codes). The
+ * store's own message (blob ids, table row numbers) is for the log, never for the client
+ * (issue 13: "never expose storage internals in a reply").
+ */
 export function fromStoreError(e: StoreError): ImapError {
   switch (e.code) {
     case 'exists':
-      return new ImapError('NO', 'ALREADYEXISTS', e.message);
+      return new ImapError('NO', 'ALREADYEXISTS', 'Already exists');
     case 'not-found':
-      return new ImapError('NO', 'NONEXISTENT', e.message);
+      return new ImapError('NO', 'NONEXISTENT', 'No such mailbox or message');
     case 'over-quota':
       // RFC 9208 §4.4: a command that would take the user over quota fails with OVERQUOTA
-      return new ImapError('NO', 'OVERQUOTA', e.message);
+      return new ImapError('NO', 'OVERQUOTA', 'Quota exceeded');
     case 'invalid':
-      return new ImapError('NO', 'CANNOT', e.message);
+      return new ImapError('NO', 'CANNOT', 'Invalid name or argument');
     case 'forbidden':
-      return new ImapError('NO', 'CANNOT', e.message);
+      return new ImapError('NO', 'CANNOT', 'Not allowed');
     default:
-      return new ImapError('NO', 'SERVERBUG', e.message);
+      return new ImapError('NO', 'SERVERBUG', 'Internal error; the command was not completed');
   }
 }
 
