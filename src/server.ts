@@ -69,8 +69,8 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
     unregisterPool(config, workers);
     await workers.close();
   };
-  // data_dir/checks.sqlite, shared by the checks and the Junk verdict observer (opened on first use).
-  const checksStorage = createChecksStorage(config.data_dir, logger);
+  // The checks' state (data_dir/checks.sqlite, or the shared database with PostgreSQL), shared by the checks and the Junk verdict observer.
+  const checksStorage = createChecksStorage(config.data_dir, logger, store);
   const checks = countVerdicts(createPipeline(buildInboundChecks({ config, resolver, store, logger, storage: checksStorage })), metrics);
   // A copy or move into or out of Junk, by whatever path it reaches the store, is the user's verdict.
   const stopVerdicts = observeJunkVerdicts(store, checksStorage, logger);

@@ -19,7 +19,7 @@ import { createChecksStorage } from './storage.js';
 export function buildInboundChecks(deps: CheckDeps): Check[] {
   const now = deps.now ?? (() => new Date());
   const trusted = trustedNets(deps.config, deps.logger);
-  const storage = deps.storage ?? createChecksStorage(deps.config.data_dir, deps.logger);
+  const storage = deps.storage ?? createChecksStorage(deps.config.data_dir, deps.logger, deps.store);
   const d = { ...deps, storage };
   return [
     forgedAuthResultsCheck(deps.config),

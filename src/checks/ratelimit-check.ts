@@ -1,7 +1,7 @@
 // The hourly rate-limit check (MAIL FROM, RCPT TO, data); the sliding windows are in ratelimit.ts.
 import type { Check, CheckTransaction, CheckVerdict } from './types.js';
 import { inNetworks, type Cidr } from './ip.js';
-import { createRateLimiter } from './ratelimit.js';
+import { createChecksStorage } from './storage.js';
 import { ACCEPT, type CheckDeps } from './deps.js';
 
 /**
@@ -11,7 +11,7 @@ import { ACCEPT, type CheckDeps } from './deps.js';
  */
 export function rateLimitCheck(deps: CheckDeps, trusted: Cidr[], now: () => Date): Check {
   const c = deps.config.checks;
-  const limiter = createRateLimiter();
+  const limiter = (deps.storage ?? createChecksStorage(deps.config.data_dir, deps.logger, deps.store)).rateLimiter();
   type Key = { key: string; messages: number; recipients: number; what: string };
   const keysFor = (t: CheckTransaction): Key[] => {
     if (t.authenticated) return [{ key: `user:${t.authenticated.toLowerCase()}`, messages: c.ratelimit_user_messages, recipients: c.ratelimit_user_recipients, what: 'user' }];
@@ -28,19 +28,19 @@ export function rateLimitCheck(deps: CheckDeps, trusted: Cidr[], now: () => Date
     name: 'ratelimit',
     async mailFrom(t) {
       const ms = now().getTime();
-      for (const k of keysFor(t)) if (!limiter.allows(`${k.key}:m`, 1, k.messages, ms)) return limited(k.what, 'messages');
+      for (const k of keysFor(t)) if (!(await limiter.allows(`${k.key}:m`, 1, k.messages, ms))) return limited(k.what, 'messages');
       return ACCEPT;
     },
     async rcptTo(t) {
       const ms = now().getTime();
       const keys = keysFor(t);
-      for (const k of keys) if (!limiter.allows(`${k.key}:r`, 1, k.recipients, ms)) return limited(k.what, 'recipients');
-      for (const k of keys) limiter.add(`${k.key}:r`, 1, ms);
+      for (const k of keys) if (!(await limiter.allows(`${k.key}:r`, 1, k.recipients, ms))) return limited(k.what, 'recipients');
+      for (const k of keys) await limiter.add(`${k.key}:r`, 1, ms);
       return ACCEPT;
     },
     async data(d) {
       const ms = now().getTime();
-      for (const k of keysFor(d)) limiter.add(`${k.key}:m`, 1, ms);
+      for (const k of keysFor(d)) await limiter.add(`${k.key}:m`, 1, ms);
       return ACCEPT;
     },
   };

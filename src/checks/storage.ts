@@ -1,22 +1,37 @@
-// data_dir/checks.sqlite as the server's checks use it, opened on first use (a server whose checks
-// never need it never creates it). The server builds one and hands it to the checks and to the
-// Junk verdict observer (junk-verdicts.ts): no protocol code reaches for the database itself.
+// Where the checks keep their state, as the server uses it. With the SQLite store: data_dir/checks.sqlite,
+// opened on first use (a server whose checks never need it never creates it), and the rate-limit
+// counters in memory. With the PostgreSQL store: greylisting and rate-limit counters in the shared
+// database (state/postgres.ts), so every node sees the same triplets and counts. The server builds
+// one and hands it to the checks and to the Junk verdict observer (junk-verdicts.ts): no protocol
+// code reaches for a database itself.
 import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/types.js';
+import { PostgresStore } from '../store/postgres/store.js';
 import { openChecksDb, type ChecksDb } from './db.js';
 import type { SpamPrefs } from './spam.js';
 import { openSpamPrefs } from './spam-prefs.js';
+import { createGreylist, greylistOver, type Greylist, type GreylistOptions } from './greylist.js';
+import { createRateLimiter, rateLimiterOver, type RateLimiter } from './ratelimit.js';
+import { pgGreylistRows, pgRateBuckets } from './state/postgres.js';
 
 export interface ChecksStorage {
-  /** The database (greylisting); throws when it cannot be opened. */
+  /** data_dir/checks.sqlite; throws when it cannot be opened. */
   db(): ChecksDb;
+  /** The greylisting triplets (the shared database with PostgreSQL). */
+  greylist(opts: GreylistOptions): Greylist;
+  /** Hourly counters: in memory for one node, shared by every node with PostgreSQL. */
+  rateLimiter(): RateLimiter;
   /** Per-user spam thresholds and the Junk verdict log; null (logged once) when the database cannot be opened. */
   spamPrefs(): SpamPrefs | null;
 }
 
-export function createChecksStorage(dataDir: string, logger: Logger): ChecksStorage {
+export function createChecksStorage(dataDir: string, logger: Logger, store?: Store): ChecksStorage {
   let unavailable = false;
+  const pool = store instanceof PostgresStore ? store.pool : null;
   return {
     db: () => openChecksDb(dataDir),
+    greylist: (opts) => (pool ? greylistOver(pgGreylistRows(pool), opts) : createGreylist(openChecksDb(dataDir), opts)),
+    rateLimiter: () => (pool ? rateLimiterOver(pgRateBuckets(pool)) : createRateLimiter()),
     spamPrefs() {
       if (unavailable) return null;
       try {
