@@ -27,6 +27,7 @@ export type SearchKey =
   | { op: 'saved' }
   | { op: 'date'; sent: boolean; cmp: 'before' | 'on' | 'since'; day: number }
   | { op: 'size'; larger: boolean; n: number }
+  | { op: 'within'; older: boolean; seconds: number }
   | { op: 'header'; name: string; value: string }
   | { op: 'body'; value: string; withHeader: boolean }
   | { op: 'not'; key: SearchKey }
@@ -105,6 +106,12 @@ function parseKey(args: ArgReader, t: Token, charset: string, depth: number): Se
   if (k === 'BEFORE' || k === 'ON' || k === 'SINCE') return { op: 'date', sent: false, cmp: k.toLowerCase() as 'before', day: date() };
   if (k === 'SENTBEFORE' || k === 'SENTON' || k === 'SENTSINCE') return { op: 'date', sent: true, cmp: k.slice(4).toLowerCase() as 'before', day: date() };
   if (k === 'LARGER' || k === 'SMALLER') return { op: 'size', larger: k === 'LARGER', n: args.number(true) };
+  // RFC 5032 §3: OLDER / YOUNGER interval (nz-number of seconds)
+  if (k === 'OLDER' || k === 'YOUNGER') {
+    const seconds = args.number();
+    if (seconds === 0) args.bad('The interval is a non-zero number of seconds');
+    return { op: 'within', older: k === 'OLDER', seconds };
+  }
   if (k === 'NOT') return { op: 'not', key: parseKey(args, args.next(), charset, depth + 1) };
   if (k === 'OR') {
     const a = parseKey(args, args.next(), charset, depth + 1);
@@ -207,6 +214,8 @@ interface EvalEnv {
   maxUid: number;
   saved: Set<number>;
   rangeCache: Map<string, SeqRange[]>;
+  /** The time OLDER/YOUNGER compare with (RFC 5032), ms. */
+  now: number;
 }
 
 function ranges(env: EvalEnv, set: string, uid: boolean): SeqRange[] {
@@ -244,6 +253,12 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       return env.saved.has(m.uid);
     case 'size':
       return key.larger ? m.size > key.n : m.size < key.n;
+    case 'within': {
+      // RFC 5032 §3: OLDER n matches an INTERNALDATE more than n seconds before now, YOUNGER n
+      // one within the last n seconds (now is taken once per command)
+      const age = env.now - m.internalDate.getTime();
+      return key.older ? age > key.seconds * 1000 : age <= key.seconds * 1000;
+    }
     case 'date': {
       if (!key.sent) return cmpDay(dayOf(m.internalDate), key.cmp, key.day);
       const st = await c.structure();
@@ -313,7 +328,7 @@ function reorder(k: SearchKey): SearchKey {
 
 /** Runs a search over the view; returns the matching UIDs in ascending order. */
 export async function runSearch(conn: ImapConn, view: SelectedView, key: SearchKey): Promise<number[]> {
-  const env: EvalEnv = { maxSeq: view.exists, maxUid: view.maxUid, saved: new Set(conn.savedSearch), rangeCache: new Map() };
+  const env: EvalEnv = { maxSeq: view.exists, maxUid: view.maxUid, saved: new Set(conn.savedSearch), rangeCache: new Map(), now: conn.ctx.now().getTime() };
   const tree = reorder(key);
   const out: number[] = [];
   const maxUid = view.maxUid;

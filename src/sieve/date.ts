@@ -1,39 +1,16 @@
 // date and currentdate (RFC 5260 §4, §5) with date parts, :zone and :originalzone; :index and
 // :last (RFC 5260 §6) are in match.ts / message.ts.
-import { MONTHS, DAYS } from '../message/date.js';
+import { MONTHS, DAYS, parseDateTime, type MailMoment } from '../message/date.js';
 import { INDEX_TAGS, MATCH_TAGS, checkMatch, matchAny } from './match.js';
 import { checkIndex } from './base.js';
 import { fieldValues } from './message.js';
 import { tagString, type ExtensionDef, type Runtime, type VNode, type ValidateCtx } from './runtime.js';
 
+// RFC 5322 §3.3 dates are parsed in message/date.ts (IMAP SORT reads them too).
+export { parseDateTime };
+
 /** A moment and the zone it is shown in (minutes east of UTC). */
-interface Moment {
-  ms: number;
-  zone: number;
-}
-
-const ZONES: Record<string, number> = { ut: 0, gmt: 0, z: 0, edt: -240, est: -300, cdt: -300, cst: -360, mdt: -360, mst: -420, pdt: -420, pst: -480 };
-
-/** RFC 5322 §3.3 date-time (obsolete forms included); null when it does not parse. */
-export function parseDateTime(v: string): Moment | null {
-  const s = v.replace(/\([^()]*\)/g, ' ').trim();
-  const m = /^(?:[A-Za-z]{3},?\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{4}|[A-Za-z]{1,5})?/.exec(s);
-  if (!m) return null;
-  const month = MONTHS.findIndex((x) => x.toLowerCase() === m[2]!.toLowerCase());
-  if (month < 0) return null;
-  let year = Number(m[3]);
-  // RFC 5322 §4.3: two-digit years 00-49 are 2000-2049, 50-99 are 1950-1999.
-  if (m[3]!.length === 2) year += year < 50 ? 2000 : 1900;
-  else if (m[3]!.length === 3) year += 1900;
-  const z = m[7] ?? '-0000';
-  let zone: number;
-  if (/^[+-]\d{4}$/.test(z)) zone = (z[0] === '-' ? -1 : 1) * (Number(z.slice(1, 3)) * 60 + Number(z.slice(3)));
-  else zone = ZONES[z.toLowerCase()] ?? 0;
-  const [d, h, mi, se] = [Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0)];
-  if (d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return null;
-  const ms = Date.UTC(year, month, d, h, mi, Math.min(se, 59)) - zone * 60000;
-  return Number.isFinite(ms) ? { ms, zone } : null;
-}
+type Moment = MailMoment;
 
 /** RFC 5260 §4.1: a :zone argument "+hhmm" / "-hhmm"; null when malformed. */
 export function parseZone(z: string): number | null {

@@ -8,6 +8,8 @@ import { create, deleteCmd, examine, list, lsub, rename, selectCmd, status, subs
 import { check, close, expunge, unselect } from '../commands/selected.js';
 import { fetch, store } from '../commands/fetch.js';
 import { search } from '../commands/search.js';
+import { sort } from '../commands/sort.js';
+import { thread } from '../commands/thread.js';
 import { copy, move } from '../commands/copy.js';
 import { append } from '../commands/append.js';
 import { idle } from '../commands/idle.js';
@@ -17,7 +19,7 @@ import { getquota, getquotaroot, setquota } from '../commands/quota.js';
 const all = [
   capability, noop, logout, id, starttls, login, authenticate, enable, namespace,
   selectCmd, examine, create, deleteCmd, rename, subscribe, unsubscribe, list, lsub, status, append, idle,
-  check, close, unselect, expunge, search, fetch, store, copy, move, getquota, getquotaroot, setquota,
+  check, close, unselect, expunge, search, sort, thread, fetch, store, copy, move, getquota, getquotaroot, setquota,
 ] as unknown as CommandDescriptor[];
 
 export const COMMANDS: ReadonlyMap<string, CommandDescriptor> = new Map(all.map((c) => [c.name, c]));

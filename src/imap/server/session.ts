@@ -135,6 +135,13 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'SPECIAL-USE',
       'ESEARCH',
       'SEARCHRES',
+      // RFC 5256, RFC 5957, RFC 5267 §3, RFC 5032 (src/imap/sort.ts, thread.ts)
+      'SORT',
+      'SORT=DISPLAY',
+      'THREAD=ORDEREDSUBJECT',
+      'THREAD=REFERENCES',
+      'ESORT',
+      'WITHIN',
       'STATUS=SIZE',
       'BINARY',
       'QUOTA',

@@ -733,6 +733,18 @@ export class PostgresStore implements Store {
     return r.rows[0] ? (JSON.parse(r.rows[0].structure) as MessageStructure) : null;
   }
 
+  async getStructures(mailboxId: number, uids: number[]): Promise<Map<number, MessageStructure>> {
+    const out = new Map<number, MessageStructure>();
+    for (const chunk of chunks(uids)) {
+      const r = await this.pool.query<{ uid: string | number; structure: string }>(
+        'SELECT m.uid, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[])',
+        [mailboxId, chunk],
+      );
+      for (const row of r.rows) out.set(Number(row.uid), JSON.parse(row.structure) as MessageStructure);
+    }
+    return out;
+  }
+
   async deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
     if (targets.length === 0) return [];
     const flags = targets.map((t) => {
