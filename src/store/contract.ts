@@ -417,6 +417,41 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await assertConsistent(store);
       });
 
+      it('remembers removed UIDs with their modseq (QRESYNC history): expunge and the source of a move', async () => {
+        const q = await withAccount(store, 'vanished@a.test');
+        const qbox = await inbox(store, q);
+        const s = await stage(store, testMessage('v', 100));
+        const uids: number[] = [];
+        for (let i = 0; i < 5; i++) uids.push((await store.appendMessage(q, 'INBOX', s)).uid);
+        const m0 = (await store.mailboxStatus(qbox)).highestModSeq;
+        assert.deepEqual(await store.expungedSince(qbox, 0), []);
+        await store.expunge(qbox, [uids[1]!, uids[3]!, 999]);
+        const m1 = (await store.mailboxStatus(qbox)).highestModSeq;
+        assert.ok(m1 > m0);
+        const archive = (await store.getMailbox(q, 'Archive'))!;
+        await store.moveMessages(qbox, [uids[4]!], archive.id);
+        const m2 = (await store.mailboxStatus(qbox)).highestModSeq;
+        assert.ok(m2 > m1);
+        // RFC 7162 §3.2.5.2: what vanished after a client's modseq, ascending; nothing from other mailboxes
+        assert.deepEqual(await store.expungedSince(qbox, m0), [uids[1], uids[3], uids[4]]);
+        assert.deepEqual(await store.expungedSince(qbox, m1), [uids[4]]);
+        assert.deepEqual(await store.expungedSince(qbox, m2), []);
+        assert.deepEqual(await store.expungedSince(archive.id, 0), []);
+        // A flag change is not a removal.
+        await store.updateFlags(qbox, [uids[0]!], { mode: 'add', flags: ['\\Seen'] });
+        assert.deepEqual(await store.expungedSince(qbox, m2), []);
+        // The history goes with the mailbox.
+        await store.createMailbox(q, 'Gone');
+        const gone = (await store.getMailbox(q, 'Gone'))!;
+        const g = await store.appendMessage(q, 'Gone', s);
+        await store.expunge(gone.id, [g.uid]);
+        assert.deepEqual(await store.expungedSince(gone.id, 0), [g.uid]);
+        await store.deleteMailbox(q, 'Gone');
+        assert.deepEqual(await store.expungedSince(gone.id, 0), []);
+        await store.blobs.discard(s);
+        await assertConsistent(store);
+      });
+
       it('appends several messages atomically (MULTIAPPEND) and replaces one in the same transaction (REPLACE)', async () => {
         const q = await withAccount(store, 'multi@a.test', 20_000);
         const qbox = await inbox(store, q);

@@ -312,8 +312,18 @@ export interface Store {
    */
   appendMessages(accountId: number, mailbox: string, items: AppendItem[], opts?: { expunge?: { mailboxId: number; uids: number[] } }): Promise<{ uids: number[]; uidValidity: number; mailboxId: number }>;
   updateFlags(mailboxId: number, uids: number[], update: FlagUpdate): Promise<{ changed: Array<{ uid: number; flags: string[]; modseq: number }>; failed: number[] }>;
-  /** Removes the messages (quota usage drops, blob references released). Returns the UIDs removed. */
+  /**
+   * Removes the messages (quota usage drops, blob references released). Returns the UIDs removed.
+   * Every removal (expunge, the source side of a move) is remembered with its mod-sequence for
+   * expungedSince.
+   */
   expunge(mailboxId: number, uids: number[]): Promise<number[]>;
+  /**
+   * RFC 7162 §3.2.5.2 (QRESYNC's VANISHED (EARLIER)): the UIDs removed from the mailbox in a change
+   * whose mod-sequence is above `modseq`, ascending. The history is kept as long as the mailbox
+   * exists (deleting the mailbox drops it; its UIDVALIDITY is never reused).
+   */
+  expungedSince(mailboxId: number, modseq: number): Promise<number[]>;
   /** Copies under the destination account's quota (over-quota: nothing copied). */
   copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult>;
   /** Atomic move: copy + expunge in one transaction. */

@@ -113,6 +113,19 @@ export const PG_STORE_MIGRATIONS: PgModuleMigrations = {
           total_size = (SELECT COALESCE(SUM(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
       `,
     },
+    {
+      version: 3,
+      name: 'expunged UIDs with their modseq (QRESYNC)',
+      sql: `
+        CREATE TABLE expunged (
+          mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+          uid BIGINT NOT NULL,
+          modseq BIGINT NOT NULL,
+          PRIMARY KEY (mailbox_id, uid)
+        );
+        CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+      `,
+    },
   ],
 };
 

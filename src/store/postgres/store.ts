@@ -1017,8 +1017,19 @@ export class PostgresStore implements Store {
       rows.map((m) => m.blob_id),
     );
     const removed = rows.map((m) => m.uid);
+    // RFC 7162 §3.2.5.2: remembered for VANISHED (EARLIER) (expungedSince)
+    await c.query(
+      `INSERT INTO expunged (mailbox_id, uid, modseq) SELECT $1, u, $2 FROM unnest($3::bigint[]) AS u
+       ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq`,
+      [box.id, modseq, removed],
+    );
     ctx.events.push({ type: 'messages-expunged', accountId: box.account_id, mailboxId: box.id, uids: removed, modseq });
     return removed;
+  }
+
+  async expungedSince(mailboxId: number, modseq: number): Promise<number[]> {
+    const r = await this.pool.query<{ uid: string | number }>('SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid', [mailboxId, modseq]);
+    return r.rows.map((row) => Number(row.uid));
   }
 
   async copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult> {

@@ -11,7 +11,8 @@ export const STORE_MIGRATIONS: Migration[] = [
     version: 1,
     name: 'domains, accounts, aliases, mailboxes, messages, blobs',
     up(db) {
-      // todo(RFC 7162): mailboxes.highest_modseq and messages.modseq are kept, but CONDSTORE is not advertised yet.
+      // RFC 7162 CONDSTORE: mailboxes.highest_modseq and messages.modseq; QRESYNC's history of
+      // removed UIDs is version 3 (expunged).
       db.exec(`
         -- Small settings and counters (e.g. the last UIDVALIDITY handed out).
         CREATE TABLE meta (
@@ -106,6 +107,23 @@ export const STORE_MIGRATIONS: Migration[] = [
           unseen_count = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND (m.sys_flags & 1) = 0),
           deleted_count = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND (m.sys_flags & 8) != 0),
           total_size = (SELECT COALESCE(SUM(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
+      `);
+    },
+  },
+  {
+    version: 3,
+    name: 'expunged UIDs with their modseq (QRESYNC)',
+    up(db) {
+      // RFC 7162 §3.2.5.2: VANISHED (EARLIER) needs the UIDs removed since a client's mod-sequence.
+      // Kept for the mailbox's lifetime (one small row per removed message; gone with the mailbox).
+      db.exec(`
+        CREATE TABLE expunged (
+          mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+          uid INTEGER NOT NULL,
+          modseq INTEGER NOT NULL,
+          PRIMARY KEY (mailbox_id, uid)
+        ) WITHOUT ROWID;
+        CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
       `);
     },
   },

@@ -941,8 +941,14 @@ export class SqliteStore implements Store {
     const modseq = this.mailboxRowById(box.id)!.highest_modseq + 1;
     this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, box.id);
     this.q('UPDATE accounts SET usage = usage - ? WHERE id = ?').run(total, box.account_id);
+    // RFC 7162 §3.2.5.2: remembered for VANISHED (EARLIER) (expungedSince)
+    this.q('INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) SELECT ?, value, ? FROM json_each(?)').run(box.id, modseq, JSON.stringify(removed));
     ctx.events.push({ type: 'messages-expunged', accountId: box.account_id, mailboxId: box.id, uids: removed, modseq });
     return removed;
+  }
+
+  async expungedSince(mailboxId: number, modseq: number): Promise<number[]> {
+    return (this.q('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').all(mailboxId, modseq) as Array<{ uid: number }>).map((r) => r.uid);
   }
 
   async copyMessages(srcMailboxId: number, uids: number[], dstMailboxId: number): Promise<CopyResult> {
