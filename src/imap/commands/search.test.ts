@@ -29,6 +29,12 @@ test('search keys: flags, headers, dates, sizes, sets, NOT/OR/parentheses', () =
       ['SINCE 1-Feb-2026', { op: 'date', sent: false, cmp: 'since', day: day(2026, 2, 1) }],
       ['SENTBEFORE "02-feb-2026"', { op: 'date', sent: true, cmp: 'before', day: day(2026, 2, 2) }],
       ['LARGER 100', { op: 'size', larger: true, n: 100 }],
+      // RFC 5032 WITHIN: OLDER / YOUNGER nz-number (seconds)
+      ['OLDER 3600', { op: 'within', older: true, seconds: 3600 }],
+      ['younger 60', { op: 'within', older: false, seconds: 60 }],
+      ['OLDER 0', 'BAD'],
+      ['YOUNGER -5', 'BAD'],
+      ['OLDER', 'BAD'],
       ['SMALLER 5000000000', { op: 'size', larger: false, n: 5000000000 }],
       ['UID 1:5', { op: 'uid', set: '1:5' }],
       ['1:3,5', { op: 'seq', set: '1:3,5' }],
@@ -69,6 +75,16 @@ test('SEARCH RETURN options (RFC 4731 §3.1): () means ALL; a failed RETURN (SAV
       ['RETURN (BOGUS) ALL', 'BAD'],
       ['RETURN ALL', 'BAD'],
       ['RETURN (MIN)', 'BAD'],
+      // RFC 9394 PARTIAL: n:m or -n:-m (either order), never with ALL
+      ['RETURN (PARTIAL 1:100) ALL', ['PARTIAL']],
+      ['RETURN (PARTIAL -1:-100 COUNT) ALL', ['COUNT', 'PARTIAL']],
+      ['RETURN (PARTIAL 5:1 SAVE) ALL', ['PARTIAL', 'SAVE']],
+      ['RETURN (PARTIAL) ALL', 'BAD'],
+      ['RETURN (PARTIAL 0:10) ALL', 'BAD'],
+      ['RETURN (PARTIAL 1:-10) ALL', 'BAD'],
+      ['RETURN (PARTIAL 1) ALL', 'BAD'],
+      ['RETURN (PARTIAL 1:10 ALL) ALL', 'BAD'],
+      ['RETURN (COUNT COUNT) ALL', 'BAD'],
     ],
     { map: (p) => (p.ret ? [...p.ret].sort() : null) },
   );
@@ -77,6 +93,8 @@ test('SEARCH RETURN options (RFC 4731 §3.1): () means ALL; a failed RETURN (SAV
   assert.throws(() => parseArgs(parseSearch, 'RETURN (MIN) BOGUS'), (e: unknown) => e instanceof SearchParseError === false);
   const ok = parseOutcome(parseSearch, 'RETURN (SAVE) ALL');
   assert.ok('ok' in ok);
+  assert.deepEqual(parseArgs(parseSearch, 'RETURN (PARTIAL 100:1) ALL').partial, { from: 1, to: 100, last: false });
+  assert.deepEqual(parseArgs(parseSearch, 'RETURN (PARTIAL -100:-1) ALL').partial, { from: 1, to: 100, last: true });
 });
 
 test('date (RFC 9051 §9): d-Mon-yyyy, one or two digit day, any case month', () => {
@@ -108,4 +126,29 @@ test('SEARCHRES: SAVE and $', async () => {
   (await c.cmd('FETCH $ (UID)')).ok().has('* 2 FETCH').lacks('* 1 FETCH');
   (await c.cmd('UID SEARCH UID $')).ok().has('* SEARCH 2');
   (await c.cmd('SEARCH CHARSET KOI8-R ALL')).no('BADCHARSET');
+  // RFC 9394: PARTIAL with SAVE saves the whole result
+  (await c.cmd('SEARCH RETURN (PARTIAL 1:1 SAVE) ALL')).ok().has('PARTIAL (1:1 1)');
+  (await c.cmd('UID SEARCH UID $')).ok().has('* SEARCH 1 2');
 });
+
+test('WITHIN (RFC 5032): OLDER and YOUNGER against INTERNALDATE', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Within')).ok();
+  const tag = 'w1';
+  // an hour-old internal date (APPEND date-time) and one of now
+  c.send(`${tag} APPEND Within "${imapDate(new Date(Date.now() - 3_600_000))}" {${Buffer.byteLength(message('old'))}+}\r\n${message('old')}\r\n`);
+  (await c.reply(tag)).ok();
+  await c.append('Within', message('new'));
+  (await c.cmd('SELECT Within')).ok();
+  (await c.cmd('SEARCH YOUNGER 600')).ok().has('* SEARCH 2\r\n');
+  (await c.cmd('SEARCH OLDER 600')).ok().has('* SEARCH 1\r\n');
+  (await c.cmd('SEARCH OLDER 7200')).ok().has('* SEARCH\r\n');
+  (await c.cmd('SEARCH NOT YOUNGER 7200')).ok().has('* SEARCH\r\n');
+});
+
+function imapDate(d: Date): string {
+  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}-${mon}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
