@@ -97,7 +97,7 @@ class ImapGen {
     const msg = this.r.chance(0.8) ? u(message(`fuzz ${this.r.int(1e6)}`)) : this.r.bytes(this.r.pick([0, 10, 70_000, 200_000]));
     this.segs.push({ bytes: u(`${this.tag()} APPEND ${this.mailbox()} ${flags}${date}`), barrier: false });
     this.literal(msg);
-    // Issue 10 item 3: a second literal on the same line is refused after the first was stored.
+    // Issue 10 item 3 and MULTIAPPEND (RFC 3502): a second literal on the same line is another message.
     if (this.r.chance(0.15)) this.push(b(` {${this.r.int(5)}}\r\n`), 0.5);
     else this.line(this.r.pick(['', '', '', ' extra', ' (\\Seen)']));
   }

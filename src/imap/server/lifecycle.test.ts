@@ -82,12 +82,12 @@ test('APPEND BAD (arguments after the literal): nothing is left in tmp', async (
   assert.equal(session(c).heldCount, 0);
 });
 
-test('APPEND refused by the framer (a second literal): the first literal\'s blob is released at once', async () => {
+test('APPEND refused by the framer (a second message over APPENDLIMIT): the first literal\'s blob is released at once', async () => {
   const { c, s } = await loggedIn();
   s.send('A APPEND INBOX {100000}');
   await s.expect(['+ Ready for literal data']);
-  c.send('y'.repeat(100000) + ' {1}\r\n');
-  await s.expect(['A BAD Only one message per APPEND']);
+  c.send('y'.repeat(100000) + ' {2000000}\r\n');
+  await s.expect(['A NO [TOOBIG] Message larger than APPENDLIMIT 1000000']);
   // Issue 10 item 3: before, the blob writer stayed open (a file and a descriptor) until the session ended.
   assert.deepEqual(await tmpFiles(), []);
   assert.equal(session(c).heldCount, 0);

@@ -123,8 +123,8 @@ test('a literal refused before the command is parsed answers the command\'s tag,
     await s.expect(['t1 BAD [TOOBIG] Literal too big for this command']);
     s.send('a+b APPEND INBOX {5}');
     await s.expect(['+ Ready for literal data']);
-    s.send('hello {2}');
-    await s.expect(['* BAD Only one message per APPEND']);
+    s.send('hello {999999999}');
+    await s.expect(['* NO [TOOBIG] Message larger than APPENDLIMIT 52428800']);
     s.send('a+b LOGIN {2000}');
     await s.expect(['* BAD [TOOBIG] Literal too big for this command']);
     s.send('t2 NOOP');

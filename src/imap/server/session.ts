@@ -14,6 +14,7 @@ import { ANSWERED, type CommandDescriptor, type ImapConn, type ImapState } from 
 import { SelectedView } from './view.js';
 import { COMMANDS } from './dispatch.js';
 import { flushPending } from './notify.js';
+import { appendLiteralRole, appendSizeRefusal } from '../commands/append.js';
 
 /** Input held before we stop reading from the socket. */
 const PAUSE_ABOVE = 256 * 1024;
@@ -147,6 +148,9 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'QUOTA',
       'QUOTA=RES-STORAGE',
       `APPENDLIMIT=${cfg.imap.append_limit}`,
+      'MULTIAPPEND',
+      'CATENATE',
+      'REPLACE',
       'UTF8=ACCEPT',
     );
     return caps;
@@ -253,16 +257,14 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
     // A continuation line (AUTHENTICATE, DONE) is one line: readLine() answers BAD for its command.
     if (this.readingLine) return { action: 'reject', response: '' };
     const head = info.parts[0];
-    const text = head && head.kind === 'text' ? head.bytes.toString('latin1') : '';
-    const m = /^(\S+) +(?:(UID) +)?(\S+)/i.exec(text);
     const tag = head && head.kind === 'text' ? replyTag(head.bytes) : '*';
-    const name = m ? m[3]!.toUpperCase() : '';
-    // RFC 9051 §6.3.12: APPEND mailbox [flags] [date-time] message; the mailbox itself may be a literal
-    const mailboxLiteral = name === 'APPEND' && info.parts.length === 1 && m !== null && text.slice(m[0].length).trim() === '';
-    if (name === 'APPEND' && !mailboxLiteral && !info.parts.some((p) => p.kind === 'stream')) {
+    // RFC 9051 §6.3.12, RFC 3502, RFC 4469, RFC 8508: message data of APPEND (each message of a
+    // MULTIAPPEND, each CATENATE TEXT part) and REPLACE is streamed; the mailbox name is not.
+    if (appendLiteralRole(info.parts) === 'message') {
       if (this.state !== 'auth' && this.state !== 'selected') return { action: 'reject', response: `${tag} BAD Not logged in` };
       // RFC 7889 §4: a message larger than APPENDLIMIT is refused with TOOBIG before "+" is sent
-      if (info.size > this.ctx.config.imap.append_limit) return { action: 'reject', response: `${tag} NO [TOOBIG] Message larger than APPENDLIMIT ${this.ctx.config.imap.append_limit}` };
+      const tooBig = appendSizeRefusal(info, this.ctx.config.imap.append_limit);
+      if (tooBig) return { action: 'reject', response: `${tag} NO [TOOBIG] ${tooBig}` };
       const writer = this.ctx.store.blobs.createWriter();
       // Issue 10 item 3: the temporary file is the command's; whatever ends the command
       // (OK, NO, BAD, a refused second literal, disconnect, timeout, shutdown) releases it.
@@ -270,7 +272,6 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       const handle: StreamHandle = { writer, error: null };
       return { action: 'stream', handle };
     }
-    if (name === 'APPEND' && !mailboxLiteral) return { action: 'reject', response: `${tag} BAD Only one message per APPEND` };
     if (this.state === 'notauth' && info.size > PREAUTH_LITERAL_MAX) return { action: 'reject', response: `${tag} BAD [TOOBIG] Literal too big before login` };
     return { action: 'buffer' };
   }
