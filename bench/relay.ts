@@ -17,6 +17,10 @@ import { SmtpClient } from '../src/smtp/client/connection.js';
 import { haveSmtpSink, startSink, until, type Sink } from '../test/integration/outbound-helpers.js';
 import { startYubin } from '../test/helpers/server.js';
 import nodemailer from 'nodemailer';
+import { chmodSync } from 'node:fs';
+import { freePort } from './common.js';
+import { havePostfix, startPostfix } from './postfix.js';
+import { source } from './smtp.js';
 
 const N = Number(process.env.RELAY_MESSAGES ?? 500);
 const CONNECTIONS = 8;
@@ -67,11 +71,60 @@ async function benchSubmission(sink: Sink, dnsAddress: string): Promise<void> {
   }
 }
 
+/**
+ * Postfix's relay row: smtp-source (CONNECTIONS sessions, one message per connection, 4 KB) to a
+ * private Postfix instance relaying to smtp-sink (bench/postfix.ts), until every message is at
+ * the sink; beside the same smtp-source load straight to smtp-sink. Postfix takes the messages
+ * from its mynetworks (no TLS, no AUTH: smtp-source has neither).
+ */
+async function benchPostfixRelay(): Promise<{ relayed: number; direct: number } | null> {
+  if (!havePostfix()) {
+    console.log('relay (postfix): Debian postfix not installed; skipped');
+    return null;
+  }
+  const sink = await startSink();
+  const root = mkdtempSync(join(tmpdir(), 'yubin-bench-relay-pf-'));
+  chmodSync(root, 0o755);
+  const pf = await startPostfix({ dir: join(root, 'postfix'), port: await freePort(), domain: 'bench.test', user: 'bench', relayDomain: 'sink.test', relayPort: sink.port });
+  const atSink = () => sink.messages().length;
+  const wait = async (n: number) => {
+    for (let i = 0; i < 12_000 && atSink() < n; i++) await new Promise((r) => setTimeout(r, 25));
+    if (atSink() < n) throw new Error(`relay (postfix): ${atSink()} of ${n} at the sink`);
+  };
+  try {
+    await source(sink.port, CONNECTIONS, CONNECTIONS, 'bob@sink.test');
+    await wait(CONNECTIONS);
+    let base = atSink();
+    let t0 = process.hrtime.bigint();
+    await source(sink.port, CONNECTIONS, N, 'bob@sink.test');
+    await wait(base + N);
+    const direct = N / (Number(process.hrtime.bigint() - t0) / 1e9);
+    base = atSink();
+    await source(pf.port, CONNECTIONS, CONNECTIONS, 'bob@sink.test'); // warm-up
+    await wait(base + CONNECTIONS);
+    base = atSink();
+    t0 = process.hrtime.bigint();
+    const acceptedSecs = await source(pf.port, CONNECTIONS, N, 'bob@sink.test');
+    await wait(base + N);
+    const relayed = N / (Number(process.hrtime.bigint() - t0) / 1e9);
+    console.log(`relay (postfix): ${N} messages, ${CONNECTIONS} smtp-source sessions, one message per connection`);
+    console.log(`  smtp-source straight to smtp-sink:             ${direct.toFixed(0)} msg/s`);
+    console.log(`  smtp-source -> Postfix -> smtp-sink:           ${relayed.toFixed(0)} msg/s (accepted at ${(N / acceptedSecs).toFixed(0)} msg/s)`);
+    console.log(`  ratio:                                         ${(relayed / direct).toFixed(2)}`);
+    return { relayed, direct };
+  } finally {
+    await pf.stop();
+    await sink.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 export async function benchRelay(): Promise<{ queued: number; direct: number; ratio: number }> {
   if (!haveSmtpSink()) {
     console.log('relay: smtp-sink not installed (apt-get install postfix); skipped');
     return { queued: 0, direct: 0, ratio: 0 };
   }
+  if (process.env.RELAY_POSTFIX !== '0') await benchPostfixRelay();
   if (process.env.RELAY_SUBMISSION !== '0') {
     const sink = await startSink();
     const dns = await startDnsServer();
