@@ -119,12 +119,29 @@ export async function startYubin(opts: StartOptions = {}): Promise<YubinInstance
   return launch({ dir, dataDir, configPath, hostname, env: opts.env });
 }
 
+/**
+ * Every server a test file starts, until it exits. A test file that ends without stopping one (a
+ * failed before() that started several with Promise.all, a timeout) must not leave it running
+ * and holding its ports for the next file: they are killed when the test process exits.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 async function launch(p: { dir: string; dataDir: string; configPath: string; hostname: string; env?: NodeJS.ProcessEnv }): Promise<YubinInstance> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', p.configPath], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...p.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  // A running server does not keep the test process alive (its pipes neither): when the file's
+  // tests are done the process exits, and the exit hook above stops what is still running.
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
   let out = '';
   let exited: number | null | undefined;
   const exitWaiters: Array<(code: number | null) => void> = [];
