@@ -7,11 +7,13 @@ import { StoreError, type Account, type Store } from '../store/types.js';
 import type { AuthAttempt, AuthResult, Authenticator, SaslMechanism } from './types.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { AuthThrottle } from './throttle.js';
+import { AuthCache, type AuthCacheOptions } from './cache.js';
 import { createPlain } from './sasl/plain.js';
 import { createLogin } from './sasl/login.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
 export { AuthThrottle, ipKey } from './throttle.js';
+export { AuthCache } from './cache.js';
 export { decodeSaslResponse, encodeSaslChallenge } from './sasl/base64.js';
 export { parsePlain } from './sasl/plain.js';
 
@@ -54,10 +56,13 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** How throttling delays are waited out (tests pass a recorder). */
   sleep?: (ms: number) => Promise<void>;
+  /** The authentication cache (cache.ts): TTL, size and clock; default 60 s, 10,000 entries. */
+  cache?: Partial<AuthCacheOptions>;
 }
 
 export interface FullAuthenticator extends Authenticator {
   readonly throttle: AuthThrottle;
+  readonly cache: AuthCache;
 }
 
 /** Longest user name looked up (RFC 5321 §4.5.3.1.3 path limit, with room to spare). */
@@ -80,6 +85,7 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
   // Unknown users are checked against this hash, so they cost the same time as a wrong password.
   const dummyHash = hashPassword(randomBytes(18).toString('base64'));
   dummyHash.catch(() => undefined);
+  const cache = new AuthCache({ ...(opts.now ? { now: opts.now } : {}), ...opts.cache });
 
   const fail = (a: AuthAttempt, user: string, reason: 'invalid' | 'authzid' | 'throttled', extra: Record<string, unknown> = {}) => {
     log.warn({ protocol: a.protocol, ip: a.ip, user: user.slice(0, 256), reason, ...extra }, authFailureLine(a.protocol, a.ip, user, reason));
@@ -87,6 +93,7 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
 
   return {
     throttle,
+    cache,
     async authenticate(a: AuthAttempt): Promise<AuthResult> {
       // RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so a longer name is no account; it
       // is cut for the throttle table (bounded memory) and still costs a full verification.
@@ -108,7 +115,11 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
           if (!(err instanceof StoreError) || (err.code !== 'invalid' && err.code !== 'not-found')) throw err;
         }
         const hash = account ? account.passwordHash : await dummyHash;
-        const passwordOk = await verifyPassword(hash, a.password);
+        // A recent success with the same password against the same stored hash skips argon2
+        // (cache.ts); anything else, and every failure, is verified in full.
+        const cached = account !== null && cache.has(user, a.password, hash);
+        const passwordOk = cached || (await verifyPassword(hash, a.password));
+        if (account && passwordOk && !cached) cache.add(user, a.password, hash);
         // RFC 4616 §2: the server may allow or deny the authzid; only "none" or "self" is allowed here
         const authzOk = !a.authzid || a.authzid.toLowerCase() === user;
         if (account && passwordOk && authzOk) {
