@@ -315,6 +315,8 @@ export class PostgresStore implements Store {
       for (const b of boxes.rows) {
         await this.dropMessages(c, ctx, b);
         await c.query('DELETE FROM mailboxes WHERE id = $1', [b.id]);
+        // Sessions with one of them selected (IMAP), on any node, end: the account is gone.
+        ctx.events.push({ type: 'mailbox-deleted', accountId: acc.id, mailboxId: b.id, name: b.name });
       }
       // Aliases pointing at the account lose that target; an alias left with none goes.
       const aliasIds = await c.query<{ alias_id: number }>('DELETE FROM alias_targets WHERE target = $1 RETURNING alias_id', [addr]);

@@ -44,6 +44,8 @@ export class StoreCommitter {
     private readonly files: BlobFiles,
     private readonly feed: InProcessChangeFeed,
     private readonly logger: Logger,
+    /** Inside each job's savepoint: its events for other processes (change-log.ts). */
+    private readonly recordEvents?: (events: readonly ChangeEvent[]) => void,
   ) {
     this.group = new GroupCommitter<StoreJob>(db, {
       prepare: (jobs) => this.link(jobs),
@@ -65,7 +67,17 @@ export class StoreCommitter {
   /** Runs `apply` inside the next group transaction; resolves after COMMIT. */
   run<T>(apply: (ctx: TxContext) => T, blobs: readonly StagedBlob[] = []): Promise<T> {
     const job: StoreJob = { events: [], released: new Set(), blobs };
-    return this.group.run(() => apply(job), job);
+    const record = this.recordEvents;
+    return this.group.run(
+      record
+        ? () => {
+            const result = apply(job);
+            record(job.events);
+            return result;
+          }
+        : () => apply(job),
+      job,
+    );
   }
 
   /** Waits for every queued job, then collects garbage; refuses new jobs. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import type { MessageStructure } from '../../message/types.js';
 import { BlobFiles } from '../blobs.js';
-import { InProcessChangeFeed } from '../changes.js';
+import { SqliteChangeFeed } from './change-log.js';
 import { isRoleAddress } from '../recipients.js';
 import {
   DEFAULT_MAILBOXES,
@@ -101,7 +101,8 @@ const SPECIAL_USES: ReadonlySet<string> = new Set(SPECIAL_USE_LIST);
 
 export class SqliteStore implements Store {
   readonly blobs: BlobStore;
-  readonly changes: InProcessChangeFeed;
+  /** In-process, plus other processes' changes for subscribers (change-log.ts). */
+  readonly changes: SqliteChangeFeed;
   readonly files: BlobFiles;
   readonly committer: StoreCommitter;
   /** Sieve scripts and delivery memory (sieve.ts). */
@@ -119,8 +120,8 @@ export class SqliteStore implements Store {
     private readonly onClose: (db: Database.Database) => Promise<void>,
   ) {
     this.files = files;
-    this.changes = new InProcessChangeFeed(logger);
-    this.committer = new StoreCommitter(db, files, this.changes, logger);
+    this.changes = new SqliteChangeFeed(db, logger);
+    this.committer = new StoreCommitter(db, files, this.changes, logger, (events) => this.changes.record(events));
     this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
     this.apiTokens = new SqliteApiTokenStore(db, (fn) => this.committer.run(() => fn()));
     this.blobs = {
@@ -232,10 +233,12 @@ export class SqliteStore implements Store {
     return this.committer.run((ctx) => {
       const acc = this.accountRow(addr);
       if (!acc) throw new StoreError('not-found', `account ${addr} does not exist`);
-      const boxes = this.q('SELECT id FROM mailboxes WHERE account_id = ?').all(acc.id) as Array<{ id: number }>;
+      const boxes = this.q('SELECT id, name FROM mailboxes WHERE account_id = ?').all(acc.id) as Array<{ id: number; name: string }>;
       for (const b of boxes) {
         this.dropMessages(ctx, b.id);
         this.q('DELETE FROM mailboxes WHERE id = ?').run(b.id);
+        // Sessions with one of them selected (IMAP) end: the account is gone.
+        ctx.events.push({ type: 'mailbox-deleted', accountId: acc.id, mailboxId: b.id, name: b.name });
       }
       // Aliases pointing at the account lose that target; an alias left with none goes.
       const aliasIds = this.q('SELECT DISTINCT alias_id FROM alias_targets WHERE target = ?').all(addr) as Array<{ alias_id: number }>;
@@ -1099,6 +1102,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    this.changes.close();
     await this.committer.close();
     try {
       await this.onClose(this.db);
