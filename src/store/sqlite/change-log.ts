@@ -45,10 +45,13 @@ export class SqliteChangeFeed extends InProcessChangeFeed {
     this.remote = new InProcessChangeFeed(logger);
   }
 
-  /** Inside a write job's transaction: its events, for the other processes. */
+  private insert: Database.Statement | null = null;
+
+  /** Inside a write job's transaction: its events, for the other processes (one row per job). */
   record(events: readonly ChangeEvent[]): void {
     if (!events.length) return;
-    this.db.prepare('INSERT INTO change_log (origin, events, at) VALUES (?, ?, ?)').run(this.origin, JSON.stringify(events), Date.now());
+    this.insert ??= this.db.prepare('INSERT INTO change_log (origin, events, at) VALUES (?, ?, ?)');
+    this.insert.run(this.origin, JSON.stringify(events), Date.now());
   }
 
   override subscribe(accountId: number, listener: (event: ChangeEvent) => void): () => void {
