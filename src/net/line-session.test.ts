@@ -95,6 +95,28 @@ class Echo extends LineSession<Lines> {
         this.write('ok tls\r\n');
         await this.upgradeTls();
         break;
+      case 'UPPER':
+        // A layer that upper-cases what the session writes and what it receives.
+        this.write('ok upper\r\n');
+        this.installLayer((inner, deliver) => ({
+          transport: {
+            listener: inner.listener,
+            remoteAddress: inner.remoteAddress,
+            remotePort: inner.remotePort,
+            localAddress: inner.localAddress,
+            localPort: inner.localPort,
+            id: inner.id,
+            tls: inner.tls,
+            write: (d: string | Uint8Array) => inner.write(Buffer.from(d).toString().toUpperCase()),
+            drain: () => inner.drain(),
+            startTls: () => inner.startTls(),
+            pause: () => inner.pause(),
+            resume: () => inner.resume(),
+            close: () => inner.close(),
+          },
+          ingest: (chunk) => deliver(Buffer.from(chunk.toString().toUpperCase())),
+        }));
+        break;
       case 'QUIT':
         this.write('ok bye\r\n');
         return false;
@@ -104,6 +126,22 @@ class Echo extends LineSession<Lines> {
     return true;
   }
 }
+
+test('installLayer: later writes go through the layer, later input through its ingest; input already received stays as it was', async () => {
+  const { s, pipe, t } = connect();
+  await t.expect(['hello']);
+  // "ECHO b" was received before the layer: read as it came (its answer is written through the layer).
+  t.sendRaw('UPPER\r\nECHO b\r\n');
+  await t.expect(['ok upper', 'OK B']);
+  t.sendRaw('echo c\r\n');
+  await t.expect(['OK C']);
+  assert.equal(s.transport === pipe, false);
+  assert.equal(s.transport.id, pipe.id);
+  // The goodbye goes through the layer too.
+  t.sendRaw('quit\r\n');
+  await t.expect(['OK BYE']);
+  await t.expectClosed();
+});
 
 function connect(o: EchoOpts = {}): { s: Echo; pipe: PipeTransport; t: Transcript } {
   const pipe = new PipeTransport('imap');

@@ -51,6 +51,16 @@ export interface TakeOptions {
   interruptible?: boolean;
 }
 
+/**
+ * A layer put between the session and its transport mid-session (IMAP COMPRESS=DEFLATE, RFC
+ * 4978): from then on the session writes to `transport` and every byte received goes through
+ * `ingest`, which hands what it decodes to the session.
+ */
+export interface TransportLayer {
+  readonly transport: Transport;
+  ingest(chunk: Buffer): void;
+}
+
 /** A resource a command opened; release() must be safe to call once at any time. */
 export type Release = () => void | Promise<void>;
 
@@ -71,16 +81,24 @@ export abstract class LineSession<F extends InputFramer> implements Session {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private errors = 0;
   private readonly held = new Set<Release>();
+  private current: Transport;
+  private layer: TransportLayer | null = null;
   private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
 
   constructor(
-    readonly transport: Transport,
+    transport: Transport,
     protected readonly framer: F,
     readonly log: Logger,
     private readonly limits: LineSessionLimits,
   ) {
+    this.current = transport;
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  /** Where the session writes: the listener's transport, or a layer over it (installLayer). */
+  get transport(): Transport {
+    return this.current;
   }
 
   // ---- what a protocol supplies ----
@@ -110,6 +128,13 @@ export abstract class LineSession<F extends InputFramer> implements Session {
   }
 
   ingest(chunk: Buffer): void {
+    if (this.ended) return;
+    if (this.layer) this.layer.ingest(chunk);
+    else this.accept(chunk);
+  }
+
+  /** Input for the framer (after the layer, if any, has decoded it). */
+  private accept(chunk: Buffer): void {
     if (this.ended) return;
     this.framer.push(chunk);
     if (!this.paused && this.framer.buffered > this.limits.highWater) {
@@ -229,6 +254,27 @@ export abstract class LineSession<F extends InputFramer> implements Session {
     // dropped by the transport (its contract), so the first bytes after are the client's, over TLS.
     this.framer.clear();
     return this.transport.startTls();
+  }
+
+  /**
+   * Puts a layer over the transport (RFC 4978 COMPRESS): everything written after this goes
+   * through the layer's transport, every byte received after this through its ingest(), whose
+   * output `deliver` hands to the framer; `fail` ends the session (undecodable input). Bytes
+   * already received stay as they are. One layer per session.
+   */
+  protected installLayer(make: (inner: Transport, deliver: (chunk: Buffer) => void, fail: (err: unknown) => void) => TransportLayer): void {
+    if (this.layer) throw new Error('a transport layer is already installed');
+    const layer = make(
+      this.current,
+      (chunk) => this.accept(chunk),
+      (err) => {
+        if (this.ended) return;
+        this.log.info({ err }, 'transport layer failed');
+        this.close();
+      },
+    );
+    this.layer = layer;
+    this.current = layer.transport;
   }
 
   /** Registers something the current command opened; released by release(r) or at the end. */

@@ -118,6 +118,10 @@ export interface ImapConn {
   logout(): void;
   /** Upgrades to TLS (after the OK was sent). */
   startTls(): Promise<void>;
+  /** COMPRESS=DEFLATE is active (RFC 4978). */
+  readonly compressed: boolean;
+  /** RFC 4978 §3: from now on both directions are DEFLATE-compressed (after COMPRESS's tagged OK). */
+  startCompression(): void;
   /** Registers something this command opened (a staged blob); released when the command ends. */
   hold(release: Release): Release;
 }

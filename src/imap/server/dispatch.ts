@@ -12,6 +12,7 @@ import { sort } from '../commands/sort.js';
 import { thread } from '../commands/thread.js';
 import { copy, move } from '../commands/copy.js';
 import { append, replace } from '../commands/append.js';
+import { compress } from '../commands/compress.js';
 import { idle } from '../commands/idle.js';
 import { getquota, getquotaroot, setquota } from '../commands/quota.js';
 
@@ -20,7 +21,7 @@ const all = [
   capability, noop, logout, id, starttls, login, authenticate, enable, namespace,
   selectCmd, examine, create, deleteCmd, rename, subscribe, unsubscribe, list, lsub, status, append, idle,
   check, close, unselect, expunge, search, sort, thread, fetch, store, copy, move, getquota, getquotaroot, setquota,
-  replace,
+  replace, compress,
 ] as unknown as CommandDescriptor[];
 
 export const COMMANDS: ReadonlyMap<string, CommandDescriptor> = new Map(all.map((c) => [c.name, c]));

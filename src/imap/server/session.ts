@@ -15,6 +15,7 @@ import { SelectedView } from './view.js';
 import { COMMANDS } from './dispatch.js';
 import { flushPending } from './notify.js';
 import { appendLiteralRole, appendSizeRefusal } from '../commands/append.js';
+import { deflateLayer } from '../compress.js';
 
 /** Input held before we stop reading from the socket. */
 const PAUSE_ABOVE = 256 * 1024;
@@ -151,6 +152,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'MULTIAPPEND',
       'CATENATE',
       'REPLACE',
+      'COMPRESS=DEFLATE',
       'UTF8=ACCEPT',
     );
     return caps;
@@ -227,6 +229,14 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
 
   logout(): void {
     this.state = 'logout';
+  }
+
+  compressed = false;
+
+  startCompression(): void {
+    // RFC 4978 §3: compression starts right after the tagged OK (a layer over the transport)
+    this.installLayer(deflateLayer);
+    this.compressed = true;
   }
 
   async startTls(): Promise<void> {
