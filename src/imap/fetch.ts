@@ -10,6 +10,7 @@ import type { SelectedView } from './server/view.js';
 import { metasFor, PAGE } from './server/messages.js';
 import { mapLimit } from './server/parallel.js';
 import { flagList } from './wire/compose.js';
+import { announceKeywords } from './server/notify.js';
 import type { Token } from './wire/tokenizer.js';
 import { decodeTransfer, findPart, parseSection, resolveSection, type SectionSpec } from '../message/sections.js';
 import { MONTHS } from '../message/date.js';
@@ -17,7 +18,7 @@ import type { Readable } from 'node:stream';
 import { StoreError } from '../store/types.js';
 
 export type FetchItem =
-  | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' }
+  | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' }
   | { kind: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
   | { kind: 'section'; binary: boolean; peek: boolean; spec: SectionSpec; partial: { start: number; length: number } | null }
   | { kind: 'BINARY.SIZE'; spec: SectionSpec };
@@ -49,7 +50,11 @@ export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macr
       items.push({ kind: up } as FetchItem);
       continue;
     }
-    if (up === 'MODSEQ') bad('CONDSTORE is not supported');
+    if (up === 'MODSEQ') {
+      // RFC 7162 §3.1.4.1
+      items.push({ kind: 'MODSEQ' });
+      continue;
+    }
     const m = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\](?:<(\d{1,10})\.(\d{1,10})>)?$/is.exec(v);
     if (!m) bad(`Unknown FETCH item ${v.slice(0, 40)}`);
     const name = m[1]!.toUpperCase();
@@ -116,19 +121,32 @@ function openReady(stream: Readable): Promise<Readable> {
  * Runs FETCH for the given UIDs (ascending); sends one untagged FETCH per message still present.
  * Returns whether some messages had been expunged meanwhile.
  */
-export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[], items: FetchItem[], uidCommand: boolean): Promise<{ expunged: boolean }> {
+export async function runFetch(
+  conn: ImapConn,
+  view: SelectedView,
+  uids: number[],
+  items: FetchItem[],
+  uidCommand: boolean,
+  opts: { changedSince?: number } = {},
+): Promise<{ expunged: boolean }> {
   const store = conn.ctx.store;
   if (uidCommand && !items.some((i) => i.kind === 'UID')) items = [{ kind: 'UID' }, ...items];
+  // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; §3.1: once CONDSTORE is on, FETCH with FLAGS carries UID and MODSEQ
+  const wantModseq = opts.changedSince !== undefined || (conn.condstore && items.some((i) => i.kind === 'FLAGS'));
+  if (wantModseq && !items.some((i) => i.kind === 'MODSEQ')) items = [...items, { kind: 'MODSEQ' }];
+  if (conn.condstore && !items.some((i) => i.kind === 'UID') && items.some((i) => i.kind === 'FLAGS' || i.kind === 'MODSEQ')) items = [{ kind: 'UID' }, ...items];
   const wantStructure = needsStructure(items);
   const seen = setsSeen(items) && !view.readOnly;
   const hasFlags = items.some((i) => i.kind === 'FLAGS');
-  const metaOnly = items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS' || i.kind === 'INTERNALDATE' || i.kind === 'RFC822.SIZE');
+  const metaOnly = items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS' || i.kind === 'INTERNALDATE' || i.kind === 'RFC822.SIZE' || i.kind === 'MODSEQ');
   let expunged = false;
   const writer = new ResponseWriter(conn);
   for (let i = 0; i < uids.length; i += PAGE) {
     const page = uids.slice(i, i + PAGE);
-    const metas = await metasFor(store, view.mailboxId, page);
+    let metas = await metasFor(store, view.mailboxId, page);
     if (metas.length < page.length) expunged = true;
+    // RFC 7162 §3.1.4.1: CHANGEDSINCE: only messages whose mod-sequence is higher
+    if (opts.changedSince !== undefined) metas = metas.filter((m) => m.modseq > opts.changedSince!);
     const flagsChanged = new Set<number>();
     if (seen) {
       const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
@@ -140,10 +158,13 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
           if (!c) continue;
           view.ownChanges.add(`${c.uid}:${c.modseq}`);
           m.flags = c.flags;
+          m.modseq = c.modseq;
           flagsChanged.add(m.uid);
         }
       }
     }
+    // RFC 9051 §7.3.5: keywords these responses carry are announced first
+    if (hasFlags || flagsChanged.size) announceKeywords(conn, view, metas.flatMap((m) => m.flags));
     if (metaOnly) {
       // Metadata only (UID FETCH 1:* (UID FLAGS) and the like): composed synchronously, one write per page
       let text = '';
@@ -173,6 +194,8 @@ export async function runFetch(conn: ImapConn, view: SelectedView, uids: number[
               }
             }
             const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
+            // RFC 7162 §3.1: a FETCH that set \Seen reports the new MODSEQ too once CONDSTORE is on
+            if (extra.length && conn.condstore && !items.some((i) => i.kind === 'MODSEQ')) extra.push({ kind: 'MODSEQ' });
             const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
             for (let k = 0; k < pieces.length; k++) {
               const p = pieces[k]!;
@@ -223,6 +246,7 @@ function metaItems(view: SelectedView, meta: Meta, items: FetchItem[]): string {
     else if (it.kind === 'FLAGS') out.push(`FLAGS ${flagList(view.recent?.has(meta.uid) ? [...meta.flags, '\\Recent'] : meta.flags)}`);
     else if (it.kind === 'INTERNALDATE') out.push(`INTERNALDATE ${formatInternalDate(meta.internalDate)}`);
     else if (it.kind === 'RFC822.SIZE') out.push(`RFC822.SIZE ${meta.size}`);
+    else if (it.kind === 'MODSEQ') out.push(`MODSEQ (${meta.modseq})`);
   }
   return out.join(' ');
 }
@@ -250,6 +274,9 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
         break;
       case 'RFC822.SIZE':
         out.push(`RFC822.SIZE ${meta.size}`);
+        break;
+      case 'MODSEQ':
+        out.push(`MODSEQ (${meta.modseq})`);
         break;
       case 'ENVELOPE':
         out.push(`ENVELOPE ${formatEnvelope(st!.envelope, opts)}`);

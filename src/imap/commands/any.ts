@@ -87,6 +87,15 @@ export const enable = defineCommand({
         // RFC 9051 §2.3.2: \Recent no longer exists for an IMAP4rev2 client
         if (conn.selected) conn.selected.recent = null;
         enabled.push('IMAP4rev2');
+      } else if (cap === 'CONDSTORE' && !conn.condstore) {
+        // RFC 7162 §3.1: ENABLE CONDSTORE is a CONDSTORE enabling command
+        conn.condstore = true;
+        enabled.push('CONDSTORE');
+      } else if (cap === 'QRESYNC' && !conn.qresync) {
+        // RFC 7162 §3.2.3: enabling QRESYNC enables CONDSTORE too
+        conn.qresync = true;
+        conn.condstore = true;
+        enabled.push('QRESYNC');
       } else if ((cap === 'UTF8=ACCEPT' || cap === 'UTF8=ONLY') && !conn.utf8) {
         // RFC 6855 §3
         conn.utf8 = true;

@@ -150,11 +150,21 @@ test('flags (STORE): system flags normalised, keywords are atoms, \\Recent and u
       ['1 XFLAGS (\\Seen)', 'BAD'],
       ['1 +FLAGS', 'BAD'],
       ['1 FLAGS (\\Seen) (\\Draft)', 'BAD'],
-      ['1 (UNCHANGEDSINCE 5) FLAGS (\\Seen)', 'BAD'],
+      ['1 (UNCHANGEDSINCE 5) FLAGS (\\Seen)', { mode: 'set', silent: false, flags: ['\\Seen'], unchangedSince: 5 }],
+      ['1 (unchangedsince 0) +FLAGS.SILENT x', { mode: 'add', silent: true, flags: ['x'], unchangedSince: 0 }],
+      ['1 (UNCHANGEDSINCE) FLAGS (\\Seen)', 'BAD'],
+      ['1 (UNCHANGEDSINCE x) FLAGS (\\Seen)', 'BAD'],
+      ['1 (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2) FLAGS (\\Seen)', 'BAD'],
+      ['1 () FLAGS (\\Seen)', 'BAD'],
+      ['1 (BOGUS 5) FLAGS (\\Seen)', 'BAD'],
+      // RFC 9051 §9: NIL is the nil token, never a flag-keyword
+      ['1 +FLAGS (NIL)', 'BAD'],
+      ['1 +FLAGS nil', 'BAD'],
+      ['1 FLAGS (Nil2)', { mode: 'set', silent: false, flags: ['Nil2'] }],
       ['x FLAGS (\\Seen)', 'BAD'],
       [`1 FLAGS (${Array.from({ length: 101 }, (_, i) => `k${i}`).join(' ')})`, 'BAD'],
     ],
-    { map: (p) => ({ mode: p.mode, silent: p.silent, flags: p.flags }) },
+    { map: (p) => ({ mode: p.mode, silent: p.silent, flags: p.flags, ...(p.unchangedSince !== undefined ? { unchangedSince: p.unchangedSince } : {}) }) },
   );
 });
 

@@ -39,6 +39,8 @@ export function parseFlags(tokens: readonly Token[], bad: (m: string) => never):
       if (!out.includes(sys)) out.push(sys);
       continue;
     }
+    // RFC 9051 §9: flag-keyword = atom; NIL is the nil token, never a keyword (it could not be sent back as one)
+    if (v.toUpperCase() === 'NIL') bad('NIL is not a flag');
     // RFC 9051 §9: flag-keyword = atom (no "]", no list-wildcards, no quoted-specials)
     if (!/^[^\x00-\x20\x7f-\uffff(){%*"\\\]]{1,100}$/.test(v)) bad(`Invalid keyword ${v.slice(0, 40)}`);
     if (!out.some((f) => f.toLowerCase() === v.toLowerCase())) out.push(v);

@@ -36,7 +36,8 @@ test('FETCH items: macros, simple items, sections, partials, BINARY', () => {
       ['1 BINARY.PEEK[1]', [section({ binary: true, peek: true, spec: { part: [1] } })]],
       ['1 BINARY.SIZE[2]', [{ kind: 'BINARY.SIZE', spec: { part: [2] } }]],
       ['1 BOGUS', 'BAD'],
-      ['1 MODSEQ', 'BAD'],
+      ['1 MODSEQ', simple('MODSEQ')],
+      ['1 (FLAGS MODSEQ)', simple('FLAGS', 'MODSEQ')],
       ['1 BODY[MIME]', 'BAD'],
       ['1 BODY[0]', 'BAD'],
       ['1 BODY[1.TEXT.X]', 'BAD'],
@@ -53,12 +54,43 @@ test('FETCH items: macros, simple items, sections, partials, BINARY', () => {
       ['1 BODY [1]', 'BAD'],
       ['1 ()', 'BAD'],
       ['1 "FLAGS"', 'BAD'],
-      ['1 FLAGS (CHANGEDSINCE 1)', 'BAD'],
       ['x FLAGS', 'BAD'],
       ['0 FLAGS', 'BAD'],
       ['1', 'BAD'],
     ],
     { map: (p) => p.items },
+  );
+});
+
+test('FETCH modifiers (RFC 7162 §7): CHANGEDSINCE mod-sequence-valzer, VANISHED only in UID FETCH with CHANGEDSINCE', () => {
+  const mods = (p: { changedSince?: number; vanished?: boolean }) => ({ changedSince: p.changedSince, vanished: p.vanished ?? false });
+  checkGrammar(
+    parseFetch,
+    [
+      ['1 FLAGS (CHANGEDSINCE 1)', { changedSince: 1, vanished: false }],
+      ['1:* (FLAGS) (changedsince 0)', { changedSince: 0, vanished: false }],
+      ['1 FLAGS (CHANGEDSINCE 9007199254740991)', { changedSince: 9007199254740991, vanished: false }],
+      ['1 FLAGS (CHANGEDSINCE 9223372036854775807)', { changedSince: Number.MAX_SAFE_INTEGER, vanished: false }],
+      ['1 FLAGS (CHANGEDSINCE 9223372036854775808)', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE)', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE -1)', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE x)', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)', 'BAD'],
+      ['1 FLAGS ()', 'BAD'],
+      ['1 FLAGS (BOGUS 1)', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE 1 VANISHED)', 'BAD'],
+      ['1 FLAGS (CHANGEDSINCE 1) x', 'BAD'],
+    ],
+    { map: mods },
+  );
+  checkGrammar(
+    parseFetch,
+    [
+      ['1:* FLAGS (CHANGEDSINCE 5 VANISHED)', { changedSince: 5, vanished: true }],
+      ['1:* FLAGS (VANISHED CHANGEDSINCE 5)', { changedSince: 5, vanished: true }],
+      ['1:* FLAGS (VANISHED)', 'BAD'],
+    ],
+    { map: mods, ctx: { uid: true } },
   );
 });
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkGrammar, useImapContext } from '../../../test/helpers/imap-context.js';
 import { MAX_PATTERN_LENGTH } from '../server/names.js';
-import { parseCreate, parseList, parseRename, parseSelect, parseStatus, type ListArgs } from './mailbox.js';
+import { parseCreate, parseList, parseRename, parseSelect, parseStatus, type ListArgs, type SelectArgs } from './mailbox.js';
 import { parseQuotaRoot } from './quota.js';
 import type { ArgReader } from '../wire/tokenizer.js';
 import type { ParseContext } from '../server/conn.js';
@@ -14,6 +14,7 @@ const SEL = { subscribed: false, recursive: false, specialUse: false };
 const RET = { subscribed: false, children: true, specialUse: true, status: null };
 const list = (o: Partial<ListArgs>): ListArgs => ({ sel: SEL, ret: RET, reference: '', patterns: ['*'], ...o });
 const lsub = (a: ArgReader, ctx: ParseContext) => parseList(a, ctx, true);
+const sel = (o: Partial<SelectArgs>): SelectArgs => ({ name: 'INBOX', condstore: false, qresync: null, ...o });
 
 test('LIST: reference, patterns (wildcards are list-chars), selection and return options', () => {
   checkGrammar(parseList, [
@@ -55,9 +56,26 @@ test('LIST: reference, patterns (wildcards are list-chars), selection and return
 
 test('SELECT/EXAMINE, CREATE (USE), RENAME, STATUS items, GETQUOTA root', () => {
   checkGrammar(parseSelect, [
-    ['INBOX', 'INBOX'],
-    ['INBOX ()', 'INBOX'],
-    ['INBOX (CONDSTORE)', 'BAD'],
+    ['INBOX', sel({})],
+    ['INBOX ()', sel({})],
+    ['INBOX (CONDSTORE)', sel({ condstore: true })],
+    ['INBOX (condstore)', sel({ condstore: true })],
+    // RFC 7162 §7: QRESYNC (uidvalidity mod-sequence-value [known-uids] [seq-match-data])
+    ['INBOX (QRESYNC (67890007 20050715194045000))', sel({ qresync: { uidValidity: 67890007, modseq: Number.MAX_SAFE_INTEGER, knownUids: null } })],
+    ['INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541))', sel({ qresync: { uidValidity: 67890007, modseq: Number.MAX_SAFE_INTEGER, knownUids: '41:211,214:541' } })],
+    ['INBOX (QRESYNC (1 2 1:100 (1:3,5 10:12,20)))', sel({ qresync: { uidValidity: 1, modseq: 2, knownUids: '1:100' } })],
+    ['INBOX (QRESYNC (1 2 (1:3 10:12)))', sel({ qresync: { uidValidity: 1, modseq: 2, knownUids: null } })],
+    ['INBOX (CONDSTORE QRESYNC (1 2))', sel({ condstore: true, qresync: { uidValidity: 1, modseq: 2, knownUids: null } })],
+    ['INBOX (QRESYNC (1 9223372036854775807))', sel({ qresync: { uidValidity: 1, modseq: Number.MAX_SAFE_INTEGER, knownUids: null } })],
+    ['INBOX (QRESYNC (1 9223372036854775808))', 'BAD'],
+    ['INBOX (QRESYNC (0 2))', 'BAD'],
+    ['INBOX (QRESYNC (1 0))', 'BAD'],
+    ['INBOX (QRESYNC (1))', 'BAD'],
+    ['INBOX (QRESYNC)', 'BAD'],
+    ['INBOX (QRESYNC (1 2 x))', 'BAD'],
+    ['INBOX (QRESYNC (1 2 1:5 (1:3)))', 'BAD'],
+    ['INBOX (QRESYNC (1 2 1:5 (1:3 4) 7))', 'BAD'],
+    ['INBOX (BOGUS)', 'BAD'],
     ['INBOX x', 'BAD'],
     ['INBOX () ()', 'BAD'],
   ]);

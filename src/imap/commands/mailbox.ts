@@ -3,7 +3,10 @@
 // LSUB (IMAP4rev1), STATUS (RFC 8438 STATUS=SIZE).
 import { defineCommand, type ImapConn, type ParseContext } from '../server/conn.js';
 import { ImapError } from '../server/errors.js';
-import { SelectedView } from '../server/view.js';
+import { COMMON_KEYWORDS, SelectedView } from '../server/view.js';
+import { flagsFetchLine } from '../server/notify.js';
+import { parseSequenceSet, resolveRanges, inRanges } from '../wire/sequence.js';
+import { compressSet } from '../wire/compose.js';
 import { DELIMITER, listMatcher, validateName } from '../server/names.js';
 import { allMessages } from '../server/messages.js';
 import { decodeMutf7 } from '../wire/mutf7.js';
@@ -14,14 +17,32 @@ import { SPECIAL_USES, type Mailbox, type SpecialUse } from '../../store/types.j
 
 const AUTHED = ['auth', 'selected'] as const;
 
-export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
-const COMMON_KEYWORDS = ['$Forwarded', '$MDNSent', '$Junk', '$NotJunk', '$Phishing'];
+export { SYSTEM_FLAGS } from '../server/view.js';
 
 function accountId(conn: ImapConn): number {
   return conn.account!.id;
 }
 
-async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<{ code: string; text: string }> {
+/** RFC 7162 §3.2.5: SELECT (QRESYNC (uidvalidity modseq [known-uids [seq-match-data]])). */
+export interface QresyncParam {
+  uidValidity: number;
+  modseq: number;
+  /** known-uids as sent (a UID set), or null. */
+  knownUids: string | null;
+}
+
+export interface SelectArgs {
+  name: string;
+  /** RFC 7162 §3.1.8: SELECT (CONDSTORE). */
+  condstore: boolean;
+  qresync: QresyncParam | null;
+}
+
+async function select(conn: ImapConn, args: SelectArgs, readOnly: boolean): Promise<{ code: string; text: string }> {
+  const { name } = args;
+  // RFC 7162 §3.2.5: a QRESYNC parameter before ENABLE QRESYNC is an error
+  if (args.qresync && !conn.qresync) throw new ImapError('BAD', null, 'QRESYNC is not enabled');
+  if (args.condstore || args.qresync) conn.condstore = true;
   const store = conn.ctx.store;
   if (conn.selected) {
     // RFC 9051 §6.3.2: selecting another mailbox closes the current one (without expunging)
@@ -35,13 +56,21 @@ async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<
   conn.setSelected(view);
   let firstUnseen = 0;
   let n = 0;
+  const keywords = new Set<string>(COMMON_KEYWORDS);
+  // RFC 7162 §3.2.5: with a matching UIDVALIDITY, the messages changed after the client's modseq are reported
+  const resync = args.qresync && args.qresync.uidValidity === mb.uidValidity ? args.qresync : null;
+  const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
   for await (const page of allMessages(store, mb.id)) {
     for (const m of page) {
       n++;
       view.uids.push(m.uid);
       if (!firstUnseen && !m.flags.includes('\\Seen')) firstUnseen = n;
+      // RFC 9051 §7.3.5: FLAGS names every keyword in use (and the common ones)
+      for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+      if (resync && m.modseq > resync.modseq) changed.push({ uid: m.uid, flags: m.flags, modseq: m.modseq });
     }
   }
+  view.addKeywords(keywords);
   const status = await store.mailboxStatus(mb.id);
   if (!conn.rev2) {
     // RFC 3501 §2.3.2: \Recent, claimed by exactly one session (EXAMINE does not claim)
@@ -60,38 +89,111 @@ async function select(conn: ImapConn, name: string, readOnly: boolean): Promise<
   // RFC 9051 §6.3.2 (and RFC 3501 §6.3.1 for IMAP4rev1)
   conn.send(`* ${view.exists} EXISTS`);
   if (view.recent) conn.send(`* ${view.recent.size} RECENT`);
-  conn.send(`* FLAGS ${flagList([...SYSTEM_FLAGS, ...COMMON_KEYWORDS])}`);
-  conn.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'])}] Flags permitted`);
+  for (const line of view.flagResponses()) conn.send(line);
   if (!conn.rev2 && firstUnseen) conn.send(`* OK [UNSEEN ${firstUnseen}] First unseen`);
   conn.send(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid`);
   conn.send(`* OK [UIDNEXT ${status.uidNext}] Predicted next UID`);
+  // RFC 7162 §3.1.2.1: every SELECT/EXAMINE of a mailbox with persistent mod-sequences says HIGHESTMODSEQ
+  conn.send(`* OK [HIGHESTMODSEQ ${status.highestModSeq}] Highest`);
   if (conn.rev2) conn.send(`* LIST (${attributesOf(mb, false, null).join(' ')}) "${DELIMITER}" ${conn.mailboxOut(mb.name)}`);
+  if (resync) {
+    // RFC 7162 §3.2.5.2: what vanished since the client's modseq (among its known UIDs, if it sent them),
+    // as VANISHED (EARLIER), then FETCH (UID FLAGS MODSEQ) of every message changed since.
+    let gone = await store.expungedSince(mb.id, resync.modseq);
+    if (resync.knownUids) {
+      const known = parseSequenceSet(resync.knownUids);
+      const ranges = known && 'ranges' in known ? resolveRanges(known, 0xffffffff) : [];
+      gone = gone.filter((u) => inRanges(u, ranges));
+    }
+    if (gone.length) conn.send(`* VANISHED (EARLIER) ${compressSet(gone)}`);
+    for (const c of changed) {
+      const seq = view.seqOf(c.uid);
+      if (seq) conn.send(flagsFetchLine(conn, view, seq, c.uid, c.flags, c.modseq));
+    }
+  }
   return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed` };
 }
 
-/** RFC 9051 §9: select = "SELECT" SP mailbox [select-params]; we support no parameters (CONDSTORE is not offered). */
-export function parseSelect(args: ArgReader, ctx: ParseContext): string {
+/** RFC 9051 §9: nz-number (32 bits); RFC 7162 §7: mod-sequence-valzer (63 bits). */
+function numberToken(t: Token | undefined, bad: (m: string) => never, what: string, max = 0xffffffff, zero = false): number {
+  const v = t && t.t === 'atom' && /^\d{1,19}$/.test(t.v) ? Number(t.v) : NaN;
+  if (!Number.isSafeInteger(v) || v > max || (!zero && v === 0)) return bad(`Invalid ${what}`);
+  return v;
+}
+
+/**
+ * RFC 7162 §7: mod-sequence-valzer = "0" / mod-sequence-value (1 to 2^63-1). Values above the
+ * safe integers are clamped: Yubin's mod-sequences never get there, so "above every modseq" keeps
+ * its meaning.
+ */
+export function modseqToken(t: Token | undefined, bad: (m: string) => never, zero = true): number {
+  const text = t && t.t === 'atom' && /^\d{1,19}$/.test(t.v) ? t.v : null;
+  if (text === null) return bad('Invalid mod-sequence');
+  const v = BigInt(text);
+  if (v > 0x7fffffffffffffffn || (!zero && v === 0n)) return bad('Invalid mod-sequence');
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/**
+ * RFC 9051 §9: select = "SELECT" SP mailbox [select-params]; RFC 7162 §7: select-param =/
+ * "CONDSTORE" / "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
+ * [SP seq-match-data] ")", seq-match-data = "(" known-sequence-set SP known-uid-set ")".
+ */
+export function parseSelect(args: ArgReader, ctx: ParseContext): SelectArgs {
   const name = mailboxArg(args, ctx);
+  const out: SelectArgs = { name, condstore: false, qresync: null };
+  const bad = (m: string): never => args.bad(m);
   if (!args.done) {
     const params = args.list();
-    if (params.length) args.bad('Unsupported SELECT parameter');
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i]!;
+      const v = p.t === 'atom' ? p.v.toUpperCase() : '';
+      if (v === 'CONDSTORE') out.condstore = true;
+      else if (v === 'QRESYNC') {
+        const q = params[++i];
+        if (!q || q.t !== 'list' || q.items.length < 2 || q.items.length > 4) return bad('QRESYNC needs (uidvalidity modseq [known-uids [seq-match-data]])');
+        const [uv, ms, known, match] = q.items;
+        const uidValidity = numberToken(uv, bad, 'UIDVALIDITY');
+        const modseq = modseqToken(ms, bad, false);
+        let knownUids: string | null = null;
+        if (known) {
+          if (known.t === 'list' && !match) {
+            // the seq-match-data without known-uids
+            checkSeqMatch(known, bad);
+          } else {
+            const set = known.t === 'atom' ? parseSequenceSet(known.v) : null;
+            if (!set || !('ranges' in set)) return bad('Invalid known-uids');
+            knownUids = (known as { v: string }).v;
+          }
+        }
+        if (match) checkSeqMatch(match, bad);
+        // RFC 7162 §3.2.5.2: the seq-match-data only narrows what the server must look up; the
+        // expunge history is complete (kept for the mailbox's lifetime), so it is not needed.
+        out.qresync = { uidValidity, modseq, knownUids };
+      } else return bad('Unsupported SELECT parameter');
+    }
   }
   args.end();
-  return name;
+  return out;
+}
+
+function checkSeqMatch(t: Token, bad: (m: string) => never): void {
+  const ok = t.t === 'list' && t.items.length === 2 && t.items.every((x) => x.t === 'atom' && parseSequenceSet(x.v) !== null && x.v !== '$');
+  if (!ok) bad('Invalid seq-match-data');
 }
 
 export const selectCmd = defineCommand({
   name: 'SELECT',
   states: AUTHED,
   parse: parseSelect,
-  run: (conn, name) => select(conn, name, false),
+  run: (conn, args) => select(conn, args, false),
 });
 
 export const examine = defineCommand({
   name: 'EXAMINE',
   states: AUTHED,
   parse: parseSelect,
-  run: (conn, name) => select(conn, name, true),
+  run: (conn, args) => select(conn, args, true),
 });
 
 /** A single mailbox name and nothing else (DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT). */
@@ -223,7 +325,8 @@ function patternToken(ctx: ParseContext, t: Token, bad: (m: string) => never): s
   return bad('Expected a mailbox pattern');
 }
 
-const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT'];
+// RFC 7162 §3.1.9: HIGHESTMODSEQ
+const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ'];
 
 function statusItems(items: Token[], bad: (m: string) => never): string[] {
   const out: string[] = [];
@@ -246,6 +349,11 @@ async function statusLine(conn: ImapConn, mb: Mailbox, items: string[]): Promise
     else if (it === 'UNSEEN') parts.push(`UNSEEN ${st.unseen}`);
     else if (it === 'DELETED') parts.push(`DELETED ${st.deleted}`);
     else if (it === 'SIZE') parts.push(`SIZE ${st.size}`);
+    else if (it === 'HIGHESTMODSEQ') {
+      // RFC 7162 §3.1: STATUS HIGHESTMODSEQ is a CONDSTORE enabling command
+      conn.condstore = true;
+      parts.push(`HIGHESTMODSEQ ${st.highestModSeq}`);
+    }
     // RFC 9051 §6.3.11: RECENT is gone in IMAP4rev2; rev1 clients still get it
     else if (it === 'RECENT' && !conn.rev2) parts.push(`RECENT ${st.recent}`);
   }

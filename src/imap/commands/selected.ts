@@ -1,6 +1,7 @@
 // Selected-state housekeeping (RFC 9051 §6.4): CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE,
 // UID EXPUNGE (RFC 4315 §2.1).
-import { defineCommand, noArgs, type ImapConn, type ParseContext } from '../server/conn.js';
+import { defineCommand, noArgs, type CommandResult, type ImapConn, type ParseContext } from '../server/conn.js';
+import { reportRemoved } from '../server/notify.js';
 import { allMessages, requireSelected, resolveSet } from '../server/messages.js';
 import type { SelectedView } from '../server/view.js';
 import type { ArgReader } from '../wire/tokenizer.js';
@@ -19,12 +20,16 @@ async function expungeDeleted(conn: ImapConn, view: SelectedView, only: Set<numb
   return store.expunge(view.mailboxId, victims);
 }
 
-/** Sends EXPUNGE for UIDs this session removed itself (RFC 9051 §7.5.1). */
+/** Sends EXPUNGE (or VANISHED after ENABLE QRESYNC) for UIDs this session removed itself (RFC 9051 §7.5.1, RFC 7162 §3.2.10). */
 export function reportExpunged(conn: ImapConn, view: SelectedView, uids: readonly number[]): void {
-  for (const uid of [...uids].sort((a, b) => a - b)) {
-    const seq = view.remove(uid);
-    if (seq) conn.send(`* ${seq} EXPUNGE`);
-  }
+  reportRemoved(conn, view, [...uids].sort((a, b) => a - b));
+}
+
+/** RFC 7162 §3.2.10 (QRESYNC): the tagged OK of EXPUNGE and CLOSE carries the new HIGHESTMODSEQ. */
+async function highestModSeqResult(conn: ImapConn, view: SelectedView, name: string): Promise<CommandResult | undefined> {
+  if (!conn.qresync) return undefined;
+  const st = await conn.ctx.store.mailboxStatus(view.mailboxId);
+  return { code: `HIGHESTMODSEQ ${st.highestModSeq}`, text: `${name} completed` };
 }
 
 export const check = defineCommand({
@@ -43,8 +48,14 @@ export const close = defineCommand({
   async run(conn) {
     const view = requireSelected(conn);
     // RFC 9051 §6.4.2: silently expunge \Deleted messages unless read-only, then unselect
-    if (!view.readOnly) await expungeDeleted(conn, view, null);
+    if (view.readOnly) {
+      conn.setSelected(null);
+      return;
+    }
+    await expungeDeleted(conn, view, null);
+    const r = await highestModSeqResult(conn, view, 'CLOSE');
     conn.setSelected(null);
+    return r;
   },
 });
 
@@ -73,8 +84,9 @@ export const expunge = defineCommand({
   async run(conn, set) {
     const view = requireSelected(conn);
     const only = set ? new Set(resolveSet(conn, view, set.text, true)) : null;
-    if (only && only.size === 0) return;
+    if (only && only.size === 0) return highestModSeqResult(conn, view, set ? 'UID EXPUNGE' : 'EXPUNGE');
     const removed = await expungeDeleted(conn, view, only);
     reportExpunged(conn, view, removed);
+    return highestModSeqResult(conn, view, set ? 'UID EXPUNGE' : 'EXPUNGE');
   },
 });

@@ -88,6 +88,14 @@ export interface ImapConn {
   rev2: boolean;
   /** UTF8=ACCEPT or IMAP4rev2 enabled: names and strings in UTF-8 (RFC 6855, RFC 9051 §5.1). */
   utf8: boolean;
+  /**
+   * RFC 7162 §3.1: a CONDSTORE enabling command was seen (ENABLE CONDSTORE, SELECT (CONDSTORE),
+   * FETCH MODSEQ/CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ, STATUS HIGHESTMODSEQ):
+   * every untagged FETCH with flags carries UID and MODSEQ from now on.
+   */
+  condstore: boolean;
+  /** RFC 7162 §3.2.3: ENABLE QRESYNC: VANISHED replaces EXPUNGE, SELECT (QRESYNC ...) allowed. */
+  qresync: boolean;
   /** SEARCHRES saved result: UIDs (RFC 5182). */
   savedSearch: number[];
   /** IDLE: the session is idling; change events are pushed at once. */

@@ -5,7 +5,47 @@ import type { ChangeEvent } from '../../store/types.js';
 import type { ImapConn } from './conn.js';
 import type { SelectedView } from './view.js';
 import { allMessages } from './messages.js';
-import { flagList } from '../wire/compose.js';
+import { compressSet, flagList } from '../wire/compose.js';
+
+/**
+ * RFC 9051 §7.3.5, §7.5.2: when the keywords of the mailbox grow, FLAGS and PERMANENTFLAGS are sent
+ * again before any response uses a new keyword (each session announces to its own client before
+ * its first use, whichever session set it).
+ */
+export function announceKeywords(conn: ImapConn, view: SelectedView, flags: Iterable<string>): void {
+  if (view.addKeywords(flags)) for (const line of view.flagResponses()) conn.send(line);
+}
+
+/**
+ * An untagged FETCH reporting flags (RFC 9051 §7.5.2). The UID is always included so clients need
+ * not map; RFC 7162 §3.1: once CONDSTORE is enabled, MODSEQ too. flags null: MODSEQ only
+ * (STORE .SILENT with CONDSTORE, RFC 7162 §3.1.3).
+ */
+export function flagsFetchLine(conn: ImapConn, view: SelectedView, seq: number, uid: number, flags: readonly string[] | null, modseq: number): string {
+  const items = [`UID ${uid}`];
+  if (flags) {
+    announceKeywords(conn, view, flags);
+    items.push(`FLAGS ${flagList(view.recent?.has(uid) ? [...flags, '\\Recent'] : flags)}`);
+  }
+  if (conn.condstore) items.push(`MODSEQ (${modseq})`);
+  return `* ${seq} FETCH (${items.join(' ')})`;
+}
+
+/**
+ * Reports UIDs removed from the view: EXPUNGE per message, or after ENABLE QRESYNC one VANISHED
+ * (RFC 7162 §3.2.10: VANISHED replaces EXPUNGE). uids ascending; those not in the view are skipped.
+ */
+export function reportRemoved(conn: ImapConn, view: SelectedView, uids: readonly number[]): void {
+  const gone: number[] = [];
+  for (const uid of uids) {
+    const seq = view.remove(uid);
+    if (!seq) continue;
+    if (conn.qresync) gone.push(uid);
+    // RFC 9051 §7.5.1: each EXPUNGE renumbers the messages after it; remove() gives the current number.
+    else conn.send(`* ${seq} EXPUNGE`);
+  }
+  if (gone.length) conn.send(`* VANISHED ${compressSet(gone)}`);
+}
 
 export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promise<void> {
   const sel = conn.selected;
@@ -32,11 +72,7 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
         conn.send(`* ${sel.exists} EXISTS`);
         added = false;
       }
-      // RFC 9051 §7.5.1: each EXPUNGE renumbers the messages after it; remove() gives the current number.
-      for (const uid of uids) {
-        const seq = sel.remove(uid);
-        if (seq) conn.send(`* ${seq} EXPUNGE`);
-      }
+      reportRemoved(conn, sel, uids);
     } else if (ev.type === 'message-added') {
       if (ev.uid > sel.maxUid) {
         sel.uids.push(ev.uid);
@@ -52,9 +88,8 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
           conn.send(`* ${sel.exists} EXISTS`);
           added = false;
         }
-        const flags = sel.recent?.has(c.uid) ? [...c.flags, '\\Recent'] : c.flags;
-        // RFC 9051 §7.5.2: unsolicited FETCH; the UID is included so clients need not map
-        conn.send(`* ${seq} FETCH (UID ${c.uid} FLAGS ${flagList(flags)})`);
+        // RFC 9051 §7.5.2: unsolicited FETCH
+        conn.send(flagsFetchLine(conn, sel, seq, c.uid, c.flags, c.modseq));
       }
     }
   }
@@ -79,25 +114,22 @@ async function resync(conn: ImapConn, sel: SelectedView): Promise<void> {
   // Events from here on queue normally; duplicates of what the listing finds are harmless.
   sel.resyncFrom = null;
   const present = new Set<number>();
-  const changed: Array<{ uid: number; flags: string[] }> = [];
+  const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
   const added: number[] = [];
   const maxUid = sel.maxUid;
   for await (const page of allMessages(conn.ctx.store, sel.mailboxId)) {
     for (const m of page) {
       present.add(m.uid);
       if (m.uid > maxUid) added.push(m.uid);
-      else if (m.modseq > since && !sel.ownChanges.delete(`${m.uid}:${m.modseq}`)) changed.push({ uid: m.uid, flags: m.flags });
+      else if (m.modseq > since && !sel.ownChanges.delete(`${m.uid}:${m.modseq}`)) changed.push({ uid: m.uid, flags: m.flags, modseq: m.modseq });
     }
   }
   const gone: number[] = [];
   for (const uid of sel.uids) if (!present.has(uid)) gone.push(uid);
-  for (const uid of gone) {
-    const seq = sel.remove(uid);
-    if (seq) conn.send(`* ${seq} EXPUNGE`);
-  }
+  reportRemoved(conn, sel, gone);
   for (const c of changed) {
     const seq = sel.seqOf(c.uid);
-    if (seq) conn.send(`* ${seq} FETCH (UID ${c.uid} FLAGS ${flagList(sel.recent?.has(c.uid) ? [...c.flags, '\\Recent'] : c.flags)})`);
+    if (seq) conn.send(flagsFetchLine(conn, sel, seq, c.uid, c.flags, c.modseq));
   }
   if (added.length) {
     for (const uid of added) sel.uids.push(uid);

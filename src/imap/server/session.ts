@@ -41,6 +41,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   utf8 = false;
   savedSearch: number[] = [];
   idling = false;
+  condstore = false;
+  qresync = false;
 
   /** A command is reading a continuation line: literals are refused. */
   private readingLine = false;
@@ -154,6 +156,9 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'REPLACE',
       'COMPRESS=DEFLATE',
       'UTF8=ACCEPT',
+      // RFC 7162 §3.1, §3.2
+      'CONDSTORE',
+      'QRESYNC',
     );
     return caps;
   }

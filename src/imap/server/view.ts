@@ -4,6 +4,11 @@
 // FETCH at the end of any command or during IDLE, EXPUNGE never while a FETCH, STORE or
 // SEARCH that uses sequence numbers is being answered.
 import type { ChangeEvent } from '../../store/types.js';
+import { flagList } from '../wire/compose.js';
+
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+/** Keywords every mailbox announces at SELECT, present or not (RFC 9051 §2.3.2, RFC 5788 registry). */
+export const COMMON_KEYWORDS = ['$Forwarded', '$MDNSent', '$Junk', '$NotJunk', '$Phishing'];
 
 /**
  * Ascending UIDs kept as runs of consecutive numbers: a mailbox of 100,000 messages with few
@@ -150,6 +155,13 @@ export class SelectedView {
   static maxPending = 10_000;
   /** "uid:modseq" of flag changes this session made itself (reported by its own STORE). */
   ownChanges = new Set<string>();
+  /**
+   * Keywords announced to the client in `* FLAGS` (lower case). RFC 9051 §7.3.5: a keyword is
+   * announced before any response uses it (announceKeywords).
+   */
+  readonly keywords = new Set<string>();
+  /** The keywords announced, as first spelled (for the FLAGS list). */
+  private readonly keywordList: string[] = [];
 
   constructor(
     readonly mailboxId: number,
@@ -158,6 +170,26 @@ export class SelectedView {
     readonly readOnly: boolean,
     readonly uidValidity: number,
   ) {}
+
+  /** Adds keywords to the announced set; returns true when one was new. */
+  addKeywords(flags: Iterable<string>): boolean {
+    let grew = false;
+    for (const f of flags) {
+      if (f.startsWith('\\')) continue;
+      const k = f.toLowerCase();
+      if (this.keywords.has(k)) continue;
+      this.keywords.add(k);
+      this.keywordList.push(f);
+      grew = true;
+    }
+    return grew;
+  }
+
+  /** RFC 9051 §7.3.5, §7.1 PERMANENTFLAGS: the FLAGS and PERMANENTFLAGS responses for the announced set. */
+  flagResponses(): string[] {
+    const flags = [...SYSTEM_FLAGS, ...this.keywordList];
+    return [`* FLAGS ${flagList(flags)}`, `* OK [PERMANENTFLAGS ${this.readOnly ? '()' : flagList([...flags, '\\*'])}] Flags permitted`];
+  }
 
   /** Queues a change; past maxPending, drops the queue and marks the view for a resync. */
   queue(ev: ChangeEvent): void {
