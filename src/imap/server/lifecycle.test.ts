@@ -68,17 +68,25 @@ test('APPEND OK: the staged file is gone once the command is answered', async ()
 
 test('APPEND NO (no such mailbox): nothing is left in tmp', async () => {
   const { c, s } = await loggedIn();
-  c.send('A APPEND Nowhere {5+}\r\nhello\r\n');
+  // past the writer's 64K buffer, so the literal is in a temporary file when the command ends
+  s.send('A APPEND Nowhere {200000}');
+  await s.expect(['+ Ready for literal data']);
+  c.send('x'.repeat(200_000) + '\r\n');
   await s.expect(['A NO [TRYCREATE] No such mailbox']);
-  assert.deepEqual(await tmpFiles(), []);
+  // released when the command ends, just after its answer is sent
+  await tmpEmpty();
   assert.equal(session(c).heldCount, 0);
 });
 
 test('APPEND BAD (arguments after the literal): nothing is left in tmp', async () => {
   const { c, s } = await loggedIn();
-  c.send('A APPEND INBOX {5+}\r\nhello extra\r\n');
+  // past the writer's 64K buffer, so the literal is in a temporary file when the command ends
+  s.send('A APPEND INBOX {200000}');
+  await s.expect(['+ Ready for literal data']);
+  c.send('x'.repeat(200_000) + ' extra\r\n');
   await s.expect(['A BAD Too many arguments']);
-  assert.deepEqual(await tmpFiles(), []);
+  // released when the command ends, just after its answer is sent
+  await tmpEmpty();
   assert.equal(session(c).heldCount, 0);
 });
 
