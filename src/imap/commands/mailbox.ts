@@ -218,6 +218,9 @@ export function parseCreate(args: ArgReader, ctx: ParseContext): { name: string;
       const u = uses[0]!;
       const found = u.t === 'atom' ? SPECIAL_USES.find((s) => s.toLowerCase() === u.v.toLowerCase()) : undefined;
       if (!found) throw new ImapError('NO', 'USEATTR', 'Unsupported special-use attribute');
+      // RFC 6154 §3: a use the server cannot give a mailbox is refused; \All and \Flagged name virtual
+      // mailboxes (every message, every flagged message) and a created mailbox would be neither.
+      if (found === '\\All' || found === '\\Flagged') throw new ImapError('NO', 'USEATTR', `${found} is a virtual mailbox; it cannot be created`);
       specialUse = found;
     }
   }

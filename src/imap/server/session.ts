@@ -155,6 +155,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'CATENATE',
       'REPLACE',
       'COMPRESS=DEFLATE',
+      'CREATE-SPECIAL-USE',
       'UTF8=ACCEPT',
       // RFC 7162 §3.1, §3.2
       'CONDSTORE',
