@@ -312,8 +312,9 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
         }
         const range = resolveSection(st!, it.spec);
         if (!range) {
-          // RFC 9051 §6.4.5: a section that does not exist is an empty string
-          out.push(label + '""');
+          // RFC 9051 §6.4.5: a section that does not exist is an empty string; sent as "{0}", as the
+          // reference servers do (MIME corpus 09, 10: Dovecot answers BODY[2] {0})
+          out.push(label + '{0}\r\n');
           break;
         }
         if (range.filter) {

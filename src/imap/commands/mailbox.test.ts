@@ -123,6 +123,10 @@ test('mailboxes: CREATE, LIST, RENAME, DELETE, SUBSCRIBE, names', async () => {
   (await c.cmd('CREATE Projects/2026/Q1')).ok();
   (await c.cmd('LIST "" Projects/%')).ok().has('* LIST (\\HasChildren) "/" Projects/2026').lacks('Q1');
   (await c.cmd('CREATE Projects')).no('ALREADYEXISTS');
+  // RFC 9051 §6.3.5: deleting a parent keeps its name as a \Noselect placeholder while it has children
+  (await c.cmd('DELETE Projects')).ok();
+  (await c.cmd('LIST "" Projects')).ok().has('* LIST (\\Noselect \\HasChildren) "/" Projects\r\n');
+  (await c.cmd('SELECT Projects')).no('NONEXISTENT');
   (await c.cmd('DELETE Projects')).no('HASCHILDREN');
   (await c.cmd('RENAME Projects/2026 Archive2026')).ok();
   (await c.cmd('LIST "" *')).ok().has('"/" Archive2026/Q1').lacks('Projects/2026');
@@ -163,4 +167,51 @@ test('LIST (SUBSCRIBED RECURSIVEMATCH) reports CHILDINFO for an unsubscribed par
   r.has('"/" Club ("CHILDINFO" ("SUBSCRIBED"))');
   (await c.cmd('LIST (RECURSIVEMATCH) "" *')).bad();
   (await c.cmd('LIST "" * RETURN (BOGUS)')).bad();
+});
+
+test('LSUB shows a parent hidden by "%" as \\Noselect; LIST CHILDINFO in the RFC 5258 form; placeholders go with their children', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Hobby/Music/Jazz')).ok();
+  (await c.cmd('SUBSCRIBE Hobby/Music/Jazz')).ok();
+  const s = c.transcript();
+  // RFC 3501 §6.3.9: the unsubscribed parent of a subscribed mailbox "%" does not reach
+  s.send('l1 LSUB "" Hobby/%');
+  await s.expectTagged('l1', ['* LSUB (\\Noselect) "/" Hobby/Music'], 'l1 OK LSUB completed', true);
+  s.send('l2 LSUB "" Hobby/*');
+  await s.expectTagged('l2', ['* LSUB (\\HasNoChildren) "/" Hobby/Music/Jazz'], 'l2 OK LSUB completed', true);
+  s.send('l3 LSUB "" Hobby');
+  await s.expectTagged('l3', ['* LSUB (\\Noselect) "/" Hobby'], 'l3 OK LSUB completed', true);
+  // RFC 5258 §4, §5.9: mbox-list-extended-item ("CHILDINFO" ("SUBSCRIBED"))
+  s.send('l4 LIST (SUBSCRIBED RECURSIVEMATCH) "" Hobby/%');
+  await s.expectTagged('l4', ['* LIST (\\HasChildren) "/" Hobby/Music ("CHILDINFO" ("SUBSCRIBED"))'], 'l4 OK LIST completed', true);
+  s.send('l5 LIST (SUBSCRIBED) "" Hobby/%');
+  await s.expectTagged('l5', [], 'l5 OK LIST completed', true);
+  s.send('d1 DELETE Hobby/Music');
+  await s.expectTagged('d1', [], 'd1 OK DELETE completed');
+  s.send('l6 LIST "" Hobby*');
+  await s.expectTagged('l6', ['* LIST (\\HasChildren) "/" Hobby', '* LIST (\\Noselect \\HasChildren) "/" Hobby/Music', '* LIST (\\HasNoChildren) "/" Hobby/Music/Jazz'], 'l6 OK LIST completed', true);
+  s.send('d2 DELETE Hobby/Music/Jazz');
+  await s.expectTagged('d2', [], 'd2 OK DELETE completed');
+  s.send('l7 LIST "" Hobby*');
+  await s.expectTagged('l7', ['* LIST (\\HasNoChildren) "/" Hobby'], 'l7 OK LIST completed', true);
+});
+
+test('atoms with "[" (an ATOM-CHAR outside FETCH sections): SELECT and LIST answer, never BAD "Unterminated [" nor a disconnect', async () => {
+  const c = await t.connect();
+  await c.login();
+  const s = c.transcript();
+  // The name of issue 12 (imaptest's atom test): "&'" is not valid modified UTF-7, so the name is refused with NO.
+  s.send("a1 SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}");
+  await s.expectTagged('a1', [], 'a1 NO [CANNOT] Mailbox name is not valid modified UTF-7');
+  s.send("a2 LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*");
+  await s.expectTagged('a2', [], 'a2 OK LIST completed');
+  s.send('a3 SELECT a[b');
+  await s.expectTagged('a3', [], 'a3 NO [NONEXISTENT] No such mailbox');
+  s.send('a4 CREATE a[b]c');
+  await s.expectTagged('a4', [], 'a4 OK CREATE completed');
+  s.send('a5 LIST "" a[*');
+  await s.expectTagged('a5', ['* LIST (\\HasNoChildren) "/" a[b]c'], 'a5 OK LIST completed');
+  s.send('a6 NOOP');
+  await s.expectTagged('a6', [], 'a6 OK NOOP completed');
 });

@@ -253,10 +253,14 @@ export const deleteCmd = defineCommand({
     if (name === 'INBOX') throw new ImapError('NO', 'CANNOT', 'INBOX cannot be deleted');
     const store = conn.ctx.store;
     const mb = await store.getMailbox(accountId(conn), name);
-    if (!mb) throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
-    const all = await store.listMailboxes(accountId(conn));
-    // RFC 9051 §6.3.5, §7.1 HASCHILDREN: we keep no \Noselect placeholders, so a mailbox with children stays
-    if (all.some((m) => m.name.startsWith(mb.name + DELIMITER))) throw new ImapError('NO', 'HASCHILDREN', 'Mailbox has children; delete them first');
+    if (!mb) {
+      const all = await store.listMailboxes(accountId(conn));
+      // RFC 9051 §6.3.5: deleting a \Noselect name that has inferior names is an error
+      if (all.some((m) => m.name.startsWith(name + DELIMITER))) throw new ImapError('NO', 'HASCHILDREN', 'Mailbox has children and is only a placeholder');
+      throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
+    }
+    // RFC 9051 §6.3.5: a mailbox with children is deleted (its messages go); its name stays as a
+    // \Noselect placeholder while the children exist (LIST shows it so)
     if (conn.selected?.mailboxId === mb.id) conn.setSelected(null);
     await store.deleteMailbox(accountId(conn), mb.name);
   },
@@ -445,40 +449,64 @@ export function parseList(args: ArgReader, ctx: ParseContext, lsub = false): Lis
   return { sel, ret, reference, patterns };
 }
 
-async function listCommand(conn: ImapConn, { sel, ret, reference, patterns }: ListArgs, lsub: boolean): Promise<void> {
+/** Every proper ancestor of a name ("a", "a/b" for "a/b/c"). */
+function ancestors(name: string): string[] {
+  const out: string[] = [];
+  let i = name.indexOf(DELIMITER);
+  while (i > 0) {
+    out.push(name.slice(0, i));
+    i = name.indexOf(DELIMITER, i + 1);
+  }
+  return out;
+}
 
+async function listCommand(conn: ImapConn, { sel, ret, reference, patterns }: ListArgs, lsub: boolean): Promise<void> {
   // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root of the reference
   if (patterns.length === 1 && patterns[0] === '') {
     conn.send(`* ${lsub ? 'LSUB' : 'LIST'} (\\Noselect) "${DELIMITER}" ""`);
     return;
   }
   const all = await conn.ctx.store.listMailboxes(accountId(conn));
-  all.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const byName = new Map(all.map((m) => [m.name, m]));
+  // RFC 9051 §6.3.5: a parent deleted while it had children stays as a \Noselect placeholder: a
+  // name with no mailbox of its own but with mailboxes below it.
+  const entries: Array<{ name: string; mb: Mailbox | null }> = all.map((mb) => ({ name: mb.name, mb }));
+  for (const mb of all) for (const a of ancestors(mb.name)) if (!byName.has(a) && !entries.some((e) => e.name === a)) entries.push({ name: a, mb: null });
+  entries.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const matchers = patterns.filter((p): p is string => p !== null).map((p) => listMatcher(reference, p));
   const matches = (name: string): boolean => matchers.some((m) => m(name));
-  const names = new Set(all.map((m) => m.name));
-  const hasChildren = (name: string): boolean => {
-    for (const n of names) if (n.startsWith(name + DELIMITER)) return true;
-    return false;
-  };
-  for (const mb of all) {
-    if (!matches(mb.name)) continue;
-    let childInfo = false;
-    if (lsub || sel.subscribed) {
-      if (!mb.subscribed) {
-        // RFC 5258 §3.5: RECURSIVEMATCH reports a parent whose child is subscribed, with CHILDINFO
-        if (sel.recursive && all.some((c) => c.subscribed && c.name.startsWith(mb.name + DELIMITER))) childInfo = true;
-        else continue;
+  const hasChildren = (name: string): boolean => all.some((m) => m.name.startsWith(name + DELIMITER));
+  const subscribedBelow = (name: string, unmatchedOnly: boolean): boolean =>
+    all.some((c) => c.subscribed && c.name.startsWith(name + DELIMITER) && (!unmatchedOnly || !matches(c.name)));
+  const kind = lsub ? 'LSUB' : 'LIST';
+  for (const { name, mb } of entries) {
+    if (!matches(name)) continue;
+    const out = conn.mailboxOut(name);
+    if (lsub) {
+      if (mb?.subscribed) {
+        conn.send(`* LSUB (${attributesOf(mb, hasChildren(name), null).join(' ')}) "${DELIMITER}" ${out}`);
+      } else if (subscribedBelow(name, true)) {
+        // RFC 3501 §6.3.9: a parent of subscribed mailboxes the "%" wildcard hides is listed with \Noselect
+        conn.send(`* LSUB (\\Noselect) "${DELIMITER}" ${out}`);
       }
+      continue;
     }
-    if (sel.specialUse && !mb.specialUse) continue;
+    let childInfo = false;
+    if (sel.subscribed && !mb?.subscribed) {
+      // RFC 5258 §3.5: RECURSIVEMATCH reports a parent whose descendant is subscribed (and not matched), with CHILDINFO
+      if (sel.recursive && subscribedBelow(name, true)) childInfo = true;
+      else continue;
+    }
+    if (sel.specialUse && !mb?.specialUse) continue;
     const attrs: string[] = [];
-    if (ret.children || lsub) attrs.push(hasChildren(mb.name) ? '\\HasChildren' : '\\HasNoChildren');
-    if (ret.subscribed && mb.subscribed && !lsub) attrs.push('\\Subscribed');
-    if (ret.specialUse && mb.specialUse) attrs.push(mb.specialUse);
+    if (!mb) attrs.push('\\Noselect');
+    if (ret.children || !mb) attrs.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
+    if (ret.subscribed && mb?.subscribed) attrs.push('\\Subscribed');
+    if (ret.specialUse && mb?.specialUse) attrs.push(mb.specialUse);
+    // RFC 5258 §4: mbox-list-extended-item "CHILDINFO" with the selection options the descendants meet
     const ext = childInfo ? ' ("CHILDINFO" ("SUBSCRIBED"))' : '';
-    conn.send(`* ${lsub ? 'LSUB' : 'LIST'} (${attrs.join(' ')}) "${DELIMITER}" ${conn.mailboxOut(mb.name)}${ext}`);
-    if (ret.status && !childInfo) conn.send(await statusLine(conn, mb, ret.status));
+    conn.send(`* ${kind} (${attrs.join(' ')}) "${DELIMITER}" ${out}${ext}`);
+    if (ret.status && mb && !childInfo) conn.send(await statusLine(conn, mb, ret.status));
   }
 }
 
