@@ -22,10 +22,11 @@ import { createImapSession } from './imap/server/session.js';
 import { createPop3Session } from './pop3/session.js';
 import { createManageSieveSession } from './managesieve/session.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { countAuth, countSessions, countVerdicts } from './http/instrument.js';
+import { countAuth, countSessions, countVerdicts, timeStore } from './http/instrument.js';
 import { startHttp, type HttpListeners, type RouteRegistrar } from './http/server.js';
 import { AcmeChallenges } from './http/acme-challenges.js';
 import { startSieveMemoryPruning } from './delivery/sieve-memory.js';
+import { TextIndexer } from './search/indexer.js';
 import { apiRoutes } from './http/api/index.js';
 import { AlpnChallenges } from './acme/alpn.js';
 import { acmeEnabled } from './acme/names.js';
@@ -56,7 +57,8 @@ export interface StartServerOptions {
 export async function startServer(config: Config, logger: Logger, opts: StartServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data_dir, { recursive: true });
   const metrics = createMetrics();
-  const store = await openStore(config.data_dir, { logger, config: config.store });
+  // Every store call is timed into the store latency histogram (/metrics).
+  const store = timeStore(await openStore(config.data_dir, { logger, config: config.store }), metrics);
   let storeOpen = true;
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const auth = countAuth(createAuthenticator(store, config, logger), metrics);
@@ -101,10 +103,13 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
       const seen = new Set<string>();
       return tls.certificates().map((c) => ({ ...c, names: c.names.filter((n) => !seen.has(n) && seen.add(n)) }));
     },
+    workers: () => workers.stats(),
   });
   const challenges = new AcmeChallenges();
   const alpnChallenges = new AlpnChallenges();
   let bound = false;
+  // Made once the listeners are bound (below); the admin API's TLS status reads it late.
+  let acme: AcmeManager | null = null;
   let listeners: Awaited<ReturnType<typeof startListeners>>;
   let web: HttpListeners;
   try {
@@ -114,7 +119,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
       tls,
       alpnChallenges,
       // The admin API (/api/v1, src/http/api) on the running store, queue and certificates.
-      adminRoutes: [apiRoutes({ config, store, queue, tls, logger, resolver }), ...(opts.adminRoutes ?? [])],
+      adminRoutes: [apiRoutes({ config, store, queue, tls, logger, resolver, acme: () => acme }), ...(opts.adminRoutes ?? [])],
       deps: {
         config,
         store,
@@ -151,9 +156,12 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
   queue.start();
   // Expired Sieve memory (vacation replies, duplicate ids, redirect counters) is pruned hourly.
   const sievePruner = startSieveMemoryPruning({ store, logger, now: ctx.now });
+  // The full-text index is filled in the background, after messages are stored (src/search).
+  const indexer = store.textIndex ? new TextIndexer(store, store.textIndex, logger) : null;
+  indexer?.start();
   bound = true;
   const addresses = { ...listeners.addresses, ...web.addresses };
-  const acme = acmeEnabled(config)
+  acme = acmeEnabled(config)
     ? createAcmeManager({
         config,
         logger,
@@ -186,6 +194,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
         await queue.stop(graceMs);
         stopVerdicts();
         await sievePruner.stop();
+        await indexer?.stop();
         storeOpen = false;
         await store.close();
         await closeWorkers();

@@ -10,6 +10,7 @@ import { register as registerQueue } from './queue.js';
 import { register as registerSieve } from './sieve.js';
 import { register as registerApiToken } from './api-token.js';
 import { register as registerTls } from './tls.js';
+import { register as registerIndex } from './index.js';
 import { register as registerStore } from './store.js';
 
 const program = new Command();
@@ -28,6 +29,7 @@ registerQueue(program);
 registerSieve(program);
 registerApiToken(program);
 registerTls(program);
+registerIndex(program);
 registerStore(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,9 +1,10 @@
 // SEARCH (RFC 9051 §6.4.4; RFC 3501 §6.4.4 for IMAP4rev1 keys): parsing search keys into a
 // tree and evaluating it over the selected mailbox. Cheap keys (flags, sizes, dates, sets) use
 // the stored metadata only; header keys read the header bytes; BODY/TEXT decode text parts.
-import type { MessageMeta } from '../store/types.js';
-import type { MessageStructure, MimePart } from '../message/types.js';
-import { decodeCharset, decodeEncodedWords, headerBytesToString, parseHeaderFields, type HeaderField } from '../message/headers.js';
+import type { MessageMeta, Store, TextField } from '../store/types.js';
+import type { MessageStructure } from '../message/types.js';
+import type { HeaderField } from '../message/headers.js';
+import { bodyText, envelopeText, headerFieldsOf, headerLine, headerValueText, messageReader, type EnvelopeField } from '../search/text.js';
 import type { ImapConn } from './server/conn.js';
 import { ImapError } from './server/errors.js';
 import type { SelectedView } from './server/view.js';
@@ -11,7 +12,6 @@ import { allMessages } from './server/messages.js';
 import { mapLimit } from './server/parallel.js';
 
 const SEARCH_CONCURRENCY = 16;
-import { decodeTransfer } from '../message/sections.js';
 import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire/sequence.js';
 import { ArgReader, type Token } from './wire/tokenizer.js';
 import { MONTHS as DATE_MONTHS } from '../message/date.js';
@@ -129,77 +129,64 @@ function parseKey(args: ArgReader, t: Token, charset: string, depth: number): Se
   return args.bad(`Unknown search key ${k.slice(0, 30)}`);
 }
 
+/** What a search runs over: the selected mailbox as one session sees it. */
+export interface SearchScope {
+  store: Store;
+  mailboxId: number;
+  uidValidity: number;
+  /** Messages in the view (the highest sequence number). */
+  exists: number;
+  maxUid: number;
+  /** The sequence number of a UID in the view, 0 when it is not in it. */
+  seqOf(uid: number): number;
+  /** The UID at a 0-based position in the view. */
+  uidAt(index: number): number | undefined;
+  recent: ReadonlySet<number> | null;
+  /** The saved result "$" (RFC 5182). */
+  saved: readonly number[];
+  /** The time OLDER/YOUNGER compare with (RFC 5032), ms. */
+  now: number;
+}
+
 /** Lazily loaded data of one message while it is evaluated. */
 class Candidate {
   private st: MessageStructure | null | undefined;
   private headers: HeaderField[] | undefined;
   private text: string | undefined;
+  private reader: ((start: number, end: number) => Promise<Uint8Array>) | undefined;
   constructor(
-    readonly conn: ImapConn,
-    readonly view: SelectedView,
+    readonly scope: SearchScope,
     readonly meta: MessageMeta,
     readonly seq: number,
   ) {}
   async structure(): Promise<MessageStructure | null> {
-    if (this.st === undefined) this.st = await this.conn.ctx.store.getStructure(this.view.mailboxId, this.meta.uid);
+    if (this.st === undefined) this.st = await this.scope.store.getStructure(this.scope.mailboxId, this.meta.uid);
     return this.st;
+  }
+  private read(start: number, end: number): Promise<Uint8Array> {
+    const { blobs } = this.scope.store;
+    const id = this.meta.blobId;
+    this.reader ??= messageReader(this.meta.size, (s, e) => blobs.read(id, { start: s, end: e }));
+    return this.reader(start, end);
   }
   async headerFields(): Promise<HeaderField[]> {
     if (this.headers) return this.headers;
     const st = await this.structure();
     if (!st) return (this.headers = []);
-    const raw = await this.conn.ctx.store.blobs.read(this.meta.blobId, { start: 0, end: st.root.bodyStart });
-    this.headers = parseHeaderFields(headerBytesToString(raw).text);
+    this.headers = headerFieldsOf(st, await this.read(0, st.root.bodyStart));
     return this.headers;
   }
-  /** Decoded text of the text/* leaf parts, lower case (RFC 9051 §6.4.4 BODY). */
+  /** The body text BODY compares (src/search/text.ts bodyText, lower case; RFC 9051 §6.4.4 BODY). */
   async bodyText(): Promise<string> {
     if (this.text !== undefined) return this.text;
     const st = await this.structure();
     if (!st) return (this.text = '');
-    const parts: string[] = [];
-    const stack: MimePart[] = [st.root];
-    let budget = 8 * 1024 * 1024; // bytes of text searched per message at most
-    // One read for a message of ordinary size; part by part for a big one.
-    const whole = st.size <= budget ? await this.conn.ctx.store.blobs.read(this.meta.blobId) : null;
-    while (stack.length && budget > 0) {
-      const p = stack.pop()!;
-      if (p.children) {
-        for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!);
-        continue;
-      }
-      if (p.message) {
-        stack.push(p.message.root);
-        continue;
-      }
-      if (p.type !== 'text') continue;
-      const end = Math.min(p.bodyEnd, p.bodyStart + budget);
-      const raw = whole ? whole.subarray(p.bodyStart, end) : await this.conn.ctx.store.blobs.read(this.meta.blobId, { start: p.bodyStart, end });
-      budget -= raw.length;
-      const dec = decodeTransfer(p.encoding, raw) ?? raw;
-      parts.push(decodeCharset(dec, p.params['charset'] ?? 'utf-8'));
-    }
-    this.text = parts.join('\n').toLowerCase();
+    this.text = await bodyText(st, (a, b) => this.read(a, b));
     return this.text;
   }
 }
 
-const ENVELOPE_FIELDS: Record<string, 'subject' | 'from' | 'to' | 'cc' | 'bcc'> = { subject: 'subject', from: 'from', to: 'to', cc: 'cc', bcc: 'bcc' };
-
-/** A header's text from the stored envelope, encoded words decoded (RFC 9051 §6.4.4 matches decoded text). */
-function envelopeText(st: MessageStructure, field: 'subject' | 'from' | 'to' | 'cc' | 'bcc'): string {
-  const env = st.envelope;
-  if (field === 'subject') return env.subject ? decodeEncodedWords(env.subject) : '';
-  const list = env[field];
-  if (!list) return '';
-  return list
-    .map((a) => {
-      const name = a.name ? decodeEncodedWords(a.name) + ' ' : '';
-      if (a.host === null) return a.mailbox ? `${a.mailbox}:` : ';';
-      return `${name}<${a.mailbox ?? ''}@${a.host}>`;
-    })
-    .join(', ');
-}
+const ENVELOPE_KEYS: Record<string, EnvelopeField> = { subject: 'subject', from: 'from', to: 'to', cc: 'cc', bcc: 'bcc' };
 
 function dayOf(d: Date): number {
   return Math.floor(d.getTime() / 86_400_000);
@@ -212,7 +199,7 @@ function cmpDay(day: number, cmp: 'before' | 'on' | 'since', want: number): bool
 interface EvalEnv {
   maxSeq: number;
   maxUid: number;
-  saved: Set<number>;
+  saved: ReadonlySet<number>;
   rangeCache: Map<string, SeqRange[]>;
   /** The time OLDER/YOUNGER compare with (RFC 5032), ms. */
   now: number;
@@ -239,12 +226,12 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       return has === key.set;
     }
     case 'recent':
-      return !!c.view.recent?.has(m.uid);
+      return !!c.scope.recent?.has(m.uid);
     case 'new':
       // RFC 3501 §6.4.4: NEW = RECENT UNSEEN
-      return !!c.view.recent?.has(m.uid) && !m.flags.includes('\\Seen');
+      return !!c.scope.recent?.has(m.uid) && !m.flags.includes('\\Seen');
     case 'old':
-      return !c.view.recent?.has(m.uid);
+      return !c.scope.recent?.has(m.uid);
     case 'seq':
       return inRanges(c.seq, ranges(env, key.set, false));
     case 'uid':
@@ -268,7 +255,7 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       return cmpDay(dayOf(new Date(t)), key.cmp, key.day);
     }
     case 'header': {
-      const env = ENVELOPE_FIELDS[key.name];
+      const env = ENVELOPE_KEYS[key.name];
       if (env && key.value !== '') {
         // The envelope kept at delivery has these fields: no need to read the message
         const st = await c.structure();
@@ -278,14 +265,14 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       const fields = await c.headerFields();
       const want = key.value.toLowerCase();
       // RFC 9051 §6.4.4: HEADER with an empty string matches every message that has the field
-      for (const f of fields) if (f.key === key.name && (want === '' || decodeEncodedWords(f.value).toLowerCase().includes(want))) return true;
+      for (const f of fields) if (f.key === key.name && (want === '' || headerValueText(f).includes(want))) return true;
       return false;
     }
     case 'body': {
       const want = key.value.toLowerCase();
       if (key.withHeader) {
         const fields = await c.headerFields();
-        for (const f of fields) if (`${f.name}: ${decodeEncodedWords(f.value)}`.toLowerCase().includes(want)) return true;
+        for (const f of fields) if (headerLine(f).includes(want)) return true;
       }
       return (await c.bodyText()).includes(want);
     }
@@ -326,21 +313,115 @@ function reorder(k: SearchKey): SearchKey {
   return k;
 }
 
-/** Runs a search over the view; returns the matching UIDs in ascending order. */
-export async function runSearch(conn: ImapConn, view: SelectedView, key: SearchKey): Promise<number[]> {
-  const env: EvalEnv = { maxSeq: view.exists, maxUid: view.maxUid, saved: new Set(conn.savedSearch), rangeCache: new Map(), now: conn.ctx.now().getTime() };
+/**
+ * The messages of the view a key can match, from the full-text index: the index's candidates
+ * up to its mark plus every message above the mark (not indexed yet), or null when the index
+ * cannot narrow the key (no index, a needle under 3 characters, NOT, ...). Always a superset of
+ * the matches: each candidate is then checked exactly, so the result is the scan's.
+ */
+async function narrow(key: SearchKey, scope: SearchScope): Promise<Set<number> | null> {
+  const index = scope.store.textIndex;
+  if (!index) return null;
+  const lookup = async (fields: readonly TextField[], value: string): Promise<Set<number> | null> => {
+    const r = await index.candidates(scope.mailboxId, scope.uidValidity, fields, value.toLowerCase());
+    if (!r) return null;
+    const out = new Set<number>();
+    for (const uid of r.uids) if (uid <= scope.maxUid && scope.seqOf(uid) > 0) out.add(uid);
+    // Messages above the mark are read by the check (the indexer has not reached them yet).
+    for (let i = scope.exists - 1; i >= 0; i--) {
+      const uid = scope.uidAt(i);
+      if (uid === undefined || uid <= r.upTo) break;
+      out.add(uid);
+    }
+    return out;
+  };
+  switch (key.op) {
+    case 'header': {
+      if (key.value === '') return null;
+      const env = ENVELOPE_KEYS[key.name];
+      return lookup(env ? [env] : ['headers'], key.value);
+    }
+    case 'body':
+      return lookup(key.withHeader ? ['headers', 'body'] : ['body'], key.value);
+    case 'and': {
+      let acc: Set<number> | null = null;
+      for (const k of key.keys) {
+        const s: Set<number> | null = await narrow(k, scope);
+        if (!s) continue;
+        if (acc) {
+          const both = new Set<number>();
+          for (const u of acc) if (s.has(u)) both.add(u);
+          acc = both;
+        } else acc = s;
+        if (!acc.size) return acc;
+      }
+      return acc;
+    }
+    case 'or': {
+      const a = await narrow(key.a, scope);
+      if (!a) return null;
+      const b = await narrow(key.b, scope);
+      if (!b) return null;
+      for (const u of b) a.add(u);
+      return a;
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * Runs a search over the scope; returns the matching UIDs in ascending order. With the full-text
+ * index (unless `useIndex` is false) only the candidates it names are read and checked.
+ */
+export async function searchScope(scope: SearchScope, key: SearchKey, opts: { useIndex?: boolean } = {}): Promise<number[]> {
+  const env: EvalEnv = { maxSeq: scope.exists, maxUid: scope.maxUid, saved: new Set(scope.saved), rangeCache: new Map(), now: scope.now };
   const tree = reorder(key);
   const out: number[] = [];
-  const maxUid = view.maxUid;
-  for await (const page of allMessages(conn.ctx.store, view.mailboxId)) {
-    const inView = page.filter((m) => m.uid <= maxUid && view.seqOf(m.uid) > 0);
+  const maxUid = scope.maxUid;
+  const check = async (metas: MessageMeta[]): Promise<void> => {
+    const inView = metas.filter((m) => m.uid <= maxUid && scope.seqOf(m.uid) > 0);
     // Keys that read the message wait on I/O: evaluate several messages at once, keep the order
-    const hits = await mapLimit(inView, SEARCH_CONCURRENCY, (meta) => evaluate(tree, new Candidate(conn, view, meta, view.seqOf(meta.uid)), env));
+    const hits = await mapLimit(inView, SEARCH_CONCURRENCY, (meta) => evaluate(tree, new Candidate(scope, meta, scope.seqOf(meta.uid)), env));
     inView.forEach((m, i) => {
       if (hits[i]) out.push(m.uid);
     });
+  };
+  const only = opts.useIndex === false ? null : await narrow(tree, scope);
+  if (only) {
+    const uids = [...only].sort((a, b) => a - b);
+    for (let i = 0; i < uids.length; i += CHECK_PAGE) {
+      const metas = await scope.store.getMessages(scope.mailboxId, uids.slice(i, i + CHECK_PAGE));
+      await check(metas.sort((a, b) => a.uid - b.uid));
+    }
+    return out;
   }
+  for await (const page of allMessages(scope.store, scope.mailboxId)) await check(page);
   return out;
+}
+
+/** Candidates fetched per query. */
+const CHECK_PAGE = 500;
+
+/** Runs a search over the view; returns the matching UIDs in ascending order. */
+export async function runSearch(conn: ImapConn, view: SelectedView, key: SearchKey): Promise<number[]> {
+  return searchScope(scopeOf(conn, view), key);
+}
+
+/** The scope of a session's selected mailbox. */
+export function scopeOf(conn: ImapConn, view: SelectedView): SearchScope {
+  return {
+    store: conn.ctx.store,
+    mailboxId: view.mailboxId,
+    uidValidity: view.uidValidity,
+    exists: view.exists,
+    maxUid: view.maxUid,
+    seqOf: (uid) => view.seqOf(uid),
+    uidAt: (i) => view.uids.at(i),
+    recent: view.recent,
+    saved: conn.savedSearch,
+    now: conn.ctx.now().getTime(),
+  };
 }
 
 export function checkCharset(cs: string): string {

@@ -219,9 +219,48 @@ export interface CopyResult {
   map: Array<[number, number]>;
 }
 
+/** The texts the full-text index keeps per message (src/search/text.ts SearchDocument), each lower case. */
+export type TextField = 'subject' | 'from' | 'to' | 'cc' | 'bcc' | 'headers' | 'body';
+export const TEXT_FIELDS: readonly TextField[] = ['subject', 'from', 'to', 'cc', 'bcc', 'headers', 'body'];
+
+/**
+ * A full-text index of messages (docs/store.md "Full-text index"), filled after the messages are
+ * stored (never on the path that acknowledges them) by src/search/indexer.ts. Per mailbox it keeps
+ * a progress mark: every message of the mailbox's current UIDVALIDITY with a UID up to the mark is
+ * indexed, so a crash loses no index work and a search knows which messages it must still read.
+ * Entries of expunged messages may linger (UIDs are never reused, and every candidate is checked
+ * against the message), so the index only ever narrows a search.
+ */
+export interface TextIndex {
+  /** The mark: every message with a UID ≤ it is indexed (0 when none is, or the UIDVALIDITY differs). */
+  progress(mailboxId: number, uidValidity: number): Promise<number>;
+  /**
+   * The UIDs (≤ upTo, the mark) whose text in one of `fields` may contain `needle` (already lower
+   * case): a superset of those whose text does contain it. null when the index cannot narrow this
+   * needle (shorter than 3 characters).
+   */
+  candidates(mailboxId: number, uidValidity: number, fields: readonly TextField[], needle: string): Promise<{ uids: number[]; upTo: number } | null>;
+  /**
+   * Adds the texts of messages (UIDs above the mark; others are skipped, so two indexers may race)
+   * and moves the mark to upTo, in one transaction. Another UIDVALIDITY than the one indexed
+   * first drops the mailbox's entries.
+   */
+  put(mailboxId: number, uidValidity: number, docs: ReadonlyArray<{ uid: number; text: Record<TextField, string> }>, upTo: number): Promise<void>;
+  /** Drops the entries of expunged messages. */
+  remove(mailboxId: number, uids: readonly number[]): Promise<void>;
+  /** Drops a mailbox's entries and mark (deleted, or to be indexed again). */
+  dropMailbox(mailboxId: number): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly blobs: BlobStore;
   readonly changes: ChangeFeed;
+  /**
+   * The full-text index of messages' searchable text (src/search), or absent: then IMAP SEARCH
+   * scans the messages. The SQLite backend has one; the PostgreSQL backend has none yet.
+   */
+  readonly textIndex?: TextIndex;
   /** Sieve scripts and the memory of Sieve at delivery (see SieveStore below). */
   readonly sieve: SieveStore;
   /** Bearer tokens of the admin API (see ApiTokenStore below). */

@@ -2,7 +2,7 @@
 // raw messages as content-addressed files (blobs.ts). Every write goes through the group
 // committer (commit.ts); reads are short synchronous queries, paged where results can be big.
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import type { MessageStructure } from '../../message/types.js';
 import { BlobFiles } from '../blobs.js';
@@ -27,6 +27,7 @@ import {
   type SpecialUse,
   type StagedBlob,
   type Store,
+  type TextIndex,
 } from '../types.js';
 import {
   applyFlagUpdate,
@@ -47,6 +48,7 @@ import { StoreCommitter, type TxContext } from './commit.js';
 import { openStoreDatabase } from './schema.js';
 import { SqliteSieveStore } from './sieve.js';
 import { SqliteApiTokenStore } from './tokens.js';
+import { SqliteTextIndex } from '../../search/fts.js';
 
 interface AccountRow {
   id: number;
@@ -109,6 +111,8 @@ export class SqliteStore implements Store {
   readonly sieve: SqliteSieveStore;
   /** Admin API tokens (tokens.ts). */
   readonly apiTokens: SqliteApiTokenStore;
+  /** The full-text index, <dataDir>/search.sqlite (src/search/fts.ts); none for an in-memory database. */
+  readonly textIndex: TextIndex | undefined;
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(
@@ -124,6 +128,7 @@ export class SqliteStore implements Store {
     this.committer = new StoreCommitter(db, files, this.changes, logger, (events) => this.changes.record(events));
     this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
     this.apiTokens = new SqliteApiTokenStore(db, (fn) => this.committer.run(() => fn()));
+    this.textIndex = db.memory ? undefined : new SqliteTextIndex(join(dirname(db.name), 'search.sqlite'));
     this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),
@@ -1107,6 +1112,7 @@ export class SqliteStore implements Store {
     try {
       await this.onClose(this.db);
     } finally {
+      await this.textIndex?.close();
       this.statements.clear();
       this.db.close();
     }

@@ -1,0 +1,167 @@
+// The full-text index in SQLite FTS5 (the TextIndex of src/store/types.ts), in its own file
+// <dataDir>/search.sqlite beside the store's database: the indexer's transactions never hold the
+// store's write lock, and the file can be deleted at any time (`yubin index rebuild` refills it).
+//
+// IMAP SEARCH is a case-insensitive substring match (RFC 9051 §6.4.4), so words are the wrong
+// unit: SEARCH BODY "ell" must find "hello". The table uses the trigram tokenizer over the very
+// strings the scan compares (src/search/text.ts: decoded, lower case), case-sensitively: every
+// substring of three characters or more of a text is a run of its trigrams, and a message whose
+// text contains the needle contains all of the needle's trigrams. A query asks for some of them
+// (AND), which can only return more messages than match, never fewer; the caller checks each
+// candidate. (unicode61 with remove_diacritics would make "resume" find "résumé", which SEARCH
+// does not do, and cannot find the inside of a word; the trigram table answers both exactly.)
+//
+// Row ids are mailbox id × 2^32 + UID, so one mailbox is one rowid range. The table is
+// contentless (the texts are not stored twice) with contentless_delete for expunges, and
+// detail=column (which column a trigram is in, not where: enough for AND of trigrams).
+import type Database from 'better-sqlite3';
+import type { Migration } from '../db/sqlite/migrate.js';
+import { openDatabase } from '../db/sqlite/open.js';
+import type { TextField, TextIndex } from '../store/types.js';
+
+const COLUMNS: Record<TextField, string> = {
+  subject: 'subject',
+  from: 'addr_from',
+  to: 'addr_to',
+  cc: 'addr_cc',
+  bcc: 'addr_bcc',
+  headers: 'headers',
+  body: 'body',
+};
+const FIELDS = Object.keys(COLUMNS) as TextField[];
+
+export const SEARCH_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'trigram full-text table and per-mailbox progress',
+    up(db) {
+      db.exec(`
+        CREATE VIRTUAL TABLE fts USING fts5(${FIELDS.map((f) => COLUMNS[f]).join(', ')},
+          tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1, detail = column);
+        -- Every message of the mailbox (of this UIDVALIDITY) with a UID <= up_to is in fts.
+        CREATE TABLE progress (
+          mailbox_id INTEGER PRIMARY KEY,
+          uid_validity INTEGER NOT NULL,
+          up_to INTEGER NOT NULL
+        );
+      `);
+    },
+  },
+];
+
+/** Trigrams asked for per needle at most (any subset still gives a superset of the matches). */
+const MAX_TRIGRAMS = 12;
+
+function rowid(mailboxId: number, uid: number): bigint {
+  return (BigInt(mailboxId) << 32n) | BigInt(uid);
+}
+
+/**
+ * The FTS5 query for a needle: some of its trigrams, each a quoted string, joined by AND, or null
+ * when the needle has fewer than 3 characters (code points, as the tokenizer counts them) or
+ * characters SQLite would not keep as they are (lone surrogates, NUL).
+ */
+export function trigramQuery(needle: string): string | null {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(needle)) return null;
+  const cps = Array.from(needle);
+  const n = cps.length;
+  if (n < 3) return null;
+  const starts = new Set<number>();
+  // Non-overlapping trigrams cover the needle; the last one ends it.
+  for (let i = 0; i + 3 <= n && starts.size < MAX_TRIGRAMS - 1; i += 3) starts.add(i);
+  starts.add(n - 3);
+  const grams = new Set<string>();
+  for (const i of starts) grams.add(cps.slice(i, i + 3).join(''));
+  return [...grams].map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
+}
+
+export class SqliteTextIndex implements TextIndex {
+  private handle: Database.Database | null = null;
+  private readonly stmts = new Map<string, Database.Statement>();
+  private closed = false;
+
+  constructor(private readonly path: string) {}
+
+  /** Opened on first use (a CLI command that never searches never creates the file). */
+  private get db(): Database.Database {
+    if (this.closed) throw new Error('the full-text index is closed');
+    // NORMAL: a power failure may undo the last index transactions, marks and entries together;
+    // the indexer redoes them.
+    this.handle ??= openDatabase(this.path, { synchronous: 'NORMAL', busyTimeoutMs: 10_000, migrations: [{ module: 'search', migrations: SEARCH_MIGRATIONS }] });
+    return this.handle;
+  }
+
+  private q(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.stmts.set(sql, st);
+    }
+    return st;
+  }
+
+  private mark(mailboxId: number): { uid_validity: number; up_to: number } | undefined {
+    return this.q('SELECT uid_validity, up_to FROM progress WHERE mailbox_id = ?').get(mailboxId) as { uid_validity: number; up_to: number } | undefined;
+  }
+
+  async progress(mailboxId: number, uidValidity: number): Promise<number> {
+    const m = this.mark(mailboxId);
+    return m && m.uid_validity === uidValidity ? m.up_to : 0;
+  }
+
+  async candidates(mailboxId: number, uidValidity: number, fields: readonly TextField[], needle: string): Promise<{ uids: number[]; upTo: number } | null> {
+    const query = trigramQuery(needle);
+    if (query === null) return null;
+    const upTo = await this.progress(mailboxId, uidValidity);
+    if (upTo === 0) return { uids: [], upTo };
+    const cols = fields.map((f) => COLUMNS[f]).join(' ');
+    const rows = this.q('SELECT rowid FROM fts WHERE fts MATCH ? AND rowid BETWEEN ? AND ?')
+      .safeIntegers(true)
+      .all(`{${cols}} : (${query})`, rowid(mailboxId, 1), rowid(mailboxId, upTo)) as Array<{ rowid: bigint }>;
+    return { uids: rows.map((r) => Number(r.rowid & 0xffffffffn)), upTo };
+  }
+
+  async put(mailboxId: number, uidValidity: number, docs: ReadonlyArray<{ uid: number; text: Record<TextField, string> }>, upTo: number): Promise<void> {
+    const insert = this.q(`INSERT INTO fts (rowid, ${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (?, ${FIELDS.map(() => '?').join(', ')})`);
+    this.db
+      .transaction(() => {
+        const m = this.mark(mailboxId);
+        let from = 0;
+        if (m && m.uid_validity === uidValidity) from = m.up_to;
+        else if (m) this.dropRows(mailboxId);
+        for (const d of docs) if (d.uid > from) insert.run(rowid(mailboxId, d.uid), ...FIELDS.map((f) => d.text[f]));
+        this.q('INSERT INTO progress (mailbox_id, uid_validity, up_to) VALUES (?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET uid_validity = excluded.uid_validity, up_to = excluded.up_to').run(
+          mailboxId,
+          uidValidity,
+          Math.max(from, upTo),
+        );
+      })
+      .immediate();
+  }
+
+  async remove(mailboxId: number, uids: readonly number[]): Promise<void> {
+    const del = this.q('DELETE FROM fts WHERE rowid = ?');
+    this.db.transaction(() => {
+      for (const uid of uids) del.run(rowid(mailboxId, uid));
+    })();
+  }
+
+  private dropRows(mailboxId: number): void {
+    this.q('DELETE FROM fts WHERE rowid BETWEEN ? AND ?').run(rowid(mailboxId, 0), rowid(mailboxId, 0xffffffff));
+  }
+
+  async dropMailbox(mailboxId: number): Promise<void> {
+    this.db.transaction(() => {
+      this.dropRows(mailboxId);
+      this.q('DELETE FROM progress WHERE mailbox_id = ?').run(mailboxId);
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stmts.clear();
+    this.handle?.close();
+    this.handle = null;
+  }
+}

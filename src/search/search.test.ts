@@ -1,0 +1,224 @@
+// The full-text index against the scan: on the MIME corpus and on random messages, every text
+// search key gives the same UIDs with the index as without it (the index only narrows; every
+// candidate is checked), while the index does narrow; plus the index's upkeep (expunge, a new
+// UIDVALIDITY, a mark behind the mailbox).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../store/index.js';
+import type { Store, TextIndex } from '../store/types.js';
+import { searchScope, type SearchKey, type SearchScope } from '../imap/search.js';
+import { indexMailbox, rebuildIndex, TextIndexer } from './indexer.js';
+import { htmlToText, messageReader, searchDocument } from './text.js';
+import { trigramQuery } from './fts.js';
+import { silentLogger } from '../log/logger.js';
+
+let dir: string;
+let store: Store;
+let index: TextIndex;
+let accountId: number;
+let mailboxId: number;
+/** Every searchable text of the stored messages, to draw needles from. */
+const texts: string[] = [];
+
+const CORPUS_DIRS = [new URL('../message/testdata/mime/eml/', import.meta.url).pathname, '/work/shared/corpus/mime/eml/'];
+
+/** A small deterministic generator (tests never flake). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const WORDS = ['hello', 'Straße', 'café', 'naïve', 'ÉCOLE', 'résumé', 'zebra', 'quartz', 'İstanbul', 'ΣΊΣΥΦΟΣ', '日本語', 'x"y', 'a*b', 'AND', 'OR', 'NEAR', '{col}', 'emoji😀ok', 'tab\tsep'];
+
+function randomMessage(r: () => number, i: number): Buffer {
+  const pick = () => WORDS[Math.floor(r() * WORDS.length)]!;
+  const words = (n: number) => Array.from({ length: n }, pick).join(r() < 0.5 ? ' ' : '');
+  const html = r() < 0.3;
+  const body = html ? `<html><body><p>${words(8)}</p><b>${words(2)}</b>&amp;${words(2)}&#233;</body></html>` : words(20);
+  const encoded = Buffer.from(words(3)).toString('base64');
+  const parts = [`From: =?UTF-8?B?${encoded}?= <s${i}@example.net>`, `To: ${words(1).replace(/[^a-z]/gi, '') || 'x'}@example.org`, `Cc: "${words(2).replace(/"/g, '')}" <c${i}@example.org>`, `Subject: =?UTF-8?B?${Buffer.from(words(4)).toString('base64')}?= ${words(2)}`, `X-Tag: ${words(2)}`];
+  if (r() < 0.4) {
+    const b = `b${i}`;
+    parts.push(`MIME-Version: 1.0`, `Content-Type: multipart/mixed; boundary="${b}"`, '', `--${b}`, `Content-Type: text/${html ? 'html' : 'plain'}; charset=utf-8`, 'Content-Transfer-Encoding: base64', '', Buffer.from(body).toString('base64'), `--${b}`, `Content-Type: application/octet-stream; name="${words(1).replace(/["\\]/g, '')}.bin"`, 'Content-Disposition: attachment', '', 'AAAA', `--${b}--`, '');
+  } else parts.push('MIME-Version: 1.0', `Content-Type: text/${html ? 'html' : 'plain'}; charset=utf-8`, 'Content-Transfer-Encoding: 8bit', '', body, '');
+  return Buffer.from(parts.join('\r\n'));
+}
+
+async function deliver(raw: Buffer, mailbox = 'INBOX'): Promise<number> {
+  const staged = await store.blobs.stage(raw);
+  const [r] = await store.deliver(staged, [{ accountId, mailbox }]);
+  await store.blobs.discard(staged);
+  assert.ok(r?.ok);
+  return r.uid;
+}
+
+async function scopeFor(id: number): Promise<SearchScope> {
+  const metas = await store.listMessages(id);
+  const uids = metas.map((m) => m.uid);
+  const mb = (await store.getMailboxById(id))!;
+  return {
+    store,
+    mailboxId: id,
+    uidValidity: mb.uidValidity,
+    exists: uids.length,
+    maxUid: uids[uids.length - 1] ?? 0,
+    seqOf: (uid) => uids.indexOf(uid) + 1,
+    uidAt: (i) => uids[i],
+    recent: null,
+    saved: [],
+    now: Date.now(),
+  };
+}
+
+/** The search with the index and with the scan; asserts they agree and returns the result. */
+async function both(key: SearchKey, id = mailboxId): Promise<number[]> {
+  const scope = await scopeFor(id);
+  const scan = await searchScope(scope, key, { useIndex: false });
+  const indexed = await searchScope(scope, key);
+  assert.deepEqual(indexed, scan, `${JSON.stringify(key)}: index ${indexed} scan ${scan}`);
+  return scan;
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'yubin-search-'));
+  store = await openStore(dir);
+  assert.ok(store.textIndex, 'the SQLite store has a full-text index');
+  index = store.textIndex;
+  await store.addDomain('example.org');
+  const acct = await store.addAccount('u@example.org', 'x');
+  accountId = acct.id;
+  mailboxId = (await store.getMailbox(accountId, 'INBOX'))!.id;
+  for (const d of CORPUS_DIRS) {
+    if (!existsSync(d)) continue;
+    for (const f of (await readdir(d)).sort()) if (f.endsWith('.eml')) await deliver(await readFile(join(d, f)));
+  }
+  const r = rng(13);
+  for (let i = 0; i < 120; i++) await deliver(randomMessage(r, i));
+  await indexMailbox(store, index, mailboxId);
+  for (const m of await store.listMessages(mailboxId)) {
+    const st = (await store.getStructure(mailboxId, m.uid))!;
+    const doc = await searchDocument(st, messageReader(m.size, (start, end) => store.blobs.read(m.blobId, { start, end })));
+    texts.push(...Object.values(doc).filter((t) => t.length > 0));
+  }
+});
+
+after(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('html is searched as text: tags dropped, entities decoded, blocks as line breaks', () => {
+  assert.equal(htmlToText('<p>hel<b>lo</b> w&ouml;rld &amp; caf&#233; &#x263A;</p><script>var x="tag"</script><!-- hidden -->end'), '\nhello w&ouml;rld & café ☺\nend');
+  assert.equal(htmlToText('<a href="x>y">link</a>'), 'link');
+});
+
+test('trigram queries: short needles and odd characters are not narrowed', () => {
+  assert.equal(trigramQuery('el'), null);
+  assert.equal(trigramQuery('a\u0000b'), null);
+  assert.equal(trigramQuery('\ud800ab'), null);
+  assert.equal(trigramQuery('ell'), '"ell"');
+  assert.equal(trigramQuery('a"bc'), '"a""b" AND """bc"');
+  assert.equal(trigramQuery('😀ok'), '"😀ok"');
+});
+
+test('index and scan agree on the corpus and random messages, for substrings of every field', async () => {
+  const r = rng(7);
+  const keys: SearchKey[] = [];
+  for (let i = 0; i < 150; i++) {
+    const t = texts[Math.floor(r() * texts.length)]!;
+    const cps = Array.from(t);
+    const len = 1 + Math.floor(r() * 12);
+    const at = Math.floor(r() * Math.max(1, cps.length - len));
+    const needle = cps.slice(at, at + len).join('');
+    // Upper case in the needle: SEARCH is case-insensitive
+    const value = r() < 0.3 ? needle.toUpperCase() : needle;
+    const kind = Math.floor(r() * 8);
+    const hdr = ['subject', 'from', 'to', 'cc', 'bcc', 'x-tag', 'content-type'][Math.floor(r() * 7)]!;
+    keys.push(kind < 3 ? { op: 'body', value, withHeader: false } : kind < 5 ? { op: 'body', value, withHeader: true } : { op: 'header', name: hdr, value });
+  }
+  // Needles that are in no message, and across word boundaries
+  keys.push({ op: 'body', value: 'zebraquartz', withHeader: false }, { op: 'body', value: 'no such text anywhere', withHeader: true });
+  let narrowed = 0;
+  for (const k of keys) {
+    const hits = await both(k);
+    if (hits.length < texts.length) narrowed++;
+  }
+  assert.ok(narrowed > 0);
+});
+
+test('BODY "ell" finds "hello" through the index, and only the index candidates are read', async () => {
+  const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: greeting\r\n\r\nwell, HELLO there\r\n'));
+  await indexMailbox(store, index, mailboxId);
+  const c = await index.candidates(mailboxId, (await store.getMailboxById(mailboxId))!.uidValidity, ['body'], 'ell');
+  assert.ok(c && c.uids.includes(uid));
+  assert.ok((await both({ op: 'body', value: 'ell', withHeader: false })).includes(uid));
+  // A candidate with every trigram but not the substring is checked out: "abcxbcd" holds "abc" and "bcd", not "abcd"
+  const decoy = await deliver(Buffer.from('From: a@b.test\r\nSubject: decoy\r\n\r\nabcxbcd\r\n'));
+  await indexMailbox(store, index, mailboxId);
+  const d = await index.candidates(mailboxId, (await store.getMailboxById(mailboxId))!.uidValidity, ['body'], 'abcd');
+  assert.ok(d && d.uids.includes(decoy), 'the decoy is a candidate');
+  assert.ok(!(await both({ op: 'body', value: 'abcd', withHeader: false })).includes(decoy));
+});
+
+test('compound keys: AND, OR and NOT over indexed and unindexed keys', async () => {
+  await both({ op: 'and', keys: [{ op: 'body', value: 'zebra', withHeader: false }, { op: 'header', name: 'subject', value: 'café' }] });
+  await both({ op: 'or', a: { op: 'body', value: 'quartz', withHeader: false }, b: { op: 'header', name: 'from', value: 'ÉCOLE' } });
+  await both({ op: 'not', key: { op: 'body', value: 'hello', withHeader: true } });
+  await both({ op: 'and', keys: [{ op: 'flag', flag: '\\Seen', set: false }, { op: 'body', value: 'straße', withHeader: false }] });
+});
+
+test('messages above the mark are read by the search itself; the indexer catches up', async () => {
+  const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: late arrival\r\n\r\nunindexed marmalade\r\n'));
+  const mb = (await store.getMailboxById(mailboxId))!;
+  assert.ok((await index.progress(mailboxId, mb.uidValidity)) < uid, 'not indexed yet');
+  assert.deepEqual(await both({ op: 'body', value: 'marmalade', withHeader: false }), [uid]);
+  await indexMailbox(store, index, mailboxId);
+  assert.ok((await index.progress(mailboxId, mb.uidValidity)) >= uid);
+  assert.deepEqual((await index.candidates(mailboxId, mb.uidValidity, ['body'], 'marmalade'))!.uids, [uid]);
+});
+
+test('the background indexer follows deliveries and expunges, and drops a deleted mailbox', async () => {
+  const indexer = new TextIndexer(store, index, silentLogger());
+  indexer.start();
+  try {
+    const other = await store.createMailbox(accountId, 'Other');
+    const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: s\r\n\r\nfollowed pomegranate\r\n'), 'Other');
+    await indexer.idle();
+    assert.deepEqual((await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids, [uid]);
+    await store.expunge(other.id, [uid]);
+    // The removal runs in the background: wait for the index to drop it
+    for (let i = 0; i < 200 && (await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids.length; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual((await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids, []);
+    await store.deleteMailbox(accountId, 'Other');
+    for (let i = 0; i < 200 && (await index.progress(other.id, other.uidValidity)) > 0; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(await index.progress(other.id, other.uidValidity), 0);
+  } finally {
+    await indexer.stop();
+  }
+});
+
+test('a new UIDVALIDITY for the same mailbox id drops the old entries', async () => {
+  await index.put(999_999, 1, [{ uid: 5, text: { subject: 'stale words', from: '', to: '', cc: '', bcc: '', headers: '', body: '' } }], 5);
+  assert.deepEqual((await index.candidates(999_999, 1, ['subject'], 'stale'))!.uids, [5]);
+  assert.equal(await index.progress(999_999, 2), 0, 'another UIDVALIDITY has no progress');
+  await index.put(999_999, 2, [], 1);
+  assert.deepEqual((await index.candidates(999_999, 2, ['subject'], 'stale'))!.uids, []);
+  await index.put(999_999, 2, [{ uid: 1, text: { subject: 'x', from: '', to: '', cc: '', bcc: '', headers: '', body: '' } }], 1);
+  assert.deepEqual((await index.candidates(999_999, 2, ['subject'], 'stale'))!.uids, []);
+});
+
+test('rebuild indexes everything again and reports its progress', async () => {
+  const seen: number[] = [];
+  const r = await rebuildIndex(store, index, { accountId, onProgress: (d) => seen.push(d) });
+  const total = (await store.mailboxStatus(mailboxId)).messages;
+  assert.equal(r.messages, total);
+  assert.equal(seen[seen.length - 1], total);
+  await both({ op: 'body', value: 'hello', withHeader: false });
+});
