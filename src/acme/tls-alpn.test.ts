@@ -48,7 +48,7 @@ async function withHttps(fn: (port: number, alpn: AlpnChallenges, provider: Awai
 function handshake(port: number, servername: string, ALPNProtocols?: string[]): Promise<{ cert: X509Certificate; protocol: string | false }> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port, servername, ALPNProtocols, rejectUnauthorized: false }, () => {
-      resolve({ cert: s.getPeerX509Certificate()!, protocol: s.alpnProtocol });
+      resolve({ cert: s.getPeerX509Certificate()!, protocol: s.alpnProtocol ?? false });
       s.destroy();
     });
     s.on('error', reject);

@@ -23,7 +23,7 @@ function peer(port: number, servername: string, ca: string): Promise<Peer> {
     const s = tls.connect({ host: '127.0.0.1', port, servername, ca, rejectUnauthorized: false, ALPNProtocols: port ? undefined : [] }, () => {
       const c = s.getPeerCertificate();
       resolve({
-        issuer: c.issuer?.CN ?? '',
+        issuer: [c.issuer?.CN ?? ''].flat().join(','),
         serial: c.serialNumber.toUpperCase(),
         names: c.subjectaltname ?? '',
         authorized: s.authorized,
@@ -114,6 +114,32 @@ test('done when: on a fresh data dir yubin serve obtains certificates within a m
   assert.match(status.stdout, /^fallback: self-signed /m);
   const json = JSON.parse((await y.cli(['tls', 'status', '--json'])).stdout) as { names: Array<{ name: string; state: string }> };
   assert.deepEqual(json.names.map((n) => `${n.name}:${n.state}`).sort(), ['autoconfig.example.test:skipped', 'mail.example.test:issued', 'mta-sts.example.test:issued']);
+
+  // The admin API's TLS status: each certificate's issuer and next renewal, from the running ACME manager.
+  const token = (await y.cli(['api-token', 'create', 'ops'])).stdout.trim();
+  const api = await until('the API shows the checked names', async () => {
+    const res = await fetch(`http://127.0.0.1:${y.port('admin')}/api/v1/tls`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await res.json()) as {
+      certificates: Array<{ names: string[]; issuer: string | null; notAfter: string; managed: boolean; nextRenewal: string | null }>;
+      acme: { enabled: boolean; names?: Array<{ name: string; state: string; reason: string | null; nextRenewal: string | null }> };
+    };
+    return body.acme.names?.length === 3 ? body : null;
+  });
+  assert.equal(api.acme.enabled, true);
+  for (const name of ['mail.example.test', 'mta-sts.example.test']) {
+    const c = api.certificates.find((x) => x.managed && x.names.includes(name));
+    assert.ok(c, `${name}: ${JSON.stringify(api)}`);
+    assert.match(c.issuer!, /CN=Pebble Intermediate CA/);
+    const renew = Date.parse(c.nextRenewal!);
+    assert.ok(renew > Date.now() && renew < Date.parse(c.notAfter), `${name} renews between now and its expiry: ${c.nextRenewal}`);
+    assert.equal(api.acme.names!.find((n) => n.name === name)!.nextRenewal, c.nextRenewal);
+  }
+  const fallback = api.certificates.find((x) => !x.managed);
+  assert.equal(fallback?.nextRenewal, null);
+  assert.deepEqual(
+    api.acme.names!.filter((n) => n.state === 'skipped').map((n) => [n.name, /points at 192\.0\.2\.7/.test(n.reason ?? '')]),
+    [['autoconfig.example.test', true]],
+  );
 
   // A restart serves the stored certificates at once, without a new order.
   const y2 = await y.restart();
