@@ -22,7 +22,7 @@ import { createImapSession } from './imap/server/session.js';
 import { createPop3Session } from './pop3/session.js';
 import { createManageSieveSession } from './managesieve/session.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { countAuth, countSessions, countVerdicts } from './http/instrument.js';
+import { countAuth, countSessions, countVerdicts, timeStore } from './http/instrument.js';
 import { startHttp, type HttpListeners, type RouteRegistrar } from './http/server.js';
 import { AcmeChallenges } from './http/acme-challenges.js';
 import { startSieveMemoryPruning } from './delivery/sieve-memory.js';
@@ -57,7 +57,8 @@ export interface StartServerOptions {
 export async function startServer(config: Config, logger: Logger, opts: StartServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data_dir, { recursive: true });
   const metrics = createMetrics();
-  const store = await openStore(config.data_dir, { logger, config: config.store });
+  // Every store call is timed into the store latency histogram (/metrics).
+  const store = timeStore(await openStore(config.data_dir, { logger, config: config.store }), metrics);
   let storeOpen = true;
   const resolver = createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const auth = countAuth(createAuthenticator(store, config, logger), metrics);
@@ -102,10 +103,13 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
       const seen = new Set<string>();
       return tls.certificates().map((c) => ({ ...c, names: c.names.filter((n) => !seen.has(n) && seen.add(n)) }));
     },
+    workers: () => workers.stats(),
   });
   const challenges = new AcmeChallenges();
   const alpnChallenges = new AlpnChallenges();
   let bound = false;
+  // Made once the listeners are bound (below); the admin API's TLS status reads it late.
+  let acme: AcmeManager | null = null;
   let listeners: Awaited<ReturnType<typeof startListeners>>;
   let web: HttpListeners;
   try {
@@ -115,7 +119,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
       tls,
       alpnChallenges,
       // The admin API (/api/v1, src/http/api) on the running store, queue and certificates.
-      adminRoutes: [apiRoutes({ config, store, queue, tls, logger, resolver }), ...(opts.adminRoutes ?? [])],
+      adminRoutes: [apiRoutes({ config, store, queue, tls, logger, resolver, acme: () => acme }), ...(opts.adminRoutes ?? [])],
       deps: {
         config,
         store,
@@ -157,7 +161,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
   indexer?.start();
   bound = true;
   const addresses = { ...listeners.addresses, ...web.addresses };
-  const acme = acmeEnabled(config)
+  acme = acmeEnabled(config)
     ? createAcmeManager({
         config,
         logger,

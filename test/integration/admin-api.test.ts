@@ -295,7 +295,7 @@ test('dns-records: each record ok, MISSING or WRONG', async () => {
   assertProblem(await call('GET', '/domains/nowhere.test/dns-records'), 404, /not a local domain/);
 });
 
-test('tls: the certificate presented, its names and expiry', async () => {
+test('tls: the certificate presented, its names, issuer and expiry; ACME off', async () => {
   const r = await call('GET', '/tls');
   assert.equal(r.status, 200);
   assert.equal(r.json.fallback, 'self-signed');
@@ -305,6 +305,11 @@ test('tls: the certificate presented, its names and expiry', async () => {
   assert.ok(Date.parse(c.notAfter) > Date.now());
   assert.equal(c.expired, false);
   assert.ok(c.daysLeft > 0);
+  // the self-signed certificate names its issuer (itself); ACME is off here, so no renewal
+  assert.equal(c.issuer, 'CN=mail.example.test');
+  assert.equal(c.managed, false);
+  assert.equal(c.nextRenewal, null);
+  assert.deepEqual(r.json.acme, { enabled: false });
 });
 
 test('unknown API paths are 404 problems', async () => {

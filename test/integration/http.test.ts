@@ -13,6 +13,8 @@ import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { parsePlist, parseXml, kid, kids } from '../helpers/documents.js';
 import { checkExposition, promtoolCheck } from '../helpers/prometheus.js';
 import { ImapFlow } from 'imapflow';
+import { LineClient } from '../helpers/lineclient.js';
+import { until } from '../helpers/mail.js';
 
 const run = promisify(execFile);
 let y: YubinInstance;
@@ -212,11 +214,77 @@ test('admin listener: /healthz, /readyz, and /metrics in the Prometheus text for
   assert.match(text, /^yubin_auth_attempts_total\{protocol="imap",result="failure"\} [1-9]/m);
   assert.match(text, /^yubin_queue_messages 0$/m);
   assert.match(text, /^yubin_certificate_expiry_timestamp_seconds\{name="mail\.example\.test"\} \d{10}$/m);
-  assert.match(text, /^yubin_event_loop_delay_seconds\{quantile="0\.99"\} /m);
+  assert.match(text, /^yubin_event_loop_delay_seconds\{stat="p99"\} /m);
+  assert.match(text, /^yubin_event_loop_delay_seconds\{stat="max"\} /m);
   assert.match(text, /^yubin_connections_total\{listener="admin"\} [1-9]/m);
   // The admin routes are not on the public listeners.
   assert.equal((await curl(https('mail.example.test', '/metrics'), { resolve: named('mail.example.test') })).status, 404);
   assert.equal((await curl(http('/metrics'))).status, 308);
+});
+
+/** The value of one sample of /metrics (null when absent). */
+async function sample(series: string): Promise<number | null> {
+  const text = await (await fetch(`http://127.0.0.1:${y.port('admin')}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? null : Number(line.slice(series.length + 1));
+}
+
+test('/metrics: sessions by protocol state (IMAP, POP3, SMTP) as they change, store latency, the worker pool', async () => {
+  const imap = await LineClient.connect(y.port('imaps'), '127.0.0.1', { tls: true });
+  const pop = await LineClient.connect(y.port('pop3s'), '127.0.0.1', { tls: true });
+  const smtp = await LineClient.connect(y.port('smtp'));
+  try {
+    await imap.waitFor(/^\* OK.*\r\n/);
+    await pop.waitFor(/^\+OK.*\r\n/);
+    await smtp.smtpReply();
+    await until('the sessions before login', async () =>
+      (await sample('yubin_sessions{listener="imaps",state="notauth"}')) === 1 &&
+      (await sample('yubin_sessions{listener="pop3s",state="authorization"}')) === 1 &&
+      (await sample('yubin_sessions{listener="smtp",state="idle"}')) === 1,
+    );
+    assert.equal(await sample('yubin_sessions{listener="imaps",state="selected"}'), 0);
+    assert.equal(await sample('yubin_sessions{listener="smtp",state="transaction"}'), 0);
+
+    imap.write('a LOGIN alice@example.test "correct horse battery"\r\n');
+    await imap.waitFor(/^a OK/m);
+    assert.equal(await sample('yubin_sessions{listener="imaps",state="auth"}'), 1);
+    imap.write('b SELECT INBOX\r\n');
+    await imap.waitFor(/^b OK/m);
+    pop.write('USER alice@example.test\r\n');
+    await pop.waitFor(/^\+OK.*\r\n/);
+    pop.write('PASS correct horse battery\r\n');
+    await pop.waitFor(/^\+OK.*\r\n/);
+    assert.match(await smtp.smtp('EHLO client.example.test'), /^250/);
+    assert.match(await smtp.smtp('MAIL FROM:<>'), /^250/);
+    assert.equal(await sample('yubin_sessions{listener="imaps",state="selected"}'), 1);
+    assert.equal(await sample('yubin_sessions{listener="imaps",state="notauth"}'), 0);
+    assert.equal(await sample('yubin_sessions{listener="pop3s",state="transaction"}'), 1);
+    assert.equal(await sample('yubin_sessions{listener="smtp",state="transaction"}'), 1);
+    assert.equal(await sample('yubin_sessions{listener="smtp",state="idle"}'), 0);
+    assert.match(await smtp.smtp('RSET'), /^250/);
+    assert.equal(await sample('yubin_sessions{listener="smtp",state="idle"}'), 1, 'RSET ends the transaction');
+
+    // The logins and the SELECT went through the store, timed per operation.
+    const text = await (await fetch(`http://127.0.0.1:${y.port('admin')}/metrics`)).text();
+    assert.deepEqual(checkExposition(text), []);
+    const promtool = promtoolCheck(text);
+    if (promtool) assert.ok(promtool.ok, promtool.output);
+    assert.match(text, /^# TYPE yubin_store_operation_duration_seconds histogram$/m);
+    assert.match(text, /^yubin_store_operation_duration_seconds_count\{op="getAccount"\} [1-9]/m);
+    assert.match(text, /^yubin_store_operation_duration_seconds_bucket\{le="\+Inf",op="getMailbox"\} [1-9]/m);
+    assert.match(text, /^yubin_store_operation_duration_seconds_sum\{op="getMailbox"\} \d/m);
+    // The worker pool as configured (threads) and its job counts.
+    assert.match(text, /^yubin_worker_threads [1-9]\d*$/m);
+    assert.match(text, /^yubin_worker_jobs_queued 0$/m);
+    assert.match(text, /^yubin_worker_jobs_total\{outcome="completed"\} \d+$/m);
+  } finally {
+    for (const c of [imap, pop, smtp]) c.socket.destroy();
+  }
+  await until('the sessions closed', async () =>
+    (await sample('yubin_sessions{listener="imaps",state="selected"}')) === 0 &&
+    (await sample('yubin_sessions{listener="pop3s",state="transaction"}')) === 0 &&
+    (await sample('yubin_sessions{listener="smtp",state="idle"}')) === 0,
+  );
 });
 
 test('a non-loopback admin address stops `yubin serve` with a message naming it (nothing is bound there)', async () => {

@@ -13,7 +13,7 @@ import { addAlias, AliasAddressInput, AliasCreateInput, AliasFilterInput, listAl
 import { bounceQueued, deleteQueued, holdQueued, listQueue, QueueIdInput, releaseQueued, retryQueued, showQueued, type QueueAdmin } from '../../admin/queue.js';
 import { DkimDomainInput, DkimRetireInput, generateDkimKeys, listDkimKeys, retireDkimKey, rotateDkimKeys } from '../../admin/dkim.js';
 import { checkDnsRecords, DnsRecordsInput, statusWord } from '../../admin/dns-records.js';
-import { tlsStatus, type CertificateSource } from '../../admin/tls.js';
+import { tlsStatus, type AcmeStatusSource, type CertificateSource } from '../../admin/tls.js';
 
 /** What the API's operations work on: the running server's store, queue and certificates. */
 export interface ApiDeps {
@@ -21,6 +21,8 @@ export interface ApiDeps {
   store: Store;
   queue: QueueAdmin;
   tls: CertificateSource;
+  /** The ACME manager, read at each call (it is made after the listeners start); absent or null when ACME is off. */
+  acme?: () => AcmeStatusSource | null;
   logger: Logger;
   /** For dns-records (default: a resolver on [dns] servers). */
   resolver?: Resolver;
@@ -149,5 +151,5 @@ export const API_ROUTES: ApiRoute[] = [
   },
 
   // TLS
-  { method: 'get', path: '/tls', tag: 'tls', summary: 'The certificates the server presents: names, issuer, expiry', run: (d) => tlsStatus(d.tls) },
+  { method: 'get', path: '/tls', tag: 'tls', summary: 'The certificates the server presents (names, issuer, expiry, next ACME renewal) and the state of each name ACME manages', run: (d) => tlsStatus(d.tls, d.acme?.() ?? null) },
 ];
