@@ -581,6 +581,52 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await store.blobs.release(id);
         await rejectsWith(store.blobs.release(id), 'not-found');
       });
+
+      it('keeps the save date of every way a message gets into a mailbox (RFC 8514 SAVEDATE)', async () => {
+        const dst = (await store.createMailbox(acc, 'Saved/Dst')).id;
+        const other = (await store.createMailbox(acc, 'Saved/Other')).id;
+        const old = new Date('2001-02-03T04:05:06Z');
+        const t0 = Date.now();
+        const [d] = await store.deliver(await stage(store, testMessage('delivered')), [{ accountId: acc, mailbox: 'Saved/Dst' }]);
+        assert.ok(d!.ok);
+        const a = await store.appendMessage(acc, 'Saved/Dst', await stage(store, testMessage('appended')), { internalDate: old });
+        const m = await store.appendMessages(acc, 'Saved/Dst', [{ blob: await stage(store, testMessage('multi')), internalDate: old }]);
+        const t1 = Date.now();
+        const metas = await store.getMessages(dst, [d!.uid, a.uid, m.uids[0]!]);
+        assert.equal(metas.length, 3);
+        for (const meta of metas) {
+          // the save date is now, whatever the internal date says
+          assert.ok(meta.savedDate instanceof Date, `savedDate of ${meta.uid}`);
+          assert.ok(meta.savedDate.getTime() >= t0 && meta.savedDate.getTime() <= t1, `${meta.savedDate.toISOString()} not in [${t0}, ${t1}]`);
+        }
+        // a copy and a move are saved into the destination when they are made
+        await new Promise((r) => setTimeout(r, 5));
+        const t2 = Date.now();
+        const copied = await store.copyMessages(dst, [a.uid], other);
+        const moved = await store.moveMessages(dst, [m.uids[0]!], other);
+        const after = await store.getMessages(other, [copied.map[0]![1], moved.map[0]![1]]);
+        assert.equal(after.length, 2);
+        for (const meta of after) {
+          assert.ok(meta.savedDate && meta.savedDate.getTime() >= t2, `copy/move ${meta.uid} keeps an old save date`);
+          assert.equal(meta.internalDate.toISOString(), old.toISOString());
+        }
+        const listed = await store.listMessages(dst);
+        assert.ok(listed.every((x) => x.savedDate instanceof Date));
+      });
+
+      it('keeps one preview per blob, the first one set (RFC 8970 PREVIEW)', async () => {
+        const s1 = await stage(store, testMessage('preview'));
+        const r = await store.appendMessage(acc, 'INBOX', s1);
+        const [meta] = await store.getMessages(box, [r.uid]);
+        assert.equal((await store.getPreviews([meta!.blobId])).size, 0);
+        await store.setPreview(meta!.blobId, 'Hello. Ünïcode');
+        await store.setPreview(meta!.blobId, 'a later one');
+        assert.deepEqual([...(await store.getPreviews([meta!.blobId, meta!.blobId, 'f'.repeat(64)]))], [[meta!.blobId, 'Hello. Ünïcode']]);
+        // a copy shares its blob, so its preview
+        const c = await store.copyMessages(box, [r.uid], (await store.getMailbox(acc, 'Archive'))!.id);
+        const [copy] = await store.getMessages((await store.getMailbox(acc, 'Archive'))!.id, [c.map[0]![1]]);
+        assert.equal((await store.getPreviews([copy!.blobId])).get(copy!.blobId), 'Hello. Ünïcode');
+      });
     });
 
     describe('quota and concurrency', () => {

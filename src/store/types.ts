@@ -109,6 +109,11 @@ export interface MessageMeta {
   size: number;
   /** Content address of the raw bytes in the BlobStore. */
   blobId: string;
+  /**
+   * RFC 8514 §4 SAVEDATE: when the message was saved into this mailbox (delivery, APPEND, COPY,
+   * MOVE); null for messages stored before the store kept it.
+   */
+  savedDate?: Date | null;
 }
 
 /** A raw message written to a temporary file, fsynced, parsed while it was written, not yet referenced. */
@@ -335,6 +340,14 @@ export interface Store {
   getStructure(mailboxId: number, uid: number): Promise<MessageStructure | null>;
   /** The parsed structures of several messages in one query per page (IMAP SORT/THREAD over a whole mailbox); expunged ones are missing. */
   getStructures(mailboxId: number, uids: number[]): Promise<Map<number, MessageStructure>>;
+  /**
+   * RFC 8970 PREVIEW: the previews kept for these blobs (each computed once, from the message's
+   * text, and kept with setPreview; every copy of a message shares its blob's). Blobs without
+   * one are missing from the map.
+   */
+  getPreviews(blobIds: string[]): Promise<Map<string, string>>;
+  /** Keeps a blob's preview; the first one kept stays (two sessions may compute it at once). Durable on resolve. */
+  setPreview(blobId: string, preview: string): Promise<void>;
   /**
    * Local delivery: one staged blob into several accounts, each atomically under its quota.
    * Durable when the promise resolves (group commit); one result per target, in order.

@@ -126,6 +126,14 @@ export const PG_STORE_MIGRATIONS: PgModuleMigrations = {
         CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
       `,
     },
+    {
+      version: 4,
+      name: 'save dates (SAVEDATE) and message previews (PREVIEW)',
+      sql: `
+        ALTER TABLE messages ADD COLUMN saved_at BIGINT;
+        ALTER TABLE blobs ADD COLUMN preview TEXT;
+      `,
+    },
   ],
 };
 

@@ -93,6 +93,7 @@ interface MessageRow {
   internal_date: number;
   size: number;
   blob_id: string;
+  saved_at: number | string | null;
 }
 
 interface Counts {
@@ -747,6 +748,21 @@ export class PostgresStore implements Store {
     return out;
   }
 
+  async getPreviews(blobIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const ids = [...new Set(blobIds)];
+    for (let i = 0; i < ids.length; i += PAGE) {
+      const chunk = ids.slice(i, i + PAGE);
+      const r = await this.pool.query<{ id: string; preview: string }>('SELECT id, preview FROM blobs WHERE id = ANY($1::text[]) AND preview IS NOT NULL', [chunk]);
+      for (const row of r.rows) out.set(row.id, row.preview);
+    }
+    return out;
+  }
+
+  async setPreview(blobId: string, preview: string): Promise<void> {
+    await this.pool.query('UPDATE blobs SET preview = $1 WHERE id = $2 AND preview IS NULL', [preview, blobId]);
+  }
+
   async deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
     if (targets.length === 0) return [];
     const flags = targets.map((t) => {
@@ -868,7 +884,8 @@ export class PostgresStore implements Store {
     );
     const { uid, modseq, uid_validity } = r.rows[0]!;
     await this.blobData.addRef(c, blob, 1, 0);
-    await c.query('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+    // RFC 8514 §4: saved now
+    await c.query('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id, saved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
       box.id,
       uid,
       modseq,
@@ -877,6 +894,7 @@ export class PostgresStore implements Store {
       date.getTime(),
       blob.size,
       blob.id,
+      Date.now(),
     ]);
     ctx.events.push({ type: 'message-added', accountId, mailboxId: box.id, uid, modseq });
     return { uid, uidValidity: uid_validity, mailboxId: box.id };
@@ -1092,10 +1110,11 @@ export class PostgresStore implements Store {
     const srcUids = rows.map((m) => m.uid);
     // RFC 4315 §3: COPYUID pairs source and destination UIDs in the same (ascending) order.
     await c.query(
-      `INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id)
-       SELECT $1, $2 + ROW_NUMBER() OVER (ORDER BY uid) - 1, $3, sys_flags, keywords, internal_date, size, blob_id
+      // RFC 8514 §4: a copy (and a moved message) is saved into the destination now
+      `INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id, saved_at)
+       SELECT $1, $2 + ROW_NUMBER() OVER (ORDER BY uid) - 1, $3, sys_flags, keywords, internal_date, size, blob_id, $6
          FROM messages WHERE mailbox_id = $4 AND uid = ANY($5::bigint[])`,
-      [dstId, first, modseq, srcId, srcUids],
+      [dstId, first, modseq, srcId, srcUids, Date.now()],
     );
     await this.adjustCounts(c, dstId, counts);
     const refs = new Map<string, number>();
@@ -1251,5 +1270,6 @@ function toMeta(r: MessageRow): MessageMeta {
     internalDate: new Date(r.internal_date),
     size: r.size,
     blobId: r.blob_id,
+    savedDate: r.saved_at === null ? null : new Date(Number(r.saved_at)),
   };
 }

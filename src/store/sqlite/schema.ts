@@ -127,6 +127,20 @@ export const STORE_MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'save dates (SAVEDATE) and message previews (PREVIEW)',
+    up(db) {
+      // RFC 8514 §4: the date a message was saved into its mailbox (APPEND, delivery, COPY, MOVE);
+      // NULL for messages stored before this version (FETCH SAVEDATE answers NIL for them).
+      // RFC 8970 §3: the preview of a blob's text, computed once when first asked for (blobs are
+      // content-addressed, so every copy of a message shares it); NULL until then.
+      db.exec(`
+        ALTER TABLE messages ADD COLUMN saved_at INTEGER;
+        ALTER TABLE blobs ADD COLUMN preview TEXT;
+      `);
+    },
+  },
 ];
 
 /**

@@ -85,6 +85,7 @@ interface MessageRow {
   internal_date: number;
   size: number;
   blob_id: string;
+  saved_at: number | null;
 }
 
 /** A mailbox's STATUS counters (or a change of them). */
@@ -704,6 +705,22 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async getPreviews(blobIds: string[]): Promise<Map<string, string>> {
+    const ids = [...new Set(blobIds)];
+    const out = new Map<string, string>();
+    const st = this.q('SELECT id, preview FROM blobs WHERE id IN (SELECT value FROM json_each(?)) AND preview IS NOT NULL');
+    for (let i = 0; i < ids.length; i += PAGE) {
+      for (const r of st.all(JSON.stringify(ids.slice(i, i + PAGE))) as Array<{ id: string; preview: string }>) out.set(r.id, r.preview);
+    }
+    return out;
+  }
+
+  async setPreview(blobId: string, preview: string): Promise<void> {
+    await this.committer.run(() => {
+      this.q('UPDATE blobs SET preview = ? WHERE id = ? AND preview IS NULL').run(preview, blobId);
+    });
+  }
+
   async deliver(blob: StagedBlob, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
     if (targets.length === 0) return [];
     const flags = targets.map((t) => {
@@ -804,7 +821,8 @@ export class SqliteStore implements Store {
     const uid = box.uid_next;
     const modseq = box.highest_modseq + 1;
     this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, box.id);
-    this.q('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+    // RFC 8514 §4: saved now
+    this.q('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id, saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       box.id,
       uid,
       modseq,
@@ -813,6 +831,7 @@ export class SqliteStore implements Store {
       date.getTime(),
       blob.size,
       blob.id,
+      Date.now(),
     );
     this.adjustCounts(box.id, { messages: 1, unseen: flags.bits & FLAG_SEEN ? 0 : 1, deleted: flags.bits & FLAG_DELETED ? 1 : 0, size: blob.size });
     ctx.events.push({ type: 'message-added', accountId, mailboxId: box.id, uid, modseq });
@@ -998,10 +1017,11 @@ export class SqliteStore implements Store {
     const modseq = dst.highest_modseq + 1;
     // RFC 4315 §3: COPYUID pairs source and destination UIDs in the same (ascending) order.
     this.q(
-      `INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id)
-       SELECT ?, ? + ROW_NUMBER() OVER (ORDER BY uid) - 1, ?, sys_flags, keywords, internal_date, size, blob_id
+      // RFC 8514 §4: a copy (and a moved message) is saved into the destination now
+      `INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id, saved_at)
+       SELECT ?, ? + ROW_NUMBER() OVER (ORDER BY uid) - 1, ?, sys_flags, keywords, internal_date, size, blob_id, ?
          FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
-    ).run(dstId, first, modseq, srcId, list);
+    ).run(dstId, first, modseq, Date.now(), srcId, list);
     this.adjustCounts(dstId, this.countsOf(srcId, list));
     const ref = this.q('UPDATE blobs SET refs = refs + ? WHERE id = ?');
     for (const g of groups) ref.run(g.n, g.blob_id);
@@ -1160,6 +1180,7 @@ function toMeta(r: MessageRow): MessageMeta {
     internalDate: new Date(r.internal_date),
     size: r.size,
     blobId: r.blob_id,
+    savedDate: r.saved_at === null ? null : new Date(r.saved_at),
   };
 }
 
