@@ -14,6 +14,7 @@ import { parsePlist, parseXml, kid, kids } from '../helpers/documents.js';
 import { checkExposition, promtoolCheck } from '../helpers/prometheus.js';
 import { ImapFlow } from 'imapflow';
 import { LineClient } from '../helpers/lineclient.js';
+import { validateAutoconfig, validateAutodiscover, validateMobileconfig } from '../helpers/client-config-formats.js';
 import { until } from '../helpers/mail.js';
 
 const run = promisify(execFile);
@@ -61,6 +62,11 @@ test('Thunderbird autoconfig over http names the listening endpoints and the ful
     assert.equal(r.status, 200, r.body);
     assert.match(r.headers['content-type']!, /^application\/xml/);
     const root = parseXml(r.body);
+    assert.deepEqual(validateAutoconfig(root), [], 'valid clientConfig 1.1');
+    // the validator does fail on what Thunderbird would not read
+    assert.notDeepEqual(validateAutoconfig(parseXml(r.body.replace('<socketType>SSL<', '<socketType>TLS<'))), []);
+    assert.notDeepEqual(validateAutoconfig(parseXml(r.body.replace(/<username>[^<]*<\/username>/, ''))), []);
+    assert.notDeepEqual(validateAutoconfig(parseXml(r.body.replace('<displayName>', '<displayname>x</displayname><displayName>'))), []);
     assert.equal(root.tag, 'clientConfig');
     assert.equal(root.attrib.version, '1.1');
     const provider = kid(root, 'emailProvider');
@@ -150,6 +156,10 @@ test('Outlook autodiscover (POX) answers IMAP, POP3 and SMTP with the login name
     const r = await curl(https('autodiscover.example.test', path), { method: 'POST', data: request, resolve: named('autodiscover.example.test'), headers: ['Content-Type: text/xml'] });
     assert.equal(r.status, 200, r.body);
     const root = parseXml(r.body);
+    assert.deepEqual(validateAutodiscover(root), [], 'valid POX response (2006a)');
+    assert.notDeepEqual(validateAutodiscover(parseXml(r.body.replace('<Encryption>SSL<', '<Encryption>STARTTLS<'))), []);
+    assert.notDeepEqual(validateAutodiscover(parseXml(r.body.replace(/<Server>[^<]*<\/Server>/, ''))), []);
+    assert.notDeepEqual(validateAutodiscover(parseXml(r.body.replace(/ xmlns="[^"]*2006a"/, ''))), [], 'Response in the outlook namespace');
     assert.equal(root.tag, '{http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006}Autodiscover');
     const response = kid(root, 'Response');
     assert.equal(response.tag, '{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}Response');
@@ -179,6 +189,11 @@ test('Apple configuration profile: content type and a com.apple.mail.managed pay
   const r = await curl(https('mail.example.test', '/apple/mobileconfig?emailaddress=alice%40example.test'), { resolve: named('mail.example.test') });
   assert.equal(r.status, 200);
   assert.match(r.headers['content-type']!, /^application\/x-apple-aspen-config/);
+  assert.deepEqual(validateMobileconfig(r.body), [], 'the profile and its mail payload have their required keys, typed');
+  // the validator does fail on a missing required key, a wrongly typed value, an unknown key
+  assert.notDeepEqual(validateMobileconfig(r.body.replace('<key>OutgoingMailServerHostName</key>', '<key>OutgoingMailServerHost</key>')), []);
+  assert.notDeepEqual(validateMobileconfig(r.body.replace(/<key>IncomingMailServerPortNumber<\/key>\s*<integer>(\d+)<\/integer>/, '<key>IncomingMailServerPortNumber</key><string>$1</string>')), []);
+  assert.notDeepEqual(validateMobileconfig(r.body.replace('<string>com.apple.mail.managed</string>', '<string>com.apple.mail</string>')), []);
   const p = parsePlist(r.body) as Record<string, unknown> & { PayloadContent: Array<Record<string, unknown>> };
   assert.equal(p.PayloadType, 'Configuration');
   assert.equal(p.PayloadVersion, 1);
