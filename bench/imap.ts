@@ -19,11 +19,16 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
 import { fillStore, freePort, killOnInterrupt, waitForPort } from './common.js';
+import { openStore } from '../src/store/index.js';
+import { rebuildIndex } from '../src/search/indexer.js';
 
 const TOTAL = Number(process.env.BENCH_IMAP_MESSAGES ?? 100_000);
 const DISTINCT = Math.min(1000, TOTAL);
 const COPIES = Math.max(1, Math.round(TOTAL / DISTINCT));
-const IDLE = Number(process.env.BENCH_IMAP_IDLE ?? 2000);
+const IDLE = Number(process.env.BENCH_IMAP_IDLE ?? 10_000);
+/** Seconds of each ten-client load (mixed commands; APPEND only). */
+const LOAD_SECONDS = Number(process.env.BENCH_IMAP_LOAD_SECONDS ?? 10);
+const LOAD_CLIENTS = 10;
 const USER = 'bench@example.test';
 const PASS = 'benchpw';
 
@@ -153,9 +158,21 @@ interface Server {
   stop(): Promise<void>;
 }
 
+let indexSeconds = 0;
+
 async function startYubinWith(dir: string, messages: Buffer[]): Promise<Server> {
-  await fillStore(join(dir, 'data'), { address: USER, password: PASS, messages, copies: COPIES, batch: 20, mailboxes: ['Idle'] });
+  await fillStore(join(dir, 'data'), { address: USER, password: PASS, messages, copies: COPIES, batch: 20, mailboxes: ['Idle', 'Mixed'] });
   progress('yubin store filled');
+  // The full-text index, as `yubin index rebuild` builds it (the server would build it in the background).
+  const store = await openStore(join(dir, 'data'));
+  try {
+    const t0 = Date.now();
+    const r = await rebuildIndex(store, store.textIndex!);
+    indexSeconds = (Date.now() - t0) / 1000;
+    console.log(`  yubin: full-text index of ${r.messages} messages built in ${indexSeconds.toFixed(1)} s`);
+  } finally {
+    await store.close();
+  }
   const inst = await startYubin({ dir, config: { auth: { allow_plaintext: true, throttle_free_failures: 1_000_000, throttle_max_failures: 1_000_000 }, limits: { max_connections: 50_000, max_connections_per_ip: 50_000 } } });
   return { name: 'yubin', port: inst.port('imap'), user: USER, pids: () => [inst.process.pid!], stop: async () => void (await inst.destroy()) };
 }
@@ -165,7 +182,7 @@ async function startDovecot(dir: string, messages: Buffer[]): Promise<Server> {
   if (!dovecot || !existsSync('/usr/lib/dovecot/imap')) throw new Error('dovecot-imapd is not installed (apt-get install dovecot-imapd)');
   const home = join(dir, 'home');
   for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(home, 'Maildir', sub), { recursive: true });
-  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(home, 'Maildir', '.Idle', sub), { recursive: true });
+  for (const box of ['.Idle', '.Mixed']) for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(home, 'Maildir', box, sub), { recursive: true });
   const t = Math.floor(Date.now() / 1000);
   let n = 0;
   for (const m of messages) for (let c = 0; c < COPIES; c++) writeFileSync(join(home, 'Maildir', 'cur', `${t}.M${n++}P1.bench,S=${m.length}:2,`), m);
@@ -247,7 +264,10 @@ service anvil {
 }
 
 interface Figures {
+  selectCold: number;
   select: number;
+  mixedPerSec: number;
+  appendPerSec: number;
   fetchFlags: number;
   headerSearch: number;
   bodySearch: number;
@@ -255,10 +275,60 @@ interface Figures {
   idleKiB: number | null;
 }
 
+/**
+ * Ten clients on the shared mailbox "Mixed" for LOAD_SECONDS, never logging out in between:
+ * 'mixed' loops SELECT, APPEND, UID FETCH (FLAGS BODY.PEEK[HEADER]) of the last 20, UID STORE,
+ * UID SEARCH BODY, STORE \Deleted + EXPUNGE of its own message; 'append' only APPENDs.
+ * Returns commands per second over all clients (APPENDs per second for 'append').
+ */
+async function load(s: Server, kind: 'mixed' | 'append'): Promise<number> {
+  const clients = await Promise.all(
+    Array.from({ length: LOAD_CLIENTS }, async () => {
+      const k = await RawImap.connect(s.port);
+      await k.greeting();
+      await k.cmd(`LOGIN ${s.user} ${PASS}`);
+      return k;
+    }),
+  );
+  let commands = 0;
+  const deadline = Date.now() + LOAD_SECONDS * 1000;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    clients.map(async (k, ci) => {
+      let i = 0;
+      while (Date.now() < deadline) {
+        const msg = makeMessage(1_000_000 + ci * 100_000 + i++);
+        const append = () => k.cmd(`APPEND Mixed {${msg.length}+}\r\n${msg.toString('latin1')}`);
+        if (kind === 'append') {
+          await append();
+          commands++;
+          continue;
+        }
+        await k.cmd('SELECT Mixed');
+        const r = await append();
+        const uid = /APPENDUID \d+ (\d+)/.exec(r)?.[1];
+        await k.cmd('UID FETCH 1:* (UID FLAGS)');
+        await k.cmd(`FETCH ${'*'} (FLAGS BODY.PEEK[HEADER])`);
+        await k.cmd('STORE 1 +FLAGS (\\Seen)');
+        await k.cmd(`UID SEARCH BODY "zebra${1_000_000 + ci * 100_000}x"`);
+        commands += 6;
+        if (uid && i % 2 === 0) {
+          await k.cmd(`UID STORE ${uid} +FLAGS (\\Deleted)`);
+          await k.cmd('EXPUNGE');
+          commands += 2;
+        }
+      }
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const k of clients) k.close();
+  return commands / secs;
+}
+
 async function measure(s: Server): Promise<Figures> {
   let idleKiB: number | null = null;
   if (IDLE > 0) {
-    const openIdle = async (): Promise<RawImap[]> => {
+    const openIdle = async (report: ((n: number) => void) | null): Promise<RawImap[]> => {
       const conns: RawImap[] = [];
       for (let i = 0; i < IDLE; i += 50) {
         const batch = await Promise.all(
@@ -272,6 +342,7 @@ async function measure(s: Server): Promise<Figures> {
           }),
         );
         conns.push(...batch);
+        if (report && conns.length % 1000 === 0) report(conns.length);
       }
       return conns;
     };
@@ -281,10 +352,11 @@ async function measure(s: Server): Promise<Figures> {
     await new Promise((r) => setTimeout(r, 3000));
     const before = pssKiB(s.pids());
     progress(`${s.name}: warm-up round of ${IDLE} idle connections`);
-    for (const k of await openIdle()) k.close();
+    for (const k of await openIdle(null)) k.close();
     await new Promise((r) => setTimeout(r, 3000));
     progress(`${s.name}: opening ${IDLE} idle connections`);
-    const conns = await openIdle();
+    // Printed as it goes: a run cut short still leaves a figure.
+    const conns = await openIdle((n) => console.log(`  ${s.name}: ${n} IDLE connections: ${(((pssKiB(s.pids()) - before) / n) * 1).toFixed(1)} KiB each so far`));
     await new Promise((r) => setTimeout(r, 3000));
     idleKiB = pssKiB(s.pids()) - before;
     for (const k of conns) k.close();
@@ -294,8 +366,9 @@ async function measure(s: Server): Promise<Figures> {
   await c.greeting();
   await c.cmd(`LOGIN ${s.user} ${PASS}`);
   progress(`${s.name}: logged in`);
-  // The first SELECT builds Dovecot's index; both get one untimed warm-up pass.
-  await c.cmd('SELECT INBOX');
+  // Cold: the first SELECT of the mailbox since the server started (Dovecot builds its index
+  // here; Yubin reads the mailbox from the database). Then one untimed warm-up pass for both.
+  const selectCold = await timed(() => c.cmd('SELECT INBOX'));
   await c.cmd('UID FETCH 1:* (UID FLAGS)');
   await c.cmd('UNSELECT');
   progress(`${s.name}: warm`);
@@ -310,8 +383,12 @@ async function measure(s: Server): Promise<Figures> {
   const fetchBodies = await timed(() => c.cmd('FETCH 1:1000 BODY.PEEK[]'));
   await c.cmd('LOGOUT').catch(() => {});
   c.close();
+  progress(`${s.name}: mixed load`);
+  const mixedPerSec = await load(s, 'mixed');
+  progress(`${s.name}: append load`);
+  const appendPerSec = await load(s, 'append');
 
-  return { select: select.ms, fetchFlags: fetchFlags.ms, headerSearch: headerSearch.ms, bodySearch: bodySearch.ms, fetchBodies: fetchBodies.ms, idleKiB };
+  return { selectCold: selectCold.ms, select: select.ms, mixedPerSec, appendPerSec, fetchFlags: fetchFlags.ms, headerSearch: headerSearch.ms, bodySearch: bodySearch.ms, fetchBodies: fetchBodies.ms, idleKiB };
 }
 
 export async function benchImap(): Promise<{ yubin: Figures; dovecot: Figures | null }> {
@@ -344,15 +421,20 @@ export async function benchImap(): Promise<{ yubin: Figures; dovecot: Figures | 
       const ratio = a !== null && b !== null && b > 0 ? (a / b).toFixed(2) : '-';
       console.log(`  ${label.padEnd(34)} yubin ${a === null ? '-' : a.toFixed(0).padStart(8)} ${unit}   dovecot ${b === null ? '-' : b.toFixed(0).padStart(8)} ${unit}   ratio ${ratio}`);
     };
-    row('SELECT INBOX', y.select, d?.select ?? null, 'ms');
+    row('SELECT INBOX, cold', y.selectCold, d?.selectCold ?? null, 'ms');
+    row('SELECT INBOX, warm', y.select, d?.select ?? null, 'ms');
     row('UID FETCH 1:* (UID FLAGS)', y.fetchFlags, d?.fetchFlags ?? null, 'ms');
     row('UID SEARCH SUBJECT', y.headerSearch, d?.headerSearch ?? null, 'ms');
     row('UID SEARCH BODY', y.bodySearch, d?.bodySearch ?? null, 'ms');
     row('FETCH 1:1000 BODY.PEEK[]', y.fetchBodies, d?.fetchBodies ?? null, 'ms');
+    const rate = (label: string, a: number, b: number | null) =>
+      console.log(`  ${label.padEnd(34)} yubin ${a.toFixed(0).padStart(8)} /s   dovecot ${b === null ? '-' : b.toFixed(0).padStart(8)} /s   ratio ${b ? (a / b).toFixed(2) : '-'} (higher is better)`);
+    rate(`${LOAD_CLIENTS}-client mixed load, commands`, y.mixedPerSec, d?.mixedPerSec ?? null);
+    rate(`${LOAD_CLIENTS}-client APPEND`, y.appendPerSec, d?.appendPerSec ?? null);
     row(`memory of ${IDLE} IDLE connections`, y.idleKiB, d?.idleKiB ?? null, 'KiB');
     if (y.idleKiB !== null && IDLE) console.log(`  yubin: ${((y.idleKiB * 1024) / IDLE / 1024).toFixed(1)} KiB per idle connection${d?.idleKiB ? `, dovecot: ${((d.idleKiB * 1024) / IDLE / 1024).toFixed(1)} KiB` : ''}`);
     if (!d) console.log(`  dovecot not measured: ${why}`);
-    console.log('  (ratio = yubin / dovecot; lower is better for both time and memory)');
+    console.log('  (ratio = yubin / dovecot; lower is better for time and memory, higher for rates)');
     return { yubin: y, dovecot: d };
   } finally {
     await dove?.stop();
