@@ -14,7 +14,7 @@ import { mapLimit } from './server/parallel.js';
 const SEARCH_CONCURRENCY = 16;
 import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire/sequence.js';
 import { ArgReader, type Token } from './wire/tokenizer.js';
-import { MONTHS as DATE_MONTHS } from '../message/date.js';
+import { MONTHS as DATE_MONTHS, parseDateTime } from '../message/date.js';
 
 export type SearchKey =
   | { op: 'all' }
@@ -28,6 +28,8 @@ export type SearchKey =
   | { op: 'date'; sent: boolean; cmp: 'before' | 'on' | 'since'; day: number }
   | { op: 'size'; larger: boolean; n: number }
   | { op: 'within'; older: boolean; seconds: number }
+  /** RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] n: a mod-sequence at least n. */
+  | { op: 'modseq'; modseq: number }
   | { op: 'header'; name: string; value: string }
   | { op: 'body'; value: string; withHeader: boolean }
   | { op: 'not'; key: SearchKey }
@@ -60,6 +62,34 @@ const FLAG_KEYS: Record<string, [string, boolean]> = {
   UNSEEN: ['\\Seen', false],
 };
 const HEADER_KEYS: Record<string, string> = { BCC: 'bcc', CC: 'cc', FROM: 'from', SUBJECT: 'subject', TO: 'to' };
+
+/**
+ * RFC 7162 §7: search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer;
+ * search-modseq-ext = SP entry-name SP entry-type-req, entry-name = DQUOTE "/flags/" attr-flag
+ * DQUOTE, entry-type-req = "priv" / "shared" / "all". Every flag of a message shares the message's
+ * mod-sequence here, so the entry only has to be well-formed. Values above the safe integers are
+ * clamped (no Yubin mod-sequence gets there).
+ */
+function parseModseqKey(args: ArgReader): number {
+  let t = args.next();
+  if (t.t === 'string') {
+    if (!/^\/flags\/\\?[^\x00-\x20\x7f(){%*"\\\]]+$/i.test(t.v.toString('latin1'))) args.bad('Invalid MODSEQ entry name');
+    const type = args.atom().toLowerCase();
+    if (type !== 'priv' && type !== 'shared' && type !== 'all') args.bad('MODSEQ entry type is priv, shared or all');
+    t = args.next();
+  }
+  if (t.t !== 'atom' || !/^\d{1,19}$/.test(t.v) || BigInt(t.v) > 0x7fffffffffffffffn) return args.bad('Invalid mod-sequence');
+  return Math.min(Number(t.v), Number.MAX_SAFE_INTEGER);
+}
+
+/** True when the search program has a MODSEQ key (RFC 7162 §3.1.5: the result then reports the highest MODSEQ). */
+export function usesModseq(k: SearchKey): boolean {
+  if (k.op === 'modseq') return true;
+  if (k.op === 'not') return usesModseq(k.key);
+  if (k.op === 'or') return usesModseq(k.a) || usesModseq(k.b);
+  if (k.op === 'and') return k.keys.some(usesModseq);
+  return false;
+}
 
 /** Depth limit for NOT/OR/parentheses chains (bounded recursion). */
 const MAX_DEPTH = 50;
@@ -105,6 +135,7 @@ function parseKey(args: ArgReader, t: Token, charset: string, depth: number): Se
   if (k === 'TEXT') return { op: 'body', value: str(), withHeader: true };
   if (k === 'BEFORE' || k === 'ON' || k === 'SINCE') return { op: 'date', sent: false, cmp: k.toLowerCase() as 'before', day: date() };
   if (k === 'SENTBEFORE' || k === 'SENTON' || k === 'SENTSINCE') return { op: 'date', sent: true, cmp: k.slice(4).toLowerCase() as 'before', day: date() };
+  if (k === 'MODSEQ') return { op: 'modseq', modseq: parseModseqKey(args) };
   if (k === 'LARGER' || k === 'SMALLER') return { op: 'size', larger: k === 'LARGER', n: args.number(true) };
   // RFC 5032 §3: OLDER / YOUNGER interval (nz-number of seconds)
   if (k === 'OLDER' || k === 'YOUNGER') {
@@ -238,6 +269,8 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       return inRanges(m.uid, ranges(env, key.set, true));
     case 'saved':
       return env.saved.has(m.uid);
+    case 'modseq':
+      return m.modseq >= key.modseq;
     case 'size':
       return key.larger ? m.size > key.n : m.size < key.n;
     case 'within': {
@@ -249,10 +282,12 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
     case 'date': {
       if (!key.sent) return cmpDay(dayOf(m.internalDate), key.cmp, key.day);
       const st = await c.structure();
-      const t = st?.envelope.date ? Date.parse(st.envelope.date) : NaN;
-      // RFC 9051 §6.4.4: a message without a usable Date: header does not match SENT*
-      if (Number.isNaN(t)) return false;
-      return cmpDay(dayOf(new Date(t)), key.cmp, key.day);
+      const d = st?.envelope.date ? parseDateTime(st.envelope.date) : null;
+      // RFC 9051 §6.4.4: SENT* compare the Date: header's date as written, in its own zone, with
+      // time and zone disregarded; a message without a usable Date: falls back to its internal date
+      // (as the reference server does).
+      if (!d) return cmpDay(dayOf(m.internalDate), key.cmp, key.day);
+      return cmpDay(dayOf(new Date(d.ms + d.zone * 60_000)), key.cmp, key.day);
     }
     case 'header': {
       const env = ENVELOPE_KEYS[key.name];

@@ -2,6 +2,7 @@
 // UNSUBSCRIBE, LIST (RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE),
 // LSUB (IMAP4rev1), STATUS (RFC 8438 STATUS=SIZE).
 import { defineCommand, type ImapConn, type ParseContext } from '../server/conn.js';
+import { mailboxObjectId } from './objectid.js';
 import { ImapError } from '../server/errors.js';
 import { COMMON_KEYWORDS, SelectedView } from '../server/view.js';
 import { flagsFetchLine } from '../server/notify.js';
@@ -95,6 +96,8 @@ async function select(conn: ImapConn, args: SelectArgs, readOnly: boolean): Prom
   conn.send(`* OK [UIDNEXT ${status.uidNext}] Predicted next UID`);
   // RFC 7162 §3.1.2.1: every SELECT/EXAMINE of a mailbox with persistent mod-sequences says HIGHESTMODSEQ
   conn.send(`* OK [HIGHESTMODSEQ ${status.highestModSeq}] Highest`);
+  // RFC 8474 §4.2: SELECT and EXAMINE say the MAILBOXID
+  conn.send(`* OK [MAILBOXID (${mailboxObjectId(mb.uidValidity)})] Ok`);
   if (conn.rev2) conn.send(`* LIST (${attributesOf(mb, false, null).join(' ')}) "${DELIMITER}" ${conn.mailboxOut(mb.name)}`);
   if (resync) {
     // RFC 7162 §3.2.5.2: what vanished since the client's modseq (among its known UIDs, if it sent them),
@@ -240,7 +243,9 @@ export const create = defineCommand({
     if (name === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
     validateName(name);
     // RFC 9051 §6.3.4: missing parents are created too (by the store, in the same transaction)
-    await conn.ctx.store.createMailbox(accountId(conn), name, specialUse ? { specialUse } : undefined);
+    const mb = await conn.ctx.store.createMailbox(accountId(conn), name, specialUse ? { specialUse } : undefined);
+    // RFC 8474 §4.1: the tagged OK of CREATE carries the new mailbox's MAILBOXID
+    return { code: `MAILBOXID (${mailboxObjectId(mb.uidValidity)})`, text: 'CREATE completed' };
   },
 });
 
@@ -333,7 +338,8 @@ function patternToken(ctx: ParseContext, t: Token, bad: (m: string) => never): s
 }
 
 // RFC 7162 §3.1.9: HIGHESTMODSEQ
-const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ'];
+// RFC 8474 §4.3: MAILBOXID
+const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ', 'MAILBOXID'];
 
 function statusItems(items: Token[], bad: (m: string) => never): string[] {
   const out: string[] = [];
@@ -356,6 +362,7 @@ async function statusLine(conn: ImapConn, mb: Mailbox, items: string[]): Promise
     else if (it === 'UNSEEN') parts.push(`UNSEEN ${st.unseen}`);
     else if (it === 'DELETED') parts.push(`DELETED ${st.deleted}`);
     else if (it === 'SIZE') parts.push(`SIZE ${st.size}`);
+    else if (it === 'MAILBOXID') parts.push(`MAILBOXID (${mailboxObjectId(st.uidValidity)})`);
     else if (it === 'HIGHESTMODSEQ') {
       // RFC 7162 §3.1: STATUS HIGHESTMODSEQ is a CONDSTORE enabling command
       conn.condstore = true;
@@ -471,7 +478,9 @@ async function listCommand(conn: ImapConn, { sel, ret, reference, patterns }: Li
   // RFC 9051 §6.3.5: a parent deleted while it had children stays as a \Noselect placeholder: a
   // name with no mailbox of its own but with mailboxes below it.
   const entries: Array<{ name: string; mb: Mailbox | null }> = all.map((mb) => ({ name: mb.name, mb }));
-  for (const mb of all) for (const a of ancestors(mb.name)) if (!byName.has(a) && !entries.some((e) => e.name === a)) entries.push({ name: a, mb: null });
+  const placeholders = new Set<string>();
+  for (const mb of all) for (const a of ancestors(mb.name)) if (!byName.has(a)) placeholders.add(a);
+  for (const name of placeholders) entries.push({ name, mb: null });
   entries.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const matchers = patterns.filter((p): p is string => p !== null).map((p) => listMatcher(reference, p));
   const matches = (name: string): boolean => matchers.some((m) => m(name));

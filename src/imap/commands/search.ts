@@ -3,8 +3,8 @@
 // RETURN options and the ESEARCH response are shared with SORT (ESORT, RFC 5267 §3).
 import { defineCommand, type ImapConn } from '../server/conn.js';
 import { ImapParseError, parseNumber, type ArgReader } from '../wire/tokenizer.js';
-import { requireSelected } from '../server/messages.js';
-import { checkCharset, parseSearchKeys, runSearch, type SearchKey } from '../search.js';
+import { metasFor, requireSelected } from '../server/messages.js';
+import { checkCharset, parseSearchKeys, runSearch, usesModseq, type SearchKey } from '../search.js';
 import { compressSet, imapString } from '../wire/compose.js';
 import type { SelectedView } from '../server/view.js';
 
@@ -179,6 +179,13 @@ export const search = defineCommand({
     const ret = wanted ? new Set(wanted) : null;
     const uids = await runSearch(conn, view, key);
     const nums = numbersOf(view, uids, uid);
+    // RFC 7162 §3.1.5: SEARCH MODSEQ enables CONDSTORE and reports the highest MODSEQ of the result
+    let modseq = '';
+    if (usesModseq(key)) {
+      conn.condstore = true;
+      const top = (await metasFor(conn.ctx.store, view.mailboxId, uids)).reduce((n, m) => Math.max(n, m.modseq), 0);
+      if (top) modseq = `MODSEQ ${top}`;
+    }
     if (ret?.has('SAVE')) {
       // RFC 5182 §2.4; with PARTIAL the whole result is saved (the pages are the client's view of it)
       saveResult(conn, ret, uids);
@@ -187,10 +194,10 @@ export const search = defineCommand({
     }
     if (!ret && !conn.rev2) {
       // RFC 3501 §7.2.5
-      conn.send(`* SEARCH${nums.map((n) => ' ' + n).join('')}`);
+      conn.send(`* SEARCH${nums.map((n) => ' ' + n).join('')}${modseq ? ` (${modseq})` : ''}`);
       return;
     }
     // RFC 4731 §3.1, RFC 9051 §7.3.4: ESEARCH; IMAP4rev2 with no RETURN means ALL
-    conn.send(esearchLine(tag, uid, nums, ret ?? new Set(['ALL']), ret?.has('PARTIAL') ? partial : null, false));
+    conn.send(esearchLine(tag, uid, nums, ret ?? new Set(['ALL']), ret?.has('PARTIAL') ? partial : null, false) + (modseq ? ` ${modseq}` : ''));
   },
 });
