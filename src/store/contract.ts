@@ -1018,5 +1018,33 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         await other();
       });
     });
+
+    describe('full-text index (when the backend has one)', () => {
+      const text = (body: string, subject = '') => ({ subject, from: '', to: '', cc: '', bcc: '', headers: '', body });
+      it('marks, superset candidates up to the mark, removal, a new UIDVALIDITY, dropping a mailbox', async (t) => {
+        const { store } = await fresh();
+        const index = store.textIndex;
+        if (!index) return t.skip('this backend has no full-text index (SEARCH scans)');
+        assert.equal(await index.progress(7, 100), 0);
+        await index.put(7, 100, [{ uid: 1, text: text('well hello there') }, { uid: 2, text: text('nothing', 'hello subject') }, { uid: 3, text: text('abcxbcd') }], 3);
+        assert.equal(await index.progress(7, 100), 3);
+        assert.equal(await index.progress(7, 101), 0, 'another UIDVALIDITY has nothing indexed');
+        assert.deepEqual((await index.candidates(7, 100, ['body'], 'ell'))!, { uids: [1], upTo: 3 });
+        assert.deepEqual((await index.candidates(7, 100, ['subject', 'body'], 'hello'))!.uids.sort(), [1, 2]);
+        assert.ok((await index.candidates(7, 100, ['body'], 'abcd'))!.uids.includes(3), 'a superset: the trigrams are there');
+        assert.equal(await index.candidates(7, 100, ['body'], 'el'), null, 'too short to narrow');
+        // Messages at or below the mark are skipped (two indexers may race); the mark never goes back
+        await index.put(7, 100, [{ uid: 2, text: text('again') }], 2);
+        assert.equal(await index.progress(7, 100), 3);
+        assert.deepEqual((await index.candidates(7, 100, ['body'], 'again'))!.uids, []);
+        await index.remove(7, [1]);
+        assert.deepEqual((await index.candidates(7, 100, ['body'], 'ell'))!.uids, []);
+        await index.put(7, 101, [{ uid: 1, text: text('fresh') }], 1);
+        assert.deepEqual((await index.candidates(7, 101, ['subject'], 'hello'))!.uids, [], 'the old UIDVALIDITY entries are gone');
+        await index.dropMailbox(7);
+        assert.equal(await index.progress(7, 101), 0);
+        assert.deepEqual((await index.candidates(7, 101, ['body'], 'fresh'))!.uids, []);
+      });
+    });
   });
 }
