@@ -9,7 +9,7 @@ let resolver: Resolver;
 
 before(async () => {
   dns = await startDnsServer();
-  resolver = createResolver({ servers: [dns.address], timeoutMs: 300, tries: 1 });
+  resolver = createResolver({ servers: [dns.address], timeoutMs: 2000, tries: 1 });
   dns.setRecords('b.test', 'MX', ['20 mx2.b.test', '10 mx1.b.test', '10 mx1b.b.test']);
   dns.setRecords('mx1.b.test', 'A', ['127.0.0.3']);
   dns.setRecords('mx1b.b.test', 'A', ['127.0.0.4']);
