@@ -99,5 +99,7 @@ test('a 200-wildcard pattern against 1,000 names finishes quickly', () => {
   const ms = performance.now() - started;
   // Only the first pattern matches, the names ending in "x" (one in ten)
   assert.equal(hits, 100);
-  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+  // About 45 ms here; the bound is loose so a loaded machine never fails it, and still far below
+  // the backtracking matcher, which never finished this (60 wildcards alone took ~25 s).
+  assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
 });
