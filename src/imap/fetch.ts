@@ -9,19 +9,23 @@ import { ImapError } from './server/errors.js';
 import type { SelectedView } from './server/view.js';
 import { metasFor, PAGE } from './server/messages.js';
 import { mapLimit } from './server/parallel.js';
-import { flagList } from './wire/compose.js';
+import { flagList, nstring } from './wire/compose.js';
 import { announceKeywords } from './server/notify.js';
 import type { Token } from './wire/tokenizer.js';
 import { decodeTransfer, findPart, parseSection, resolveSection, type SectionSpec } from '../message/sections.js';
 import { MONTHS } from '../message/date.js';
 import type { Readable } from 'node:stream';
 import { StoreError } from '../store/types.js';
+import { emailObjectId, previewsOf, threadObjectId } from './commands/objectid.js';
 
 export type FetchItem =
   | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' }
   | { kind: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
   | { kind: 'section'; binary: boolean; peek: boolean; spec: SectionSpec; partial: { start: number; length: number } | null }
-  | { kind: 'BINARY.SIZE'; spec: SectionSpec };
+  | { kind: 'BINARY.SIZE'; spec: SectionSpec }
+  // RFC 8474 §7 (OBJECTID), RFC 8514 §5 (SAVEDATE), RFC 8970 §5 (PREVIEW ["(" "LAZY" ")"])
+  | { kind: 'EMAILID' | 'THREADID' | 'SAVEDATE' }
+  | { kind: 'PREVIEW'; lazy: boolean };
 
 const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
 
@@ -42,10 +46,30 @@ export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macr
     if (macro === 'FULL') return ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'].map((k) => ({ kind: k }) as FetchItem);
   }
   const items: FetchItem[] = [];
-  for (const t of tokens) {
+  for (let ti = 0; ti < tokens.length; ti++) {
+    const t = tokens[ti]!;
     if (t.t !== 'atom') bad('Invalid FETCH item');
     const v = t.v;
     const up = v.toUpperCase();
+    if (up === 'EMAILID' || up === 'THREADID' || up === 'SAVEDATE') {
+      items.push({ kind: up });
+      continue;
+    }
+    if (up === 'PREVIEW') {
+      // RFC 8970 §5: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]; preview-mod = "LAZY"
+      const mods = tokens[ti + 1];
+      let lazy = false;
+      if (mods?.t === 'list') {
+        ti++;
+        if (!mods.items.length) bad('Empty PREVIEW modifier list');
+        for (const m of mods.items) {
+          if (m.t !== 'atom' || m.v.toUpperCase() !== 'LAZY' || lazy) bad('Unknown PREVIEW modifier');
+          lazy = true;
+        }
+      }
+      items.push({ kind: 'PREVIEW', lazy });
+      continue;
+    }
     if (SIMPLE.has(up)) {
       items.push({ kind: up } as FetchItem);
       continue;
@@ -78,7 +102,7 @@ export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macr
 }
 
 function needsStructure(items: FetchItem[]): boolean {
-  return items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || i.kind === 'section' || i.kind === 'BINARY.SIZE' || i.kind === 'RFC822.HEADER' || i.kind === 'RFC822.TEXT');
+  return items.some((i) => i.kind === 'THREADID' || i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || i.kind === 'section' || i.kind === 'BINARY.SIZE' || i.kind === 'RFC822.HEADER' || i.kind === 'RFC822.TEXT');
 }
 
 function setsSeen(items: FetchItem[]): boolean {
@@ -278,6 +302,24 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
       case 'MODSEQ':
         out.push(`MODSEQ (${meta.modseq})`);
         break;
+      case 'EMAILID':
+        // RFC 8474 §5.1
+        out.push(`EMAILID (${emailObjectId(meta)})`);
+        break;
+      case 'THREADID':
+        // RFC 8474 §5.2
+        out.push(`THREADID (${await threadObjectId(store, meta, st!)})`);
+        break;
+      case 'SAVEDATE':
+        // RFC 8514 §5: NIL when the mailbox has no save date for the message (stored before it was kept)
+        out.push(`SAVEDATE ${meta.savedDate ? formatInternalDate(meta.savedDate) : 'NIL'}`);
+        break;
+      case 'PREVIEW': {
+        // RFC 8970 §3: made once per message (kept with its blob), never again on a later FETCH
+        const got = (await previewsOf(store, [meta], async (m) => st ?? (await store.getStructure(view.mailboxId, m.uid)), it.lazy)).get(meta.blobId);
+        out.push(`PREVIEW ${nstring(got, conn.utf8)}`);
+        break;
+      }
       case 'ENVELOPE':
         out.push(`ENVELOPE ${formatEnvelope(st!.envelope, opts)}`);
         break;

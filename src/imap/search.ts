@@ -14,6 +14,7 @@ import { mapLimit } from './server/parallel.js';
 const SEARCH_CONCURRENCY = 16;
 import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire/sequence.js';
 import { ArgReader, type Token } from './wire/tokenizer.js';
+import { OBJECTID, emailObjectId, threadObjectId } from './commands/objectid.js';
 import { MONTHS as DATE_MONTHS, parseDateTime } from '../message/date.js';
 
 export type SearchKey =
@@ -28,6 +29,11 @@ export type SearchKey =
   | { op: 'date'; sent: boolean; cmp: 'before' | 'on' | 'since'; day: number }
   | { op: 'size'; larger: boolean; n: number }
   | { op: 'within'; older: boolean; seconds: number }
+  /** RFC 8474 §6: EMAILID / THREADID objectid. */
+  | { op: 'objectid'; which: 'email' | 'thread'; id: string }
+  /** RFC 8514 §4.3: SAVEDBEFORE / SAVEDON / SAVEDSINCE date; SAVEDATESUPPORTED. */
+  | { op: 'savedate'; cmp: 'before' | 'on' | 'since'; day: number }
+  | { op: 'savedatesupported' }
   /** RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] n: a mod-sequence at least n. */
   | { op: 'modseq'; modseq: number }
   | { op: 'header'; name: string; value: string }
@@ -143,6 +149,14 @@ function parseKey(args: ArgReader, t: Token, charset: string, depth: number): Se
     if (seconds === 0) args.bad('The interval is a non-zero number of seconds');
     return { op: 'within', older: k === 'OLDER', seconds };
   }
+  if (k === 'EMAILID' || k === 'THREADID') {
+    // RFC 8474 §7: search-key =/ "EMAILID" SP objectid / "THREADID" SP objectid
+    const id = args.atom();
+    if (!OBJECTID.test(id)) args.bad('Invalid objectid');
+    return { op: 'objectid', which: k === 'EMAILID' ? 'email' : 'thread', id };
+  }
+  if (k === 'SAVEDBEFORE' || k === 'SAVEDON' || k === 'SAVEDSINCE') return { op: 'savedate', cmp: k.slice(5).toLowerCase() as 'before', day: date() };
+  if (k === 'SAVEDATESUPPORTED') return { op: 'savedatesupported' };
   if (k === 'NOT') return { op: 'not', key: parseKey(args, args.next(), charset, depth + 1) };
   if (k === 'OR') {
     const a = parseKey(args, args.next(), charset, depth + 1);
@@ -279,6 +293,18 @@ async function evaluate(key: SearchKey, c: Candidate, env: EvalEnv): Promise<boo
       const age = env.now - m.internalDate.getTime();
       return key.older ? age > key.seconds * 1000 : age <= key.seconds * 1000;
     }
+    case 'objectid': {
+      if (key.which === 'email') return emailObjectId(m) === key.id;
+      const st = await c.structure();
+      return !!st && (await threadObjectId(c.scope.store, m, st)) === key.id;
+    }
+    case 'savedate':
+      // RFC 8514 §4.3: the save date's day, time and zone disregarded (UTC here, as INTERNALDATE's);
+      // a message stored before save dates were kept (FETCH SAVEDATE NIL) is compared by its internal date
+      return cmpDay(dayOf(m.savedDate ?? m.internalDate), key.cmp, key.day);
+    case 'savedatesupported':
+      // RFC 8514 §4.3: every message, since every mailbox keeps save dates
+      return true;
     case 'date': {
       if (!key.sent) return cmpDay(dayOf(m.internalDate), key.cmp, key.day);
       const st = await c.structure();
@@ -326,6 +352,8 @@ function cost(k: SearchKey): number {
   switch (k.op) {
     case 'header':
       return 10;
+    case 'objectid':
+      return k.which === 'thread' ? 10 : 0;
     case 'body':
       return 100;
     case 'date':

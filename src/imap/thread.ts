@@ -276,7 +276,7 @@ export function formatThreads(threads: readonly ThreadNode[], num: (uid: number)
 const HEADER_READS = 16;
 
 /** The References: value of a message, read from its header (not in the envelope kept at delivery). */
-async function referencesHeader(store: Store, meta: MessageMeta, st: MessageStructure): Promise<string | null> {
+export async function referencesHeader(store: Store, meta: MessageMeta, st: MessageStructure): Promise<string | null> {
   const raw = await store.blobs.read(meta.blobId, { start: 0, end: st.root.bodyStart });
   const fields = parseHeaderFields(headerBytesToString(raw).text);
   const f = fields.filter((x) => x.key === 'references');

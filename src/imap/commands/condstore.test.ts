@@ -40,6 +40,7 @@ test('CONDSTORE and QRESYNC are advertised; SELECT, EXAMINE and STATUS say HIGHE
       /^\* OK \[UIDVALIDITY \d+\] UIDs valid$/,
       /^\* OK \[UIDNEXT 3\] Predicted next UID$/,
       `* OK [HIGHESTMODSEQ ${hms}] Highest`,
+      /^\* OK \[MAILBOXID \(M\d+\)\] Ok$/,
     ],
     's2 OK [READ-ONLY] EXAMINE completed',
     true,
@@ -51,7 +52,7 @@ test('SELECT (CONDSTORE), then FETCH 1:* (FLAGS) (CHANGEDSINCE n): only what cha
   const s = c.transcript();
   s.send('a SELECT Cs2 (CONDSTORE)');
   const hms0 = await modseqOf(id);
-  await s.expectTagged('a', [/./, /./, /./, /./, /./, /./, /./, `* OK [HIGHESTMODSEQ ${hms0}] Highest`], 'a OK [READ-WRITE] SELECT completed');
+  await s.expectTagged('a', [/./, /./, /./, /./, /./, /./, /./, `* OK [HIGHESTMODSEQ ${hms0}] Highest`, /^\* OK \[MAILBOXID /], 'a OK [READ-WRITE] SELECT completed');
   // Another session changes message 2's flags.
   const other = await t.connect();
   await other.login();

@@ -30,7 +30,12 @@ export function parseFetch(args: ArgReader, ctx?: ParseContext): FetchArgs {
   const set = sequenceSetArg(args);
   const att = args.next();
   const bad = (m: string): never => args.bad(m);
-  const items = att.t === 'list' ? parseFetchItems(att.items, bad, false) : att.t === 'atom' ? parseFetchItems([att], bad) : bad('Expected FETCH items');
+  // RFC 8970 §5: a lone PREVIEW may carry its modifier list ("FETCH 1 PREVIEW (LAZY)"); a list of
+  // anything else after it is the fetch-modifiers
+  const after = args.peek();
+  const isLazy = after?.t === 'list' && after.items.length > 0 && after.items.every((m) => m.t === 'atom' && m.v.toUpperCase() === 'LAZY');
+  const previewMods = att.t === 'atom' && att.v.toUpperCase() === 'PREVIEW' && isLazy ? [args.next()] : [];
+  const items = att.t === 'list' ? parseFetchItems(att.items, bad, false) : att.t === 'atom' ? parseFetchItems([att, ...previewMods], bad) : bad('Expected FETCH items');
   const out: FetchArgs = { set, items };
   if (!args.done) {
     const mods = args.list();

@@ -209,7 +209,7 @@ test('atoms with "[" (an ATOM-CHAR outside FETCH sections): SELECT and LIST answ
   s.send('a3 SELECT a[b');
   await s.expectTagged('a3', [], 'a3 NO [NONEXISTENT] No such mailbox');
   s.send('a4 CREATE a[b]c');
-  await s.expectTagged('a4', [], 'a4 OK CREATE completed');
+  await s.expectTagged('a4', [], /^a4 OK \[MAILBOXID \(M\d+\)\] CREATE completed$/);
   s.send('a5 LIST "" a[*');
   await s.expectTagged('a5', ['* LIST (\\HasNoChildren) "/" a[b]c'], 'a5 OK LIST completed');
   s.send('a6 NOOP');
