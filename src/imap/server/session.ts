@@ -160,6 +160,10 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       // RFC 7162 §3.1, §3.2
       'CONDSTORE',
       'QRESYNC',
+      // RFC 8474, RFC 8514, RFC 8970 (src/imap/commands/objectid.ts)
+      'OBJECTID',
+      'SAVEDATE',
+      'PREVIEW',
     );
     return caps;
   }
