@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file (src/**/*.test.ts beside the code, test/**/*.test.ts) with node:test through tsx.
 // On Node 20 `node --test` does not find .ts files by itself, so the files are listed here.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -21,5 +21,21 @@ const filter = process.argv.slice(2);
 let files = [...walk('src', []), ...walk('test', [])].sort();
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
 if (!files.length) { console.error('no test files found'); process.exit(1); }
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=240000', ...files], { stdio: 'inherit' });
-child.on('exit', (code, signal) => process.exit(signal ? 1 : code ?? 1));
+
+// Files whose first line says "// test: serial" measure latency (the server answers other clients
+// within 1 s while one client does its worst): they run after the rest, one at a time, so the
+// figure is the server's and not the other test files' load on the machine.
+const serial = files.filter((f) => readFileSync(f, 'utf8').startsWith('// test: serial'));
+const parallel = files.filter((f) => !serial.includes(f));
+
+function run(list, concurrency) {
+  return new Promise((resolve) => {
+    if (!list.length) return resolve(0);
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', ...list], { stdio: 'inherit' });
+    child.on('exit', (code, signal) => resolve(signal ? 1 : code ?? 1));
+  });
+}
+
+const a = await run(parallel, 2);
+const b = await run(serial, 1);
+process.exit(a || b);

@@ -1,3 +1,4 @@
+// test: serial
 // Issue 10, "done when": the server keeps answering other clients within 1 s while any single
 // client does its worst. Each case runs one hostile client (from 127.0.0.5) against `yubin serve`
 // and, while it runs, probes from 127.0.0.1 again and again: a new SMTP connection's 220 greeting
