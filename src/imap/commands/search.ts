@@ -10,6 +10,7 @@ import type { SelectedView } from '../server/view.js';
 
 const SELECTED = ['selected'] as const;
 const RETURN_OPTS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'PARTIAL']);
+// todo(RFC 9394 §3): PARTIAL is not advertised until FETCH takes a PARTIAL range too.
 
 /**
  * RFC 9394 §3.1 partial-range: positions in the result list, 1-based; negative ones count from

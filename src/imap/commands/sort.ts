@@ -10,6 +10,7 @@ import { esearchLine, numbersOf, parseReturnOpts, type ReturnOpts } from './sear
 const SELECTED = ['selected'] as const;
 // RFC 5267 §3.1: the RFC 4731 result options apply to SORT; RFC 9394 adds PARTIAL
 const SORT_RETURN = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'PARTIAL']);
+// todo(RFC 5267 §4): CONTEXT=SEARCH/CONTEXT=SORT (UPDATE with ADDTO/REMOVEFROM) are not offered yet.
 
 export interface SortArgs {
   /** RETURN options (ESORT), null without RETURN. */
