@@ -6,7 +6,7 @@
 // the scheduler polls it.
 import type Database from 'better-sqlite3';
 import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
-import { open, copyFile, unlink, rm, readFile, stat } from 'node:fs/promises';
+import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -285,10 +285,25 @@ export class QueueStore {
     return readFile(this.filePath(id));
   }
 
-  /** Copies a file (a staged blob, fsynced by its writer) into the queue and commits the record. */
+  /**
+   * Takes a file (a staged blob, fsynced by its writer and never written again) into the queue and
+   * commits the record: a hard link, so the bytes are neither copied nor fsynced a second time
+   * (the new directory entry is made durable by the group's directory fsync before the commit).
+   * Where links fail (another file system, no hard links) the file is copied and fsynced.
+   */
   enqueueFile(sourcePath: string, rec: EnqueueRecord, now: number): Promise<string> {
-    // COPYFILE_EXCL: never over another message.
-    return this.enqueue(rec, now, (dest) => copyFile(sourcePath, dest, fsConstants.COPYFILE_EXCL));
+    return this.enqueue(rec, now, async (dest) => {
+      try {
+        // link() never replaces an existing file: never over another message.
+        await link(sourcePath, dest);
+        return 'synced';
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw err;
+        // COPYFILE_EXCL: never over another message.
+        await copyFile(sourcePath, dest, fsConstants.COPYFILE_EXCL);
+      }
+    });
   }
 
   /** Writes bytes (a DSN) into the queue and commits the record. */
@@ -304,18 +319,20 @@ export class QueueStore {
   }
 
   /** Writes the file, fsyncs it, then commits its rows in the next group commit. */
-  private async enqueue(rec: EnqueueRecord, now: number, write: (dest: string) => Promise<void>): Promise<string> {
+  private async enqueue(rec: EnqueueRecord, now: number, write: (dest: string) => Promise<void | 'synced'>): Promise<string> {
     const id = newId(now);
     const dest = this.filePath(id);
     this.inFlight.add(id);
     try {
-      await write(dest);
+      const synced = (await write(dest)) === 'synced';
       try {
-        const fh = await open(dest, 'r+');
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
+        if (!synced) {
+          const fh = await open(dest, 'r+');
+          try {
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
         }
         await this.committer.run(() => this.insert(id, rec, now));
         return id;
