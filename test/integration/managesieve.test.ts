@@ -1,19 +1,44 @@
 // End to end (issue 16 "done when"): Yubin started as a user starts it; a script uploaded over the
 // real managesieve listener (STARTTLS, AUTHENTICATE PLAIN) files and flags mail sent over SMTP,
-// redirects a copy and answers with vacation through the queue; the CLI manages the same scripts.
+// redirects a copy and answers with vacation through the queue, which delivers both to a remote
+// domain served by Postfix's smtp-sink on loopback (MX through the test DNS server). What arrives
+// there is checked: SRS sender, loop header, ARC seal and body of the redirect; null sender,
+// RFC 3834 fields and a verifying DKIM signature of the vacation reply, and only one reply per
+// :days. The CLI manages the same scripts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
 import { join } from 'node:path';
+import { authenticate } from 'mailauth';
 import { startYubin, type YubinInstance } from '../helpers/server.js';
 import { LineClient } from '../helpers/lineclient.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { dkimRecord, listDomainKeys } from '../../src/checks/dkim-keys.js';
+import { haveSmtpSink, startSink, until, type Sink } from './outbound-helpers.js';
 
+const haveSink = haveSmtpSink();
 let y: YubinInstance;
+let dns: TestDnsServer;
+let sink: Sink | undefined;
 before(async () => {
-  y = await startYubin({ domains: ['a.test'], users: [{ address: 'bob@a.test', password: 'bob secret' }], config: { queue: { retry_initial: '1h' } } });
+  dns = await startDnsServer();
+  // The remote domains (the redirect target and the vacation sender) have their MX on loopback.
+  for (const d of ['remote.test', 'sender.test']) dns.setRecords(d, 'MX', ['10 mx.sink.test']);
+  dns.setRecords('mx.sink.test', 'A', ['127.0.0.1']);
+  sink = haveSink ? await startSink() : undefined;
+  y = await startYubin({
+    domains: ['a.test'],
+    users: [{ address: 'bob@a.test', password: 'bob secret' }],
+    config: { dns: { servers: [dns.address], timeout: 500 }, queue: { retry_initial: '1h', ...(sink ? { remote_port: sink.port } : {}) } },
+  });
+  // `domain add` made a.test's DKIM keys; the test DNS publishes them for the verifier.
+  for (const k of listDomainKeys(y.dataDir, 'a.test')) dns.setRecords(`${k.selector}._domainkey.a.test`, 'TXT', [dkimRecord(k)]);
 });
 after(async () => {
   await y?.stop();
+  await sink?.stop();
+  await dns?.close();
 });
 
 const SCRIPT = [
@@ -31,7 +56,53 @@ async function ms(c: LineClient, line: string, end = /(^|\r\n)(OK|NO|BYE)[^\r\n]
   return c.waitFor(end);
 }
 
-test('ManageSieve over the real listener with STARTTLS; SMTP mail is filed, flagged, redirected and answered', async () => {
+/** One message over SMTP from carol@sender.test to bob@a.test. */
+async function sendMail(subject: string, messageId: string): Promise<void> {
+  const s = await LineClient.connect(y.port('smtp'), y.host('smtp'));
+  await s.smtpReply();
+  await s.smtp('EHLO client.sender.test');
+  assert.match(await s.smtp('MAIL FROM:<carol@sender.test>'), /^250 /);
+  assert.match(await s.smtp('RCPT TO:<bob@a.test>'), /^250 /);
+  assert.match(await s.smtp('DATA'), /^354 /);
+  const msg = `From: Carol <carol@sender.test>\r\nTo: bob@a.test\r\nSubject: ${subject}\r\nMessage-ID: ${messageId}\r\nReferences: <earlier@sender.test>\r\n\r\nNumbers for ${messageId}.\r\n.`;
+  assert.match(await s.smtp(msg), /^250 /);
+  await s.smtp('QUIT');
+}
+
+interface Received {
+  /** MAIL FROM and RCPT TO as smtp-sink saw them. */
+  from: string;
+  to: string;
+  /** The message as it arrived (CRLF line ends; smtp-sink's Received on top), its X- fields removed. */
+  text: string;
+}
+
+/** What smtp-sink received so far. */
+function received(): Received[] {
+  return sink!.messages().map((m) => ({
+    from: /^X-Mail-Args: <([^>]*)>/m.exec(m)?.[1] ?? '?',
+    to: /^X-Rcpt-Args: <([^>]*)>/m.exec(m)?.[1] ?? '?',
+    // smtp-sink writes its fields first and one empty line more at the end.
+    text: m.replace(/^(?:X-(?:Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args): [^\n]*\n)+/, '').replace(/\n$/, '').replace(/\r?\n/g, '\r\n'),
+  }));
+}
+
+/** mailauth's verdict at the next hop, with DNS answers from the test DNS server. */
+async function verifyAtNextHop(m: Received) {
+  const r = new Resolver();
+  r.setServers([dns.address]);
+  const resolver = async (name: string, type: string) => (await r.resolve(name, type)) as unknown;
+  return authenticate(Buffer.from(m.text), { resolver, ip: '192.0.2.1', helo: 'mail.example.test', sender: m.from, mta: 'mx.sink.test' } as Parameters<typeof authenticate>[1]);
+}
+
+const logLines = () =>
+  y
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg?: string; to?: unknown; srs?: string });
+
+test('ManageSieve over the real listener with STARTTLS; SMTP mail is filed, flagged, redirected and answered', { skip: haveSink ? false : 'smtp-sink (Postfix) is not installed' }, async () => {
   const c = await LineClient.connect(y.port('managesieve'), y.host('managesieve'));
   const greeting = await c.waitFor(/(^|\r\n)OK[^\r\n]*\r\n$/);
   assert.match(greeting, /^"IMPLEMENTATION" "Yubin"\r\n/);
@@ -54,30 +125,56 @@ test('ManageSieve over the real listener with STARTTLS; SMTP mail is filed, flag
   const list = await y.cli(['sieve', 'list', 'bob@a.test']);
   assert.equal(list.stdout, 'office (active)\n', list.stderr);
 
-  const s = await LineClient.connect(y.port('smtp'), y.host('smtp'));
-  await s.smtpReply();
-  await s.smtp('EHLO client.remote.test');
-  assert.match(await s.smtp('MAIL FROM:<carol@sender.test>'), /^250 /);
-  assert.match(await s.smtp('RCPT TO:<bob@a.test>'), /^250 /);
-  assert.match(await s.smtp('DATA'), /^354 /);
-  assert.match(await s.smtp('From: carol@sender.test\r\nTo: bob@a.test\r\nSubject: weekly report\r\nMessage-ID: <r1@sender.test>\r\n\r\nNumbers.\r\n.'), /^250 /);
-  await s.smtp('QUIT');
-
+  await sendMail('weekly report', '<r1@sender.test>');
   const show = await y.cli(['user', 'show', 'bob@a.test']);
   assert.match(show.stdout, /^ {2}Archive \(\\Archive\): 1 messages, 1 unseen/m, show.stdout);
   assert.match(show.stdout, /^ {2}INBOX: 0 messages/m, show.stdout);
-  // The redirected copy (SRS sender) and the vacation reply (from <>) went to the queue (which may
-  // already have tried them: the remote domains do not exist).
-  const lines = y
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { msg?: string; to?: unknown; srs?: string });
-  const redirect = lines.find((l) => l.msg === 'sieve redirect queued');
-  assert.deepEqual(redirect?.to, ['boss@remote.test'], JSON.stringify(redirect));
-  assert.match(redirect?.srs ?? '', /^SRS0=/);
-  const vacation = lines.find((l) => l.msg === 'vacation reply queued');
-  assert.equal(vacation?.to, 'carol@sender.test', JSON.stringify(vacation));
+
+  // Both the redirected copy and the vacation reply arrive at the remote MX.
+  const [redirect, vacation] = await until('the redirect and the vacation reply at smtp-sink', () => {
+    const got = received();
+    const r = got.find((m) => m.to === 'boss@remote.test');
+    const v = got.find((m) => m.to === 'carol@sender.test');
+    return r && v ? ([r, v] as const) : null;
+  });
+
+  // The redirect: SRS envelope sender (RFC 5228 §4.2 keeps the message; SRS keeps SPF passing),
+  // the loop-marking header, an ARC seal by a.test that verifies, and the original message.
+  assert.match(redirect.from, /^SRS0=[^=]+=[^=]+=sender\.test=carol@/);
+  assert.match(redirect.text, /^X-Yubin-Sieve-Redirected: bob@a\.test\r\n/m);
+  assert.match(redirect.text, /^ARC-Seal: i=1; [^]*?d=a\.test;/m);
+  assert.match(redirect.text, /^Subject: weekly report\r\n/m);
+  assert.match(redirect.text, /^Message-ID: <r1@sender\.test>\r\n/m);
+  assert.ok(redirect.text.endsWith('\r\n\r\nNumbers for <r1@sender.test>.\r\n'), redirect.text);
+  const sealed = await verifyAtNextHop(redirect);
+  assert.equal(sealed.arc?.status.result, 'pass', JSON.stringify(sealed.arc));
+
+  // The vacation reply: from <> (RFC 3834 §3.3), Auto-Submitted, In-Reply-To and References of the
+  // original, From: the user, and a DKIM signature of a.test that verifies through DNS.
+  assert.equal(vacation.from, '');
+  assert.match(vacation.text, /^Auto-Submitted: auto-replied/m);
+  assert.match(vacation.text, /^In-Reply-To: <r1@sender\.test>\r\n/m);
+  assert.match(vacation.text, /^References: <earlier@sender\.test> <r1@sender\.test>\r\n/m);
+  assert.match(vacation.text, /^From: bob@a\.test\r\n/m);
+  assert.match(vacation.text, /^To: <carol@sender\.test>\r\n/m);
+  assert.match(vacation.text, /^Subject: Out of office\r\n/m);
+  assert.match(vacation.text, /\r\n\r\nBack on Monday\.\r\n$/);
+  const signed = await verifyAtNextHop(vacation);
+  const dkim = signed.dkim?.results ?? [];
+  assert.ok(dkim.length > 0, 'signed');
+  for (const r of dkim) {
+    assert.equal(r.status.result, 'pass', JSON.stringify(r));
+    assert.equal(r.signingDomain, 'a.test');
+  }
+
+  // A second message from the same sender within :days: filed and redirected again, no second reply.
+  await sendMail('monthly report', '<r2@sender.test>');
+  await until('the second redirect at smtp-sink', () => received().filter((m) => m.to === 'boss@remote.test').length === 2);
+  await until('the second message handled by vacation', () => logLines().some((l) => l.msg === 'vacation: already answered in this period'));
+  // The queue is empty: nothing more is on its way to the sink.
+  await until('an empty queue', async () => (await y.cli(['queue', 'list', '--json'])).stdout.trim() === '[]');
+  assert.equal(received().filter((m) => m.to === 'carol@sender.test').length, 1);
+  assert.match((await y.cli(['user', 'show', 'bob@a.test'])).stdout, /^ {2}Archive \(\\Archive\): 2 messages/m);
 });
 
 test('CLI: put (checked), get, activate, deactivate, remove', async () => {
