@@ -968,6 +968,94 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
       });
     });
 
+    describe('IMAP METADATA entries (RFC 5464)', () => {
+      const none = { maxEntries: 0, maxTotalBytes: 0 };
+      const b = (t: string): Buffer => Buffer.from(t);
+      const show = (es: Array<{ name: string; value: Buffer }>): string[] => es.map((e) => `${e.name}=${e.value.toString()}`);
+      it('sets, reads by depth, deletes with NIL, per mailbox and server, durably; events published', async () => {
+        const { store, dir } = await fresh();
+        const acc = await withAccount(store);
+        const inbox = (await store.getMailbox(acc, 'INBOX'))!.id;
+        const events: ChangeEvent[] = [];
+        const unsub = store.changes.subscribe(acc, (e) => events.push(e));
+        await store.metadata.setMetadata(
+          acc,
+          inbox,
+          [
+            { name: '/private/comment', value: b('mine') },
+            { name: '/shared/comment', value: b('ours') },
+            { name: '/private/vendor/x/a', value: b('1') },
+            { name: '/private/vendor/x/a/deep', value: b('2') },
+            { name: '/private/vendor_y', value: b('3') },
+          ],
+          none,
+        );
+        await store.metadata.setMetadata(acc, null, [{ name: '/shared/admin', value: b('mailto:root@a.test') }], none);
+        unsub();
+        assert.deepEqual(
+          events.filter((e) => e.type === 'metadata-changed'),
+          [
+            { type: 'metadata-changed', accountId: acc, target: inbox, names: ['/private/comment', '/shared/comment', '/private/vendor/x/a', '/private/vendor/x/a/deep', '/private/vendor_y'] },
+            { type: 'metadata-changed', accountId: acc, target: null, names: ['/shared/admin'] },
+          ],
+        );
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private/comment', '/shared/comment', '/shared/nothing'], 0)), ['/private/comment=mine', '/shared/comment=ours']);
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private/vendor'], 0)), [], 'depth 0: only the name itself');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private/vendor/x'], 1)), ['/private/vendor/x/a=1'], 'depth 1: children, not grandchildren');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private/vendor'], 'infinity')), ['/private/vendor/x/a=1', '/private/vendor/x/a/deep=2'], '"_" is no wildcard; vendor_y is not below vendor');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private', '/private/vendor'], 'infinity')).length, 4, 'each entry once');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, null, ['/shared'], 'infinity')), ['/shared/admin=mailto:root@a.test'], 'server entries are apart from mailbox ones');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, null, ['/private'], 'infinity')), []);
+        await store.metadata.setMetadata(acc, inbox, [{ name: '/private/comment', value: null }, { name: '/shared/comment', value: b('new') }], none);
+        await store.close();
+        const again = await open(dir);
+        stores.push(again);
+        assert.deepEqual(show(await again.metadata.getMetadata(acc, inbox, ['/private/comment', '/shared/comment'], 0)), ['/shared/comment=new']);
+        const acc2 = await withAccount(again, 'carol@a.test');
+        assert.deepEqual(await again.metadata.getMetadata(acc2, null, ['/shared'], 'infinity'), [], 'another account sees none');
+        await rejectsWith(again.metadata.getMetadata(acc2, inbox, ['/shared'], 0), 'not-found');
+        await rejectsWith(again.metadata.setMetadata(acc2, inbox, [{ name: '/shared/x', value: b('y') }], none), 'not-found');
+      });
+
+      it('limits: entries per target and octets per account, all or nothing; lowering a limit still allows deletion', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        const inbox = (await store.getMailbox(acc, 'INBOX'))!.id;
+        const limits = { maxEntries: 2, maxTotalBytes: 100 };
+        await store.metadata.setMetadata(acc, inbox, [{ name: '/private/a', value: b('1') }, { name: '/private/b', value: b('2') }], limits);
+        await rejectsWith(store.metadata.setMetadata(acc, inbox, [{ name: '/private/a', value: null }, { name: '/private/c', value: b('3') }, { name: '/private/d', value: b('4') }], limits), 'over-quota');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private'], 'infinity')), ['/private/a=1', '/private/b=2'], 'nothing of the refused command was kept');
+        await store.metadata.setMetadata(acc, inbox, [{ name: '/private/a', value: null }, { name: '/private/c', value: b('3') }], limits);
+        await store.metadata.setMetadata(acc, null, [{ name: '/shared/s', value: b('server') }], limits);
+        // '/private/b' + '2' is 11 octets; the account has 11 + 11 + 15 = 37
+        await rejectsWith(store.metadata.setMetadata(acc, null, [{ name: '/shared/t', value: b('x'.repeat(60)) }], limits), 'over-quota');
+        await store.metadata.setMetadata(acc, null, [{ name: '/shared/t', value: b('x'.repeat(50)) }], limits);
+        await store.metadata.setMetadata(acc, inbox, [{ name: '/private/b', value: null }], { maxEntries: 1, maxTotalBytes: 10 });
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, inbox, ['/private'], 'infinity')), ['/private/c=3']);
+      });
+
+      it('go with a deleted mailbox, stay with a renamed one, go with the account', async () => {
+        const { store } = await fresh();
+        const acc = await withAccount(store);
+        const box = await store.createMailbox(acc, 'Work');
+        await store.createMailbox(acc, 'Work/Sub');
+        const sub = (await store.getMailbox(acc, 'Work/Sub'))!.id;
+        await store.metadata.setMetadata(acc, box.id, [{ name: '/private/comment', value: b('w') }], none);
+        await store.metadata.setMetadata(acc, sub, [{ name: '/private/comment', value: b('s') }], none);
+        await store.renameMailbox(acc, 'Work', 'Job');
+        const moved = (await store.getMailbox(acc, 'Job/Sub'))!.id;
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, moved, ['/private/comment'], 0)), ['/private/comment=s'], 'a child keeps its entries when its parent is renamed');
+        await store.deleteMailbox(acc, 'Job/Sub');
+        const again = await store.createMailbox(acc, 'Job/Sub');
+        assert.deepEqual(await store.metadata.getMetadata(acc, again.id, ['/private/comment'], 0), [], 'a recreated name starts empty');
+        assert.deepEqual(show(await store.metadata.getMetadata(acc, box.id, ['/private/comment'], 0)), ['/private/comment=w']);
+        await store.metadata.setMetadata(acc, null, [{ name: '/private/x', value: b('1') }], none);
+        await store.removeAccount('bob@a.test');
+        const acc3 = await withAccount(store, 'bob@a.test');
+        assert.deepEqual(await store.metadata.getMetadata(acc3, null, ['/private'], 'infinity'), []);
+      });
+    });
+
     describe('admin API tokens', () => {
       it('creates, finds by secret hash, lists, touches and revokes tokens, durably', async () => {
         const { store, dir } = await fresh();

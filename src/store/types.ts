@@ -175,7 +175,13 @@ export type ChangeEvent =
    * for a move, before the source's messages-expunged). accountId is the destination's account;
    * uids pairs each source UID with its copy's UID in dstMailboxId, as CopyResult.map does.
    */
-  | { type: 'messages-copied'; accountId: number; srcMailboxId: number; dstMailboxId: number; uids: Array<[number, number]>; moved: boolean };
+  | { type: 'messages-copied'; accountId: number; srcMailboxId: number; dstMailboxId: number; uids: Array<[number, number]>; moved: boolean }
+  /**
+   * IMAP METADATA entries set or deleted (RFC 5464; Store.metadata.setMetadata). target is the
+   * mailbox's id, or null for the server's entries of the account; names are the entry names
+   * (lower case) that changed.
+   */
+  | { type: 'metadata-changed'; accountId: number; target: number | null; names: string[] };
 
 /** In-process now; PostgreSQL LISTEN/NOTIFY later. Events are published after commit, in commit order. */
 export interface ChangeFeed {
@@ -270,6 +276,8 @@ export interface Store {
   readonly sieve: SieveStore;
   /** Bearer tokens of the admin API (see ApiTokenStore below). */
   readonly apiTokens: ApiTokenStore;
+  /** IMAP METADATA entries of mailboxes and of the server (see MetadataStore below). */
+  readonly metadata: MetadataStore;
 
   // Domains
   addDomain(name: string): Promise<Domain>;
@@ -481,4 +489,43 @@ export interface ApiTokenStore {
   touchApiToken(name: string, now: Date): Promise<void>;
   /** Deletes the token, so its secret matches nothing; StoreError('not-found') when there is none by that name. */
   revokeApiToken(name: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------- IMAP METADATA (docs/imap.md "METADATA")
+
+/** One METADATA entry (RFC 5464 §3.2): its name, lower case ("/private/comment"), and its value's octets. */
+export interface MetadataEntry {
+  name: string;
+  value: Buffer;
+}
+
+/** What one account may keep (0 = no limit). */
+export interface MetadataLimits {
+  /** Entries per mailbox, and entries of the server (RFC 5464 §4.3 TOOMANY). */
+  maxEntries: number;
+  /** Octets of every entry's name and value over the whole account. */
+  maxTotalBytes: number;
+}
+
+/**
+ * IMAP METADATA (RFC 5464) entries of an account: per mailbox (its id) and of the server (null),
+ * private and shared alike (the name says which). A mailbox's entries go with it when it is
+ * deleted and stay with it when it is renamed (they are kept by mailbox id); an account's go
+ * with the account. Names are stored as given: callers validate and lower-case them
+ * (src/imap/commands/metadata.ts). Writes are durable when the promise resolves.
+ */
+export interface MetadataStore {
+  /**
+   * The entries of the target named in `names`, and with depth 1 those one level below each name,
+   * with 'infinity' every level below (RFC 5464 §4.2.2), by name (code point order), each once.
+   * StoreError not-found when the mailbox is not the account's.
+   */
+  getMetadata(accountId: number, mailboxId: number | null, names: readonly string[], depth: 0 | 1 | 'infinity'): Promise<MetadataEntry[]>;
+  /**
+   * Sets (value) or deletes (null) entries of the target, all or none (RFC 5464 §4.3), and
+   * publishes a metadata-changed event. StoreError over-quota when the target would have more
+   * than limits.maxEntries entries or the account more than limits.maxTotalBytes; not-found when
+   * the mailbox (or account) does not exist.
+   */
+  setMetadata(accountId: number, mailboxId: number | null, entries: ReadonlyArray<{ name: string; value: Buffer | null }>, limits: MetadataLimits): Promise<void>;
 }

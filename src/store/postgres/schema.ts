@@ -6,6 +6,7 @@
 // through both backends. What only PostgreSQL needs (blob bytes in chunks, the change-feed
 // overflow table) is part of its version 1.
 import type { PgModuleMigrations } from '../../db/postgres/migrate.js';
+import { PG_METADATA_MIGRATIONS } from './metadata.js';
 
 /** Bytes per blob_chunks row: a 50 MB message is 200 rows, streamed one at a time. */
 export const CHUNK_SIZE = 256 * 1024;
@@ -203,4 +204,4 @@ export const PG_API_TOKEN_MIGRATIONS: PgModuleMigrations = {
 };
 
 /** Every module's migrations, in the order they run. */
-export const PG_MIGRATIONS: readonly PgModuleMigrations[] = [PG_STORE_MIGRATIONS, PG_SIEVE_MIGRATIONS, PG_API_TOKEN_MIGRATIONS];
+export const PG_MIGRATIONS: readonly PgModuleMigrations[] = [PG_STORE_MIGRATIONS, PG_SIEVE_MIGRATIONS, PG_API_TOKEN_MIGRATIONS, PG_METADATA_MIGRATIONS];

@@ -56,6 +56,7 @@ import {
 import type { PgBlobs } from './blobs.js';
 import type { PgChangeFeed } from './feed.js';
 import { PgSieveStore } from './sieve.js';
+import { PgMetadataStore } from './metadata.js';
 import { PgApiTokenStore } from './tokens.js';
 
 interface AccountRow {
@@ -121,6 +122,8 @@ export class PostgresStore implements Store {
   readonly blobs: BlobStore;
   readonly sieve: PgSieveStore;
   readonly apiTokens: PgApiTokenStore;
+  /** IMAP METADATA entries (metadata.ts). */
+  readonly metadata: PgMetadataStore;
   /** Blob collections running after their commits (awaited by close). */
   private readonly collecting = new Set<Promise<void>>();
   private closed = false;
@@ -141,6 +144,7 @@ export class PostgresStore implements Store {
     const files = blobData.files;
     this.sieve = new PgSieveStore(pool, (fn) => this.run((c) => fn(c)));
     this.apiTokens = new PgApiTokenStore(pool, (fn) => this.run((c) => fn(c)));
+    this.metadata = new PgMetadataStore(pool, (fn) => this.run((c, ctx) => fn(c, ctx.events)));
     this.blobs = {
       createWriter: () => files.createWriter(),
       stage: (bytes) => files.stage(bytes),

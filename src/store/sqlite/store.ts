@@ -47,6 +47,7 @@ import {
 import { StoreCommitter, type TxContext } from './commit.js';
 import { openStoreDatabase } from './schema.js';
 import { SqliteSieveStore } from './sieve.js';
+import { SqliteMetadataStore } from './metadata.js';
 import { SqliteApiTokenStore } from './tokens.js';
 import { SqliteTextIndex } from '../../search/fts.js';
 
@@ -112,6 +113,8 @@ export class SqliteStore implements Store {
   readonly sieve: SqliteSieveStore;
   /** Admin API tokens (tokens.ts). */
   readonly apiTokens: SqliteApiTokenStore;
+  /** IMAP METADATA entries (metadata.ts). */
+  readonly metadata: SqliteMetadataStore;
   /** The full-text index, <dataDir>/search.sqlite (src/search/fts.ts); none for an in-memory database. */
   readonly textIndex: TextIndex | undefined;
   private readonly statements = new Map<string, Database.Statement>();
@@ -129,6 +132,7 @@ export class SqliteStore implements Store {
     this.committer = new StoreCommitter(db, files, this.changes, logger, (events) => this.changes.record(events));
     this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
     this.apiTokens = new SqliteApiTokenStore(db, (fn) => this.committer.run(() => fn()));
+    this.metadata = new SqliteMetadataStore(db, (fn) => this.committer.run((ctx) => fn(ctx.events)));
     this.textIndex = db.memory ? undefined : new SqliteTextIndex(join(dirname(db.name), 'search.sqlite'));
     this.blobs = {
       createWriter: () => files.createWriter(),
