@@ -154,6 +154,11 @@ export const imapSchema = z
     max_bad_commands_before_login: z.number().int().positive().default(5),
     /** Time allowed between connecting and logging in before the connection is closed. */
     preauth_timeout: duration.default(60_000),
+    /**
+     * Memory for the mailbox indexes kept in this process (src/imap/index; docs/store.md): past it,
+     * those of mailboxes no session has selected are dropped, least recently used first.
+     */
+    mailbox_index_memory: size.default(256 * 1024 * 1024),
   })
   .strict();
 

@@ -17,6 +17,7 @@ import { MONTHS } from '../message/date.js';
 import type { Readable } from 'node:stream';
 import { StoreError } from '../store/types.js';
 import { emailObjectId, previewsOf, threadObjectId } from './commands/objectid.js';
+import { indexAnswers, indexFetch } from './index/query.js';
 
 export type FetchItem =
   | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' }
@@ -163,6 +164,8 @@ export async function runFetch(
   const seen = setsSeen(items) && !view.readOnly;
   const hasFlags = items.some((i) => i.kind === 'FLAGS');
   const metaOnly = items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS' || i.kind === 'INTERNALDATE' || i.kind === 'RFC822.SIZE' || i.kind === 'MODSEQ');
+  // UID/FLAGS/INTERNALDATE/RFC822.SIZE/MODSEQ come from the shared mailbox index (src/imap/index)
+  if (metaOnly && view.index && indexAnswers(items)) return indexFetch(conn, view, view.index, uids, items, { changedSince: opts.changedSince, formatDate: formatInternalDate });
   let expunged = false;
   const writer = new ResponseWriter(conn);
   for (let i = 0; i < uids.length; i += PAGE) {

@@ -16,6 +16,8 @@ import { parseSequenceSet, resolveRanges, inRanges, type SeqRange } from './wire
 import { ArgReader, type Token } from './wire/tokenizer.js';
 import { OBJECTID, emailObjectId, threadObjectId } from './commands/objectid.js';
 import { MONTHS as DATE_MONTHS, parseDateTime } from '../message/date.js';
+import { indexSearch } from './index/query.js';
+import type { MailboxIndex } from './index/mailbox-index.js';
 
 export type SearchKey =
   | { op: 'all' }
@@ -191,6 +193,8 @@ export interface SearchScope {
   saved: readonly number[];
   /** The time OLDER/YOUNGER compare with (RFC 5032), ms. */
   now: number;
+  /** The shared mailbox index (src/imap/index): flag-only keys are answered from it. */
+  index?: MailboxIndex | null;
 }
 
 /** Lazily loaded data of one message while it is evaluated. */
@@ -440,6 +444,11 @@ async function narrow(key: SearchKey, scope: SearchScope): Promise<Set<number> |
 export async function searchScope(scope: SearchScope, key: SearchKey, opts: { useIndex?: boolean } = {}): Promise<number[]> {
   const env: EvalEnv = { maxSeq: scope.exists, maxUid: scope.maxUid, saved: new Set(scope.saved), rangeCache: new Map(), now: scope.now };
   const tree = reorder(key);
+  if (scope.index && opts.useIndex !== false) {
+    // Flags, sizes, dates, sets and MODSEQ only: from the mailbox index, no query per message
+    const hits = await indexSearch(scope.index, scope, tree);
+    if (hits) return hits;
+  }
   const out: number[] = [];
   const maxUid = scope.maxUid;
   const check = async (metas: MessageMeta[]): Promise<void> => {
@@ -484,6 +493,7 @@ export function scopeOf(conn: ImapConn, view: SelectedView): SearchScope {
     recent: view.recent,
     saved: conn.savedSearch,
     now: conn.ctx.now().getTime(),
+    index: view.index,
   };
 }
 

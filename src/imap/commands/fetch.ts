@@ -154,7 +154,14 @@ export const store = defineCommand({
     }
     // RFC 9051 §6.4.6: an untagged FETCH with the new flags for each message (not those that failed UNCHANGEDSINCE)
     const missing = uids.filter((u) => !byUid.has(u) && !failed.has(u));
-    if (missing.length) for (const meta of await metasFor(conn.ctx.store, view.mailboxId, missing)) byUid.set(meta.uid, { flags: meta.flags, modseq: meta.modseq });
+    if (missing.length && view.index) {
+      // unchanged messages' flags from the shared mailbox index (src/imap/index), current after settle()
+      await view.index.settle();
+      for (const u of missing) {
+        const e = view.index.get(u);
+        if (e) byUid.set(u, { flags: e.flags, modseq: e.modseq });
+      }
+    } else if (missing.length) for (const meta of await metasFor(conn.ctx.store, view.mailboxId, missing)) byUid.set(meta.uid, { flags: meta.flags, modseq: meta.modseq });
     for (const u of uids) {
       const c = byUid.get(u);
       const seq = view.seqOf(u);

@@ -9,7 +9,7 @@ import { flagsFetchLine } from '../server/notify.js';
 import { parseSequenceSet, resolveRanges, inRanges } from '../wire/sequence.js';
 import { compressSet } from '../wire/compose.js';
 import { DELIMITER, listMatcher, validateName } from '../server/names.js';
-import { allMessages } from '../server/messages.js';
+import { indexesOf, SEEN } from '../index/mailbox-index.js';
 import { decodeMutf7 } from '../wire/mutf7.js';
 import { flagList } from '../wire/compose.js';
 import type { ArgReader, Token } from '../wire/tokenizer.js';
@@ -61,16 +61,21 @@ async function select(conn: ImapConn, args: SelectArgs, readOnly: boolean): Prom
   // RFC 7162 §3.2.5: with a matching UIDVALIDITY, the messages changed after the client's modseq are reported
   const resync = args.qresync && args.qresync.uidValidity === mb.uidValidity ? args.qresync : null;
   const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
-  for await (const page of allMessages(store, mb.id)) {
-    for (const m of page) {
-      n++;
-      view.uids.push(m.uid);
-      if (!firstUnseen && !m.flags.includes('\\Seen')) firstUnseen = n;
-      // RFC 9051 §7.3.5: FLAGS names every keyword in use (and the common ones)
-      for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
-      if (resync && m.modseq > resync.modseq) changed.push({ uid: m.uid, flags: m.flags, modseq: m.modseq });
-    }
+  // The mailbox's committed state from the shared in-memory index (src/imap/index): loaded once
+  // per process, then kept current by the change feed; no listing of the messages here.
+  const indexes = indexesOf(conn.ctx);
+  const index = await indexes.acquire(accountId(conn), mb.id, mb.uidValidity);
+  view.attach(indexes, index);
+  for (let s = 0; s < index.slots; s++) {
+    if (!index.isLive(s)) continue;
+    n++;
+    const uid = index.uids[s]!;
+    view.uids.push(uid);
+    if (!firstUnseen && !(index.sys[s]! & SEEN)) firstUnseen = n;
+    if (resync && index.modseqs[s]! > resync.modseq) changed.push({ uid, flags: index.flagsAt(s), modseq: index.modseqs[s]! });
   }
+  // RFC 9051 §7.3.5: FLAGS names every keyword in use (and the common ones)
+  for (const k of index.keywordsInUse()) keywords.add(k);
   view.addKeywords(keywords);
   const status = await store.mailboxStatus(mb.id);
   if (!conn.rev2) {

@@ -4,6 +4,7 @@ import { defineCommand, noArgs, type CommandResult, type ImapConn, type ParseCon
 import { reportRemoved } from '../server/notify.js';
 import { allMessages, requireSelected, resolveSet } from '../server/messages.js';
 import type { SelectedView } from '../server/view.js';
+import { DELETED } from '../index/mailbox-index.js';
 import type { ArgReader } from '../wire/tokenizer.js';
 import { sequenceSetArg, type SetArg } from './args.js';
 
@@ -13,8 +14,15 @@ const SELECTED = ['selected'] as const;
 async function expungeDeleted(conn: ImapConn, view: SelectedView, only: Set<number> | null): Promise<number[]> {
   const store = conn.ctx.store;
   const victims: number[] = [];
-  for await (const page of allMessages(store, view.mailboxId)) {
-    for (const m of page) if (m.flags.includes('\\Deleted') && (!only || only.has(m.uid))) victims.push(m.uid);
+  const index = view.index;
+  if (index) {
+    // \Deleted from the shared mailbox index (src/imap/index), current after settle()
+    await index.settle();
+    for (let s = 0; s < index.slots; s++) if (index.isLive(s) && index.sys[s]! & DELETED && (!only || only.has(index.uids[s]!))) victims.push(index.uids[s]!);
+  } else {
+    for await (const page of allMessages(store, view.mailboxId)) {
+      for (const m of page) if (m.flags.includes('\\Deleted') && (!only || only.has(m.uid))) victims.push(m.uid);
+    }
   }
   if (!victims.length) return [];
   return store.expunge(view.mailboxId, victims);

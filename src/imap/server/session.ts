@@ -98,6 +98,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
     this.idling = false;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.selected?.close();
     this.selected = null;
   }
 
@@ -226,6 +227,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   }
 
   setSelected(view: SelectedView | null): void {
+    // the mailbox index of the previous mailbox may be evicted now
+    if (this.selected !== view) this.selected?.close();
     this.selected = view;
     this.state = view ? 'selected' : this.account ? 'auth' : 'notauth';
   }

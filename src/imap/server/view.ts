@@ -4,6 +4,7 @@
 // FETCH at the end of any command or during IDLE, EXPUNGE never while a FETCH, STORE or
 // SEARCH that uses sequence numbers is being answered.
 import type { ChangeEvent } from '../../store/types.js';
+import type { MailboxIndex, MailboxIndexes } from '../index/mailbox-index.js';
 import { flagList } from '../wire/compose.js';
 
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
@@ -163,6 +164,14 @@ export class SelectedView {
   /** The keywords announced, as first spelled (for the FLAGS list). */
   private readonly keywordList: string[] = [];
 
+  /**
+   * The mailbox's shared index (src/imap/index): its committed state, read by SELECT, FETCH of
+   * metadata, STORE, EXPUNGE and flag-only SEARCH. Null until SELECT has it, and after close().
+   */
+  index: MailboxIndex | null = null;
+  private indexes: MailboxIndexes | null = null;
+  private closed = false;
+
   constructor(
     readonly mailboxId: number,
     /** UTF-8 name. */
@@ -170,6 +179,24 @@ export class SelectedView {
     readonly readOnly: boolean,
     readonly uidValidity: number,
   ) {}
+
+  /** Takes the index acquired for this view (released at once if the view was closed meanwhile). */
+  attach(indexes: MailboxIndexes, index: MailboxIndex): void {
+    if (this.closed) {
+      indexes.release(index);
+      return;
+    }
+    this.indexes = indexes;
+    this.index = index;
+  }
+
+  /** The mailbox is no longer selected by this session: its index may be evicted. Idempotent. */
+  close(): void {
+    this.closed = true;
+    if (this.index && this.indexes) this.indexes.release(this.index);
+    this.index = null;
+    this.indexes = null;
+  }
 
   /** Adds keywords to the announced set; returns true when one was new. */
   addKeywords(flags: Iterable<string>): boolean {
