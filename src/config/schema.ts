@@ -150,6 +150,12 @@ export const imapSchema = z
   .object({
     append_limit: size.default(50 * 1024 * 1024),
     max_command_length: size.default(64 * 1024),
+    /** RFC 5464 §4.3: the largest METADATA value accepted (NO [METADATA MAXSIZE n] beyond). */
+    metadata_max_entry_size: size.default(64 * 1024),
+    /** METADATA entries per mailbox, and of the server, per account (NO [METADATA TOOMANY] beyond; 0 = no limit). */
+    metadata_max_entries: z.number().int().nonnegative().default(100),
+    /** Octets of every METADATA entry's name and value of an account together (NO [METADATA TOOMANY] beyond; 0 = no limit). */
+    metadata_max_total: size.default(1024 * 1024),
     autologout: duration.default(30 * 60_000),
     max_bad_commands_before_login: z.number().int().positive().default(5),
     /** Time allowed between connecting and logging in before the connection is closed. */

@@ -15,13 +15,14 @@ import { append, replace } from '../commands/append.js';
 import { compress } from '../commands/compress.js';
 import { idle } from '../commands/idle.js';
 import { getquota, getquotaroot, setquota } from '../commands/quota.js';
+import { getmetadata, setmetadata } from '../commands/metadata.js';
 
 // Each descriptor's parse() and run() agree on its own argument type; the table forgets it.
 const all = [
   capability, noop, logout, id, starttls, login, authenticate, enable, namespace,
   selectCmd, examine, create, deleteCmd, rename, subscribe, unsubscribe, list, lsub, status, append, idle,
   check, close, unselect, expunge, search, sort, thread, fetch, store, copy, move, getquota, getquotaroot, setquota,
-  replace, compress,
+  replace, compress, getmetadata, setmetadata,
 ] as unknown as CommandDescriptor[];
 
 export const COMMANDS: ReadonlyMap<string, CommandDescriptor> = new Map(all.map((c) => [c.name, c]));

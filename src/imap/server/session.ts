@@ -165,6 +165,9 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'OBJECTID',
       'SAVEDATE',
       'PREVIEW',
+      // RFC 5464 §1 (src/imap/commands/metadata.ts): mailbox and server entries
+      'METADATA',
+      'METADATA-SERVER',
     );
     return caps;
   }
