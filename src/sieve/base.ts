@@ -32,6 +32,10 @@ const commands: Record<string, CommandDef> = {
     tags: KEEP_TAGS,
     run(node, rt) {
       // RFC 5228 §4.3: keep files into the default mailbox and cancels the implicit keep.
+      // RFC 5228 §2.10.3: a message is filed into one mailbox only once, also when the header
+      // was edited in between (RFC 5293 §7): a second keep replaces the first (its flags win).
+      const prev = rt.actions.findIndex((a) => a.type === 'keep');
+      if (prev >= 0) rt.actions.splice(prev, 1);
       rt.addAction({ type: 'keep', flags: currentFlags(node, rt) });
       rt.implicitKeep = false;
     },

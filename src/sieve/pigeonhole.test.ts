@@ -23,6 +23,7 @@ const CASES: PigeonholeCase[] = [
   { name: 'reject', script: 'require "reject";\nif header :contains "subject" "viagra" { reject "No thanks"; }\n', message: MESSAGE([...BASE, 'From: a@spam.example', 'To: ken@example.org', 'Subject: cheap viagra']) },
   { name: 'discard with implicit keep cancelled', script: 'if size :over 10 { discard; }\n', message: MESSAGE([...BASE, 'From: a@example.net', 'To: ken@example.org', 'Subject: x']) },
   { name: 'implicit keep with flags', script: 'require "imap4flags";\nsetflag "\\\\Seen";\n', message: MESSAGE([...BASE, 'From: a@example.net', 'To: ken@example.org', 'Subject: x']) },
+  { name: 'RFC 5228 §2.10.3: keep twice files once', script: 'keep;\nkeep;\n', message: MESSAGE([...BASE, 'From: a@example.net', 'To: ken@example.org', 'Subject: x']) },
   // Realistic scripts beyond the ones above (issue 16): vacation limited by :addresses and :days,
   // currentdate, spamtest filing to Junk, include :personal, match captures, editheader.
   { name: 'vacation :addresses :days (an alias the user reads is addressed)', script: 'require "vacation";\nvacation :days 7 :addresses ["ken.alias@example.org", "kb@example.org"] :subject "Away" "Back on the 14th.";\n', message: MESSAGE([...BASE, 'From: friend@example.net', 'To: kb@example.org', 'Subject: hello']), from: 'friend@example.net', to: 'ken@example.org' },

@@ -2,6 +2,9 @@
 // (section named in the comment), parsed, and where the RFC states an outcome, run with a message
 // and its actions checked; where sieve-test is installed, the same runs are compared with Pigeonhole.
 // Only RFCs whose text could be read are here (see docs/rfc-sections/skipped.txt for the others).
+// RFC 5293 and RFC 3894 come from a bilingual rendering of the RFC text (tex2e/rfc-translater):
+// its <pre> blocks keep the example lines as printed; examples it shows as running text keep
+// their tokens, and their line breaks are ours (said at each).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PIGEONHOLE_MISSING, SIEVE_TEST, actions, compareWithPigeonhole, compileErrors, type PigeonholeCase } from '../../test/helpers/sieve.js';
@@ -100,10 +103,118 @@ test('RFC 5490 §4.1: the example needs enotify, which Yubin does not offer: a c
   assert.deepEqual(compileErrors(rest), []);
 });
 
+// RFC 5293 §4 (addheader), verbatim but for the require line, which the example leaves out.
+const RFC5293_4 = [
+  'require "editheader";',
+  '        /* Don\'t redirect if we already redirected */',
+  '        if not header :contains "X-Sieve-Filtered"',
+  '                ["<kim@job.example.com>", "<kim@home.example.com>"]',
+  '        {',
+  '                addheader "X-Sieve-Filtered" "<kim@job.example.com>";',
+  '                redirect "kim@home.example.com";',
+  '        }',
+  '',
+].join('\n');
+
+// RFC 5293 §5 (deleteheader :index), verbatim; the RFC shows it alone, the test that follows is
+// ours, to observe what was deleted.
+const RFC5293_5 = [
+  'require ["editheader", "fileinto"];',
+  '      deleteheader :index 1 :contains "Delivered-To"',
+  '                              "bob@example.com";',
+  'if header :contains "Delivered-To" "bob@example.com" { fileinto "bob-still-there"; }',
+  'if header :contains "Delivered-To" "alice@example.com" { fileinto "alice-still-there"; }',
+  '',
+].join('\n');
+
+// RFC 5293 §7, first example (shown as running text in the rendering): it leaves the message
+// unchanged; the "exists" test after it is ours.
+const RFC5293_7_UNCHANGED = 'require ["editheader", "fileinto"];\naddheader "X-Hello" "World"; deleteheader :index 1 "X-Hello";\nif exists "X-Hello" { fileinto "changed"; }\n';
+
+// RFC 5293 §7, second example, verbatim: of three X-Hello fields, the first and third are deleted.
+const RFC5293_7_INDEX = [
+  'require ["editheader", "fileinto"];',
+  '      deleteheader :index 1 "X-Hello";',
+  '      deleteheader :index 2 "X-Hello";',
+  'if header :is "X-Hello" "second" { fileinto "second-left"; }',
+  'if header :is "X-Hello" ["first", "third"] { fileinto "wrong-one-left"; }',
+  '',
+].join('\n');
+
+// RFC 5293 §7, third example, verbatim but for the require line.
+const RFC5293_7_TEST = [
+  'require ["editheader", "fileinto"];',
+  '      addheader "X-Hello" "World";',
+  '      if header :contains "X-Hello" "World"',
+  '      {',
+  '              fileinto "international";',
+  '      }',
+  '',
+].join('\n');
+
+// RFC 5293 §7, fourth example, verbatim but for the require line: only one message is filed.
+const RFC5293_7_KEEP = ['require "editheader";', '      keep;', '      addheader "X-Flavor" "vanilla";', '      keep;', ''].join('\n');
+
+// RFC 3894 §1: "fileinto "unfiltered"; keep;" (running text in the rendering) and the example that
+// follows it, verbatim; the require line is ours.
+const RFC3894_1 = [
+  'require "fileinto";',
+  'fileinto "unfiltered"; keep;',
+  '      if header "Subject" "MAKE MONEY FAST!!!"',
+  '      {',
+  '              discard;',
+  '      }',
+  '',
+].join('\n');
+
+// RFC 3894 §3 (running text in the rendering; the line breaks are ours).
+const RFC3894_3 = 'require ["copy", "fileinto"];\nfileinto :copy "incoming";\n# ... more processing follows ...\n';
+
+const X_HELLO = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nX-Hello: first\r\nX-Hello: second\r\nX-Hello: third');
+const DELIVERED = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nDelivered-To: alice@example.com\r\nDelivered-To: bob@example.com');
+const MONEY = MESSAGE.replace('Subject: our contract', 'Subject: MAKE MONEY FAST!!!');
+const FILTERED = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nX-Sieve-Filtered: <kim@job.example.com>');
+
+test('RFC 5293 §4: addheader marks the message and redirects it once; a marked message is kept', async () => {
+  assert.deepEqual(compileErrors(RFC5293_4), []);
+  assert.deepEqual(await actions(RFC5293_4, { msg: MESSAGE }), ['redirect "kim@home.example.com"']);
+  assert.deepEqual(await actions(RFC5293_4, { msg: FILTERED }), ['keep']);
+});
+
+test('RFC 5293 §5: deleteheader :index 1 :contains looks only at the first occurrence', async () => {
+  assert.deepEqual(compileErrors(RFC5293_5), []);
+  // The first Delivered-To does not contain bob@example.com: nothing is deleted.
+  assert.deepEqual(await actions(RFC5293_5, { msg: DELIVERED }), ['fileinto "bob-still-there"', 'fileinto "alice-still-there"']);
+  // With bob's field first, it is the one deleted.
+  const bobFirst = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nDelivered-To: bob@example.com\r\nDelivered-To: alice@example.com');
+  assert.deepEqual(await actions(RFC5293_5, { msg: bobFirst }), ['fileinto "alice-still-there"']);
+});
+
+test('RFC 5293 §7: edits are seen by later tests and by each other; one message filed for two keeps', async () => {
+  assert.deepEqual(await actions(RFC5293_7_UNCHANGED, { msg: MESSAGE }), ['keep']);
+  assert.deepEqual(await actions(RFC5293_7_INDEX, { msg: X_HELLO }), ['fileinto "second-left"']);
+  assert.deepEqual(await actions(RFC5293_7_TEST, { msg: MESSAGE }), ['fileinto "international"']);
+  assert.deepEqual(await actions(RFC5293_7_KEEP, { msg: MESSAGE }), ['keep']);
+});
+
+test('RFC 3894 §1: an explicit keep defeats a later discard; §3: fileinto :copy keeps the implicit keep', async () => {
+  assert.deepEqual(await actions(RFC3894_1, { msg: MONEY }), ['fileinto "unfiltered"', 'keep']);
+  assert.deepEqual(await actions(RFC3894_3, { msg: MESSAGE }), ['fileinto "incoming" :copy', 'keep']);
+});
+
 const PIGEONHOLE_CASES: PigeonholeCase[] = [
   { name: 'RFC 5490 §3.1 (Partners exists)', script: RFC5490_3_1, message: MESSAGE, mailboxes: ['Partners'] },
   { name: 'RFC 5490 §3.1 (no Partners)', script: RFC5490_3_1, message: MESSAGE, mailboxes: [] },
   { name: 'RFC 5490 §3.3 (with the missing ";")', script: RFC5490_3_3_FIXED, message: MESSAGE, mailboxes: [] },
+  { name: 'RFC 5293 §4 (not yet redirected)', script: RFC5293_4, message: MESSAGE },
+  { name: 'RFC 5293 §4 (already redirected)', script: RFC5293_4, message: FILTERED },
+  { name: 'RFC 5293 §5', script: RFC5293_5, message: DELIVERED },
+  { name: 'RFC 5293 §7 (add then delete)', script: RFC5293_7_UNCHANGED, message: MESSAGE },
+  { name: 'RFC 5293 §7 (:index 1, :index 2)', script: RFC5293_7_INDEX, message: X_HELLO },
+  { name: 'RFC 5293 §7 (the added field is tested)', script: RFC5293_7_TEST, message: MESSAGE },
+  { name: 'RFC 5293 §7 (keep, addheader, keep)', script: RFC5293_7_KEEP, message: MESSAGE },
+  { name: 'RFC 3894 §1', script: RFC3894_1, message: MONEY },
+  { name: 'RFC 3894 §3', script: RFC3894_3, message: MESSAGE },
 ];
 
 test('the RFC examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
