@@ -2,7 +2,7 @@
 // (section named in the comment), parsed, and where the RFC states an outcome, run with a message
 // and its actions checked; where sieve-test is installed, the same runs are compared with Pigeonhole.
 // Only RFCs whose text could be read are here (see docs/rfc-sections/skipped.txt for the others).
-// RFC 5293 and RFC 3894 come from a bilingual rendering of the RFC text (tex2e/rfc-translater):
+// RFC 5293, RFC 3894, RFC 5233 and RFC 6131 come from a bilingual rendering of the RFC text (tex2e/rfc-translater):
 // its <pre> blocks keep the example lines as printed; examples it shows as running text keep
 // their tokens, and their line breaks are ours (said at each).
 import { test } from 'node:test';
@@ -202,6 +202,64 @@ test('RFC 3894 §1: an explicit keep defeats a later discard; §3: fileinto :cop
   assert.deepEqual(await actions(RFC3894_3, { msg: MESSAGE }), ['fileinto "incoming" :copy', 'keep']);
 });
 
+// RFC 5233 §4: the require line (running text in the rendering), then the example's blocks verbatim.
+const RFC5233_4 = [
+  'require ["envelope", "subaddress", "fileinto"];',
+  '      # In this example the same user account receives mail for both',
+  '      # "ken@example.com" and "postmaster@example.com"',
+  '',
+  '      # File all messages to postmaster into a single mailbox,',
+  '      # ignoring the :detail part.',
+  '      if envelope :user "to" "postmaster" {',
+  '          fileinto "inbox.postmaster";',
+  '          stop;',
+  '      }',
+  '',
+  '      # File mailing list messages (subscribed as "ken+mta-filters").',
+  '      if envelope :detail "to" "mta-filters" {',
+  '          fileinto "inbox.ietf-mta-filters";',
+  '      }',
+  '',
+  '      # Redirect all mail sent to "ken+foo".',
+  '      if envelope :detail "to" "foo" {',
+  '          redirect "ken@example.net";',
+  '      }',
+  '',
+].join('\n');
+
+// RFC 6131 §3, first example, verbatim.
+const RFC6131_3_MEETING = [
+  '   require ["vacation-seconds"];',
+  '   vacation :addresses ["tjs@example.edu", "ts4z@landru.example.edu"]',
+  '            :seconds 1800',
+  '            "I am in a meeting, and do not have access to email.";',
+  '',
+].join('\n');
+
+// RFC 6131 §3, second example (running text in the rendering; the line breaks are ours).
+const RFC6131_3_ACK = 'require ["vacation-seconds"];\nvacation :handle "auto-resp" :seconds 0 "Your request has been received. A service representative will contact you as soon as possible, usually within one business day.";\n';
+
+const MEETING_MSG = MESSAGE.replace('To: ken@example.org', 'To: tjs@example.edu');
+
+test('RFC 5233 §4: :user files postmaster mail whatever the detail; :detail files the list and redirects +foo', async () => {
+  assert.deepEqual(compileErrors(RFC5233_4), []);
+  const at = (to: string) => actions(RFC5233_4, { msg: MESSAGE, to });
+  assert.deepEqual(await at('postmaster+abuse@example.com'), ['fileinto "inbox.postmaster"']);
+  assert.deepEqual(await at('ken+mta-filters@example.com'), ['fileinto "inbox.ietf-mta-filters"']);
+  assert.deepEqual(await at('ken+foo@example.com'), ['redirect "ken@example.net"']);
+  assert.deepEqual(await at('ken@example.com'), ['keep']);
+});
+
+test('RFC 6131 §3: :seconds 1800 for a user addressed through :addresses; :seconds 0 answers every time', async () => {
+  assert.deepEqual(compileErrors(RFC6131_3_MEETING), []);
+  const [meeting, keep1] = await actions(RFC6131_3_MEETING, { msg: MEETING_MSG, from: 'partner@example.net', to: 'ken@example.org' });
+  assert.match(meeting!, /^vacation to "partner@example\.net" .* seconds 1800 /);
+  assert.equal(keep1, 'keep');
+  const [ack, keep2] = await actions(RFC6131_3_ACK, { msg: MESSAGE, from: 'partner@example.net', to: 'ken@example.org' });
+  assert.match(ack!, /^vacation to "partner@example\.net" .* seconds 0 handle "auto-resp"$/);
+  assert.equal(keep2, 'keep');
+});
+
 const PIGEONHOLE_CASES: PigeonholeCase[] = [
   { name: 'RFC 5490 §3.1 (Partners exists)', script: RFC5490_3_1, message: MESSAGE, mailboxes: ['Partners'] },
   { name: 'RFC 5490 §3.1 (no Partners)', script: RFC5490_3_1, message: MESSAGE, mailboxes: [] },
@@ -215,6 +273,12 @@ const PIGEONHOLE_CASES: PigeonholeCase[] = [
   { name: 'RFC 5293 §7 (keep, addheader, keep)', script: RFC5293_7_KEEP, message: MESSAGE },
   { name: 'RFC 3894 §1', script: RFC3894_1, message: MONEY },
   { name: 'RFC 3894 §3', script: RFC3894_3, message: MESSAGE },
+  { name: 'RFC 5233 §4 (postmaster+abuse)', script: RFC5233_4, message: MESSAGE, to: 'postmaster+abuse@example.com' },
+  { name: 'RFC 5233 §4 (ken+mta-filters)', script: RFC5233_4, message: MESSAGE, to: 'ken+mta-filters@example.com' },
+  { name: 'RFC 5233 §4 (ken+foo)', script: RFC5233_4, message: MESSAGE, to: 'ken+foo@example.com' },
+  { name: 'RFC 5233 §4 (ken)', script: RFC5233_4, message: MESSAGE, to: 'ken@example.com' },
+  { name: 'RFC 6131 §3 (:seconds 1800)', script: RFC6131_3_MEETING, message: MEETING_MSG, from: 'partner@example.net', to: 'ken@example.org' },
+  { name: 'RFC 6131 §3 (:seconds 0)', script: RFC6131_3_ACK, message: MESSAGE, from: 'partner@example.net', to: 'ken@example.org' },
 ];
 
 test('the RFC examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {

@@ -199,6 +199,10 @@ export async function compareWithPigeonhole(t: TestContext, cases: PigeonholeCas
             const log = executed.stdout + executed.stderr;
             out += `\n(executed:)\n${log}`;
             if (/vacation action: discarding vacation response/.test(log) && !/vacation action: sent vacation response/.test(log)) theirs = theirs.filter((a) => !a.startsWith('vacation'));
+            // Without :subject, Pigeonhole makes the subject (RFC 5230 §4.4) only when sending:
+            // taken from the reply it printed.
+            const sentSubject = /^X-Sieve: Pigeonhole[^]*?^Subject: ([^\r\n]*)/m.exec(log)?.[1];
+            if (sentSubject !== undefined) theirs = theirs.map((a) => (a === 'vacation' ? `vacation ${sentSubject}` : a));
           }
         } finally {
           for (const f of [...folders, ...personal]) rmSync(f, { recursive: true, force: true });
