@@ -13,6 +13,7 @@ import { formatRfc5322Date } from '../message/date.js';
 import { headerBytesToString, headerValue, parseHeaderFields } from '../message/headers.js';
 import { headerSection } from '../queue/dsn.js';
 import { compileSieve, runSieve, type SieveAction, type SieveEnv } from '../sieve/index.js';
+import { checkEntryName } from '../store/metadata.js';
 import type { Account, DeliveryResult, DeliveryTarget, Store } from '../store/types.js';
 import { arcSeal, srsFor } from '../smtp/server/forward.js';
 
@@ -80,6 +81,21 @@ export async function runUserSieve(input: SieveRunInput): Promise<SievePlan | nu
     virus: null,
     separator: '+',
     mailboxExists: async (name) => (await ctx.store.getMailbox(account.id, name)) !== null,
+    // RFC 5490 §3.3-3.4, §4: the account's IMAP METADATA entries (RFC 5464), private and shared
+    metadata: async (mailbox, entry) => {
+      let name: string;
+      try {
+        name = checkEntryName(entry, false, (m) => {
+          throw new Error(m);
+        });
+      } catch {
+        return null;
+      }
+      const box = mailbox === null ? null : await ctx.store.getMailbox(account.id, mailbox);
+      if (mailbox !== null && !box) return null;
+      const [found] = await ctx.store.metadata.getMetadata(account.id, box ? box.id : null, [name], 0);
+      return found ? found.value.toString('utf8') : null;
+    },
     loadInclude: async (name, location) => (location === 'global' ? await ctx.store.sieve.getGlobalScript(name) : await ctx.store.sieve.getScript(account.id, name))?.text ?? null,
     duplicate: (id, seconds) => ctx.store.sieve.duplicateSeen(account.id, id, now, new Date(now.getTime() + seconds * 1000)),
     // the environment extension's items: domain, host, location, phase, name, version

@@ -38,6 +38,12 @@ export interface SieveEnv {
   virus: number | null;
   separator: string;
   mailboxExists(name: string): Promise<boolean>;
+  /**
+   * RFC 5490 §3.3-3.4, §4: the value of an IMAP METADATA entry (RFC 5464) of the user's mailbox
+   * `mailbox`, or of the server when null; null when the entry (or mailbox) does not exist or the
+   * name is not an entry name. Absent: no entry exists.
+   */
+  metadata?(mailbox: string | null, entry: string): Promise<string | null>;
   loadInclude(name: string, location: 'personal' | 'global'): Promise<string | null>;
   duplicate(id: string, seconds: number): Promise<boolean>;
   environment: Record<string, string>;

@@ -1,5 +1,6 @@
 // What every backend's MetadataStore (RFC 5464 entries; types.ts) shares: which stored entries a
-// GETMETADATA name and depth select (RFC 5464 §4.2.2), and the limit checks of SETMETADATA.
+// GETMETADATA name and depth select (RFC 5464 §4.2.2), and the limit checks of SETMETADATA; and
+// the entry-name rule its callers (IMAP, Sieve at delivery) apply before they ask.
 import { StoreError, type MetadataEntry, type MetadataLimits } from './types.js';
 
 /** Octets an entry counts against MetadataLimits.maxTotalBytes: its name and its value. */
@@ -38,4 +39,26 @@ export function checkMetadataLimits(before: { entries: number; bytes: number }, 
   if (limits.maxTotalBytes > 0 && after.bytes > limits.maxTotalBytes && after.bytes > before.bytes) {
     throw new StoreError('over-quota', `metadata of the account would take more than ${limits.maxTotalBytes} octets`);
   }
+}
+
+/**
+ * RFC 5464 §3.2: an entry name is a slash-separated path below /private or /shared; it contains
+ * no "*" or "%" (§5: list wildcards), no two slashes in a row and no trailing slash. Entry names
+ * are compared without case: they are kept lower case. Yubin also refuses control characters,
+ * space and non-ASCII (no registered entry uses them). `top` allows /private and /shared alone
+ * (GETMETADATA names them to read what is below them; nothing is stored there).
+ */
+export function checkEntryName(raw: string, top: boolean, bad: (m: string) => never): string {
+  if (!/^[\x21-\x7e]+$/.test(raw)) bad('Entry names are printable ASCII without spaces');
+  if (/[*%]/.test(raw)) bad('Entry names must not contain "*" or "%"');
+  const name = raw.toLowerCase();
+  const m = /^\/(private|shared)(\/.*)?$/.exec(name);
+  if (!m) bad('Entry names begin with /private or /shared');
+  const rest = m[2];
+  if (rest === undefined) {
+    if (!top) bad(`${raw} is not an entry: name one below it`);
+    return name;
+  }
+  if (rest.includes('//') || rest.endsWith('/')) bad('Entry names have no empty components');
+  return name;
 }

@@ -8,7 +8,10 @@ import { ImapError } from '../server/errors.js';
 import { imapString } from '../wire/compose.js';
 import type { ArgReader, Token } from '../wire/tokenizer.js';
 import { StoreError } from '../../store/types.js';
+import { checkEntryName } from '../../store/metadata.js';
 import { mailboxArg } from './args.js';
+
+export { checkEntryName };
 
 const AUTHED = ['auth', 'selected'] as const;
 
@@ -29,28 +32,6 @@ export interface SetMetadataArgs {
   target: MetadataTarget;
   /** Lower case; value null deletes (RFC 5464 §4.3: NIL). */
   entries: Array<{ name: string; value: Buffer | null }>;
-}
-
-/**
- * RFC 5464 §3.2: an entry name is a slash-separated path below /private or /shared; it contains
- * no "*" or "%" (§5: list wildcards), no two slashes in a row and no trailing slash. Entry names
- * are compared without case: they are kept lower case. Yubin also refuses control characters,
- * space and non-ASCII (no registered entry uses them). `top` allows /private and /shared alone
- * (GETMETADATA names them to read what is below them; nothing is stored there).
- */
-export function checkEntryName(raw: string, top: boolean, bad: (m: string) => never): string {
-  if (!/^[\x21-\x7e]+$/.test(raw)) bad('Entry names are printable ASCII without spaces');
-  if (/[*%]/.test(raw)) bad('Entry names must not contain "*" or "%"');
-  const name = raw.toLowerCase();
-  const m = /^\/(private|shared)(\/.*)?$/.exec(name);
-  if (!m) bad('Entry names begin with /private or /shared');
-  const rest = m[2];
-  if (rest === undefined) {
-    if (!top) bad(`${raw} is not an entry: name one below it`);
-    return name;
-  }
-  if (rest.includes('//') || rest.endsWith('/')) bad('Entry names have no empty components');
-  return name;
 }
 
 /** RFC 5464 §5: mailbox; "" names the server (METADATA-SERVER). */
