@@ -41,7 +41,9 @@ export async function indexFetch(
   for (const uid of uids) {
     const seq = view.seqOf(uid);
     if (!seq) continue;
-    slot = index.lowerBound(uid, slot);
+    // UIDs ascending: the next slot is usually the one (else a binary search from here)
+    if (!(slot + 1 < index.slots && index.uids[slot + 1] === uid)) slot = index.lowerBound(uid, slot);
+    else slot++;
     if (slot >= index.slots || index.uids[slot] !== uid || !index.isLive(slot)) {
       expunged = true;
       continue;
