@@ -444,7 +444,7 @@ export interface SieveStore {
   putScript(accountId: number, name: string, text: string, quota: { maxScripts: number; maxBytes: number }): Promise<void>;
   /** RFC 5804 §2.10: the active script cannot be deleted (forbidden). */
   deleteScript(accountId: number, name: string): Promise<void>;
-  /** RFC 5804 §2.11.1: the active script stays active under its new name. */
+  /** RFC 5804 §2.11: the active script stays active under its new name. */
   renameScript(accountId: number, oldName: string, newName: string): Promise<void>;
   /** Makes `name` the only active script; null deactivates every script (RFC 5804 §2.8). */
   setActive(accountId: number, name: string | null): Promise<void>;

@@ -1,4 +1,4 @@
-// RENAMESCRIPT (RFC 5804 §2.11.1): the active script stays active under its new name.
+// RENAMESCRIPT (RFC 5804 §2.11): the active script stays active under its new name.
 import { ok } from '../wire.js';
 import { AUTH, accountOf, command, strings } from './common.js';
 import { storeCall } from './scripts.js';

@@ -99,7 +99,7 @@ export class PgSieveStore implements SieveStore {
       await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
       if (!(await this.row(c, accountId, oldName, true))) throw new StoreError('not-found', `no script named "${oldName}"`);
       if (oldName === newName) return;
-      // RFC 5804 §2.11.1: renaming onto an existing script fails with ALREADYEXISTS
+      // RFC 5804 §2.11: renaming onto an existing script fails with ALREADYEXISTS
       if (await this.row(c, accountId, newName)) throw new StoreError('exists', `a script named "${newName}" already exists`);
       await c.query('UPDATE sieve_scripts SET name = $1, updated_at = $2 WHERE account_id = $3 AND name = $4', [newName, Date.now(), accountId, oldName]);
     });

@@ -166,7 +166,7 @@ export class SqliteSieveStore implements SieveStore {
     return this.write(() => {
       if (!this.row(accountId, oldName)) throw new StoreError('not-found', `no script named "${oldName}"`);
       if (oldName === newName) return;
-      // RFC 5804 §2.11.1: renaming onto an existing script fails with ALREADYEXISTS
+      // RFC 5804 §2.11: renaming onto an existing script fails with ALREADYEXISTS
       if (this.row(accountId, newName)) throw new StoreError('exists', `a script named "${newName}" already exists`);
       this.q('UPDATE sieve_scripts SET name = ?, updated_at = ? WHERE account_id = ? AND name = ?').run(newName, Date.now(), accountId, oldName);
     });
