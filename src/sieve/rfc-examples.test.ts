@@ -284,3 +284,318 @@ const PIGEONHOLE_CASES: PigeonholeCase[] = [
 test('the RFC examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, PIGEONHOLE_CASES);
 });
+
+// RFC 5228 (the base language). The examples are taken from the bilingual rendering: those in
+// <pre> blocks as printed (the "Example:" label before the first line left out), those it shows
+// as running text with their tokens and our line breaks (said at each). Messages A and B are
+// RFC 5228 §1.2's, verbatim but for the lines of dashes around them.
+const MESSAGE_A = [
+  'Date: Tue, 1 Apr 1997 09:06:31 -0800 (PST)',
+  'From: coyote@desert.example.org',
+  'To: roadrunner@acme.example.com',
+  'Subject: I have a present for you',
+  '',
+  "Look, I'm sorry about the whole anvil thing, and I really",
+  "didn't mean to try and drop it on you from the top of the",
+  "cliff.  I want to try to make it up to you.  I've got some",
+  'great birdseed over here at my place--top of the line',
+  "stuff--and if you come by, I'll have it all wrapped up",
+  "for you.  I'm really sorry for all the problems I've caused",
+  'for you over the years, but I know we can work this out.',
+  '--',
+  'Wile E. Coyote   "Super Genius"   coyote@desert.example.org',
+  '',
+].join('\r\n');
+const MESSAGE_B = [
+  'From: youcouldberich!@reply-by-postal-mail.invalid',
+  'Sender: b1ff@de.res.example.com',
+  'To: rube@landru.example.com',
+  'Date:  Mon, 31 Mar 1997 18:26:10 -0800',
+  'Subject: $$$ YOU, TOO, CAN BE A MILLIONAIRE! $$$',
+  '',
+  'YOU MAY HAVE ALREADY WON TEN MILLION DOLLARS, BUT I DOUBT',
+  'IT!  SO JUST POST THIS TO SIX HUNDRED NEWSGROUPS!  IT WILL',
+  'GUARANTEE THAT YOU GET AT LEAST FIVE RESPONSES WITH MONEY!',
+  'MONEY! MONEY! COLD HARD CASH!  YOU WILL RECEIVE OVER',
+  "$20,000 IN LESS THAN TWO MONTHS!  AND IT'S LEGAL!!!!!!!!!",
+  '!!!!!!!!!!!!!!!!!!111111111!!!!!!!11111111111!!1  JUST',
+  'SEND $5 IN SMALL, UNMARKED BILLS TO THE ADDRESSES BELOW!',
+  '',
+].join('\r\n');
+/** A message of its own (neither A nor B), and one over 1M, for the size examples. */
+const MESSAGE_OTHER = MESSAGE.replace('From: partner@example.net', 'From: tim@example.com');
+const MESSAGE_BIG = MESSAGE_A + 'x'.repeat(76).concat('\r\n').repeat(14_000);
+
+// RFC 5228 §2.3, hash comment (running text in the rendering; the line breaks are ours, and a
+// hash comment needs one: it runs to the end of its line).
+const RFC5228_2_3_HASH = 'if size :over 100k { # this is a comment\n   discard;\n}\n';
+// RFC 5228 §2.3, bracketed comments, verbatim.
+const RFC5228_2_3_BRACKET = [
+  'if size :over 100K { /* this is a comment',
+  '                this is still a comment */ discard /* this is a comment',
+  '                */ ;',
+  '             }',
+  '',
+].join('\n');
+// RFC 5228 §2.4.2.4, verbatim (message B is discarded).
+const RFC5228_2_4_2_4 = [
+  'require "encoded-character";',
+  '             if header :contains "Subject" "$${hex:24 24}" {',
+  '                discard;',
+  '             }',
+  '',
+].join('\n');
+// RFC 5228 §2.4.2.4, the table of encodings (running text in the rendering: each string as
+// printed and what it stands for, or null for "error"; the last one lacks its closing quote in
+// the RFC). Each is observed as the mailbox name of a fileinto (our script around it).
+const RFC5228_2_4_2_4_TABLE: [string, string | null][] = [
+  ['$${hex:40}', '$@'], ['${hex: 40 }', '@'], ['${HEX: 40}', '@'], ['${hex:40', '${hex:40'],
+  ['${hex:400}', '${hex:400}'], ['${hex:4${hex:30}}', '${hex:40}'], ['${unicode:40}', '@'],
+  ['${ unicode:40}', '${ unicode:40}'], ['${UNICODE:40}', '@'], ['${UnICoDE:0000040}', '@'],
+  ['${Unicode:40}', '@'], ['${Unicode:Cool}', '${Unicode:Cool}'], ['${unicode:200000}', null],
+  ['${Unicode:DF01}', null],
+];
+const encodedFileinto = (s: string): string => `require ["encoded-character", "fileinto"];\nfileinto "${s}";\n`;
+// RFC 5228 §2.5.1 (running text in the rendering; the line breaks are ours).
+const RFC5228_2_5_1 = 'if anyof (not exists ["From", "Date"],\n          header :contains "from" "fool@example.com") {\n   discard;\n}\n';
+// RFC 5228 §2.7.3 (running text in the rendering; the line breaks are ours).
+const RFC5228_2_7_3 = 'if header :contains :comparator "i;octet" "Subject"\n          "MAKE MONEY FAST" {\n   discard;\n}\n';
+// RFC 5228 §2.10.2 (running text in the rendering; the line breaks are ours): no actions.
+const RFC5228_2_10_2 = 'if size :over 500K {\n   discard;\n}\n';
+// RFC 5228 §3.1, first example, verbatim: messages A and B are both dropped.
+const RFC5228_3_1_DISCARD = [
+  'require "fileinto";',
+  '             if header :contains "from" "coyote" {',
+  '                discard;',
+  '             } elsif header :contains ["subject"] ["$$$"] {',
+  '                discard;',
+  '             } else {',
+  '                fileinto "INBOX";',
+  '             }',
+  '',
+].join('\n');
+// RFC 5228 §3.1, second example, verbatim.
+const RFC5228_3_1_REDIRECT = [
+  'if header :contains ["From"] ["coyote"] {',
+  '                redirect "acm@example.com";',
+  '             } elsif header :contains "Subject" "$$$" {',
+  '                redirect "postmaster@example.com";',
+  '             } else {',
+  '                redirect "field@example.com";',
+  '             }',
+  '',
+].join('\n');
+// RFC 5228 §3.2: the first example as running text, the second verbatim. They declare only.
+const RFC5228_3_2_LIST = 'require ["fileinto", "reject"];\n';
+const RFC5228_3_2_TWO = ['require "fileinto";', '             require "vacation";', ''].join('\n');
+// RFC 5228 §4.1, verbatim: message A is filed into "INBOX.harassment".
+const RFC5228_4_1 = [
+  'require "fileinto";',
+  '             if header :contains ["from"] "coyote" {',
+  '                fileinto "INBOX.harassment";',
+  '             }',
+  '',
+].join('\n');
+// RFC 5228 §4.2 (running text in the rendering).
+const RFC5228_4_2 = 'redirect "bart@example.com";\n';
+// RFC 5228 §4.3, the two scripts it calls identical (running text; the line breaks are ours).
+const RFC5228_4_3_ELSE = 'if size :under 1M { keep; } else { discard; }\n';
+const RFC5228_4_3_NOT = 'if not size :under 1M { discard; }\n';
+// RFC 5228 §4.4 (running text; the line breaks are ours).
+const RFC5228_4_4 = 'if header :contains ["from"] ["idiot@example.com"] {\n   discard;\n}\n';
+// RFC 5228 §5.1 (running text; the line breaks are ours).
+const RFC5228_5_1 = 'if address :is :all "from" "tim@example.com" {\n   discard;\n}\n';
+// RFC 5228 §5.2 and §5.3: the truth tables, each row observed as an if around a fileinto (ours).
+const truthTable = (test: string): string => `require "fileinto";\nif ${test} { fileinto "true"; }\n`;
+// RFC 5228 §5.4, verbatim.
+const RFC5228_5_4 = [
+  'require "envelope";',
+  '             if envelope :all :is "from" "tim@example.com" {',
+  '                discard;',
+  '             }',
+  '',
+].join('\n');
+// RFC 5228 §5.5 (running text; the line breaks are ours).
+const RFC5228_5_5 = 'if not exists ["From","Date"] {\n   discard;\n}\n';
+// RFC 5228 §5.7: the two tests on "X-Caffeine: C8H10N4O2" as printed, and the negated test, each
+// observed as an if around a fileinto (ours).
+const RFC5228_5_7 = [
+  'require "fileinto";',
+  'if header :is ["X-Caffeine"] [""] { fileinto "is-empty"; }',
+  'if header :contains ["X-Caffeine"] [""] { fileinto "contains-empty"; }',
+  'if not header :matches "Cc" "?*" { fileinto "no-cc"; }',
+  '',
+].join('\n');
+// RFC 5228 §9, the extended example: running text in the rendering, so the line breaks are ours
+// (one after each hash comment, which runs to the end of its line); the tokens are as printed.
+const RFC5228_9 = [
+  '#',
+  '# Example Sieve Filter',
+  '# Declare any optional features or extension used by the script',
+  '#',
+  'require ["fileinto"];',
+  '',
+  '#',
+  '# Handle messages from known mailing lists',
+  '# Move messages from IETF filter discussion list to filter mailbox',
+  '#',
+  'if header :is "Sender" "owner-ietf-mta-filters@imc.org"',
+  '        {',
+  '        fileinto "filter";  # move to "filter" mailbox',
+  '        }',
+  '#',
+  '# Keep all messages to or from people in my company',
+  '#',
+  'elsif address :DOMAIN :is ["From", "To"] "example.com"',
+  '        {',
+  '        keep;               # keep in "In" mailbox',
+  '        }',
+  '',
+  '#',
+  '# Try and catch unsolicited email.  If a message is not to me,',
+  '# or it contains a subject known to be spam, file it away.',
+  '#',
+  'elsif anyof (NOT address :all :contains',
+  '               ["To", "Cc", "Bcc"] "me@example.com",',
+  '             header :matches "subject"',
+  '               ["*make*money*fast*", "*university*dipl*mas*"])',
+  '        {',
+  '        fileinto "spam";   # move to "spam" mailbox',
+  '        }',
+  'else',
+  '        {',
+  '        # Move all other (non-company) mail to "personal"',
+  '        # mailbox.',
+  '        fileinto "personal";',
+  '        }',
+  '',
+].join('\n');
+
+const subject = (s: string, msg = MESSAGE): string => msg.replace('Subject: our contract', `Subject: ${s}`);
+const CAFFEINE = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nX-Caffeine: C8H10N4O2');
+const FROM_IDIOT = MESSAGE.replace('From: partner@example.net', 'From: Idiot <idiot@example.com>');
+const NO_DATE = MESSAGE.replace('Date: Tue, 1 Apr 2025 10:00:00 +0200\r\n', '');
+const FOOL = MESSAGE.replace('From: partner@example.net', 'From: fool@example.com');
+const LIST_MSG = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nSender: owner-ietf-mta-filters@imc.org');
+const COMPANY = MESSAGE.replace('To: ken@example.org', 'To: boss@example.com');
+// me@example.com is in the company's domain: only as a Cc is the message not company mail.
+const TO_ME = MESSAGE.replace('To: ken@example.org', 'To: ken@example.org\r\nCc: me@example.com');
+const SPAM_TO_ME = subject('How to make lots of money fast', TO_ME);
+
+test('RFC 5228 §2.3: comments are whitespace; the scripts discard only a message over 100K', async () => {
+  for (const s of [RFC5228_2_3_HASH, RFC5228_2_3_BRACKET]) {
+    assert.deepEqual(compileErrors(s), []);
+    assert.deepEqual(await actions(s, { msg: MESSAGE_A }), ['keep']);
+    assert.deepEqual(await actions(s, { msg: MESSAGE_BIG }), ['discard']);
+  }
+});
+
+test('RFC 5228 §2.4.2.4: "$${hex:24 24}" is "$$$", so message B is discarded; the table of encodings', async () => {
+  assert.deepEqual(await actions(RFC5228_2_4_2_4, { msg: MESSAGE_B }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_2_4_2_4, { msg: MESSAGE_A }), ['keep']);
+  for (const [printed, meaning] of RFC5228_2_4_2_4_TABLE) {
+    const script = encodedFileinto(printed);
+    if (meaning === null) assert.notDeepEqual(compileErrors(script), [], printed);
+    else assert.deepEqual(await actions(script, { msg: MESSAGE_A }), [`fileinto ${JSON.stringify(meaning)}`], printed);
+  }
+});
+
+test('RFC 5228 §2.5.1, §2.7.3, §2.10.2: test lists, the i;octet comparator, the implicit keep', async () => {
+  assert.deepEqual(await actions(RFC5228_2_5_1, { msg: FOOL }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_2_5_1, { msg: NO_DATE }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_2_5_1, { msg: MESSAGE }), ['keep']);
+  // "would discard any message with subjects like "You can MAKE MONEY FAST", but not "You can Make Money Fast"".
+  assert.deepEqual(await actions(RFC5228_2_7_3, { msg: subject('You can MAKE MONEY FAST') }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_2_7_3, { msg: subject('You can Make Money Fast') }), ['keep']);
+  // "with any of the short messages offered above, the following script produces no actions".
+  for (const msg of [MESSAGE_A, MESSAGE_B]) assert.deepEqual(await actions(RFC5228_2_10_2, { msg }), ['keep']);
+});
+
+test('RFC 5228 §3.1: A and B are dropped; A goes to acm@, B to postmaster@, any other to field@', async () => {
+  assert.deepEqual(await actions(RFC5228_3_1_DISCARD, { msg: MESSAGE_A }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_3_1_DISCARD, { msg: MESSAGE_B }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_3_1_DISCARD, { msg: MESSAGE_OTHER }), ['fileinto "INBOX"']);
+  assert.deepEqual(await actions(RFC5228_3_1_REDIRECT, { msg: MESSAGE_A }), ['redirect "acm@example.com"']);
+  assert.deepEqual(await actions(RFC5228_3_1_REDIRECT, { msg: MESSAGE_B }), ['redirect "postmaster@example.com"']);
+  assert.deepEqual(await actions(RFC5228_3_1_REDIRECT, { msg: MESSAGE_OTHER }), ['redirect "field@example.com"']);
+});
+
+test('RFC 5228 §3.2, §4.1-§4.4: require only declares; fileinto, redirect, keep, discard', async () => {
+  assert.deepEqual(await actions(RFC5228_3_2_LIST, { msg: MESSAGE_A }), ['keep']);
+  assert.deepEqual(await actions(RFC5228_3_2_TWO, { msg: MESSAGE_A }), ['keep']);
+  assert.deepEqual(await actions(RFC5228_4_1, { msg: MESSAGE_A }), ['fileinto "INBOX.harassment"']);
+  assert.deepEqual(await actions(RFC5228_4_1, { msg: MESSAGE_B }), ['keep']);
+  assert.deepEqual(await actions(RFC5228_4_2, { msg: MESSAGE_A }), ['redirect "bart@example.com"']);
+  // §4.3: "the above script is identical to the one below".
+  for (const msg of [MESSAGE_A, MESSAGE_BIG]) assert.deepEqual(await actions(RFC5228_4_3_ELSE, { msg }), await actions(RFC5228_4_3_NOT, { msg }));
+  assert.deepEqual(await actions(RFC5228_4_3_ELSE, { msg: MESSAGE_BIG }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_4_4, { msg: FROM_IDIOT }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_4_4, { msg: MESSAGE_A }), ['keep']);
+});
+
+test('RFC 5228 §5.1-§5.7: address, allof/anyof tables, envelope, exists, header with the empty key', async () => {
+  assert.deepEqual(await actions(RFC5228_5_1, { msg: MESSAGE_OTHER }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_5_1, { msg: MESSAGE_A }), ['keep']);
+  const table: [string, boolean][] = [
+    ['allof (false, false)', false], ['allof (false, true)', false], ['allof (true, true)', true],
+    ['anyof (false, false)', false], ['anyof (false, true)', true], ['anyof (true, true)', true],
+  ];
+  for (const [t, want] of table) assert.deepEqual(await actions(truthTable(t), { msg: MESSAGE_A }), [want ? 'fileinto "true"' : 'keep'], t);
+  assert.deepEqual(await actions(RFC5228_5_4, { msg: MESSAGE_A, from: 'tim@example.com' }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_5_4, { msg: MESSAGE_A, from: 'coyote@desert.example.org' }), ['keep']);
+  assert.deepEqual(await actions(RFC5228_5_5, { msg: NO_DATE }), ['discard']);
+  assert.deepEqual(await actions(RFC5228_5_5, { msg: MESSAGE_A }), ['keep']);
+  // :is [""] => false, :contains [""] => true; no Cc, so the negated test is true.
+  assert.deepEqual(await actions(RFC5228_5_7, { msg: CAFFEINE }), ['fileinto "contains-empty"', 'fileinto "no-cc"']);
+});
+
+test('RFC 5228 §9: the extended example files list mail, keeps company mail, files spam and the rest', async () => {
+  assert.deepEqual(compileErrors(RFC5228_9), []);
+  assert.deepEqual(await actions(RFC5228_9, { msg: LIST_MSG }), ['fileinto "filter"']);
+  assert.deepEqual(await actions(RFC5228_9, { msg: COMPANY }), ['keep']);
+  assert.deepEqual(await actions(RFC5228_9, { msg: MESSAGE_A }), ['fileinto "spam"']);
+  assert.deepEqual(await actions(RFC5228_9, { msg: SPAM_TO_ME }), ['fileinto "spam"']);
+  assert.deepEqual(await actions(RFC5228_9, { msg: TO_ME }), ['fileinto "personal"']);
+});
+
+const RFC5228_CASES: PigeonholeCase[] = [
+  { name: 'RFC 5228 §2.3 (hash comment, small)', script: RFC5228_2_3_HASH, message: MESSAGE_A },
+  { name: 'RFC 5228 §2.3 (hash comment, big)', script: RFC5228_2_3_HASH, message: MESSAGE_BIG },
+  { name: 'RFC 5228 §2.3 (bracketed comments, big)', script: RFC5228_2_3_BRACKET, message: MESSAGE_BIG },
+  { name: 'RFC 5228 §2.4.2.4 (message B)', script: RFC5228_2_4_2_4, message: MESSAGE_B },
+  { name: 'RFC 5228 §2.4.2.4 (message A)', script: RFC5228_2_4_2_4, message: MESSAGE_A },
+  ...RFC5228_2_4_2_4_TABLE.filter(([, m]) => m !== null).map(([p]) => ({ name: `RFC 5228 §2.4.2.4 (${p})`, script: encodedFileinto(p), message: MESSAGE_A })),
+  { name: 'RFC 5228 §2.5.1 (fool)', script: RFC5228_2_5_1, message: FOOL },
+  { name: 'RFC 5228 §2.5.1 (no Date)', script: RFC5228_2_5_1, message: NO_DATE },
+  { name: 'RFC 5228 §2.7.3 (MAKE MONEY FAST)', script: RFC5228_2_7_3, message: subject('You can MAKE MONEY FAST') },
+  { name: 'RFC 5228 §2.7.3 (Make Money Fast)', script: RFC5228_2_7_3, message: subject('You can Make Money Fast') },
+  { name: 'RFC 5228 §2.10.2', script: RFC5228_2_10_2, message: MESSAGE_B },
+  { name: 'RFC 5228 §3.1 (discard, A)', script: RFC5228_3_1_DISCARD, message: MESSAGE_A },
+  { name: 'RFC 5228 §3.1 (discard, B)', script: RFC5228_3_1_DISCARD, message: MESSAGE_B },
+  { name: 'RFC 5228 §3.1 (discard, other)', script: RFC5228_3_1_DISCARD, message: MESSAGE_OTHER },
+  { name: 'RFC 5228 §3.1 (redirect, A)', script: RFC5228_3_1_REDIRECT, message: MESSAGE_A },
+  { name: 'RFC 5228 §3.1 (redirect, B)', script: RFC5228_3_1_REDIRECT, message: MESSAGE_B },
+  { name: 'RFC 5228 §3.1 (redirect, other)', script: RFC5228_3_1_REDIRECT, message: MESSAGE_OTHER },
+  { name: 'RFC 5228 §3.2 (list)', script: RFC5228_3_2_LIST, message: MESSAGE_A },
+  { name: 'RFC 5228 §3.2 (two requires)', script: RFC5228_3_2_TWO, message: MESSAGE_A },
+  { name: 'RFC 5228 §4.1', script: RFC5228_4_1, message: MESSAGE_A },
+  { name: 'RFC 5228 §4.2', script: RFC5228_4_2, message: MESSAGE_A },
+  { name: 'RFC 5228 §4.3 (else, big)', script: RFC5228_4_3_ELSE, message: MESSAGE_BIG },
+  { name: 'RFC 5228 §4.3 (not, small)', script: RFC5228_4_3_NOT, message: MESSAGE_A },
+  { name: 'RFC 5228 §4.4', script: RFC5228_4_4, message: FROM_IDIOT },
+  { name: 'RFC 5228 §5.1', script: RFC5228_5_1, message: MESSAGE_OTHER },
+  ...['allof (false, true)', 'allof (true, true)', 'anyof (false, false)', 'anyof (false, true)'].map((t) => ({ name: `RFC 5228 §5.2/§5.3 (${t})`, script: truthTable(t), message: MESSAGE_A })),
+  { name: 'RFC 5228 §5.4 (from tim)', script: RFC5228_5_4, message: MESSAGE_A, from: 'tim@example.com' },
+  { name: 'RFC 5228 §5.4 (from coyote)', script: RFC5228_5_4, message: MESSAGE_A, from: 'coyote@desert.example.org' },
+  { name: 'RFC 5228 §5.5', script: RFC5228_5_5, message: NO_DATE },
+  { name: 'RFC 5228 §5.7', script: RFC5228_5_7, message: CAFFEINE },
+  { name: 'RFC 5228 §9 (list)', script: RFC5228_9, message: LIST_MSG },
+  { name: 'RFC 5228 §9 (company)', script: RFC5228_9, message: COMPANY },
+  { name: 'RFC 5228 §9 (message A)', script: RFC5228_9, message: MESSAGE_A },
+  { name: 'RFC 5228 §9 (spam to me)', script: RFC5228_9, message: SPAM_TO_ME },
+  { name: 'RFC 5228 §9 (personal)', script: RFC5228_9, message: TO_ME },
+];
+
+test('the RFC 5228 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5228_CASES);
+});

@@ -29,7 +29,8 @@ export function decodeEncoded(s: string, at: Pos, error: (at: Pos, msg: string) 
     const items = body.trim().split(/\s+/).filter(Boolean);
     if (!items.length) return whole;
     if (kind.toLowerCase() === 'hex') {
-      if (items.some((h) => h.length > 2 * 8)) return whole;
+      // RFC 5228 §2.4.2.4: hex-pair = 1*2HEXDIG; "${hex:400}" is not an encoding and stays as it is.
+      if (items.some((h) => h.length > 2)) return whole;
       const bytes = Buffer.from(items.map((h) => parseInt(h, 16) & 0xff));
       return bytes.toString('utf8');
     }
