@@ -182,7 +182,7 @@ test('LSUB shows a parent hidden by "%" as \\Noselect; LIST CHILDINFO in the RFC
   await s.expectTagged('l2', ['* LSUB (\\HasNoChildren) "/" Hobby/Music/Jazz'], 'l2 OK LSUB completed', true);
   s.send('l3 LSUB "" Hobby');
   await s.expectTagged('l3', ['* LSUB (\\Noselect) "/" Hobby'], 'l3 OK LSUB completed', true);
-  // RFC 5258 §4, §5.9: mbox-list-extended-item ("CHILDINFO" ("SUBSCRIBED"))
+  // RFC 5258 §3.5, §4, §5 (examples): mbox-list-extended-item ("CHILDINFO" ("SUBSCRIBED"))
   s.send('l4 LIST (SUBSCRIBED RECURSIVEMATCH) "" Hobby/%');
   await s.expectTagged('l4', ['* LIST (\\HasChildren) "/" Hobby/Music ("CHILDINFO" ("SUBSCRIBED"))'], 'l4 OK LIST completed', true);
   s.send('l5 LIST (SUBSCRIBED) "" Hobby/%');
