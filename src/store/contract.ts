@@ -286,6 +286,32 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         assert.equal((await store.getMailbox(acc, 'Tmp'))!.subscribed, false);
         await rejectsWith(store.setSubscribed(acc, 'Nope', true), 'not-found');
       });
+
+      it('keeps the subscription of a deleted mailbox until it is unsubscribed (RFC 9051 §6.3.7)', async () => {
+        await store.createMailbox(acc, 'Gone/Kid');
+        await store.createMailbox(acc, 'Unsubscribed');
+        await store.setSubscribed(acc, 'Gone/Kid', true);
+        assert.deepEqual(await store.listLostSubscriptions(acc), []);
+        await store.deleteMailbox(acc, 'Gone/Kid');
+        await store.deleteMailbox(acc, 'Unsubscribed');
+        assert.deepEqual(await store.listLostSubscriptions(acc), ['Gone/Kid']);
+        // Still subscribed when the name is created again (the IMAP layer lists the name as subscribed).
+        await store.createMailbox(acc, 'Gone/Kid');
+        assert.deepEqual(await store.listLostSubscriptions(acc), ['Gone/Kid']);
+        await store.deleteMailbox(acc, 'Gone/Kid');
+        // Unsubscribing a name without a mailbox is allowed and forgets it; subscribing one is not.
+        await store.setSubscribed(acc, 'Gone/Kid', false);
+        assert.deepEqual(await store.listLostSubscriptions(acc), []);
+        await store.setSubscribed(acc, 'Never/Existed', false);
+        await rejectsWith(store.setSubscribed(acc, 'Gone/Kid', true), 'not-found');
+        // Per account.
+        const other = (await store.addAccount('lost-subs@' + (await store.listDomains())[0]!.name, 'x')).id;
+        await store.createMailbox(other, 'Gone');
+        await store.setSubscribed(other, 'Gone', true);
+        await store.deleteMailbox(other, 'Gone');
+        assert.deepEqual(await store.listLostSubscriptions(other), ['Gone']);
+        assert.deepEqual(await store.listLostSubscriptions(acc), []);
+      });
     });
 
     describe('messages', () => {

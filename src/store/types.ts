@@ -331,7 +331,14 @@ export interface Store {
    * Missing parents of the new name are created; renaming a mailbox below itself is 'invalid'.
    */
   renameMailbox(accountId: number, oldName: string, newName: string): Promise<void>;
+  /** Unsubscribing a name whose mailbox was deleted (see listLostSubscriptions) is allowed; subscribing needs the mailbox. */
   setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void>;
+  /**
+   * Names that stay subscribed after their mailbox was deleted (RFC 9051 §6.3.7: the server
+   * never drops a subscription by itself), until unsubscribed. A name may exist again as a
+   * mailbox (created or renamed to): it is then subscribed.
+   */
+  listLostSubscriptions(accountId: number): Promise<string[]>;
   mailboxStatus(mailboxId: number): Promise<MailboxStatus>;
   /**
    * \Recent for IMAP4rev1 (RFC 3501 §2.3.2): returns the UID up to which messages are no longer

@@ -274,6 +274,7 @@ function match(pattern0: string, got: string, vars: Map<string, string>): Map<st
     const have = fetchItems(gf[2]!);
     if (!want || !have) return null;
     for (const [name, value] of want) {
+      if (name === '$*') continue;
       const h = have.find(([n]) => n.toUpperCase() === name.toUpperCase());
       if (!h) return null;
       if (name.toUpperCase() === 'FLAGS') {
@@ -348,7 +349,8 @@ export async function runScript(file: string, target: Target, box: string): Prom
     const c1 = conns[0]!;
     const caps = (await c1.command('C0', ['C0 CAPABILITY'])).find((r) => r.tag === '*' && /^CAPABILITY /i.test(r.text));
     const have = new Set((caps?.text ?? '').toUpperCase().split(/\s+/).slice(1));
-    const missing = script.requires.filter((c) => !have.has(c.toUpperCase()));
+    // `@requires APPENDLIMIT=` asks for the capability with any value.
+    const missing = script.requires.filter((c) => (c.endsWith('=') ? ![...have].some((h) => h.startsWith(c.toUpperCase())) : !have.has(c.toUpperCase())));
     if (missing.length) {
       result.skipped = `server lacks ${missing.join(' ')}`;
       return result;

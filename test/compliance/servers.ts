@@ -63,6 +63,7 @@ namespace inbox {
   inbox = yes
   separator = /
   mailbox Sent {
+    auto = create
     special_use = \\Sent
   }
   mailbox Drafts {

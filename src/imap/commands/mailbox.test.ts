@@ -197,6 +197,34 @@ test('LSUB shows a parent hidden by "%" as \\Noselect; LIST CHILDINFO in the RFC
   await s.expectTagged('l7', ['* LIST (\\HasNoChildren) "/" Hobby'], 'l7 OK LIST completed', true);
 });
 
+test('a subscribed mailbox that is deleted stays subscribed: LIST (SUBSCRIBED) \\NonExistent, LSUB \\Noselect, until UNSUBSCRIBE', async () => {
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('CREATE Lost/Kid')).ok();
+  (await c.cmd('SUBSCRIBE Lost/Kid')).ok();
+  (await c.cmd('DELETE Lost/Kid')).ok();
+  const s = c.transcript();
+  // RFC 9051 §6.3.7 (the subscription is not removed), RFC 5258 §3.1 (\NonExistent), §5 example 5
+  s.send('l1 LIST (SUBSCRIBED) "" Lost/*');
+  await s.expectTagged('l1', ['* LIST (\\NonExistent \\Subscribed) "/" Lost/Kid'], 'l1 OK LIST completed', true);
+  s.send('l2 LSUB "" Lost/*');
+  await s.expectTagged('l2', ['* LSUB (\\Noselect) "/" Lost/Kid'], 'l2 OK LSUB completed', true);
+  s.send('l3 LIST "" Lost/*');
+  await s.expectTagged('l3', [], 'l3 OK LIST completed', true);
+  s.send('l4 LIST (SUBSCRIBED RECURSIVEMATCH) "" Lost');
+  await s.expectTagged('l4', ['* LIST (\\HasNoChildren) "/" Lost ("CHILDINFO" ("SUBSCRIBED"))'], 'l4 OK LIST completed', true);
+  // Created again: an existing, subscribed mailbox.
+  (await c.cmd('CREATE Lost/Kid')).ok();
+  s.send('l5 LIST (SUBSCRIBED) "" Lost/*');
+  await s.expectTagged('l5', ['* LIST (\\HasNoChildren \\Subscribed) "/" Lost/Kid'], 'l5 OK LIST completed', true);
+  (await c.cmd('DELETE Lost/Kid')).ok();
+  (await c.cmd('UNSUBSCRIBE Lost/Kid')).ok();
+  s.send('l6 LIST (SUBSCRIBED) "" Lost/*');
+  await s.expectTagged('l6', [], 'l6 OK LIST completed', true);
+  s.send('l7 LSUB "" Lost/*');
+  await s.expectTagged('l7', [], 'l7 OK LSUB completed', true);
+});
+
 test('atoms with "[" (an ATOM-CHAR outside FETCH sections): SELECT and LIST answer, never BAD "Unterminated [" nor a disconnect', async () => {
   const c = await t.connect();
   await c.login();

@@ -311,7 +311,9 @@ function subscribeCmd(subscribed: boolean) {
     async run(conn, name) {
       const mb = await conn.ctx.store.getMailbox(accountId(conn), name);
       if (!mb) {
-        if (!subscribed) return; // RFC 9051 §6.3.8: unsubscribing a name that is gone is fine
+        // RFC 9051 §6.3.8: unsubscribing a name that is gone is fine (and forgets a subscription
+        // that outlived its mailbox, RFC 9051 §6.3.7)
+        if (!subscribed) return conn.ctx.store.setSubscribed(accountId(conn), name, false);
         throw new ImapError('NO', 'NONEXISTENT', 'No such mailbox');
       }
       await conn.ctx.store.setSubscribed(accountId(conn), mb.name, subscribed);
@@ -486,19 +488,27 @@ async function listCommand(conn: ImapConn, { sel, ret, reference, patterns }: Li
   const placeholders = new Set<string>();
   for (const mb of all) for (const a of ancestors(mb.name)) if (!byName.has(a)) placeholders.add(a);
   for (const name of placeholders) entries.push({ name, mb: null });
+  // RFC 9051 §6.3.7: names still subscribed after their mailbox was deleted; with no mailbox and
+  // no children they are listed only by LSUB and LIST (SUBSCRIBED), as \NonExistent (RFC 5258 §3.1).
+  const lost = new Set(await conn.ctx.store.listLostSubscriptions(accountId(conn)));
+  for (const name of lost) if (!byName.has(name) && !placeholders.has(name)) entries.push({ name, mb: null });
+  const isSubscribed = (name: string): boolean => byName.get(name)?.subscribed === true || lost.has(name);
   entries.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const matchers = patterns.filter((p): p is string => p !== null).map((p) => listMatcher(reference, p));
   const matches = (name: string): boolean => matchers.some((m) => m(name));
   const hasChildren = (name: string): boolean => all.some((m) => m.name.startsWith(name + DELIMITER));
   const subscribedBelow = (name: string, unmatchedOnly: boolean): boolean =>
-    all.some((c) => c.subscribed && c.name.startsWith(name + DELIMITER) && (!unmatchedOnly || !matches(c.name)));
+    [...all.filter((c) => c.subscribed).map((c) => c.name), ...lost].some((c) => c.startsWith(name + DELIMITER) && (!unmatchedOnly || !matches(c)));
   const kind = lsub ? 'LSUB' : 'LIST';
   for (const { name, mb } of entries) {
     if (!matches(name)) continue;
     const out = conn.mailboxOut(name);
+    const nonExistent = !mb && !placeholders.has(name);
     if (lsub) {
-      if (mb?.subscribed) {
+      if (mb && isSubscribed(name)) {
         conn.send(`* LSUB (${attributesOf(mb, hasChildren(name), null).join(' ')}) "${DELIMITER}" ${out}`);
+      } else if (!mb && isSubscribed(name)) {
+        conn.send(`* LSUB (\\Noselect) "${DELIMITER}" ${out}`);
       } else if (subscribedBelow(name, true)) {
         // RFC 3501 §6.3.9: a parent of subscribed mailboxes the "%" wildcard hides is listed with \Noselect
         conn.send(`* LSUB (\\Noselect) "${DELIMITER}" ${out}`);
@@ -506,16 +516,19 @@ async function listCommand(conn: ImapConn, { sel, ret, reference, patterns }: Li
       continue;
     }
     let childInfo = false;
-    if (sel.subscribed && !mb?.subscribed) {
+    if (nonExistent && !sel.subscribed) continue;
+    if (sel.subscribed && !isSubscribed(name)) {
       // RFC 5258 §3.5: RECURSIVEMATCH reports a parent whose descendant is subscribed (and not matched), with CHILDINFO
       if (sel.recursive && subscribedBelow(name, true)) childInfo = true;
       else continue;
     }
     if (sel.specialUse && !mb?.specialUse) continue;
     const attrs: string[] = [];
-    if (!mb) attrs.push('\\Noselect');
-    if (ret.children || !mb) attrs.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
-    if (ret.subscribed && mb?.subscribed) attrs.push('\\Subscribed');
+    // RFC 5258 §3.1: \NonExistent implies \NoSelect (and no children attribute is needed)
+    if (nonExistent) attrs.push('\\NonExistent');
+    else if (!mb) attrs.push('\\Noselect');
+    if (!nonExistent && (ret.children || !mb)) attrs.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
+    if (ret.subscribed && isSubscribed(name)) attrs.push('\\Subscribed');
     if (ret.specialUse && mb?.specialUse) attrs.push(mb.specialUse);
     // RFC 5258 §4: mbox-list-extended-item "CHILDINFO" with the selection options the descendants meet
     const ext = childInfo ? ' ("CHILDINFO" ("SUBSCRIBED"))' : '';

@@ -135,6 +135,18 @@ export const PG_STORE_MIGRATIONS: PgModuleMigrations = {
         ALTER TABLE blobs ADD COLUMN preview TEXT;
       `,
     },
+    {
+      version: 5,
+      name: 'subscriptions that outlive their mailbox',
+      // As SQLite's version 5 (RFC 9051 §6.3.7: a deleted mailbox's name stays subscribed).
+      sql: `
+        CREATE TABLE lost_subscriptions (
+          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          PRIMARY KEY (account_id, name)
+        );
+      `,
+    },
   ],
 };
 

@@ -574,6 +574,8 @@ export class PostgresStore implements Store {
       if (!box) throw new StoreError('not-found', `mailbox ${n} does not exist`);
       await this.dropMessages(c, ctx, box);
       await c.query('DELETE FROM mailboxes WHERE id = $1', [box.id]);
+      // RFC 9051 §6.3.7: the subscription outlives the mailbox.
+      if (box.subscribed === 1) await c.query('INSERT INTO lost_subscriptions (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING', [accountId, n]);
       ctx.events.push({ type: 'mailbox-deleted', accountId, mailboxId: box.id, name: n });
     });
   }
@@ -625,10 +627,17 @@ export class PostgresStore implements Store {
   async setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void> {
     const n = normalizeMailboxName(name);
     return this.run(async (c, ctx) => {
+      if (!subscribed) await c.query('DELETE FROM lost_subscriptions WHERE account_id = $1 AND name = $2', [accountId, n]);
       const r = await c.query<{ id: number }>('UPDATE mailboxes SET subscribed = $1 WHERE account_id = $2 AND name = $3 RETURNING id', [subscribed ? 1 : 0, accountId, n]);
+      if (!r.rows[0] && !subscribed) return; // RFC 9051 §6.3.8: a name whose mailbox is gone can be unsubscribed
       if (!r.rows[0]) throw new StoreError('not-found', `mailbox ${n} does not exist`);
       ctx.events.push({ type: 'mailbox-subscription', accountId, mailboxId: r.rows[0].id, subscribed });
     });
+  }
+
+  async listLostSubscriptions(accountId: number): Promise<string[]> {
+    const r = await this.pool.query<{ name: string }>('SELECT name FROM lost_subscriptions WHERE account_id = $1 ORDER BY name', [accountId]);
+    return r.rows.map((x) => x.name);
   }
 
   async mailboxStatus(mailboxId: number): Promise<MailboxStatus> {

@@ -141,6 +141,22 @@ export const STORE_MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    name: 'subscriptions that outlive their mailbox',
+    up(db) {
+      // RFC 9051 §6.3.7: the server MUST NOT remove a name from the subscription list because
+      // its mailbox is gone. A subscribed mailbox's name moves here when it is deleted (LIST
+      // (SUBSCRIBED) shows it \NonExistent, RFC 5258 §3.1) until it is unsubscribed.
+      db.exec(`
+        CREATE TABLE lost_subscriptions (
+          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          PRIMARY KEY (account_id, name)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 /**

@@ -514,6 +514,8 @@ export class SqliteStore implements Store {
       if (!box) throw new StoreError('not-found', `mailbox ${n} does not exist`);
       this.dropMessages(ctx, box.id);
       this.q('DELETE FROM mailboxes WHERE id = ?').run(box.id);
+      // RFC 9051 §6.3.7: the subscription outlives the mailbox.
+      if (box.subscribed) this.q('INSERT OR IGNORE INTO lost_subscriptions (account_id, name) VALUES (?, ?)').run(accountId, n);
       ctx.events.push({ type: 'mailbox-deleted', accountId, mailboxId: box.id, name: n });
     });
   }
@@ -571,10 +573,16 @@ export class SqliteStore implements Store {
     const n = normalizeMailboxName(name);
     return this.committer.run((ctx) => {
       const box = this.mailboxRow(accountId, n);
+      if (!subscribed) this.q('DELETE FROM lost_subscriptions WHERE account_id = ? AND name = ?').run(accountId, n);
+      if (!box && !subscribed) return; // RFC 9051 §6.3.8: a name whose mailbox is gone can be unsubscribed
       if (!box) throw new StoreError('not-found', `mailbox ${n} does not exist`);
       this.q('UPDATE mailboxes SET subscribed = ? WHERE id = ?').run(subscribed ? 1 : 0, box.id);
       ctx.events.push({ type: 'mailbox-subscription', accountId, mailboxId: box.id, subscribed });
     });
+  }
+
+  async listLostSubscriptions(accountId: number): Promise<string[]> {
+    return (this.q('SELECT name FROM lost_subscriptions WHERE account_id = ? ORDER BY name').all(accountId) as Array<{ name: string }>).map((r) => r.name);
   }
 
   async mailboxStatus(mailboxId: number): Promise<MailboxStatus> {
