@@ -9,6 +9,7 @@ import type { Release } from '../../net/line-session.js';
 import type { Logger } from '../../log/logger.js';
 import type { ArgReader } from '../wire/tokenizer.js';
 import type { SelectedView } from './view.js';
+import type { NotifyState } from '../commands/notify.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
 
@@ -100,6 +101,10 @@ export interface ImapConn {
   savedSearch: number[];
   /** IDLE: the session is idling; change events are pushed at once. */
   idling: boolean;
+  /** RFC 5465 NOTIFY: the event groups in force, or null (NOTIFY NONE, the default). */
+  notify: NotifyState | null;
+  /** Untagged responses may be pushed now: no command is running, or the session idles (RFC 5465 §3). */
+  canPush(): boolean;
   /** Writes one response line (CRLF added). */
   send(line: string): void;
   /** Writes raw bytes, waiting for the peer when the output buffer is full. */

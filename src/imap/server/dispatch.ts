@@ -16,13 +16,14 @@ import { compress } from '../commands/compress.js';
 import { idle } from '../commands/idle.js';
 import { getquota, getquotaroot, setquota } from '../commands/quota.js';
 import { getmetadata, setmetadata } from '../commands/metadata.js';
+import { notify } from '../commands/notify.js';
 
 // Each descriptor's parse() and run() agree on its own argument type; the table forgets it.
 const all = [
   capability, noop, logout, id, starttls, login, authenticate, enable, namespace,
   selectCmd, examine, create, deleteCmd, rename, subscribe, unsubscribe, list, lsub, status, append, idle,
   check, close, unselect, expunge, search, sort, thread, fetch, store, copy, move, getquota, getquotaroot, setquota,
-  replace, compress, getmetadata, setmetadata,
+  replace, compress, getmetadata, setmetadata, notify,
 ] as unknown as CommandDescriptor[];
 
 export const COMMANDS: ReadonlyMap<string, CommandDescriptor> = new Map(all.map((c) => [c.name, c]));

@@ -16,6 +16,7 @@ import { COMMANDS } from './dispatch.js';
 import { flushPending } from './notify.js';
 import { appendLiteralRole, appendSizeRefusal } from '../commands/append.js';
 import { deflateLayer } from '../compress.js';
+import type { NotifyState } from '../commands/notify.js';
 
 /** Input held before we stop reading from the socket. */
 const PAUSE_ABOVE = 256 * 1024;
@@ -43,6 +44,9 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   idling = false;
   condstore = false;
   qresync = false;
+  notify: NotifyState | null = null;
+  /** A command is being run (from its line to its tagged reply). */
+  private commandRunning = false;
 
   /** A command is reading a continuation line: literals are refused. */
   private readingLine = false;
@@ -98,6 +102,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
     this.idling = false;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.notify?.stop();
+    this.notify = null;
     this.selected?.close();
     this.selected = null;
   }
@@ -168,6 +174,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       // RFC 5464 §1 (src/imap/commands/metadata.ts): mailbox and server entries
       'METADATA',
       'METADATA-SERVER',
+      // RFC 5465 (src/imap/commands/notify.ts)
+      'NOTIFY',
     );
     return caps;
   }
@@ -175,6 +183,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   async flush(allowExpunge: boolean): Promise<void> {
     // One flush at a time: IDLE pushes and a command's end must not interleave.
     while (this.flushing) await this.flushing;
+    const sel = this.selected;
+    const before = sel?.maxUid ?? 0;
     const p = flushPending(this, allowExpunge);
     this.flushing = p;
     try {
@@ -182,6 +192,12 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
     } finally {
       this.flushing = null;
     }
+    // RFC 5465 §5.1: MessageNew's fetch attributes for the new messages just announced
+    if (this.notify && sel && sel === this.selected && sel.maxUid > before) await this.notify.fetchNew([...sel.uids.between(before + 1, sel.maxUid)]);
+  }
+
+  canPush(): boolean {
+    return !this.ended && (!this.commandRunning || this.idling);
   }
 
   finishTagged(tag: string, status: 'OK' | 'NO' | 'BAD', code: string | null, text: string): void {
@@ -263,6 +279,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   // --- internals ------------------------------------------------------------------------
 
   private onChange(ev: ChangeEvent): void {
+    this.notify?.onEvent(ev);
     const sel = this.selected;
     if (!sel || !('mailboxId' in ev) || ev.mailboxId !== sel.mailboxId) return;
     if (ev.type === 'mailbox-deleted') {
@@ -275,8 +292,10 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
     }
     if (ev.type !== 'message-added' && ev.type !== 'messages-expunged' && ev.type !== 'flags-changed') return;
     sel.queue(ev);
-    // RFC 2177 §3: while idling, changes are reported at once
-    if (this.idling) void this.flush(true).catch((e) => this.log.error({ err: e }, 'idle push failed'));
+    // RFC 2177 §3: while idling, changes are reported at once; RFC 5465 §5.1: with NOTIFY (SELECTED ...)
+    // also between commands (selected-delayed: EXPUNGE waits for a command that allows it)
+    const push = this.notify?.pushSelected();
+    if (this.idling || (push?.push && !this.commandRunning)) void this.flush(this.idling || push!.expunge).catch((e) => this.log.error({ err: e }, 'idle push failed'));
   }
 
   private decideLiteral(info: LiteralInfo): LiteralDecision {
@@ -334,12 +353,18 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
         this.tooLong();
         return;
       case 'command':
+        // A push between commands (NOTIFY, RFC 5465) ends before the command starts.
+        while (this.flushing) await this.flushing;
+        this.commandRunning = true;
         try {
           await this.runCommand(ev.parts);
         } finally {
+          this.commandRunning = false;
           // The command is over however it ended: release what it held open.
           await this.release();
         }
+        // RFC 5465 §3: notifications held while the command ran
+        this.notify?.kick();
         return;
     }
   }
