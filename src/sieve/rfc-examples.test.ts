@@ -599,3 +599,160 @@ const RFC5228_CASES: PigeonholeCase[] = [
 test('the RFC 5228 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5228_CASES);
 });
+
+// RFC 5229 (variables). The examples show strings and what they expand to ("=>"): each is observed
+// by a string test around a fileinto (ours), with "variables" required (the examples leave it out).
+const stringCheck = (printed: string, expanded: string, label: string): string => `if string :is "${printed}" "${expanded}" { fileinto "${label}"; }`;
+// RFC 5229 §3: the strings as printed, with "company" holding "ACME" as the RFC says.
+const RFC5229_3_ROWS: [string, string][] = [
+  ['&%${}!', '&%${}!'], ['${doh!}', '${doh!}'], ['${full}', ''], ['${company}', 'ACME'],
+  ['${BAD${Company}', '${BADACME'], ['${President, ${Company} Inc.}', '${President, ACME Inc.}'],
+];
+const RFC5229_3 = ['require ["variables", "fileinto"];', 'set "company" "ACME";', ...RFC5229_3_ROWS.map(([p, e], i) => stringCheck(p, e, `row${i + 1}`)), ''].join('\n');
+// RFC 5229 §3.1: the quoting examples (running text in the rendering), with foo set to "bar" (ours).
+// In the script the printed strings are quoted strings, so their backslashes are as printed.
+const RFC5229_3_1_ROWS: [string, string][] = [
+  ['${fo\\o}', 'bar'], ['${fo\\\\o}', '${fo\\\\o}'], ['\\${foo}', 'bar'], ['\\\\${foo}', '\\\\bar'],
+];
+const RFC5229_3_1 = ['require ["variables", "fileinto"];', 'set "foo" "bar";', ...RFC5229_3_1_ROWS.map(([p, e], i) => stringCheck(p, e, `row${i + 1}`)), ''].join('\n');
+// RFC 5229 §3.1, "${beep}" kept verbatim through a variable: verbatim, then our checks.
+const RFC5229_3_1_BEEP = [
+  'require ["variables", "fileinto"];',
+  '      set "dollar" "$";',
+  '      set "text" "regarding ${dollar}{beep}";',
+  'set :length "n" "${text}";',
+  'if string :is "${n}" "17" { fileinto "seventeen"; }',
+  'if string :matches "${text}" "regarding ?{beep}" { fileinto "beep-kept"; }',
+  '',
+].join('\n');
+// RFC 5229 §3.1, encoded characters before variables, verbatim: the ";" after the set is missing
+// in the RFC, so as printed "if ..." is read as a test argument of set. RFC5229_3_1_ENCODED_FIXED
+// adds it and a fileinto in the block (ours) to observe the match.
+const RFC5229_3_1_ENCODED = [
+  'require ["encoded-character", "variables"];',
+  '      set "name" "Ethelbert"',
+  '      if header :contains "Subject" "dear${hex:20 24 7b 4e}ame}" {',
+  '          # the test string is "dear Ethelbert"',
+  '      }',
+  '',
+].join('\n');
+const RFC5229_3_1_ENCODED_FIXED = RFC5229_3_1_ENCODED.replace('"encoded-character", "variables"', '"encoded-character", "variables", "fileinto"').replace('"Ethelbert"\n', '"Ethelbert";\n').replace('"dear Ethelbert"\n', '"dear Ethelbert"\n          fileinto "dear";\n');
+// RFC 5229 §3.2, the require line (running text in the rendering) and the four blocks verbatim.
+// The second block says "fileinfo", an unknown command; RFC5229_3_2_FIXED says "fileinto".
+const RFC5229_3_2 = [
+  'require ["fileinto", "variables"];',
+  '      if header :matches "List-ID" "*<*@*" {',
+  '          fileinto "INBOX.lists.${2}"; stop;',
+  '      }',
+  '      # Imagine the header',
+  '      # Subject: [acme-users] [fwd] version 1.0 is out',
+  '      if header :matches "Subject" "[*] *" {',
+  '          # ${1} will hold "acme-users",',
+  '          # ${2} will hold "[fwd] version 1.0 is out"',
+  '          fileinfo "INBOX.lists.${1}"; stop;',
+  '      }',
+  '      # Imagine the header',
+  '      # To: coyote@ACME.Example.COM',
+  '      if address :matches ["To", "Cc"] ["coyote@**.com",',
+  '              "wile@**.com"] {',
+  '          # ${0} is the matching address',
+  '          # ${1} is always the empty string',
+  '          # ${2} is part of the domain name ("ACME.Example")',
+  '          fileinto "INBOX.business.${2}"; stop;',
+  '      } else {',
+  '          # Control wouldn\'t reach this block if any match was',
+  '          # successful, so no match variables are set at this',
+  '          # point.',
+  '      }',
+  '      if anyof (true, address :domain :matches "To" "*.com") {',
+  '          # The second test is never evaluated, so there are',
+  '          # still no match variables set.',
+  '          stop;',
+  '      }',
+  '',
+].join('\n');
+const RFC5229_3_2_FIXED = RFC5229_3_2.replace('fileinfo', 'fileinto');
+// RFC 5229 §4, verbatim but for the require line and the page indent of the multi-line string
+// (its lines, and the "." that ends it, are indented in the RFC; indented, the "." would not end
+// it); the check after it is ours.
+const RFC5229_4 = [
+  'require ["variables", "fileinto"];',
+  '      set "honorific"  "Mr";',
+  '      set "first_name" "Wile";',
+  '      set "last_name"  "Coyote";',
+  '      set "vacation" text:',
+  'Dear ${HONORIFIC} ${last_name},',
+  "I'm out, please leave a message after the meep.",
+  '.',
+  '      ;',
+  'if string :is "${vacation}" "Dear Mr Coyote,\r\nI\'m out, please leave a message after the meep.\r\n" { fileinto "expanded"; }',
+  '',
+].join('\n');
+// RFC 5229 §4.1: the set lines as printed (the "=> value" after each is the RFC's note, not Sieve),
+// each followed by our check of the value it states.
+const RFC5229_4_1_ROWS: [string, string, string][] = [
+  ['set "a" "juMBlEd lETteRS";', 'a', 'juMBlEd lETteRS'],
+  ['set :length "b" "${a}";', 'b', '15'],
+  ['set :lower "b" "${a}";', 'b', 'jumbled letters'],
+  ['set :upperfirst "b" "${a}";', 'b', 'JuMBlEd lETteRS'],
+  ['set :upperfirst :lower "b" "${a}";', 'b', 'Jumbled letters'],
+  ['set :quotewildcard "b" "Rock*";', 'b', 'Rock\\\\*'],
+];
+const RFC5229_4_1 = ['require ["variables", "fileinto"];', ...RFC5229_4_1_ROWS.flatMap(([s, v, want], i) => [s, `if not string :is :comparator "i;octet" "\${${v}}" "${want}" { fileinto "wrong${i + 1}"; }`]), ''].join('\n');
+// RFC 5229 §5, verbatim but for the require line and the fileinto in the block (ours).
+const RFC5229_5 = [
+  'require ["variables", "fileinto"];',
+  '      set "state" "${state} pending";',
+  '      if string :matches " ${state} " "* pending *" {',
+  '          # the above test always succeeds',
+  'fileinto "succeeded";',
+  '      }',
+  '',
+].join('\n');
+
+const LIST_ID = subject('hello', MESSAGE.replace('To: ken@example.org', 'To: ken@example.org\r\nList-ID: Acme users <acme-users@lists.example.com>'));
+const ACME_USERS = subject('[acme-users] [fwd] version 1.0 is out');
+const TO_COYOTE = MESSAGE.replace('To: ken@example.org', 'To: coyote@ACME.Example.COM');
+const DEAR = subject('Hello dear Ethelbert');
+
+test('RFC 5229 §3, §3.1: expansion of the strings as the RFC states; quoting and encoded characters first', async () => {
+  assert.deepEqual(await actions(RFC5229_3, { msg: MESSAGE }), RFC5229_3_ROWS.map((_, i) => `fileinto "row${i + 1}"`));
+  assert.deepEqual(await actions(RFC5229_3_1, { msg: MESSAGE }), RFC5229_3_1_ROWS.map((_, i) => `fileinto "row${i + 1}"`));
+  assert.deepEqual(await actions(RFC5229_3_1_BEEP, { msg: MESSAGE }), ['fileinto "seventeen"', 'fileinto "beep-kept"']);
+  assert.deepEqual(compileErrors(RFC5229_3_1_ENCODED), ['3:7: set takes no test', '3:7: unknown test "if"', '2:7: set takes no block']);
+  assert.deepEqual(compileErrors(RFC5229_3_1_ENCODED_FIXED), []);
+  assert.deepEqual(await actions(RFC5229_3_1_ENCODED_FIXED, { msg: DEAR }), ['fileinto "dear"']);
+  assert.deepEqual(await actions(RFC5229_3_1_ENCODED_FIXED, { msg: MESSAGE }), ['keep']);
+});
+
+test('RFC 5229 §3.2: match variables from :matches, non-greedy; "fileinfo" as printed is an error', async () => {
+  assert.match(compileErrors(RFC5229_3_2)[0] ?? '', /^10:\d+: .*fileinfo/);
+  assert.deepEqual(await actions(RFC5229_3_2_FIXED, { msg: LIST_ID }), ['fileinto "INBOX.lists.acme-users"']);
+  assert.deepEqual(await actions(RFC5229_3_2_FIXED, { msg: ACME_USERS }), ['fileinto "INBOX.lists.acme-users"']);
+  assert.deepEqual(await actions(RFC5229_3_2_FIXED, { msg: TO_COYOTE }), ['fileinto "INBOX.business.ACME.Example"']);
+  assert.deepEqual(await actions(RFC5229_3_2_FIXED, { msg: MESSAGE }), ['keep']);
+});
+
+test('RFC 5229 §4, §4.1, §5: set with a multi-line value, the modifiers, the string test', async () => {
+  assert.deepEqual(await actions(RFC5229_4, { msg: MESSAGE }), ['fileinto "expanded"']);
+  assert.deepEqual(await actions(RFC5229_4_1, { msg: MESSAGE }), ['keep']);
+  assert.deepEqual(await actions(RFC5229_5, { msg: MESSAGE }), ['fileinto "succeeded"']);
+});
+
+const RFC5229_CASES: PigeonholeCase[] = [
+  { name: 'RFC 5229 §3', script: RFC5229_3, message: MESSAGE },
+  { name: 'RFC 5229 §3.1 (quoting)', script: RFC5229_3_1, message: MESSAGE },
+  { name: 'RFC 5229 §3.1 (${beep})', script: RFC5229_3_1_BEEP, message: MESSAGE },
+  { name: 'RFC 5229 §3.1 (encoded, with the ";")', script: RFC5229_3_1_ENCODED_FIXED, message: DEAR },
+  { name: 'RFC 5229 §3.2 (List-ID)', script: RFC5229_3_2_FIXED, message: LIST_ID },
+  { name: 'RFC 5229 §3.2 (Subject)', script: RFC5229_3_2_FIXED, message: ACME_USERS },
+  { name: 'RFC 5229 §3.2 (To)', script: RFC5229_3_2_FIXED, message: TO_COYOTE },
+  { name: 'RFC 5229 §3.2 (none)', script: RFC5229_3_2_FIXED, message: MESSAGE },
+  { name: 'RFC 5229 §4', script: RFC5229_4, message: MESSAGE },
+  { name: 'RFC 5229 §4.1', script: RFC5229_4_1, message: MESSAGE },
+  { name: 'RFC 5229 §5', script: RFC5229_5, message: MESSAGE },
+];
+
+test('the RFC 5229 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5229_CASES);
+});
