@@ -756,3 +756,169 @@ const RFC5229_CASES: PigeonholeCase[] = [
 test('the RFC 5229 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5229_CASES);
 });
+
+// RFC 5230 (vacation). The <pre> examples verbatim (with the page indent); the ones shown as
+// running text with our line breaks (said at each).
+// RFC 5230 §4.2, first example: two subjects, two different responses.
+const RFC5230_4_2_CYRUS = [
+  '   require "vacation";',
+  '   if header :contains "subject" "cyrus" {',
+  '       vacation "I\'m out -- send mail to cyrus-bugs";',
+  '   } else {',
+  '       vacation "I\'m out -- call me at +1 304 555 0123";',
+  '   }',
+  '',
+].join('\n');
+// RFC 5230 §4.2, second example: the subject is made from the message's, but the response is
+// tracked by the arguments before expansion, so every subject gets one response only.
+const RFC5230_4_2_VARIABLES = [
+  '   require ["vacation", "variables"];',
+  '   if header :matches "subject" "*" {',
+  '       vacation :subject "Automatic response to: ${1}"',
+  '                "I\'m away -- send mail to foo in my absence";',
+  '   }',
+  '',
+].join('\n');
+// RFC 5230 §4.2, third example: one :handle for both responses.
+const RFC5230_4_2_HANDLE = [
+  '   require "vacation";',
+  '   if header :contains "subject" "lunch" {',
+  '       vacation :handle "ran-away" "I\'m out and can\'t meet for lunch";',
+  '   } else {',
+  '       vacation :handle "ran-away" "I\'m out";',
+  '   }',
+  '',
+].join('\n');
+// RFC 5230 §4.4 (running text in the rendering, so the line breaks, and the blank lines of the
+// MIME entity, are ours). As printed the multi-line string ends with "." and no ";" follows:
+// RFC5230_4_4_FIXED adds it.
+const RFC5230_4_4 = [
+  'require "vacation";',
+  'vacation :mime text:',
+  'Content-Type: multipart/alternative; boundary=foo',
+  '',
+  '--foo',
+  '',
+  "I'm at the beach relaxing. Mmmm, surf...",
+  '',
+  '--foo',
+  'Content-Type: text/html; charset=us-ascii',
+  '',
+  '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.0//EN"',
+  '"http://www.w3.org/TR/REC-html40/strict.dtd">',
+  '<HTML><HEAD><TITLE>How to relax</TITLE>',
+  '<BASE HREF="http://home.example.com/pictures/"></HEAD>',
+  '<BODY><P>I\'m at the <A HREF="beach.gif">beach</A> relaxing.',
+  'Mmmm, <A HREF="ocean.gif">surf</A>...',
+  '</BODY></HTML>',
+  '',
+  '--foo--',
+  '.',
+  '',
+].join('\n');
+const RFC5230_4_4_FIXED = RFC5230_4_4 + ';\n';
+// RFC 5230 §4.8, verbatim.
+const RFC5230_4_8_SIMPLE = [
+  '   require "vacation";',
+  '   vacation :days 23 :addresses ["tjs@example.edu",',
+  '                                 "ts4z@landru.example.edu"]',
+  '   "I\'m away until October 19.',
+  '   If it\'s an emergency, call 911, I guess." ;',
+  '',
+].join('\n');
+const RFC5230_4_8_BOSS = [
+  '   require "vacation";',
+  '   if header :contains "from" "boss@example.edu" {',
+  '       redirect "pleeb@isp.example.org";',
+  '   } else {',
+  '       vacation "Sorry, I\'m away, I\'ll read your',
+  '   message when I get around to it.";',
+  '   }',
+  '',
+].join('\n');
+// RFC 5230 §7, verbatim (the second begins after "company:" in the prose it is printed in).
+const RFC5230_7_LANGUAGE = [
+  '   require "vacation";',
+  '   if header :contains ["accept-language", "content-language"] "en"',
+  '   {',
+  '       vacation "I am away this week.";',
+  '   } else {',
+  '       vacation "Estoy ausente esta semana.";',
+  '   }',
+  '',
+].join('\n');
+const RFC5230_7_DIVISION = [
+  'require "vacation";',
+  '   if address :matches "from" "*@ourdivision.example.com"',
+  '   {',
+  '       vacation :subject "Gone fishing"',
+  '                "Having lots of fun! Back in a day or two!";',
+  '   } else {',
+  '       vacation :subject "Je suis parti cette semaine"',
+  '                "Je lirai votre message quand je retourne.";',
+  '   }',
+  '',
+].join('\n');
+
+const handleOf = (action: string | undefined): string => /handle "(.*)"$/.exec(action ?? '')?.[1] ?? assert.fail(`no vacation: ${action}`);
+const VAC = { from: 'coyote@desert.example.org', to: 'ken@example.org' };
+const CYRUS_BUG = subject('Cyrus bug');
+const DINNER = subject('come over for dinner');
+const LUNCH = subject('lunch?');
+const DINNER_Q = subject('dinner?');
+const TO_TJS = MESSAGE.replace('To: ken@example.org', 'To: tjs@example.edu');
+const FROM_BOSS = MESSAGE.replace('From: partner@example.net', 'From: boss@example.edu');
+const ENGLISH = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nContent-Language: en');
+const DIVISION = MESSAGE.replace('From: partner@example.net', 'From: colleague@ourdivision.example.com');
+
+test('RFC 5230 §4.2: responses are tracked per reason, per unexpanded arguments, per :handle', async () => {
+  const [cyrus] = await actions(RFC5230_4_2_CYRUS, { msg: CYRUS_BUG, ...VAC });
+  const [dinner] = await actions(RFC5230_4_2_CYRUS, { msg: DINNER, ...VAC });
+  assert.notEqual(handleOf(cyrus), handleOf(dinner));
+  // "the arguments MUST NOT have undergone variable expansion prior to their use in response tracking".
+  const [v1] = await actions(RFC5230_4_2_VARIABLES, { msg: CYRUS_BUG, ...VAC });
+  const [v2] = await actions(RFC5230_4_2_VARIABLES, { msg: DINNER, ...VAC });
+  assert.match(v1!, /subject "Automatic response to: Cyrus bug"/);
+  assert.match(v2!, /subject "Automatic response to: come over for dinner"/);
+  assert.equal(handleOf(v1), handleOf(v2));
+  const [lunch] = await actions(RFC5230_4_2_HANDLE, { msg: LUNCH, ...VAC });
+  const [dinnerQ] = await actions(RFC5230_4_2_HANDLE, { msg: DINNER_Q, ...VAC });
+  assert.equal(handleOf(lunch), 'ran-away');
+  assert.equal(handleOf(dinnerQ), 'ran-away');
+});
+
+test('RFC 5230 §4.4: as printed the :mime example lacks its ";"; with it, a MIME reply', async () => {
+  assert.match(compileErrors(RFC5230_4_4)[0] ?? '', /^22:1: /);
+  const [reply, keep] = await actions(RFC5230_4_4_FIXED, { msg: MESSAGE, ...VAC });
+  assert.match(reply!, /^vacation to "coyote@desert\.example\.org" subject "Auto: our contract" seconds 604800 :mime handle /);
+  assert.equal(keep, 'keep');
+});
+
+test('RFC 5230 §4.8, §7: :days and :addresses; vacation beside redirect; replies chosen by the message', async () => {
+  const [simple] = await actions(RFC5230_4_8_SIMPLE, { msg: TO_TJS, ...VAC });
+  assert.match(simple!, /^vacation to "coyote@desert\.example\.org" subject "Auto: our contract" seconds 1987200 handle /);
+  // Not addressed to the user nor to the :addresses: no reply (RFC 5230 §4.5).
+  assert.deepEqual(await actions(RFC5230_4_8_SIMPLE, { msg: TO_TJS.replace('To: tjs@example.edu', 'To: someone@example.edu'), ...VAC }), ['keep']);
+  assert.deepEqual(await actions(RFC5230_4_8_BOSS, { msg: FROM_BOSS, ...VAC }), ['redirect "pleeb@isp.example.org"']);
+  assert.match((await actions(RFC5230_4_8_BOSS, { msg: MESSAGE, ...VAC }))[0]!, /^vacation to /);
+  assert.notEqual(handleOf((await actions(RFC5230_7_LANGUAGE, { msg: ENGLISH, ...VAC }))[0]), handleOf((await actions(RFC5230_7_LANGUAGE, { msg: MESSAGE, ...VAC }))[0]));
+  assert.match((await actions(RFC5230_7_DIVISION, { msg: DIVISION, ...VAC }))[0]!, /subject "Gone fishing"/);
+  assert.match((await actions(RFC5230_7_DIVISION, { msg: MESSAGE, ...VAC }))[0]!, /subject "Je suis parti cette semaine"/);
+});
+
+const RFC5230_CASES: PigeonholeCase[] = [
+  { name: 'RFC 5230 §4.2 (cyrus)', script: RFC5230_4_2_CYRUS, message: CYRUS_BUG, ...VAC },
+  { name: 'RFC 5230 §4.2 (variables)', script: RFC5230_4_2_VARIABLES, message: DINNER, ...VAC },
+  { name: 'RFC 5230 §4.2 (handle)', script: RFC5230_4_2_HANDLE, message: LUNCH, ...VAC },
+  { name: 'RFC 5230 §4.4 (with the ";")', script: RFC5230_4_4_FIXED, message: MESSAGE, ...VAC },
+  { name: 'RFC 5230 §4.8 (:days, :addresses)', script: RFC5230_4_8_SIMPLE, message: TO_TJS, ...VAC },
+  { name: 'RFC 5230 §4.8 (boss)', script: RFC5230_4_8_BOSS, message: FROM_BOSS, ...VAC },
+  { name: 'RFC 5230 §4.8 (not boss)', script: RFC5230_4_8_BOSS, message: MESSAGE, ...VAC },
+  { name: 'RFC 5230 §7 (English)', script: RFC5230_7_LANGUAGE, message: ENGLISH, ...VAC },
+  { name: 'RFC 5230 §7 (division)', script: RFC5230_7_DIVISION, message: DIVISION, ...VAC },
+  { name: 'RFC 5230 §7 (outside)', script: RFC5230_7_DIVISION, message: MESSAGE, ...VAC },
+];
+
+test('the RFC 5230 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5230_CASES);
+});

@@ -53,9 +53,10 @@ async function run(node: VNode, rt: Runtime): Promise<void> {
   if (secs !== undefined) seconds = secs;
   else seconds = Math.max(1, days ?? DEFAULT_VACATION_DAYS) * 86400;
   // RFC 5230 §4.2: without :handle, the handle is derived from the arguments, so that a
-  // changed reply is sent again.
+  // changed reply is sent again; from the arguments as written, before variable expansion, so
+  // that a subject made from the message's does not make every reply a new one.
   const handleTag = tagString(node, 'handle');
-  const handle = handleTag !== undefined ? rt.str(handleTag) : `${reason}${subject ?? ''}${from ?? '<default-from>'}${mime ? '<MIME>' : '<NO-MIME>'}`;
+  const handle = handleTag !== undefined ? rt.str(handleTag) : `${node.pos[0] as string}${subjectTag ?? ''}${fromTag ?? '<default-from>'}${mime ? '<MIME>' : '<NO-MIME>'}`;
 
   const sender = rt.msg.envelope.from;
   if (isAutomatic(rt, sender)) return;
