@@ -922,3 +922,79 @@ const RFC5230_CASES: PigeonholeCase[] = [
 test('the RFC 5230 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5230_CASES);
 });
+
+// RFC 5231 (relational). §6's tests, as printed (those in running text on one line), each in an
+// if around a fileinto with the require line (ours); §6's message with our values for its
+// "received: ..." fields.
+const RFC5231_6_TESTS: [string, boolean][] = [
+  ['address :count "ge" :comparator "i;ascii-numeric" ["to", "cc"] ["3"]', true],
+  [['anyof ( address :count "ge" :comparator "i;ascii-numeric"', '                ["to"] ["3"],', '        address :count "ge" :comparator "i;ascii-numeric"', '                ["cc"] ["3"] )'].join('\n'), false],
+  ['header :count "ge" :comparator "i;ascii-numeric" ["received"] ["3"]', false],
+  ['header :count "ge" :comparator "i;ascii-numeric" ["received", "subject"] ["3"]', true],
+  ['header :count "ge" :comparator "i;ascii-numeric" ["to", "cc"] ["3"]', false],
+];
+const relationalIf = (t: string): string => `require ["relational", "comparator-i;ascii-numeric", "fileinto"];\nif ${t} { fileinto "true"; }\n`;
+const RFC5231_6_MESSAGE = [
+  'received: from a.example.com by b.example.com; Tue, 1 Apr 2025 10:00:00 +0200',
+  'received: from c.example.com by a.example.com; Tue, 1 Apr 2025 09:59:00 +0200',
+  'subject: example',
+  'to: foo@example.com, baz@example.com',
+  'cc: qux@example.com',
+  '',
+  'Hello.',
+  '',
+].join('\r\n');
+// RFC 5231 §7: the require line (running text in the rendering) and the blocks verbatim.
+const RFC5231_7 = [
+  'require ["relational", "comparator-i;ascii-numeric", "fileinto"];',
+  '      if header :value "lt" :comparator "i;ascii-numeric"',
+  '                ["x-priority"] ["3"]',
+  '      {',
+  '         fileinto "Priority";',
+  '      }',
+  '      elsif address :count "gt" :comparator "i;ascii-numeric"',
+  '                 ["to"] ["5"]',
+  '      {',
+  '         # everything with more than 5 recipients in the "to" field',
+  '         # is considered SPAM',
+  '         fileinto "SPAM";',
+  '      }',
+  '      elsif address :value "gt" :all :comparator "i;ascii-casemap"',
+  '                 ["from"] ["M"]',
+  '      {',
+  '         fileinto "From N-Z";',
+  '      } else {',
+  '         fileinto "From A-M";',
+  '      }',
+  '      if allof ( address :count "eq" :comparator "i;ascii-numeric"',
+  '                         ["to", "cc"] ["1"] ,',
+  '                 address :all :comparator "i;ascii-casemap"',
+  '                         ["to", "cc"] ["me@foo.example.com"] )',
+  '      {',
+  '         fileinto "Only me";',
+  '      }',
+  '',
+].join('\n');
+const PRIORITY = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nX-Priority: 1');
+const SIX_TO = MESSAGE.replace('To: ken@example.org', 'To: a@example.org, b@example.org, c@example.org, d@example.org, e@example.org, ken@example.org');
+const ONLY_ME = MESSAGE.replace('From: partner@example.net', 'From: alice@example.net').replace('To: ken@example.org', 'To: me@foo.example.com');
+
+test('RFC 5231 §6, §7: :count counts addresses or fields, :value compares; the extended example', async () => {
+  for (const [t, want] of RFC5231_6_TESTS) assert.deepEqual(await actions(relationalIf(t), { msg: RFC5231_6_MESSAGE }), [want ? 'fileinto "true"' : 'keep'], t);
+  assert.deepEqual(await actions(RFC5231_7, { msg: PRIORITY }), ['fileinto "Priority"']);
+  assert.deepEqual(await actions(RFC5231_7, { msg: SIX_TO }), ['fileinto "SPAM"']);
+  assert.deepEqual(await actions(RFC5231_7, { msg: MESSAGE }), ['fileinto "From N-Z"']);
+  assert.deepEqual(await actions(RFC5231_7, { msg: ONLY_ME }), ['fileinto "From A-M"', 'fileinto "Only me"']);
+});
+
+const RFC5231_CASES: PigeonholeCase[] = [
+  ...RFC5231_6_TESTS.map(([t], i) => ({ name: `RFC 5231 §6 (test ${i + 1})`, script: relationalIf(t), message: RFC5231_6_MESSAGE })),
+  { name: 'RFC 5231 §7 (priority)', script: RFC5231_7, message: PRIORITY },
+  { name: 'RFC 5231 §7 (six To)', script: RFC5231_7, message: SIX_TO },
+  { name: 'RFC 5231 §7 (From N-Z)', script: RFC5231_7, message: MESSAGE },
+  { name: 'RFC 5231 §7 (only me)', script: RFC5231_7, message: ONLY_ME },
+];
+
+test('the RFC 5231 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5231_CASES);
+});
