@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { StoreError } from '../store/types.js';
 import { emailObjectId, previewsOf, threadObjectId } from './commands/objectid.js';
 import { indexAnswers, indexFetch } from './index/query.js';
+import { fetchHead } from './commands/uidonly.js';
 
 export type FetchItem =
   | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' }
@@ -197,7 +198,7 @@ export async function runFetch(
       let text = '';
       for (const meta of metas) {
         const seq = view.seqOf(meta.uid);
-        if (seq) text += `* ${seq} FETCH (${metaItems(view, meta, flagsChanged.has(meta.uid) && !hasFlags ? [...items, { kind: 'FLAGS' }] : items)})\r\n`;
+        if (seq) text += `${fetchHead(conn, seq, meta.uid)}${metaItems(view, meta, flagsChanged.has(meta.uid) && !hasFlags ? [...items, { kind: 'FLAGS' }] : items)})\r\n`;
       }
       await writer.add([text]);
       continue;
@@ -234,7 +235,7 @@ export async function runFetch(
                 opened.push(p.stream);
               }
             }
-            return [`* ${seq} FETCH (`, ...pieces, ')\r\n'];
+            return [fetchHead(conn, seq, meta.uid), ...pieces, ')\r\n'];
           } catch (e) {
             // Issue 13: another session expunged the message after its metadata was read and its
             // blob went with it. RFC 9051 §7.1 EXPUNGEISSUED: the message is reported as expunged

@@ -96,6 +96,10 @@ export const enable = defineCommand({
         conn.qresync = true;
         conn.condstore = true;
         enabled.push('QRESYNC');
+      } else if (cap === 'UIDONLY' && !conn.uidonly) {
+        // RFC 9586 §3: from now on message sequence numbers are neither accepted nor sent
+        conn.uidonly = true;
+        enabled.push('UIDONLY');
       } else if ((cap === 'UTF8=ACCEPT' || cap === 'UTF8=ONLY') && !conn.utf8) {
         // RFC 6855 §3
         conn.utf8 = true;

@@ -7,6 +7,7 @@ import { modseqToken } from './mailbox.js';
 import { metasFor, requireSelected, resolveSet } from '../server/messages.js';
 import { parseFetchItems, runFetch, type FetchItem } from '../fetch.js';
 import { compressSet, flagList } from '../wire/compose.js';
+import { fetchHead } from './uidonly.js';
 import type { ArgReader, Token } from '../wire/tokenizer.js';
 import type { FlagUpdate } from '../../store/types.js';
 import { parseFlags, sequenceSetArg, type SetArg } from './args.js';
@@ -170,7 +171,7 @@ export const store = defineCommand({
       else {
         announceKeywords(conn, view, c.flags);
         const shown = view.recent?.has(u) ? [...c.flags, '\\Recent'] : c.flags;
-        conn.send(`* ${seq} FETCH (${uid ? `UID ${u} ` : ''}FLAGS ${flagList(shown)})`);
+        conn.send(`${fetchHead(conn, seq, u)}${uid ? `UID ${u} ` : ''}FLAGS ${flagList(shown)})`);
       }
     }
     return modified;

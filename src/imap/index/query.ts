@@ -4,6 +4,7 @@ import type { ImapConn } from '../server/conn.js';
 import type { SelectedView } from '../server/view.js';
 import { announceKeywords } from '../server/notify.js';
 import { flagList } from '../wire/compose.js';
+import { fetchHead } from '../commands/uidonly.js';
 import { inRanges, parseSequenceSet, resolveRanges, type SeqRange } from '../wire/sequence.js';
 import type { SearchKey } from '../search.js';
 import { SEEN, type MailboxIndex } from './mailbox-index.js';
@@ -50,7 +51,7 @@ export async function indexFetch(
     }
     // RFC 7162 §3.1.4.1: CHANGEDSINCE: only messages whose mod-sequence is higher
     if (opts.changedSince !== undefined && index.modseqs[slot]! <= opts.changedSince) continue;
-    let line = `* ${seq} FETCH (`;
+    let line = fetchHead(conn, seq, uid);
     let first = true;
     for (const it of items) {
       if (!first) line += ' ';

@@ -101,6 +101,11 @@ export interface ImapConn {
   savedSearch: number[];
   /** IDLE: the session is idling; change events are pushed at once. */
   idling: boolean;
+  /**
+   * RFC 9586: ENABLE UIDONLY: sequence numbers are refused (BAD [UIDREQUIRED]), VANISHED replaces
+   * EXPUNGE and UIDFETCH replaces FETCH.
+   */
+  uidonly: boolean;
   /** RFC 5465 NOTIFY: the event groups in force, or null (NOTIFY NONE, the default). */
   notify: NotifyState | null;
   /** Untagged responses may be pushed now: no command is running, or the session idles (RFC 5465 §3). */

@@ -6,6 +6,7 @@ import type { ImapConn } from './conn.js';
 import type { SelectedView } from './view.js';
 import { allMessages } from './messages.js';
 import { compressSet, flagList } from '../wire/compose.js';
+import { fetchHead } from '../commands/uidonly.js';
 
 /**
  * RFC 9051 §7.3.5, §7.5.2: when the keywords of the mailbox grow, FLAGS and PERMANENTFLAGS are sent
@@ -28,19 +29,20 @@ export function flagsFetchLine(conn: ImapConn, view: SelectedView, seq: number, 
     items.push(`FLAGS ${flagList(view.recent?.has(uid) ? [...flags, '\\Recent'] : flags)}`);
   }
   if (conn.condstore) items.push(`MODSEQ (${modseq})`);
-  return `* ${seq} FETCH (${items.join(' ')})`;
+  return `${fetchHead(conn, seq, uid)}${items.join(' ')})`;
 }
 
 /**
- * Reports UIDs removed from the view: EXPUNGE per message, or after ENABLE QRESYNC one VANISHED
- * (RFC 7162 §3.2.10: VANISHED replaces EXPUNGE). uids ascending; those not in the view are skipped.
+ * Reports UIDs removed from the view: EXPUNGE per message, or after ENABLE QRESYNC or UIDONLY one
+ * VANISHED (RFC 7162 §3.2.10, RFC 9586 §3: VANISHED replaces EXPUNGE). uids ascending; those not in the view are skipped.
  */
 export function reportRemoved(conn: ImapConn, view: SelectedView, uids: readonly number[]): void {
   const gone: number[] = [];
   for (const uid of uids) {
     const seq = view.remove(uid);
     if (!seq) continue;
-    if (conn.qresync) gone.push(uid);
+    // RFC 9586 §3: after ENABLE UIDONLY too
+    if (conn.qresync || conn.uidonly) gone.push(uid);
     // RFC 9051 §7.5.1: each EXPUNGE renumbers the messages after it; remove() gives the current number.
     else conn.send(`* ${seq} EXPUNGE`);
   }

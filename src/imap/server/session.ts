@@ -17,6 +17,7 @@ import { flushPending } from './notify.js';
 import { appendLiteralRole, appendSizeRefusal } from '../commands/append.js';
 import { deflateLayer } from '../compress.js';
 import type { NotifyState } from '../commands/notify.js';
+import { checkUidOnly } from '../commands/uidonly.js';
 
 /** Input held before we stop reading from the socket. */
 const PAUSE_ABOVE = 256 * 1024;
@@ -45,6 +46,7 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
   condstore = false;
   qresync = false;
   notify: NotifyState | null = null;
+  uidonly = false;
   /** A command is being run (from its line to its tagged reply). */
   private commandRunning = false;
 
@@ -176,6 +178,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'METADATA-SERVER',
       // RFC 5465 (src/imap/commands/notify.ts)
       'NOTIFY',
+      // RFC 9586 (src/imap/commands/uidonly.ts)
+      'UIDONLY',
     );
     return caps;
   }
@@ -407,6 +411,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
         if (e instanceof ImapParseError) throw new ImapError('BAD', null, e.message);
         throw e;
       }
+      // RFC 9586 §3: after ENABLE UIDONLY, sequence numbers are BAD [UIDREQUIRED]
+      checkUidOnly(this, name, uid, parsed);
       // RFC 9051 §6.3.3: a mailbox opened with EXAMINE is read-only; checked here once for every command that writes
       if (desc.flags?.writes && this.selected?.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
       let result;
