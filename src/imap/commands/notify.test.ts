@@ -198,3 +198,24 @@ test('NOTIFICATIONOVERFLOW: a client that does not read gets it, and NOTIFY is o
     NotifyState.maxPending = saved;
   }
 });
+
+test('the selected mailbox reports in its own group only (no STATUS for it); NOTIFY NONE stops the pushes', async () => {
+  const { a, b, s } = await pair();
+  (await b.cmd('CREATE N9')).ok();
+  (await b.cmd('CREATE N10')).ok();
+  (await a.cmd('SELECT N9')).ok();
+  s.send('n1 NOTIFY SET (SELECTED (MessageNew MessageExpunge)) (PERSONAL (MessageNew MessageExpunge))');
+  await s.expectTagged('n1', [], 'n1 OK NOTIFY completed');
+  await b.append('N9', message('sel-1'));
+  await s.expect(['* 1 EXISTS', '* 1 RECENT']);
+  await b.append('N10', message('sel-2'));
+  const v = (await t.store.getMailbox(t.accountId, 'N10'))!.uidValidity;
+  await s.expect([`* STATUS N10 (MESSAGES 1 UIDNEXT 2 UIDVALIDITY ${v} UNSEEN 1)`]);
+  s.send('n2 NOTIFY NONE');
+  await s.expectTagged('n2', [], 'n2 OK NOTIFY completed');
+  await b.append('N9', message('sel-3'));
+  await b.append('N10', message('sel-4'));
+  // nothing pushed: the new message is reported at the end of the next command, as without NOTIFY
+  s.send('n3 NOOP');
+  await s.expectTagged('n3', ['* 2 EXISTS', '* 2 RECENT'], 'n3 OK NOOP completed', true);
+});
