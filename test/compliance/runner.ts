@@ -257,7 +257,8 @@ export function fetchItems(s: string): Array<[string, string]> | null {
   return out;
 }
 
-const FETCH_RE = /^\* (\S+) FETCH \(([\s\S]*)\)$/i;
+// RFC 9586 §3.3: UIDFETCH (after ENABLE UIDONLY) is compared the same way.
+const FETCH_RE = /^\* (\S+) (FETCH|UIDFETCH) \(([\s\S]*)\)$/i;
 
 /** Matches one received line against one pattern; returns the new bindings or null. */
 function match(pattern0: string, got: string, vars: Map<string, string>): Map<string, string> | null {
@@ -265,13 +266,13 @@ function match(pattern0: string, got: string, vars: Map<string, string>): Map<st
   const pattern = pattern0.replace(/\\r/g, '\r').replace(/\\n/g, '\n');
   const pf = FETCH_RE.exec(pattern);
   const gf = FETCH_RE.exec(got);
-  if (pf && gf) {
+  if (pf && gf && pf[2]!.toUpperCase() === gf[2]!.toUpperCase()) {
     const bound = new Map(vars);
     const seq = match1(pf[1]!, gf[1]!, bound);
     if (!seq) return null;
     for (const [k, v] of seq) bound.set(k, v);
-    const want = fetchItems(pf[2]!);
-    const have = fetchItems(gf[2]!);
+    const want = fetchItems(pf[3]!);
+    const have = fetchItems(gf[3]!);
     if (!want || !have) return null;
     for (const [name, value] of want) {
       if (name === '$*') continue;

@@ -50,6 +50,8 @@ first_valid_uid = 1
 mail_location = maildir:~/Maildir:LAYOUT=fs
 mailbox_idle_check_interval = 1 secs
 mail_plugins = quota
+imap_metadata = yes
+mail_attribute_dict = file:%h/dovecot-attributes
 auth_mechanisms = plain login
 passdb {
   driver = static

@@ -11,6 +11,7 @@ import { fetchHead } from './uidonly.js';
 import type { ArgReader, Token } from '../wire/tokenizer.js';
 import type { FlagUpdate } from '../../store/types.js';
 import { parseFlags, sequenceSetArg, type SetArg } from './args.js';
+import { parsePartialRange, partialSlice, type PartialRange } from './search.js';
 
 const SELECTED = ['selected'] as const;
 
@@ -21,11 +22,14 @@ export interface FetchArgs {
   changedSince?: number;
   /** RFC 7162 §3.2.6: VANISHED (UID FETCH with CHANGEDSINCE only). */
   vanished?: boolean;
+  /** RFC 9394 §3: PARTIAL range, positions among the messages the set (and CHANGEDSINCE) selects. */
+  partial?: PartialRange;
 }
 
 /**
  * RFC 9051 §9: fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")
- * [fetch-modifiers]; RFC 7162 §7: fetch-modifier =/ chgsince-fetch-mod / "VANISHED".
+ * [fetch-modifiers]; RFC 7162 §7: fetch-modifier =/ chgsince-fetch-mod / "VANISHED";
+ * RFC 9394 §5: fetch-modifier =/ "PARTIAL" SP partial-range.
  */
 export function parseFetch(args: ArgReader, ctx?: ParseContext): FetchArgs {
   const set = sequenceSetArg(args);
@@ -46,7 +50,10 @@ export function parseFetch(args: ArgReader, ctx?: ParseContext): FetchArgs {
       const v = m.t === 'atom' ? m.v.toUpperCase() : '';
       if (v === 'CHANGEDSINCE' && out.changedSince === undefined) out.changedSince = modseqToken(mods[++i], bad, true);
       else if (v === 'VANISHED' && !out.vanished) out.vanished = true;
-      else bad('Unknown FETCH modifier');
+      else if (v === 'PARTIAL' && !out.partial) {
+        const r = mods[++i];
+        out.partial = (r?.t === 'atom' ? parsePartialRange(r.v) : null) ?? bad('PARTIAL needs a range: n:m or -n:-m');
+      } else bad('Unknown FETCH modifier');
     }
     // RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE
     if (out.vanished && !ctx?.uid) bad('VANISHED needs UID FETCH');
@@ -61,13 +68,20 @@ export const fetch = defineCommand({
   states: SELECTED,
   flags: { uid: true, usesSeqs: true },
   parse: parseFetch,
-  async run(conn, { set, items, changedSince, vanished }, { uid }) {
+  async run(conn, { set, items, changedSince, vanished, partial }, { uid }) {
     const view = requireSelected(conn);
     // RFC 7162 §3.2.6: VANISHED before ENABLE QRESYNC is an error
     if (vanished && !conn.qresync) throw new ImapError('BAD', null, 'QRESYNC is not enabled');
     // RFC 7162 §3.1: FETCH MODSEQ and CHANGEDSINCE are CONDSTORE enabling commands
     if (changedSince !== undefined || items.some((i) => i.kind === 'MODSEQ')) conn.condstore = true;
-    const uids = resolveSet(conn, view, set.text, uid);
+    let uids = resolveSet(conn, view, set.text, uid);
+    if (partial) {
+      // RFC 9394 §3: the range counts the messages the set names in UID order (those changed
+      // since CHANGEDSINCE, when given), -1 being the last; the rest of the set is not fetched.
+      if (changedSince !== undefined) uids = (await metasFor(conn.ctx.store, view.mailboxId, uids)).filter((m) => m.modseq > changedSince).map((m) => m.uid);
+      const [a, b] = partialSlice(partial, uids.length);
+      uids = uids.slice(a, b);
+    }
     if (vanished && 'ranges' in set.set) {
       // RFC 7162 §3.2.6: UIDs in the set removed since CHANGEDSINCE, as VANISHED (EARLIER), before the FETCHes
       const ranges = resolveRanges(set.set, 0xffffffff);

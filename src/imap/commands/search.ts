@@ -10,7 +10,6 @@ import type { SelectedView } from '../server/view.js';
 
 const SELECTED = ['selected'] as const;
 const RETURN_OPTS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'PARTIAL']);
-// todo(RFC 9394 §3): PARTIAL is not advertised until FETCH takes a PARTIAL range too.
 
 /**
  * RFC 9394 §3.1 partial-range: positions in the result list, 1-based; negative ones count from
@@ -61,7 +60,7 @@ export function parsePartialRange(s: string): PartialRange | null {
 }
 
 /** The result positions a partial range names, clipped to the result's length: [start, end) indexes. */
-function partialSlice(p: PartialRange, n: number): [number, number] {
+export function partialSlice(p: PartialRange, n: number): [number, number] {
   if (!p.last) return [Math.min(p.from - 1, n), Math.min(p.to, n)];
   return [Math.max(n - p.to, 0), Math.max(n - p.from + 1, 0)];
 }

@@ -155,6 +155,8 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'THREAD=REFERENCES',
       'ESORT',
       'WITHIN',
+      // RFC 9394: RETURN (PARTIAL) for SEARCH and SORT, the PARTIAL FETCH modifier (commands/fetch.ts)
+      'PARTIAL',
       'STATUS=SIZE',
       'BINARY',
       'QUOTA',
