@@ -76,20 +76,35 @@ test('a success clears the account failures from its own IP only, and never the 
   assert.deepEqual(attempt('9.9.9.9', 'dave@a.test', false), { allowed: true, delayMs: 2000 });
 });
 
-test('attempts in progress count: parallel attempts cannot race past the limit', () => {
+test('attempts in progress count once a failure is on record: parallel guesses cannot race past the limit', () => {
   const { t } = setup();
+  const first = t.begin('6.6.6.6', 'eve@a.test');
+  assert.ok(first.allowed);
+  t.end('6.6.6.6', 'eve@a.test', false);
   const decisions = Array.from({ length: 10 }, () => t.begin('6.6.6.6', 'eve@a.test'));
-  assert.equal(decisions.filter((d) => d.allowed).length, 6);
-  assert.ok(decisions.slice(6).every((d) => !d.allowed && d.retryAfterMs >= 1000));
+  assert.equal(decisions.filter((d) => d.allowed).length, 5);
+  assert.ok(decisions.slice(5).every((d) => !d.allowed && d.retryAfterMs >= 1000));
+});
+
+test('a burst of logins from a client with no failures is neither delayed nor refused (ten IMAPS connections at once)', () => {
+  const { t } = setup();
+  const decisions = Array.from({ length: 10 }, () => t.begin('6.6.6.7', 'ann@a.test'));
+  assert.deepEqual(
+    decisions.map((d) => (d.allowed ? d.delayMs : -1)),
+    Array.from({ length: 10 }, () => 0),
+  );
+  for (let i = 0; i < 10; i++) t.end('6.6.6.7', 'ann@a.test', true);
 });
 
 test('attempts in progress count for the account too: parallel guesses from many IPs are all delayed', () => {
   const { t } = setup();
+  t.begin('10.2.1.1', 'eve@a.test');
+  t.end('10.2.1.1', 'eve@a.test', false);
   const decisions = Array.from({ length: 10 }, (_, i) => t.begin(`10.2.0.${i}`, 'eve@a.test'));
   assert.ok(decisions.every((d) => d.allowed));
   assert.deepEqual(
     decisions.map((d) => (d.allowed ? d.delayMs : -1)),
-    [0, 0, 0, 1000, 2000, 2000, 2000, 2000, 2000, 2000],
+    [0, 0, 1000, 2000, 2000, 2000, 2000, 2000, 2000, 2000],
   );
 });
 

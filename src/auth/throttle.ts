@@ -6,7 +6,8 @@
 // (issue 10): a correct password is never refused because of failures from other addresses, yet
 // guesses spread over many addresses against one account are all slowed. Attempts in progress
 // count as failures until they end, so parallel connections cannot race past the limit or the
-// delay. The clock is injectable (tests).
+// delay once a failure is on record (a burst of correct logins from one client is not slowed).
+// The clock is injectable (tests).
 
 export interface ThrottleOptions {
   /** Failures (per IP, and per account) before delays start. */
@@ -75,12 +76,12 @@ export class AuthThrottle {
   begin(ip: string, account: string): ThrottleDecision {
     const now = this.now();
     const a = this.entry(this.ips, ipKey(ip), now);
-    const ipCount = a.failures.length + a.pending;
+    const ipCount = suspected(a);
     if (ipCount >= this.opts.maxFailures) {
       return { allowed: false, retryAfterMs: Math.max(this.retryAfter(a, now), 1000) };
     }
     const b = this.entry(this.accounts, account, now);
-    const accountCount = b.failures.length + b.pending;
+    const accountCount = suspected(b);
     a.pending++;
     b.pending++;
     const delayMs = Math.max(this.delay(ipCount, this.opts.maxDelayMs), this.delay(accountCount, this.opts.accountMaxDelayMs));
@@ -152,7 +153,7 @@ export class AuthThrottle {
 
   /** Time until this IP's entry drops below the limit again. */
   private retryAfter(e: Entry, now: number): number {
-    const excess = e.failures.length + e.pending - this.opts.maxFailures;
+    const excess = suspected(e) - this.opts.maxFailures;
     if (excess < 0) return 0;
     const t = e.failures[Math.min(excess, e.failures.length - 1)]?.at;
     return t === undefined ? 0 : t + this.opts.windowMs - now;
@@ -172,4 +173,14 @@ export class AuthThrottle {
       }
     }
   }
+}
+
+/**
+ * Failures that count for a key: those in the window, plus the attempts in progress once there is
+ * at least one failure. A client that opens ten connections and logs them all in at once (a mail
+ * app, or ten IMAPS clients) is not delayed by its own successful logins; a guesser is, from its
+ * first failure on, so parallel guesses cannot race past the delay or the limit for long.
+ */
+function suspected(e: Entry): number {
+  return e.failures.length === 0 ? 0 : e.failures.length + e.pending;
 }
