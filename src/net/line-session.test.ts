@@ -296,3 +296,25 @@ test('a resource held after the session ended is released at once', async () => 
   assert.equal(released, true);
   assert.equal(s.heldCount, 0);
 });
+
+test('a write waiting for a client that never reads ends with the session', async () => {
+  class Stuck extends PipeTransport {
+    override write(data: string | Uint8Array): boolean {
+      super.write(data);
+      return false;
+    }
+    override drain(): Promise<void> {
+      return new Promise(() => {});
+    }
+  }
+  const pipe = new Stuck('imap');
+  let s!: Echo;
+  pipe.attach((tr) => (s = new Echo(tr, {})));
+  let settled = false;
+  const w = s.writeAndDrain('big\r\n').then(() => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false);
+  pipe.close();
+  await w;
+  assert.equal(settled, true);
+});

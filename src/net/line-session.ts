@@ -81,6 +81,7 @@ export abstract class LineSession<F extends InputFramer> implements Session {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private errors = 0;
   private readonly held = new Set<Release>();
+  private readonly endWaiters = new Set<() => void>();
   private current: Transport;
   private layer: TransportLayer | null = null;
   private readonly closedPromise: Promise<void>;
@@ -208,7 +209,7 @@ export abstract class LineSession<F extends InputFramer> implements Session {
   /** Writes, then waits until the client has read enough (large responses: FETCH, RETR). */
   writeAndDrain(data: string | Uint8Array): Promise<void> {
     if (this.ended || this.transport.write(data)) return Promise.resolve();
-    return Promise.race([this.transport.drain(), this.closedPromise]);
+    return this.drainOrEnd();
   }
 
   /** Counts a bad command; when the budget is spent the session says why and ends. Returns true if it ended. */
@@ -346,7 +347,7 @@ export abstract class LineSession<F extends InputFramer> implements Session {
         this.outputBlocked = false;
         this.transport.pause();
         this.beginWait(true);
-        await Promise.race([this.transport.drain(), this.closedPromise]);
+        await this.drainOrEnd();
         this.endWait();
         if (!this.paused) this.transport.resume();
         continue;
@@ -354,6 +355,23 @@ export abstract class LineSession<F extends InputFramer> implements Session {
       if (!(await this.step())) break;
     }
     this.close();
+  }
+
+  /**
+   * Resolves when the transport has drained or the session ended. One waiter per call, removed
+   * when it settles (a race with the session's closed promise would leave one reaction per
+   * blocked write on that promise until the session ends).
+   */
+  private drainOrEnd(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.ended) return resolve();
+      const done = (): void => {
+        this.endWaiters.delete(done);
+        resolve();
+      };
+      this.endWaiters.add(done);
+      this.transport.drain().then(done, done);
+    });
   }
 
   private wake(): void {
@@ -419,6 +437,7 @@ export abstract class LineSession<F extends InputFramer> implements Session {
     this.clearDeadline();
     this.framer.clear();
     this.wake();
+    for (const w of [...this.endWaiters]) w();
     void this.release();
     try {
       this.onEnd();
