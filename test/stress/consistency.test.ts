@@ -88,3 +88,14 @@ test('checker: VANISHED with QRESYNC (EXPUNGE not allowed, a UID never announced
   assert.equal(d.rebuild, true);
   assert.equal(d.view.length, 2);
 });
+
+test('checker: MODSEQ going back or the same MODSEQ with other flags (a stale report)', () => {
+  const { c, errors } = client(true);
+  feed(c, ['1 EXISTS', '1 FETCH (UID 5 FLAGS () MODSEQ (10))', '1 FETCH (UID 5 FLAGS (\\Seen) MODSEQ (12))', '1 FETCH (UID 5 FLAGS (\\Seen) MODSEQ (12))']);
+  assert.deepEqual(errors, []);
+  feed(c, ['1 FETCH (UID 5 FLAGS () MODSEQ (10))']);
+  feed(c, ['1 FETCH (UID 5 FLAGS (\\Flagged) MODSEQ (12))']);
+  assert.equal(errors.length, 2, errors.join('\n'));
+  assert.match(errors[0]!, /MODSEQ 10 after 12/);
+  assert.match(errors[1]!, /MODSEQ 12 reported with two flag sets/);
+});

@@ -13,6 +13,8 @@
 //   - a message the client appended (APPENDUID) that is neither announced by the next NOOP nor
 //     expunged;
 //   - FETCH 1:* not answering every sequence number (unless [EXPUNGEISSUED]);
+//   - with QRESYNC (MODSEQ in every FETCH FLAGS), a MODSEQ lower than one reported before for the
+//     message, or the same MODSEQ with other flags (a stale report);
 //   - a tagged NO/BAD the operation does not allow, a connection that closes, a reply slower
 //     than the timeout.
 // Half the clients ENABLE QRESYNC (VANISHED instead of EXPUNGE).
@@ -66,6 +68,8 @@ export class Client {
   /** UIDs in sequence order; 0 = announced by EXISTS, UID not known yet. */
   view: number[] = [];
   flags = new Map<number, Set<string>>();
+  /** The highest MODSEQ reported per UID (clients with QRESYNC get MODSEQ with every FLAGS). */
+  modseq = new Map<number, number>();
   announced = new Set<string>();
   selected: string | null = null;
   /** UIDs (in the selected mailbox) where this client's own keyword is set. */
@@ -185,6 +189,18 @@ export class Client {
           if (!SYSTEM_FLAGS.has(f) && !this.announced.has(f)) this.err(`${this.where()}: keyword ${f} used before a FLAGS response announced it (during ${cmd})`);
         }
         if (uid) {
+          // RFC 7162 §3.1.4: MODSEQ grows with every change of a message; an older MODSEQ, or the
+          // same MODSEQ with other flags, is a stale report.
+          const ms = /^\((\d+)\)$/.exec(get('MODSEQ') ?? '');
+          if (ms) {
+            const modseq = Number(ms[1]);
+            const prev = this.modseq.get(uid);
+            const prevFlags = this.flags.get(uid);
+            const same = (a: Set<string>, b: Set<string>) => [...a].filter((f) => f !== '\\recent').sort().join(' ') === [...b].filter((f) => f !== '\\recent').sort().join(' ');
+            if (prev !== undefined && modseq < prev) this.err(`${this.where()}: UID ${uid} reported with MODSEQ ${modseq} after ${prev} (during ${cmd})`);
+            else if (prev === modseq && prevFlags && !same(prevFlags, fl)) this.err(`${this.where()}: UID ${uid} MODSEQ ${modseq} reported with two flag sets (during ${cmd})`);
+            if (prev === undefined || modseq > prev) this.modseq.set(uid, modseq);
+          }
           this.flags.set(uid, fl);
           if (!this.pendingOwn.has(uid)) {
             const want = this.ownSet().has(uid);
@@ -197,6 +213,7 @@ export class Client {
 
   forget(uid: number): void {
     this.flags.delete(uid);
+    this.modseq.delete(uid);
     this.ownSet().delete(uid);
     this.appended.delete(uid);
     this.expunged.add(uid);
@@ -249,6 +266,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     c.selected = box;
     c.view = [];
     c.flags.clear();
+    c.modseq.clear();
     c.announced.clear();
     c.pendingOwn.clear();
     c.appended.clear();

@@ -94,3 +94,34 @@ test('a session that falls far behind is resynchronised from the store', async (
     SelectedView.maxPending = saved;
   }
 });
+
+test('another session\'s earlier flag change never follows this session\'s STORE with older flags or a lower MODSEQ', async () => {
+  const a = await t.connect();
+  const b = await t.connect();
+  await a.login();
+  await b.login();
+  (await a.cmd('CREATE Stale')).ok();
+  await b.append('Stale', message('s1'));
+  (await a.cmd('SELECT Stale (CONDSTORE)')).ok();
+  (await b.cmd('SELECT Stale')).ok();
+  // b's change is queued for a; a's STORE comes after it and is answered with the newer state.
+  (await b.cmd('STORE 1 +FLAGS (\\Flagged)')).ok();
+  const r = (await a.cmd('STORE 1 +FLAGS (kw)')).ok();
+  const fetches = r.untagged.filter((l) => /^\* 1 FETCH/.test(l));
+  const modseqs = fetches.map((l) => Number(/MODSEQ \((\d+)\)/.exec(l)?.[1]));
+  // RFC 7162 §3.1.4: never a lower MODSEQ after a higher one; the last report has both flags.
+  assert.deepEqual(modseqs, [...modseqs].sort((x, y) => x - y), fetches.join('\n'));
+  assert.match(fetches[fetches.length - 1]!, /\\Flagged/);
+  assert.match(fetches[fetches.length - 1]!, /kw/);
+  // Without CONDSTORE and with .SILENT: the other session's change is reported, with the flags
+  // as they are now (kw included), not as they were before this session's STORE.
+  const c = await t.connect();
+  await c.login();
+  (await c.cmd('SELECT Stale')).ok();
+  (await b.cmd('STORE 1 -FLAGS (\\Flagged)')).ok();
+  const s = (await c.cmd('STORE 1 +FLAGS.SILENT (other)')).ok();
+  const last = s.untagged.filter((l) => /^\* 1 FETCH/.test(l)).pop();
+  assert.ok(last, s.text);
+  assert.match(last, /other/);
+  assert.doesNotMatch(last, /\\Flagged/);
+});

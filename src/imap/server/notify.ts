@@ -59,6 +59,19 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
   const keep: ChangeEvent[] = [];
   let added = false;
   let blockedExpunge = false;
+  // Only the newest state of a message is reported: a change another session made before this
+  // session's own STORE (already answered with the newer flags) must not follow it with older
+  // flags and a lower MODSEQ (RFC 7162 §3.1.4: MODSEQ only grows; RFC 9051 §7.5.2). Per UID: the
+  // last change queued, and whether any queued change is another session's.
+  const lastChange = new Map<number, { modseq: number }>();
+  const foreign = new Set<number>();
+  for (const ev of events) {
+    if (ev.type !== 'flags-changed') continue;
+    for (const c of ev.changes) {
+      lastChange.set(c.uid, c);
+      if (!sel.ownChanges.has(`${c.uid}:${c.modseq}`)) foreign.add(c.uid);
+    }
+  }
   for (const ev of events) {
     if (ev.type === 'messages-expunged') {
       // RFC 9051 §7.5.1: EXPUNGE must not be sent while a sequence-number FETCH/STORE/SEARCH is answered
@@ -83,7 +96,13 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
     } else if (ev.type === 'flags-changed') {
       for (const c of ev.changes) {
         const key = `${c.uid}:${c.modseq}`;
-        if (sel.ownChanges.delete(key)) continue;
+        const own = sel.ownChanges.delete(key);
+        // An older state than one queued after it: never sent.
+        if (lastChange.get(c.uid) !== c) continue;
+        // This session's own change was answered by its STORE; sent again only when another
+        // session's change to the message was queued before it (its older state was skipped
+        // above; a .SILENT STORE did not report it).
+        if (own && !foreign.has(c.uid)) continue;
         const seq = sel.seqOf(c.uid);
         if (!seq) continue;
         if (added) {
