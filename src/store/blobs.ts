@@ -4,7 +4,11 @@
 //   <dataDir>/blobs/ab/cd/<sha256 hex>    a committed blob (ab, cd: the first two bytes of the hash)
 //
 // A writer streams into a temporary file while hashing it and feeding the streaming MIME parser,
-// so the structure is computed once, as the message arrives. finish() fsyncs the file.
+// so the structure is computed once, as the message arrives. finish() fsyncs the file, except for
+// a writer made with `deferSync` (SMTP delivery's local copy): its file is fsynced by the group
+// commit that first references it (commitFiles, the batch's prepare step), together with every
+// other file and directory of that batch, so the sessions waiting for a 250 at that moment share
+// one round of fsyncs instead of each paying its own before joining the batch.
 // Committing hard-links the staged file to its content address and fsyncs the directory, BEFORE
 // the metadata that references it commits; a blob that already exists just gains a reference.
 // Reference counts live in the metadata database (the backend); this module only handles files.
@@ -16,7 +20,7 @@ import { copyFile, link, mkdir, open, readdir, rename, stat, unlink, type FileHa
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { MessageStructure } from '../message/types.js';
-import { StoreError, type BlobWriter, type StagedBlob } from './types.js';
+import { StoreError, type BlobWriter, type BlobWriterOptions, type StagedBlob } from './types.js';
 
 /** The streaming parser the writer feeds (src/message/parser.ts). */
 export type MessageParserFactory = () => { write(chunk: Uint8Array): void; end(): MessageStructure };
@@ -49,8 +53,18 @@ export class BlobFiles {
     return join(this.blobDir, blobId.slice(0, 2), blobId.slice(2, 4), blobId);
   }
 
-  createWriter(): BlobWriter {
-    return new FileBlobWriter(join(this.tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`), this.parserFactory());
+  /**
+   * Temporary files written without fsync (deferSync writers), fsynced by commitFiles before the
+   * metadata referencing them commits. Such a staged blob may only be committed through the store
+   * (deliver, append): nothing else (the queue's hard link) may take its file.
+   */
+  private readonly unsynced = new Set<string>();
+  /** Deferred files fsynced by commits so far (for tests and the benchmark). */
+  syncedAtCommit = 0;
+
+  createWriter(options?: BlobWriterOptions): BlobWriter {
+    const path = join(this.tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`);
+    return new FileBlobWriter(path, this.parserFactory(), options?.deferSync ? () => this.unsynced.add(path) : null);
   }
 
   async stage(bytes: Uint8Array): Promise<StagedBlob> {
@@ -106,6 +120,7 @@ export class BlobFiles {
   }
 
   async discard(staged: StagedBlob): Promise<void> {
+    this.unsynced.delete(staged.tempPath);
     await unlink(staged.tempPath).catch((err: unknown) => {
       if (!isErrno(err, 'ENOENT')) throw err;
     });
@@ -113,7 +128,8 @@ export class BlobFiles {
 
   /**
    * Makes committed files of staged blobs (before the metadata referencing them commits): hard
-   * link (or copy) each to its content address, then fsync the directories, in parallel.
+   * link (or copy) each to its content address, then fsync the files that were written without
+   * (deferSync) and the directories, all in parallel: one round of fsyncs for the whole batch.
    * Returns the ids that could not be committed, with the reason.
    */
   async commitFiles(staged: readonly StagedBlob[]): Promise<Map<string, Error>> {
@@ -121,12 +137,15 @@ export class BlobFiles {
     const dirs = new Set<string>();
     const unique = new Map<string, StagedBlob>();
     for (const s of staged) if (!unique.has(s.id)) unique.set(s.id, s);
+    const files: string[] = [];
     await Promise.all(
       [...unique.values()].map(async (s) => {
         try {
           const target = this.pathOf(s.id);
           const existing = await stat(target).catch(() => null);
           if (existing && existing.size === s.size) return; // already committed: just another reference
+          // The content's fsync: the link below names the same inode, so syncing it covers both.
+          if (this.unsynced.has(s.tempPath)) files.push(s.tempPath);
           const dir = dirname(target);
           if (await mkdir(dir, { recursive: true })) {
             // New directories: their entries in the parents must be durable too.
@@ -146,7 +165,18 @@ export class BlobFiles {
         }
       }),
     );
-    await Promise.all([...dirs].map((d) => fsyncDir(d)));
+    await Promise.all([
+      ...files.map(async (f) => {
+        try {
+          await fsyncFile(f);
+          this.unsynced.delete(f);
+          this.syncedAtCommit++;
+        } catch (err) {
+          for (const s of unique.values()) if (s.tempPath === f) failed.set(s.id, err instanceof Error ? err : new Error(String(err)));
+        }
+      }),
+      ...[...dirs].map((d) => fsyncDir(d)),
+    ]);
     return failed;
   }
 
@@ -164,6 +194,16 @@ export class BlobFiles {
     }
     const dir = dirname(target);
     mkdirSync(dir, { recursive: true });
+    if (this.unsynced.has(staged.tempPath)) {
+      const fd = openSync(staged.tempPath, fsConstants.O_RDONLY);
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.unsynced.delete(staged.tempPath);
+      this.syncedAtCommit++;
+    }
     try {
       linkSync(staged.tempPath, target);
     } catch (err) {
@@ -244,6 +284,8 @@ class FileBlobWriter implements BlobWriter {
   constructor(
     private readonly tempPath: string,
     private readonly parser: { write(chunk: Uint8Array): void; end(): MessageStructure },
+    /** deferSync: called at finish instead of fsync (the commit syncs the file). */
+    private readonly deferred: (() => void) | null = null,
   ) {}
 
   write(chunk: Uint8Array): Promise<void> {
@@ -285,7 +327,8 @@ class FileBlobWriter implements BlobWriter {
       if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
       await this.flush();
       const fh = await this.fh;
-      await fh.sync();
+      if (this.deferred) this.deferred();
+      else await fh.sync();
       await fh.close();
       const structure = this.parser.end();
       this.state = 'finished';
@@ -326,18 +369,20 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
     await copyFile(from, to, fsConstants.COPYFILE_EXCL).catch((e: unknown) => {
       if (!isErrno(e, 'EEXIST')) throw e;
     });
-    const fh = await open(to, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await fsyncPath(to);
   }
 }
 
 /** fsync a directory so the entries created in it are durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+export function fsyncDir(dir: string): Promise<void> {
+  return fsyncPath(dir);
+}
+
+/** fsync a file's content (written by a deferSync writer). */
+const fsyncFile = fsyncPath;
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
   } finally {

@@ -23,7 +23,8 @@ async function main(): Promise<void> {
       n++;
       // Every fifth message has the same content (exercises de-duplication); sizes vary up to ~200 KB.
       const body = n % 5 === 0 ? shared : Buffer.concat([Buffer.from(`Subject: m${n} w${w}\r\nFrom: a@b.test\r\n\r\n`), Buffer.from(randomBytes(1 + (n % 7) * 15000).toString('base64') + '\r\n')]);
-      const writer = store.blobs.createWriter();
+      // Every other one defers its fsync to the commit (SMTP delivery does): both paths survive the kill.
+      const writer = store.blobs.createWriter({ deferSync: n % 2 === 0 });
       for (let off = 0; off < body.length; off += 16384) await writer.write(body.subarray(off, off + 16384));
       const staged = await writer.finish();
       const [r] = await store.deliver(staged, [{ accountId }]);

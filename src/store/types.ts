@@ -139,8 +139,18 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/** How a writer makes its file durable (BlobStore.createWriter). */
+export interface BlobWriterOptions {
+  /**
+   * No fsync at finish(): the file is fsynced together with the rest of the group commit that
+   * first references it (deliver, append). Such a staged blob may go to the store only, never to
+   * anything that takes its file as it is (the queue). A store may ignore it (and fsync at finish).
+   */
+  deferSync?: boolean;
+}
+
 export interface BlobStore {
-  createWriter(): BlobWriter;
+  createWriter(options?: BlobWriterOptions): BlobWriter;
   /** Stages a message that is already in memory (small messages: bounces, tests, APPEND of a short literal). */
   stage(bytes: Uint8Array): Promise<StagedBlob>;
   /** Streams the raw bytes of a staged (not yet committed) blob (IMAP CATENATE joins staged parts). */

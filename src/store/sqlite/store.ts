@@ -135,7 +135,7 @@ export class SqliteStore implements Store {
     this.metadata = new SqliteMetadataStore(db, (fn) => this.committer.run((ctx) => fn(ctx.events)));
     this.textIndex = db.memory ? undefined : new SqliteTextIndex(join(dirname(db.name), 'search.sqlite'));
     this.blobs = {
-      createWriter: () => files.createWriter(),
+      createWriter: (options) => files.createWriter(options),
       stage: (bytes) => files.stage(bytes),
       openStaged: (staged) => files.openStaged(staged),
       open: (id, range) => files.open(id, range),

@@ -1,0 +1,59 @@
+// Blob files: a deferSync writer's file is fsynced by the commit that first references it (the
+// group commit's prepare step), never left unsynced when the metadata commits.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobFiles } from './blobs.js';
+import { createMessageParser } from '../message/parser.js';
+
+const message = (n: number) => Buffer.from(`Subject: m${n}\r\nFrom: a@b.test\r\n\r\nbody ${n}\r\n`);
+
+async function withFiles(fn: (files: BlobFiles) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'yubin-blobs-'));
+  try {
+    const files = new BlobFiles(dir, createMessageParser);
+    await files.init();
+    await fn(files);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function write(files: BlobFiles, bytes: Buffer, deferSync: boolean) {
+  const w = files.createWriter({ deferSync });
+  await w.write(bytes);
+  return w.finish();
+}
+
+describe('blob files: deferred fsync', () => {
+  it('commitFiles fsyncs the files of deferSync writers (one round for the batch), not the others', async () => {
+    await withFiles(async (files) => {
+      const deferred = await Promise.all([1, 2, 3].map((n) => write(files, message(n), true)));
+      const synced = await write(files, message(4), false);
+      assert.equal(files.syncedAtCommit, 0, 'finish() of a deferSync writer does not fsync');
+      const failed = await files.commitFiles([...deferred, synced]);
+      assert.equal(failed.size, 0);
+      assert.equal(files.syncedAtCommit, 3, 'each deferred file fsynced once by the commit; the synced one not again');
+      for (const s of [...deferred, synced]) assert.equal((await stat(files.pathOf(s.id))).size, s.size);
+      // Committed again (another reference): nothing left to sync.
+      await files.commitFiles(deferred);
+      assert.equal(files.syncedAtCommit, 3);
+    });
+  });
+
+  it('ensureFileSync (a first reference inside the transaction) fsyncs a deferred file before linking it', async () => {
+    await withFiles(async (files) => {
+      const s = await write(files, message(5), true);
+      files.ensureFileSync(s);
+      assert.equal(files.syncedAtCommit, 1);
+      assert.equal((await stat(files.pathOf(s.id))).size, s.size);
+      // The committed file removed (another process's last reference went): linked again, no sync needed.
+      await unlink(files.pathOf(s.id));
+      files.ensureFileSync(s);
+      assert.equal(files.syncedAtCommit, 1);
+      await files.discard(s);
+    });
+  });
+});
