@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAILBOXES, StoreError, type ChangeEvent, type StagedBlob, type Store, type StoreErrorCode } from './types.js';
+import { parseFlags } from './validate.js';
 
 export interface StoreContractOptions {
   /** A module exporting a function with open's signature, for the child process of the crash test. */
@@ -476,6 +477,35 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         assert.deepEqual(await store.expungedSince(gone.id, 0), []);
         await store.blobs.discard(s);
         await assertConsistent(store);
+      });
+
+      it('lists the mailbox index columns as compact rows, paged by UID (listIndexRows)', async () => {
+        const q = await withAccount(store, 'rows@a.test');
+        const box = await inbox(store, q);
+        const s1 = await stage(store, testMessage('r1', 2000));
+        const r = await store.appendMessages(q, 'INBOX', [
+          { blob: s1, flags: ['\\Seen', 'Work'], internalDate: new Date('2021-05-06T07:08:09Z') },
+          { blob: s1 },
+          { blob: s1, flags: ['\\Deleted', '\\Flagged'] },
+          { blob: s1, flags: ['$Label1', 'Work'] },
+        ]);
+        await store.blobs.discard(s1);
+        await store.updateFlags(box, [r.uids[1]!], { mode: 'add', flags: ['\\Answered'] });
+        await store.expunge(box, [r.uids[2]!]);
+        const metas = await store.listMessages(box);
+        const expected = metas.map((m) => {
+          const f = parseFlags(m.flags);
+          return [m.uid, f.bits, m.modseq, m.size, m.internalDate.getTime(), f.keywords.length ? JSON.stringify(f.keywords) : null];
+        });
+        assert.equal(expected.length, 3);
+        assert.deepEqual(await store.listIndexRows(box, 0, 100), expected);
+        // keyed by UID: the rows after a UID, at most `limit`
+        assert.deepEqual(await store.listIndexRows(box, r.uids[0]!, 1), [expected[1]]);
+        assert.deepEqual(await store.listIndexRows(box, r.uids[1]!, 100), [expected[2]]);
+        assert.deepEqual(await store.listIndexRows(box, r.uids[3]!, 100), []);
+        assert.deepEqual(await store.listIndexRows(box, 0, 0), []);
+        // another mailbox's messages are not listed
+        assert.deepEqual(await store.listIndexRows((await store.getMailbox(q, 'Drafts'))!.id, 0, 100), []);
       });
 
       it('appends several messages atomically (MULTIAPPEND) and replaces one in the same transaction (REPLACE)', async () => {

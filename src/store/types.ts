@@ -116,6 +116,13 @@ export interface MessageMeta {
   savedDate?: Date | null;
 }
 
+/**
+ * One message as the mailbox index loads it (Store.listIndexRows): UID, system flag bits
+ * (validate.ts SYSTEM_FLAGS order), mod-sequence, size in octets, internal date in ms since the
+ * epoch, and keywords as the store keeps them (a JSON array), null when there are none.
+ */
+export type IndexRow = [uid: number, sysFlags: number, modseq: number, size: number, internalDate: number, keywords: string | null];
+
 /** A raw message written to a temporary file, fsynced, parsed while it was written, not yet referenced. */
 export interface StagedBlob {
   /** sha256 hex of the content: the blob id it will have once committed. */
@@ -361,6 +368,12 @@ export interface Store {
   /** Messages in UID order; uids in [fromUid, toUid], at most `limit` (page large mailboxes). */
   listMessages(mailboxId: number, opts?: { fromUid?: number; toUid?: number; limit?: number }): Promise<MessageMeta[]>;
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]>;
+  /**
+   * The mailbox index's columns (src/imap/index) of the messages with a UID above `afterUid`, in
+   * UID order, at most `limit`: compact rows, no message objects (one short query per page, keyed
+   * by UID, not OFFSET).
+   */
+  listIndexRows(mailboxId: number, afterUid: number, limit: number): Promise<IndexRow[]>;
   /** The parsed structure kept with the message (never re-parsed). */
   getStructure(mailboxId: number, uid: number): Promise<MessageStructure | null>;
   /** The parsed structures of several messages in one query per page (IMAP SORT/THREAD over a whole mailbox); expunged ones are missing. */

@@ -50,11 +50,11 @@ test('loads a mailbox in pages and matches the store', async () => {
   await withStore(async (store, accountId) => {
     const inbox = (await store.getMailbox(accountId, 'INBOX'))!;
     for (let i = 1; i <= 23; i++) await append(store, i, i % 3 ? ['\\Seen'] : ['$Work', 'later']);
-    const calls: number[] = [];
-    const list = store.listMessages.bind(store);
-    store.listMessages = async (id, o) => {
-      calls.push(o?.limit ?? -1);
-      return list(id, o);
+    const calls: Array<[number, number]> = [];
+    const list = store.listIndexRows.bind(store);
+    store.listIndexRows = async (id, after, limit) => {
+      calls.push([after, limit]);
+      return list(id, after, limit);
     };
     const old = MailboxIndex.loadPage;
     MailboxIndex.loadPage = 5;
@@ -62,8 +62,10 @@ test('loads a mailbox in pages and matches the store', async () => {
       const r = new MailboxIndexes(store, 1 << 20);
       const index = await r.acquire(accountId, inbox.id, inbox.uidValidity);
       assert.deepEqual(dump(index), await storeDump(store, inbox.id));
-      // 23 messages in pages of 5: five pages, each limited (never one query for the whole mailbox)
-      assert.deepEqual(calls.slice(0, 5), [5, 5, 5, 5, 5]);
+      // 23 messages in pages of 5: five pages, each limited (never one query for the whole mailbox),
+      // each keyed by the last UID of the one before (no OFFSET)
+      const uids = dump(index).map((e) => e.uid);
+      assert.deepEqual(calls, [[0, 5], [uids[4]!, 5], [uids[9]!, 5], [uids[14]!, 5], [uids[19]!, 5]]);
       assert.equal(index.highestModSeq, (await store.mailboxStatus(inbox.id)).highestModSeq);
       assert.deepEqual(index.keywordsInUse(), ['$Work', 'later']);
     } finally {

@@ -11,7 +11,7 @@
 // twice, or an event older than what a page load or a later read already saw, changes nothing
 // (flags only move to a higher mod-sequence, UIDs are never reused, so an expunge is final).
 import type { Logger } from '../../log/logger.js';
-import type { ChangeEvent, MessageMeta, Store } from '../../store/types.js';
+import type { ChangeEvent, IndexRow, MessageMeta, Store } from '../../store/types.js';
 import { formatFlags, parseFlags } from '../../store/validate.js';
 
 /** System flag bits, as the store keeps them (store/validate.ts SYSTEM_FLAGS order). */
@@ -19,6 +19,8 @@ export const SEEN = 1;
 export const DELETED = 8;
 /** A slot whose message was expunged (compacted away later). */
 const DEAD = 0x80;
+/** The system flag bits a stored row may carry (validate.ts SYSTEM_FLAGS: five flags). */
+const SYSTEM_MASK = 0x1f;
 
 
 /** What one slot of the index says about a message. */
@@ -49,6 +51,8 @@ export class MailboxIndex {
   /** Messages per combo (SELECT's FLAGS names only keywords in use). */
   readonly comboCount: number[] = [0];
   private readonly comboIds = new Map<string, number>([['', 0]]);
+  /** Combo of each keyword list as the store spells it (IndexRow's JSON text). */
+  private readonly storedCombos = new Map<string, number>();
   /** The highest mod-sequence the index has seen (never above the mailbox's). */
   highestModSeq = 0;
   /** Sessions that have the mailbox selected. */
@@ -88,12 +92,15 @@ export class MailboxIndex {
     // Read first: a lower bound (a change committed later is in a page or still to be delivered).
     const mb = await this.store.getMailboxById(this.mailboxId);
     if (mb) this.highestModSeq = mb.highestModSeq;
-    let from = 1;
+    // Compact rows of the index's columns (Store.listIndexRows), keyed by UID; a page's rows go
+    // straight into the arrays (keyword lists parsed once per distinct stored spelling).
+    let after = 0;
     for (;;) {
-      const page = await this.store.listMessages(this.mailboxId, { fromUid: from, limit: MailboxIndex.loadPage });
-      for (const m of page) this.insert(m);
+      const page = await this.store.listIndexRows(this.mailboxId, after, MailboxIndex.loadPage);
+      if (page.length && this.n + page.length > this.uids.length) this.grow(this.n + page.length);
+      this.insertRows(page);
       if (page.length < MailboxIndex.loadPage) break;
-      from = page[page.length - 1]!.uid + 1;
+      after = page[page.length - 1]![0];
     }
     this.loaded = true;
     this.kick();
@@ -290,7 +297,7 @@ export class MailboxIndex {
   }
 
   /** Adds a message not in the index (at the end, or in its UID place). */
-  private insert(m: MessageMeta): void {
+  private insert(m: Pick<MessageMeta, 'uid' | 'modseq' | 'size' | 'internalDate' | 'flags'>): void {
     if (this.n === this.uids.length) this.grow(this.n + 1);
     let i = this.n;
     if (this.n && this.uids[this.n - 1]! >= m.uid) {
@@ -310,6 +317,49 @@ export class MailboxIndex {
     this.comboCount[0]!++;
     this.setFlags(i, m.flags);
     this.highestModSeq = Math.max(this.highestModSeq, m.modseq);
+  }
+
+  /**
+   * Rows of a page load (ascending UIDs): one tight loop writing the arrays (no per-row call or
+   * object, so it is optimised early in a cold process); keyword lists parsed once per distinct
+   * stored spelling.
+   */
+  private insertRows(rows: IndexRow[]): void {
+    const { uids, sizes, modseqs, dates, sys, kw, comboCount, storedCombos } = this;
+    let n = this.n;
+    let high = this.highestModSeq;
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
+      const uid = row[0];
+      if (n && uids[n - 1]! >= uid) {
+        // not after what the index holds (cannot happen while loading: additions wait for the load)
+        this.n = n;
+        if (this.slotOf(uid) < 0) this.insert({ uid, modseq: row[2], size: row[3], internalDate: new Date(row[4]), flags: formatFlags(row[1], row[5] === null ? [] : (JSON.parse(row[5]) as string[])) });
+        return this.insertRows(rows.slice(r + 1));
+      }
+      let c = 0;
+      const keywords = row[5];
+      if (keywords !== null) {
+        let k = storedCombos.get(keywords);
+        if (k === undefined) {
+          k = this.comboOf(parseFlags(JSON.parse(keywords) as string[]).keywords);
+          storedCombos.set(keywords, k);
+        }
+        c = k;
+      }
+      uids[n] = uid;
+      sys[n] = row[1] & SYSTEM_MASK;
+      const m = row[2];
+      modseqs[n] = m;
+      if (m > high) high = m;
+      sizes[n] = row[3];
+      dates[n] = row[4];
+      kw[n] = c;
+      comboCount[c]!++;
+      n++;
+    }
+    this.n = n;
+    this.highestModSeq = high;
   }
 
   /** Drops expunged slots. */

@@ -31,6 +31,7 @@ import {
   type DeliveryTarget,
   type Domain,
   type FlagUpdate,
+  type IndexRow,
   type Mailbox,
   type MailboxStatus,
   type MessageMeta,
@@ -733,6 +734,16 @@ export class PostgresStore implements Store {
       from = r.rows[r.rows.length - 1]!.uid + 1;
     }
     return out;
+  }
+
+  async listIndexRows(mailboxId: number, afterUid: number, limit: number): Promise<IndexRow[]> {
+    // Array rows (rowMode 'array'), the index's columns only, keyed by UID (no OFFSET).
+    const r = await this.pool.query<IndexRow>({
+      text: "SELECT uid, sys_flags, modseq, size, internal_date, CASE keywords WHEN '[]' THEN NULL ELSE keywords END FROM messages WHERE mailbox_id = $1 AND uid > $2 ORDER BY uid LIMIT $3",
+      values: [mailboxId, Math.max(0, afterUid), Math.max(0, limit)],
+      rowMode: 'array',
+    });
+    return r.rows;
   }
 
   async getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {

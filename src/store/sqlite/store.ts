@@ -21,6 +21,7 @@ import {
   type DeliveryTarget,
   type Domain,
   type FlagUpdate,
+  type IndexRow,
   type Mailbox,
   type MailboxStatus,
   type MessageMeta,
@@ -686,6 +687,13 @@ export class SqliteStore implements Store {
       await new Promise<void>((r) => setImmediate(r));
     }
     return out;
+  }
+
+  async listIndexRows(mailboxId: number, afterUid: number, limit: number): Promise<IndexRow[]> {
+    // Array rows (.raw()), the index's columns only: no per-row object or JSON parse.
+    // (This SQL is used nowhere else, so its cached statement stays in raw mode.)
+    const st = this.q("SELECT uid, sys_flags, modseq, size, internal_date, CASE keywords WHEN '[]' THEN NULL ELSE keywords END FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?").raw(true);
+    return st.all(mailboxId, Math.max(0, afterUid), Math.max(0, limit)) as IndexRow[];
   }
 
   async getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
