@@ -175,7 +175,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     const t1 = process.hrtime.bigint();
     await Promise.all(blobs.map((blob) => queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@sink.test' }], blob })));
     const enqueuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
-    while (queue.count() > 0) await new Promise((r) => setTimeout(r, 20));
+    while ((await queue.count()) > 0) await new Promise((r) => setTimeout(r, 20));
     const queuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
     await queue.stop(1000);
     await Promise.all(blobs.map((b) => store.blobs.discard(b)));

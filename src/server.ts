@@ -93,7 +93,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
   };
   for (const [name, f] of Object.entries(factories) as Array<[ListenerName, SessionFactory]>) factories[name] = countSessions(name, f, metrics);
   metrics.setSources({
-    queue: () => ({ size: queue.count(), oldestArrival: queue.list({ limit: 1 })[0]?.createdAt ?? null }),
+    queue: async () => ({ size: await queue.count(), oldestArrival: (await queue.list({ limit: 1 }))[0]?.createdAt ?? null }),
     eventLoop: () => {
       const s = loopDelay.stats();
       return { p99Ms: s.p99Ms ?? s.currentP99Ms, maxMs: s.maxMs ?? s.currentMaxMs };

@@ -1,5 +1,5 @@
 // The outbound queue: list, show, retry, hold, release, delete, bounce. Used by `yubin queue ...`
-// (on the queue database, src/queue/index.ts queueAdmin) and /api/v1/queue (on the running
+// (on the queue's storage, src/queue/index.ts queueAdmin) and /api/v1/queue (on the running
 // server's queue). The scheduler polls the database, so a change takes effect within a second.
 import { z } from 'zod';
 import type { Queue, QueuedMessage } from '../queue/index.js';
@@ -14,30 +14,30 @@ export const QueueRetryInput = z.strictObject({ id: queueIdField.nullable().meta
 export const QueueDeleteInput = z.strictObject({ id: queueIdField, bounce: z.boolean().optional().meta({ description: 'send the sender a failure DSN for the recipients still pending' }) });
 
 /** Every message in the queue, paged through 1000 at a time (each page is one short query). */
-export function listQueue(q: QueueAdmin): QueuedMessage[] {
+export async function listQueue(q: QueueAdmin): Promise<QueuedMessage[]> {
   const all: QueuedMessage[] = [];
-  for (let page = q.list({ limit: 1000 }); page.length; page = q.list({ limit: 1000, afterId: page[page.length - 1]!.id })) all.push(...page);
+  for (let page = await q.list({ limit: 1000 }); page.length; page = await q.list({ limit: 1000, afterId: page[page.length - 1]!.id })) all.push(...page);
   return all;
 }
 
-export function showQueued(q: QueueAdmin, input: z.input<typeof QueueIdInput>): QueuedMessage {
+export function showQueued(q: QueueAdmin, input: z.input<typeof QueueIdInput>): Promise<QueuedMessage> {
   return q.show(validate(QueueIdInput, input).id);
 }
 
 /** Makes the pending recipients of one message (or of all, with id null) due now. */
-export function retryQueued(q: QueueAdmin, input: z.input<typeof QueueRetryInput>): { recipients: number } {
-  return { recipients: q.retry(validate(QueueRetryInput, input).id) };
+export async function retryQueued(q: QueueAdmin, input: z.input<typeof QueueRetryInput>): Promise<{ recipients: number }> {
+  return { recipients: await q.retry(validate(QueueRetryInput, input).id) };
 }
 
-export function holdQueued(q: QueueAdmin, input: z.input<typeof QueueIdInput>): { id: string } {
+export async function holdQueued(q: QueueAdmin, input: z.input<typeof QueueIdInput>): Promise<{ id: string }> {
   const { id } = validate(QueueIdInput, input);
-  q.hold(id);
+  await q.hold(id);
   return { id };
 }
 
-export function releaseQueued(q: QueueAdmin, input: z.input<typeof QueueIdInput>): { id: string } {
+export async function releaseQueued(q: QueueAdmin, input: z.input<typeof QueueIdInput>): Promise<{ id: string }> {
   const { id } = validate(QueueIdInput, input);
-  q.release(id);
+  await q.release(id);
   return { id };
 }
 

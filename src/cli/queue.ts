@@ -1,18 +1,34 @@
 // `yubin queue ...`: look at and act on the outbound queue. Works while the server runs (the
 // scheduler polls the queue database, so a retry takes effect within a second or two) and
-// while it is stopped (the change waits in data_dir for the next start).
+// while it is stopped (the change waits in data_dir, or in the PostgreSQL database with
+// [store] backend = "postgresql", for the next start).
 import type { Command } from 'commander';
 import { action, configOf, formatBytes, say, UsageError } from './common.js';
-import { QueueStore, queueAdmin, type QueuedMessage } from '../queue/index.js';
+import { QueueStore, queueAdmin, openQueueBackend, type QueueBackend, type QueuedMessage } from '../queue/index.js';
+import { openStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
 import type { Config } from '../config/schema.js';
+import { silentLogger } from '../log/logger.js';
 import { bounceQueued, deleteQueued, holdQueued, listQueue, releaseQueued, retryQueued, showQueued, type QueueAdmin } from '../admin/queue.js';
 
 async function withQueue<T>(config: Config, fn: (q: QueueAdmin) => Promise<T> | T): Promise<T> {
-  const store = new QueueStore(config.data_dir);
+  // SQLite: the queue database alone; PostgreSQL: the queue lives in the store's database
+  let store: Store | null = null;
+  let queue: QueueBackend;
+  if (config.store.backend === 'postgresql') {
+    store = await openStore(config.data_dir, { config: config.store });
+    try {
+      queue = await openQueueBackend(config, store, silentLogger());
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  } else queue = new QueueStore(config.data_dir);
   try {
-    return await fn(queueAdmin(store, config.hostname, () => new Date()));
+    return await fn(queueAdmin(queue, config.hostname, () => new Date()));
   } finally {
-    store.close();
+    await queue.close();
+    await store?.close();
   }
 }
 
@@ -75,7 +91,7 @@ export function register(program: Command): void {
     .action(
       action(async (id: string, opts: { raw?: boolean; json?: boolean }, cmd: Command) => {
         await withQueue(configOf(cmd), async (q) => {
-          const m = showQueued(q, { id });
+          const m = await showQueued(q, { id });
           if (opts.raw) process.stdout.write(await q.read(m.id));
           else say(opts.json ? JSON.stringify(m) : detail(m));
         });

@@ -217,6 +217,12 @@ export const queueSchema = z
     concurrency: z.number().int().positive().default(20),
     per_domain_concurrency: z.number().int().positive().default(4),
     connect_timeout: duration.default(30_000),
+    /**
+     * With [store] backend = "postgresql": how long a node's claim on a message (an attempt, its
+     * DSNs) lasts without renewal; renewed every third of it while the node lives, taken over by
+     * another node after a crash once it has passed.
+     */
+    lease: duration.refine((v) => v >= 1000, 'must be at least 1s').default(120_000),
     /** Local address outbound connections are made from (for tests with several instances on loopback). */
     source_address: z.string().optional(),
     smarthost: z

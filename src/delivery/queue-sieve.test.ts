@@ -27,7 +27,7 @@ before(async () => {
   queue = new QueueStore(join(env.dir, 'queue-data'));
 });
 after(async () => {
-  queue.close();
+  await queue.close();
   await env.close();
 });
 
@@ -42,7 +42,7 @@ async function queued(from: string, to: string, headers = 'Subject: hello\r\n') 
   const id = `<q${++seq}@b.test>`;
   const bytes = Buffer.from(`From: ${from || 'daemon@b.test'}\r\nTo: ${to}\r\nMessage-ID: ${id}\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n${headers}\r\nHello\r\n`);
   const qid = await queue.enqueueBytes(bytes, { from, recipients: [{ address: to }], size: bytes.length, needsUtf8: false, headerFromDomain: 'b.test' }, Date.now());
-  return queue.get(qid)!;
+  return (await queue.get(qid))!;
 }
 
 const sieveCtx = () => ({ config: env.ctx.config, outbound: env.outbound, logger: env.ctx.logger, now: () => new Date() });

@@ -49,7 +49,7 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 /** Read at scrape time; each may be absent (a test server without a queue, say). */
 export interface MetricsSources {
   /** Messages in the outbound queue and the arrival time (ms since epoch) of the oldest. */
-  queue?: () => { size: number; oldestArrival: number | null };
+  queue?: () => Promise<{ size: number; oldestArrival: number | null }>;
   /** Event-loop delay in ms: p99 and max of the last full interval, else of the current one. */
   eventLoop?: () => { p99Ms: number; maxMs: number };
   /** Every certificate in use: the names it covers and when it expires. */
@@ -115,13 +115,13 @@ export function createMetrics(): Metrics {
     },
   });
   /** A gauge without labels whose value is read at scrape time (none when its source is absent). */
-  const readGauge = (name: string, help: string, read: () => number | undefined) =>
+  const readGauge = (name: string, help: string, read: () => number | undefined | Promise<number | undefined>) =>
     new Gauge({
       name,
       help,
       registers: [registry],
-      collect() {
-        const v = read();
+      async collect() {
+        const v = await read();
         if (v !== undefined) this.set(v);
       },
     });
@@ -142,9 +142,9 @@ export function createMetrics(): Metrics {
       for (const [outcome, n] of [['completed', s.completed], ['failed', s.failed], ['timeout', s.timedOut], ['refused', s.refused]] as const) this.inc({ outcome }, n);
     },
   });
-  readGauge('yubin_queue_messages', 'Messages in the outbound queue.', () => sources.queue?.().size);
-  readGauge('yubin_queue_oldest_age_seconds', 'Age of the oldest message in the outbound queue (0 when empty).', () => {
-    const q = sources.queue?.();
+  readGauge('yubin_queue_messages', 'Messages in the outbound queue.', async () => (await sources.queue?.())?.size);
+  readGauge('yubin_queue_oldest_age_seconds', 'Age of the oldest message in the outbound queue (0 when empty).', async () => {
+    const q = await sources.queue?.();
     return q && (q.oldestArrival === null ? 0 : Math.max(0, (Date.now() - q.oldestArrival) / 1000));
   });
   new Gauge({

@@ -7,7 +7,7 @@
 // expansions queued for them, retries of deliveries that failed (over quota), and bounces
 // (RFC 5228 makes no exception for them; vacation never answers <>, RFC 3834 §2).
 import type { Store, DeliveryTarget, DeliveryResult, StagedBlob, Account } from '../store/types.js';
-import type { QueueStore, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
+import type { QueueBackend, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
 import type { ServerContext } from '../context.js';
 import { returnPathHeader } from '../smtp/server/headers.js';
 import { resolveLocalRecipient } from '../store/recipients.js';
@@ -19,7 +19,7 @@ export type LocalResult = { idx: number } & RecipientResult;
 export type LocalSieveContext = Pick<ServerContext, 'config' | 'outbound' | 'logger' | 'now'>;
 
 /** The message as stored (Return-Path in front), read once for the scripts. */
-async function readRaw(queue: QueueStore, msg: QueuedMessage): Promise<Buffer> {
+async function readRaw(queue: QueueBackend, msg: QueuedMessage): Promise<Buffer> {
   const chunks: Buffer[] = [Buffer.from(returnPathHeader(msg.from), 'utf8')];
   for await (const chunk of queue.openMessage(msg.id)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -32,7 +32,7 @@ const replyText = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 400) || 'Me
  * Copies the queued message into a staged blob of the store (streamed, fsynced by the writer).
  * RFC 5321 §4.4: the final delivery adds Return-Path with the envelope sender ("<>" for bounces).
  */
-async function stage(store: Store, queue: QueueStore, msg: QueuedMessage): Promise<StagedBlob> {
+async function stage(store: Store, queue: QueueBackend, msg: QueuedMessage): Promise<StagedBlob> {
   const writer = store.blobs.createWriter();
   try {
     await writer.write(Buffer.from(returnPathHeader(msg.from), 'utf8'));
@@ -44,7 +44,7 @@ async function stage(store: Store, queue: QueueStore, msg: QueuedMessage): Promi
   }
 }
 
-export async function deliverLocal(store: Store, queue: QueueStore, msg: QueuedMessage, rcpts: QueuedRecipient[], now: number, sieve?: LocalSieveContext): Promise<LocalResult[]> {
+export async function deliverLocal(store: Store, queue: QueueBackend, msg: QueuedMessage, rcpts: QueuedRecipient[], now: number, sieve?: LocalSieveContext): Promise<LocalResult[]> {
   const results: LocalResult[] = [];
   const targets: DeliveryTarget[] = [];
   const owners: number[][] = []; // per target: the recipient idxs it serves
@@ -138,7 +138,7 @@ export async function deliverLocal(store: Store, queue: QueueStore, msg: QueuedM
       if (reached.length && reasons.every((x) => x !== undefined) && !forwardedBy.some((f) => f.idx === r.idx)) rejected.set(r.idx, reasons[0]!);
     }
   }
-  if (forwards.length) queue.addRecipients(msg.id, forwards, now);
+  if (forwards.length) await queue.addRecipients(msg.id, forwards, now);
 
   for (const r of rcpts) {
     if (results.some((x) => x.idx === r.idx)) continue;

@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { Logger } from '../log/logger.js';
 import type { MessageSigner } from './types.js';
-import type { QueueStore, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
+import type { QueueBackend, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
 import { routeDomain, routeSmarthost, type Route } from './route.js';
 import { SmtpClient, SmtpConnectionError, type TlsMode } from '../smtp/client/connection.js';
 import { replyText, xtext, DataEncoder, type SmtpReply } from '../smtp/client/wire.js';
@@ -73,7 +73,7 @@ export interface RemoteDeps {
   config: Config;
   resolver: Resolver;
   logger: Logger;
-  queue: QueueStore;
+  queue: QueueBackend;
   signer?: MessageSigner;
 }
 

@@ -2,12 +2,14 @@
 // delivery agents, DSNs; and the operations `yubin queue ...` needs.
 import type { ServerContext } from '../context.js';
 import type { Outbound, OutboundMessage, MessageSigner } from './types.js';
-import { QueueStore, QueueError, type QueuedMessage, type RecipientState } from './queue.js';
+import { QueueError, type QueueBackend, type QueuedMessage, type RecipientState } from './queue.js';
+import { openQueueBackend } from './store/open.js';
 import { RemoteDelivery } from './deliver-remote.js';
 import { Scheduler } from './scheduler.js';
 import { reportFinal } from './report.js';
 
-export { QueueStore, QueueError, type QueuedMessage, type QueuedRecipient, type RecipientState } from './queue.js';
+export { QueueStore, QueueError, type QueueBackend, type QueuedMessage, type QueuedRecipient, type RecipientState } from './queue.js';
+export { openQueueBackend } from './store/open.js';
 
 export interface QueueOptions {
   /** Start delivering at once (default false: the server calls start() once its listeners are up). */
@@ -25,14 +27,14 @@ export interface Queue extends Outbound {
   /** Stops delivering: in-flight deliveries may finish within graceMs, then are put back. Closes the database. */
   stop(graceMs: number): Promise<void>;
   /** Messages in id (arrival) order, a page at a time: after `afterId`, at most `limit` (default 1000). */
-  list(opts?: { limit?: number; afterId?: string }): QueuedMessage[];
+  list(opts?: { limit?: number; afterId?: string }): Promise<QueuedMessage[]>;
   /** Number of messages in the queue. */
-  count(): number;
-  show(id: string): QueuedMessage;
+  count(): Promise<number>;
+  show(id: string): Promise<QueuedMessage>;
   /** Makes one message (or all, with null) due now; returns how many recipients. */
-  retry(id: string | null): number;
-  hold(id: string): void;
-  release(id: string): void;
+  retry(id: string | null): Promise<number>;
+  hold(id: string): Promise<void>;
+  release(id: string): Promise<void>;
   /** Removes a message; with bounce, its pending recipients get a failure DSN first. */
   delete(id: string, opts?: { bounce?: boolean }): Promise<void>;
   /** Gives up on a message now: pending recipients bounce, the sender gets a DSN. */
@@ -42,26 +44,42 @@ export interface Queue extends Outbound {
 }
 
 /** Pending recipients of a message become bounced ("5.0.0 ... by the administrator"), and the DSN is sent. */
-export async function bounceMessage(store: QueueStore, id: string, hostname: string, now: Date): Promise<void> {
-  const msg = store.mustGet(id);
-  const pending = msg.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred');
-  store.record(
-    id,
-    pending.map((r) => ({
-      idx: r.idx,
-      state: 'bounced' as const,
-      status: r.lastStatus?.startsWith('4') ? r.lastStatus.replace(/^4/, '5') : '5.0.0',
-      reply: `554 5.0.0 delivery cancelled by the administrator${r.lastReply ? ` (last reply: ${r.lastReply})` : ''}`,
-      remoteMta: r.remoteMta,
-      countAttempt: false,
-    })),
-    now.getTime(),
-  );
-  await reportFinal(store, id, { hostname, now, giveUpAfter: 0 });
+export async function bounceMessage(store: QueueBackend, id: string, hostname: string, now: Date): Promise<void> {
+  await withLease(store, id, async () => {
+    const msg = await store.mustGet(id);
+    const pending = msg.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred');
+    await store.record(
+      id,
+      pending.map((r) => ({
+        idx: r.idx,
+        state: 'bounced' as const,
+        status: r.lastStatus?.startsWith('4') ? r.lastStatus.replace(/^4/, '5') : '5.0.0',
+        reply: `554 5.0.0 delivery cancelled by the administrator${r.lastReply ? ` (last reply: ${r.lastReply})` : ''}`,
+        remoteMta: r.remoteMta,
+        countAttempt: false,
+      })),
+      now.getTime(),
+    );
+    await reportFinal(store, id, { hostname, now, giveUpAfter: 0 });
+  });
+}
+
+/**
+ * Runs an admin change under the message's lease: with several nodes, never while another node is
+ * attempting the message (that attempt's results would be recorded over the change).
+ */
+async function withLease<T>(store: QueueBackend, id: string, fn: () => Promise<T>): Promise<T> {
+  await store.mustGet(id);
+  if (!(await store.lease(id))) throw new QueueError(`message ${id} is being delivered by another node: try again in a moment`);
+  try {
+    return await fn();
+  } finally {
+    await store.unlease(id);
+  }
 }
 
 /** The queue operations that work without a running scheduler (the CLI, in its own process). */
-export function queueAdmin(store: QueueStore, hostname: string, now: () => Date): Omit<Queue, 'enqueue' | 'start' | 'stop'> {
+export function queueAdmin(store: QueueBackend, hostname: string, now: () => Date): Omit<Queue, 'enqueue' | 'start' | 'stop'> {
   return {
     list: (opts) => store.list(opts),
     count: () => store.count(),
@@ -70,14 +88,14 @@ export function queueAdmin(store: QueueStore, hostname: string, now: () => Date)
     hold: (id) => store.setHeld(id, true),
     release: (id) => store.setHeld(id, false),
     async delete(id, opts) {
-      store.mustGet(id);
+      await store.mustGet(id);
       if (opts?.bounce) await bounceMessage(store, id, hostname, now());
       // bouncing may already have finished (and removed) it
-      if (store.get(id)) await store.remove(id);
+      if (await store.get(id)) await withLease(store, id, () => store.remove(id));
     },
     bounce: (id) => bounceMessage(store, id, hostname, now()),
-    read: (id) => {
-      store.mustGet(id);
+    async read(id) {
+      await store.mustGet(id);
       return store.readMessage(id);
     },
   };
@@ -87,11 +105,14 @@ export function queueAdmin(store: QueueStore, hostname: string, now: () => Date)
 export type QueueContext = Pick<ServerContext, 'config' | 'store' | 'resolver' | 'logger' | 'now'>;
 
 export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Promise<Queue> {
-  const store = new QueueStore(ctx.config.data_dir);
+  const store = await openQueueBackend(ctx.config, ctx.store, ctx.logger);
   const onResult = opts.onRecipientResult;
   if (onResult) {
     const record = store.record.bind(store);
-    store.record = (id, results, now) => (record(id, results, now), results.forEach((r) => onResult(r.state)));
+    store.record = async (id, results, now) => {
+      await record(id, results, now);
+      results.forEach((r) => onResult(r.state));
+    };
   }
   const swept = await store.sweepOrphans();
   if (swept) ctx.logger.info({ files: swept }, 'queue: removed message files left by a crash before commit');
@@ -109,8 +130,8 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
       // RFC 6531 §3.4: SMTPUTF8 is needed for non-ASCII addresses or UTF-8 header fields
       const needsUtf8 = !!message.smtputf8 || nonAscii(message.from) || message.recipients.some((r) => nonAscii(r.address)) || !!s?.hasUtf8Headers;
       const fromHost = s?.envelope?.from?.[0]?.host ?? null;
-      const id = await store.enqueueFile(
-        message.blob.tempPath,
+      const id = await store.enqueueStaged(
+        message.blob,
         {
           from: message.from,
           recipients: message.recipients.map((r) => ({ address: r.address, notify: r.notify, orcpt: r.orcpt })),
@@ -134,19 +155,19 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
     start() {
       scheduler.start();
     },
-    retry(id) {
-      const n = store.retry(id, ctx.now().getTime());
+    async retry(id) {
+      const n = await store.retry(id, ctx.now().getTime());
       scheduler.kick();
       return n;
     },
-    release(id) {
-      store.setHeld(id, false);
+    async release(id) {
+      await store.setHeld(id, false);
       scheduler.kick();
     },
     stop(graceMs: number) {
       stopped ??= (async () => {
         await scheduler.stop(graceMs);
-        store.close();
+        await store.close();
       })();
       return stopped;
     },

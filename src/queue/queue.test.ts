@@ -14,8 +14,8 @@ test('enqueue: 50 at once all committed (one group commit), with their envelope 
   try {
     const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => q.enqueueBytes(Buffer.from('hi\n'), rec(`r${i}@b.test`), 1000)));
     assert.equal(new Set(ids).size, 50);
-    assert.equal(q.count(), 50);
-    const m = q.get(ids[7]!)!;
+    assert.equal(await q.count(), 50);
+    const m = (await q.get(ids[7]!))!;
     assert.equal(m.from, 'a@a.test');
     assert.equal(m.ret, 'HDRS');
     assert.equal(m.envid, 'x');
@@ -23,12 +23,12 @@ test('enqueue: 50 at once all committed (one group commit), with their envelope 
     assert.deepEqual(m.recipients[0]!.orcpt, { type: 'rfc822', address: 'r7@b.test' });
     assert.equal(m.recipients[0]!.domain, 'b.test');
     assert.equal((await q.readMessage(ids[7]!)).toString(), 'hi\n');
-    assert.deepEqual(q.list({ limit: 10 }).map((x) => x.id), [...ids].sort().slice(0, 10));
-    assert.equal(q.due(1000, 100).length, 50);
-    assert.equal(q.due(999, 100).length, 0);
+    assert.deepEqual((await q.list({ limit: 10 })).map((x) => x.id), [...ids].sort().slice(0, 10));
+    assert.equal((await q.due(1000, 100)).length, 50);
+    assert.equal((await q.due(999, 100)).length, 0);
     assert.throws(() => q.filePath('../x'), /malformed queue id/);
   } finally {
-    q.close();
+    await q.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -45,7 +45,7 @@ test('orphan files (a crash before the commit) are swept at start, unless young'
     assert.deepEqual(readdirSync(join(dir, 'queue')).sort(), ['00NEWORPHAN0001.eml', `${id}.eml`].sort());
     assert.ok(existsSync(q.filePath(id)));
   } finally {
-    q.close();
+    await q.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -83,12 +83,12 @@ test('a queue.sqlite made the old way (PRAGMA user_version, no schema_migrations
     db.close();
     const q = new QueueStore(dir);
     try {
-      assert.equal(q.get('00OLD0001')!.recipients[0]!.address, 'b@b.test');
+      assert.equal((await q.get('00OLD0001'))!.recipients[0]!.address, 'b@b.test');
       const id = await q.enqueueBytes(Buffer.from('new'), rec('c@c.test'), 2000);
-      assert.equal(q.count(), 2);
-      assert.ok(q.get(id));
+      assert.equal(await q.count(), 2);
+      assert.ok(await q.get(id));
     } finally {
-      q.close();
+      await q.close();
     }
     db = new Database(file);
     assert.deepEqual(db.prepare("SELECT version FROM schema_migrations WHERE module = 'queue'").all(), [{ version: 1 }]);
@@ -104,7 +104,7 @@ test('enqueues waiting when the queue closes fail and leave no file', async () =
   const q = new QueueStore(dir);
   try {
     const p = q.enqueueBytes(Buffer.from('late'), rec('b@b.test'), 1000);
-    q.close();
+    await q.close();
     await assert.rejects(p, /closed|not open/);
     assert.deepEqual(readdirSync(join(dir, 'queue')), []);
   } finally {
@@ -117,21 +117,21 @@ test('record, report and finish: the row and the file go once every recipient is
   const q = new QueueStore(dir);
   try {
     const id = await q.enqueueBytes(Buffer.from('x'), { ...rec('b@b.test'), recipients: [{ address: 'b@b.test' }, { address: 'c@c.test' }] }, 1000);
-    q.record(id, [{ idx: 0, state: 'delivered', status: '2.0.0', reply: '250 ok' }, { idx: 1, state: 'deferred', status: '4.0.0', reply: '451 later', nextAttempt: 5000 }], 2000);
+    await q.record(id, [{ idx: 0, state: 'delivered', status: '2.0.0', reply: '250 ok' }, { idx: 1, state: 'deferred', status: '4.0.0', reply: '451 later', nextAttempt: 5000 }], 2000);
     assert.equal(await q.markReported(id, [0]), false);
-    const m = q.get(id)!;
+    const m = (await q.get(id))!;
     assert.deepEqual(m.recipients.map((r) => [r.state, r.attempts, r.reported]), [['delivered', 1, true], ['deferred', 1, false]]);
     // a later result never overwrites a final state
-    q.record(id, [{ idx: 0, state: 'bounced', status: '5.0.0', reply: '550 no' }], 3000);
-    assert.equal(q.get(id)!.recipients[0]!.state, 'delivered');
-    assert.deepEqual(q.housekeeping(), { unreported: [], finished: [] });
-    q.record(id, [{ idx: 1, state: 'bounced', status: '5.0.0', reply: '550 no' }], 6000);
-    assert.deepEqual(q.housekeeping().unreported, [id]);
+    await q.record(id, [{ idx: 0, state: 'bounced', status: '5.0.0', reply: '550 no' }], 3000);
+    assert.equal((await q.get(id))!.recipients[0]!.state, 'delivered');
+    assert.deepEqual(await q.housekeeping(), { unreported: [], finished: [] });
+    await q.record(id, [{ idx: 1, state: 'bounced', status: '5.0.0', reply: '550 no' }], 6000);
+    assert.deepEqual((await q.housekeeping()).unreported, [id]);
     assert.equal(await q.markReported(id, [1]), true);
-    assert.equal(q.get(id), null);
+    assert.equal(await q.get(id), null);
     assert.equal(existsSync(q.filePath(id)), false);
   } finally {
-    q.close();
+    await q.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

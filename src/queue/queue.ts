@@ -10,6 +10,7 @@ import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { StagedBlob } from '../store/types.js';
 import { GroupCommitter } from '../db/sqlite/group-commit.js';
 import type { Migration } from '../db/sqlite/migrate.js';
 import { openDatabase, relaxedTransaction } from '../db/sqlite/open.js';
@@ -113,7 +114,7 @@ export const QUEUE_MIGRATIONS: Migration[] = [
   },
 ];
 
-interface MessageRow {
+export interface MessageRow {
   id: string;
   mail_from: string;
   ret: string | null;
@@ -130,7 +131,7 @@ interface MessageRow {
   held: number;
 }
 
-interface RecipientRow {
+export interface RecipientRow {
   message_id: string;
   idx: number;
   address: string;
@@ -150,7 +151,7 @@ interface RecipientRow {
   dsn_action: string | null;
 }
 
-function toRecipient(r: RecipientRow): QueuedRecipient {
+export function toRecipient(r: RecipientRow): QueuedRecipient {
   return {
     messageId: r.message_id,
     idx: r.idx,
@@ -171,7 +172,7 @@ function toRecipient(r: RecipientRow): QueuedRecipient {
   };
 }
 
-function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
+export function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
   return {
     id: m.id,
     from: m.mail_from,
@@ -193,7 +194,7 @@ function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
 
 /** A queue id: sortable by time, unique (10 base-36 time digits + 8 hex: a per-process random start, counting up). */
 let idCounter = randomBytes(4).readUInt32BE(0);
-function newId(now: number): string {
+export function newId(now: number): string {
   idCounter = (idCounter + 1) >>> 0;
   return now.toString(36).padStart(10, '0').toUpperCase() + idCounter.toString(16).padStart(8, '0').toUpperCase();
 }
@@ -227,7 +228,53 @@ export interface RecipientResult {
   dsnAction?: 'delivered' | 'relayed' | 'expanded' | null;
 }
 
-export class QueueStore {
+/**
+ * The queue's storage (docs/queue.md "Storage"), one interface with two backends: QueueStore
+ * (SQLite, data_dir/queue.sqlite and data_dir/queue/, one server per data directory) and
+ * PgQueueStore (src/queue/store/postgres.ts: rows in PostgreSQL, bytes as held store blobs,
+ * several nodes). Every method is durable when its promise resolves.
+ */
+export interface QueueBackend {
+  readonly kind: 'sqlite' | 'postgresql';
+  /** Streams the message bytes [start, end). */
+  openMessage(id: string, range?: { start?: number; end?: number }): Readable;
+  readMessage(id: string): Promise<Buffer>;
+  /** Takes a staged message into the queue; durable (bytes and rows) when it resolves. */
+  enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string>;
+  /** Writes bytes (a DSN) into the queue and commits the record. */
+  enqueueBytes(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string>;
+  get(id: string): Promise<QueuedMessage | null>;
+  mustGet(id: string): Promise<QueuedMessage>;
+  list(opts?: { limit?: number; afterId?: string }): Promise<QueuedMessage[]>;
+  count(): Promise<number>;
+  /** Pending recipients of messages not on hold and not leased by another node, due at `now`, oldest first. */
+  due(now: number, limit: number): Promise<QueuedRecipient[]>;
+  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<void>;
+  addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void>;
+  /** Marks final recipients reported; a finished message is removed in the same transaction. True when it is gone. */
+  markReported(messageId: string, idxs: number[]): Promise<boolean>;
+  markDelayWarned(messageId: string, idxs: number[]): Promise<void>;
+  retry(id: string | null, now: number): Promise<number>;
+  setHeld(id: string, held: boolean): Promise<void>;
+  remove(id: string): Promise<void>;
+  housekeeping(): Promise<{ unreported: string[]; finished: string[] }>;
+  delayCandidates(before: number): Promise<string[]>;
+  isDone(id: string): Promise<boolean>;
+  /** Leftovers of a crash before commit, removed at start; returns how many. */
+  sweepOrphans(): Promise<number>;
+  /**
+   * Takes this node's lease on a message before attempting, reporting or removing it: true when
+   * this node now holds it (leases nest within a node), false when another node does. With
+   * SQLite (one server per data directory) always true.
+   */
+  lease(id: string): Promise<boolean>;
+  /** Gives back one lease() of this node. */
+  unlease(id: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class QueueStore implements QueueBackend {
+  readonly kind = 'sqlite';
   readonly dir: string;
   private readonly db: Database.Database;
   /** Enqueues share one directory fsync and one commit. */
@@ -284,6 +331,16 @@ export class QueueStore {
   readMessage(id: string): Promise<Buffer> {
     return readFile(this.filePath(id));
   }
+
+  enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string> {
+    return this.enqueueFile(blob.tempPath, rec, now);
+  }
+
+  async lease(): Promise<boolean> {
+    return true;
+  }
+
+  async unlease(): Promise<void> {}
 
   /**
    * Takes a file (a staged blob, fsynced by its writer and never written again) into the queue and
@@ -359,32 +416,32 @@ export class QueueStore {
     rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
   }
 
-  get(id: string): QueuedMessage | null {
+  async get(id: string): Promise<QueuedMessage | null> {
     const m = this.stmt('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
     if (!m) return null;
     const rcpts = this.stmt('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx').all(id) as RecipientRow[];
     return toMessage(m, rcpts);
   }
 
-  mustGet(id: string): QueuedMessage {
-    const m = this.get(id);
+  async mustGet(id: string): Promise<QueuedMessage> {
+    const m = await this.get(id);
     if (!m) throw new QueueError(`no message ${id} in the queue`);
     return m;
   }
 
-  list(opts: { limit?: number; afterId?: string } = {}): QueuedMessage[] {
+  async list(opts: { limit?: number; afterId?: string } = {}): Promise<QueuedMessage[]> {
     const rows = this.stmt('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
     if (!rows.length) return [];
     const rc = this.stmt('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx');
     return rows.map((m) => toMessage(m, rc.all(m.id) as RecipientRow[]));
   }
 
-  count(): number {
+  async count(): Promise<number> {
     return (this.stmt('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
   }
 
   /** Pending (queued or deferred) recipients of messages not on hold, due at `now`, oldest first. */
-  due(now: number, limit: number): QueuedRecipient[] {
+  async due(now: number, limit: number): Promise<QueuedRecipient[]> {
     const rows = this.db
       .prepare(
         `SELECT r.* FROM recipients r JOIN messages m ON m.id = r.message_id
@@ -396,7 +453,7 @@ export class QueueStore {
   }
 
   /** Earliest next attempt of any pending recipient (not held), or null. */
-  nextDue(): number | null {
+  async nextDue(): Promise<number | null> {
     const r = this.db
       .prepare(`SELECT min(r.next_attempt) AS t FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.state IN ('queued','deferred') AND m.held = 0`)
       .get() as { t: number | null };
@@ -404,7 +461,7 @@ export class QueueStore {
   }
 
   /** Records delivery results (one transaction). */
-  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): void {
+  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<void> {
     const st = this.stmt(
       `UPDATE recipients SET state = ?, last_reply = ?, last_status = ?, remote_mta = ?, last_attempt = ?,
          attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?
@@ -418,7 +475,7 @@ export class QueueStore {
   }
 
   /** Adds recipients to a message (alias expansion to remote addresses). */
-  addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): void {
+  async addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void> {
     this.db.transaction(() => {
       const max = (this.stmt('SELECT max(idx) AS m FROM recipients WHERE message_id = ?').get(messageId) as { m: number | null }).m ?? -1;
       const ins = this.stmt(
@@ -436,7 +493,7 @@ export class QueueStore {
     const st = this.stmt('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
     const done = this.stateTx(() => {
       idxs.forEach((i) => st.run(messageId, i));
-      if (!this.isDone(messageId)) return false;
+      if (!this.isDoneSync(messageId)) return false;
       this.stmt('DELETE FROM messages WHERE id = ?').run(messageId);
       return true;
     });
@@ -444,14 +501,14 @@ export class QueueStore {
     return done;
   }
 
-  markDelayWarned(messageId: string, idxs: number[]): void {
+  async markDelayWarned(messageId: string, idxs: number[]): Promise<void> {
     const st = this.stmt('UPDATE recipients SET delay_warned = 1 WHERE message_id = ? AND idx = ?');
     this.stateTx(() => idxs.forEach((i) => st.run(messageId, i)));
   }
 
   /** Makes pending recipients due now (`yubin queue retry`). Returns the number of recipients. */
-  retry(id: string | null, now: number): number {
-    if (id !== null) this.mustGet(id);
+  async retry(id: string | null, now: number): Promise<number> {
+    if (id !== null) await this.mustGet(id);
     const r =
       id === null
         ? this.stmt(`UPDATE recipients SET next_attempt = ? WHERE state IN ('queued','deferred')`).run(now)
@@ -459,7 +516,7 @@ export class QueueStore {
     return r.changes;
   }
 
-  setHeld(id: string, held: boolean): void {
+  async setHeld(id: string, held: boolean): Promise<void> {
     const r = this.stmt('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id);
     if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
   }
@@ -472,7 +529,7 @@ export class QueueStore {
   }
 
   /** Messages with a final recipient not yet reported, and messages that are finished (to remove). */
-  housekeeping(): { unreported: string[]; finished: string[] } {
+  async housekeeping(): Promise<{ unreported: string[]; finished: string[] }> {
     const unreported = this.db
       .prepare(`SELECT DISTINCT message_id AS id FROM recipients WHERE state IN ('delivered','bounced') AND reported = 0 LIMIT 1000`)
       .all() as Array<{ id: string }>;
@@ -486,7 +543,7 @@ export class QueueStore {
   }
 
   /** Messages with deferred recipients not yet warned, that arrived before `before`. */
-  delayCandidates(before: number): string[] {
+  async delayCandidates(before: number): Promise<string[]> {
     const rows = this.db
       .prepare(
         `SELECT DISTINCT r.message_id AS id FROM recipients r JOIN messages m ON m.id = r.message_id
@@ -497,7 +554,11 @@ export class QueueStore {
   }
 
   /** True when every recipient is final and reported. */
-  isDone(id: string): boolean {
+  async isDone(id: string): Promise<boolean> {
+    return this.isDoneSync(id);
+  }
+
+  private isDoneSync(id: string): boolean {
     const r = this.db
       .prepare(`SELECT count(*) AS n FROM recipients WHERE message_id = ? AND (state IN ('queued','deferred') OR reported = 0)`)
       .get(id) as { n: number };
@@ -524,7 +585,7 @@ export class QueueStore {
   }
 
   /** Closes the database at once: enqueues not yet committed fail ("queue is closed"). */
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     void this.committer.close();

@@ -1,6 +1,6 @@
 // Turning final recipient states into DSNs (failure, success when asked, delay warnings) and
 // enqueueing them, from <> to the original envelope sender. Used by the scheduler and the CLI.
-import type { QueueStore, QueuedMessage, QueuedRecipient } from './queue.js';
+import type { QueueBackend, QueuedMessage, QueuedRecipient } from './queue.js';
 import { composeDsn, wantsNotify, headerSection, type DsnRecipientReport } from './dsn.js';
 
 export interface ReportOptions {
@@ -23,7 +23,7 @@ function report(r: QueuedRecipient, action: DsnRecipientReport['action'], extra:
   };
 }
 
-async function sendDsn(queue: QueueStore, msg: QueuedMessage, reports: DsnRecipientReport[], opts: ReportOptions, headersOnly: boolean): Promise<string> {
+async function sendDsn(queue: QueueBackend, msg: QueuedMessage, reports: DsnRecipientReport[], opts: ReportOptions, headersOnly: boolean): Promise<string> {
   const original = !headersOnly && msg.ret === 'FULL' ? await queue.readMessage(msg.id) : headerSection(await readHead(queue, msg.id));
   const dsn = composeDsn({
     hostname: opts.hostname,
@@ -45,7 +45,7 @@ async function sendDsn(queue: QueueStore, msg: QueuedMessage, reports: DsnRecipi
 }
 
 /** The first 256 KiB of a message: enough for its header section. */
-async function readHead(queue: QueueStore, id: string): Promise<Buffer> {
+async function readHead(queue: QueueBackend, id: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of queue.openMessage(id, { start: 0, end: 256 * 1024 })) parts.push(c as Buffer);
   return Buffer.concat(parts);
@@ -55,12 +55,12 @@ async function readHead(queue: QueueStore, id: string): Promise<Buffer> {
  * Sends the DSN owed for every final, unreported recipient of the message (one DSN for all of
  * them) and marks them reported. Returns the DSN's queue id, or null when none was owed.
  */
-export async function reportFinal(queue: QueueStore, id: string, opts: ReportOptions): Promise<string | null> {
-  const msg = queue.get(id);
+export async function reportFinal(queue: QueueBackend, id: string, opts: ReportOptions): Promise<string | null> {
+  const msg = await queue.get(id);
   if (!msg) return null;
   const finals = msg.recipients.filter((r) => (r.state === 'delivered' || r.state === 'bounced') && !r.reported);
   if (!finals.length) {
-    if (queue.isDone(id)) await queue.markReported(id, []); // finished earlier, removal cut short
+    if (await queue.isDone(id)) await queue.markReported(id, []); // finished earlier, removal cut short
     return null;
   }
   const reports: DsnRecipientReport[] = [];
@@ -78,8 +78,8 @@ export async function reportFinal(queue: QueueStore, id: string, opts: ReportOpt
 }
 
 /** Sends a delay warning for deferred recipients not yet warned (NOTIFY=DELAY or default). */
-export async function reportDelay(queue: QueueStore, id: string, opts: ReportOptions): Promise<string | null> {
-  const msg = queue.get(id);
+export async function reportDelay(queue: QueueBackend, id: string, opts: ReportOptions): Promise<string | null> {
+  const msg = await queue.get(id);
   if (!msg || msg.from === '') return null;
   const pending = msg.recipients.filter((r) => r.state === 'deferred' && !r.delayWarned);
   if (!pending.length) return null;
@@ -95,6 +95,6 @@ export async function reportDelay(queue: QueueStore, id: string, opts: ReportOpt
       true,
     );
   }
-  queue.markDelayWarned(id, pending.map((r) => r.idx));
+  await queue.markDelayWarned(id, pending.map((r) => r.idx));
   return dsnId;
 }

@@ -87,7 +87,7 @@ async function inbox(store: Store, address: string): Promise<string[]> {
   return Promise.all((await store.listMessages(mb.id)).map(async (m) => (await store.blobs.read(m.blobId)).toString('utf8')));
 }
 
-const stateOf = (e: Env, id: string) => e.queue.show(id).recipients.map((r) => r.state);
+const stateOf = async (e: Env, id: string) => (await e.queue.show(id)).recipients.map((r) => r.state);
 
 test('one transaction, three outcomes: 250 delivered, 450 deferred, 550 bounced (one DSN for the failure)', async () => {
   const e = await env();
@@ -95,18 +95,18 @@ test('one transaction, three outcomes: 250 delivered, 450 deferred, 550 bounced 
     e.remote.rcpt.set('temp@remote.test', '450 4.2.1 try later');
     e.remote.rcpt.set('gone@remote.test', '550 5.1.1 no such user');
     const id = await enqueue(e, ['ok@remote.test', 'temp@remote.test', 'gone@remote.test']);
-    await until('outcomes', () => stateOf(e, id).join() === 'delivered,deferred,bounced');
+    await until('outcomes', async () => (await stateOf(e, id)).join() === 'delivered,deferred,bounced');
     assert.equal(e.remote.messages.length, 1);
     const dsn = (await until('DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]))!;
     assert.match(dsn, /Final-Recipient: rfc822; gone@remote\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\n/);
     assert.doesNotMatch(dsn, /temp@remote\.test|ok@remote\.test/);
-    const t = e.queue.show(id).recipients[1]!;
+    const t = (await e.queue.show(id)).recipients[1]!;
     assert.equal(t.lastReply, '450 4.2.1 try later');
     // the deferred one is retried alone, after retry_initial
     assert.equal(t.nextAttempt, e.clock.now + 5 * 60_000);
     e.remote.rcpt.delete('temp@remote.test');
     e.clock.now += 5 * 60_000;
-    await until('retried', () => e.queue.list().length === 0);
+    await until('retried', async () => (await e.queue.list()).length === 0);
     assert.equal(e.remote.messages.length, 2);
     assert.equal(e.remote.commands.filter((c) => c.startsWith('RCPT')).slice(3).join(), 'RCPT TO:<temp@remote.test>');
   } finally {
@@ -122,8 +122,8 @@ test('back-off doubles; a delay warning after 4 hours; gives up after 5 days wit
     const start = e.clock.now;
     const waits: number[] = [];
     for (let i = 1; i <= 4; i++) {
-      const r = await until(`attempt ${i}`, () => {
-        const x = e.queue.show(id).recipients[0]!;
+      const r = await until(`attempt ${i}`, async () => {
+        const x = (await e.queue.show(id)).recipients[0]!;
         return x.attempts === i ? x : null;
       });
       waits.push((r.nextAttempt - e.clock.now) / 60_000);
@@ -138,10 +138,10 @@ test('back-off doubles; a delay warning after 4 hours; gives up after 5 days wit
     assert.match(warn, /Will-Retry-Until: /);
     // 5 days later: given up
     e.clock.now = start + 5 * 86_400_000 + 1;
-    e.queue.retry(id);
+    await e.queue.retry(id);
     const fail = await until('failure DSN', async () => (await inbox(e.store, 'alice@a.test')).find((m) => m.includes('Action: failed')));
     assert.match(fail, /Diagnostic-Code: smtp; 451 4\.3\.0 busy \(gave up after \d+ attempts\)/);
-    await until('queue empty', () => e.queue.list().length === 0);
+    await until('queue empty', async () => (await e.queue.list()).length === 0);
     assert.equal((await inbox(e.store, 'alice@a.test')).filter((m) => m.includes('Action: delayed')).length, 1);
   } finally {
     await e.close();
@@ -159,7 +159,7 @@ test('NOTIFY=NEVER: no DSN; from <>: never a DSN; NOTIFY=SUCCESS to a server wit
     e.remote.rcpt.set('gone@remote.test', '550 5.1.1 no');
     await enqueue(e, [{ address: 'gone@remote.test', notify: ['NEVER'] }]);
     await enqueue(e, ['gone@remote.test'], '');
-    await until('both done', () => e.queue.list().length === 0);
+    await until('both done', async () => (await e.queue.list()).length === 0);
     assert.equal((await inbox(e.store, 'alice@a.test')).length, 1, 'no DSN for NEVER or for <>');
     // without DSN at the peer, no NOTIFY parameter was sent
     assert.ok(e.remote.commands.includes('RCPT TO:<ok@remote.test>'));
@@ -188,7 +188,7 @@ test('an alias to a remote address: forwarded with ORCPT', async () => {
   try {
     await e.store.addAlias('fwd@a.test', ['far@remote.test']);
     await enqueue(e, ['fwd@a.test']);
-    await until('forwarded', () => e.remote.messages.length === 1 && e.queue.list().length === 0);
+    await until('forwarded', async () => e.remote.messages.length === 1 && (await e.queue.list()).length === 0);
     assert.ok(e.remote.commands.includes('RCPT TO:<far@remote.test> ORCPT=rfc822;fwd@a.test'), e.remote.commands.join('\n'));
   } finally {
     await e.close();
@@ -200,15 +200,15 @@ test('hold keeps a message; release delivers it', async () => {
   try {
     e.remote.rcpt.set('x@remote.test', '451 4.0.0 later');
     const id = await enqueue(e, ['x@remote.test']);
-    await until('first attempt', () => e.queue.show(id).recipients[0]!.attempts === 1);
-    e.queue.hold(id);
+    await until('first attempt', async () => (await e.queue.show(id)).recipients[0]!.attempts === 1);
+    await e.queue.hold(id);
     e.remote.rcpt.clear();
-    e.queue.retry(id);
+    await e.queue.retry(id);
     await new Promise((r) => setTimeout(r, 200)); // several polls: nothing may happen while held
-    assert.equal(e.queue.show(id).recipients[0]!.attempts, 1);
-    assert.equal(e.queue.show(id).held, true);
-    e.queue.release(id);
-    await until('delivered', () => e.queue.list().length === 0);
+    assert.equal((await e.queue.show(id)).recipients[0]!.attempts, 1);
+    assert.equal((await e.queue.show(id)).held, true);
+    await e.queue.release(id);
+    await until('delivered', async () => (await e.queue.list()).length === 0);
   } finally {
     await e.close();
   }
@@ -250,11 +250,11 @@ test('stop(grace) with a delivery in flight: cut after the grace, left queued (n
     assert.ok(Date.now() - t0 < 3000, 'stop returns soon after the grace time');
     e.remote.dataReply = '250 ok';
     const q2 = await e.reopen();
-    const r = q2.show(id).recipients[0]!;
+    const r = (await q2.show(id)).recipients[0]!;
     assert.equal(r.state, 'queued');
     assert.equal(r.attempts, 0);
     q2.start();
-    await until('delivered after reopening', () => q2.list().length === 0);
+    await until('delivered after reopening', async () => (await q2.list()).length === 0);
     assert.equal(e.remote.messages.length, 2, 'sent again: at-least-once');
   } finally {
     await e.close();
@@ -266,7 +266,7 @@ test('smarthost: everything remote goes to it, with AUTH, whatever the recipient
   try {
     e.remote.ehlo.push('AUTH PLAIN LOGIN');
     await enqueue(e, ['someone@not-in-dns.test']);
-    await until('relayed', () => e.queue.count() === 0);
+    await until('relayed', async () => (await e.queue.count()) === 0);
     assert.ok(e.remote.commands.includes(`AUTH PLAIN ${Buffer.from('\0relay-user\0relay-pw').toString('base64')}`), e.remote.commands.join('\n'));
     assert.ok(e.remote.commands.includes('RCPT TO:<someone@not-in-dns.test>'));
   } finally {
@@ -312,7 +312,7 @@ test('more than 100 recipients: several transactions on one connection', async (
   try {
     const rcpts = Array.from({ length: 150 }, (_, i) => `r${i}@remote.test`);
     await enqueue(e, rcpts);
-    await until('delivered', () => e.queue.count() === 0);
+    await until('delivered', async () => (await e.queue.count()) === 0);
     assert.equal(e.remote.accepted, 2);
     assert.equal(e.remote.commands.filter((c) => c.startsWith('RCPT')).length, 150);
     assert.equal(e.remote.connections, 1);
@@ -325,7 +325,7 @@ test('MX fallback: the first MX refuses the connection, the second takes the mes
   const e = await env();
   try {
     const id = await enqueue(e, ['x@fallback.test']);
-    await until('delivered', () => e.queue.count() === 0);
+    await until('delivered', async () => (await e.queue.count()) === 0);
     void id;
     assert.equal(e.remote.accepted, 1);
   } finally {

@@ -4,7 +4,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
-import type { QueueStore, QueuedRecipient, RecipientResult } from './queue.js';
+import type { QueueBackend, QueuedRecipient, RecipientResult } from './queue.js';
 import type { RemoteDelivery } from './deliver-remote.js';
 import { deliverLocal } from './deliver-local.js';
 import type { Outbound } from './types.js';
@@ -23,7 +23,7 @@ export interface SchedulerDeps {
   config: Config;
   store: Store;
   logger: Logger;
-  queue: QueueStore;
+  queue: QueueBackend;
   remote: RemoteDelivery;
   now: () => Date;
   /** How often the database is polled for due work (ms). */
@@ -112,7 +112,7 @@ export class Scheduler {
     const limit = config.queue.concurrency;
     if (this.inflight.size >= limit) return;
     // enough rows to fill every free slot even when the oldest due ones are in flight
-    const due = queue.due(this.deps.now().getTime(), limit * 4 + 32);
+    const due = await queue.due(this.deps.now().getTime(), limit * 4 + 32);
     const units = new Map<string, Unit>();
     for (const r of due) {
       const local = await this.isLocal(r.domain);
@@ -154,9 +154,28 @@ export class Scheduler {
     return next;
   }
 
-  private async run(u: Unit): Promise<void> {
+  /**
+   * Runs fn under this node's lease on the message (docs/queue.md "Storage"): with several nodes
+   * on one database, another node holding it means the work is theirs (skipped here).
+   */
+  private async leased(id: string, fn: () => Promise<void>): Promise<void> {
+    const { queue, logger } = this.deps;
+    if (!(await queue.lease(id))) return;
+    try {
+      await fn();
+    } finally {
+      await queue.unlease(id).catch((err: unknown) => logger.warn({ err, queueId: id }, 'queue: giving back a lease failed (it expires)'));
+    }
+  }
+
+  private run(u: Unit): Promise<void> {
+    return this.leased(u.messageId, () => this.attempt(u));
+  }
+
+  private async attempt(u: Unit): Promise<void> {
     const { queue, logger, config } = this.deps;
-    const msg = queue.get(u.messageId);
+    // read after the lease is taken: what another node recorded before is seen, never sent again
+    const msg = await queue.get(u.messageId);
     if (!msg || msg.held) return;
     // every due recipient of this message for this destination (not only those the poll saw)
     const due = this.deps.now().getTime();
@@ -193,7 +212,7 @@ export class Scheduler {
         r.nextAttempt = now + retryDelay(before.attempts + 1, config.queue.retry_initial, config.queue.retry_max);
       }
     }
-    queue.record(msg.id, results, now);
+    await queue.record(msg.id, results, now);
     for (const r of results) {
       logger.info({ queueId: msg.id, rcpt: byIdx.get(r.idx)?.address, state: r.state, reply: r.reply, mta: r.remoteMta ?? undefined }, 'queue delivery');
     }
@@ -208,23 +227,28 @@ export class Scheduler {
   /** DSNs for final recipients, delay warnings, and removal of finished messages. */
   private async finish(id: string): Promise<void> {
     const { queue } = this.deps;
-    const dsn = await reportFinal(queue, id, this.reportOptions());
-    if (dsn) this.kick();
+    await this.leased(id, async () => {
+      const dsn = await reportFinal(queue, id, this.reportOptions());
+      if (dsn) this.kick();
+    });
   }
 
   private async housekeeping(): Promise<void> {
     const { queue, config } = this.deps;
     const busy = (id: string) => [...this.inflight.keys()].some((k) => k.startsWith(id + '\0'));
-    const hk = queue.housekeeping();
+    const hk = await queue.housekeeping();
     for (const id of new Set([...hk.unreported, ...hk.finished])) {
       if (busy(id) || this.messageLocks.has(id)) continue;
       await this.withLock(id, () => this.finish(id));
     }
     if (config.queue.delay_warning > 0) {
-      for (const id of queue.delayCandidates(this.deps.now().getTime() - config.queue.delay_warning)) {
+      for (const id of await queue.delayCandidates(this.deps.now().getTime() - config.queue.delay_warning)) {
         if (this.messageLocks.has(id)) continue;
-        const dsn = await this.withLock(id, () => reportDelay(queue, id, this.reportOptions()));
-        if (dsn) this.again = true;
+        await this.withLock(id, () =>
+          this.leased(id, async () => {
+            if (await reportDelay(queue, id, this.reportOptions())) this.again = true;
+          }),
+        );
       }
     }
   }

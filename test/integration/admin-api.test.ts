@@ -31,10 +31,10 @@ before(async () => {
     const body = Buffer.from(`From: alice@example.test\r\nTo: ${to}\r\nSubject: api ${to}\r\n\r\nhello\r\n`);
     const id = await q.enqueueBytes(body, { from: 'alice@example.test', recipients: [{ address: to }], size: body.length, needsUtf8: false, headerFromDomain: 'example.test' }, now);
     // tried once; the next attempt is an hour away, so the scheduler leaves it alone during the test
-    q.record(id, [{ idx: 0, state: 'deferred', status: '4.4.3', reply: '451 4.4.3 DNS lookup failed', remoteMta: null, nextAttempt: now + 3_600_000 }], now);
+    await q.record(id, [{ idx: 0, state: 'deferred', status: '4.4.3', reply: '451 4.4.3 DNS lookup failed', remoteMta: null, nextAttempt: now + 3_600_000 }], now);
     queued.push(id);
   }
-  q.close();
+  await q.close();
   inst = await startYubin({ dir, hostname: 'mail.example.test', domains: ['example.test'], users: [{ address: 'alice@example.test', password: 'alice-pw' }], config: { dns: { servers: [dns.address], timeout: 2000 } } });
   const made = await inst.cli(['api-token', 'create', 'ops']);
   assert.equal(made.code, 0, made.stderr);

@@ -24,11 +24,11 @@ before(async () => {
     ids.push(await q.enqueueBytes(body, { from: 'alice@a.test', recipients: [{ address: to, notify: ['FAILURE'] }], size: body.length, needsUtf8: false, headerFromDomain: 'a.test', envid: 'E1' }, now));
   }
   // the first one has been tried once
-  q.record(ids[0]!, [{ idx: 0, state: 'deferred', status: '4.4.1', reply: '451 4.4.1 connect to mx.b.test[192.0.2.1]:25: ECONNREFUSED', remoteMta: null, nextAttempt: now + 3_600_000 }], now);
+  await q.record(ids[0]!, [{ idx: 0, state: 'deferred', status: '4.4.1', reply: '451 4.4.1 connect to mx.b.test[192.0.2.1]:25: ECONNREFUSED', remoteMta: null, nextAttempt: now + 3_600_000 }], now);
 });
 
-after(() => {
-  q.close();
+after(async () => {
+  await q.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -51,13 +51,13 @@ test('queue list and show', async () => {
 
 test('hold, release, retry', async () => {
   assert.equal((await runCli(['queue', 'hold', ids[0]!], { config })).code, 0);
-  assert.equal(q.get(ids[0]!)!.held, true);
+  assert.equal((await q.get(ids[0]!))!.held, true);
   const r = await runCli(['queue', 'retry', '--all'], { config });
   assert.equal(r.stdout, '2 recipients due now\n');
-  assert.ok(q.get(ids[0]!)!.recipients[0]!.nextAttempt <= Date.now());
-  assert.equal(q.due(Date.now(), 10).length, 1, 'the held message is not due');
+  assert.ok((await q.get(ids[0]!))!.recipients[0]!.nextAttempt <= Date.now());
+  assert.equal((await q.due(Date.now(), 10)).length, 1, 'the held message is not due');
   assert.equal((await runCli(['queue', 'release', ids[0]!], { config })).code, 0);
-  assert.equal(q.due(Date.now(), 10).length, 2);
+  assert.equal((await q.due(Date.now(), 10)).length, 2);
   const bad = await runCli(['queue', 'retry'], { config });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /give a queue id or --all/);
@@ -67,8 +67,8 @@ test('delete --bounce: gone, and the sender gets a failure DSN (queued for deliv
   const r = await runCli(['queue', 'delete', ids[1]!, '--bounce'], { config });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `deleted ${ids[1]} (sender notified)\n`);
-  assert.equal(q.get(ids[1]!), null);
-  const dsn = q.list().find((m) => m.from === '')!;
+  assert.equal(await q.get(ids[1]!), null);
+  const dsn = (await q.list()).find((m) => m.from === '')!;
   assert.deepEqual(dsn.recipients.map((x) => x.address), ['alice@a.test']);
   const text = (await q.readMessage(dsn.id)).toString();
   assert.match(text, /Final-Recipient: rfc822; carol@c\.test\r\nAction: failed\r\nStatus: 5\.0\.0\r\n/);

@@ -84,9 +84,9 @@ if (process.env.YUBIN_QUEUE_CHILD) {
       { pollMs: 50 },
     );
     try {
-      assert.deepEqual(queue.list().map((m) => m.id).sort(), [...expectedIds].sort(), 'every acknowledged message is still queued');
+      assert.deepEqual((await queue.list()).map((m) => m.id).sort(), [...expectedIds].sort(), 'every acknowledged message is still queued');
       queue.start();
-      await until('delivered after restart', () => queue.list().length === 0, 15_000);
+      await until('delivered after restart', async () => (await queue.list()).length === 0, 15_000);
     } finally {
       await queue.stop(1000);
       await store.close();

@@ -200,9 +200,9 @@ export async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_0
 }
 
 /** Waits until recipient `idx` of a queued message is deferred; returns it. */
-export function untilDeferred(queue: { show(id: string): QueuedMessage }, id: string, idx = 0): Promise<QueuedRecipient> {
-  return until(`deferral of ${id}`, () => {
-    const r = queue.show(id).recipients[idx]!;
+export function untilDeferred(queue: { show(id: string): Promise<QueuedMessage> }, id: string, idx = 0): Promise<QueuedRecipient> {
+  return until(`deferral of ${id}`, async () => {
+    const r = (await queue.show(id)).recipients[idx]!;
     return r.state === 'deferred' ? r : null;
   });
 }

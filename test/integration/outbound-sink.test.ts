@@ -81,8 +81,8 @@ test('delivered to smtp-sink: CRLF and dot-stuffing on the wire, DSN parameters 
   const e = await env(sink.port);
   try {
     const id = await enqueue(e, MSG, ['bob@sink.test'], { envid: 'E+1', ret: 'HDRS' });
-    assert.equal(e.queue.show(id).recipients[0]!.state, 'queued');
-    await until('delivery', () => e.queue.list().length === 0 && sink.messages().length === 1);
+    assert.equal((await e.queue.show(id)).recipients[0]!.state, 'queued');
+    await until('delivery', async () => (await e.queue.list()).length === 0 && sink.messages().length === 1);
     const got = sink.messages()[0]!;
     assert.match(got, /X-Mail-Args: <alice@a\.test>(?: SIZE=\d+)? RET=HDRS ENVID=E\+2B1\n/);
     assert.match(got, /X-Rcpt-Args: <bob@sink\.test>/);
@@ -131,7 +131,7 @@ test('NOTIFY and ORCPT per recipient; several messages over one connection', { s
     });
     for (let i = 0; i < 4; i++) await e.queue.enqueue({ from: 'alice@a.test', recipients: [{ address: `r${i}@sink.test` }], blob });
     await e.store.blobs.discard(blob);
-    await until('delivery', () => e.queue.list().length === 0 && sink.messages().length === 5);
+    await until('delivery', async () => (await e.queue.list()).length === 0 && sink.messages().length === 5);
     const all = sink.messages().join('\n');
     assert.match(all, /X-Rcpt-Args: <bob@sink\.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob\+2Bx@sink\.test/);
     // one destination at a time: the five messages went over one kept connection
@@ -155,8 +155,8 @@ test('5xx to RCPT: bounced for that recipient, DSN in the local sender\'s INBOX'
     assert.match(dsn, /Subject: test/); // the original headers
     const s = parseMessage(Buffer.from(dsn));
     assert.equal(`${s.root.type}/${s.root.subtype}`, 'multipart/report');
-    await until('queue empty', () => e.queue.list().length === 0);
-    assert.throws(() => e.queue.show(id), /no message/);
+    await until('queue empty', async () => (await e.queue.list()).length === 0);
+    await assert.rejects(() => e.queue.show(id), /no message/);
     assert.equal(sink.messages().length, 0);
   } finally {
     await e.close();
@@ -175,15 +175,15 @@ test('4xx to RCPT: deferred with the reply, retried later, listed; bounce on dem
     assert.equal(r.remoteMta, 'mx.sink.test');
     // next try after retry_initial (1 hour here)
     assert.ok(r.nextAttempt - Date.now() > 59 * 60_000);
-    assert.equal(e.queue.list().length, 1);
+    assert.equal((await e.queue.list()).length, 1);
     // `queue retry` makes it due now: tried again (and deferred again)
-    e.queue.retry(id);
-    await until('second attempt', () => e.queue.show(id).recipients[0]!.attempts === 2);
+    await e.queue.retry(id);
+    await until('second attempt', async () => (await e.queue.show(id)).recipients[0]!.attempts === 2);
     // `queue bounce`: the sender learns of it
     await e.queue.bounce(id);
     const dsn = await until('DSN', async () => (await inbox(e.store, 'alice@a.test'))[0]);
     assert.match(dsn, /Action: failed/);
-    await until('queue empty', () => e.queue.list().length === 0);
+    await until('queue empty', async () => (await e.queue.list()).length === 0);
   } finally {
     await e.close();
     await sink.stop();

@@ -142,8 +142,8 @@ describe('postmaster@ and abuse@ of every local domain', () => {
       } finally {
         await env.store.blobs.discard(blob);
       }
-      const rs = await until('outcomes', () => {
-        const r = queue.show(id).recipients;
+      const rs = await until('outcomes', async () => {
+        const r = (await queue.show(id)).recipients;
         return r.every((x) => x.state !== 'queued') ? r : null;
       });
       assert.deepEqual(
