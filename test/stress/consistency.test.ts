@@ -63,6 +63,8 @@ test('checker: a keyword before FLAGS announced it; the own keyword reported sta
   feed(c, ['FLAGS (own3)']);
   c.ownSet().add(5);
   feed(c, ['1 FETCH (UID 5 FLAGS (own3))']);
+  // The first report of a message sets what is known (a MOVE brings the keyword along).
+  feed(c, ['2 EXISTS', '2 FETCH (UID 9 FLAGS (own3))', '2 FETCH (UID 9 FLAGS (own3))']);
   assert.equal(errors.length, 1);
   feed(c, ['1 FETCH (UID 5 FLAGS ())']);
   assert.match(errors[1]!, /UID 5 reported without own3/);

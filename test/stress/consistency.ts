@@ -1,6 +1,6 @@
 // Multi-client stress run with consistency checking (issue 12), in the spirit of imaptest's
-// stress mode: N clients on shared mailboxes mix SELECT, FETCH, STORE, EXPUNGE, APPEND, SEARCH
-// and NOOP at random. Each client keeps the mailbox as the server told it (UIDs in sequence order
+// stress mode: N clients on shared mailboxes mix SELECT, FETCH, STORE, EXPUNGE, APPEND, SEARCH,
+// MOVE, IDLE and NOOP at random. Each client keeps the mailbox as the server told it (UIDs in sequence order
 // from EXISTS, EXPUNGE, VANISHED and FETCH UID; the keywords announced by FLAGS) and checks every
 // response against it. Any divergence is an error:
 //   - a FETCH or SEARCH naming a sequence number the client was never told about, an EXPUNGE of
@@ -9,12 +9,14 @@
 //   - a FETCH FLAGS with a keyword not announced by a FLAGS response first (RFC 9051 §7.3.5);
 //   - client i's own keyword ("own<i>", which no other client touches) shown on a message where
 //     client i did not set it, or missing where it did, once its STORE has completed (a stale
-//     FLAGS report after a newer one);
+//     FLAGS report after a newer one); a message's first report sets what the client knows (a
+//     MOVE carries the keyword along to a new UID);
 //   - a message the client appended (APPENDUID) that is neither announced by the next NOOP nor
 //     expunged;
 //   - FETCH 1:* not answering every sequence number (unless [EXPUNGEISSUED]);
 //   - with QRESYNC (MODSEQ in every FETCH FLAGS), a MODSEQ lower than one reported before for the
 //     message, or the same MODSEQ with other flags (a stale report);
+//   - an IDLE that does not end with OK after DONE;
 //   - a tagged NO/BAD the operation does not allow, a connection that closes, a reply slower
 //     than the timeout.
 // Half the clients ENABLE QRESYNC (VANISHED instead of EXPUNGE).
@@ -90,6 +92,16 @@ export class Client {
     readonly err: (msg: string) => void,
   ) {
     this.keyword = `own${id}`;
+  }
+
+  /** UIDs (per mailbox) whose flags this client has been told at least once. */
+  seen = new Map<string, Set<number>>();
+
+  seenSet(): Set<number> {
+    const box = this.selected!;
+    let s = this.seen.get(box);
+    if (!s) this.seen.set(box, (s = new Set()));
+    return s;
   }
 
   ownSet(): Set<number> {
@@ -202,7 +214,13 @@ export class Client {
             if (prev === undefined || modseq > prev) this.modseq.set(uid, modseq);
           }
           this.flags.set(uid, fl);
-          if (!this.pendingOwn.has(uid)) {
+          const seen = this.seenSet();
+          if (!seen.has(uid)) {
+            // First report of this message to this client: its own keyword may have come along
+            // with a MOVE by another client; from now on only this client changes it.
+            seen.add(uid);
+            if (fl.has(this.keyword)) this.ownSet().add(uid);
+          } else if (!this.pendingOwn.has(uid)) {
             const want = this.ownSet().has(uid);
             if (fl.has(this.keyword) !== want) this.err(`${this.where()}: UID ${uid} reported ${want ? 'without' : 'with'} ${this.keyword}, which only this client sets and it ${want ? 'set' : 'did not set'} (during ${cmd})`);
           }
@@ -377,9 +395,23 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     } else if (r < 0.85) {
       kind = 'SEARCH';
       await c.cmd(random() < 0.5 ? 'SEARCH ALL' : `SEARCH ${random() < 0.5 ? 'UNSEEN' : 'KEYWORD ' + c.keyword}`);
-    } else if (r < 0.93) {
+    } else if (r < 0.89) {
       kind = 'NOOP';
       await c.cmd('NOOP');
+    } else if (r < 0.91) {
+      // IDLE: what is pushed while idling is applied like any response; DONE at once.
+      kind = 'IDLE';
+      const tag = `s${c.id}x${++c.tag}`;
+      const got = [...(await c.conn.raw(`${tag} IDLE`, '+', 30_000)), ...(await c.conn.raw('DONE', tag, 30_000))];
+      const tagged = got[got.length - 1];
+      if (!tagged || tagged.tag !== tag || !/^OK/i.test(tagged.text)) err(`${c.where()}: IDLE ended with ${tagged ? tagged.tag + ' ' + tagged.text : 'nothing'}`);
+      for (const x of got) if (x.tag === '*') c.apply(x, 'IDLE');
+    } else if (r < 0.93) {
+      // MOVE to the other mailbox: EXPUNGE (or VANISHED) for it here.
+      kind = 'MOVE';
+      const uid = pickUid(c);
+      const to = boxes.find((b) => b !== c.selected) ?? c.selected;
+      await c.cmd(uid ? `UID MOVE ${uid} ${to}` : 'NOOP', true);
     } else {
       kind = 'CHECK';
       await fullCheck(c);
