@@ -18,7 +18,7 @@ export function indexAnswers(items: ReadonlyArray<{ kind: string }>): items is R
 }
 
 /** Bytes composed before they are written. */
-const WRITE_AT = 64 * 1024;
+const WRITE_AT = 256 * 1024;
 
 /**
  * FETCH of UID/FLAGS/INTERNALDATE/RFC822.SIZE/MODSEQ for UIDs (ascending) of the view, from the
@@ -35,6 +35,8 @@ export async function indexFetch(
 ): Promise<{ expunged: boolean }> {
   await index.settle();
   const flagText = new Map<number, string>();
+  const flagTail = new Map<number, string>();
+  const uidFlags = !conn.uidonly && items.length === 2 && items[0]!.kind === 'UID' && items[1]!.kind === 'FLAGS';
   const announced = new Set<number>();
   let expunged = false;
   let text = '';
@@ -51,6 +53,31 @@ export async function indexFetch(
     }
     // RFC 7162 §3.1.4.1: CHANGEDSINCE: only messages whose mod-sequence is higher
     if (opts.changedSince !== undefined && index.modseqs[slot]! <= opts.changedSince) continue;
+    if (uidFlags && !view.recent?.has(uid)) {
+      // the common `UID FETCH 1:* (UID FLAGS)`: one cached tail per flag set, one concatenation
+      const combo = index.kw[slot]!;
+      if (combo && !announced.has(combo)) {
+        // RFC 9051 §7.3.5: keywords these responses carry are announced first
+        announced.add(combo);
+        if (text) {
+          await conn.writeAndDrain(text);
+          text = '';
+        }
+        announceKeywords(conn, view, index.combos[combo]!);
+      }
+      const key = index.sys[slot]! + combo * 256;
+      let tail = flagTail.get(key);
+      if (tail === undefined) {
+        tail = ` FLAGS ${flagList(index.flagsAt(slot))})\r\n`;
+        flagTail.set(key, tail);
+      }
+      text += '* ' + seq + ' FETCH (UID ' + uid + tail;
+      if (text.length >= WRITE_AT) {
+        await conn.writeAndDrain(text);
+        text = '';
+      }
+      continue;
+    }
     let line = fetchHead(conn, seq, uid);
     let first = true;
     for (const it of items) {
