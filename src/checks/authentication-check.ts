@@ -59,6 +59,7 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
       const auth = await authenticateMessage({
         ...spfParams(d),
         messagePath: d.messagePath,
+        messageBytes: d.messageBytes ?? null,
         minRsaBits: c.dkim_min_rsa_bits,
         arc: c.arc,
         // an SPF lookup started at MAIL FROM that failed is simply asked again

@@ -3,6 +3,7 @@
 // (RFC 8617) and DMARC (RFC 7489), reported in one Authentication-Results field (RFC 8601).
 import { createReadStream } from 'node:fs';
 import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
 import { spf, dkimVerify, dmarc, arc, type DNSResolver, type DKIMResult, type ARCData } from 'mailauth';
 import type { WorkerPool } from '../workers/pool.js';
 
@@ -94,7 +95,9 @@ export async function checkSpfHelo(p: SpfParams): Promise<SpfOutcome> {
 }
 
 export interface AuthParams extends SpfParams {
-  messagePath: string;
+  /** The message as a file, or null with the whole message in messageBytes. */
+  messagePath: string | null;
+  messageBytes?: Uint8Array | null;
   /** RSA keys below this many bits fail (mailauth reports policy weak-key). */
   minRsaBits: number;
   arc: boolean;
@@ -114,7 +117,9 @@ export interface AuthParams extends SpfParams {
 
 /** What verifyMessage needs: plain data, so that it can be sent to a worker. */
 export interface VerifyInput {
-  messagePath: string;
+  /** The message as a file to stream from, or null with the whole message in messageBytes (sent to the worker as it is). */
+  messagePath: string | null;
+  messageBytes?: Uint8Array | null;
   mailFrom: string;
   minRsaBits: number;
   arc: boolean;
@@ -132,16 +137,24 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   const spfPromise = p.spf ? Promise.resolve(p.spf) : checkSpfMailFrom(p);
   const heloPromise = p.spfHelo !== undefined ? Promise.resolve(p.spfHelo) : p.checkHelo ? checkSpfHelo(p) : Promise.resolve(null);
   const [spfOut, heloOut] = await Promise.all([spfPromise, heloPromise]);
-  const input: VerifyInput = { messagePath: p.messagePath, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now };
+  const input: VerifyInput = { messagePath: p.messagePath, messageBytes: p.messageBytes ?? null, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now };
   // mailauth's header parser is quadratic in the number of header lines (issue 10): on the main
   // thread one message could hold every connection; in a worker it is stopped at its time limit.
   const v = p.workers ? await p.workers.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs }) : await verifyMessage(input, p.resolver);
   return { spf: spfOut, spfHelo: heloOut, ...v };
 }
 
+/** The message for mailauth: its bytes (a Uint8Array after the trip to a worker) or a stream of its file. */
+function messageInput(p: VerifyInput): Buffer | Readable {
+  const b = p.messageBytes;
+  if (b) return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (p.messagePath === null) throw new Error('no message to verify (neither a path nor bytes)');
+  return createReadStream(p.messagePath);
+}
+
 /** DKIM, ARC and DMARC of the stored message (the CPU-heavy part; run in a worker by the server). */
 export async function verifyMessage(p: VerifyInput, resolver: DNSResolver): Promise<VerifyOutcome> {
-  const dkimResult = await dkimVerify(createReadStream(p.messagePath), {
+  const dkimResult = await dkimVerify(messageInput(p), {
     resolver,
     sender: p.mailFrom || undefined,
     minBitLength: p.minRsaBits,

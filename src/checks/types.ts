@@ -21,8 +21,12 @@ export interface CheckTransaction extends CheckConnection {
 }
 
 export interface CheckData extends CheckTransaction {
-  /** The raw message as received (before our Received header), as a file path to stream from. */
-  messagePath: string;
+  /**
+   * The raw message as received (before our Received header): a file path to stream from, or
+   * null when the whole message is in `messageBytes` (a small message is never spooled).
+   */
+  messagePath: string | null;
+  messageBytes?: Buffer | null;
   size: number;
   /**
    * The local accounts each recipient expands to through aliases, when the server knows them

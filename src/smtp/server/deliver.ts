@@ -3,8 +3,6 @@
 // submission, the From: rule), copy the spool into staged blobs with that header in front,
 // deliver local recipients into their mailboxes and hand remote ones to the outbound queue.
 // Nothing here replies 250: the caller does, after this resolves (everything durable).
-import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { ServerContext } from '../../context.js';
 import type { CheckData, CheckVerdict } from '../../checks/types.js';
 import type { OutboundRecipient } from '../../queue/types.js';
@@ -12,13 +10,12 @@ import { composeDsn, wantsNotify, type DsnRecipientReport } from '../../queue/ds
 import type { BlobWriter, DeliveryTarget, StagedBlob } from '../../store/types.js';
 import { SmtpError } from './errors.js';
 import { enforceVerdict } from './verdict.js';
-import type { IntakeResult } from './intake.js';
+import { messageBytes, messageChunks, releaseMessage, type IntakeResult } from './intake.js';
 import type { Recipient, Transaction } from './state.js';
 import { arcSeal, srsFor } from './forward.js';
 import { addressOf, mailboxesOf, parseAddresses } from '../../message/address.js';
 import { headerBytesToString, parseHeaderFields } from '../../message/headers.js';
 import { checkHeaderLine, fieldValue, formatDate, newMessageId, returnPathHeader, splitHeader, type HeaderField } from './headers.js';
-import { readFile } from 'node:fs/promises';
 import { runUserSieve, sendSieveMail, type SievePlan } from '../../delivery/sieve.js';
 
 export interface DeliveryRequest {
@@ -30,7 +27,7 @@ export interface DeliveryRequest {
   /** Submission: the addresses the user may send as (lower case); null on the inbound listener. */
   sendable: Set<string> | null;
   /** The facts the data checks get (every listener; the checks decide what applies), or null for none. */
-  checkData: Omit<CheckData, 'messagePath' | 'size'> | null;
+  checkData: Omit<CheckData, 'messagePath' | 'messageBytes' | 'size'> | null;
   /**
    * Inbound (smtp listener, not authenticated): remote targets are alias forwards (or reversed
    * SRS bounces), enqueued with an SRS envelope sender and an ARC seal.
@@ -99,14 +96,11 @@ function submissionFixes(ctx: ServerContext, header: Buffer, fields: HeaderField
   return added;
 }
 
-/** Writes header + rest of the spool (from `offset`) into every writer at once, chunk by chunk. */
-async function copyInto(writers: BlobWriter[], head: Buffer[], spool: string, offset: number, total: number): Promise<StagedBlob[]> {
+/** Writes header + the rest of the message (from `offset`) into every writer at once, chunk by chunk. */
+async function copyInto(writers: BlobWriter[], head: Buffer[], message: IntakeResult, offset: number): Promise<StagedBlob[]> {
   for (const h of head) await Promise.all(writers.map((w) => w.write(h)));
-  if (offset < total) {
-    const stream = createReadStream(spool, { start: offset, highWaterMark: 64 * 1024 });
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      await Promise.all(writers.map((w) => w.write(chunk)));
-    }
+  for await (const chunk of messageChunks(message, offset)) {
+    await Promise.all(writers.map((w) => w.write(chunk)));
   }
   return Promise.all(writers.map((w) => w.finish()));
 }
@@ -152,7 +146,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const added = req.sendable ? submissionFixes(ctx, message.header, fields, req.sendable) : [];
     let verdict: CheckVerdict = { action: 'accept' };
     if (req.checkData) {
-      verdict = await ctx.checks.data({ ...req.checkData, messagePath: message.path, size: message.size });
+      verdict = await ctx.checks.data({ ...req.checkData, messagePath: message.path, messageBytes: message.bytes, size: message.size });
       enforceVerdict(verdict, { reject: 550, tempfail: 451, text: 'Message refused' });
     }
     if (verdict.removeHeaders?.length) {
@@ -193,11 +187,11 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     // Both writers get the same chunks in parallel; only their first bytes differ.
     if (localWriter && queueWriter) {
       await localWriter.write(returnPath);
-      staged.push(...(await copyInto([localWriter, queueWriter], [common], message.path, message.header.length, message.size)));
+      staged.push(...(await copyInto([localWriter, queueWriter], [common], message, message.header.length)));
     } else if (localWriter) {
-      staged.push(...(await copyInto([localWriter], [returnPath, common], message.path, message.header.length, message.size)));
+      staged.push(...(await copyInto([localWriter], [returnPath, common], message, message.header.length)));
     } else if (queueWriter) {
-      staged.push(...(await copyInto([queueWriter], [common], message.path, message.header.length, message.size)));
+      staged.push(...(await copyInto([queueWriter], [common], message, message.header.length)));
     }
     const localBlob = localWriter ? staged[0]! : null;
     let queueBlob = queueWriter ? staged[localWriter ? 1 : 0]! : null;
@@ -286,7 +280,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     const writeBlob = async (head: Buffer[]): Promise<StagedBlob> => {
       const w = ctx.store.blobs.createWriter();
       writers.push(w);
-      const [blob] = await copyInto([w], head, message.path, message.header.length, message.size);
+      const [blob] = await copyInto([w], head, message, message.header.length);
       staged.push(blob!);
       return blob!;
     };
@@ -312,7 +306,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     await Promise.all(writers.map((w) => w.abort().catch(() => undefined)));
     throw err;
   } finally {
-    await rm(message.path, { force: true });
+    await releaseMessage(message);
   }
 }
 
@@ -333,7 +327,7 @@ async function planSieve(
     if (!(await ctx.store.sieve.getActiveScript(accountId))) continue;
     const account = tx.recipients.flatMap((r) => r.accounts).find((a) => a.id === accountId);
     if (!account) continue;
-    raw ??= Buffer.concat([returnPath, common, (await readFile(message.path)).subarray(message.header.length)]);
+    raw ??= Buffer.concat([returnPath, common, (await messageBytes(message)).subarray(message.header.length)]);
     const input = {
       ctx,
       account,
@@ -396,7 +390,7 @@ async function forward(
     const domain = r.address.slice(r.address.lastIndexOf('@') + 1).toLowerCase();
     let seal = seals.get(domain);
     if (!seal) {
-      seal = arcSeal({ config: ctx.config, domain, head: common, spool: message.path, offset: message.header.length, total: message.size, now: ctx.now() }).catch((err: unknown) => {
+      seal = arcSeal({ config: ctx.config, domain, head: common, message, offset: message.header.length, now: ctx.now() }).catch((err: unknown) => {
         // Forwarding unsealed beats not forwarding: the seal only helps the next hop's judgement.
         req.log.warn({ err: err instanceof Error ? err.message : String(err), domain, msgId: tx.id }, 'ARC seal failed; forwarding unsealed');
         return '';

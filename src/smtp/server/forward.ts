@@ -2,11 +2,11 @@
 // for the remote hop gets its envelope sender rewritten with SRS (the libsrs2 format) so SPF
 // (RFC 7208) passes for our domain at the next hop, and an ARC seal (RFC 8617) that
 // carries our Authentication-Results. Bounces to our SRS addresses are reversed at RCPT.
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Config } from '../../config/schema.js';
 import { createSrs, type Srs } from '../../checks/srs.js';
 import { arcSealForwarded } from '../../checks/arc-seal.js';
+import { messageChunks, type IntakeResult } from './intake.js';
 
 const srsByConfig = new WeakMap<Config, Srs>();
 
@@ -20,20 +20,20 @@ export function srsFor(config: Config): Srs {
   return srs;
 }
 
-/** The message as it will be forwarded: our new header section, then the body from the spool. */
-function messageStream(head: Buffer, spool: string, offset: number, total: number): Readable {
+/** The message as it will be forwarded: our new header section, then the body as received. */
+function messageStream(head: Buffer, message: IntakeResult, offset: number): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
     yield head;
-    if (offset < total) yield* createReadStream(spool, { start: offset, highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>;
+    yield* messageChunks(message, offset);
   }
   return Readable.from(gen());
 }
 
 /**
- * The copy to seal: our header section in front of the body in the spool file (alias forwarding
+ * The copy to seal: our header section in front of the body as received (alias forwarding
  * at SMTP time), or the whole message in memory (a Sieve redirect, src/delivery/sieve.ts).
  */
-export type ForwardedCopy = { head: Buffer; spool: string; offset: number; total: number } | { raw: Buffer };
+export type ForwardedCopy = { head: Buffer; message: IntakeResult; offset: number } | { raw: Buffer };
 
 /**
  * The ARC-Seal, ARC-Message-Signature and ARC-Authentication-Results fields (CRLF-terminated) for
@@ -42,6 +42,6 @@ export type ForwardedCopy = { head: Buffer; spool: string; offset: number; total
  */
 export async function arcSeal(opts: { config: Config; domain: string; now: Date } & ForwardedCopy): Promise<string> {
   if (!opts.config.checks.arc_seal) return '';
-  const message = 'raw' in opts ? () => Readable.from([opts.raw]) : () => messageStream(opts.head, opts.spool, opts.offset, opts.total);
+  const message = 'raw' in opts ? () => Readable.from([opts.raw]) : () => messageStream(opts.head, opts.message, opts.offset);
   return arcSealForwarded({ config: opts.config, domain: opts.domain, message, now: opts.now });
 }

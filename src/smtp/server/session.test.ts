@@ -89,7 +89,7 @@ describe('smtp session: checks pipeline', () => {
       },
       async data(d) {
         const { readFile } = await import('node:fs/promises');
-        const text = await readFile(d.messagePath, 'utf8');
+        const text = d.messageBytes ? d.messageBytes.toString('utf8') : await readFile(d.messagePath!, 'utf8');
         seen.push(`data ${d.size} ${d.recipients.join(',')}`);
         if (text.includes('SPAM')) return { action: 'quarantine', headers: ['X-Spam: yes'] };
         if (text.includes('VIRUS')) return { action: 'reject', reply: { code: 554, enhanced: '5.7.1', text: 'virus found' } };
