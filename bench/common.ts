@@ -66,7 +66,9 @@ export async function fillStore(dataDir: string, opts: { address: string; passwo
 export function killOnInterrupt(pid: () => number): () => void {
   const onSignal = (sig: NodeJS.Signals) => {
     try {
-      process.kill(pid(), 'SIGTERM');
+      // 0 or less would name a process group (this one): only a real pid is killed
+      const p = pid();
+      if (p > 0) process.kill(p, 'SIGTERM');
     } catch {
       // already gone
     }
