@@ -2,7 +2,7 @@
 // "PostgreSQL"): mail in through either node, read through either, IMAP IDLE on one node sees a
 // delivery, a STORE and an expunge made on the others within 1 s, and a node killed with SIGKILL
 // under load loses nothing it acknowledged. A throwaway cluster (test/helpers/postgres.ts); each
-// node has its own data_dir (TLS certificate, temporary files, its outbound queue).
+// node has its own data_dir (TLS certificate, temporary files).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
@@ -119,8 +119,9 @@ if (!cluster) {
       t.close();
       assert.ok(killed, 'the node was killed under load');
       assert.ok(acked.length >= 15);
-      // The outbound queue is node-local (docs/store.md): what node A acknowledged is delivered
-      // once it is back; every node then reads it from the database.
+      // What node A acknowledged is in the database (local deliveries) or in the shared queue (taken
+      // over by another node after [queue] lease, default 2 min, see multi-node-queue.test.ts);
+      // restarting A gets any queued ones delivered at once. Every node reads them.
       nodes[0] = await a.restart();
       const got = await until('every acknowledged message on node B', async () => {
         const subjects = (await mailboxMessages(b, BOB, PASS)).map((m) => /Subject: (.*)\r\n/.exec(m)?.[1] ?? '');
