@@ -127,8 +127,9 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
 }
 
 /**
- * After the pending queue overflowed: compare the view with the store and report the
- * difference (EXPUNGE, EXISTS, FETCH FLAGS for messages changed since the overflow).
+ * After the pending queue overflowed: compare the view with the mailbox index (the store when the
+ * view has none) and report the difference (EXPUNGE, EXISTS, FETCH FLAGS for messages changed
+ * since the overflow).
  */
 async function resync(conn: ImapConn, sel: SelectedView): Promise<void> {
   const since = sel.resyncFrom!;
@@ -138,15 +139,30 @@ async function resync(conn: ImapConn, sel: SelectedView): Promise<void> {
   const changed: Array<{ uid: number; flags: string[]; modseq: number }> = [];
   const added: number[] = [];
   const maxUid = sel.maxUid;
-  for await (const page of allMessages(conn.ctx.store, sel.mailboxId)) {
-    for (const m of page) {
-      present.add(m.uid);
-      if (m.uid > maxUid) added.push(m.uid);
-      else if (m.modseq > since && !sel.ownChanges.delete(`${m.uid}:${m.modseq}`)) changed.push({ uid: m.uid, flags: m.flags, modseq: m.modseq });
-    }
-  }
   const gone: number[] = [];
-  for (const uid of sel.uids) if (!present.has(uid)) gone.push(uid);
+  const index = sel.index;
+  if (index) {
+    // The mailbox index (src/imap/index) holds the committed state once every event delivered so
+    // far is applied, which covers every event this view dropped: no listing of the store.
+    await index.settle();
+    for (let s = 0; s < index.slots; s++) {
+      if (!index.isLive(s)) continue;
+      const uid = index.uids[s]!;
+      const modseq = index.modseqs[s]!;
+      if (uid > maxUid) added.push(uid);
+      else if (modseq > since && !sel.ownChanges.delete(`${uid}:${modseq}`)) changed.push({ uid, flags: index.flagsAt(s), modseq });
+    }
+    for (const uid of sel.uids) if (index.slotOf(uid) < 0) gone.push(uid);
+  } else {
+    for await (const page of allMessages(conn.ctx.store, sel.mailboxId)) {
+      for (const m of page) {
+        present.add(m.uid);
+        if (m.uid > maxUid) added.push(m.uid);
+        else if (m.modseq > since && !sel.ownChanges.delete(`${m.uid}:${m.modseq}`)) changed.push({ uid: m.uid, flags: m.flags, modseq: m.modseq });
+      }
+    }
+    for (const uid of sel.uids) if (!present.has(uid)) gone.push(uid);
+  }
   reportRemoved(conn, sel, gone);
   for (const c of changed) {
     const seq = sel.seqOf(c.uid);
