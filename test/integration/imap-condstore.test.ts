@@ -37,7 +37,11 @@ test('imapflow with qresync: live VANISHED and FETCH MODSEQ from another session
     assert.ok(a.enabled.has('QRESYNC'), 'ENABLE QRESYNC took');
     await a.mailboxCreate('Sync');
     const uids: number[] = [];
-    for (let i = 0; i < 6; i++) uids.push((await a.append('Sync', msg(`sync ${i}`)))!.uid!);
+    for (let i = 0; i < 6; i++) {
+      const r = await a.append('Sync', msg(`sync ${i}`));
+      assert.ok(r, 'APPEND failed');
+      uids.push(r.uid!);
+    }
     const box = await a.mailboxOpen('Sync');
     const uidValidity = box.uidValidity;
     const known = BigInt(box.highestModseq!);

@@ -17,7 +17,7 @@ test('entry names (RFC 5464 §3.2)', () => {
   assert.equal(checkEntryName('/shared/vendor/x-y.z_1', false, bad), '/shared/vendor/x-y.z_1');
   assert.equal(checkEntryName('/shared', true, bad), '/shared');
   for (const n of ['/shared', '/private', 'private/x', '/privatex', '/public/x', '/shared/', '/shared//x', '/shared/a*', '/shared/a%', '/shared/a b', '/shared/é', '/shared/\x01']) {
-    assert.throws(() => checkEntryName(n, false, bad), undefined, n);
+    assert.throws(() => checkEntryName(n, false, bad), Error, n);
   }
 });
 
