@@ -36,6 +36,19 @@ function run(list, concurrency) {
   });
 }
 
+// The whole suite first typechecks everything (src, test, bench) under tsconfig.test.json: the
+// tests run through tsx, which does not check types.
+if (!filter.length) {
+  const code = await new Promise((resolve) => {
+    const tsc = spawn(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.test.json'], { stdio: 'inherit' });
+    tsc.on('exit', (c, signal) => resolve(signal ? 1 : c ?? 1));
+  });
+  if (code !== 0) {
+    console.error('typecheck failed (tsc -p tsconfig.test.json)');
+    process.exit(1);
+  }
+}
+
 const a = await run(parallel, 2);
 const b = await run(serial, 1);
 process.exit(a || b);
