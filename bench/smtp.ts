@@ -8,7 +8,8 @@
 //  - Debian's Postfix, a private instance on loopback delivering to a maildir (bench/postfix.ts):
 //    the peer every Yubin figure is divided by;
 //  - Postfix's smtp-sink: the protocol ceiling (acknowledges without writing anything).
-// Then 1,000 concurrent SMTP sessions held in DATA, with the server process's RSS.
+// Then 1,000 concurrent SMTP sessions held in DATA, with the server process's RSS (the compiled
+// server, dist/, when it is built: what users run).
 // The load generator is Postfix's smtp-source with the same arguments for every row.
 //
 //   npm run bench -- smtp            (with the other benchmarks' runner)
@@ -16,7 +17,7 @@
 //   SMTP_MESSAGES=N                  messages per row (default 600)
 //   SMTP_REUSE=1                     also the old engine figure with connection reuse (-d)
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,8 @@ const DATA_SESSIONS = Number(process.env.SMTP_DATA_SESSIONS ?? 1000);
 const SENDER = 'sender@example.net';
 const HELO = 'client.example.net';
 const RCPT = 'bench@bench.test';
+/** The 1,000-sessions row runs the compiled server (`npm run build` first) when there is one. */
+const COMPILED = existsSync(new URL('../dist/cli/main.js', import.meta.url));
 
 function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -105,7 +108,7 @@ export async function senderDns(): Promise<TestDnsServer> {
 }
 
 /** The server process's resident set (VmRSS), in MiB. */
-function rssMiB(pid: number): number {
+export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
@@ -135,14 +138,14 @@ function replyReader(sock: net.Socket): () => Promise<number> {
  * Opens `n` sessions and takes each into DATA with half of a 4 KB message sent; measures the
  * server's RSS while all are there; then ends every message and checks each got its 250.
  */
-async function sessionsInData(y: YubinInstance, n: number): Promise<{ idle: number; inData: number; accepted: number; secs: number }> {
-  const pid = y.process.pid!;
+export async function sessionsInData(server: { pid: number; port: number }, n: number): Promise<{ idle: number; inData: number; accepted: number; secs: number }> {
+  const pid = server.pid;
   const idle = rssMiB(pid);
   const half = Buffer.from(`From: <${SENDER}>\r\nTo: <${RCPT}>\r\nSubject: held in DATA\r\n\r\n` + 'x'.repeat(76).concat('\r\n').repeat(25));
   const sockets: Array<{ sock: net.Socket; next: () => Promise<number> }> = [];
   const t0 = process.hrtime.bigint();
   const open = async (): Promise<void> => {
-    const sock = net.connect(y.port('smtp'), '127.0.0.1');
+    const sock = net.connect(server.port, '127.0.0.1');
     const next = replyReader(sock);
     sock.on('error', () => undefined);
     const expect = async (want: number, what: string) => {
@@ -225,10 +228,24 @@ export async function benchSmtp(): Promise<SmtpBenchRow[]> {
           r.yubin = rate(r.messages, await source(y.port('smtp'), r.concurrency, r.messages, RCPT));
           sent += r.concurrency + r.messages;
         }
-        dataFigures = await sessionsInData(y, DATA_SESSIONS);
-        sent += dataFigures.accepted;
+        if (!COMPILED) {
+          dataFigures = await sessionsInData({ pid: y.process.pid!, port: y.port('smtp') }, DATA_SESSIONS);
+          sent += dataFigures.accepted;
+        }
         const stored = await storedCount(y);
         if (stored !== sent) throw new Error(`default config: ${sent} messages acknowledged, ${stored} in the store`);
+      } finally {
+        await y.destroy();
+      }
+    }
+    // 1b. The sessions in DATA, measured on the compiled server (what users run; tsx adds a
+    // loader thread per worker and the compiler's memory).
+    if (COMPILED) {
+      const y = await startYubin({ ...base, config: { dns: { servers: [dns.address] }, limits }, compiled: {} });
+      try {
+        dataFigures = await sessionsInData({ pid: y.process.pid!, port: y.port('smtp') }, DATA_SESSIONS);
+        const stored = await storedCount(y);
+        if (stored !== dataFigures.accepted) throw new Error(`sessions in DATA: ${dataFigures.accepted} acknowledged, ${stored} in the store`);
       } finally {
         await y.destroy();
       }
@@ -303,7 +320,7 @@ export async function benchSmtp(): Promise<SmtpBenchRow[]> {
   if (dataFigures) {
     const d = dataFigures;
     console.log(
-      `smtp sessions in DATA: ${DATA_SESSIONS} concurrent, Yubin default config RSS ${d.inData.toFixed(0)} MiB (${d.idle.toFixed(0)} MiB before; goal < 256 MiB); ${d.accepted} of ${DATA_SESSIONS} then got their 250 (${d.secs.toFixed(1)} s in all)`,
+      `smtp sessions in DATA: ${DATA_SESSIONS} concurrent, Yubin default config (${COMPILED ? 'compiled, dist/' : 'from source through tsx: npm run build to measure the compiled server'}) RSS ${d.inData.toFixed(0)} MiB (${d.idle.toFixed(0)} MiB before; goal < 256 MiB); ${d.accepted} of ${DATA_SESSIONS} then got their 250 (${d.secs.toFixed(1)} s in all)`,
     );
   }
   return rows;

@@ -2,7 +2,7 @@
 // group commit's prepare step), never left unsynced when the metadata commits.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobFiles } from './blobs.js';
@@ -30,7 +30,10 @@ async function write(files: BlobFiles, bytes: Buffer, deferSync: boolean) {
 describe('blob files: deferred fsync', () => {
   it('commitFiles fsyncs the files of deferSync writers (one round for the batch), not the others', async () => {
     await withFiles(async (files) => {
-      const deferred = await Promise.all([1, 2, 3].map((n) => write(files, message(n), true)));
+      // Two small ones (written in one synchronous step) and one over the write buffer (streamed).
+      const big = Buffer.concat([message(3), Buffer.alloc(200 * 1024, 0x61)]);
+      const deferred = await Promise.all([write(files, message(1), true), write(files, message(2), true), write(files, big, true)]);
+      assert.deepEqual(await readFile(deferred[2]!.tempPath), big);
       const synced = await write(files, message(4), false);
       assert.equal(files.syncedAtCommit, 0, 'finish() of a deferSync writer does not fsync');
       const failed = await files.commitFiles([...deferred, synced]);

@@ -16,7 +16,7 @@
 // by a crash is swept when the store opens.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, constants as fsConstants, fsyncSync, linkSync, mkdirSync, openSync, closeSync, statSync, unlinkSync } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { MessageStructure } from '../message/types.js';
@@ -142,22 +142,25 @@ export class BlobFiles {
       [...unique.values()].map(async (s) => {
         try {
           const target = this.pathOf(s.id);
-          const existing = await stat(target).catch(() => null);
+          // stat and link are synchronous (a trip each to the libuv pool costs more than they
+          // do); the directory is made only when the link finds it missing. The fsyncs below
+          // stay asynchronous.
+          const existing = statOrNull(target);
           if (existing && existing.size === s.size) return; // already committed: just another reference
           // The content's fsync: the link below names the same inode, so syncing it covers both.
           if (this.unsynced.has(s.tempPath)) files.push(s.tempPath);
           const dir = dirname(target);
-          if (await mkdir(dir, { recursive: true })) {
+          const makeDir = () => {
             // New directories: their entries in the parents must be durable too.
-            dirs.add(this.blobDir).add(dirname(dir));
-          }
+            if (mkdirSync(dir, { recursive: true })) dirs.add(this.blobDir).add(dirname(dir));
+          };
           if (existing) {
             // A damaged file under this name (wrong size): replace it atomically.
             const fresh = `${target}.${randomBytes(6).toString('hex')}`;
-            await linkOrCopy(s.tempPath, fresh);
+            await linkOrCopy(s.tempPath, fresh, makeDir);
             await rename(fresh, target);
           } else {
-            await linkOrCopy(s.tempPath, target);
+            await linkOrCopy(s.tempPath, target, makeDir);
           }
           dirs.add(dir);
         } catch (err) {
@@ -359,9 +362,24 @@ class FileBlobWriter implements BlobWriter {
   }
 }
 
-async function linkOrCopy(from: string, to: string): Promise<void> {
+function statOrNull(path: string): { size: number } | null {
   try {
-    await link(from, to);
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Hard-links `from` as `to` (makeDir first when `to`'s directory is missing), else copies and fsyncs. */
+async function linkOrCopy(from: string, to: string, makeDir: () => void): Promise<void> {
+  try {
+    try {
+      linkSync(from, to);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      makeDir();
+      linkSync(from, to);
+    }
   } catch (err) {
     if (isErrno(err, 'EEXIST')) return;
     if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'ENOTSUP')) throw err;

@@ -62,6 +62,11 @@ export interface StartOptions {
   aliases?: Array<{ address: string; targets: string[] }>;
   /** Extra environment for the server process. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Runs the server from compiled JS (dist/cli/main.js, `npm run build` first) with these node
+   * flags (e.g. --cpu-prof) instead of from source through tsx (benchmarks: what users run).
+   */
+  compiled?: { nodeArgs?: string[] };
 }
 
 export interface YubinInstance {
@@ -116,7 +121,7 @@ export async function startYubin(opts: StartOptions = {}): Promise<YubinInstance
     const r = await cli(['alias', 'add', a.address, ...a.targets]);
     if (r.code !== 0) throw new Error(`alias add ${a.address}: ${r.stderr}`);
   }
-  return launch({ dir, dataDir, configPath, hostname, env: opts.env });
+  return launch({ dir, dataDir, configPath, hostname, env: opts.env, compiled: opts.compiled });
 }
 
 /**
@@ -129,8 +134,9 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-async function launch(p: { dir: string; dataDir: string; configPath: string; hostname: string; env?: NodeJS.ProcessEnv }): Promise<YubinInstance> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', p.configPath], {
+async function launch(p: { dir: string; dataDir: string; configPath: string; hostname: string; env?: NodeJS.ProcessEnv; compiled?: { nodeArgs?: string[] } }): Promise<YubinInstance> {
+  const entry = p.compiled ? [...(p.compiled.nodeArgs ?? []), join(REPO_ROOT, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', MAIN];
+  const child = spawn(process.execPath, [...entry, 'serve', '--config', p.configPath], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...p.env },
     stdio: ['ignore', 'pipe', 'pipe'],
