@@ -86,7 +86,10 @@ export const imap4flags: ExtensionDef = {
       test(node, rt) {
         // RFC 5232 §4: the flags of the internal variable (or of the named variables) against the keys.
         const flags = node.pos.length === 2 ? parseFlags(rt.list(node.pos[0] as string[]).map((v) => rt.getVar(v))) : rt.flags;
-        return matchAny(rt, node, flags, rt.list(node.pos[node.pos.length - 1] as string[]));
+        // RFC 5232 §2: the list-of-flags keys too are space-separated flag names ("b A" is "b" and
+        // "A", RFC 5232 §4's example), empty strings ignored.
+        const keys = rt.list(node.pos[node.pos.length - 1] as string[]).flatMap((k) => k.split(/\s+/).filter((f) => f !== ''));
+        return matchAny(rt, node, flags, keys);
       },
     },
   },

@@ -998,3 +998,214 @@ const RFC5231_CASES: PigeonholeCase[] = [
 test('the RFC 5231 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5231_CASES);
 });
+
+// RFC 5232 (imap4flags). The <pre> examples as printed (the "Example:" label left out), the ones
+// the rendering shows as running text with our line breaks (said at each). None of them has a
+// require line: ours is added to each.
+// RFC 5232 §3.1, first example.
+const RFC5232_3_1_DELETED = ['require "imap4flags";', 'if size :over 500K {', '                 setflag "\\\\Deleted";', '             }', ''].join('\n');
+// RFC 5232 §3.1, second example.
+const RFC5232_3_1_BOSS = [
+  'require ["imap4flags", "variables", "fileinto"];',
+  '        if header :contains "from" "boss@frobnitzm.example.edu" {',
+  '            setflag "flagvar" "\\\\Flagged";',
+  '            fileinto :flags "${flagvar}" "INBOX.From Boss";',
+  '        }',
+  '',
+].join('\n');
+// RFC 5232 §3.2: the four forms it calls equivalent (running text), each followed by our
+// fileinto to observe the variable.
+const RFC5232_3_2_FORMS = [
+  'addflag "flagvar" "\\\\Deleted";\naddflag "flagvar" "\\\\Answered";',
+  'addflag "flagvar" ["\\\\Deleted", "\\\\Answered"];',
+  'addflag "flagvar" "\\\\Deleted \\\\Answered";',
+  'addflag "flagvar" "\\\\Answered \\\\Deleted";',
+];
+const addflagForm = (form: string): string => `require ["imap4flags", "variables", "fileinto"];\n${form}\nfileinto :flags "\${flagvar}" "observed";\n`;
+// RFC 5232 §3.3, verbatim.
+const RFC5232_3_3 = [
+  'require ["imap4flags", "variables", "fileinto"];',
+  '        if header :contains "Disposition-Notification-To"',
+  '           "mel@example.com" {',
+  '            addflag "flagvar" "$MDNRequired";',
+  '        }',
+  '        if header :contains "from" "imap@cac.washington.example.edu" {',
+  '            removeflag "flagvar" "$MDNRequired";',
+  '            fileinto :flags "${flagvar}" "INBOX.imap-list";',
+  '        }',
+  '',
+].join('\n');
+// RFC 5232 §4: the hasflag tests (running text, several on one line: one a test here), each with
+// the value the RFC gives (set by our script) and the outcome it states.
+const RFC5232_4_INTERNAL: [string, boolean][] = [['hasflag :is "b A"', true], ['hasflag ["b","A"]', true]];
+const RFC5232_4_MYVAR: [string, boolean][] = [
+  ['hasflag :contains "MyVar" "Junk"', true],
+  ['hasflag :contains "MyVar" "forward"', true],
+  ['hasflag :contains "MyVar" ["label", "forward"]', true],
+  ['hasflag :contains "MyVar" ["junk", "forward"]', true],
+  ['hasflag :contains "MyVar" "junk forward"', true],
+  ['hasflag :contains "MyVar" "forward junk"', true],
+  ['hasflag :contains "MyVar" "label"', false],
+  ['hasflag :contains "MyVar" ["label1", "label2"]', false],
+];
+const RFC5232_4_COUNT = 'hasflag :count "ge" :comparator "i;ascii-numeric" "MyFlags" "2"';
+const hasflagInternal = (t: string): string => `require ["imap4flags", "fileinto"];\nsetflag "A B";\nif ${t} { fileinto :flags "" "true"; }\n`;
+const hasflagMyVar = (t: string): string => `require ["imap4flags", "variables", "fileinto"];\nset "MyVar" "NonJunk Junk gnus-forward $Forwarded NotJunk JunkRecorded $Junk $NotJunk";\nif ${t} { fileinto "true"; }\n`;
+const RFC5232_4_COUNT_SCRIPT = `require ["imap4flags", "variables", "relational", "comparator-i;ascii-numeric", "fileinto"];\nset "MyFlags" "A B";\nif ${RFC5232_4_COUNT} { fileinto "true"; }\n`;
+// RFC 5232 §5: the two fileintos it calls equivalent when the mailbox cannot store flags (running
+// text; the require lines are ours). Yubin's mailboxes store flags, so only the first sets one.
+const RFC5232_5_FLAGS = 'require ["imap4flags", "fileinto"];\nfileinto :flags "\\\\Deleted" "INBOX.From Boss";\n';
+const RFC5232_5_PLAIN = 'require ["imap4flags", "fileinto"];\nfileinto "INBOX.From Boss";\n';
+// RFC 5232 §9: the rendering shows the first lines (comments and the require) as running text
+// (the line breaks are ours), the rest verbatim. As printed it has two errors: "anyof" without
+// its parenthesised test list, and "remove" for removeflag. RFC5232_9_FIXED mends both.
+const RFC5232_9 = [
+  '#',
+  '# Example Sieve Filter',
+  '# Declare any optional features or extension used by the script',
+  '#',
+  'require ["fileinto", "imap4flags", "variables"];',
+  '   #',
+  '   # Move large messages to a special mailbox',
+  '   #',
+  '   if size :over 1M',
+  '           {',
+  '           addflag "MyFlags" "Big";',
+  '           if header :is "From" "boss@company.example.com"',
+  '                      {',
+  '   # The message will be marked as "\\Flagged Big" when filed into',
+  '   # mailbox "Big messages"',
+  '                      addflag "MyFlags" "\\\\Flagged";',
+  '                      }',
+  '           fileinto :flags "${MyFlags}" "Big messages";',
+  '           }',
+  '   if header :is "From" "grandma@example.net"',
+  '           {',
+  '           addflag "MyFlags" ["\\\\Answered", "$MDNSent"];',
+  '   # If the message is bigger than 1Mb it will be marked as',
+  '   # "Big \\Answered $MDNSent" when filed into mailbox "grandma".',
+  '   # If the message is shorter than 1Mb it will be marked as',
+  '   # "\\Answered $MDNSent"',
+  '           fileinto :flags "${MyFlags}" "GrandMa";',
+  '           }',
+  '   #',
+  '   # Handle messages from known mailing lists',
+  '   # Move messages from IETF filter discussion list to filter folder',
+  '   #',
+  '   if header :is "Sender" "owner-ietf-mta-filters@example.org"',
+  '           {',
+  '           set "MyFlags" "\\\\Flagged $Work";',
+  '   # Message will have both "\\Flagged" and $Work flags',
+  '           keep :flags "${MyFlags}";',
+  '           }',
+  '   #',
+  '   # Keep all messages to or from people in my company',
+  '   #',
+  '   elsif anyof address :domain :is ["From", "To"] "company.example.com"',
+  '           {',
+  '           keep :flags "${MyFlags}"; # keep in "Inbox" folder',
+  '           }',
+  '   # Try to catch unsolicited email.  If a message is not to me,',
+  '   # or it contains a subject known to be spam, file it away.',
+  '   #',
+  '   elsif anyof (not address :all :contains',
+  '                  ["To", "Cc"] "me@company.example.com",',
+  '                header :matches "subject"',
+  '                  ["*make*money*fast*", "*university*dipl*mas*"])',
+  '           {',
+  '           remove "MyFlags" "\\\\Flagged";',
+  '           fileinto :flags "${MyFlags}" "spam";',
+  '           }',
+  '   else',
+  '           {',
+  '           # Move all other external mail to "personal"',
+  '           # folder.',
+  '           fileinto :flags "${MyFlags}" "personal";',
+  '           }',
+  '',
+].join('\n');
+const RFC5232_9_FIXED = RFC5232_9
+  .replace('elsif anyof address :domain :is ["From", "To"] "company.example.com"', 'elsif anyof (address :domain :is ["From", "To"] "company.example.com")')
+  .replace('remove "MyFlags"', 'removeflag "MyFlags"');
+
+const BIG = MESSAGE + 'x'.repeat(76).concat('\r\n').repeat(14_000);
+const FROM_FROBNITZM_BOSS = MESSAGE.replace('From: partner@example.net', 'From: boss@frobnitzm.example.edu');
+const MDN_IMAP = MESSAGE.replace('From: partner@example.net', 'From: imap@cac.washington.example.edu\r\nDisposition-Notification-To: mel@example.com');
+const MDN_ONLY = MESSAGE.replace('From: partner@example.net', 'From: partner@example.net\r\nDisposition-Notification-To: mel@example.com');
+const GRANDMA = MESSAGE.replace('From: partner@example.net', 'From: grandma@example.net').replace('To: ken@example.org', 'To: me@company.example.com');
+const BIG_BOSS = BIG.replace('From: partner@example.net', 'From: boss@company.example.com');
+const IETF_LIST = MESSAGE.replace('From: partner@example.net', 'From: someone@example.net\r\nSender: owner-ietf-mta-filters@example.org');
+const COLLEAGUE = MESSAGE.replace('From: partner@example.net', 'From: colleague@company.example.com');
+const NOT_TO_ME = MESSAGE;
+const PERSONAL = MESSAGE.replace('To: ken@example.org', 'To: friend@example.net\r\nCc: me@company.example.com');
+
+test('RFC 5232 §3.1, §3.3: setflag, addflag, removeflag on a named variable, used by fileinto :flags', async () => {
+  assert.deepEqual(compileErrors(RFC5232_3_1_DELETED), []);
+  assert.deepEqual(await actions(RFC5232_3_1_DELETED, { msg: BIG }), ['keep :flags ["\\\\Deleted"]']);
+  assert.deepEqual(await actions(RFC5232_3_1_DELETED, { msg: MESSAGE }), ['keep']);
+  assert.deepEqual(await actions(RFC5232_3_1_BOSS, { msg: FROM_FROBNITZM_BOSS }), ['fileinto "INBOX.From Boss" :flags ["\\\\Flagged"]']);
+  assert.deepEqual(await actions(RFC5232_3_3, { msg: MDN_IMAP }), ['fileinto "INBOX.imap-list"']);
+  assert.deepEqual(await actions(RFC5232_3_3, { msg: MDN_ONLY }), ['keep']);
+});
+
+test('RFC 5232 §3.2: the four addflag forms give the same flags', async () => {
+  for (const form of RFC5232_3_2_FORMS) {
+    const [filed] = await actions(addflagForm(form), { msg: MESSAGE });
+    assert.match(filed!, /^fileinto "observed" :flags \["\\\\(Deleted|Answered)", "\\\\(Deleted|Answered)"\]$/, form);
+    assert.match(filed!, /Deleted/);
+    assert.match(filed!, /Answered/);
+  }
+});
+
+test('RFC 5232 §4: hasflag on the internal variable, on "MyVar" with :contains, and :count', async () => {
+  for (const [t, want] of RFC5232_4_INTERNAL) assert.deepEqual(await actions(hasflagInternal(t), { msg: MESSAGE }), [want ? 'fileinto "true"' : 'keep :flags ["A", "B"]'], t);
+  for (const [t, want] of RFC5232_4_MYVAR) assert.deepEqual(await actions(hasflagMyVar(t), { msg: MESSAGE }), [want ? 'fileinto "true"' : 'keep'], t);
+  assert.deepEqual(await actions(RFC5232_4_COUNT_SCRIPT, { msg: MESSAGE }), ['fileinto "true"']);
+});
+
+test('RFC 5232 §5: fileinto :flags sets the flags; without :flags the (empty) internal variable', async () => {
+  assert.deepEqual(await actions(RFC5232_5_FLAGS, { msg: MESSAGE }), ['fileinto "INBOX.From Boss" :flags ["\\\\Deleted"]']);
+  assert.deepEqual(await actions(RFC5232_5_PLAIN, { msg: MESSAGE }), ['fileinto "INBOX.From Boss"']);
+});
+
+test('RFC 5232 §9: as printed, errors ("anyof" without parentheses, "remove"); mended, the flags the comments state', async () => {
+  const errors = compileErrors(RFC5232_9);
+  assert.equal(errors.length > 0, true);
+  assert.match(errors[0]!, /^42:\d+: /);
+  assert.match(compileErrors(RFC5232_9_FIXED.replace('removeflag "MyFlags"', 'remove "MyFlags"'))[0] ?? '', /^54:\d+: unknown command "remove"/);
+  assert.deepEqual(compileErrors(RFC5232_9_FIXED), []);
+  const run9 = (msg: string) => actions(RFC5232_9_FIXED, { msg });
+  // "marked as "\Flagged Big" when filed into mailbox "Big messages"" (then the else branch files it too).
+  assert.deepEqual(await run9(BIG_BOSS), ['fileinto "Big messages" :flags ["Big", "\\\\Flagged"]', 'keep :flags ["Big", "\\\\Flagged"]']);
+  // "If the message is shorter than 1Mb it will be marked as "\Answered $MDNSent"", then kept with them
+  // (to me@company.example.com).
+  assert.deepEqual(await run9(GRANDMA), ['fileinto "GrandMa" :flags ["\\\\Answered", "$MDNSent"]', 'keep :flags ["\\\\Answered", "$MDNSent"]']);
+  // "Message will have both "\Flagged" and $Work flags".
+  assert.deepEqual(await run9(IETF_LIST), ['keep :flags ["\\\\Flagged", "$Work"]']);
+  assert.deepEqual(await run9(COLLEAGUE), ['keep']);
+  assert.deepEqual(await run9(NOT_TO_ME), ['fileinto "spam"']);
+  assert.deepEqual(await run9(PERSONAL), ['fileinto "personal"']);
+});
+
+const RFC5232_CASES: PigeonholeCase[] = [
+  { name: 'RFC 5232 §3.1 (over 500K)', script: RFC5232_3_1_DELETED, message: BIG },
+  { name: 'RFC 5232 §3.1 (boss)', script: RFC5232_3_1_BOSS, message: FROM_FROBNITZM_BOSS },
+  { name: 'RFC 5232 §3.3 (imap list)', script: RFC5232_3_3, message: MDN_IMAP },
+  { name: 'RFC 5232 §3.3 (MDN only)', script: RFC5232_3_3, message: MDN_ONLY },
+  ...RFC5232_3_2_FORMS.map((f, i) => ({ name: `RFC 5232 §3.2 (form ${i + 1})`, script: addflagForm(f), message: MESSAGE })),
+  ...RFC5232_4_INTERNAL.map(([t], i) => ({ name: `RFC 5232 §4 (internal ${i + 1})`, script: hasflagInternal(t), message: MESSAGE })),
+  ...RFC5232_4_MYVAR.map(([t], i) => ({ name: `RFC 5232 §4 (MyVar ${i + 1})`, script: hasflagMyVar(t), message: MESSAGE })),
+  { name: 'RFC 5232 §4 (:count)', script: RFC5232_4_COUNT_SCRIPT, message: MESSAGE },
+  { name: 'RFC 5232 §5 (:flags)', script: RFC5232_5_FLAGS, message: MESSAGE },
+  { name: 'RFC 5232 §5 (no :flags)', script: RFC5232_5_PLAIN, message: MESSAGE },
+  { name: 'RFC 5232 §9 (big, boss)', script: RFC5232_9_FIXED, message: BIG_BOSS },
+  { name: 'RFC 5232 §9 (grandma)', script: RFC5232_9_FIXED, message: GRANDMA },
+  { name: 'RFC 5232 §9 (IETF list)', script: RFC5232_9_FIXED, message: IETF_LIST },
+  { name: 'RFC 5232 §9 (colleague)', script: RFC5232_9_FIXED, message: COLLEAGUE },
+  { name: 'RFC 5232 §9 (not to me)', script: RFC5232_9_FIXED, message: NOT_TO_ME },
+  { name: 'RFC 5232 §9 (personal)', script: RFC5232_9_FIXED, message: PERSONAL },
+];
+
+test('the RFC 5232 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5232_CASES);
+});
