@@ -52,7 +52,7 @@ class RawClient {
   }
 
   /** Everything received up to and including the line matching `re`; consumed. */
-  async until(re: RegExp, timeoutMs = 10_000): Promise<string> {
+  async until(re: RegExp, timeoutMs = 30_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = re.exec(this.text);
