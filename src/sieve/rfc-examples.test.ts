@@ -1209,3 +1209,153 @@ const RFC5232_CASES: PigeonholeCase[] = [
 test('the RFC 5232 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5232_CASES);
 });
+
+// RFC 5173 (body). The rendering shows the require lines and the comments before each example as
+// running text (their line breaks are ours), the if blocks in <pre> verbatim.
+// RFC 5173 §5.1.
+const RFC5173_5_1 = [
+  '        require "body";',
+  '',
+  '        # This will match a message containing the literal text',
+  '        # "MAKE MONEY FAST" in body parts (ignoring any',
+  '        # content-transfer-encodings) or MIME headers other than',
+  '        # the outermost RFC 2822 header.',
+  '',
+  '        if body :raw :contains "MAKE MONEY FAST" {',
+  '                discard;',
+  '        }',
+  '',
+].join('\n');
+// RFC 5173 §5.2: the example message, partly in <pre> and partly running text in the rendering;
+// the line breaks are ours and the marker characters ('&', '$', '%', '!') the RFC puts at the start
+// of lines to show which ones each test sees are left out.
+const RFC5173_5_2_MESSAGE = [
+  'From: Whomever',
+  'To: Someone',
+  'Date: Whenever',
+  'Subject: whatever',
+  'Content-Type: multipart/mixed; boundary=outer',
+  '',
+  'This is a multi-part message in MIME format.',
+  '',
+  '--outer',
+  'Content-Type: multipart/alternative; boundary=inner',
+  '',
+  'This is a nested multi-part message in MIME format.',
+  '',
+  '--inner',
+  'Content-Type: text/plain; charset="us-ascii"',
+  '',
+  'Hello',
+  '',
+  '--inner',
+  'Content-Type: text/html; charset="us-ascii"',
+  '',
+  '<html><body>Hello</body></html>',
+  '',
+  '--inner--',
+  '',
+  'This is the end of the inner MIME multipart.',
+  '',
+  '--outer',
+  'Content-Type: message/rfc822',
+  '',
+  'From: Someone Else',
+  'Subject: hello request',
+  '',
+  'Please say Hello',
+  '',
+  '--outer--',
+  '',
+  'This is the end of the outer MIME multipart.',
+  '',
+].join('\r\n');
+// RFC 5173 §5.2: the five tests of the list after the message, with the outcome on that message;
+// the last five rows are ours, from the same list and the text after it (what each test does not see).
+const RFC5173_5_2_TESTS: [string, boolean][] = [
+  ['body :content "multipart" :contains "MIME"', true],
+  ['body :content "text/plain" :contains "Hello"', true],
+  ['body :content "text/html" :contains "Hello"', true],
+  ['body :content "text" :contains "Hello"', true],
+  ['body :content "message/rfc822" :contains "Hello"', true],
+  ['body :content "multipart" :contains "Hello"', false],
+  ['body :content "message/rfc822" :contains "Please"', false],
+  ['body :content "text/html" :contains "Please"', false],
+  // Nor the delimiter lines, nor the MIME header of the part itself.
+  ['body :content "multipart" :contains "--"', false],
+  ['body :content "message/rfc822" :contains "Content-Type"', false],
+];
+const bodyIf = (t: string): string => `require ["body", "fileinto"];\nif ${t} { fileinto "true"; }\n`;
+// RFC 5173 §5.2, the second example: the two if blocks verbatim.
+const RFC5173_5_2_FOLDERS = [
+  '        require ["body", "fileinto"];',
+  '',
+  '        # Save any message with any text MIME part that contains the',
+  '        # words "missile" or "coordinates" in the "secrets" folder.',
+  '',
+  '        if body :content "text" :contains ["missile", "coordinates"] {',
+  '                fileinto "secrets";',
+  '        }',
+  '',
+  '        # Save any message with an audio/mp3 MIME part in',
+  '        # the "jukebox" folder.',
+  '',
+  '        if body :content "audio/mp3" :contains "" {',
+  '                fileinto "jukebox";',
+  '        }',
+  '',
+].join('\n');
+// RFC 5173 §5.3.
+const RFC5173_5_3 = [
+  'require ["body", "fileinto"];',
+  '',
+  '        # Save messages mentioning the project schedule in the',
+  '        # project/schedule folder.',
+  '        if body :text :contains "project schedule" {',
+  '                fileinto "project/schedule";',
+  '        }',
+  '',
+].join('\n');
+
+const MONEY_BODY = MESSAGE.replace('Hello.', 'MAKE MONEY FAST');
+const MONEY_BASE64 = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nContent-Transfer-Encoding: base64').replace('Hello.', Buffer.from('MAKE MONEY FAST').toString('base64'));
+const MIXED = (parts: string[]): string => MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b').replace('Hello.\r\n', parts.map((p) => `--b\r\n${p}\r\n`).join('') + '--b--\r\n');
+const MISSILE = MIXED(['Content-Type: text/plain\r\n\r\nThe missile is ready.', 'Content-Type: application/octet-stream\r\n\r\ncoordinates']);
+const MP3 = MIXED(['Content-Type: text/plain\r\n\r\nA song.', 'Content-Type: audio/mp3\r\nContent-Transfer-Encoding: base64\r\n\r\nSUQz']);
+const COORDINATES_IN_BINARY = MIXED(['Content-Type: text/plain\r\n\r\nNothing here.', 'Content-Type: application/octet-stream\r\n\r\ncoordinates']);
+const SCHEDULE = MESSAGE.replace('Hello.', 'Here is the project\r\nschedule and the project schedule.');
+
+test('RFC 5173 §5.1: :raw sees the body undecoded', async () => {
+  assert.deepEqual(compileErrors(RFC5173_5_1), []);
+  assert.deepEqual(await actions(RFC5173_5_1, { msg: MONEY_BODY }), ['discard']);
+  // "ignoring any content-transfer-encodings": base64 text is not decoded for :raw.
+  assert.deepEqual(await actions(RFC5173_5_1, { msg: MONEY_BASE64 }), ['keep']);
+});
+
+test('RFC 5173 §5.2: which parts each :content test sees in the example message; the secrets and jukebox example', async () => {
+  for (const [t, want] of RFC5173_5_2_TESTS) assert.deepEqual(await actions(bodyIf(t), { msg: RFC5173_5_2_MESSAGE }), [want ? 'fileinto "true"' : 'keep'], t);
+  assert.deepEqual(compileErrors(RFC5173_5_2_FOLDERS), []);
+  assert.deepEqual(await actions(RFC5173_5_2_FOLDERS, { msg: MISSILE }), ['fileinto "secrets"']);
+  assert.deepEqual(await actions(RFC5173_5_2_FOLDERS, { msg: MP3 }), ['fileinto "jukebox"']);
+  assert.deepEqual(await actions(RFC5173_5_2_FOLDERS, { msg: COORDINATES_IN_BINARY }), ['keep']);
+});
+
+test('RFC 5173 §5.3: :text finds the phrase in the text, not across the line break', async () => {
+  assert.deepEqual(await actions(RFC5173_5_3, { msg: SCHEDULE }), ['fileinto "project/schedule"']);
+  assert.deepEqual(await actions(RFC5173_5_3, { msg: MESSAGE }), ['keep']);
+});
+
+const RFC5173_CASES: PigeonholeCase[] = [
+  { name: 'RFC 5173 §5.1 (plain)', script: RFC5173_5_1, message: MONEY_BODY },
+  { name: 'RFC 5173 §5.1 (base64)', script: RFC5173_5_1, message: MONEY_BASE64 },
+  ...RFC5173_5_2_TESTS.map(([t], i) => ({ name: `RFC 5173 §5.2 (test ${i + 1})`, script: bodyIf(t), message: RFC5173_5_2_MESSAGE })),
+  { name: 'RFC 5173 §5.2 (missile)', script: RFC5173_5_2_FOLDERS, message: MISSILE },
+  { name: 'RFC 5173 §5.2 (mp3)', script: RFC5173_5_2_FOLDERS, message: MP3 },
+  { name: 'RFC 5173 §5.2 (coordinates in binary)', script: RFC5173_5_2_FOLDERS, message: COORDINATES_IN_BINARY },
+  { name: 'RFC 5173 §5.3 (schedule)', script: RFC5173_5_3, message: SCHEDULE },
+  { name: 'RFC 5173 §5.3 (none)', script: RFC5173_5_3, message: MESSAGE },
+];
+
+test('the RFC 5173 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5173_CASES);
+});
