@@ -1,5 +1,6 @@
 // Helpers the benchmarks share: free loopback ports, waiting for a listener, filling a store,
 // and stopping a daemonised peer (Dovecot) when the bench is interrupted.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { openStore } from '../src/store/index.js';
 import { hashPassword } from '../src/auth/index.js';
@@ -80,4 +81,17 @@ export function killOnInterrupt(pid: () => number): () => void {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   };
+}
+
+/**
+ * A bench killed outright (SIGKILL, a killed process group) runs no handler: a detached watchdog
+ * sends SIGTERM to the daemon `pid` (while it is still a process named `comm`) once this process
+ * is gone.
+ */
+export function stopWhenGone(pid: number, comm: string): void {
+  if (!(pid > 0)) return;
+  spawn('sh', ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; [ "$(cat /proc/$1/comm 2>/dev/null)" = "$2" ] && kill -TERM "$1"', String(process.pid), String(pid), comm], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
 }

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
-import { fillStore, freePort, killOnInterrupt, waitForPort } from './common.js';
+import { fillStore, freePort, killOnInterrupt, stopWhenGone, waitForPort } from './common.js';
 import { openStore } from '../src/store/index.js';
 import { rebuildIndex } from '../src/search/indexer.js';
 
@@ -281,6 +281,7 @@ service anvil {
     throw err;
   }
   const master = masterPid();
+  stopWhenGone(master, 'dovecot');
   return {
     name: 'dovecot',
     port,
@@ -392,6 +393,7 @@ async function measure(s: Server): Promise<Figures> {
     // with the second of two rounds of IDLE connections open. Conservative: what the first round
     // made the heap grow by stays resident in a garbage-collected process (and is counted).
     await new Promise((r) => setTimeout(r, 3000));
+    const baseProcesses = s.pids().length;
     const before = pssKiB(s.pids());
     progress(`${s.name}: warm-up round of ${IDLE} idle connections`);
     for (const k of await openIdle(null)) k.close();
@@ -403,7 +405,12 @@ async function measure(s: Server): Promise<Figures> {
     idleKiB = pssKiB(s.pids()) - before;
     say(s, `memory of ${IDLE} IDLE connections`, `${idleKiB} KiB (${(idleKiB / IDLE).toFixed(1)} KiB each)`);
     for (const k of conns) k.close();
-    await new Promise((r) => setTimeout(r, 1000));
+    // The timed rows start once the server is back to its processes before the IDLE rounds
+    // (Dovecot's thousands of imap processes exiting would otherwise load the machine meanwhile).
+    const settleBy = Date.now() + 300_000;
+    while (s.pids().length > baseProcesses + 2 && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 500));
+    progress(`${s.name}: ${s.pids().length} processes after the IDLE rounds (${baseProcesses} before)`);
+    await new Promise((r) => setTimeout(r, 5000));
   }
   const c = await RawImap.connect(s.port);
   await c.greeting();

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
-import { fillStore, freePort, killOnInterrupt, waitForPort } from './common.js';
+import { fillStore, freePort, killOnInterrupt, stopWhenGone, waitForPort } from './common.js';
 
 const COUNT = 1000;
 const SIZE = 20 * 1024;
@@ -178,6 +178,7 @@ service pop3-login {
   const pidFile = join(dir, 'run', 'master.pid');
   await waitForPort(port);
   const unhook = killOnInterrupt(() => Number(readFileSync(pidFile, 'utf8').trim()));
+  stopWhenGone(Number(readFileSync(pidFile, 'utf8').trim()), 'dovecot');
   return {
     port,
     async stop() {
