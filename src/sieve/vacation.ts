@@ -36,7 +36,7 @@ function isAutomatic(rt: Runtime, sender: string): string | null {
 }
 
 async function run(node: VNode, rt: Runtime): Promise<void> {
-  // RFC 5230 §4.7: one vacation action per run; not with reject (RFC 5429 §2.1).
+  // RFC 5230 §4.7: one vacation action per run; not with reject (RFC 5429 §2.4).
   if (rt.actions.some((a) => a.type === 'vacation')) throw new SieveRuntimeError(node, 'vacation used twice');
   if (rt.actions.some((a) => a.type === 'reject')) throw new SieveRuntimeError(node, 'vacation cannot be combined with reject');
   const reason = rt.str(node.pos[0] as string);
