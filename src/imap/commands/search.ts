@@ -1,7 +1,12 @@
 // SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH results (RFC 4731, built into
 // IMAP4rev2), the saved result "$" (RFC 5182 SEARCHRES) and PARTIAL results (RFC 9394). The
-// RETURN options and the ESEARCH response are shared with SORT (ESORT, RFC 5267 §3).
+// RETURN options and the ESEARCH response are shared with SORT (ESORT, RFC 5267 §3). RETURN
+// (UPDATE) makes a live context (CONTEXT=SEARCH, RFC 5267 §4; src/imap/context.ts), ended by
+// CANCELUPDATE (defined here).
 import { defineCommand, type ImapConn } from '../server/conn.js';
+import { ImapError } from '../server/errors.js';
+import { addContext, cancelContext, hasContext, MAX_CONTEXTS } from '../context.js';
+import type { SortCriterion } from '../sort.js';
 import { ImapParseError, parseNumber, type ArgReader } from '../wire/tokenizer.js';
 import { metasFor, requireSelected } from '../server/messages.js';
 import { checkCharset, parseSearchKeys, runSearch, usesModseq, type SearchKey } from '../search.js';
@@ -9,7 +14,8 @@ import { compressSet, imapString } from '../wire/compose.js';
 import type { SelectedView } from '../server/view.js';
 
 const SELECTED = ['selected'] as const;
-const RETURN_OPTS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'PARTIAL']);
+// RFC 4731 §3.1, RFC 5182 §2.1 SAVE, RFC 9394 PARTIAL, RFC 5267 §4.2 CONTEXT (a hint, ignored) and §4.3 UPDATE
+const RETURN_OPTS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'PARTIAL', 'CONTEXT', 'UPDATE']);
 
 /**
  * RFC 9394 §3.1 partial-range: positions in the result list, 1-based; negative ones count from
@@ -160,6 +166,26 @@ export function saveResult(conn: ImapConn, ret: ReadonlySet<string>, uids: reado
   } else conn.savedSearch = [...uids];
 }
 
+/**
+ * RFC 5267 §4.3: a searching command with RETURN (UPDATE) whose tag names a live context is BAD
+ * ("Tag reuse"), before it does anything.
+ */
+export function checkUpdateTag(conn: ImapConn, ret: ReadonlySet<string> | undefined, tag: string): void {
+  const view = requireSelected(conn);
+  if (ret?.has('UPDATE') && hasContext(view, tag)) throw new ImapError('BAD', null, `Tag reuse: ${tag.slice(0, 30)} names a live search context`);
+}
+
+/**
+ * RFC 5267 §4.3: after the searching command's own ESEARCH, RETURN (UPDATE) registers the result
+ * (UIDs in the requested order) as a live context; §4.3.1: past MAX_CONTEXTS an untagged
+ * NO [NOUPDATE "tag"] says no updates will come (the other return options were honoured).
+ */
+export function startContext(conn: ImapConn, view: SelectedView, tag: string, uid: boolean, key: SearchKey, criteria: SortCriterion[] | null, result: readonly number[]): void {
+  if (!addContext(view, { tag, uid, key, criteria, result: [...result] })) {
+    conn.send(`* NO [NOUPDATE ${imapString(tag)}] Too many search contexts (at most ${MAX_CONTEXTS})`);
+  }
+}
+
 /** Sequence numbers (or UIDs for the UID form) of UIDs in the view. */
 export function numbersOf(view: SelectedView, uids: readonly number[], uid: boolean): number[] {
   return uid ? [...uids] : uids.map((u) => view.seqOf(u));
@@ -175,6 +201,7 @@ export const search = defineCommand({
     if (e instanceof SearchParseError && e.save) conn.savedSearch = [];
   },
   async run(conn, { ret: wanted, partial, key }, { tag, uid }) {
+    checkUpdateTag(conn, wanted ?? undefined, tag);
     const view = requireSelected(conn);
     const ret = wanted ? new Set(wanted) : null;
     const uids = await runSearch(conn, view, key);
@@ -192,6 +219,7 @@ export const search = defineCommand({
       ret.delete('SAVE');
       if (ret.size === 0) return; // RFC 5182 §2.4: SAVE alone returns no ESEARCH
     }
+    const update = ret?.has('UPDATE') ?? false;
     if (!ret && !conn.rev2) {
       // RFC 3501 §7.2.5
       conn.send(`* SEARCH${nums.map((n) => ' ' + n).join('')}${modseq ? ` (${modseq})` : ''}`);
@@ -199,5 +227,31 @@ export const search = defineCommand({
     }
     // RFC 4731 §3.1, RFC 9051 §7.3.4: ESEARCH; IMAP4rev2 with no RETURN means ALL
     conn.send(esearchLine(tag, uid, nums, ret ?? new Set(['ALL']), ret?.has('PARTIAL') ? partial : null, false) + (modseq ? ` ${modseq}` : ''));
+    // RFC 5267 §4.1: a SEARCH context's order is the mailbox order (UIDs ascending)
+    if (update) startContext(conn, view, tag, uid, key, null, uids);
+  },
+});
+
+/** RFC 5267 §5: command-select =/ "CANCELUPDATE" 1*(SP quoted). */
+export function parseCancelUpdate(args: ArgReader): string[] {
+  const tags = [args.string()];
+  while (!args.done) tags.push(args.string());
+  return tags;
+}
+
+/**
+ * RFC 5267 §4.3.5: CANCELUPDATE ends the updates of the contexts named by their tags. A tag that
+ * names no live context is refused (NO) and nothing is cancelled.
+ */
+export const cancelUpdate = defineCommand({
+  name: 'CANCELUPDATE',
+  states: SELECTED,
+  parse: parseCancelUpdate,
+  async run(conn, tags) {
+    const view = requireSelected(conn);
+    const unknown = tags.find((t) => !hasContext(view, t));
+    if (unknown !== undefined) return { status: 'NO', text: `No search context with tag ${unknown.slice(0, 30)}` };
+    for (const t of tags) cancelContext(view, t);
+    return { text: 'No further updates' };
   },
 });

@@ -1,16 +1,17 @@
 // SORT and UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957), with ESORT results (RFC 5267 §3:
-// SORT RETURN (MIN MAX ALL COUNT)) and PARTIAL (RFC 9394).
+// SORT RETURN (MIN MAX ALL COUNT)), PARTIAL (RFC 9394) and live contexts (CONTEXT=SORT, RFC 5267
+// §4: RETURN (UPDATE), src/imap/context.ts).
 import { defineCommand } from '../server/conn.js';
 import type { ArgReader } from '../wire/tokenizer.js';
 import { requireSelected } from '../server/messages.js';
 import { checkCharset, parseSearchKeys, runSearch, type SearchKey } from '../search.js';
 import { SORT_KEYS, sortMessages, type SortCriterion, type SortKeyName } from '../sort.js';
-import { esearchLine, numbersOf, parseReturnOpts, type ReturnOpts } from './search.js';
+import { checkUpdateTag, esearchLine, numbersOf, parseReturnOpts, startContext, type ReturnOpts } from './search.js';
 
 const SELECTED = ['selected'] as const;
-// RFC 5267 §3.1: the RFC 4731 result options apply to SORT; RFC 9394 adds PARTIAL
-const SORT_RETURN = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'PARTIAL']);
-// todo(RFC 5267 §4): CONTEXT=SEARCH/CONTEXT=SORT (UPDATE with ADDTO/REMOVEFROM) are not offered yet.
+// RFC 5267 §3.1: the RFC 4731 result options apply to SORT; RFC 9394 adds PARTIAL; RFC 5267 §4.2
+// CONTEXT (a hint, ignored) and §4.3 UPDATE
+const SORT_RETURN = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'PARTIAL', 'CONTEXT', 'UPDATE']);
 
 export interface SortArgs {
   /** RETURN options (ESORT), null without RETURN. */
@@ -53,6 +54,7 @@ export const sort = defineCommand({
   flags: { uid: true, usesSeqs: true },
   parse: parseSort,
   async run(conn, { ret, criteria, key }, { tag, uid }) {
+    checkUpdateTag(conn, ret?.opts, tag);
     const view = requireSelected(conn);
     const matched = await runSearch(conn, view, key);
     const sorted = await sortMessages(conn.ctx.store, view.mailboxId, matched, criteria);
@@ -64,5 +66,6 @@ export const sort = defineCommand({
     }
     // RFC 5267 §3.2: the ESEARCH response, numbers in sort order
     conn.send(esearchLine(tag, uid, nums, ret.opts, ret.opts.has('PARTIAL') ? ret.partial : null, true));
+    if (ret.opts.has('UPDATE')) startContext(conn, view, tag, uid, key, criteria, sorted);
   },
 });

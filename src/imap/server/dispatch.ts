@@ -7,7 +7,7 @@ import { authenticate, login, starttls } from '../commands/auth.js';
 import { create, deleteCmd, examine, list, lsub, rename, selectCmd, status, subscribe, unsubscribe } from '../commands/mailbox.js';
 import { check, close, expunge, unselect } from '../commands/selected.js';
 import { fetch, store } from '../commands/fetch.js';
-import { search } from '../commands/search.js';
+import { cancelUpdate, search } from '../commands/search.js';
 import { sort } from '../commands/sort.js';
 import { thread } from '../commands/thread.js';
 import { copy, move } from '../commands/copy.js';
@@ -23,7 +23,7 @@ const all = [
   capability, noop, logout, id, starttls, login, authenticate, enable, namespace,
   selectCmd, examine, create, deleteCmd, rename, subscribe, unsubscribe, list, lsub, status, append, idle,
   check, close, unselect, expunge, search, sort, thread, fetch, store, copy, move, getquota, getquotaroot, setquota,
-  replace, compress, getmetadata, setmetadata, notify,
+  replace, compress, getmetadata, setmetadata, notify, cancelUpdate,
 ] as unknown as CommandDescriptor[];
 
 export const COMMANDS: ReadonlyMap<string, CommandDescriptor> = new Map(all.map((c) => [c.name, c]));

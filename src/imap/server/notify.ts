@@ -7,6 +7,7 @@ import type { SelectedView } from './view.js';
 import { allMessages } from './messages.js';
 import { compressSet, flagList } from '../wire/compose.js';
 import { fetchHead } from '../commands/uidonly.js';
+import { contextsDirty, contextsRemoving, updateContexts } from '../context.js';
 
 /**
  * RFC 9051 §7.3.5, §7.5.2: when the keywords of the mailbox grow, FLAGS and PERMANENTFLAGS are sent
@@ -37,6 +38,8 @@ export function flagsFetchLine(conn: ImapConn, view: SelectedView, seq: number, 
  * VANISHED (RFC 7162 §3.2.10, RFC 9586 §3: VANISHED replaces EXPUNGE). uids ascending; those not in the view are skipped.
  */
 export function reportRemoved(conn: ImapConn, view: SelectedView, uids: readonly number[]): void {
+  // RFC 5267 §4.3.4: REMOVEFROM for live search contexts before the EXPUNGE
+  contextsRemoving(conn, view, uids);
   const gone: number[] = [];
   for (const uid of uids) {
     const seq = view.remove(uid);
@@ -52,10 +55,18 @@ export function reportRemoved(conn: ImapConn, view: SelectedView, uids: readonly
 export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promise<void> {
   const sel = conn.selected;
   if (!sel) return;
-  if (sel.resyncFrom !== null && allowExpunge) await resync(conn, sel);
-  if (sel.pending.length === 0) return;
+  if (sel.resyncFrom !== null && allowExpunge) {
+    contextsDirty(sel);
+    await resync(conn, sel);
+  }
+  // RFC 5267 §4.3: live search contexts are evaluated again where EXPUNGE may be sent
+  if (sel.pending.length === 0) {
+    if (allowExpunge) await updateContexts(conn, sel);
+    return;
+  }
   const events = sel.pending;
   sel.pending = [];
+  contextsDirty(sel);
   const keep: ChangeEvent[] = [];
   let added = false;
   let blockedExpunge = false;
@@ -124,6 +135,7 @@ export async function flushPending(conn: ImapConn, allowExpunge: boolean): Promi
     if (sel.recent) conn.send(`* ${sel.recent.size} RECENT`);
   }
   sel.pending = keep.concat(sel.pending);
+  if (allowExpunge) await updateContexts(conn, sel);
 }
 
 /**

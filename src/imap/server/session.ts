@@ -154,6 +154,9 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       'THREAD=ORDEREDSUBJECT',
       'THREAD=REFERENCES',
       'ESORT',
+      // RFC 5267 §4 (src/imap/context.ts): RETURN (UPDATE), ADDTO/REMOVEFROM, CANCELUPDATE
+      'CONTEXT=SEARCH',
+      'CONTEXT=SORT',
       'WITHIN',
       // RFC 9394: RETURN (PARTIAL) for SEARCH and SORT, the PARTIAL FETCH modifier (commands/fetch.ts)
       'PARTIAL',
