@@ -19,7 +19,7 @@ export const duplicate: ExtensionDef = {
         const uid = tagString(node, 'uniqueid');
         if (uid !== undefined) value = rt.str(uid);
         else {
-          // RFC 7352 §3: by default the Message-ID; :header names another field. A missing
+          // RFC 7352 §3.1: by default the Message-ID; :header names another field. A missing
           // field makes the test false.
           const name = rt.str(tagString(node, 'header') ?? 'message-id');
           value = fieldValues(rt, { ...node, tags: new Map() }, [name])[0];
@@ -29,7 +29,7 @@ export const duplicate: ExtensionDef = {
         const handle = rt.str(tagString(node, 'handle') ?? '');
         const seconds = Math.min(tagNumber(node, 'seconds') ?? DEFAULT_DUPLICATE_SECONDS, MAX_DUPLICATE_SECONDS);
         if (seconds < 0) throw new SieveRuntimeError(node, 'duplicate: negative :seconds');
-        // The handle separates the trackings of different rules (RFC 7352 §3.1).
+        // The handle separates the trackings of different rules (RFC 7352 §3.2).
         return rt.wait(rt.env.duplicate(`${handle}\u0000${value}`, seconds));
       },
     },

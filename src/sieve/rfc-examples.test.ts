@@ -1558,3 +1558,116 @@ const RFC5429_CASES: PigeonholeCase[] = [
 test('the RFC 5429 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5429_CASES);
 });
+
+// RFC 7352 (duplicate). The <pre> blocks verbatim; the require lines the rendering shows as
+// running text before them (§5), with our line break after.
+// RFC 7352 §3.2: three scripts that track the same entry.
+const RFC7352_3_2 = [
+  ['   require "duplicate";', '   if duplicate {', '     discard;', '   }', ''].join('\n'),
+  ['   require "duplicate";', '   if duplicate :header "message-id" {', '     discard;', '   }', ''].join('\n'),
+  ['   require ["duplicate", "variables"];', '   if header :matches "message-id" "*" {', '     if duplicate :uniqueid "${0}" {', '       discard;', '     }', '   }', ''].join('\n'),
+];
+// RFC 7352 §5.1.
+const RFC7352_5_1 = ['require ["duplicate", "fileinto", "mailbox"];', '   if duplicate {', '     fileinto :create "Trash/Duplicate";', '   }', ''].join('\n');
+// RFC 7352 §5.2.
+const RFC7352_5_2 = [
+  'require ["duplicate", "variables", "imap4flags", "fileinto"];',
+  '   if header :matches "subject" "ALERT: *" {',
+  '     if duplicate :seconds 60 :uniqueid "${1}" {',
+  '       setflag "\\\\seen";',
+  '     }',
+  '     fileinto "Alerts";',
+  '   }',
+  '',
+].join('\n');
+// RFC 7352 §5.3, the first script (it needs enotify).
+const RFC7352_5_3 = [
+  'require ["variables", "envelope", "enotify", "duplicate"];',
+  '   if envelope :matches "from" "*" { set "sender" "${1}"; }',
+  '   if header :matches "subject" "*" { set "subject" "${1}"; }',
+  '   if not duplicate :seconds 1800 :uniqueid "${sender}"',
+  '   {',
+  '     notify :message "[SIEVE] ${sender}: ${subject}"',
+  '       "xmpp:user@im.example.com";',
+  '   }',
+  '',
+].join('\n');
+// RFC 7352 §5.4.
+const RFC7352_5_4 = [
+  'require ["duplicate", "imap4flags"];',
+  '   if duplicate :header "X-Event-ID" :handle "notifier" {',
+  '     discard;',
+  '   }',
+  '   if allof (',
+  '     duplicate :header "X-Ticket-ID" :handle "support",',
+  '     address "to" "support@example.com",',
+  '     header :contains "subject" "fileserver")',
+  '   {',
+  '     setflag "\\\\seen";',
+  '   }',
+  '',
+].join('\n');
+
+/** A duplicate-tracking list like the stores' (remembered until now + seconds), on a clock of ours. */
+function tracker(): { env: { duplicate(id: string, s: number): Promise<boolean>; now: Date }; advance(seconds: number): void } {
+  const seen = new Map<string, number>();
+  let now = Date.parse('2025-04-01T12:00:00Z');
+  const env = {
+    async duplicate(id: string, s: number) {
+      const until = seen.get(id);
+      if (until !== undefined && until > now) return true;
+      seen.set(id, now + s * 1000);
+      return false;
+    },
+    get now() { return new Date(now); },
+  };
+  return { env, advance: (s) => { now += s * 1000; } };
+}
+const ALERT = MESSAGE.replace('Subject: our contract', 'Subject: ALERT: disk full on fs1');
+const EVENT_42 = MESSAGE.replace('Subject: our contract', 'Subject: event\r\nX-Event-ID: 42');
+const TICKET_42 = MESSAGE.replace('To: ken@example.org', 'To: support@example.com').replace('Subject: our contract', 'Subject: fileserver down\r\nX-Ticket-ID: 42');
+
+test('RFC 7352 §3.2: the three forms track the same entry: a message seen by one is a duplicate for the others', async () => {
+  for (const [i, first] of RFC7352_3_2.entries()) {
+    for (const [j, second] of RFC7352_3_2.entries()) {
+      const t = tracker();
+      assert.deepEqual(await actions(first, { msg: MESSAGE, env: t.env }), ['keep'], `${i} first`);
+      assert.deepEqual(await actions(second, { msg: MESSAGE, env: t.env }), ['discard'], `${i} then ${j}`);
+    }
+  }
+});
+
+test('RFC 7352 §5.1, §5.2, §5.4: duplicates filed away, flagged within :seconds, tracked per :handle; §5.3 needs enotify', async () => {
+  const t1 = tracker();
+  assert.deepEqual(await actions(RFC7352_5_1, { msg: MESSAGE, env: t1.env }), ['keep']);
+  assert.deepEqual(await actions(RFC7352_5_1, { msg: MESSAGE, env: t1.env }), ['fileinto "Trash/Duplicate" :create']);
+  const t2 = tracker();
+  assert.deepEqual(await actions(RFC7352_5_2, { msg: ALERT, env: t2.env }), ['fileinto "Alerts"']);
+  t2.advance(30);
+  assert.deepEqual(await actions(RFC7352_5_2, { msg: ALERT, env: t2.env }), ['fileinto "Alerts" :flags ["\\\\seen"]']);
+  // "If a message with that event in the subject was received before, but more than a minute ago,
+  // it is not detected as a duplicate".
+  t2.advance(61);
+  assert.deepEqual(await actions(RFC7352_5_2, { msg: ALERT, env: t2.env }), ['fileinto "Alerts"']);
+  const t4 = tracker();
+  assert.deepEqual(await actions(RFC7352_5_4, { msg: EVENT_42, env: t4.env }), ['keep']);
+  // The same value under the other handle is not a duplicate; a second time it is.
+  assert.deepEqual(await actions(RFC7352_5_4, { msg: TICKET_42, env: t4.env }), ['keep']);
+  assert.deepEqual(await actions(RFC7352_5_4, { msg: TICKET_42, env: t4.env }), ['keep :flags ["\\\\seen"]']);
+  assert.deepEqual(await actions(RFC7352_5_4, { msg: EVENT_42, env: t4.env }), ['discard']);
+  const errors = compileErrors(RFC7352_5_3);
+  assert.match(errors[0] ?? '', /^1:\d+: .*enotify/);
+});
+
+// First deliveries only: sieve-test keeps no tracking list between runs.
+const RFC7352_CASES: PigeonholeCase[] = [
+  ...RFC7352_3_2.map((script, i) => ({ name: `RFC 7352 §3.2 (form ${i + 1})`, script, message: MESSAGE })),
+  { name: 'RFC 7352 §5.1', script: RFC7352_5_1, message: MESSAGE },
+  { name: 'RFC 7352 §5.2', script: RFC7352_5_2, message: ALERT },
+  { name: 'RFC 7352 §5.4 (event)', script: RFC7352_5_4, message: EVENT_42 },
+  { name: 'RFC 7352 §5.4 (ticket)', script: RFC7352_5_4, message: TICKET_42 },
+];
+
+test('the RFC 7352 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC7352_CASES);
+});
