@@ -36,7 +36,7 @@ export const include: ExtensionDef = {
       ext: 'include',
       pos: ['list'],
       check(node, ctx) {
-        // RFC 6609 §3.4: global needs "variables".
+        // RFC 6609 §3.4.1: global needs "variables".
         if (!ctx.has('variables')) ctx.error(node, 'global needs require "variables"');
         for (const n of node.pos[0] as string[]) if (!validVariableName(n, null)) ctx.error(node, `global: invalid variable name "${n}"`);
       },

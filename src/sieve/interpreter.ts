@@ -128,7 +128,7 @@ export async function execute(script: ScriptBody, msg: SieveMessage, env: SieveE
       const key = `${location}:${name}`;
       // RFC 6609 §3.2: with :once a script already included is not run again.
       if (once && included.has(key)) return undefined;
-      // RFC 6609 §3.2: including a script that is being run (a loop) is an error.
+      // RFC 6609 §3.1: including a script that is being run (a loop) is an error.
       if (includeStack.includes(key) || key === `personal:${script.name}`) throw new SieveRuntimeError(at, `include loop: "${name}" includes itself`);
       if (++includes > limits.maxIncludes) throw new SieveRuntimeError(at, `more than ${limits.maxIncludes} includes`);
       if (includeStack.length >= limits.maxNesting) throw new SieveRuntimeError(at, 'includes nested too deep');

@@ -1671,3 +1671,147 @@ const RFC7352_CASES: PigeonholeCase[] = [
 test('the RFC 7352 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC7352_CASES);
 });
+
+// RFC 6609 (include). The rendering shows the require lines of §3.2's scripts and §3.4.2's "set"
+// lines as running text (the line breaks after them are ours), the rest in <pre> verbatim.
+// RFC 6609 §3.2: the user's four personal scripts and the site's one.
+const RFC6609_3_2_DEFAULT = [
+  'require ["include"];',
+  '      include :personal "always_allow";',
+  '      include :global "spam_tests";',
+  '      include :personal "spam_tests";',
+  '      include :personal "mailing_lists";',
+  '',
+].join('\n');
+const RFC6609_3_2_ALWAYS_ALLOW = [
+  '      if address :is "from" "boss@example.com"',
+  '      {',
+  '          keep;',
+  '      }',
+  '      elsif address :is "from" "ceo@example.com"',
+  '      {',
+  '          keep;',
+  '      }',
+  '',
+].join('\n');
+const RFC6609_3_2_SPAM_TESTS = [
+  'require ["reject"];',
+  '      if header :contains "Subject" "XXXX"',
+  '      {',
+  '          reject "Subject XXXX is unacceptable.";',
+  '      }',
+  '      elsif address :is "from" "money@example.com"',
+  '      {',
+  '          reject "Mail from this sender is unwelcome.";',
+  '      }',
+  '',
+].join('\n');
+const RFC6609_3_2_MAILING_LISTS = [
+  'require ["fileinto"];',
+  '      if header :is "List-ID" "sieve.ietf.org"',
+  '      {',
+  '          fileinto "lists.sieve";',
+  '      }',
+  '      elsif header :is "List-ID" "ietf-imapext.imc.org"',
+  '      {',
+  '          fileinto "lists.imapext";',
+  '      }',
+  '',
+].join('\n');
+const RFC6609_3_2_SITE_SPAM_TESTS = [
+  'require ["reject"];',
+  '      if anyof (header :contains "Subject" "$$",',
+  '                header :contains "Subject" "Make money")',
+  '      {',
+  '          reject "No thank you.";',
+  '      }',
+  '',
+].join('\n');
+// RFC 6609 §3.4.1: the active script (its four <pre> blocks, one after the other) and "subject_tests".
+const RFC6609_3_4_1_ACTIVE = [
+  '      require ["fileinto", "include", "variables", "relational"];',
+  '      global "test";',
+  '      global "test_mailbox";',
+  '      set "test" "$$";',
+  '      include "subject_tests";',
+  '      set "test" "Make money";',
+  '      include "subject_tests";',
+  '      if string :count "eq" "${test_mailbox}" "1"',
+  '      {',
+  '          fileinto "${test_mailbox}";',
+  '          stop;',
+  '      }',
+  '',
+].join('\n');
+const RFC6609_3_4_1_SUBJECT_TESTS = [
+  '      require ["include", "variables"];',
+  '      global ["test", "test_mailbox"];',
+  '      if header :contains "Subject" "${test}"',
+  '      {',
+  '          set "test_mailbox" "spam-${test}";',
+  '      }',
+  '',
+].join('\n');
+// RFC 6609 §3.4.2: the first example (running text), and the second.
+const RFC6609_3_4_2_SET = 'require ["variables", "include"];\nset "global.i_am_on_vacation" "1";\n';
+const RFC6609_3_4_2_VACATION = [
+  '      require ["variables", "include", "vacation"];',
+  '      global "i_am_on_vacation";',
+  'set "global.i_am_on_vacation" "1";',
+  '      if string :is "${i_am_on_vacation}" "1"',
+  '      {',
+  '          vacation "It\'s true, I am on vacation.";',
+  '      }',
+  '',
+].join('\n');
+
+const PERSONAL_6609: Record<string, string> = { always_allow: RFC6609_3_2_ALWAYS_ALLOW, spam_tests: RFC6609_3_2_SPAM_TESTS, mailing_lists: RFC6609_3_2_MAILING_LISTS, subject_tests: RFC6609_3_4_1_SUBJECT_TESTS };
+const GLOBAL_6609: Record<string, string> = { spam_tests: RFC6609_3_2_SITE_SPAM_TESTS };
+const includes6609 = { loadInclude: async (name: string, location: 'personal' | 'global') => (location === 'personal' ? PERSONAL_6609 : GLOBAL_6609)[name] ?? null };
+const subject6609 = (s: string): string => MESSAGE.replace('Subject: our contract', `Subject: ${s}`);
+const FROM_BOSS_6609 = MESSAGE.replace('From: partner@example.net', 'From: boss@example.com');
+const FROM_MONEY = MESSAGE.replace('From: partner@example.net', 'From: money@example.com');
+const SIEVE_LIST = MESSAGE.replace('Subject: our contract', 'Subject: our contract\r\nList-ID: sieve.ietf.org');
+
+test('RFC 6609 §3.2: the default script runs the personal and site scripts in order', async () => {
+  for (const s of [RFC6609_3_2_DEFAULT, RFC6609_3_2_ALWAYS_ALLOW, RFC6609_3_2_SPAM_TESTS, RFC6609_3_2_MAILING_LISTS, RFC6609_3_2_SITE_SPAM_TESTS]) assert.deepEqual(compileErrors(s), []);
+  const run6609 = (msg: string) => actions(RFC6609_3_2_DEFAULT, { msg, env: includes6609 });
+  assert.deepEqual(await run6609(FROM_BOSS_6609), ['keep']);
+  assert.deepEqual(await run6609(subject6609('Make money fast')), ['reject "No thank you."']);
+  assert.deepEqual(await run6609(subject6609('XXXX offer')), ['reject "Subject XXXX is unacceptable."']);
+  assert.deepEqual(await run6609(FROM_MONEY), ['reject "Mail from this sender is unwelcome."']);
+  assert.deepEqual(await run6609(SIEVE_LIST), ['fileinto "lists.sieve"']);
+  assert.deepEqual(await run6609(MESSAGE), ['keep']);
+});
+
+test('RFC 6609 §3.4.1, §3.4.2: global variables carry the included script\'s result; "global." names the same variable', async () => {
+  const run341 = (msg: string) => actions(RFC6609_3_4_1_ACTIVE, { msg, env: includes6609 });
+  // "the test that matches last will leave its value in the test_mailbox variable".
+  assert.deepEqual(await run341(subject6609('$$$ Make money fast')), ['fileinto "spam-Make money"']);
+  assert.deepEqual(await run341(subject6609('$$$ now')), ['fileinto "spam-$$"']);
+  assert.deepEqual(await run341(MESSAGE), ['keep']);
+  assert.deepEqual(compileErrors(RFC6609_3_4_2_SET), []);
+  assert.deepEqual(await actions(RFC6609_3_4_2_SET, { msg: MESSAGE }), ['keep']);
+  const [vacation, keep] = await actions(RFC6609_3_4_2_VACATION, { msg: MESSAGE, from: 'partner@example.net', to: 'ken@example.org' });
+  assert.match(vacation!, /^vacation to "partner@example\.net" /);
+  assert.equal(keep, 'keep');
+});
+
+// The helper's Pigeonhole setup has personal scripts only: §3.2's scripts are compared one by one,
+// §3.4.1's with its include.
+const RFC6609_CASES: PigeonholeCase[] = [
+  { name: 'RFC 6609 §3.2 (always_allow)', script: RFC6609_3_2_ALWAYS_ALLOW, message: FROM_BOSS_6609 },
+  { name: 'RFC 6609 §3.2 (spam_tests, XXXX)', script: RFC6609_3_2_SPAM_TESTS, message: subject6609('XXXX offer') },
+  { name: 'RFC 6609 §3.2 (spam_tests, money@)', script: RFC6609_3_2_SPAM_TESTS, message: FROM_MONEY },
+  { name: 'RFC 6609 §3.2 (mailing_lists)', script: RFC6609_3_2_MAILING_LISTS, message: SIEVE_LIST },
+  { name: 'RFC 6609 §3.2 (site spam_tests)', script: RFC6609_3_2_SITE_SPAM_TESTS, message: subject6609('Make money fast') },
+  { name: 'RFC 6609 §3.4.1 (both match)', script: RFC6609_3_4_1_ACTIVE, message: subject6609('$$$ Make money fast'), personal: { subject_tests: RFC6609_3_4_1_SUBJECT_TESTS } },
+  { name: 'RFC 6609 §3.4.1 ($$)', script: RFC6609_3_4_1_ACTIVE, message: subject6609('$$$ now'), personal: { subject_tests: RFC6609_3_4_1_SUBJECT_TESTS } },
+  { name: 'RFC 6609 §3.4.1 (none)', script: RFC6609_3_4_1_ACTIVE, message: MESSAGE, personal: { subject_tests: RFC6609_3_4_1_SUBJECT_TESTS } },
+  { name: 'RFC 6609 §3.4.2 (set)', script: RFC6609_3_4_2_SET, message: MESSAGE },
+  { name: 'RFC 6609 §3.4.2 (vacation)', script: RFC6609_3_4_2_VACATION, message: MESSAGE, from: 'partner@example.net', to: 'ken@example.org' },
+];
+
+test('the RFC 6609 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC6609_CASES);
+});

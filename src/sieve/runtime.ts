@@ -92,7 +92,7 @@ export interface Runtime {
   requires: ReadonlySet<string>;
   /** Variables of the running script (lower-case names). */
   vars: Map<string, string>;
-  /** RFC 6609 §3.5: variables declared global, shared by all scripts of the run. */
+  /** RFC 6609 §3.4.1: variables declared global, shared by all scripts of the run. */
   globals: Map<string, string>;
   /** Names the running script declared global. */
   globalNames: Set<string>;

@@ -43,7 +43,7 @@ function applyModifiers(node: VNode, value: string): string {
 
 export function validVariableName(name: string, ctx: ValidateCtx | null): boolean {
   if (new RegExp(`^${IDENT}$`).test(name)) return true;
-  // RFC 6609 §3.5: the "global" namespace with the include extension.
+  // RFC 6609 §3.4.2: the "global" namespace with the include extension.
   return !!ctx?.has('include') && new RegExp(`^global\\.${IDENT}$`, 'i').test(name);
 }
 
