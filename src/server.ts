@@ -10,6 +10,7 @@ import { createAuthenticator } from './auth/index.js';
 import { createResolver } from './dns/resolver.js';
 import { createPipeline } from './checks/types.js';
 import { buildInboundChecks, createChecksStorage, observeJunkVerdicts } from './checks/index.js';
+import { startDkimKeySync } from './checks/dkim-key-store.js';
 import { createDkimSigner } from './checks/dkim-sign.js';
 import { openQueue } from './queue/index.js';
 import { createTlsProvider } from './net/tls.js';
@@ -156,6 +157,8 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
   queue.start();
   // Expired Sieve memory (vacation replies, duplicate ids, redirect counters) is pruned hourly.
   const sievePruner = startSieveMemoryPruning({ store, logger, now: ctx.now });
+  // With PostgreSQL the DKIM keys live in the database; this node's copy in data_dir/dkim, which the signer reads, follows it.
+  const stopDkimSync = startDkimKeySync(config.data_dir, store, (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not copy the DKIM keys from the database'));
   // The full-text index is filled in the background, after messages are stored (src/search).
   const indexer = store.textIndex ? new TextIndexer(store, store.textIndex, logger) : null;
   indexer?.start();
@@ -194,6 +197,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartSer
         await queue.stop(graceMs);
         stopVerdicts();
         await sievePruner.stop();
+        await stopDkimSync();
         await indexer?.stop();
         storeOpen = false;
         await store.close();

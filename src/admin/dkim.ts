@@ -1,10 +1,11 @@
-// DKIM keys of the local domains: list, generate, rotate, retire (src/checks/dkim-keys.ts keeps
-// them in data_dir/dkim/<domain>/). Used by `yubin dkim ...` and /api/v1/domains/{domain}/dkim.
+// DKIM keys of the local domains: list, generate, rotate, retire (src/checks/dkim-key-store.ts:
+// data_dir/dkim/<domain>/ with SQLite, the shared database with PostgreSQL). Used by `yubin dkim ...` and /api/v1/domains/{domain}/dkim.
 // Each result carries the TXT record to publish.
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Store } from '../store/types.js';
-import { dkimRecord, generateDomainKeys, listDomainKeys, retireDomainKey, rotateDomainKeys, type DkimKeyInfo } from '../checks/dkim-keys.js';
+import { dkimRecord, type DkimKeyInfo } from '../checks/dkim-keys.js';
+import { dkimKeyStore } from '../checks/dkim-key-store.js';
 import { NotFoundError, validate } from './errors.js';
 import { domainField, selectorField } from './fields.js';
 
@@ -36,29 +37,30 @@ export async function requireLocalDomain(store: Pick<Store, 'isLocalDomain'>, do
   if (!(await store.isLocalDomain(domain))) throw new NotFoundError(`${domain} is not a local domain (add it with "yubin domain add ${domain}")`);
 }
 
-export function listDkimKeys(config: Config, input: z.input<typeof DkimDomainInput>): DkimKeyView[] {
+export async function listDkimKeys(config: Config, store: Store, input: z.input<typeof DkimDomainInput>): Promise<DkimKeyView[]> {
   const { domain } = validate(DkimDomainInput, input);
-  return listDomainKeys(config.data_dir, domain).map(view);
+  return (await dkimKeyStore(config.data_dir, store).list(domain)).map(view);
 }
 
 /** The first RSA-2048 and Ed25519 keys of a local domain (refused when it has keys). */
 export async function generateDkimKeys(config: Config, store: Store, input: z.input<typeof DkimDomainInput>): Promise<DkimKeyView[]> {
   const { domain } = validate(DkimDomainInput, input);
   await requireLocalDomain(store, domain);
-  return generateDomainKeys(config.data_dir, domain).map(view);
+  return (await dkimKeyStore(config.data_dir, store).generate(domain)).map(view);
 }
 
 /** New RSA and Ed25519 selectors; the old ones keep signing until the new records are published. */
 export async function rotateDkimKeys(config: Config, store: Store, input: z.input<typeof DkimDomainInput>): Promise<DkimKeyView[]> {
   const { domain } = validate(DkimDomainInput, input);
   await requireLocalDomain(store, domain);
-  return rotateDomainKeys(config.data_dir, domain).map(view);
+  return (await dkimKeyStore(config.data_dir, store).rotate(domain)).map(view);
 }
 
 /** Deletes an old selector after rotation (its DNS record is withdrawn later). */
-export function retireDkimKey(config: Config, input: z.input<typeof DkimRetireInput>): { domain: string; selector: string } {
+export async function retireDkimKey(config: Config, store: Store, input: z.input<typeof DkimRetireInput>): Promise<{ domain: string; selector: string }> {
   const { domain, selector } = validate(DkimRetireInput, input);
-  if (!listDomainKeys(config.data_dir, domain).some((k) => k.selector === selector)) throw new NotFoundError(`${domain} has no DKIM selector ${selector}`);
-  retireDomainKey(config.data_dir, domain, selector);
+  const keys = dkimKeyStore(config.data_dir, store);
+  if (!(await keys.list(domain)).some((k) => k.selector === selector)) throw new NotFoundError(`${domain} has no DKIM selector ${selector}`);
+  await keys.retire(domain, selector);
   return { domain, selector };
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Store } from '../store/types.js';
 import { createResolver, type Resolver } from '../dns/resolver.js';
-import { listDomainKeys } from '../checks/dkim-keys.js';
+import { dkimKeyStore } from '../checks/dkim-key-store.js';
 import { dnsRecords, type DnsRecordCheck } from '../checks/dns-records.js';
 import { validate } from './errors.js';
 import { domainField } from './fields.js';
@@ -29,7 +29,7 @@ export function statusWord(s: DnsRecordCheck['status']): string {
 export async function checkDnsRecords(config: Config, store: Store, input: z.input<typeof DnsRecordsInput>, resolver?: Resolver): Promise<DnsRecordsResult> {
   const { domain } = validate(DnsRecordsInput, input);
   await requireLocalDomain(store, domain);
-  const keys = listDomainKeys(config.data_dir, domain);
+  const keys = await dkimKeyStore(config.data_dir, store).list(domain);
   const dns = resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout, tries: 1 });
   const records = await dnsRecords({ config, domain, keys, resolver: dns });
   return { domain, hostname: config.hostname, dkimKeys: keys.length > 0, records };

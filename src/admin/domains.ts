@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Store } from '../store/types.js';
 import { describeRoleMailboxes } from '../store/recipients.js';
-import { ensureDomainKeys } from '../checks/dkim-keys.js';
+import { dkimKeyStore } from '../checks/dkim-key-store.js';
 import { validate } from './errors.js';
 import { domainField } from './fields.js';
 
@@ -31,8 +31,8 @@ export async function addDomain(config: Config, store: Store, input: z.input<typ
   const { domain } = validate(DomainInput, input);
   await store.addDomain(domain);
   const roleMailboxes = await describeRoleMailboxes(store, domain);
-  // Every new local domain gets its DKIM keys at once (src/checks/dkim-keys.ts).
-  const keys = ensureDomainKeys(config.data_dir, domain);
+  // Every new local domain gets its DKIM keys at once (src/checks/dkim-key-store.ts).
+  const keys = await dkimKeyStore(config.data_dir, store).ensure(domain);
   return { domain, dkimSelectors: keys.map((k) => k.selector), roleMailboxes };
 }
 

@@ -3,7 +3,7 @@
 // makes two selectors, RSA-2048 (RFC 8301 §3.2: at least 1024, 2048 recommended) and Ed25519
 // (RFC 8463). Rotation adds a new generation and keeps the old one until it is retired.
 import { generateKeyPairSync, createPublicKey, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, renameSync, chmodSync, existsSync, unlinkSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync, chmodSync, existsSync, unlinkSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
@@ -33,7 +33,7 @@ export class DkimKeyError extends Error {
   }
 }
 
-function checkDomain(domain: string): string {
+export function checkDomain(domain: string): string {
   const d = domain.trim().toLowerCase().replace(/\.$/, '');
   if (!DOMAIN.test(d)) throw new DkimKeyError(`malformed domain: ${JSON.stringify(domain)}`);
   return d;
@@ -78,6 +78,32 @@ function stamp(now: Date): string {
   return now.toISOString().slice(0, 10).replace(/-/g, '');
 }
 
+/** A key with its PEM, as the PostgreSQL backend keeps it (src/checks/state/dkim.ts). */
+export interface DkimKeyMaterial {
+  selector: string;
+  algorithm: DkimAlgorithm;
+  created: Date;
+  /** PKCS#8 PEM private key. */
+  pem: string;
+}
+
+/** One generation's fresh key pairs, not yet named: RSA-2048 and Ed25519. CPU-heavy (RSA). */
+export function newKeyPairs(): Array<{ algorithm: DkimAlgorithm; pem: string }> {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ed = generateKeyPairSync('ed25519');
+  return [
+    { algorithm: 'rsa-sha256', pem: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+    { algorithm: 'ed25519-sha256', pem: ed.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+  ];
+}
+
+/** Names a generation: y<yyyymmdd>r / y<yyyymmdd>e, or y<yyyymmdd>n<i>r/e when those are taken. */
+export function nameGeneration(pairs: Array<{ algorithm: DkimAlgorithm; pem: string }>, taken: ReadonlySet<string>, now: Date): DkimKeyMaterial[] {
+  let base = `y${stamp(now)}`;
+  for (let i = 2; taken.has(`${base}r`) || taken.has(`${base}e`); i++) base = `y${stamp(now)}n${i}`;
+  return pairs.map((p) => ({ selector: `${base}${p.algorithm === 'rsa-sha256' ? 'r' : 'e'}`, algorithm: p.algorithm, created: now, pem: p.pem }));
+}
+
 /** Creates a new generation: an RSA-2048 and an Ed25519 key with fresh selectors. */
 function addGeneration(dataDir: string, domain: string, now: Date): DkimKeyInfo[] {
   const d = checkDomain(domain);
@@ -85,19 +111,58 @@ function addGeneration(dataDir: string, domain: string, now: Date): DkimKeyInfo[
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const file = readKeysFile(dir);
-  const taken = new Set(file.keys.map((k) => k.selector));
-  let base = `y${stamp(now)}`;
-  for (let i = 2; taken.has(`${base}r`) || taken.has(`${base}e`); i++) base = `y${stamp(now)}n${i}`;
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const ed = generateKeyPairSync('ed25519');
-  const made: Array<{ selector: string; algorithm: DkimAlgorithm; pem: string }> = [
-    { selector: `${base}r`, algorithm: 'rsa-sha256', pem: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
-    { selector: `${base}e`, algorithm: 'ed25519-sha256', pem: ed.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
-  ];
+  const made = nameGeneration(newKeyPairs(), new Set(file.keys.map((k) => k.selector)), now);
   for (const m of made) writePrivate(join(dir, `${m.selector}.pem`), m.pem);
   file.keys.push(...made.map((m) => ({ selector: m.selector, algorithm: m.algorithm, created: now.toISOString() })));
   writePrivate(join(dir, 'keys.json'), JSON.stringify(file, null, 2) + '\n');
   return made.map((m) => ({ domain: d, selector: m.selector, algorithm: m.algorithm, created: now, path: join(dir, `${m.selector}.pem`) }));
+}
+
+/**
+ * Makes data_dir/dkim/<domain>/ hold exactly `keys` (the PostgreSQL backend's copy on each node,
+ * which the signer and the ARC sealer read): the PEM files written (0600, atomically), keys.json
+ * replaced, the files of selectors no longer listed removed.
+ */
+export function mirrorDomainKeys(dataDir: string, domain: string, keys: readonly DkimKeyMaterial[]): DkimKeyInfo[] {
+  const d = checkDomain(domain);
+  const dir = domainKeyDir(dataDir, d);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  for (const k of keys) {
+    if (!SELECTOR.test(k.selector)) throw new DkimKeyError(`malformed selector: ${JSON.stringify(k.selector)}`);
+    const p = join(dir, `${k.selector}.pem`);
+    if (!existsSync(p) || readFileSync(p, 'utf8') !== k.pem) writePrivate(p, k.pem);
+  }
+  const old = readKeysFile(dir).keys;
+  const json = JSON.stringify({ keys: keys.map((k) => ({ selector: k.selector, algorithm: k.algorithm, created: k.created.toISOString() })) }, null, 2) + '\n';
+  writePrivate(join(dir, 'keys.json'), json);
+  const kept = new Set(keys.map((k) => k.selector));
+  for (const o of old) {
+    const p = join(dir, `${o.selector}.pem`);
+    if (!kept.has(o.selector) && SELECTOR.test(o.selector) && existsSync(p)) unlinkSync(p);
+  }
+  return listDomainKeys(dataDir, d);
+}
+
+/** The keys of data_dir/dkim/<domain>/ with their PEMs (to import them into the database). */
+export function readDomainKeyMaterial(dataDir: string, domain: string): DkimKeyMaterial[] {
+  return listDomainKeys(dataDir, domain).map((k) => ({ selector: k.selector, algorithm: k.algorithm, created: k.created, pem: readPrivateKey(k) }));
+}
+
+/** The domains that have a key directory under data_dir/dkim. */
+export function listKeyDomains(dataDir: string): string[] {
+  const root = join(dataDir, 'dkim');
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && DOMAIN.test(e.name))
+    .map((e) => e.name);
+}
+
+/** Checks a selector before it is used in a path or a query. */
+export function checkSelector(selector: string): string {
+  const s = selector.toLowerCase();
+  if (!SELECTOR.test(s)) throw new DkimKeyError(`malformed selector: ${JSON.stringify(selector)}`);
+  return s;
 }
 
 /** `yubin dkim generate`: the first keys of a domain; refuses if it has keys already. */

@@ -1,5 +1,6 @@
 // `yubin dkim generate|rotate|list|retire DOMAIN`: the DKIM keys of a local domain, kept in
-// data_dir/dkim/<domain>/ with mode 0600 (src/checks/dkim-keys.ts). Each prints the DNS records
+// data_dir/dkim/<domain>/ with mode 0600 (src/checks/dkim-keys.ts), or with the PostgreSQL store
+// in the shared database (src/checks/dkim-key-store.ts). Each prints the DNS records
 // to publish; `yubin dns-records DOMAIN` shows whether they are published. The operations are
 // src/admin/dkim.ts, shared with the admin API.
 import type { Command } from 'commander';
@@ -40,7 +41,8 @@ export function register(program: Command): void {
     .description('list the selectors of a domain and their DNS records')
     .action(
       action(async (name: string, _o: unknown, cmd: Command) => {
-        const keys = listDkimKeys(configOf(cmd), { domain: name });
+        const config = configOf(cmd);
+        const keys = await withStore(config, (store) => listDkimKeys(config, store, { domain: name }));
         if (!keys.length) {
           const d = name.trim().toLowerCase().replace(/\.$/, '');
           throw new UsageError(`${d} has no DKIM keys (create them with "yubin dkim generate ${d}")`);
@@ -53,7 +55,8 @@ export function register(program: Command): void {
     .description('delete an old selector after rotation (withdraw its DNS record later)')
     .action(
       action(async (name: string, selector: string, _o: unknown, cmd: Command) => {
-        const r = retireDkimKey(configOf(cmd), { domain: name, selector });
+        const config = configOf(cmd);
+        const r = await withStore(config, (store) => retireDkimKey(config, store, { domain: name, selector }));
         say(`DKIM selector ${r.selector} of ${r.domain} retired`);
       }),
     );

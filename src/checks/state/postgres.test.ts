@@ -1,40 +1,20 @@
 // The checks' state on PostgreSQL is shared by every node: a triplet greylisted through node A
 // passes on node B once the delay is over, and rate-limit counts added on one node count on the
 // other. Two PostgresStores ("nodes") on one throwaway database, each with its own data_dir.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createChecksStorage, type ChecksStorage } from '../storage.js';
-import { openPostgresStore } from '../../store/postgres/open.js';
-import type { Store } from '../../store/types.js';
 import { createLogger } from '../../log/logger.js';
-import { databaseFor, openTestStore, PG_TEST_URL_ENV, postgresUnavailable, startCluster } from '../../../test/helpers/postgres.js';
+import { pgTestNodes } from '../../../test/helpers/pg-nodes.js';
 
-const cluster = await startCluster();
+const nodes = await pgTestNodes('checks state on PostgreSQL');
 
-if (!cluster) {
-  it('checks state on PostgreSQL', { skip: postgresUnavailable }, () => undefined);
-} else {
-  process.env[PG_TEST_URL_ENV] = cluster.baseUrl;
-  const stores: Store[] = [];
-  const dirs: string[] = [];
-  after(async () => {
-    for (const s of stores) await s.close().catch(() => undefined);
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-    await cluster.stop();
-  });
+if (nodes) {
   const logger = createLogger('silent');
 
   async function twoNodes(): Promise<[ChecksStorage, ChecksStorage]> {
-    const dirA = await mkdtemp(join(tmpdir(), 'yubin-checks-a-'));
-    const dirB = await mkdtemp(join(tmpdir(), 'yubin-checks-b-'));
-    dirs.push(dirA, dirB);
-    const a = await openTestStore(dirA);
-    const b = await openPostgresStore({ url: `${cluster!.baseUrl}${databaseFor(dirA)}`, dataDir: dirB, poolSize: 4 });
-    stores.push(a, b);
-    return [createChecksStorage(dirA, logger, a), createChecksStorage(dirB, logger, b)];
+    const [a, b] = await nodes!();
+    return [createChecksStorage(a.dir, logger, a.store), createChecksStorage(b.dir, logger, b.store)];
   }
 
   describe('checks state on PostgreSQL, two nodes', () => {

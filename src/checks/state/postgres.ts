@@ -1,6 +1,6 @@
 // The checks' state in the shared PostgreSQL database (docs/store.md "PostgreSQL"): greylisting
-// triplets and hourly rate-limit counters, so every node sees what the others have counted. Its
-// own migration module ("checks"), run by the first node that needs it; the tables sit beside
+// triplets and hourly rate-limit counters (here), DKIM keys (dkim.ts), so every node sees what
+// the others have counted and signs with the same keys. Its own migration module ("checks"), run by the first node that needs it; the tables sit beside
 // the store's in the database of [store] url.
 import type { Pool } from '../../db/postgres/pool.js';
 import { runPgMigrations, type PgMigration } from '../../db/postgres/migrate.js';
@@ -22,6 +22,16 @@ export const PG_CHECKS_MIGRATIONS: PgMigration[] = [
      key TEXT NOT NULL, bucket BIGINT NOT NULL, n BIGINT NOT NULL,
      PRIMARY KEY (key, bucket));
    CREATE INDEX checks_rate_bucket ON checks_rate (bucket);`,
+  },
+  {
+    version: 2,
+    name: 'dkim keys',
+    // One row per selector of a local domain (src/checks/state/dkim.ts); the PEM is the PKCS#8 private key.
+    sql: `CREATE TABLE checks_dkim_keys (
+     domain TEXT NOT NULL, selector TEXT NOT NULL,
+     algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256', 'ed25519-sha256')),
+     created BIGINT NOT NULL, pem TEXT NOT NULL,
+     PRIMARY KEY (domain, selector));`,
   },
 ];
 

@@ -124,7 +124,7 @@ export const API_ROUTES: ApiRoute[] = [
   { method: 'delete', path: '/queue/{id}', tag: 'queue', summary: 'Remove a message from the queue silently (POST .../bounce notifies the sender)', input: QueueIdInput, run: (d, i) => deleteQueued(d.queue, i as In<typeof QueueIdInput>) },
 
   // DKIM
-  { method: 'get', path: '/domains/{domain}/dkim', tag: 'dkim', summary: "List a domain's DKIM selectors and their TXT records", input: DkimDomainInput, run: (d, i) => listDkimKeys(d.config, i as In<typeof DkimDomainInput>) },
+  { method: 'get', path: '/domains/{domain}/dkim', tag: 'dkim', summary: "List a domain's DKIM selectors and their TXT records", input: DkimDomainInput, run: (d, i) => listDkimKeys(d.config, d.store, i as In<typeof DkimDomainInput>) },
   { method: 'post', path: '/domains/{domain}/dkim', tag: 'dkim', summary: 'Create the first RSA-2048 and Ed25519 keys of a local domain', input: DkimDomainInput, status: 201, run: (d, i) => generateDkimKeys(d.config, d.store, i as In<typeof DkimDomainInput>) },
   {
     method: 'post',
@@ -135,7 +135,7 @@ export const API_ROUTES: ApiRoute[] = [
     status: 201,
     run: (d, i) => rotateDkimKeys(d.config, d.store, i as In<typeof DkimDomainInput>),
   },
-  { method: 'delete', path: '/domains/{domain}/dkim/{selector}', tag: 'dkim', summary: 'Retire an old selector after rotation', input: DkimRetireInput, run: (d, i) => retireDkimKey(d.config, i as In<typeof DkimRetireInput>) },
+  { method: 'delete', path: '/domains/{domain}/dkim/{selector}', tag: 'dkim', summary: 'Retire an old selector after rotation', input: DkimRetireInput, run: (d, i) => retireDkimKey(d.config, d.store, i as In<typeof DkimRetireInput>) },
 
   // DNS records
   {
