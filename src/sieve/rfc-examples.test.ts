@@ -1947,3 +1947,35 @@ const RFC5235_CASES: PigeonholeCase[] = [
 test('the RFC 5235 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
   await compareWithPigeonhole(t, RFC5235_CASES);
 });
+
+// RFC 5183 (environment). Its two examples are single tests in <pre> blocks, with "{ ... }" for
+// the block; as printed "..." is not Sieve. Here each is kept as printed and, for running, the
+// "..." is replaced by a fileinto and a require line is added (ours).
+const RFC5183_4 = '     if environment :contains "item" "" { ... }\n';
+const RFC5183_5 = '     if environment :matches "remote-host" "*.example.com" { ... }\n';
+const environmentRun = (example: string, item?: string): string =>
+  `require ["environment", "fileinto"];\n${(item === undefined ? example : example.replace('"item"', `"${item}"`)).replace('{ ... }', '{ fileinto "true"; }')}`;
+
+test('RFC 5183 §4, §5: as printed "{ ... }" is a parse error; :contains "" is true exactly for known items; remote-host :matches', async () => {
+  assert.equal(compileErrors(`require "environment";\n${RFC5183_4}`).length > 0, true);
+  assert.equal(compileErrors(`require "environment";\n${RFC5183_5}`).length > 0, true);
+  for (const item of ['domain', 'host', 'location', 'name', 'phase']) assert.deepEqual(await actions(environmentRun(RFC5183_4, item), { msg: MESSAGE }), ['fileinto "true"'], item);
+  // "item" itself is no environment item: the test fails, and no error.
+  assert.deepEqual(await actions(environmentRun(RFC5183_4), { msg: MESSAGE }), ['keep']);
+  assert.deepEqual(await actions(environmentRun(RFC5183_4, 'vnd.acme.rocket-sled-status'), { msg: MESSAGE }), ['keep']);
+  const remote = (host: string) => ({ msg: MESSAGE, env: { environment: { domain: 'example.org', host: 'mx.example.org', 'remote-host': host } } });
+  assert.deepEqual(await actions(environmentRun(RFC5183_5), remote('mail.example.com')), ['fileinto "true"']);
+  assert.deepEqual(await actions(environmentRun(RFC5183_5), remote('mail.example.net')), ['keep']);
+  assert.deepEqual(await actions(environmentRun(RFC5183_5), { msg: MESSAGE }), ['keep']);
+});
+
+// sieve-test runs without a client connection (no remote-host for either).
+const RFC5183_CASES: PigeonholeCase[] = [
+  ...['domain', 'host', 'location', 'phase'].map((item) => ({ name: `RFC 5183 §4 (${item})`, script: environmentRun(RFC5183_4, item), message: MESSAGE })),
+  { name: 'RFC 5183 §4 ("item")', script: environmentRun(RFC5183_4), message: MESSAGE },
+  { name: 'RFC 5183 §5 (no remote-host)', script: environmentRun(RFC5183_5), message: MESSAGE },
+];
+
+test('the RFC 5183 examples: Yubin and Pigeonhole take the same actions', { skip: SIEVE_TEST ? false : PIGEONHOLE_MISSING }, async (t) => {
+  await compareWithPigeonhole(t, RFC5183_CASES);
+});
