@@ -4,7 +4,7 @@ import type { Store } from './store/types.js';
 import type { Authenticator } from './auth/types.js';
 import type { Outbound } from './queue/types.js';
 import type { Resolver } from './dns/resolver.js';
-import type { CheckPipeline } from './checks/types.js';
+import type { CheckPipeline } from './pipeline/types.js';
 import type { Logger } from './log/logger.js';
 import type { Metrics } from './http/metrics.js';
 

@@ -8,7 +8,7 @@ import type { SessionFactory } from './net/transport.js';
 import { openStore } from './store/index.js';
 import { createAuthenticator } from './auth/index.js';
 import { createResolver } from './dns/resolver.js';
-import { createPipeline } from './checks/types.js';
+import { createPipeline } from './pipeline/types.js';
 import { buildInboundChecks, createChecksStorage, observeJunkVerdicts } from './checks/index.js';
 import { startDkimKeySync } from './checks/dkim-key-store.js';
 import { createDkimSigner } from './checks/dkim-sign.js';

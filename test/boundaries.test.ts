@@ -1,9 +1,8 @@
-// Module boundaries (issue 11, docs/design.md): a protocol folder (src/imap, src/pop3, src/smtp)
-// imports neither another protocol's folder nor src/checks. The checks reach the protocols only
-// through the context (ctx.checks, the SMTP pipeline) and the store's events (Junk verdicts).
-// SMTP may import src/checks/types.ts, the contract of the pipeline it runs. Any other crossing
-// must be listed in KNOWN (or KNOWN_PATTERNS) below with its reason, and a listed one no longer
-// made fails too, so the list only shrinks.
+// Module boundaries (issue 11, docs/design.md): a protocol folder (src/imap, src/pop3, src/smtp,
+// src/managesieve) imports neither another protocol's folder nor src/checks. The checks reach the
+// protocols only through the context (ctx.checks: the SMTP session runs the pipeline whose contract
+// is src/pipeline/types.ts) and the store's events (Junk verdicts); forwarding (SRS, ARC sealing)
+// is src/forward. Tests that need the real checks live in test/, not in a protocol folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,34 +10,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PROTOCOLS = ['imap', 'pop3', 'smtp'] as const;
-/** The checks pipeline's contract, which SMTP runs through ctx.checks. */
-const SMTP_MAY_IMPORT = new Set(['src/checks/types.ts']);
-
-/** Imports made today that break the rule, "file -> target", each to be removed by its owner. */
-const KNOWN = new Map<string, string>([
-  // SMTP session internals (being refactored onto the shared session core): sender rewriting and
-  // ARC sealing of forwarded mail are check-module code the SMTP delivery calls directly.
-  ['src/smtp/server/commands/rcpt.ts -> src/checks/srs.ts', 'SrsError: bounce-address validation at RCPT TO'],
-  ['src/smtp/server/forward.ts -> src/checks/srs.ts', 'createSrs: SRS rewriting of forwarded mail'],
-  ['src/smtp/server/forward.ts -> src/checks/arc-seal.ts', 'arcSealForwarded: ARC sealing of forwarded mail'],
-  // Tests that build real checks as fixtures.
-  ['src/smtp/server/checks-wiring.test.ts -> src/checks/index.ts', 'test: the real inbound checks wired to a session'],
-  ['src/smtp/server/forward.test.ts -> src/checks/srs.ts', 'test: decodes SRS addresses'],
-  ['src/smtp/server/forward.test.ts -> src/checks/dkim-keys.ts', 'test: DKIM keys for the ARC seal'],
-]);
-/** The same, for an importer that may move between files: "pattern -> target". */
-const KNOWN_PATTERNS: Array<{ from: RegExp; to: string; why: string }> = [
-  // An IMAP test that reads the Junk verdict log (moving between IMAP test files as they are
-  // split); test/integration/junk-verdicts.test.ts covers the same from outside src/imap.
-  { from: /^src\/imap\/.*\.test\.ts$/, to: 'src/checks/index.ts', why: 'test: reads the Junk verdict log' },
-];
-
-function isKnown(crossing: string): boolean {
-  if (KNOWN.has(crossing)) return true;
-  const [from, to] = crossing.split(' -> ');
-  return KNOWN_PATTERNS.some((k) => k.from.test(from!) && k.to === to);
-}
+const PROTOCOLS = ['imap', 'pop3', 'smtp', 'managesieve'] as const;
 
 /** Module specifiers a TypeScript source imports or re-exports (static, dynamic, side-effect). */
 function importsOf(source: string): string[] {
@@ -67,7 +39,7 @@ function crossings(): string[] {
         const [top, folder] = to.split('/');
         if (top !== 'src') continue;
         const otherProtocol = (PROTOCOLS as readonly string[]).includes(folder!) && folder !== own;
-        const checks = folder === 'checks' && !(own === 'smtp' && SMTP_MAY_IMPORT.has(to));
+        const checks = folder === 'checks';
         if (otherProtocol || checks) found.push(`${from} -> ${to}`);
       }
     }
@@ -90,15 +62,9 @@ const m = await import('../../checks/index.js');
   assert.deepEqual(importsOf(src).slice(0, 6), ['../../checks/types.js', '../pop3/x.js', './y.js', '../../smtp/z.js', './side-effect.js', '../../checks/index.js']);
 });
 
-test('no protocol folder imports another protocol or the checks (beyond the listed exceptions)', () => {
+test('no protocol folder imports another protocol or the checks', () => {
   const found = crossings();
-  const unexpected = found.filter((c) => !isKnown(c));
-  assert.deepEqual(unexpected, [], `protocol code imports across a boundary:\n${unexpected.join('\n')}\n(go through ServerContext or the store's events instead)`);
-  const stale = [
-    ...[...KNOWN.keys()].filter((k) => !found.includes(k)),
-    ...KNOWN_PATTERNS.filter((k) => !found.some((c) => c.endsWith(` -> ${k.to}`) && k.from.test(c.split(' -> ')[0]!))).map((k) => `${k.from} -> ${k.to}`),
-  ];
-  assert.deepEqual(stale, [], `listed exceptions no longer made; remove them from KNOWN in ${relative(ROOT, fileURLToPath(import.meta.url))}`);
+  assert.deepEqual(found, [], `protocol code imports across a boundary:\n${found.join('\n')}\n(go through ServerContext or the store's events instead)`);
 });
 
 // dist/ ships no test code (issue 11): what the build compiles (tsconfig.json) never imports a test

@@ -16,6 +16,6 @@ export { createChecksStorage, type ChecksStorage } from './storage.js';
 export { observeJunkVerdicts } from './junk-verdicts.js';
 export { createPipeline } from './types.js';
 export { verdictForMove, recordMoveVerdicts } from './spam.js';
-export { createSrs } from './srs.js';
-export { arcSealForwarded } from './arc-seal.js';
+export { createSrs } from '../forward/srs.js';
+export { arcSealForwarded } from '../forward/arc-seal.js';
 export { ensureDomainKeys } from './dkim-keys.js';

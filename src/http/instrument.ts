@@ -4,7 +4,7 @@
 // durations).
 import { performance } from 'node:perf_hooks';
 import type { Authenticator } from '../auth/types.js';
-import type { CheckPipeline } from '../checks/types.js';
+import type { CheckPipeline } from '../pipeline/types.js';
 import type { ListenerName } from '../config/schema.js';
 import type { Session, SessionFactory } from '../net/transport.js';
 import type { Store } from '../store/types.js';

@@ -4,7 +4,7 @@
 import type { DNSResolver } from 'mailauth';
 import { verifyMessage, type VerifyInput } from '../checks/spf-dkim-dmarc.js';
 import { dkimSignatures, type SignatureSpec } from '../checks/dkim-sign.js';
-import { sealHeaders, type SealSpec } from '../checks/arc-seal.js';
+import { sealHeaders, type SealSpec } from '../forward/arc-seal.js';
 
 export interface JobContext {
   /** DNS for mailauth: in a worker, each query is answered by the main thread's resolver. */

@@ -11,12 +11,12 @@ import { Readable } from 'node:stream';
 import type { DNSResolver } from 'mailauth';
 import { silentLogger } from '../log/logger.js';
 import { dkimSignatures } from '../checks/dkim-sign.js';
-import { sealHeaders } from '../checks/arc-seal.js';
+import { sealHeaders } from '../forward/arc-seal.js';
 import { authenticateMessage } from '../checks/spf-dkim-dmarc.js';
 import { validateConfig } from '../config/load.js';
 import { createWorkerPool, WorkerBusyError, WorkerPoolClosedError, WorkerTimeoutError, type WorkerPool } from './pool.js';
 import { registerPool, unregisterPool } from './registry.js';
-import { arcSealForwarded } from '../checks/arc-seal.js';
+import { arcSealForwarded } from '../forward/arc-seal.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'yubin-workers-'));
 const pools: WorkerPool[] = [];

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { openStore } from '../../src/store/index.js';
 import { createAuthenticator, hashPassword } from '../../src/auth/index.js';
 import type { Account, Store } from '../../src/store/types.js';
-import type { CheckPipeline } from '../../src/checks/types.js';
+import type { CheckPipeline } from '../../src/pipeline/types.js';
 import type { Outbound } from '../../src/queue/types.js';
 import { createPop3Session } from '../../src/pop3/session.js';
 import { PipeTransport } from './pipe.js';

@@ -11,7 +11,7 @@ import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import type { Authenticator } from '../../src/auth/types.js';
 import { createAuthenticator } from '../../src/auth/index.js';
-import { createPipeline, type Check } from '../../src/checks/types.js';
+import { createPipeline, type Check } from '../../src/pipeline/types.js';
 import type { Outbound, OutboundMessage } from '../../src/queue/types.js';
 import { createResolver, type Resolver } from '../../src/dns/resolver.js';
 import { silentLogger } from '../../src/log/logger.js';

@@ -11,7 +11,7 @@ import { createResolver } from '../../src/dns/resolver.js';
 import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { buildInboundChecks } from '../../src/checks/index.js';
-import { createPipeline } from '../../src/checks/types.js';
+import { createPipeline } from '../../src/pipeline/types.js';
 import { closeChecksDbs } from '../../src/checks/db.js';
 import { createDkimSigner } from '../../src/checks/dkim-sign.js';
 import { dkimRecord, ensureDomainKeys, generateDomainKeys, listDomainKeys, retireDomainKey, rotateDomainKeys } from '../../src/checks/dkim-keys.js';
@@ -151,8 +151,8 @@ test('forwarding through an alias: SRS makes SPF pass at the next hop, the ARC s
   const received = v.headers!.map((h) => h + '\r\n').join('') + original;
 
   // forwarded: SRS envelope sender, ARC seal by fwd.test
-  const { srsForward } = await import('../../src/checks/srs.js');
-  const { arcSealForwarded } = await import('../../src/checks/arc-seal.js');
+  const { srsForward } = await import('../../src/forward/srs.js');
+  const { arcSealForwarded } = await import('../../src/forward/arc-seal.js');
   const sender = srsForward('alice@a.test', { secret: 's', domain: 'fwd.test' });
   const seal = await arcSealForwarded({ config: fwdConfig, domain: 'fwd.test', message: () => Readable.from([Buffer.from(received)]) });
   assert.match(seal, /^ARC-Seal: i=1; /m);

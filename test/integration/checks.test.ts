@@ -11,7 +11,7 @@ import { createResolver } from '../../src/dns/resolver.js';
 import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { buildInboundChecks } from '../../src/checks/index.js';
-import { createPipeline, type CheckData, type CheckPipeline, type CheckTransaction } from '../../src/checks/types.js';
+import { createPipeline, type CheckData, type CheckPipeline, type CheckTransaction } from '../../src/pipeline/types.js';
 import { closeChecksDbs } from '../../src/checks/db.js';
 import type { Store } from '../../src/store/types.js';
 import { dkimSignatures } from '../../src/checks/dkim-sign.js';

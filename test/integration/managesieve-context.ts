@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { openStore } from '../../src/store/index.js';
 import { createAuthenticator, hashPassword } from '../../src/auth/index.js';
 import type { Account, Store } from '../../src/store/types.js';
-import type { CheckPipeline } from '../../src/checks/types.js';
+import type { CheckPipeline } from '../../src/pipeline/types.js';
 import type { Outbound } from '../../src/queue/types.js';
 import { createManageSieveSession } from '../../src/managesieve/session.js';
 import { PipeTransport } from '../helpers/pipe.js';

@@ -1,8 +1,7 @@
-// COPY and MOVE (RFC 9051 §6.4.7, RFC 6851), COPYUID (RFC 4315), quota, Junk verdicts.
+// COPY and MOVE (RFC 9051 §6.4.7, RFC 6851), COPYUID (RFC 4315), quota. Junk verdicts from IMAP
+// moves: test/integration/imap-junk-verdicts.test.ts (outside src/imap: it reads the checks' log).
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { useImapContext, createImapTestContext, message, USER } from '../../../test/helpers/imap-context.js';
-import { openSpamPrefs } from '../../checks/index.js';
+import { useImapContext, createImapTestContext, message } from '../../../test/helpers/imap-context.js';
 
 const t = useImapContext();
 
@@ -35,20 +34,3 @@ test('quota: COPY over quota is refused with OVERQUOTA and nothing copied', asyn
   }
 });
 
-test('moving mail into and out of Junk is remembered as the user\'s verdict', async () => {
-  const c = await t.connect();
-  await c.login();
-  (await c.cmd('SELECT INBOX')).ok();
-  const u = await c.append('INBOX', message('Verdict'));
-  (await c.cmd('NOOP')).ok();
-  const mv = (await c.cmd(`UID MOVE ${u} Junk`)).ok();
-  const junkUid = Number(/COPYUID \d+ \d+ (\d+)/.exec(mv.text)![1]);
-  const prefs = openSpamPrefs(t.ctx.config.data_dir);
-  const [blob] = (await t.store.getMessages((await t.store.getMailbox(t.accountId, 'Junk'))!.id, [junkUid])).map((m) => m.blobId);
-  assert.deepEqual(prefs.listVerdicts(USER).map((v) => [v.blobId, v.verdict]), [[blob, 'spam']]);
-  (await c.cmd('SELECT Junk')).ok();
-  (await c.cmd(`UID COPY ${junkUid} Archive`)).ok();
-  assert.deepEqual(prefs.listVerdicts(USER).map((v) => v.verdict).sort(), ['ham', 'spam']);
-  (await c.cmd(`UID COPY ${junkUid} Trash`)).ok();
-  assert.equal(prefs.listVerdicts(USER).length, 2, 'into Trash says nothing');
-});

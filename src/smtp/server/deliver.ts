@@ -4,7 +4,7 @@
 // deliver local recipients into their mailboxes and hand remote ones to the outbound queue.
 // Nothing here replies 250: the caller does, after this resolves (everything durable).
 import type { ServerContext } from '../../context.js';
-import type { CheckData, CheckVerdict } from '../../checks/types.js';
+import type { CheckData, CheckVerdict } from '../../pipeline/types.js';
 import type { OutboundRecipient } from '../../queue/types.js';
 import { composeDsn, wantsNotify, type DsnRecipientReport } from '../../queue/dsn.js';
 import type { BlobWriter, DeliveryTarget, StagedBlob } from '../../store/types.js';

@@ -4,8 +4,8 @@
 // carries our Authentication-Results. Bounces to our SRS addresses are reversed at RCPT.
 import { Readable } from 'node:stream';
 import type { Config } from '../../config/schema.js';
-import { createSrs, type Srs } from '../../checks/srs.js';
-import { arcSealForwarded } from '../../checks/arc-seal.js';
+import { createSrs, type Srs } from '../../forward/srs.js';
+import { arcSealForwarded } from '../../forward/arc-seal.js';
 import { messageChunks, type IntakeResult } from './intake.js';
 
 const srsByConfig = new WeakMap<Config, Srs>();

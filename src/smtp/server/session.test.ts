@@ -5,7 +5,7 @@ import { PipeTransport } from '../../../test/helpers/pipe.js';
 import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
 import { cmd } from '../../../test/helpers/smtp-transcript.js';
 import { MSG, open, send, setup } from '../../../test/helpers/smtp-session.js';
-import type { Check } from '../../checks/types.js';
+import type { Check } from '../../pipeline/types.js';
 import { startDnsServer } from '../../../test/helpers/dns-server.js';
 import { createResolver } from '../../dns/resolver.js';
 

@@ -9,7 +9,7 @@ import type { ServerContext } from '../../context.js';
 import type { Session, Transport } from '../../net/transport.js';
 import { LineSession, type EndReason, type TakeOptions } from '../../net/line-session.js';
 import type { Account } from '../../store/types.js';
-import type { CheckConnection, CheckTransaction } from '../../checks/types.js';
+import type { CheckConnection, CheckTransaction } from '../../pipeline/types.js';
 import { InputBuffer } from '../wire/framer.js';
 import { formatReply, SmtpError } from '../wire/reply.js';
 import { hasControl, splitCommand } from '../wire/command.js';

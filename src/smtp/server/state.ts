@@ -2,7 +2,7 @@
 import type { ServerContext } from '../../context.js';
 import type { Transport } from '../../net/transport.js';
 import type { Account } from '../../store/types.js';
-import type { CheckConnection, CheckTransaction } from '../../checks/types.js';
+import type { CheckConnection, CheckTransaction } from '../../pipeline/types.js';
 import type { DsnNotify } from '../wire/command.js';
 import type { Intake } from './intake.js';
 

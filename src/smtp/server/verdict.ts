@@ -1,5 +1,5 @@
 // Check verdicts (DESIGN.md "Checks pipeline") turned into SMTP replies at each stage.
-import type { CheckVerdict } from '../../checks/types.js';
+import type { CheckVerdict } from '../../pipeline/types.js';
 import { SmtpError } from './errors.js';
 
 /** Throws the reply for a reject or tempfail verdict (the check's own reply when it gave a fitting one). */

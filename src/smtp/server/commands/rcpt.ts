@@ -5,7 +5,7 @@ import { parseNotify, parseOrcpt, parsePathArgs, type DsnNotify, type ParsedPath
 import type { Recipient, SessionApi, SmtpCommand } from '../state.js';
 import { enforceVerdict } from '../verdict.js';
 import { srsFor } from '../forward.js';
-import { SrsError } from '../../../checks/srs.js';
+import { SrsError } from '../../../forward/srs.js';
 import { resolveLocalRecipient, serverPostmaster } from '../../../store/recipients.js';
 import { StoreError, type Account } from '../../../store/types.js';
 

@@ -4,8 +4,8 @@
 import { createSeal, type MessageInput } from 'mailauth';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
-import { listDomainKeys, readPrivateKey } from './dkim-keys.js';
-import { authservId } from './spf-dkim-dmarc.js';
+import { listDomainKeys, readPrivateKey } from '../checks/dkim-keys.js';
+import { authservId } from '../checks/spf-dkim-dmarc.js';
 import { poolFor } from '../workers/registry.js';
 import { readAll, type WorkerPool } from '../workers/pool.js';
 

@@ -3,13 +3,13 @@
 // checks (buildInboundChecks), without SPF/DMARC; and per-recipient Junk (quarantineRecipients).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PipeTransport } from '../../../test/helpers/pipe.js';
-import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
-import { cmd } from '../../../test/helpers/smtp-transcript.js';
-import type { ListenerName } from '../../config/schema.js';
-import type { Check, CheckData } from '../../checks/types.js';
-import { hashPassword } from '../../auth/index.js';
-import { buildInboundChecks } from '../../checks/index.js';
+import { PipeTransport } from '../helpers/pipe.js';
+import { createTestEnv, type TestEnv } from '../helpers/smtp-context.js';
+import { cmd } from '../helpers/smtp-transcript.js';
+import type { ListenerName } from '../../src/config/schema.js';
+import type { Check, CheckData } from '../../src/pipeline/types.js';
+import { hashPassword } from '../../src/auth/index.js';
+import { buildInboundChecks } from '../../src/checks/index.js';
 
 async function open(env: TestEnv, listener: ListenerName): Promise<PipeTransport> {
   const t = new PipeTransport(listener, { tls: listener === 'submissions' });

@@ -4,13 +4,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { authenticate } from 'mailauth';
-import { PipeTransport } from '../../../test/helpers/pipe.js';
-import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.js';
-import { cmd } from '../../../test/helpers/smtp-transcript.js';
-import type { ListenerName } from '../../config/schema.js';
-import { hashPassword } from '../../auth/index.js';
-import { createSrs } from '../../checks/srs.js';
-import { dkimRecord, ensureDomainKeys } from '../../checks/dkim-keys.js';
+import { PipeTransport } from '../helpers/pipe.js';
+import { createTestEnv, type TestEnv } from '../helpers/smtp-context.js';
+import { cmd } from '../helpers/smtp-transcript.js';
+import type { ListenerName } from '../../src/config/schema.js';
+import { hashPassword } from '../../src/auth/index.js';
+import { createSrs } from '../../src/forward/srs.js';
+import { dkimRecord, ensureDomainKeys } from '../../src/checks/dkim-keys.js';
 
 async function open(env: TestEnv, listener: ListenerName = 'smtp', tls = false): Promise<PipeTransport> {
   const t = new PipeTransport(listener, { tls });
