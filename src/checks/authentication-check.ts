@@ -104,10 +104,11 @@ export function authenticationCheck(deps: CheckDeps, now: () => Date, prefs: () 
         const e = d.expansions?.find((x) => x.recipient === r);
         for (const a of e ? e.accounts : [r]) if (!users.has(a.toLowerCase())) users.set(a.toLowerCase(), a);
       }
-      const junk = [...users.values()].filter((u) => {
+      const junk: string[] = [];
+      for (const u of users.values()) {
         const def = userThresholds.get(u.toLowerCase()) ?? c.spam_threshold;
-        return score >= (p ? p.thresholdFor(u, def) : def);
-      });
+        if (score >= (p ? await p.thresholdFor(u, def) : def)) junk.push(u);
+      }
       logger.debug(log, 'message authenticated');
       if (users.size && junk.length === users.size) return { action: 'quarantine', ...base };
       // only forwarded copies (or no recipients): the server's threshold decides

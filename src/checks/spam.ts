@@ -94,20 +94,35 @@ export interface VerdictEntry {
   at: Date;
 }
 
-/** Per-user thresholds and the Junk verdict log, in data_dir/checks.sqlite. */
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Per-user thresholds and the Junk verdict log: in data_dir/checks.sqlite (createSpamPrefs, whose
+ * answers are immediate) or in the shared PostgreSQL database (src/checks/state/spam.ts, whose
+ * answers are promises). Callers await every answer.
+ */
 export interface SpamPrefs {
   /** The user's own threshold, or null for the server default. */
-  getThreshold(address: string): number | null;
+  getThreshold(address: string): Awaitable<number | null>;
   /** Sets (or with null, clears) the user's threshold. */
-  setThreshold(address: string, threshold: number | null): void;
+  setThreshold(address: string, threshold: number | null): Awaitable<void>;
   /** The threshold that applies to a recipient. */
-  thresholdFor(address: string, defaultThreshold: number): number;
+  thresholdFor(address: string, defaultThreshold: number): Awaitable<number>;
   /** Remembers the user's verdict on a message (moved into Junk: spam; out of Junk: ham). */
+  recordVerdict(account: string, blobId: string, verdict: Verdict, at?: Date): Awaitable<void>;
+  listVerdicts(account: string, limit?: number): Awaitable<VerdictEntry[]>;
+}
+
+/** The SQLite kind: every answer immediate. */
+export interface SyncSpamPrefs extends SpamPrefs {
+  getThreshold(address: string): number | null;
+  setThreshold(address: string, threshold: number | null): void;
+  thresholdFor(address: string, defaultThreshold: number): number;
   recordVerdict(account: string, blobId: string, verdict: Verdict, at?: Date): void;
   listVerdicts(account: string, limit?: number): VerdictEntry[];
 }
 
-export function createSpamPrefs(db: ChecksDb): SpamPrefs {
+export function createSpamPrefs(db: ChecksDb): SyncSpamPrefs {
   const get = db.prepare<[string], { threshold: number }>('SELECT threshold FROM spam_threshold WHERE address = ?');
   const set = db.prepare('INSERT INTO spam_threshold (address, threshold) VALUES (?, ?) ON CONFLICT (address) DO UPDATE SET threshold = excluded.threshold');
   const del = db.prepare('DELETE FROM spam_threshold WHERE address = ?');
@@ -162,6 +177,6 @@ export async function recordMoveVerdicts(
   if (!verdict || !move.dstUids.length) return verdict;
   const metas = await store.getMessages(move.dstMailboxId, move.dstUids);
   const at = new Date();
-  for (const m of metas) prefs.recordVerdict(move.account, m.blobId, verdict, at);
+  for (const m of metas) await prefs.recordVerdict(move.account, m.blobId, verdict, at);
   return verdict;
 }

@@ -151,27 +151,29 @@ export function register(program: Command): void {
       action(async (address: string, score: string | undefined, _o: unknown, cmd: Command) => {
         const config = configOf(cmd);
         const a = parseAddress(address);
-        const exists = await withStore(config, (store) => store.getAccount(a));
-        if (!exists) throw new UsageError(`no such user: ${a}`);
-        const { openSpamPrefs } = await import('../checks/index.js');
+        const { spamPrefsFor } = await import('../checks/storage.js');
         const { closeChecksDbs } = await import('../checks/db.js');
-        const prefs = openSpamPrefs(config.data_dir);
-        try {
-          if (score === undefined) {
-            const own = prefs.getThreshold(a) ?? config.checks.user_spam_thresholds[a] ?? null;
-            say(`spam threshold of ${a}: ${own ?? `${config.checks.spam_threshold} (server default)`}`);
-          } else if (score === 'default') {
-            prefs.setThreshold(a, null);
-            say(`spam threshold of ${a} reset to the server default (${config.checks.spam_threshold})`);
-          } else {
-            const n = Number(score);
-            if (!/^-?\d+(\.\d+)?$/.test(score) || !Number.isFinite(n)) throw new UsageError(`malformed score: ${JSON.stringify(score)} (a number like 5 or 3.5, or "default")`);
-            prefs.setThreshold(a, n);
-            say(`spam threshold of ${a} set to ${n}`);
+        // checks.sqlite, or with PostgreSQL the shared database every node reads.
+        await withStore(config, async (store) => {
+          if (!(await store.getAccount(a))) throw new UsageError(`no such user: ${a}`);
+          const prefs = spamPrefsFor(config.data_dir, store);
+          try {
+            if (score === undefined) {
+              const own = (await prefs.getThreshold(a)) ?? config.checks.user_spam_thresholds[a] ?? null;
+              say(`spam threshold of ${a}: ${own ?? `${config.checks.spam_threshold} (server default)`}`);
+            } else if (score === 'default') {
+              await prefs.setThreshold(a, null);
+              say(`spam threshold of ${a} reset to the server default (${config.checks.spam_threshold})`);
+            } else {
+              const n = Number(score);
+              if (!/^-?\d+(\.\d+)?$/.test(score) || !Number.isFinite(n)) throw new UsageError(`malformed score: ${JSON.stringify(score)} (a number like 5 or 3.5, or "default")`);
+              await prefs.setThreshold(a, n);
+              say(`spam threshold of ${a} set to ${n}`);
+            }
+          } finally {
+            closeChecksDbs();
           }
-        } finally {
-          closeChecksDbs();
-        }
+        });
       }),
     );
 

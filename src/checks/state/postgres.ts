@@ -1,7 +1,8 @@
 // The checks' state in the shared PostgreSQL database (docs/store.md "PostgreSQL"): greylisting
-// triplets and hourly rate-limit counters (here), DKIM keys (dkim.ts), so every node sees what
-// the others have counted and signs with the same keys. Its own migration module ("checks"), run by the first node that needs it; the tables sit beside
-// the store's in the database of [store] url.
+// triplets and hourly rate-limit counters (here), DKIM keys (dkim.ts), spam thresholds and Junk
+// verdicts (spam.ts), so every node sees what the others have counted and signs with the same
+// keys. Its own migration module ("checks"), run by the first node that needs it; the tables sit
+// beside the store's in the database of [store] url.
 import type { Pool } from '../../db/postgres/pool.js';
 import { runPgMigrations, type PgMigration } from '../../db/postgres/migrate.js';
 import type { GreylistRows, TripletRow } from '../greylist.js';
@@ -32,6 +33,16 @@ export const PG_CHECKS_MIGRATIONS: PgMigration[] = [
      algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256', 'ed25519-sha256')),
      created BIGINT NOT NULL, pem TEXT NOT NULL,
      PRIMARY KEY (domain, selector));`,
+  },
+  {
+    version: 3,
+    name: 'spam thresholds, verdicts',
+    // As data_dir/checks.sqlite has them (src/checks/db.ts), for every node (src/checks/state/spam.ts).
+    sql: `CREATE TABLE checks_spam_threshold (address TEXT PRIMARY KEY, threshold DOUBLE PRECISION NOT NULL);
+   CREATE TABLE checks_verdicts (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account TEXT NOT NULL, blob_id TEXT NOT NULL,
+     verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham')), at BIGINT NOT NULL);
+   CREATE INDEX checks_verdicts_account ON checks_verdicts (account, id);`,
   },
 ];
 
