@@ -7,6 +7,8 @@ import { StoreError, type Account, type Store } from '../store/types.js';
 import type { AuthAttempt, AuthResult, Authenticator, SaslMechanism } from './types.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { AuthThrottle } from './throttle.js';
+import { pgFailureLog } from './shared-throttle.js';
+import { PostgresStore } from '../store/postgres/store.js';
 import { AuthCache, type AuthCacheOptions } from './cache.js';
 import { createPlain } from './sasl/plain.js';
 import { createLogin } from './sasl/login.js';
@@ -81,7 +83,10 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
     maxDelayMs: config.auth.throttle_max_delay,
     accountMaxDelayMs: config.auth.throttle_account_max_delay,
     now: opts.now,
+    // Several nodes on one database count failures together (shared-throttle.ts).
+    ...(store instanceof PostgresStore ? { shared: pgFailureLog(store.pool, { windowMs: config.auth.throttle_window }) } : {}),
   });
+  const sharedError = (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'shared auth failure log unavailable: counting this node\'s failures only');
   // Unknown users are checked against this hash, so they cost the same time as a wrong password.
   const dummyHash = hashPassword(randomBytes(18).toString('base64'));
   dummyHash.catch(() => undefined);
@@ -99,6 +104,7 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
       // is cut for the throttle table (bounded memory) and still costs a full verification.
       const tooLong = a.username.length > MAX_USERNAME;
       const user = (tooLong ? a.username.slice(0, MAX_USERNAME) : a.username).toLowerCase();
+      await throttle.pullShared(a.ip, user, sharedError);
       const decision = throttle.begin(a.ip, user);
       if (!decision.allowed) {
         fail(a, user, 'throttled', { retryAfterMs: decision.retryAfterMs });
@@ -131,6 +137,7 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
         return { ok: false, reason: 'invalid' };
       } finally {
         throttle.end(a.ip, user, success);
+        await throttle.pushShared(a.ip, user, success, sharedError);
       }
     },
   };

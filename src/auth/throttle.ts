@@ -8,6 +8,11 @@
 // count as failures until they end, so parallel connections cannot race past the limit or the
 // delay once a failure is on record (a burst of correct logins from one client is not slowed).
 // The clock is injectable (tests).
+//
+// Several nodes (the PostgreSQL store): with `shared`, every failure is also written to a log all
+// nodes read (src/auth/shared-throttle.ts), and before each decision the node reads the other
+// nodes' failures for that IP and account inside the window (pullShared), so a guesser spread
+// over N nodes meets one limit, not N. Attempts in progress stay per node.
 
 export interface ThrottleOptions {
   /** Failures (per IP, and per account) before delays start. */
@@ -24,6 +29,17 @@ export interface ThrottleOptions {
   now?: () => number;
   /** Keys remembered per table before a sweep drops the oldest (memory bound). */
   maxKeys?: number;
+  /** The failure log of the other nodes (several nodes on one database). */
+  shared?: SharedFailureLog;
+}
+
+/** Failures recorded by every node, read back without the reading node's own. */
+export interface SharedFailureLog {
+  /** Times (ms) of other nodes' failures after `since`, oldest first, at most `limit` of each, for the IP key and for the account. */
+  others(ipKey: string, account: string, since: number, limit: number): Promise<{ ip: number[]; account: number[] }>;
+  record(ipKey: string, account: string, at: number): Promise<void>;
+  /** A success: the account's failures from this IP key no longer count for the account (they still do for the IP). */
+  clearAccount(account: string, ipKey: string): Promise<void>;
 }
 
 export type ThrottleDecision = { allowed: true; delayMs: number } | { allowed: false; retryAfterMs: number };
@@ -38,6 +54,8 @@ interface Entry {
   /** Failures inside the window, oldest first; at most `keep` of them are remembered. */
   failures: Failure[];
   pending: number;
+  /** Times of other nodes' failures inside the window, oldest first (pullShared). */
+  remote: number[];
 }
 
 /** The throttling key of a client address: IPv6 clients are grouped by /64 (one site or host). */
@@ -108,18 +126,48 @@ export class AuthThrottle {
       this.push(b, { at: now, ip: key }, this.accountKeep);
     }
     // Only keys with failures in the window (or attempts in progress) are remembered.
-    if (a.failures.length === 0 && a.pending === 0) this.ips.delete(key);
-    if (b.failures.length === 0 && b.pending === 0) this.accounts.delete(account);
+    if (idle(a)) this.ips.delete(key);
+    if (idle(b)) this.accounts.delete(account);
     this.sweep(now);
   }
 
-  /** Failures inside the window (tests, diagnostics). */
+  /**
+   * With a shared log: reads the other nodes' failures of this IP and account into the tables;
+   * call before begin(). An unreachable log leaves the local counts (onError is told).
+   */
+  async pullShared(ip: string, account: string, onError?: (err: unknown) => void): Promise<void> {
+    const shared = this.opts.shared;
+    if (!shared) return;
+    const now = this.now();
+    try {
+      const key = ipKey(ip);
+      const r = await shared.others(key, account, now - this.opts.windowMs, Math.max(this.ipKeep, this.accountKeep));
+      this.entry(this.ips, key, now).remote = r.ip;
+      this.entry(this.accounts, account, now).remote = r.account;
+    } catch (err) {
+      onError?.(err);
+    }
+  }
+
+  /** With a shared log: records the attempt ended with end() for the other nodes. */
+  async pushShared(ip: string, account: string, ok: boolean, onError?: (err: unknown) => void): Promise<void> {
+    const shared = this.opts.shared;
+    if (!shared) return;
+    try {
+      if (ok) await shared.clearAccount(account, ipKey(ip));
+      else await shared.record(ipKey(ip), account, this.now());
+    } catch (err) {
+      onError?.(err);
+    }
+  }
+
+  /** Failures inside the window, this node's and (after pullShared) the others' (tests, diagnostics). */
   failures(kind: 'ip' | 'account', key: string): number {
     const map = kind === 'ip' ? this.ips : this.accounts;
     const e = map.get(kind === 'ip' ? ipKey(key) : key);
     if (!e) return 0;
     this.prune(e, this.now());
-    return e.failures.length;
+    return e.failures.length + e.remote.length;
   }
 
   /** The delay after `count` failures: none while free, then doubling from the base, capped. */
@@ -131,7 +179,7 @@ export class AuthThrottle {
   private entry(map: Map<string, Entry>, key: string, now: number): Entry {
     let e = map.get(key);
     if (!e) {
-      e = { failures: [], pending: 0 };
+      e = { failures: [], pending: 0, remote: [] };
       map.set(key, e);
     } else {
       this.prune(e, now);
@@ -144,6 +192,9 @@ export class AuthThrottle {
     let i = 0;
     while (i < e.failures.length && e.failures[i]!.at <= cutoff) i++;
     if (i) e.failures.splice(0, i);
+    let j = 0;
+    while (j < e.remote.length && e.remote[j]! <= cutoff) j++;
+    if (j) e.remote.splice(0, j);
   }
 
   private push(e: Entry, f: Failure, keep: number): void {
@@ -155,7 +206,8 @@ export class AuthThrottle {
   private retryAfter(e: Entry, now: number): number {
     const excess = suspected(e) - this.opts.maxFailures;
     if (excess < 0) return 0;
-    const t = e.failures[Math.min(excess, e.failures.length - 1)]?.at;
+    const times = e.remote.length ? [...e.failures.map((f) => f.at), ...e.remote].sort((x, y) => x - y) : e.failures.map((f) => f.at);
+    const t = times[Math.min(excess, times.length - 1)];
     return t === undefined ? 0 : t + this.opts.windowMs - now;
   }
 
@@ -165,7 +217,7 @@ export class AuthThrottle {
       if (map.size <= this.maxKeys) continue;
       for (const [k, e] of map) {
         this.prune(e, now);
-        if (e.failures.length === 0 && e.pending === 0) map.delete(k);
+        if (idle(e)) map.delete(k);
       }
       for (const k of map.keys()) {
         if (map.size <= this.maxKeys) break;
@@ -182,5 +234,10 @@ export class AuthThrottle {
  * first failure on, so parallel guesses cannot race past the delay or the limit for long.
  */
 function suspected(e: Entry): number {
-  return e.failures.length === 0 ? 0 : e.failures.length + e.pending;
+  const n = e.failures.length + e.remote.length;
+  return n === 0 ? 0 : n + e.pending;
+}
+
+function idle(e: Entry): boolean {
+  return e.failures.length === 0 && e.remote.length === 0 && e.pending === 0;
 }

@@ -4,7 +4,8 @@
 // keys. Its own migration module ("checks"), run by the first node that needs it; the tables sit
 // beside the store's in the database of [store] url.
 import type { Pool } from '../../db/postgres/pool.js';
-import { runPgMigrations, type PgMigration } from '../../db/postgres/migrate.js';
+import type { PgMigration } from '../../db/postgres/migrate.js';
+import { migrateOnce } from '../../db/postgres/migrate-once.js';
 import type { GreylistRows, TripletRow } from '../greylist.js';
 import type { RateBuckets } from '../ratelimit.js';
 
@@ -46,17 +47,9 @@ export const PG_CHECKS_MIGRATIONS: PgMigration[] = [
   },
 ];
 
-const ready = new WeakMap<Pool, Promise<unknown>>();
-
 /** Runs the checks' migrations once per pool (several nodes: the runner's advisory lock). */
 export function migrateChecks(pool: Pool): Promise<unknown> {
-  let p = ready.get(pool);
-  if (!p) {
-    p = runPgMigrations(pool, { module: 'checks', migrations: PG_CHECKS_MIGRATIONS }, 'the PostgreSQL database');
-    p.catch(() => ready.delete(pool));
-    ready.set(pool, p);
-  }
-  return p;
+  return migrateOnce(pool, { module: 'checks', migrations: PG_CHECKS_MIGRATIONS });
 }
 
 export function pgGreylistRows(pool: Pool): GreylistRows {

@@ -1,0 +1,59 @@
+// The authentication throttle's failure log in the shared PostgreSQL database (docs/store.md
+// "What lives where"), so a guesser spread over several nodes meets one limit: every node writes
+// its failures (one row per failed attempt: IP key, account, time, the node that saw it) and,
+// before deciding on an attempt, reads the other nodes' failures of that IP and account inside the
+// window (AuthThrottle.pullShared). A success marks the account's failures from the same IP as no
+// longer counting for the account; they still count for the IP (src/auth/throttle.ts). Rows older
+// than the window are deleted now and then. Its own migration module ("auth").
+import { randomUUID } from 'node:crypto';
+import type { Pool } from '../db/postgres/pool.js';
+import type { PgMigration } from '../db/postgres/migrate.js';
+import { migrateOnce } from '../db/postgres/migrate-once.js';
+import type { SharedFailureLog } from './throttle.js';
+
+export const PG_AUTH_MIGRATIONS: PgMigration[] = [
+  {
+    version: 1,
+    name: 'auth failures',
+    sql: `CREATE TABLE auth_failures (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, node TEXT NOT NULL, ip TEXT NOT NULL, account TEXT NOT NULL,
+     at BIGINT NOT NULL, account_cleared BOOLEAN NOT NULL DEFAULT false);
+   CREATE INDEX auth_failures_ip ON auth_failures (ip, at);
+   CREATE INDEX auth_failures_account ON auth_failures (account, at);
+   CREATE INDEX auth_failures_at ON auth_failures (at);`,
+  },
+];
+
+const migrate = (pool: Pool) => migrateOnce(pool, { module: 'auth', migrations: PG_AUTH_MIGRATIONS });
+
+/** One node's view of the shared log (its own rows are left out of what it reads: it counts them in memory). */
+export function pgFailureLog(pool: Pool, opts: { windowMs: number; node?: string }): SharedFailureLog {
+  const node = opts.node ?? randomUUID();
+  let writes = 0;
+  return {
+    async others(ip, account, since, limit) {
+      await migrate(pool);
+      const r = await pool.query<{ kind: 'ip' | 'account'; at: number }>(
+        `(SELECT 'ip' AS kind, at FROM auth_failures WHERE ip = $1 AND at > $3 AND node <> $4 ORDER BY at DESC LIMIT $5)
+         UNION ALL
+         (SELECT 'account' AS kind, at FROM auth_failures WHERE account = $2 AND at > $3 AND node <> $4 AND NOT account_cleared ORDER BY at DESC LIMIT $5)`,
+        [ip, account, since, node, limit],
+      );
+      const out = { ip: [] as number[], account: [] as number[] };
+      for (const row of r.rows) out[row.kind].push(row.at);
+      out.ip.sort((x, y) => x - y);
+      out.account.sort((x, y) => x - y);
+      return out;
+    },
+    async record(ip, account, at) {
+      await migrate(pool);
+      await pool.query('INSERT INTO auth_failures (node, ip, account, at) VALUES ($1, $2, $3, $4)', [node, ip, account, at]);
+      // Bounded table: every 100th write of a node drops what has left the window.
+      if (++writes % 100 === 0) await pool.query('DELETE FROM auth_failures WHERE at < $1', [at - opts.windowMs]);
+    },
+    async clearAccount(account, ip) {
+      await migrate(pool);
+      await pool.query('UPDATE auth_failures SET account_cleared = true WHERE account = $1 AND ip = $2 AND NOT account_cleared', [account, ip]);
+    },
+  };
+}
