@@ -2,6 +2,8 @@
 // one "<selector>.pem" private key per selector and keys.json listing them. Each generation
 // makes two selectors, RSA-2048 (RFC 8301 §3.2: at least 1024, 2048 recommended) and Ed25519
 // (RFC 8463). Rotation adds a new generation and keeps the old one until it is retired.
+// With the PostgreSQL store the keys live in the database (state/dkim.ts) and these files are
+// each node's copy of them (mirrorDomainKeys); dkim-key-store.ts picks the backend.
 import { generateKeyPairSync, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync, chmodSync, existsSync, unlinkSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
