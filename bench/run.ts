@@ -12,6 +12,7 @@ const benches: Array<{ name: string; file: string; fn: string }> = [
   { name: 'relay', file: 'relay.ts', fn: 'benchRelay' },
   { name: 'pop3', file: 'pop3.ts', fn: 'benchPop3' },
   { name: 'imap', file: 'imap.ts', fn: 'benchImap' },
+  { name: 'nodes', file: 'nodes.ts', fn: 'benchNodes' },
 ];
 
 const wanted = process.argv.slice(2);
