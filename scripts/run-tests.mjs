@@ -22,9 +22,9 @@ let files = [...walk('src', []), ...walk('test', [])].sort();
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
 if (!files.length) { console.error('no test files found'); process.exit(1); }
 
-// Files whose first line says "// test: serial" measure latency (the server answers other clients
-// within 1 s while one client does its worst): they run after the rest, one at a time, so the
-// figure is the server's and not the other test files' load on the machine.
+// Files whose first line says "// test: serial" assert a latency (the server answers other clients
+// within 1 s while one client does its worst; a change reaches another node within 1 s): they run
+// after the rest, one at a time, so the figure is the server's and not the other files' load.
 const serial = files.filter((f) => readFileSync(f, 'utf8').startsWith('// test: serial'));
 const parallel = files.filter((f) => !serial.includes(f));
 

@@ -1,3 +1,4 @@
+// test: serial
 // Several `yubin serve` processes on one PostgreSQL database (issue 17, docs/store.md
 // "PostgreSQL"): mail in through either node, read through either, IMAP IDLE on one node sees a
 // delivery, a STORE and an expunge made on the others within 1 s, and a node killed with SIGKILL

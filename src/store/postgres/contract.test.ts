@@ -1,3 +1,4 @@
+// test: serial
 // The store contract (src/store/contract.ts) against PostgreSQL, on a throwaway cluster
 // (test/helpers/postgres.ts), plus what several nodes on one database need: exact UIDs and quota
 // under concurrent deliveries from two Store instances, the change feed across them, the POP3
