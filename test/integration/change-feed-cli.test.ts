@@ -1,3 +1,4 @@
+// test: serial
 // The SQLite store's change feed across processes (docs/store.md "Change feed"), with the real
 // server and real clients: an imapflow session in IDLE sees a message appended by another process
 // on the same data directory, and `yubin user remove` run from the CLI ends the session (its
