@@ -34,7 +34,7 @@ export class PgMetadataStore implements MetadataStore {
   ) {}
 
   private async requireTarget(c: Queryable, accountId: number, mailboxId: number | null, lock: boolean): Promise<void> {
-    if ((await c.query(`SELECT 1 FROM accounts WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
+    if ((await c.query(`SELECT 1 FROM accounts WHERE id = $1${lock ? ' FOR NO KEY UPDATE' : ''}`, [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
     if (mailboxId !== null && (await c.query(`SELECT 1 FROM mailboxes WHERE id = $1 AND account_id = $2${lock ? ' FOR SHARE' : ''}`, [mailboxId, accountId])).rowCount === 0) {
       throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
     }

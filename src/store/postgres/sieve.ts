@@ -71,7 +71,7 @@ export class PgSieveStore implements SieveStore {
     if (quota.maxBytes > 0 && size > quota.maxBytes) throw new StoreError('over-quota', `script is ${size} octets, more than the ${quota.maxBytes} allowed`);
     return this.write(async (c) => {
       // The account row serialises this account's script changes (the count below stays exact).
-      if ((await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
+      if ((await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
       const now = Date.now();
       if (await this.row(c, accountId, name, true)) {
         await c.query('UPDATE sieve_scripts SET text = $1, updated_at = $2 WHERE account_id = $3 AND name = $4', [text, now, accountId, name]);
@@ -96,7 +96,7 @@ export class PgSieveStore implements SieveStore {
   async renameScript(accountId: number, oldName: string, newName: string): Promise<void> {
     checkScriptName(newName);
     return this.write(async (c) => {
-      await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+      await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId]);
       if (!(await this.row(c, accountId, oldName, true))) throw new StoreError('not-found', `no script named "${oldName}"`);
       if (oldName === newName) return;
       // RFC 5804 §2.11: renaming onto an existing script fails with ALREADYEXISTS
@@ -107,7 +107,7 @@ export class PgSieveStore implements SieveStore {
 
   async setActive(accountId: number, name: string | null): Promise<void> {
     return this.write(async (c) => {
-      if ((await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
+      if ((await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
       if (name !== null && !(await this.row(c, accountId, name))) throw new StoreError('not-found', `no script named "${name}"`);
       await c.query('UPDATE sieve_scripts SET active = 0 WHERE account_id = $1 AND active = 1', [accountId]);
       if (name !== null) await c.query('UPDATE sieve_scripts SET active = 1 WHERE account_id = $1 AND name = $2', [accountId, name]);

@@ -4,7 +4,16 @@
 // commits, so there is no group committer here). Correctness across nodes comes from row locks,
 // always taken in one order so that two writers cannot wait on each other:
 //
-//   accounts (by id) → mailboxes (by id) → blobs
+//   accounts (by id) → mailboxes (by id) → messages → blobs
+//
+// (a path may start further down the order: a flag update takes only its mailbox row). Rows whose
+// key stays are locked FOR NO KEY UPDATE, not FOR UPDATE: the foreign key checks of other
+// writers take FOR KEY SHARE on the referenced account, mailbox and blob rows, which FOR UPDATE
+// would block, putting an account or mailbox lock after a later one (issue 17: under the IMAP
+// mixed load, flag updates, appends and expunges deadlocked on one mailbox). Only deletes and
+// renames (a change of the UNIQUE (account_id, name) key) take FOR UPDATE. A second UPDATE of a
+// row in one transaction re-runs its foreign key check, so the mailbox-only paths update their
+// mailbox row once.
 //
 // UIDs, MODSEQs and STATUS counters are taken from the locked mailbox row and quota from the
 // locked account row, so concurrent deliveries from any number of nodes get unique, consecutive
@@ -686,7 +695,7 @@ export class PostgresStore implements Store {
 
   private async mailboxRowById(c: Queryable, id: number, lock = false): Promise<MailboxRow | undefined> {
     if (!isInt4(id)) return undefined;
-    return (await c.query<MailboxRow>(`SELECT * FROM mailboxes WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])).rows[0];
+    return (await c.query<MailboxRow>(`SELECT * FROM mailboxes WHERE id = $1${lock ? ' FOR NO KEY UPDATE' : ''}`, [id])).rows[0];
   }
 
   private async insertMailbox(c: PoolClient, accountId: number, name: string, specialUse: SpecialUse | null, subscribed: boolean): Promise<number> {
@@ -716,7 +725,7 @@ export class PostgresStore implements Store {
 
   /** Locks the account row (first in the lock order); not-found when it does not exist. */
   private async lockAccount(c: PoolClient, accountId: number): Promise<void> {
-    if ((await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
+    if ((await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId])).rowCount === 0) throw new StoreError('not-found', `account ${accountId} does not exist`);
   }
 
   // ---------------------------------------------------------------- messages
@@ -800,7 +809,7 @@ export class PostgresStore implements Store {
       async (c, ctx) => {
         // Lock order: every target account first, by id.
         const ids = [...new Set(targets.map((t) => t.accountId))].filter(isInt4).sort((a, b) => a - b);
-        await c.query('SELECT id FROM accounts WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [ids]);
+        await c.query('SELECT id FROM accounts WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [ids]);
         const results: DeliveryResult[] = [];
         for (const [i, t] of targets.entries()) {
           const f = flags[i]!;
@@ -1002,8 +1011,13 @@ export class PostgresStore implements Store {
               WHERE m.mailbox_id = $1 AND m.uid = u.uid`,
             [mailboxId, modseq, upd.uids, upd.bits, upd.keywords],
           );
-          await this.adjustCounts(c, mailboxId, counts);
-          await c.query('UPDATE mailboxes SET highest_modseq = $1 WHERE id = $2', [modseq, mailboxId]);
+          // One UPDATE of the mailbox row, not two: a second UPDATE of a row this transaction has
+          // already updated re-runs the foreign key check on account_id (FOR KEY SHARE on the
+          // account row), a lock this path would otherwise take after the mailbox's.
+          await c.query(
+            'UPDATE mailboxes SET unseen_count = unseen_count + $1, deleted_count = deleted_count + $2, highest_modseq = $3 WHERE id = $4',
+            [counts.unseen, counts.deleted, modseq, mailboxId],
+          );
           ctx.events.push({ type: 'flags-changed', accountId: box.account_id, mailboxId, changes: out.changed });
         }
         return out;
@@ -1031,7 +1045,7 @@ export class PostgresStore implements Store {
   private async lockMailboxWithAccount(c: PoolClient, mailboxId: number): Promise<MailboxRow> {
     const peek = await this.mailboxRowById(c, mailboxId);
     if (!peek) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
-    await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [peek.account_id]);
+    await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [peek.account_id]);
     const box = await this.mailboxRowById(c, mailboxId, true);
     if (!box) throw new StoreError('not-found', `mailbox ${mailboxId} does not exist`);
     return box;
@@ -1098,8 +1112,8 @@ export class PostgresStore implements Store {
     if (!src) throw new StoreError('not-found', `mailbox ${srcId} does not exist`);
     const dst = boxes.rows.find((b) => b.id === dstId);
     if (!dst) throw new StoreError('not-found', `mailbox ${dstId} does not exist`);
-    await c.query('SELECT id FROM accounts WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [[src.account_id, dst.account_id]]);
-    await c.query('SELECT id FROM mailboxes WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [[srcId, dstId]]);
+    await c.query('SELECT id FROM accounts WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [[src.account_id, dst.account_id]]);
+    await c.query('SELECT id FROM mailboxes WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [[srcId, dstId]]);
     return this.copyInTx(c, ctx, srcId, sortedUids, dstId, move);
   }
 
