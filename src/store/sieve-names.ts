@@ -1,5 +1,6 @@
-// Sieve script names (RFC 5804 §1.6), checked the same way by every backend and by ManageSieve.
-import { StoreError } from './types.js';
+// Sieve script names (RFC 5804 §1.6), checked the same way by every backend and by ManageSieve, and the
+// scripts table's rows as both SQL backends read them.
+import { StoreError, type SieveScript, type SieveScriptInfo } from './types.js';
 
 /** Longest script name, in characters. */
 export const MAX_SCRIPT_NAME = 128;
@@ -17,3 +18,29 @@ export function checkScriptName(name: string): void {
   if (/[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) throw new StoreError('invalid', 'a script name must be valid UTF-8');
   if (name.normalize('NFC') !== name) throw new StoreError('invalid', 'a script name must be in Unicode normalization form C (RFC 5198)');
 }
+
+
+export interface ScriptRow {
+  name: string;
+  text: string;
+  active: number;
+  updated_at: number;
+}
+
+export const toInfo = (r: { name: string; active?: number; size: number; updated_at: number }): SieveScriptInfo => ({
+  name: r.name,
+  active: r.active === 1,
+  size: r.size,
+  updatedAt: new Date(r.updated_at),
+});
+
+export const toScript = (r: ScriptRow): SieveScript => ({
+  name: r.name,
+  text: r.text,
+  active: r.active === 1,
+  size: Buffer.byteLength(r.text, 'utf8'),
+  updatedAt: new Date(r.updated_at),
+});
+
+/** Redirect counts older than this many days are pruned. */
+export const REDIRECT_DAYS_KEPT = 3;

@@ -2,33 +2,8 @@
 // in PostgreSQL. Reservations (vacation, duplicate, redirect counts) are single atomic statements,
 // so two nodes delivering at once never both send the reply or both pass the redirect limit.
 import { StoreError, type SieveScript, type SieveScriptInfo, type SieveStore } from '../types.js';
-import { checkScriptName } from '../sieve-names.js';
+import { REDIRECT_DAYS_KEPT, checkScriptName, toInfo, toScript, type ScriptRow } from '../sieve-names.js';
 import type { Pool, PoolClient, Queryable } from '../../db/postgres/pool.js';
-
-interface ScriptRow {
-  name: string;
-  text: string;
-  active: number;
-  updated_at: number;
-}
-
-const toInfo = (r: { name: string; active?: number; size: number; updated_at: number }): SieveScriptInfo => ({
-  name: r.name,
-  active: r.active === 1,
-  size: r.size,
-  updatedAt: new Date(r.updated_at),
-});
-
-const toScript = (r: ScriptRow): SieveScript => ({
-  name: r.name,
-  text: r.text,
-  active: r.active === 1,
-  size: Buffer.byteLength(r.text, 'utf8'),
-  updatedAt: new Date(r.updated_at),
-});
-
-/** Redirect counts older than this many days are pruned. */
-const REDIRECT_DAYS_KEPT = 3;
 
 export class PgSieveStore implements SieveStore {
   constructor(

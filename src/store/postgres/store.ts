@@ -68,51 +68,7 @@ import type { PgChangeFeed } from './feed.js';
 import { PgSieveStore } from './sieve.js';
 import { PgMetadataStore } from './metadata.js';
 import { PgApiTokenStore } from './tokens.js';
-
-interface AccountRow {
-  id: number;
-  address: string;
-  domain: string;
-  password_hash: string;
-  quota: number;
-  usage: number;
-  created_at: number;
-}
-
-interface MailboxRow {
-  id: number;
-  account_id: number;
-  name: string;
-  uid_validity: number;
-  uid_next: number;
-  highest_modseq: number;
-  special_use: string | null;
-  subscribed: number;
-  recent_uid: number;
-  message_count: number;
-  unseen_count: number;
-  deleted_count: number;
-  total_size: number;
-}
-
-interface MessageRow {
-  mailbox_id: number;
-  uid: number;
-  modseq: number;
-  sys_flags: number;
-  keywords: string;
-  internal_date: number;
-  size: number;
-  blob_id: string;
-  saved_at: number | string | null;
-}
-
-interface Counts {
-  messages: number;
-  unseen: number;
-  deleted: number;
-  size: number;
-}
+import { ACCOUNT_SELECT, PAGE, SPECIAL_USES, checkQuota, chunks, toAccount, toMailbox, toMeta, type AccountRow, type Counts, type MailboxRow, type MessageRow } from '../rows.js';
 
 /** What a transaction leaves for after its commit. */
 interface TxContext {
@@ -121,13 +77,8 @@ interface TxContext {
   released: Set<string>;
 }
 
-/** Rows per query when a result can be large. */
-const PAGE = 1000;
 /** pg_advisory_xact_lock key for domain, account and alias changes ("YADM"). */
 const ADMIN_LOCK = 0x5941444d;
-const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged']);
-const ACCOUNT_SELECT = 'SELECT a.id, a.address, d.name AS domain, a.password_hash, a.quota, a.usage, a.created_at FROM accounts a JOIN domains d ON d.id = a.domain_id';
-
 export class PostgresStore implements Store {
   readonly blobs: BlobStore;
   readonly sieve: PgSieveStore;
@@ -1270,44 +1221,3 @@ function uniqueBlobs(staged: readonly StagedBlob[]): StagedBlob[] {
   return [...seen.values()];
 }
 
-/** Sorted, de-duplicated UIDs in slices of PAGE. */
-function chunks(uids: readonly number[]): number[][] {
-  const sorted = [...new Set(uids)].filter((u) => Number.isSafeInteger(u)).sort((a, b) => a - b);
-  const out: number[][] = [];
-  for (let i = 0; i < sorted.length; i += PAGE) out.push(sorted.slice(i, i + PAGE));
-  return out;
-}
-
-function checkQuota(quota: number): void {
-  if (!Number.isSafeInteger(quota) || quota < 0) throw new StoreError('invalid', `invalid quota ${String(quota)} (bytes, 0 = unlimited)`);
-}
-
-function toAccount(r: AccountRow): Account {
-  return { id: r.id, address: r.address, domain: r.domain, passwordHash: r.password_hash, quota: r.quota, usage: r.usage, createdAt: new Date(r.created_at) };
-}
-
-function toMailbox(r: MailboxRow): Mailbox {
-  return {
-    id: r.id,
-    accountId: r.account_id,
-    name: r.name,
-    uidValidity: r.uid_validity,
-    uidNext: r.uid_next,
-    highestModSeq: r.highest_modseq,
-    specialUse: r.special_use as SpecialUse | null,
-    subscribed: r.subscribed === 1,
-  };
-}
-
-function toMeta(r: MessageRow): MessageMeta {
-  return {
-    mailboxId: r.mailbox_id,
-    uid: r.uid,
-    modseq: r.modseq,
-    flags: formatFlags(r.sys_flags, JSON.parse(r.keywords) as string[]),
-    internalDate: new Date(r.internal_date),
-    size: r.size,
-    blobId: r.blob_id,
-    savedDate: r.saved_at === null ? null : new Date(Number(r.saved_at)),
-  };
-}

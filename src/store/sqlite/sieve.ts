@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import { StoreError, type SieveScript, type SieveScriptInfo, type SieveStore } from '../types.js';
 import type { Migration } from '../../db/sqlite/migrate.js';
 import { registerMigrations } from './migrate.js';
-import { checkScriptName } from '../sieve-names.js';
+import { REDIRECT_DAYS_KEPT, checkScriptName, toInfo, toScript, type ScriptRow } from '../sieve-names.js';
 
 export const SIEVE_MIGRATIONS: Migration[] = [
   {
@@ -62,31 +62,6 @@ export const SIEVE_MIGRATIONS: Migration[] = [
 ];
 
 registerMigrations('sieve', SIEVE_MIGRATIONS);
-
-interface ScriptRow {
-  name: string;
-  text: string;
-  active: number;
-  updated_at: number;
-}
-
-const toInfo = (r: { name: string; active?: number; size: number; updated_at: number }): SieveScriptInfo => ({
-  name: r.name,
-  active: r.active === 1,
-  size: r.size,
-  updatedAt: new Date(r.updated_at),
-});
-
-const toScript = (r: ScriptRow): SieveScript => ({
-  name: r.name,
-  text: r.text,
-  active: r.active === 1,
-  size: Buffer.byteLength(r.text, 'utf8'),
-  updatedAt: new Date(r.updated_at),
-});
-
-/** Redirect counts older than this many days are pruned. */
-const REDIRECT_DAYS_KEPT = 3;
 
 export class SqliteSieveStore implements SieveStore {
   private readonly statements = new Map<string, Database.Statement>();

@@ -10,7 +10,6 @@ import { SqliteChangeFeed } from './change-log.js';
 import { isRoleAddress } from '../recipients.js';
 import {
   DEFAULT_MAILBOXES,
-  SPECIAL_USES as SPECIAL_USE_LIST,
   StoreError,
   type Account,
   type Alias,
@@ -51,58 +50,8 @@ import { SqliteSieveStore } from './sieve.js';
 import { SqliteMetadataStore } from './metadata.js';
 import { SqliteApiTokenStore } from './tokens.js';
 import { SqliteTextIndex } from '../../search/fts.js';
+import { ACCOUNT_SELECT, PAGE, SPECIAL_USES, checkQuota, chunks, toAccount, toMailbox, toMeta, type AccountRow, type Counts, type MailboxRow, type MessageRow } from '../rows.js';
 
-interface AccountRow {
-  id: number;
-  address: string;
-  domain: string;
-  password_hash: string;
-  quota: number;
-  usage: number;
-  created_at: number;
-}
-
-interface MailboxRow {
-  id: number;
-  account_id: number;
-  name: string;
-  uid_validity: number;
-  uid_next: number;
-  highest_modseq: number;
-  special_use: string | null;
-  subscribed: number;
-  recent_uid: number;
-  message_count: number;
-  unseen_count: number;
-  deleted_count: number;
-  total_size: number;
-}
-
-interface MessageRow {
-  mailbox_id: number;
-  uid: number;
-  modseq: number;
-  sys_flags: number;
-  keywords: string;
-  internal_date: number;
-  size: number;
-  blob_id: string;
-  saved_at: number | null;
-}
-
-/** A mailbox's STATUS counters (or a change of them). */
-interface Counts {
-  messages: number;
-  unseen: number;
-  deleted: number;
-  size: number;
-}
-
-/** Rows per synchronous query when a result can be large. */
-const PAGE = 1000;
-const ACCOUNT_SELECT = 'SELECT a.id, a.address, d.name AS domain, a.password_hash, a.quota, a.usage, a.created_at FROM accounts a JOIN domains d ON d.id = a.domain_id';
-
-const SPECIAL_USES: ReadonlySet<string> = new Set(SPECIAL_USE_LIST);
 
 export class SqliteStore implements Store {
   readonly blobs: BlobStore;
@@ -1161,48 +1110,6 @@ export class SqliteStore implements Store {
 
 /** Maildrops locked by POP3 sessions of this process (SqliteStore.lockMaildrop). */
 const maildropLocks = new Set<string>();
-
-/** Sorted, de-duplicated UIDs in slices of PAGE. */
-function chunks(uids: readonly number[]): number[][] {
-  const sorted = [...new Set(uids)].sort((a, b) => a - b);
-  const out: number[][] = [];
-  for (let i = 0; i < sorted.length; i += PAGE) out.push(sorted.slice(i, i + PAGE));
-  return out;
-}
-
-function checkQuota(quota: number): void {
-  if (!Number.isSafeInteger(quota) || quota < 0) throw new StoreError('invalid', `invalid quota ${String(quota)} (bytes, 0 = unlimited)`);
-}
-
-function toAccount(r: AccountRow): Account {
-  return { id: r.id, address: r.address, domain: r.domain, passwordHash: r.password_hash, quota: r.quota, usage: r.usage, createdAt: new Date(r.created_at) };
-}
-
-function toMailbox(r: MailboxRow): Mailbox {
-  return {
-    id: r.id,
-    accountId: r.account_id,
-    name: r.name,
-    uidValidity: r.uid_validity,
-    uidNext: r.uid_next,
-    highestModSeq: r.highest_modseq,
-    specialUse: r.special_use as SpecialUse | null,
-    subscribed: r.subscribed === 1,
-  };
-}
-
-function toMeta(r: MessageRow): MessageMeta {
-  return {
-    mailboxId: r.mailbox_id,
-    uid: r.uid,
-    modseq: r.modseq,
-    flags: formatFlags(r.sys_flags, JSON.parse(r.keywords) as string[]),
-    internalDate: new Date(r.internal_date),
-    size: r.size,
-    blobId: r.blob_id,
-    savedDate: r.saved_at === null ? null : new Date(r.saved_at),
-  };
-}
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'yubin.sqlite');
