@@ -19,7 +19,6 @@ export function checkScriptName(name: string): void {
   if (name.normalize('NFC') !== name) throw new StoreError('invalid', 'a script name must be in Unicode normalization form C (RFC 5198)');
 }
 
-
 export interface ScriptRow {
   name: string;
   text: string;
