@@ -4,27 +4,14 @@
 // before deciding on an attempt, reads the other nodes' failures of that IP and account inside the
 // window (AuthThrottle.pullShared). A success marks the account's failures from the same IP as no
 // longer counting for the account; they still count for the IP (src/auth/throttle.ts). Rows older
-// than the window are deleted now and then. Its own migration module ("auth").
+// than the window are deleted now and then. Its own migration module ("auth", src/db/schema/auth.ts).
 import { randomUUID } from 'node:crypto';
 import type { Pool } from '../db/postgres/pool.js';
-import type { PgMigration } from '../db/postgres/migrate.js';
+import { AUTH_MODULE } from '../db/schema/auth.js';
 import { migrateOnce } from '../db/postgres/migrate-once.js';
 import type { SharedFailureLog } from './throttle.js';
 
-export const PG_AUTH_MIGRATIONS: PgMigration[] = [
-  {
-    version: 1,
-    name: 'auth failures',
-    sql: `CREATE TABLE auth_failures (
-     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, node TEXT NOT NULL, ip TEXT NOT NULL, account TEXT NOT NULL,
-     at BIGINT NOT NULL, account_cleared BOOLEAN NOT NULL DEFAULT false);
-   CREATE INDEX auth_failures_ip ON auth_failures (ip, at);
-   CREATE INDEX auth_failures_account ON auth_failures (account, at);
-   CREATE INDEX auth_failures_at ON auth_failures (at);`,
-  },
-];
-
-const migrate = (pool: Pool) => migrateOnce(pool, { module: 'auth', migrations: PG_AUTH_MIGRATIONS });
+const migrate = (pool: Pool) => migrateOnce(pool, AUTH_MODULE);
 
 /** One node's view of the shared log (its own rows are left out of what it reads: it counts them in memory). */
 export function pgFailureLog(pool: Pool, opts: { windowMs: number; node?: string }): SharedFailureLog {

@@ -6,32 +6,10 @@
 import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Migration } from '../db/sqlite/migrate.js';
+import { CHECKS_MODULE } from '../db/schema/checks.js';
 import { openDatabase } from '../db/sqlite/open.js';
 
 export type ChecksDb = Database.Database;
-
-// Numbered (src/db/sqlite/migrate.ts). Version 1 was counted in PRAGMA user_version before
-// schema_migrations.
-export const CHECKS_MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    name: 'greylist, spam thresholds, verdicts',
-    up: (db) =>
-      db.exec(`CREATE TABLE greylist (
-     net TEXT NOT NULL, sender TEXT NOT NULL, rcpt TEXT NOT NULL,
-     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, passed_at INTEGER,
-     PRIMARY KEY (net, sender, rcpt)) WITHOUT ROWID;
-   CREATE TABLE greylist_known (
-     net TEXT NOT NULL, sender_domain TEXT NOT NULL, last_seen INTEGER NOT NULL,
-     PRIMARY KEY (net, sender_domain)) WITHOUT ROWID;
-   CREATE TABLE spam_threshold (address TEXT PRIMARY KEY, threshold REAL NOT NULL) WITHOUT ROWID;
-   CREATE TABLE verdicts (
-     id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, blob_id TEXT NOT NULL,
-     verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham')), at INTEGER NOT NULL);
-   CREATE INDEX verdicts_account ON verdicts (account, at);`),
-  },
-];
 
 const open = new Map<string, ChecksDb>();
 
@@ -44,7 +22,8 @@ export function openChecksDb(dataDir: string): ChecksDb {
   const db = openDatabase(path, {
     synchronous: 'NORMAL',
     busyTimeoutMs: 5000,
-    migrations: [{ module: 'checks', migrations: CHECKS_MIGRATIONS, legacyUserVersion: true }],
+    // Numbered migrations (src/db/schema/checks.ts).
+    migrations: [CHECKS_MODULE],
   });
   open.set(path, db);
   return db;

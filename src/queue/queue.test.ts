@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync, utimesSync, existsSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { QueueStore, QUEUE_MIGRATIONS } from './queue.js';
+import { QueueStore } from './queue.js';
+import { shippedSql } from '../db/schema/shipped.fixture.js';
 
 const rec = (to: string) => ({ from: 'a@a.test', recipients: [{ address: to, notify: ['SUCCESS', 'FAILURE'] as Array<'SUCCESS' | 'FAILURE'>, orcpt: { type: 'rfc822', address: to } }], size: 3, needsUtf8: false, headerFromDomain: 'a.test', ret: 'HDRS' as const, envid: 'x' });
 
@@ -76,7 +77,7 @@ test('a queue.sqlite made the old way (PRAGMA user_version, no schema_migrations
     let db = new Database(file);
     db.pragma('journal_mode = WAL');
     // What queue.ts did before the shared runner: the version-1 SQL, then user_version = 1.
-    QUEUE_MIGRATIONS[0]!.up(db);
+    db.exec(shippedSql('sqlite', 'queue', 1));
     db.pragma('user_version = 1');
     db.prepare("INSERT INTO messages (id, mail_from, size, created_at) VALUES ('00OLD0001', 'a@a.test', 3, 1000)").run();
     db.prepare("INSERT INTO recipients (message_id, idx, address, domain, state, next_attempt) VALUES ('00OLD0001', 0, 'b@b.test', 'b.test', 'queued', 1000)").run();

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { StagedBlob } from '../store/types.js';
 import { GroupCommitter } from '../db/sqlite/group-commit.js';
-import type { Migration } from '../db/sqlite/migrate.js';
+import { QUEUE_MODULE } from '../db/schema/queue.js';
 import { openDatabase, relaxedTransaction } from '../db/sqlite/open.js';
 import { fsyncDir } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
@@ -72,47 +72,6 @@ export class QueueError extends Error {
     this.name = 'QueueError';
   }
 }
-
-// Schema migrations of queue.sqlite, numbered (src/db/sqlite/migrate.ts); a database newer than
-// the code refuses to open. Version 1 was counted in PRAGMA user_version before schema_migrations.
-export const QUEUE_MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    name: 'messages and recipients',
-    up: (db) =>
-      db.exec(`CREATE TABLE messages (
-     id TEXT PRIMARY KEY,
-     mail_from TEXT NOT NULL,
-     ret TEXT, envid TEXT,
-     smtputf8 INTEGER NOT NULL DEFAULT 0,
-     body TEXT,
-     require_tls INTEGER NOT NULL DEFAULT 0,
-     size INTEGER NOT NULL,
-     needs_utf8 INTEGER NOT NULL DEFAULT 0,
-     header_from_domain TEXT,
-     submitted_by TEXT, client_ip TEXT,
-     created_at INTEGER NOT NULL,
-     held INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE TABLE recipients (
-     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-     idx INTEGER NOT NULL,
-     address TEXT NOT NULL,
-     domain TEXT NOT NULL,
-     notify TEXT, orcpt_type TEXT, orcpt_address TEXT,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     next_attempt INTEGER NOT NULL,
-     last_attempt INTEGER,
-     last_reply TEXT, last_status TEXT, remote_mta TEXT,
-     reported INTEGER NOT NULL DEFAULT 0,
-     delay_warned INTEGER NOT NULL DEFAULT 0,
-     dsn_action TEXT,
-     PRIMARY KEY (message_id, idx)
-   );
-   CREATE INDEX recipients_due ON recipients(state, next_attempt);`),
-  },
-];
 
 export interface MessageRow {
   id: string;
@@ -290,7 +249,8 @@ export class QueueStore implements QueueBackend {
       synchronous: 'FULL',
       busyTimeoutMs: 5000,
       foreignKeys: true,
-      migrations: [{ module: 'queue', migrations: QUEUE_MIGRATIONS, legacyUserVersion: true }],
+      // Numbered migrations (src/db/schema/queue.ts); a database newer than the code refuses to open.
+      migrations: [QUEUE_MODULE],
     });
     this.committer = new GroupCommitter(this.db, {
       // The new directory entries must be on disk before the rows that name them.

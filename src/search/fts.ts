@@ -34,8 +34,10 @@ export const SEARCH_MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'trigram full-text table and per-mailbox progress',
-    up(db) {
-      db.exec(`
+    // SQLite's own (FTS5): a dialect step with no PostgreSQL side.
+    steps: [
+      {
+        sqlite: `
         CREATE VIRTUAL TABLE fts USING fts5(${FIELDS.map((f) => COLUMNS[f]).join(', ')},
           tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1, detail = column);
         -- Every message of the mailbox (of this UIDVALIDITY) with a UID <= up_to is in fts.
@@ -44,8 +46,9 @@ export const SEARCH_MIGRATIONS: Migration[] = [
           uid_validity INTEGER NOT NULL,
           up_to INTEGER NOT NULL
         );
-      `);
-    },
+      `,
+      },
+    ],
   },
 ];
 

@@ -1,55 +1,17 @@
 // The checks' state in the shared PostgreSQL database (docs/store.md "PostgreSQL"): greylisting
 // triplets and hourly rate-limit counters (here), DKIM keys (dkim.ts), spam thresholds and Junk
 // verdicts (spam.ts), so every node sees what the others have counted and signs with the same
-// keys. Its own migration module ("checks"), run by the first node that needs it; the tables sit
+// keys. Its own migration module ("checks", src/db/schema/checks.ts), run by the first node that needs it; the tables sit
 // beside the store's in the database of [store] url.
 import type { Pool } from '../../db/postgres/pool.js';
-import type { PgMigration } from '../../db/postgres/migrate.js';
+import { CHECKS_MODULE } from '../../db/schema/checks.js';
 import { migrateOnce } from '../../db/postgres/migrate-once.js';
 import type { GreylistRows, TripletRow } from '../greylist.js';
 import type { RateBuckets } from '../ratelimit.js';
 
-export const PG_CHECKS_MIGRATIONS: PgMigration[] = [
-  {
-    version: 1,
-    name: 'greylist, rate-limit counters',
-    sql: `CREATE TABLE checks_greylist (
-     net TEXT NOT NULL, sender TEXT NOT NULL, rcpt TEXT NOT NULL,
-     first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, passed_at BIGINT,
-     PRIMARY KEY (net, sender, rcpt));
-   CREATE TABLE checks_greylist_known (
-     net TEXT NOT NULL, sender_domain TEXT NOT NULL, last_seen BIGINT NOT NULL,
-     PRIMARY KEY (net, sender_domain));
-   CREATE TABLE checks_rate (
-     key TEXT NOT NULL, bucket BIGINT NOT NULL, n BIGINT NOT NULL,
-     PRIMARY KEY (key, bucket));
-   CREATE INDEX checks_rate_bucket ON checks_rate (bucket);`,
-  },
-  {
-    version: 2,
-    name: 'dkim keys',
-    // One row per selector of a local domain (src/checks/state/dkim.ts); the PEM is the PKCS#8 private key.
-    sql: `CREATE TABLE checks_dkim_keys (
-     domain TEXT NOT NULL, selector TEXT NOT NULL,
-     algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256', 'ed25519-sha256')),
-     created BIGINT NOT NULL, pem TEXT NOT NULL,
-     PRIMARY KEY (domain, selector));`,
-  },
-  {
-    version: 3,
-    name: 'spam thresholds, verdicts',
-    // As data_dir/checks.sqlite has them (src/checks/db.ts), for every node (src/checks/state/spam.ts).
-    sql: `CREATE TABLE checks_spam_threshold (address TEXT PRIMARY KEY, threshold DOUBLE PRECISION NOT NULL);
-   CREATE TABLE checks_verdicts (
-     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account TEXT NOT NULL, blob_id TEXT NOT NULL,
-     verdict TEXT NOT NULL CHECK (verdict IN ('spam', 'ham')), at BIGINT NOT NULL);
-   CREATE INDEX checks_verdicts_account ON checks_verdicts (account, id);`,
-  },
-];
-
 /** Runs the checks' migrations once per pool (several nodes: the runner's advisory lock). */
 export function migrateChecks(pool: Pool): Promise<unknown> {
-  return migrateOnce(pool, { module: 'checks', migrations: PG_CHECKS_MIGRATIONS });
+  return migrateOnce(pool, CHECKS_MODULE);
 }
 
 export function pgGreylistRows(pool: Pool): GreylistRows {

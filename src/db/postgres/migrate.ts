@@ -1,37 +1,21 @@
 // The migration runner for PostgreSQL, with the semantics of the SQLite one
-// (src/db/sqlite/migrate.ts): each module keeps a numbered list (1, 2, 3, ... without gaps), the
-// database records what ran in `schema_migrations (module, version, name, applied_at)`, each
-// migration runs in its own transaction together with its row, and a database whose version for a
-// module is higher than the code knows refuses to open (SchemaTooNewError, the same error as
-// SQLite's). Several nodes starting at once on one database apply each migration once: every
-// migration transaction takes one advisory lock and checks again under it.
+// (src/db/sqlite/migrate.ts) and the same lists: each module keeps ONE numbered list for both
+// engines (src/db/schema/), rendered here to PostgreSQL's DDL. The database records what ran in
+// `schema_migrations (module, version, name, applied_at)`, each migration runs in its own
+// transaction together with its row, a migration that renders nothing for PostgreSQL (SQLite's
+// only) is neither run nor recorded, and a database whose version for a module is higher than the
+// last one PostgreSQL knows refuses to open (SchemaTooNewError, the same error as SQLite's).
+// Several nodes starting at once on one database apply each migration once: every migration
+// transaction takes one advisory lock and checks again under it.
 import { SchemaTooNewError } from '../sqlite/migrate.js';
+import { checkMigrationList, type ModuleMigrations } from '../schema/schema.js';
+import { migrationsFor, postgresSql } from '../schema/render.js';
 import { transaction, type Pool, type PoolClient } from './pool.js';
 
 export { SchemaTooNewError };
 
-export interface PgMigration {
-  /** 1, 2, 3, ... without gaps, per module. */
-  version: number;
-  /** A few words for the log and the schema_migrations row. */
-  name: string;
-  /** SQL run inside the migration's transaction (several statements are fine). */
-  sql: string;
-}
-
-export interface PgModuleMigrations {
-  module: string;
-  migrations: readonly PgMigration[];
-}
-
 /** pg_advisory_xact_lock key of the migration runner ("YMIG"). */
 const MIGRATION_LOCK = 0x594d4947;
-
-export function checkPgMigrationList(module: string, migrations: readonly PgMigration[]): void {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migrations of ${module} must be numbered 1, 2, 3...: found ${m.version} at position ${i + 1}`);
-  });
-}
 
 async function ensureTable(client: PoolClient): Promise<void> {
   await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -52,26 +36,27 @@ async function currentVersion(client: PoolClient, module: string): Promise<numbe
  * Brings one module's tables up to date; returns the versions applied now. Throws
  * SchemaTooNewError when the database is ahead of the code (`name` names the database in it).
  */
-export async function runPgMigrations(pool: Pool, spec: PgModuleMigrations, name: string): Promise<number[]> {
-  const { module, migrations } = spec;
-  checkPgMigrationList(module, migrations);
-  const known = migrations.length;
+export async function runPgMigrations(pool: Pool, spec: ModuleMigrations, name: string): Promise<number[]> {
+  const { module } = spec;
+  checkMigrationList(module, spec.migrations);
+  const migrations = migrationsFor(spec, 'postgresql').map((m) => ({ version: m.version, name: m.name, sql: postgresSql(m.run) }));
+  const known = migrations.at(-1)?.version ?? 0;
   const applied: number[] = [];
-  for (let next = 1; ; next++) {
+  for (let round = 0; ; round++) {
     const done = await transaction(pool, async (client) => {
       // One runner at a time per database (CREATE TABLE IF NOT EXISTS itself can race).
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await ensureTable(client);
       const v = await currentVersion(client, module);
       if (v > known) throw new SchemaTooNewError(name, module, v, known);
-      if (v >= known) return true;
-      const m = migrations[v]!;
+      const m = migrations.find((x) => x.version > v);
+      if (!m) return true;
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ($1, $2, $3, $4)', [module, m.version, m.name, Math.floor(Date.now() / 1000)]);
       applied.push(m.version);
       return false;
     });
     if (done) return applied;
-    if (next > known + 1) throw new Error(`migrations of ${module} did not converge`);
+    if (round > migrations.length) throw new Error(`migrations of ${module} did not converge`);
   }
 }

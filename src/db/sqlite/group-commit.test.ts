@@ -28,9 +28,12 @@ beforeEach(() => {
           {
             version: 1,
             name: 'rows',
-            up: (d) =>
-              d.exec(`CREATE TABLE parent (id INTEGER PRIMARY KEY);
-                CREATE TABLE row (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)`),
+            steps: [
+              {
+                sqlite: `CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                CREATE TABLE row (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)`,
+              },
+            ],
           },
         ],
       },

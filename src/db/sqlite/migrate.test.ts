@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runMigrations, SchemaTooNewError, type Migration } from './migrate.js';
 import { openDatabase } from './open.js';
-import { CHECKS_MIGRATIONS, closeChecksDbs, openChecksDb } from '../../checks/db.js';
+import { closeChecksDbs, openChecksDb } from '../../checks/db.js';
+import { shippedSql } from '../schema/shipped.fixture.js';
 
 let dir: string;
 beforeEach(() => {
@@ -26,10 +27,14 @@ function tracing(log: number[], n: number): Migration[] {
   return Array.from({ length: n }, (_, i) => ({
     version: i + 1,
     name: `step ${i + 1}`,
-    up: (db: Database.Database) => {
-      log.push(i + 1);
-      db.exec(`CREATE TABLE t${i + 1} (x INTEGER)`);
-    },
+    steps: [
+      {
+        sqlite: (db: Database.Database) => {
+          log.push(i + 1);
+          db.exec(`CREATE TABLE t${i + 1} (x INTEGER)`);
+        },
+      },
+    ],
   }));
 }
 
@@ -45,7 +50,7 @@ describe('runMigrations', () => {
       assert.deepEqual(log, [1, 2, 3, 4]);
       assert.deepEqual(rows(db, 'm'), [1, 2, 3, 4]);
       // Another module in the same file counts on its own.
-      assert.deepEqual(runMigrations(db, { module: 'other', migrations: [{ version: 1, name: 'x', up: () => undefined }] }, file), [1]);
+      assert.deepEqual(runMigrations(db, { module: 'other', migrations: [{ version: 1, name: 'x', steps: [{ sqlite: () => undefined }] }] }, file), [1]);
       assert.deepEqual(rows(db, 'm'), [1, 2, 3, 4]);
     } finally {
       db.close();
@@ -93,16 +98,20 @@ describe('runMigrations', () => {
       const broken: Migration = {
         version: 2,
         name: 'half',
-        up: (d) => {
-          d.exec('CREATE TABLE half (x INTEGER); INSERT INTO half VALUES (1)');
-          throw new Error('boom');
-        },
+        steps: [
+          {
+            sqlite: (d) => {
+              d.exec('CREATE TABLE half (x INTEGER); INSERT INTO half VALUES (1)');
+              throw new Error('boom');
+            },
+          },
+        ],
       };
       assert.throws(() => runMigrations(db, { module: 'm', migrations: [...list, broken] }, file), /boom/);
       assert.deepEqual(rows(db, 'm'), [1]);
       assert.equal((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'half'").get() as { n: number }).n, 0, 'the half-made table is gone');
       // Fixed, it runs.
-      const fixed: Migration = { version: 2, name: 'whole', up: (d) => d.exec('CREATE TABLE half (x INTEGER)') };
+      const fixed: Migration = { version: 2, name: 'whole', steps: [{ sqlite: 'CREATE TABLE half (x INTEGER)' }] };
       assert.deepEqual(runMigrations(db, { module: 'm', migrations: [...list, fixed] }, file), [2]);
     } finally {
       db.close();
@@ -143,7 +152,7 @@ describe('checks.sqlite made the old way', () => {
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     // What checks/db.ts did before: run the SQL, then user_version = 1.
-    CHECKS_MIGRATIONS[0]!.up(db);
+    db.exec(shippedSql('sqlite', 'checks', 1));
     db.pragma('user_version = 1');
     db.prepare('INSERT INTO spam_threshold (address, threshold) VALUES (?, ?)').run('bob@a.test', 3.5);
     db.close();

@@ -1,6 +1,8 @@
 // The one migration runner for every SQLite database Yubin keeps (yubin.sqlite, queue.sqlite,
-// checks.sqlite). Each module keeps its own numbered list beside its code and the runner records
-// what ran in the database's `schema_migrations` table, keyed by (module, version):
+// checks.sqlite, search.sqlite). Each module keeps ONE numbered list of migrations for both engines
+// (src/db/schema/: a portable description rendered to each engine's DDL; PostgreSQL's runner,
+// src/db/postgres/migrate.ts, takes the same list) and the runner records what ran in the
+// database's `schema_migrations` table, keyed by (module, version):
 //
 //   | module | version | name          | applied_at |
 //   | store  | 1       | initial       | 1764345600 |
@@ -8,31 +10,20 @@
 //
 // Rules: versions are 1, 2, 3, ... without gaps; never edit or renumber a migration that has
 // shipped, append a new one. Each migration runs in its own write transaction together with its
-// row, so a crash (or a throwing `up`) leaves it applied or not, never half. A database whose
-// version for a module is higher than the code knows refuses to open (SchemaTooNewError), naming
-// the file and both versions.
+// row, so a crash (or a throwing step) leaves it applied or not, never half. A migration that
+// renders nothing for SQLite (PostgreSQL's only) is neither run nor recorded, and the highest
+// version SQLite knows is that of its last one that renders something. A database whose version for
+// a module is higher than that refuses to open (SchemaTooNewError), naming the file and both
+// versions.
 //
 // queue.sqlite and checks.sqlite were first versioned with `PRAGMA user_version`. A module that
 // sets `legacyUserVersion` has that number adopted as its version (rows are written for it) and
 // kept in step, so an older Yubin, which reads only user_version, still refuses a newer file.
 import type Database from 'better-sqlite3';
+import { checkMigrationList, type ModuleMigrations } from '../schema/schema.js';
+import { migrationsFor, type Rendered } from '../schema/render.js';
 
-export interface Migration {
-  /** 1, 2, 3, ... without gaps, per module. */
-  version: number;
-  /** A few words for the log and the schema_migrations row. */
-  name: string;
-  /** Runs inside a transaction; throw to abort (nothing of it stays). */
-  up(db: Database.Database): void;
-}
-
-/** One module's migrations in one database. */
-export interface ModuleMigrations {
-  module: string;
-  migrations: readonly Migration[];
-  /** The database once counted this module's schema in PRAGMA user_version (one module per file). */
-  legacyUserVersion?: boolean;
-}
+export { checkMigrationList, type Migration, type ModuleMigrations } from '../schema/schema.js';
 
 /** The database was written by a newer Yubin. */
 export class SchemaTooNewError extends Error {
@@ -50,10 +41,18 @@ export class SchemaTooNewError extends Error {
   }
 }
 
-export function checkMigrationList(module: string, migrations: readonly Migration[]): void {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migrations of ${module} must be numbered 1, 2, 3...: found ${m.version} at position ${i + 1}`);
-  });
+/** Runs one migration's SQLite steps without recording it (tests that make a database the old way). */
+export function applyMigration(db: Database.Database, spec: ModuleMigrations, version: number): void {
+  const m = migrationsFor(spec, 'sqlite').find((x) => x.version === version);
+  if (!m) throw new Error(`${spec.module} has no SQLite migration ${version}`);
+  run(db, m.run);
+}
+
+function run(db: Database.Database, steps: readonly Rendered[]): void {
+  for (const r of steps) {
+    if (typeof r === 'string') db.exec(r);
+    else r(db);
+  }
 }
 
 /**
@@ -61,8 +60,9 @@ export function checkMigrationList(module: string, migrations: readonly Migratio
  * Throws SchemaTooNewError when the database is ahead of the code; `file` names it in the message.
  */
 export function runMigrations(db: Database.Database, spec: ModuleMigrations, file: string): number[] {
-  const { module, migrations } = spec;
-  checkMigrationList(module, migrations);
+  const { module } = spec;
+  checkMigrationList(module, spec.migrations);
+  const migrations = migrationsFor(spec, 'sqlite');
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     module TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -74,7 +74,7 @@ export function runMigrations(db: Database.Database, spec: ModuleMigrations, fil
   const done = db.prepare('SELECT 1 FROM schema_migrations WHERE module = ? AND version = ?');
   const record = db.prepare('INSERT INTO schema_migrations (module, version, name, applied_at) VALUES (?, ?, ?, ?)');
   const now = (): number => Math.floor(Date.now() / 1000);
-  const known = migrations.length;
+  const known = migrations.at(-1)?.version ?? 0;
   const current = (): number => {
     const rows = (maxRow.get(module) as { v: number | null }).v ?? 0;
     return spec.legacyUserVersion ? Math.max(rows, db.pragma('user_version', { simple: true }) as number) : rows;
@@ -89,17 +89,18 @@ export function runMigrations(db: Database.Database, spec: ModuleMigrations, fil
     db.transaction(() => {
       const v = current();
       refuseIfNewer(v);
-      for (const m of migrations.slice(0, v)) if (!done.get(module, m.version)) record.run(module, m.version, m.name, now());
+      for (const m of migrations.filter((x) => x.version <= v)) if (!done.get(module, m.version)) record.run(module, m.version, m.name, now());
     }).immediate();
   }
 
   const applied: number[] = [];
-  for (const m of migrations.slice(current())) {
+  const from = current();
+  for (const m of migrations.filter((x) => x.version > from)) {
     // Checked again under the write lock: two processes starting at once apply it only once.
     const ran = db.transaction(() => {
       if (done.get(module, m.version)) return false;
       refuseIfNewer(current());
-      m.up(db);
+      run(db, m.run);
       record.run(module, m.version, m.name, now());
       if (spec.legacyUserVersion) db.pragma(`user_version = ${m.version}`);
       return true;

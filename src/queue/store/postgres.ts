@@ -1,7 +1,7 @@
 // The outbound queue in PostgreSQL (docs/queue.md "Storage", docs/store.md "PostgreSQL"), for
 // several nodes on one database. The rows mirror queue.sqlite's (same columns and units, so the
 // row mapping is shared), in tables queue_messages and queue_recipients (migration module
-// "queue"); the message bytes are a blob of the store held outside any mailbox (blobs.held), so
+// "queue", src/db/schema/queue.ts); the message bytes are a blob of the store held outside any mailbox (blobs.held), so
 // they live wherever the store keeps blobs (blob_chunks, or the shared files of blobs = "files").
 //
 // Enqueue is one transaction: the blob's bytes and its reference, the message row and its
@@ -20,54 +20,14 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
-import { runPgMigrations, type PgMigration } from '../../db/postgres/migrate.js';
+import { runPgMigrations } from '../../db/postgres/migrate.js';
+import { QUEUE_MODULE } from '../../db/schema/queue.js';
 import { transaction, type Pool, type PoolClient } from '../../db/postgres/pool.js';
 import type { PostgresStore } from '../../store/postgres/store.js';
 import type { StagedBlob } from '../../store/types.js';
 import { domainOf } from '../../store/validate.js';
 import type { DsnRecipientParams } from '../types.js';
 import { newId, QueueError, toMessage, toRecipient, type EnqueueRecord, type MessageRow, type QueueBackend, type QueuedMessage, type QueuedRecipient, type RecipientResult, type RecipientRow } from '../queue.js';
-
-export const PG_QUEUE_MIGRATIONS: PgMigration[] = [
-  {
-    version: 1,
-    name: 'messages and recipients, leases, bytes as held blobs',
-    sql: `CREATE TABLE queue_messages (
-     id TEXT PRIMARY KEY,
-     mail_from TEXT NOT NULL,
-     ret TEXT, envid TEXT,
-     smtputf8 INTEGER NOT NULL DEFAULT 0,
-     body TEXT,
-     require_tls INTEGER NOT NULL DEFAULT 0,
-     size BIGINT NOT NULL,
-     needs_utf8 INTEGER NOT NULL DEFAULT 0,
-     header_from_domain TEXT,
-     submitted_by TEXT, client_ip TEXT,
-     created_at BIGINT NOT NULL,
-     held INTEGER NOT NULL DEFAULT 0,
-     blob_id TEXT NOT NULL,
-     lease_owner TEXT,
-     lease_until BIGINT
-   );
-   CREATE TABLE queue_recipients (
-     message_id TEXT NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
-     idx INTEGER NOT NULL,
-     address TEXT NOT NULL,
-     domain TEXT NOT NULL,
-     notify TEXT, orcpt_type TEXT, orcpt_address TEXT,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     next_attempt BIGINT NOT NULL,
-     last_attempt BIGINT,
-     last_reply TEXT, last_status TEXT, remote_mta TEXT,
-     reported INTEGER NOT NULL DEFAULT 0,
-     delay_warned INTEGER NOT NULL DEFAULT 0,
-     dsn_action TEXT,
-     PRIMARY KEY (message_id, idx)
-   );
-   CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt);`,
-  },
-];
 
 /** The database clock in ms: leases compare against one clock whatever the nodes' clocks say. */
 const DB_NOW = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`;
@@ -102,7 +62,7 @@ export class PgQueueStore implements QueueBackend {
   }
 
   static async open(store: PostgresStore, opts: PgQueueOptions): Promise<PgQueueStore> {
-    await runPgMigrations(store.pool, { module: 'queue', migrations: PG_QUEUE_MIGRATIONS }, 'the PostgreSQL database');
+    await runPgMigrations(store.pool, QUEUE_MODULE, 'the PostgreSQL database');
     return new PgQueueStore(store, opts);
   }
 

@@ -2,29 +2,8 @@
 // (src/store/sqlite/metadata.ts) in PostgreSQL. A SETMETADATA locks the account row first, so two
 // nodes setting entries at once cannot both pass the limits.
 import { StoreError, type ChangeEvent, type MetadataEntry, type MetadataLimits, type MetadataStore } from '../types.js';
-import type { PgModuleMigrations } from '../../db/postgres/migrate.js';
 import type { Pool, PoolClient, Queryable } from '../../db/postgres/pool.js';
 import { checkMetadataLimits, selectEntries } from '../metadata.js';
-
-export const PG_METADATA_MIGRATIONS: PgModuleMigrations = {
-  module: 'metadata',
-  migrations: [
-    {
-      version: 1,
-      name: 'IMAP METADATA entries',
-      sql: `
-        CREATE TABLE metadata (
-          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-          mailbox_id INTEGER REFERENCES mailboxes(id) ON DELETE CASCADE,
-          name TEXT NOT NULL,
-          value BYTEA NOT NULL
-        );
-        CREATE UNIQUE INDEX metadata_key ON metadata(account_id, COALESCE(mailbox_id, 0), name);
-        CREATE INDEX metadata_mailbox ON metadata(mailbox_id);
-      `,
-    },
-  ],
-};
 
 export class PgMetadataStore implements MetadataStore {
   constructor(

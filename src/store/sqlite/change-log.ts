@@ -11,15 +11,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../log/logger.js';
 import { InProcessChangeFeed } from '../changes.js';
 import type { ChangeEvent } from '../types.js';
-import { registerMigrations, type Migration } from './migrate.js';
+import { CHANGE_LOG_MIGRATIONS } from '../../db/schema/store.js';
+import { registerMigrations } from './migrate.js';
 
-export const CHANGE_LOG_MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    name: 'change log across processes',
-    up: (db) => db.exec('CREATE TABLE change_log (id INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, events TEXT NOT NULL, at INTEGER NOT NULL)'),
-  },
-];
 registerMigrations('changes', CHANGE_LOG_MIGRATIONS);
 
 /** How often a process with subscribers looks for other processes' commits (a cheap PRAGMA). */

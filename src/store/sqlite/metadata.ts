@@ -1,31 +1,12 @@
 // IMAP METADATA entries (RFC 5464) in the SQLite store (yubin.sqlite). The table is the
-// "metadata" module's migrations, run by the one runner (src/db/sqlite/migrate.ts) after the
+// "metadata" module's migrations (src/db/schema/store.ts), run by the one runner after the
 // store's own. Entries are kept by mailbox id, so RENAME keeps them and DELETE drops them
 // (ON DELETE CASCADE); mailbox_id NULL holds the server's entries of the account.
 import type Database from 'better-sqlite3';
 import { StoreError, type ChangeEvent, type MetadataEntry, type MetadataLimits, type MetadataStore } from '../types.js';
-import type { Migration } from '../../db/sqlite/migrate.js';
+import { METADATA_MIGRATIONS } from '../../db/schema/store.js';
 import { registerMigrations } from './migrate.js';
 import { checkMetadataLimits, selectEntries } from '../metadata.js';
-
-export const METADATA_MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    name: 'IMAP METADATA entries',
-    up(db) {
-      db.exec(`
-        CREATE TABLE metadata (
-          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-          mailbox_id INTEGER REFERENCES mailboxes(id) ON DELETE CASCADE, -- NULL: the server's entries
-          name TEXT NOT NULL,                   -- lower case, "/private/..." or "/shared/..."
-          value BLOB NOT NULL
-        );
-        CREATE UNIQUE INDEX metadata_key ON metadata(account_id, ifnull(mailbox_id, 0), name);
-        CREATE INDEX metadata_mailbox ON metadata(mailbox_id);
-      `);
-    },
-  },
-];
 
 registerMigrations('metadata', METADATA_MIGRATIONS);
 

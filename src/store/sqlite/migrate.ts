@@ -1,13 +1,14 @@
 // Which migrations run in the store's database, yubin.sqlite (the runner itself is the one of
 // every Yubin database: src/db/sqlite/migrate.ts, where the rules are).
 //
-// To change the store's schema: append a Migration with the next version to STORE_MIGRATIONS in
-// schema.ts. Never edit or renumber one that has shipped.
+// To change the store's schema: append a migration with the next version to the module's list in
+// src/db/schema/store.ts (one description for SQLite and PostgreSQL; docs/store.md "Migrations").
+// Never edit or renumber one that has shipped.
 //
 // Another module can keep its tables in the store's database, under its own module name:
 //
 //   import { registerMigrations } from '../store/sqlite/migrate.js';
-//   registerMigrations('mymodule', [{ version: 1, name: 'tables', up: (db) => db.exec('CREATE TABLE ...') }]);
+//   registerMigrations('mymodule', [{ version: 1, name: 'tables', steps: [table('mine', [text('x')])] }]);
 //
 // at module load (before openStore), or later with runMigrations(db, { module, migrations }, file)
 // on the database it gets from the SQLite store. A database whose version for a module is higher

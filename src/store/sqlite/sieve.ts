@@ -1,65 +1,13 @@
 // Sieve in the SQLite store (yubin.sqlite): users' scripts (one active per account), global
 // scripts for `include :global` (RFC 6609 §3.2), and what delivery remembers durably: vacation
 // replies sent (RFC 5230 §4.2), duplicate tracking ids (RFC 7352 §3) and redirects per day.
-// The tables are the "sieve" module's migrations, run by the one runner (src/db/sqlite/migrate.ts)
-// after the store's own; rows of an account go with it (ON DELETE CASCADE).
+// The tables are the "sieve" module's migrations (src/db/schema/store.ts, one description for both
+// engines), run by the one runner after the store's own; rows of an account go with it.
 import type Database from 'better-sqlite3';
 import { StoreError, type SieveScript, type SieveScriptInfo, type SieveStore } from '../types.js';
-import type { Migration } from '../../db/sqlite/migrate.js';
+import { SIEVE_MIGRATIONS } from '../../db/schema/store.js';
 import { registerMigrations } from './migrate.js';
 import { REDIRECT_DAYS_KEPT, checkScriptName, toInfo, toScript, type ScriptRow } from '../sieve-names.js';
-
-export const SIEVE_MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    name: 'sieve scripts, global scripts, vacation and duplicate memory, redirect counts',
-    up(db) {
-      db.exec(`
-        CREATE TABLE sieve_scripts (
-          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-          name TEXT NOT NULL,                   -- case-sensitive (RFC 5804 §1.6)
-          text TEXT NOT NULL,
-          active INTEGER NOT NULL DEFAULT 0,    -- at most one per account
-          updated_at INTEGER NOT NULL,          -- ms since the epoch
-          PRIMARY KEY (account_id, name)
-        ) WITHOUT ROWID;
-        CREATE UNIQUE INDEX sieve_scripts_active ON sieve_scripts(account_id) WHERE active = 1;
-
-        CREATE TABLE sieve_global_scripts (
-          name TEXT PRIMARY KEY,
-          text TEXT NOT NULL,
-          updated_at INTEGER NOT NULL
-        ) WITHOUT ROWID;
-
-        -- RFC 5230 §4.2: one reply per sender per handle within :days/:seconds.
-        CREATE TABLE sieve_vacation (
-          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-          sender TEXT NOT NULL,                 -- lower case
-          handle TEXT NOT NULL,
-          expires_at INTEGER NOT NULL,
-          PRIMARY KEY (account_id, sender, handle)
-        ) WITHOUT ROWID;
-        CREATE INDEX sieve_vacation_expiry ON sieve_vacation(expires_at);
-
-        -- RFC 7352 §3: tracking ids seen, each until its expiry.
-        CREATE TABLE sieve_duplicates (
-          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-          id TEXT NOT NULL,
-          expires_at INTEGER NOT NULL,
-          PRIMARY KEY (account_id, id)
-        ) WITHOUT ROWID;
-        CREATE INDEX sieve_duplicates_expiry ON sieve_duplicates(expires_at);
-
-        CREATE TABLE sieve_redirects (
-          account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-          day TEXT NOT NULL,                    -- YYYY-MM-DD (UTC)
-          count INTEGER NOT NULL,
-          PRIMARY KEY (account_id, day)
-        ) WITHOUT ROWID;
-      `);
-    },
-  },
-];
 
 registerMigrations('sieve', SIEVE_MIGRATIONS);
 

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { runStoreContract, testMessage } from '../contract.js';
 import { openStore, SqliteStore } from '../index.js';
 import { runMigrations } from './migrate.js';
-import { STORE_MIGRATIONS } from './schema.js';
+import { STORE_MIGRATIONS } from '../../db/schema/store.js';
 import { StoreError } from '../types.js';
 
 runStoreContract('sqlite', (dir) => openStore(dir), { openModule: { url: new URL('../index.ts', import.meta.url).href, exportName: 'openStore' } });

@@ -1,28 +1,11 @@
 // Admin API bearer tokens in the SQLite store (yubin.sqlite): the token's name and the SHA-256 of
 // its secret (never the secret), when it was made and last used. The table is the "api_tokens"
-// module's migrations, run by the one runner (src/db/sqlite/migrate.ts) after the store's own.
+// module's migrations (src/db/schema/store.ts), run by the one runner after the store's own.
 // A revoked token's row is deleted, so its secret no longer matches anything.
 import type Database from 'better-sqlite3';
 import { StoreError, type ApiToken, type ApiTokenStore } from '../types.js';
-import type { Migration } from '../../db/sqlite/migrate.js';
+import { API_TOKEN_MIGRATIONS } from '../../db/schema/store.js';
 import { registerMigrations } from './migrate.js';
-
-export const API_TOKEN_MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    name: 'admin API tokens',
-    up(db) {
-      db.exec(`
-        CREATE TABLE api_tokens (
-          name TEXT PRIMARY KEY,
-          secret_hash TEXT NOT NULL UNIQUE,     -- SHA-256 of the secret, hex
-          created_at INTEGER NOT NULL,          -- ms since the epoch
-          last_used_at INTEGER                  -- ms since the epoch, NULL until first use
-        ) WITHOUT ROWID;
-      `);
-    },
-  },
-];
 
 registerMigrations('api_tokens', API_TOKEN_MIGRATIONS);
 
