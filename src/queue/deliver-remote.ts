@@ -1,6 +1,6 @@
 // Remote delivery agent: one message to the recipients of one domain, over SMTP to the domain's
 // MX hosts (or the smarthost), with connections kept for the next message to the same host.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { Logger } from '../log/logger.js';
@@ -27,6 +27,11 @@ const MAX_RCPTS_PER_TRANSACTION = 100;
 const ROUTE_CACHE_MS = 60_000;
 /** How long an idle connection is kept for the next message to the same host. */
 const IDLE_MS = 5_000;
+/**
+ * Messages up to this size are read from the queue once per attempt and held in memory for the
+ * long-line scan, the DKIM signer and the wire; larger ones are streamed from the file each time.
+ */
+const IN_MEMORY_MAX = 256 * 1024;
 
 class Pool {
   private idle = new Map<string, Array<{ client: SmtpClient; timer: NodeJS.Timeout }>>();
@@ -141,10 +146,19 @@ export class RemoteDelivery {
     // ones, smtp.max_line_length): the parts holding one are re-encoded, long header lines folded,
     // BEFORE DKIM signing so that the signature covers what is sent. RFC 3030 §3: BINARYMIME
     // (BDAT) has no line limit; such a message goes as it is.
-    let content: Content = { size: msg.size, open: () => this.deps.queue.openMessage(msg.id) };
+    let content: Content;
+    let openRange: (range?: { start?: number; end?: number }) => Readable;
+    if (msg.size <= IN_MEMORY_MAX) {
+      const bytes = await this.deps.queue.readMessage(msg.id, msg.size);
+      openRange = (range) => Readable.from([bytes.subarray(range?.start ?? 0, range?.end ?? bytes.length)], { objectMode: false });
+      content = { size: bytes.length, open: () => openRange() };
+    } else {
+      openRange = (range) => this.deps.queue.openMessage(msg.id, range);
+      content = { size: msg.size, open: () => openRange() };
+    }
     if (msg.body !== 'BINARYMIME') {
       try {
-        const re = await reencodeForRelay((range) => this.deps.queue.openMessage(msg.id, range), {
+        const re = await reencodeForRelay(openRange, {
           maxHeldLine: Math.max(1024 * 1024, config.smtp.max_line_length + 2),
         });
         if (re) {

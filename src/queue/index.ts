@@ -110,8 +110,9 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
   if (onResult) {
     const record = store.record.bind(store);
     store.record = async (id, results, now) => {
-      await record(id, results, now);
+      const gone = await record(id, results, now);
       results.forEach((r) => onResult(r.state));
+      return gone;
     };
   }
   const swept = await store.sweepOrphans();

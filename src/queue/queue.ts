@@ -5,7 +5,7 @@
 // one commit (the shared group committer). The CLI opens the same database from another process;
 // the scheduler polls it.
 import type Database from 'better-sqlite3';
-import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
+import { mkdirSync, createReadStream, readFileSync, unlinkSync, constants as fsConstants } from 'node:fs';
 import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -151,6 +151,9 @@ export function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
   };
 }
 
+/** Messages up to this size are read with one synchronous call (readMessage with a size). */
+const SYNC_READ_MAX = 256 * 1024;
+
 /** A queue id: sortable by time, unique (10 base-36 time digits + 8 hex: a per-process random start, counting up). */
 let idCounter = randomBytes(4).readUInt32BE(0);
 export function newId(now: number): string {
@@ -185,6 +188,11 @@ export interface RecipientResult {
   countAttempt?: boolean;
   /** Delivered: which success DSN we owe if NOTIFY=SUCCESS (null: the next server reports). */
   dsnAction?: 'delivered' | 'relayed' | 'expanded' | null;
+  /**
+   * A final result for which no DSN is owed: recorded as reported at once, and a message left
+   * finished by it is removed in the same transaction (no separate report step).
+   */
+  reported?: boolean;
 }
 
 /**
@@ -197,7 +205,8 @@ export interface QueueBackend {
   readonly kind: 'sqlite' | 'postgresql';
   /** Streams the message bytes [start, end). */
   openMessage(id: string, range?: { start?: number; end?: number }): Readable;
-  readMessage(id: string): Promise<Buffer>;
+  /** The whole message; `size` (the queued size), when given, lets a backend read a small one at once. */
+  readMessage(id: string, size?: number): Promise<Buffer>;
   /** Takes a staged message into the queue; durable (bytes and rows) when it resolves. */
   enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string>;
   /** Writes bytes (a DSN) into the queue and commits the record. */
@@ -208,7 +217,8 @@ export interface QueueBackend {
   count(): Promise<number>;
   /** Pending recipients of messages not on hold and not leased by another node, due at `now`, oldest first. */
   due(now: number, limit: number): Promise<QueuedRecipient[]>;
-  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<void>;
+  /** Records results in one transaction; true when that finished the message and removed it (results marked `reported`). */
+  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<boolean>;
   addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void>;
   /** Marks final recipients reported; a finished message is removed in the same transaction. True when it is gone. */
   markReported(messageId: string, idxs: number[]): Promise<boolean>;
@@ -279,6 +289,46 @@ export class QueueStore implements QueueBackend {
     return relaxedTransaction(this.db, fn);
   }
 
+  /** State changes waiting for the next shared transaction. */
+  private stateJobs: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+
+  /**
+   * A state change (as stateTx) that shares one transaction with the others issued in the same
+   * turn of the event loop (deliveries finishing together): each runs in its own savepoint, so
+   * one that throws undoes only itself. Resolves after the shared COMMIT.
+   */
+  private stateBatch<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.stateJobs.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (this.stateJobs.length === 1) setImmediate(() => this.flushState());
+    });
+  }
+
+  private flushState(): void {
+    const jobs = this.stateJobs.splice(0);
+    const out: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    try {
+      if (this.closed) throw new QueueError('queue is closed');
+      this.stateTx(() => {
+        for (const j of jobs) {
+          try {
+            out.push({ ok: true, value: this.db.transaction(j.fn)() });
+          } catch (err) {
+            out.push({ ok: false, err });
+          }
+        }
+      });
+    } catch (err) {
+      for (const j of jobs) j.reject(err);
+      return;
+    }
+    jobs.forEach((j, i) => {
+      const o = out[i]!;
+      if (o.ok) j.resolve(o.value);
+      else j.reject(o.err);
+    });
+  }
+
   filePath(id: string): string {
     if (!/^[0-9A-Z]+$/.test(id)) throw new QueueError(`malformed queue id: ${id}`);
     return join(this.dir, `${id}.eml`);
@@ -288,7 +338,10 @@ export class QueueStore implements QueueBackend {
     return createReadStream(this.filePath(id), { start: range?.start, end: range?.end === undefined ? undefined : range.end - 1 });
   }
 
-  readMessage(id: string): Promise<Buffer> {
+  async readMessage(id: string, size?: number): Promise<Buffer> {
+    // A small file in one synchronous read (as SQLite reads its pages): four requests to the libuv
+    // pool (open, fstat, read, close) cost more than the read itself.
+    if (size !== undefined && size <= SYNC_READ_MAX) return readFileSync(this.filePath(id));
     return readFile(this.filePath(id));
   }
 
@@ -402,36 +455,54 @@ export class QueueStore implements QueueBackend {
 
   /** Pending (queued or deferred) recipients of messages not on hold, due at `now`, oldest first. */
   async due(now: number, limit: number): Promise<QueuedRecipient[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT r.* FROM recipients r JOIN messages m ON m.id = r.message_id
+    const rows = this.stmt(
+      `SELECT r.* FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.state IN ('queued', 'deferred') AND r.next_attempt <= ? AND m.held = 0
          ORDER BY r.next_attempt, r.message_id, r.idx LIMIT ?`,
-      )
-      .all(now, limit) as RecipientRow[];
+    ).all(now, limit) as RecipientRow[];
     return rows.map(toRecipient);
   }
 
   /** Earliest next attempt of any pending recipient (not held), or null. */
   async nextDue(): Promise<number | null> {
-    const r = this.db
-      .prepare(`SELECT min(r.next_attempt) AS t FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.state IN ('queued','deferred') AND m.held = 0`)
-      .get() as { t: number | null };
+    const r = this.stmt(`SELECT min(r.next_attempt) AS t FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.state IN ('queued','deferred') AND m.held = 0`).get() as {
+      t: number | null;
+    };
     return r.t;
   }
 
-  /** Records delivery results (one transaction). */
-  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<void> {
+  /** Records delivery results (one transaction); removes the message when they finish it. */
+  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<boolean> {
     const st = this.stmt(
       `UPDATE recipients SET state = ?, last_reply = ?, last_status = ?, remote_mta = ?, last_attempt = ?,
-         attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?
+         attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?, reported = ?
        WHERE message_id = ? AND idx = ? AND state IN ('queued', 'deferred')`,
     );
-    this.stateTx(() => {
+    const done = await this.stateBatch(() => {
       for (const r of results) {
-        st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, messageId, r.idx);
+        const reported = r.reported && (r.state === 'delivered' || r.state === 'bounced') ? 1 : 0;
+        st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, reported, messageId, r.idx);
       }
+      return results.some((r) => r.reported) && this.removeIfDone(messageId);
     });
+    if (done) this.unlinkFile(messageId);
+    return done;
+  }
+
+  /** Inside a state transaction: deletes the message row when every recipient is final and reported. */
+  private removeIfDone(id: string): boolean {
+    if (!this.isDoneSync(id)) return false;
+    this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+    return true;
+  }
+
+  /** Removes a message file whose row is gone (already gone is fine); synchronous, like SQLite's own file operations. */
+  private unlinkFile(id: string): void {
+    try {
+      unlinkSync(this.filePath(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   /** Adds recipients to a message (alias expansion to remote addresses). */
@@ -451,13 +522,11 @@ export class QueueStore implements QueueBackend {
    */
   async markReported(messageId: string, idxs: number[]): Promise<boolean> {
     const st = this.stmt('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
-    const done = this.stateTx(() => {
+    const done = await this.stateBatch(() => {
       idxs.forEach((i) => st.run(messageId, i));
-      if (!this.isDoneSync(messageId)) return false;
-      this.stmt('DELETE FROM messages WHERE id = ?').run(messageId);
-      return true;
+      return this.removeIfDone(messageId);
     });
-    if (done) await rm(this.filePath(messageId), { force: true });
+    if (done) this.unlinkFile(messageId);
     return done;
   }
 
@@ -519,9 +588,7 @@ export class QueueStore implements QueueBackend {
   }
 
   private isDoneSync(id: string): boolean {
-    const r = this.db
-      .prepare(`SELECT count(*) AS n FROM recipients WHERE message_id = ? AND (state IN ('queued','deferred') OR reported = 0)`)
-      .get(id) as { n: number };
+    const r = this.stmt(`SELECT count(*) AS n FROM recipients WHERE message_id = ? AND (state IN ('queued','deferred') OR reported = 0)`).get(id) as { n: number };
     return r.n === 0;
   }
 

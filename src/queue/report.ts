@@ -52,6 +52,19 @@ async function readHead(queue: QueueBackend, id: string): Promise<Buffer> {
 }
 
 /**
+ * The DSN action owed for a recipient's final state, or null when none is: never for mail from
+ * <> (RFC 5321 §4.5.5); a failure when NOTIFY asks for FAILURE (the default); a success only
+ * when NOTIFY has SUCCESS and we are the one to report it (RFC 3461 §5.2.2: whoever delivers, or
+ * relays to a server without DSN).
+ */
+export function dsnOwed(from: string, r: { state: QueuedRecipient['state']; dsnAction?: QueuedRecipient['dsnAction'] } & Pick<QueuedRecipient, 'notify'>): DsnRecipientReport['action'] | null {
+  if (from === '') return null;
+  if (r.state === 'bounced' && wantsNotify(r, 'FAILURE')) return 'failed';
+  if (r.state === 'delivered' && r.dsnAction && wantsNotify(r, 'SUCCESS')) return r.dsnAction;
+  return null;
+}
+
+/**
  * Sends the DSN owed for every final, unreported recipient of the message (one DSN for all of
  * them) and marks them reported. Returns the DSN's queue id, or null when none was owed.
  */
@@ -64,12 +77,9 @@ export async function reportFinal(queue: QueueBackend, id: string, opts: ReportO
     return null;
   }
   const reports: DsnRecipientReport[] = [];
-  if (msg.from !== '') {
-    for (const r of finals) {
-      if (r.state === 'bounced' && wantsNotify(r, 'FAILURE')) reports.push(report(r, 'failed'));
-      // RFC 3461 §5.2.2: success is reported by whoever delivers, or relays to a server without DSN
-      else if (r.state === 'delivered' && r.dsnAction && wantsNotify(r, 'SUCCESS')) reports.push(report(r, r.dsnAction));
-    }
+  for (const r of finals) {
+    const action = dsnOwed(msg.from, r);
+    if (action) reports.push(report(r, action));
   }
   let dsnId: string | null = null;
   if (reports.length) dsnId = await sendDsn(queue, msg, reports, opts, !reports.some((r) => r.action === 'failed'));

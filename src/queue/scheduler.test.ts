@@ -37,7 +37,7 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function env(opts: { queue?: (remotePort: number) => Record<string, unknown>; signer?: MessageSigner } = {}): Promise<Env> {
+async function env(opts: { queue?: (remotePort: number) => Record<string, unknown>; signer?: MessageSigner; pollMs?: number } = {}): Promise<Env> {
   const remote = await new ScriptedRemote().listen();
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
   const config = validateConfig({
@@ -51,7 +51,7 @@ async function env(opts: { queue?: (remotePort: number) => Record<string, unknow
   await store.addAccount('carol@a.test', 'x');
   const clock = { now: Date.now() };
   const ctx = { config, store, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }), logger: silentLogger(), now: () => new Date(clock.now) };
-  let current = await openQueue(ctx, { startScheduler: true, pollMs: 30, signer: opts.signer });
+  let current = await openQueue(ctx, { startScheduler: true, pollMs: opts.pollMs ?? 30, signer: opts.signer });
   return {
     queue: current,
     store,
@@ -345,6 +345,22 @@ test('per-destination concurrency: never more deliveries to one domain at once t
     // local mail is not held up by a slow remote domain
     await enqueue(e, ['carol@a.test']);
     await until('local delivered', async () => (await inbox(e.store, 'carol@a.test')).length === 1);
+  } finally {
+    await e.queue.stop(50);
+    await e.close();
+  }
+});
+
+test('new mail is seen at once while every due message read before waits for its destination (no poll needed)', async () => {
+  // a poll far away: only the enqueue's own wake-up can start the local delivery
+  const e = await env({ queue: () => ({ per_domain_concurrency: 1, concurrency: 10 }), pollMs: 60_000 });
+  try {
+    e.remote.dataReply = null; // hang after the data: the remote domain's one slot stays taken
+    for (let i = 0; i < 3; i++) await enqueue(e, [`r${i}@remote.test`]);
+    await until('one in flight', () => e.remote.messages.length === 1);
+    await enqueue(e, ['carol@a.test']);
+    await until('local delivered', async () => (await inbox(e.store, 'carol@a.test')).length === 1, 5_000);
+    assert.equal(e.remote.messages.length, 1);
   } finally {
     await e.queue.stop(50);
     await e.close();

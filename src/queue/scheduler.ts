@@ -8,7 +8,7 @@ import type { QueueBackend, QueuedRecipient, RecipientResult } from './queue.js'
 import type { RemoteDelivery } from './deliver-remote.js';
 import { deliverLocal } from './deliver-local.js';
 import type { Outbound } from './types.js';
-import { reportFinal, reportDelay } from './report.js';
+import { reportFinal, reportDelay, dsnOwed } from './report.js';
 
 /**
  * Delay before the next try after `attempts` failed tries: retry_initial, doubling each time,
@@ -52,6 +52,14 @@ export class Scheduler {
   private readonly perDomain = new Map<string, number>();
   private readonly messageLocks = new Map<string, Promise<unknown>>();
   private readonly localDomains = new Map<string, { local: boolean; at: number }>();
+  /**
+   * Due work read from the database and not dispatched yet (oldest first), so that a finished
+   * delivery starts the next one without a query: read again when it runs out, after pollMs
+   * (changes from the CLI), or when new work arrived while a slot is free.
+   */
+  private backlog = new Map<string, Unit>();
+  private backlogAt = 0;
+  private newWork = true;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -61,8 +69,12 @@ export class Scheduler {
     this.kick();
   }
 
-  /** Looks for due work soon (after an enqueue or a finished delivery). */
-  kick(): void {
+  /**
+   * Looks for due work soon: after an enqueue, a retry or a release (`newWork`: the database may
+   * hold work older than the backlog's), or a finished delivery (false: a slot is free).
+   */
+  kick(newWork = true): void {
+    if (newWork) this.newWork = true;
     if (this.kickScheduled || this.stopping || !this.timer) return;
     this.kickScheduled = true;
     setImmediate(() => {
@@ -108,11 +120,26 @@ export class Scheduler {
   }
 
   private async dispatch(): Promise<void> {
-    const { config, queue } = this.deps;
+    const { config } = this.deps;
     const limit = config.queue.concurrency;
     if (this.inflight.size >= limit) return;
-    // enough rows to fill every free slot even when the oldest due ones are in flight
-    const due = await queue.due(this.deps.now().getTime(), limit * 4 + 32);
+    const stale = Date.now() - this.backlogAt >= (this.deps.pollMs ?? 1000);
+    if (!this.backlog.size || stale) await this.refill();
+    this.startUnits();
+    if (this.inflight.size < limit && this.newWork && !this.stopping) {
+      // slots left over and something was enqueued since the backlog was read
+      await this.refill();
+      this.startUnits();
+    }
+  }
+
+  /** Reads the oldest due recipients into the backlog, as units (one per message and destination). */
+  private async refill(): Promise<void> {
+    const limit = this.deps.config.queue.concurrency;
+    this.newWork = false;
+    this.backlogAt = Date.now();
+    // enough rows to fill every free slot several times over, even when the oldest are in flight
+    const due = await this.deps.queue.due(this.deps.now().getTime(), limit * 16 + 256);
     const units = new Map<string, Unit>();
     for (const r of due) {
       const local = await this.isLocal(r.domain);
@@ -123,11 +150,20 @@ export class Scheduler {
       if (!u) units.set(key, (u = { key, messageId: r.messageId, domain, idxs: [] }));
       u.idxs.push(r.idx);
     }
-    for (const u of units.values()) {
+    this.backlog = units;
+  }
+
+  /** Starts backlog units while slots are free (global and per destination). */
+  private startUnits(): void {
+    const { config } = this.deps;
+    const limit = config.queue.concurrency;
+    for (const u of this.backlog.values()) {
       if (this.stopping || this.inflight.size >= limit) break;
+      if (this.inflight.has(u.key)) continue;
       const dest = u.domain || '(local)';
       const n = this.perDomain.get(dest) ?? 0;
       if (u.domain && n >= config.queue.per_domain_concurrency) continue;
+      this.backlog.delete(u.key);
       this.perDomain.set(dest, n + 1);
       const p = this.run(u)
         .catch((err: unknown) => this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed'))
@@ -136,7 +172,7 @@ export class Scheduler {
           const m = (this.perDomain.get(dest) ?? 1) - 1;
           if (m <= 0) this.perDomain.delete(dest);
           else this.perDomain.set(dest, m);
-          this.kick();
+          this.kick(false);
         });
       this.inflight.set(u.key, p);
     }
@@ -212,10 +248,17 @@ export class Scheduler {
         r.nextAttempt = now + retryDelay(before.attempts + 1, config.queue.retry_initial, config.queue.retry_max);
       }
     }
-    await queue.record(msg.id, results, now);
+    for (const r of results) {
+      // a final result that owes no DSN is reported at once; when that finishes the message, the
+      // same transaction removes it (one write per delivered message, no report step after)
+      const before = byIdx.get(r.idx);
+      if (before && (r.state === 'delivered' || r.state === 'bounced') && !dsnOwed(msg.from, { state: r.state, dsnAction: r.dsnAction ?? null, notify: before.notify })) r.reported = true;
+    }
+    const gone = await queue.record(msg.id, results, now);
     for (const r of results) {
       logger.info({ queueId: msg.id, rcpt: byIdx.get(r.idx)?.address, state: r.state, reply: r.reply, mta: r.remoteMta ?? undefined }, 'queue delivery');
     }
+    if (gone) return;
     // DSNs and removal run after the delivery slot is free (stop() waits for them)
     void this.withLock(msg.id, () => this.finish(msg.id)).catch((err: unknown) => logger.error({ err, queueId: msg.id }, 'queue: finishing a message failed'));
   }

@@ -171,18 +171,23 @@ export class PgQueueStore implements QueueBackend {
     return r.rows.map(toRecipient);
   }
 
-  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<void> {
-    if (!results.length) return;
-    await transaction(this.pool, async (c) => {
+  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<boolean> {
+    if (!results.length) return false;
+    const out = await transaction(this.pool, async (c) => {
       for (const r of results) {
+        const reported = r.reported && (r.state === 'delivered' || r.state === 'bounced') ? 1 : 0;
         await c.query(
           `UPDATE queue_recipients SET state = $1, last_reply = $2, last_status = $3, remote_mta = $4, last_attempt = $5,
-             attempts = attempts + $6, next_attempt = coalesce($7, next_attempt), dsn_action = $8
+             attempts = attempts + $6, next_attempt = coalesce($7, next_attempt), dsn_action = $8, reported = $11
            WHERE message_id = $9 AND idx = $10 AND state IN ('queued', 'deferred')`,
-          [r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, messageId, r.idx],
+          [r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, messageId, r.idx, reported],
         );
       }
+      if (!results.some((r) => r.reported)) return { deleted: false, collect: null };
+      return this.deleteIfDone(c, messageId);
     });
+    this.collect(out.collect);
+    return out.deleted;
   }
 
   async addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void> {
@@ -193,6 +198,13 @@ export class PgQueueStore implements QueueBackend {
       const r = await c.query<{ m: number | null }>('SELECT max(idx) AS m FROM queue_recipients WHERE message_id = $1', [messageId]);
       await this.insertRecipients(c, messageId, (r.rows[0]?.m ?? -1) + 1, recipients, now);
     });
+  }
+
+  /** Inside `c`: deletes the message when every recipient is final and reported (as deleteMessage). */
+  private async deleteIfDone(c: PoolClient, id: string): Promise<{ deleted: boolean; collect: string | null }> {
+    const left = await c.query<{ n: number }>(`SELECT count(*) AS n FROM queue_recipients WHERE message_id = $1 AND (state IN ('queued','deferred') OR reported = 0)`, [id]);
+    if (left.rows[0]!.n > 0) return { deleted: false, collect: null };
+    return this.deleteMessage(c, id);
   }
 
   /** Deletes the message row and drops its blob reference (inside `c`); returns the blob if now unreferenced. */
@@ -213,9 +225,7 @@ export class PgQueueStore implements QueueBackend {
   async markReported(messageId: string, idxs: number[]): Promise<boolean> {
     const out = await transaction(this.pool, async (c) => {
       if (idxs.length) await c.query('UPDATE queue_recipients SET reported = 1 WHERE message_id = $1 AND idx = ANY($2::int[])', [messageId, idxs]);
-      const left = await c.query<{ n: number }>(`SELECT count(*) AS n FROM queue_recipients WHERE message_id = $1 AND (state IN ('queued','deferred') OR reported = 0)`, [messageId]);
-      if (left.rows[0]!.n > 0) return { deleted: false, collect: null };
-      return this.deleteMessage(c, messageId);
+      return this.deleteIfDone(c, messageId);
     });
     this.collect(out.collect);
     return out.deleted;
