@@ -5,16 +5,31 @@
 // shared blobs/ (blobs = "files"). One read snapshot of SQLite, one PostgreSQL transaction: a
 // copy that fails leaves the target empty. Then it verifies: the row count of every table, and
 // the sha256 of every blob's bytes as PostgreSQL (or the shared file) now has them.
+//
+// Everything else that is state moves too (issue 17): the outbound queue (queue.sqlite's messages
+// and recipients into queue_messages and queue_recipients, with their states, attempts and next
+// attempt times; each queued message's file becomes a blob of the store held by the queue, as the
+// PostgreSQL queue keeps it) and the checks' state (checks.sqlite's greylisting, spam thresholds
+// and Junk verdicts into the checks_ tables), in the same transaction and verified the same way.
+// Rate-limit counters and the auth throttle live in memory with SQLite, and DKIM keys in files,
+// which a PostgreSQL node imports at its first start.
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openPool, redactUrl, type Pool, type PoolClient } from '../db/postgres/pool.js';
 import { runPgMigrations } from '../db/postgres/migrate.js';
+import { openDatabase } from '../db/sqlite/open.js';
+import type { ModuleMigrations } from '../db/schema/schema.js';
+import { QUEUE_MODULE } from '../db/schema/queue.js';
+import { CHECKS_MODULE } from '../db/schema/checks.js';
+import { createMessageParser } from '../message/parser.js';
 import { PG_MIGRATIONS, CHUNK_SIZE } from './postgres/schema.js';
+import { BlobFiles } from './blobs.js';
 import { openSqliteStore } from './index.js';
 import { databasePath } from './sqlite/store.js';
-import { StoreError } from './types.js';
+import { StoreError, type StagedBlob } from './types.js';
 
 export interface CopyProgress {
   table: string;
@@ -35,6 +50,26 @@ export interface CopyReport {
 
 /** SQLite tables that are not copied: the runner's own, and the SQLite-only cross-process log. */
 const SKIP = new Set(['schema_migrations', 'change_log', 'sqlite_sequence', 'sqlite_stat1']);
+
+/** The other SQLite databases of a data directory whose tables move: file, module, tables (SQLite name: PostgreSQL name). */
+const OTHER_DATABASES: Array<{ file: string; spec: ModuleMigrations; tables: Array<[string, string]> }> = [
+  { file: 'queue.sqlite', spec: QUEUE_MODULE, tables: [['messages', 'queue_messages'], ['recipients', 'queue_recipients']] },
+  {
+    file: 'checks.sqlite',
+    spec: CHECKS_MODULE,
+    tables: [['greylist', 'checks_greylist'], ['greylist_known', 'checks_greylist_known'], ['spam_threshold', 'checks_spam_threshold'], ['verdicts', 'checks_verdicts']],
+  },
+];
+
+interface PlanEntry {
+  /** The SQLite database and table the rows come from. */
+  db: Database.Database;
+  source: string;
+  /** The PostgreSQL table they go to (the name shown in progress and reports). */
+  table: string;
+  columns: string[];
+  rows: number;
+}
 /** Rows per INSERT. */
 const BATCH = 200;
 
@@ -48,22 +83,37 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
   // Bring the SQLite store to this version's schema (and sweep a crash's leftovers) first.
   await (await openSqliteStore(opts.dataDir)).close();
   const src = new Database(databasePath(opts.dataDir), { readonly: true, fileMustExist: true });
+  // The queue's and the checks' databases, brought to this version's schema like the store's.
+  const others: Array<{ db: Database.Database; tables: Array<[string, string]> }> = [];
+  const files = new BlobFiles(opts.dataDir, createMessageParser);
+  const staged: StagedBlob[] = [];
   const pool = openPool({ url: opts.url, max: 2, applicationName: 'yubin-store-copy' });
   try {
-    for (const spec of PG_MIGRATIONS) await runPgMigrations(pool, spec, redactUrl(opts.url));
-    // One snapshot of SQLite for the whole copy (a read transaction).
+    for (const o of OTHER_DATABASES) {
+      const path = join(opts.dataDir, o.file);
+      if (existsSync(path)) others.push({ db: openDatabase(path, { synchronous: 'FULL', busyTimeoutMs: 10_000, foreignKeys: true, migrations: [o.spec] }), tables: o.tables });
+    }
+    for (const spec of [...PG_MIGRATIONS, QUEUE_MODULE, CHECKS_MODULE]) await runPgMigrations(pool, spec, redactUrl(opts.url));
+    // One snapshot of each SQLite database for the whole copy (a read transaction each).
     src.exec('BEGIN');
+    for (const o of others) o.db.exec('BEGIN');
     const tables = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid`).all() as Array<{ name: string }>).map((t) => t.name).filter((n) => !SKIP.has(n) && !n.startsWith('sqlite_'));
-    const plan: Array<{ table: string; columns: string[]; rows: number }> = [];
-    for (const table of tables) {
-      const columns = (src.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string }>).map((c) => c.name);
+    const plan: PlanEntry[] = [];
+    const sources: Array<{ db: Database.Database; source: string; table: string }> = [
+      ...tables.map((t) => ({ db: src, source: t, table: t })),
+      ...others.flatMap((o) => o.tables.map(([source, table]) => ({ db: o.db, source, table }))),
+    ];
+    for (const { db, source, table } of sources) {
+      const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(source)})`).all() as Array<{ name: string }>).map((c) => c.name);
       const pgCols = new Set((await pool.query<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1', [table])).rows.map((r) => r.column_name));
-      if (!pgCols.size) throw new StoreError('invalid', `table ${table} of the SQLite store has no counterpart in PostgreSQL`);
+      if (!pgCols.size) throw new StoreError('invalid', `table ${source} of ${db.name} has no counterpart in PostgreSQL`);
       const missing = columns.filter((c) => !pgCols.has(c));
       if (missing.length) throw new StoreError('invalid', `table ${table}: columns ${missing.join(', ')} missing in PostgreSQL`);
-      const rows = (src.prepare(`SELECT count(*) AS n FROM ${quoteIdent(table)}`).get() as { n: number }).n;
-      plan.push({ table, columns, rows });
+      const rows = (db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(source)}`).get() as { n: number }).n;
+      plan.push({ db, source, table, columns, rows });
     }
+    /** Blobs the queue's messages added (not already a mailbox message's): id and size. */
+    const queueBlobs: Array<{ id: string; size: number }> = [];
     for (const t of [...plan.map((p) => p.table), 'blob_chunks']) {
       const r = await pool.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(t)}) AS any`);
       if (r.rows[0]!.any) throw new StoreError('exists', `the target database is not empty (table ${t} has rows): store copy only fills an empty database`);
@@ -79,16 +129,32 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
         let done = 0;
         progress({ table: p.table, done, total: p.rows, allDone, allTotal, phase: 'copy' });
         let batch: unknown[][] = [];
+        const isQueue = p.table === 'queue_messages';
+        const columns = isQueue ? [...p.columns, 'blob_id'] : p.columns;
         const flush = async (): Promise<void> => {
           if (!batch.length) return;
+          if (isQueue) {
+            // Each queued message's file becomes a blob of the store held by the queue.
+            const idIdx = p.columns.indexOf('id');
+            for (const row of batch) {
+              const blob = await queueBlob(c, files, staged, opts.dataDir, row[idIdx] as string, mode);
+              if (blob.added) {
+                queueBlobs.push({ id: blob.id, size: blob.size });
+                blobs++;
+                blobBytes += mode === 'database' ? blob.size : 0;
+              }
+              row.push(blob.id);
+            }
+          }
           const values: unknown[] = [];
           const tuples = batch.map((row) => `(${row.map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
-          await c.query(`INSERT INTO ${quoteIdent(p.table)} (${p.columns.map(quoteIdent).join(', ')}) VALUES ${tuples.join(', ')}`, values);
+          // OVERRIDING SYSTEM VALUE: ids of GENERATED ALWAYS columns (checks_verdicts) are kept too.
+          await c.query(`INSERT INTO ${quoteIdent(p.table)} (${columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')}`, values);
           if (p.table === 'blobs' && mode === 'database') {
             const idIdx = p.columns.indexOf('id');
             const sizeIdx = p.columns.indexOf('size');
             for (const row of batch) {
-              blobBytes += await copyBlobFile(c, opts.dataDir, row[idIdx] as string, row[sizeIdx] as number);
+              blobBytes += await copyBlobFile(c, blobPath(opts.dataDir, row[idIdx] as string), row[idIdx] as string, row[sizeIdx] as number);
               blobs++;
             }
           } else if (p.table === 'blobs') {
@@ -99,7 +165,7 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
           batch = [];
           progress({ table: p.table, done, total: p.rows, allDone, allTotal, phase: 'copy' });
         };
-        for (const row of src.prepare(`SELECT ${p.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(p.table)}`).raw().iterate() as IterableIterator<unknown[]>) {
+        for (const row of p.db.prepare(`SELECT ${p.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(p.source)}`).raw().iterate() as IterableIterator<unknown[]>) {
           batch.push(row);
           if (batch.length >= BATCH) await flush();
         }
@@ -121,13 +187,50 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
       c.release();
     }
     src.exec('COMMIT');
-    await verify(pool, src, plan, opts.dataDir, mode, (done, total) => progress({ table: 'blobs', done, total, allDone: done, allTotal: total, phase: 'verify' }));
+    for (const o of others) o.db.exec('COMMIT');
+    await verify(pool, src, plan, queueBlobs, opts.dataDir, mode, (done, total) => progress({ table: 'blobs', done, total, allDone: done, allTotal: total, phase: 'verify' }));
     return { tables: plan.map((p) => ({ table: p.table, rows: p.rows })), blobs, blobBytes };
   } finally {
-    if (src.inTransaction) src.exec('ROLLBACK');
-    src.close();
+    for (const db of [src, ...others.map((o) => o.db)]) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
+    }
+    for (const s of staged) await files.discard(s).catch(() => undefined);
     await pool.end();
   }
+}
+
+/**
+ * One queued message's file (data_dir/queue/<id>.eml) as a blob of the store with one more
+ * reference held outside mailboxes (the PostgreSQL queue's own way: PgBlobs.addRef(c, blob, 1, 1)).
+ * The file is staged (hashed and parsed, as a delivery would) and its bytes go to blob_chunks or
+ * the shared blobs/ unless the blob is already there (a copy of a mailbox message).
+ */
+async function queueBlob(c: PoolClient, files: BlobFiles, staged: StagedBlob[], dataDir: string, queueId: string, mode: 'database' | 'files'): Promise<{ id: string; size: number; added: boolean }> {
+  if (!/^[0-9A-Z]+$/.test(queueId)) throw new StoreError('invalid', `invalid queue id ${JSON.stringify(queueId)}`);
+  const path = join(dataDir, 'queue', `${queueId}.eml`);
+  const writer = files.createWriter();
+  try {
+    for await (const chunk of createReadStream(path)) await writer.write(chunk as Buffer);
+  } catch (err) {
+    await writer.abort();
+    throw new StoreError('not-found', `queued message ${queueId}: cannot read ${path} (${(err as Error).message})`);
+  }
+  const blob = await writer.finish();
+  staged.push(blob);
+  const r = await c.query<{ inserted: boolean }>(
+    `INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, 1, 1, $3)
+     ON CONFLICT (id) DO UPDATE SET refs = blobs.refs + 1, held = blobs.held + 1 RETURNING (xmax = 0) AS inserted`,
+    [blob.id, blob.size, JSON.stringify(blob.structure)],
+  );
+  const added = r.rows[0]!.inserted;
+  if (added && mode === 'database') await copyBlobFile(c, blob.tempPath, blob.id, blob.size);
+  if (mode === 'files') {
+    const failed = await files.commitFiles([blob]);
+    const err = failed.get(blob.id);
+    if (err) throw new StoreError('not-found', `queued message ${queueId}: could not store its blob (${err.message})`);
+  }
+  return { id: blob.id, size: blob.size, added };
 }
 
 function blobPath(dataDir: string, id: string): string {
@@ -136,8 +239,8 @@ function blobPath(dataDir: string, id: string): string {
 }
 
 /** Copies one blob file into blob_chunks, CHUNK_SIZE at a time, checking its size and hash. */
-async function copyBlobFile(c: PoolClient, dataDir: string, id: string, size: number): Promise<number> {
-  const fh = await openFile(blobPath(dataDir, id), 'r');
+async function copyBlobFile(c: PoolClient, path: string, id: string, size: number): Promise<number> {
+  const fh = await openFile(path, 'r');
   const hash = createHash('sha256');
   let total = 0;
   try {
@@ -159,12 +262,14 @@ async function copyBlobFile(c: PoolClient, dataDir: string, id: string, size: nu
 }
 
 /** Row counts of every table, and every blob's bytes hashed as the target now has them. */
-async function verify(pool: Pool, src: Database.Database, plan: Array<{ table: string; rows: number }>, dataDir: string, mode: 'database' | 'files', progress: (done: number, total: number) => void): Promise<void> {
+async function verify(pool: Pool, src: Database.Database, plan: PlanEntry[], queueBlobs: Array<{ id: string; size: number }>, dataDir: string, mode: 'database' | 'files', progress: (done: number, total: number) => void): Promise<void> {
   for (const p of plan) {
     const n = (await pool.query<{ n: number }>(`SELECT count(*) AS n FROM ${quoteIdent(p.table)}`)).rows[0]!.n;
-    if (n !== p.rows) throw new StoreError('invalid', `verification failed: table ${p.table} has ${n} rows in PostgreSQL, ${p.rows} in SQLite`);
+    // blobs: the store's, and the queued messages' that were not a mailbox message's too
+    const want = p.table === 'blobs' ? p.rows + queueBlobs.length : p.rows;
+    if (n !== want) throw new StoreError('invalid', `verification failed: table ${p.table} has ${n} rows in PostgreSQL, ${want} in SQLite`);
   }
-  const ids = (src.prepare('SELECT id, size FROM blobs').all() as Array<{ id: string; size: number }>);
+  const ids = [...(src.prepare('SELECT id, size FROM blobs').all() as Array<{ id: string; size: number }>), ...queueBlobs];
   let done = 0;
   for (const b of ids) {
     const hash = createHash('sha256');
