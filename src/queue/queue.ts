@@ -5,7 +5,7 @@
 // one commit (the shared group committer). The CLI opens the same database from another process;
 // the scheduler polls it.
 import type Database from 'better-sqlite3';
-import { mkdirSync, createReadStream, readFileSync, unlinkSync, constants as fsConstants } from 'node:fs';
+import { mkdirSync, createReadStream, readFileSync, constants as fsConstants } from 'node:fs';
 import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -485,7 +485,7 @@ export class QueueStore implements QueueBackend {
       }
       return results.some((r) => r.reported) && this.removeIfDone(messageId);
     });
-    if (done) this.unlinkFile(messageId);
+    if (done) await this.unlinkFile(messageId);
     return done;
   }
 
@@ -496,13 +496,12 @@ export class QueueStore implements QueueBackend {
     return true;
   }
 
-  /** Removes a message file whose row is gone (already gone is fine); synchronous, like SQLite's own file operations. */
-  private unlinkFile(id: string): void {
-    try {
-      unlinkSync(this.filePath(id));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+  /** Removes a message file whose row is gone (already gone is fine). */
+  private async unlinkFile(id: string): Promise<void> {
+    // asynchronous: an unlink waits for the file system's journal, busy with the enqueues' fsyncs
+    await unlink(this.filePath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
   }
 
   /** Adds recipients to a message (alias expansion to remote addresses). */
@@ -526,7 +525,7 @@ export class QueueStore implements QueueBackend {
       idxs.forEach((i) => st.run(messageId, i));
       return this.removeIfDone(messageId);
     });
-    if (done) this.unlinkFile(messageId);
+    if (done) await this.unlinkFile(messageId);
     return done;
   }
 

@@ -82,19 +82,70 @@ test('EHLO refused: HELO; no PIPELINING: one command at a time; multiline replie
   }
 });
 
-test('every recipient refused: no DATA, RSET, and the connection stays usable', async () => {
+test('every recipient refused: DATA refused (554) or accepted anyway (354: a single dot), never the content; RSET; the connection stays usable', async () => {
+  for (const dataReply of ['554 5.5.1 no valid recipients', '354 go']) {
+    let inData = false;
+    const p = await peer('220 hi\r\n', (l, s) => {
+      if (inData) {
+        if (l === '.') {
+          inData = false;
+          s.write('554 5.5.1 nobody to deliver to\r\n');
+        }
+        return;
+      }
+      if (l.startsWith('EHLO')) s.write('250-x\r\n250 PIPELINING\r\n');
+      else if (l.startsWith('RCPT')) s.write('550 5.1.1 no\r\n');
+      else if (l === 'DATA') {
+        inData = dataReply.startsWith('354');
+        s.write(dataReply + '\r\n');
+      } else s.write('250 ok\r\n');
+    });
+    try {
+      const c = await SmtpClient.connect(opts(p.port));
+      const r = await c.send(tx(['a@b.test', 'b@b.test']));
+      assert.equal(r.data, null);
+      assert.ok(!p.lines.includes('Subject: t'), 'no content sent');
+      // RFC 2920 §3.1: after a 354 the client sends a single dot
+      assert.deepEqual(p.lines.slice(p.lines.indexOf('DATA') + 1), dataReply.startsWith('354') ? ['.', 'RSET'] : ['RSET']);
+      assert.equal(c.usable, true);
+      const again = await c.send(tx(['a@b.test']));
+      assert.equal(again.data, null);
+      c.close();
+    } finally {
+      await p.close();
+    }
+  }
+});
+
+test('PIPELINING: MAIL, every RCPT and DATA go as one group, before any reply (RFC 2920 §3.1)', async () => {
+  let inData = false;
+  let held: string[] = [];
   const p = await peer('220 hi\r\n', (l, s) => {
-    if (l.startsWith('EHLO')) s.write('250-x\r\n250 PIPELINING\r\n');
-    else if (l.startsWith('RCPT')) s.write('550 5.1.1 no\r\n');
-    else s.write('250 ok\r\n');
+    if (inData) {
+      if (l === '.') {
+        inData = false;
+        s.write('250 2.0.0 queued\r\n');
+      }
+      return;
+    }
+    if (l.startsWith('EHLO')) return void s.write('250-x\r\n250 PIPELINING\r\n');
+    // the replies to MAIL and RCPT are held until DATA arrives: a client that waits for them
+    // before sending DATA never gets them
+    held.push(l.startsWith('MAIL') ? '250 2.1.0 ok' : l.startsWith('RCPT') ? '250 2.1.5 ok' : '');
+    if (l === 'DATA') {
+      held[held.length - 1] = '354 go';
+      inData = true;
+      s.write(held.map((r) => r + '\r\n').join(''));
+      held = [];
+    }
   });
   try {
     const c = await SmtpClient.connect(opts(p.port));
     const r = await c.send(tx(['a@b.test', 'b@b.test']));
-    assert.equal(r.data, null);
-    assert.ok(!p.lines.includes('DATA'));
-    assert.equal(p.lines.at(-1), 'RSET');
-    assert.equal(c.usable, true);
+    assert.deepEqual(r.rcpts.map((x) => x?.code), [250, 250]);
+    assert.equal(r.data!.code, 250);
+    assert.deepEqual(p.lines.slice(1, 5), ['MAIL FROM:<a@a.test>', 'RCPT TO:<a@b.test>', 'RCPT TO:<b@b.test>', 'DATA']);
+    assert.ok(p.lines.includes('..x'), 'dot-stuffed');
     c.close();
   } finally {
     await p.close();

@@ -9,6 +9,9 @@ import { ReplyParser, parseEhlo, replyText, DataEncoder, type SmtpReply } from '
 
 export type TlsMode = 'opportunistic' | 'starttls' | 'implicit' | 'none';
 
+/** Message content gathered per socket write, at most (octets). */
+const WRITE_BATCH = 64 * 1024;
+
 export interface ClientOptions {
   /** IP address (or name) to connect to. */
   host: string;
@@ -281,55 +284,86 @@ export class SmtpClient {
   }
 
   /**
-   * One mail transaction. With PIPELINING, MAIL and every RCPT go in one write (RFC 2920 §3.1);
-   * DATA follows once their replies are in, and only when a recipient was accepted.
+   * One mail transaction. With PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920
+   * §3.1: DATA may be the last command of a group); without it, one command at a time, and DATA
+   * only once a recipient was accepted. The content (with the prefix, dot-stuffed, and its
+   * terminator) goes in as few writes as its size allows.
    */
   async send(tx: ClientTransaction): Promise<TransactionResult> {
     this.transactions++;
     this.dataStarted = false;
+    const bdat = tx.bdatSize !== undefined;
     const mailLine = `MAIL FROM:<${tx.from}>${tx.mailParams.map((p) => ' ' + p).join('')}`;
     const rcptLines = tx.recipients.map((r) => `RCPT TO:<${r.address}>${r.params.map((p) => ' ' + p).join('')}`);
     let mail: SmtpReply;
     const rcpts: Array<SmtpReply | null> = [];
+    let dataReply: SmtpReply | null = null;
     if (this.extensions.has('PIPELINING')) {
-      this.write([mailLine, ...rcptLines].map((l) => l + '\r\n').join(''));
+      // BDAT carries its own data and is not sent before the recipients are known
+      this.write([mailLine, ...rcptLines, ...(bdat ? [] : ['DATA'])].map((l) => l + '\r\n').join(''));
+      // RFC 2920 §3.1: the client MUST check ALL statuses of the group
       mail = await this.read();
       for (let i = 0; i < rcptLines.length; i++) rcpts.push(await this.read());
       if (mail.code >= 300) rcpts.fill(null);
+      if (!bdat) dataReply = await this.read();
     } else {
       mail = await this.command(mailLine);
       if (mail.code < 300) for (const l of rcptLines) rcpts.push(await this.command(l));
       else rcpts.push(...rcptLines.map(() => null));
     }
     if (mail.code >= 300 || !rcpts.some((r) => r && r.code < 300)) {
-      if (mail.code !== 421) await this.rset();
+      if (dataReply?.code === 354) {
+        // RFC 2920 §3.1: DATA accepted although no recipient was: "the client SMTP should send a
+        // single dot" (an empty message nobody receives), never the content
+        this.write('.\r\n');
+        await this.read(Math.max(this.opts.replyTimeoutMs ?? 0, 10 * 60_000));
+      }
+      if (mail.code !== 421 && dataReply?.code !== 421) await this.rset();
       return { mail, rcpts, data: null };
     }
+    if (!bdat) {
+      dataReply ??= await this.command('DATA');
+      // RFC 5321 §3.3: message data MUST NOT be sent unless a 354 reply is received
+      if (dataReply.code !== 354) return { mail, rcpts, data: dataReply };
+    }
     this.dataStarted = true;
+    const head: Buffer[] = [];
     let body: Readable;
-    if (tx.bdatSize !== undefined) {
+    if (bdat) {
       // RFC 3030 §2: BDAT carries exactly the octets counted, with no dot-stuffing or line-end changes
       const prefix = Buffer.from(tx.prefix ?? '', 'utf8');
-      this.write(`BDAT ${prefix.length + tx.bdatSize} LAST\r\n`);
-      if (prefix.length) this.socket.write(prefix);
+      head.push(Buffer.from(`BDAT ${prefix.length + tx.bdatSize!} LAST\r\n`), prefix);
       body = tx.message();
     } else {
-      const dataReply = await this.command('DATA');
-      if (dataReply.code !== 354) return { mail, rcpts, data: dataReply };
-      if (tx.prefix) this.write(tx.prefix);
+      if (tx.prefix) head.push(Buffer.from(tx.prefix, 'utf8'));
       const encoder = new DataEncoder();
       const source = tx.message();
       source.on('error', (err) => encoder.destroy(err));
       source.pipe(encoder);
       body = encoder;
     }
+    // Chunks are gathered up to WRITE_BATCH octets per socket write: every write to a loopback or
+    // LAN peer is a system call that runs the peer's receive path, so a small message goes whole.
+    let pending: Buffer[] = head.filter((b) => b.length);
+    let held = pending.reduce((n, b) => n + b.length, 0);
+    const flush = async (): Promise<void> => {
+      if (!pending.length) return;
+      const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, held);
+      pending = [];
+      held = 0;
+      if (this.failed) throw this.failed;
+      if (!this.socket.write(out)) await Promise.race([once(this.socket, 'drain'), once(this.socket, 'close')]);
+    };
     for await (const chunk of body) {
       if (this.failed) {
         body.destroy();
         throw this.failed;
       }
-      if (!this.socket.write(chunk as Buffer)) await Promise.race([once(this.socket, 'drain'), once(this.socket, 'close')]);
+      pending.push(chunk as Buffer);
+      held += (chunk as Buffer).length;
+      if (held >= WRITE_BATCH) await flush();
     }
+    await flush();
     // RFC 5321 §4.5.3.2.6: the server may take up to 10 minutes after the final dot
     const data = await this.read(Math.max(this.opts.replyTimeoutMs ?? 0, 10 * 60_000));
     return { mail, rcpts, data };
