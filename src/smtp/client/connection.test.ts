@@ -37,6 +37,17 @@ async function peer(greeting: string, onLine: (line: string, s: Socket) => void)
   };
 }
 
+/** A line handler for a peer that takes DATA: content lines are swallowed, the final dot answered with `dotReply`; `command` gets the rest and calls `startData()` when it answers DATA with 354. */
+function takesData(dotReply: string, command: (line: string, s: Socket, startData: () => void) => void): (line: string, s: Socket) => void {
+  let inData = false;
+  return (l, s) => {
+    if (!inData) return command(l, s, () => (inData = true));
+    if (l !== '.') return;
+    inData = false;
+    s.write(dotReply);
+  };
+}
+
 const opts = (port: number) => ({ host: '127.0.0.1', port, heloName: 'client.test', tls: 'opportunistic' as const, connectTimeoutMs: 2000, replyTimeoutMs: 2000 });
 const tx = (rcpts: string[]) => ({ from: 'a@a.test', mailParams: [], recipients: rcpts.map((address) => ({ address, params: [] })), message: () => Readable.from([Buffer.from('Subject: t\r\n\r\n.x\r\n')]) });
 
@@ -50,23 +61,18 @@ test('a 554 greeting: connection error carrying the reply', async () => {
 });
 
 test('EHLO refused: HELO; no PIPELINING: one command at a time; multiline replies', async () => {
-  let inData = false;
-  const p = await peer('220-first\r\n220 second\r\n', (l, s) => {
-    if (inData) {
-      if (l === '.') {
-        inData = false;
-        s.write('250-2.0.0 queued\r\n250 2.0.0 as X\r\n');
-      }
-      return;
-    }
-    if (l.startsWith('EHLO')) s.write('502 5.5.1 what\r\n');
-    else if (l.startsWith('HELO')) s.write('250 hi\r\n');
-    else if (l.startsWith('RCPT TO:<no@')) s.write('550 5.1.1 unknown\r\n');
-    else if (l === 'DATA') {
-      inData = true;
-      s.write('354 go\r\n');
-    } else s.write('250 ok\r\n');
-  });
+  const p = await peer(
+    '220-first\r\n220 second\r\n',
+    takesData('250-2.0.0 queued\r\n250 2.0.0 as X\r\n', (l, s, startData) => {
+      if (l.startsWith('EHLO')) s.write('502 5.5.1 what\r\n');
+      else if (l.startsWith('HELO')) s.write('250 hi\r\n');
+      else if (l.startsWith('RCPT TO:<no@')) s.write('550 5.1.1 unknown\r\n');
+      else if (l === 'DATA') {
+        startData();
+        s.write('354 go\r\n');
+      } else s.write('250 ok\r\n');
+    }),
+  );
   try {
     const c = await SmtpClient.connect(opts(p.port));
     assert.equal(c.extensions.size, 0);
@@ -84,22 +90,17 @@ test('EHLO refused: HELO; no PIPELINING: one command at a time; multiline replie
 
 test('every recipient refused: DATA refused (554) or accepted anyway (354: a single dot), never the content; RSET; the connection stays usable', async () => {
   for (const dataReply of ['554 5.5.1 no valid recipients', '354 go']) {
-    let inData = false;
-    const p = await peer('220 hi\r\n', (l, s) => {
-      if (inData) {
-        if (l === '.') {
-          inData = false;
-          s.write('554 5.5.1 nobody to deliver to\r\n');
-        }
-        return;
-      }
-      if (l.startsWith('EHLO')) s.write('250-x\r\n250 PIPELINING\r\n');
-      else if (l.startsWith('RCPT')) s.write('550 5.1.1 no\r\n');
-      else if (l === 'DATA') {
-        inData = dataReply.startsWith('354');
-        s.write(dataReply + '\r\n');
-      } else s.write('250 ok\r\n');
-    });
+    const p = await peer(
+      '220 hi\r\n',
+      takesData('554 5.5.1 nobody to deliver to\r\n', (l, s, startData) => {
+        if (l.startsWith('EHLO')) s.write('250-x\r\n250 PIPELINING\r\n');
+        else if (l.startsWith('RCPT')) s.write('550 5.1.1 no\r\n');
+        else if (l === 'DATA') {
+          if (dataReply.startsWith('354')) startData();
+          s.write(dataReply + '\r\n');
+        } else s.write('250 ok\r\n');
+      }),
+    );
     try {
       const c = await SmtpClient.connect(opts(p.port));
       const r = await c.send(tx(['a@b.test', 'b@b.test']));
@@ -118,27 +119,22 @@ test('every recipient refused: DATA refused (554) or accepted anyway (354: a sin
 });
 
 test('PIPELINING: MAIL, every RCPT and DATA go as one group, before any reply (RFC 2920 §3.1)', async () => {
-  let inData = false;
   let held: string[] = [];
-  const p = await peer('220 hi\r\n', (l, s) => {
-    if (inData) {
-      if (l === '.') {
-        inData = false;
-        s.write('250 2.0.0 queued\r\n');
+  const p = await peer(
+    '220 hi\r\n',
+    takesData('250 2.0.0 queued\r\n', (l, s, startData) => {
+      if (l.startsWith('EHLO')) return void s.write('250-x\r\n250 PIPELINING\r\n');
+      // the replies to MAIL and RCPT are held until DATA arrives: a client that waits for them
+      // before sending DATA never gets them
+      held.push(l.startsWith('MAIL') ? '250 2.1.0 ok' : l.startsWith('RCPT') ? '250 2.1.5 ok' : '');
+      if (l === 'DATA') {
+        held[held.length - 1] = '354 go';
+        startData();
+        s.write(held.map((r) => r + '\r\n').join(''));
+        held = [];
       }
-      return;
-    }
-    if (l.startsWith('EHLO')) return void s.write('250-x\r\n250 PIPELINING\r\n');
-    // the replies to MAIL and RCPT are held until DATA arrives: a client that waits for them
-    // before sending DATA never gets them
-    held.push(l.startsWith('MAIL') ? '250 2.1.0 ok' : l.startsWith('RCPT') ? '250 2.1.5 ok' : '');
-    if (l === 'DATA') {
-      held[held.length - 1] = '354 go';
-      inData = true;
-      s.write(held.map((r) => r + '\r\n').join(''));
-      held = [];
-    }
-  });
+    }),
+  );
   try {
     const c = await SmtpClient.connect(opts(p.port));
     const r = await c.send(tx(['a@b.test', 'b@b.test']));
