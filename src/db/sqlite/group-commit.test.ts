@@ -2,7 +2,7 @@
 // one job's failure stays its own, a failed batch reaches every waiter.
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -160,6 +160,98 @@ describe('GroupCommitter', () => {
     await Promise.all([first, ...later, closing]);
     assert.equal(gc.batches, 2);
     assert.deepEqual([committed(1), committed(2), committed(3), committed(9)], [true, true, true, false]);
+  });
+});
+
+describe('GroupCommitter with asyncWalSync', () => {
+  /** A WAL sync the test releases by hand; records the file each call synced. */
+  function gatedSync() {
+    const calls: Array<{ file: string; release: () => void; fail: (err: Error) => void }> = [];
+    const syncWal = (fd: number) =>
+      new Promise<void>((resolve, reject) => calls.push({ file: readlinkSync(`/proc/self/fd/${fd}`), release: resolve, fail: reject }));
+    return { calls, syncWal };
+  }
+  const turn = () => new Promise<void>((r) => setImmediate(r));
+  /** Waits (event-loop turns, bounded) until `cond` holds; fails instead of hanging. */
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 10_000 && !cond(); i++) await turn();
+    assert.ok(cond(), `never happened: ${what}`);
+  }
+
+  it('COMMITs with synchronous=NORMAL; the hook and the waiters wait for the fdatasync of the -wal file; other writers keep FULL', async () => {
+    const { calls, syncWal } = gatedSync();
+    const order: string[] = [];
+    const gc = new GroupCommitter<number>(db, { committed: (ids) => order.push(`committed ${ids.join(',')}`) }, { asyncWalSync: true, syncWal });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const levels: unknown[] = [];
+    const all = [1, 2].map((id) =>
+      gc
+        .run(() => {
+          levels.push(db.pragma('synchronous', { simple: true }));
+          return ins.run(id);
+        }, id)
+        .then(() => order.push(`resolved ${id}`)),
+    );
+    await until(() => calls.length > 0, 'an fdatasync of the WAL');
+    // In the WAL (a reader sees it), not yet synced: nobody is answered.
+    assert.deepEqual([committed(1), committed(2)], [true, true]);
+    assert.deepEqual(levels, [1, 1]);
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    assert.equal(calls[0]!.file, join(dir, 'g.sqlite-wal'));
+    await turn();
+    assert.deepEqual(order, []);
+    assert.equal(gc.batches, 0);
+    calls[0]!.release();
+    await Promise.all(all);
+    assert.deepEqual(order, ['committed 1,2', 'resolved 1', 'resolved 2']);
+    assert.equal(gc.batches, 1);
+    await gc.close();
+  });
+
+  it('batches committed while an fdatasync runs wait for the next one; close waits for it', async () => {
+    const { calls, syncWal } = gatedSync();
+    const gc = new GroupCommitter<number>(db, {}, { asyncWalSync: true, syncWal });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const done = new Set<number>();
+    const job = (id: number) => gc.run(() => ins.run(id), id).then(() => done.add(id));
+    const first = job(1);
+    await until(() => calls.length > 0, 'an fdatasync of the WAL');
+    const later = [job(2), job(3)];
+    await until(() => committed(3), 'the second batch in the WAL');
+    await turn();
+    assert.equal(calls.length, 1, 'one fdatasync at a time');
+    calls[0]!.release();
+    await first;
+    await until(() => calls.length === 2, 'the second fdatasync');
+    assert.deepEqual([...done], [1], 'the batch written during the first fdatasync waits for the second');
+    const closing = gc.close();
+    await turn();
+    calls[1]!.release();
+    await Promise.all([...later, closing]);
+    assert.deepEqual([...done].sort(), [1, 2, 3]);
+  });
+
+  it('a failed fdatasync rejects its waiters and the committer refuses every later job', async () => {
+    const { calls, syncWal } = gatedSync();
+    const failed: unknown[] = [];
+    const gc = new GroupCommitter<number>(db, { failed: (_ids, err) => failed.push(err) }, { asyncWalSync: true, syncWal });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const first = gc.run(() => ins.run(1), 1);
+    await until(() => calls.length > 0, 'an fdatasync of the WAL');
+    calls[0]!.fail(new Error('EIO: i/o error, fdatasync'));
+    await assert.rejects(first, /EIO/);
+    assert.equal(failed.length, 1);
+    await assert.rejects(gc.run(() => ins.run(2), 2), /could not be synced/);
+    assert.equal(committed(2), false);
+    await gc.close();
+  });
+
+  it('with the real fdatasync, each waiter resolves with its committed row', async () => {
+    const gc = new GroupCommitter(db, {}, { asyncWalSync: true });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const ids = Array.from({ length: 30 }, (_, i) => i + 1);
+    await Promise.all(ids.map((id) => gc.run(() => ins.run(id)).then(() => assert.ok(committed(id)))));
+    await gc.close();
   });
 });
 

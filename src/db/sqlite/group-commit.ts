@@ -3,14 +3,20 @@
 // for the next batch:
 //
 //   1. prepare: the owner makes the batch's files durable (fsync of files and directories, on
-//      the libuv pool). The next batch is prepared while this one's COMMIT fsyncs the WAL on the
-//      main thread (pipelining);
+//      the libuv pool). The next batch is prepared while this one commits (pipelining);
 //   2. ONE SQLite transaction (BEGIN IMMEDIATE ... COMMIT) runs every job, each in its own
-//      savepoint, so one job's failure (over quota, not found) does not undo the others; with
-//      synchronous=FULL the COMMIT is the one WAL fsync the whole batch shares;
-//   3. after COMMIT: the owner's `committed` hook runs (e.g. publish change events in commit
-//      order), then every waiting promise settles. Nothing resolves before its commit is on disk;
-//      a failed prepare or transaction rejects every job of the batch with that error.
+//      savepoint, so one job's failure (over quota, not found) does not undo the others. The WAL
+//      fsync the whole batch shares is either
+//        - inside COMMIT (synchronous=FULL, the default): the main thread waits for the disk, or
+//        - with `asyncWalSync`: COMMIT runs with synchronous=NORMAL (it writes the WAL frames,
+//          no fsync) and the committer then fdatasyncs the -wal file on the libuv pool while
+//          the main thread goes on (the next batches commit meanwhile and share the next
+//          fdatasync). docs/store.md "Durability" argues why a transaction is then exactly as
+//          durable when its waiters settle as with FULL;
+//   3. after the WAL is on disk: the owner's `committed` hook runs (e.g. publish change events in
+//      commit order), then every waiting promise settles. Nothing resolves before its commit is
+//      on disk; a failed prepare or transaction rejects every job of the batch with that error.
+import { close, fdatasync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 
 export interface GroupCommitHooks<P> {
@@ -44,22 +50,65 @@ interface Prepared<P> {
 /** Jobs per transaction at most (keeps one synchronous step short). */
 const MAX_BATCH = 512;
 
+export interface GroupCommitOptions {
+  /** Jobs per transaction at most. */
+  maxBatch?: number;
+  /**
+   * COMMIT with synchronous=NORMAL, then fdatasync the -wal file off the main thread before the
+   * batch's hook and waiters (see the header). For a database opened in WAL mode.
+   */
+  asyncWalSync?: boolean;
+  /** The WAL's fdatasync (tests observe or fail it); default fs.fdatasync on the libuv pool. */
+  syncWal?: (fd: number) => Promise<void>;
+}
+
+/** A batch committed to the WAL whose fdatasync is still to come (asyncWalSync). */
+interface Unsynced<P> {
+  batch: Job<P>[];
+  outcome: Outcome[];
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
+
 export class GroupCommitter<P = void> {
   private pending: Job<P>[] = [];
   private running: Promise<void> | null = null;
   private closed = false;
   /** Batches committed (for tests and the benchmarks). */
   batches = 0;
+  private readonly maxBatch: number;
+  private readonly asyncWalSync: boolean;
+  private readonly syncWal: (fd: number) => Promise<void>;
+  /** asyncWalSync: the database's own synchronous level, restored after each group COMMIT. */
+  private readonly level: number = 2;
+  /** asyncWalSync: the -wal file, opened at the first group COMMIT (SQLite creates it lazily). */
+  private walFd: number | null = null;
+  /** asyncWalSync: batches in the WAL, waiting for the next fdatasync. */
+  private unsynced: Unsynced<P>[] = [];
+  /** asyncWalSync: the fdatasync in flight (one at a time; batches after it wait for the next). */
+  private syncing: Promise<void> | null = null;
+  /** A WAL fdatasync failed: what was written may not be on disk, and a later fdatasync cannot tell. */
+  private broken: Error | null = null;
 
   constructor(
     private readonly db: Database.Database,
     private readonly hooks: GroupCommitHooks<P> = {},
-    private readonly maxBatch = MAX_BATCH,
-  ) {}
+    options: number | GroupCommitOptions = {},
+  ) {
+    const opts = typeof options === 'number' ? { maxBatch: options } : options;
+    this.maxBatch = opts.maxBatch ?? MAX_BATCH;
+    this.asyncWalSync = opts.asyncWalSync ?? false;
+    this.syncWal = opts.syncWal ?? ((fd) => new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))));
+    if (this.asyncWalSync) {
+      if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') throw new Error('asyncWalSync needs a database in WAL mode');
+      this.level = db.pragma('synchronous', { simple: true }) as number;
+    }
+  }
 
   /** Runs `apply` inside the next group transaction; resolves after its COMMIT. */
   run<T>(apply: () => T, payload: P): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the database is closed'));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ payload, apply, resolve: resolve as (v: unknown) => void, reject });
       if (!this.running) {
@@ -72,7 +121,12 @@ export class GroupCommitter<P = void> {
   /** Refuses new jobs and waits until every queued one has settled. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.running) await this.running;
+    while (this.running || this.syncing) await (this.running ?? this.syncing);
+    if (this.walFd !== null) {
+      const fd = this.walFd;
+      this.walFd = null;
+      await new Promise<void>((resolve) => close(fd, () => resolve()));
+    }
   }
 
   private async loop(): Promise<void> {
@@ -112,11 +166,19 @@ export class GroupCommitter<P = void> {
     for (const job of batch) job.reject(err);
   }
 
-  /** Steps 2 and 3: one transaction for the batch; then the hook; then settle. */
+  /** Steps 2 and 3: one transaction for the batch; then (its WAL on disk) the hook; then settle. */
   private commit(batch: Job<P>[], refused: ReadonlyArray<Error | undefined>): void {
-    const outcome: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    if (this.broken) {
+      this.fail(batch, this.broken);
+      return;
+    }
+    const outcome: Outcome[] = [];
     const db = this.db;
+    const relaxed = this.asyncWalSync;
     try {
+      // synchronous=NORMAL for this transaction only: other writers on this connection (outside
+      // the committer) keep the database's own level and its fsync inside their COMMIT.
+      if (relaxed) db.exec('PRAGMA synchronous = NORMAL');
       db.exec('BEGIN IMMEDIATE');
       batch.forEach((job, i) => {
         const err = refused[i];
@@ -140,8 +202,64 @@ export class GroupCommitter<P = void> {
       if (db.open && db.inTransaction) db.exec('ROLLBACK');
       this.fail(batch, err);
       return;
+    } finally {
+      if (relaxed && db.open) db.exec(`PRAGMA synchronous = ${this.level}`);
     }
-    // Durable now.
+    if (!relaxed) {
+      // Durable now (COMMIT fsynced the WAL).
+      this.settle(batch, outcome);
+      return;
+    }
+    // In the WAL, not yet on disk: the next fdatasync makes it durable.
+    this.unsynced.push({ batch, outcome });
+    this.syncNext();
+  }
+
+  /**
+   * asyncWalSync: one fdatasync of the -wal file at a time, covering every batch COMMITted before
+   * it started (WAL frames are appended in commit order, so a later fdatasync covers earlier
+   * batches too); batches committed while it runs wait for the next one.
+   */
+  private syncNext(): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    const batches = this.unsynced;
+    this.unsynced = [];
+    let fd: number;
+    try {
+      // SQLite made the -wal file at this connection's first write in WAL mode, and removes it
+      // only when the last connection closes (each connection holds a SHARED lock on the
+      // database file until then): this descriptor names the WAL for as long as the database is open.
+      fd = this.walFd ??= openSync(`${this.db.name}-wal`, 'r');
+    } catch (err) {
+      this.walFailed(batches, err);
+      return;
+    }
+    this.syncing = new Promise<void>((resolve) => resolve(this.syncWal(fd))).then(
+      () => {
+        for (const b of batches) this.settle(b.batch, b.outcome);
+      },
+      (err: unknown) => this.walFailed(batches, err),
+    );
+    void this.syncing.finally(() => {
+      this.syncing = null;
+      this.syncNext();
+    });
+  }
+
+  /**
+   * The WAL's fdatasync failed: the batches' changes are in the database file's WAL but may not be
+   * on disk, and after a failed fsync Linux may drop the dirty pages and report the next fsync as
+   * a success. Their waiters reject, and the committer refuses every later job (the process must
+   * reopen the database) rather than acknowledge anything it cannot know is durable.
+   */
+  private walFailed(batches: Unsynced<P>[], err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.broken ??= new Error(`the database's WAL could not be synced to disk (${e.message}); restart to reopen it`);
+    for (const b of [...batches, ...this.unsynced.splice(0)]) this.fail(b.batch, e);
+  }
+
+  /** Step 3, the batch durable: the hook, then every waiter. */
+  private settle(batch: Job<P>[], outcome: readonly Outcome[]): void {
     this.batches++;
     hookSafely('committed', () => this.hooks.committed?.(batch.map((j) => j.payload), outcome.map((o) => o.ok)));
     batch.forEach((job, i) => {

@@ -4,9 +4,11 @@
 //   1. prepare: the batch's staged blobs are linked to their content address and their
 //      directories fsynced, in parallel (fs.promises on the libuv pool), before the metadata
 //      that references them commits; a job whose blob could not be linked fails alone;
-//   2. (the one SQLite transaction, WAL, synchronous=FULL, one savepoint per job);
-//   3. committed: change events are published in commit order, then every waiting promise
-//      settles; nothing is acknowledged before the commit is on disk.
+//   2. (the one SQLite transaction, WAL, one savepoint per job), committed with
+//      synchronous=NORMAL and the -wal file then fdatasynced on the libuv pool (asyncWalSync:
+//      the main thread does not wait for the disk; docs/store.md "Durability");
+//   3. committed, once that fdatasync is done: change events are published in commit order,
+//      then every waiting promise settles; nothing is acknowledged before the commit is on disk.
 //
 // Blob files whose last reference went are deleted after the commit, when the committer is
 // idle, by a short transaction that holds SQLite's write lock while it checks the row and unlinks
@@ -47,16 +49,20 @@ export class StoreCommitter {
     /** Inside each job's savepoint: its events for other processes (change-log.ts). */
     private readonly recordEvents?: (events: readonly ChangeEvent[]) => void,
   ) {
-    this.group = new GroupCommitter<StoreJob>(db, {
-      prepare: (jobs) => this.link(jobs),
-      committed: (jobs, ok) => this.committed(jobs, ok),
-      failed: (jobs, err) => {
-        this.logger.error({ err }, 'store commit failed');
-        // Files linked for this batch may now have no row: collect them.
-        for (const job of jobs) for (const s of job.blobs) this.garbage.add(s.id);
+    this.group = new GroupCommitter<StoreJob>(
+      db,
+      {
+        prepare: (jobs) => this.link(jobs),
+        committed: (jobs, ok) => this.committed(jobs, ok),
+        failed: (jobs, err) => {
+          this.logger.error({ err }, 'store commit failed');
+          // Files linked for this batch may now have no row: collect them.
+          for (const job of jobs) for (const s of job.blobs) this.garbage.add(s.id);
+        },
+        between: (idle) => (idle || this.garbage.size >= GC_THRESHOLD ? this.collect() : Promise.resolve()),
       },
-      between: (idle) => (idle || this.garbage.size >= GC_THRESHOLD ? this.collect() : Promise.resolve()),
-    });
+      { asyncWalSync: true },
+    );
   }
 
   /** Batches committed (for tests and the benchmark). */
