@@ -149,7 +149,7 @@ export class RemoteDelivery {
     let content: Content;
     let openRange: (range?: { start?: number; end?: number }) => Readable;
     if (msg.size <= IN_MEMORY_MAX) {
-      const bytes = await this.deps.queue.readMessage(msg.id, msg.size);
+      const bytes = await this.deps.queue.readMessage(msg.id);
       openRange = (range) => Readable.from([bytes.subarray(range?.start ?? 0, range?.end ?? bytes.length)], { objectMode: false });
       content = { size: bytes.length, open: () => openRange() };
     } else {

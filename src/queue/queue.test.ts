@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, utimesSync, existsSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { QueueStore } from './queue.js';
+import { QueueStore, INLINE_MAX } from './queue.js';
 import { shippedSql } from '../db/schema/shipped.fixture.js';
 
 const rec = (to: string) => ({ from: 'a@a.test', recipients: [{ address: to, notify: ['SUCCESS', 'FAILURE'] as Array<'SUCCESS' | 'FAILURE'>, orcpt: { type: 'rfc822', address: to } }], size: 3, needsUtf8: false, headerFromDomain: 'a.test', ret: 'HDRS' as const, envid: 'x' });
@@ -34,11 +34,42 @@ test('enqueue: 50 at once all committed (one group commit), with their envelope 
   }
 });
 
+test('a message up to INLINE_MAX is kept in its row (no file), a larger one in a file; both read back whole and by range, after reopening too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  try {
+    let q = new QueueStore(dir);
+    const small = Buffer.from('Subject: s\r\n\r\nsmall\r\n');
+    const large = Buffer.alloc(INLINE_MAX + 1, 'L');
+    const edge = Buffer.alloc(INLINE_MAX, 'E');
+    const ids = [await q.enqueueBytes(small, rec('a@b.test'), 1000), await q.enqueueBytes(large, rec('b@b.test'), 1000), await q.enqueueBytes(edge, rec('c@b.test'), 1000)];
+    assert.deepEqual(readdirSync(join(dir, 'queue')), [`${ids[1]}.eml`]);
+    await q.close();
+    q = new QueueStore(dir);
+    const read = async (id: string, range?: { start?: number; end?: number }) => {
+      const parts: Buffer[] = [];
+      for await (const c of q.openMessage(id, range)) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    };
+    for (const [i, bytes] of [small, large, edge].entries()) {
+      assert.deepEqual(await q.readMessage(ids[i]!), bytes);
+      assert.deepEqual(await read(ids[i]!), bytes);
+      assert.deepEqual(await read(ids[i]!, { start: 3, end: 10 }), bytes.subarray(3, 10));
+      assert.deepEqual(await read(ids[i]!, { start: 5 }), bytes.subarray(5));
+    }
+    for (const id of ids) await q.remove(id);
+    assert.deepEqual(readdirSync(join(dir, 'queue')), []);
+    await q.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('orphan files (a crash before the commit) are swept at start, unless young', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
   const q = new QueueStore(dir);
   try {
-    const id = await q.enqueueBytes(Buffer.from('kept'), rec('b@b.test'), 1000);
+    // over INLINE_MAX: a file in the queue directory
+    const id = await q.enqueueBytes(Buffer.alloc(INLINE_MAX + 1, 'k'), rec('b@b.test'), 1000);
     writeFileSync(join(dir, 'queue', '00OLDORPHAN0001.eml'), 'old');
     utimesSync(join(dir, 'queue', '00OLDORPHAN0001.eml'), new Date(0), new Date(0));
     writeFileSync(join(dir, 'queue', '00NEWORPHAN0001.eml'), 'young');
@@ -57,11 +88,11 @@ test('a queue database newer than the code refuses to open (schema_migrations, o
     new QueueStore(dir).close();
     const file = join(dir, 'queue.sqlite');
     let db = new Database(file);
-    db.prepare("INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ('queue', 2, 'future', 0)").run();
+    db.prepare("INSERT INTO schema_migrations (module, version, name, applied_at) VALUES ('queue', 3, 'future', 0)").run();
     db.close();
-    assert.throws(() => new QueueStore(dir), (err: unknown) => err instanceof Error && err.message.includes(file) && /schema version 2 for "queue" but this Yubin knows only up to 1/.test(err.message));
+    assert.throws(() => new QueueStore(dir), (err: unknown) => err instanceof Error && err.message.includes(file) && /schema version 3 for "queue" but this Yubin knows only up to 2/.test(err.message));
     db = new Database(file);
-    db.prepare("DELETE FROM schema_migrations WHERE version = 2").run();
+    db.prepare("DELETE FROM schema_migrations WHERE version = 3").run();
     db.pragma('user_version = 99');
     db.close();
     assert.throws(() => new QueueStore(dir), /schema version 99 for "queue"/);
@@ -92,8 +123,9 @@ test('a queue.sqlite made the old way (PRAGMA user_version, no schema_migrations
       await q.close();
     }
     db = new Database(file);
-    assert.deepEqual(db.prepare("SELECT version FROM schema_migrations WHERE module = 'queue'").all(), [{ version: 1 }]);
-    assert.equal(db.pragma('user_version', { simple: true }), 1);
+    // version 1 adopted from user_version, version 2 run on it (and user_version kept in step)
+    assert.deepEqual(db.prepare("SELECT version FROM schema_migrations WHERE module = 'queue' ORDER BY version").all(), [{ version: 1 }, { version: 2 }]);
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
     db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

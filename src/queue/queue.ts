@@ -5,11 +5,11 @@
 // one commit (the shared group committer). The CLI opens the same database from another process;
 // the scheduler polls it.
 import type Database from 'better-sqlite3';
-import { mkdirSync, createReadStream, readFileSync, constants as fsConstants } from 'node:fs';
+import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
 import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { StagedBlob } from '../store/types.js';
 import { GroupCommitter } from '../db/sqlite/group-commit.js';
 import { QUEUE_MODULE } from '../db/schema/queue.js';
@@ -151,8 +151,14 @@ export function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
   };
 }
 
-/** Messages up to this size are read with one synchronous call (readMessage with a size). */
-const SYNC_READ_MAX = 256 * 1024;
+/**
+ * Messages up to this size are kept in their row of queue.sqlite (docs/queue.md "On disk"): the
+ * enqueue is one transaction, with no file to link and no directory to fsync.
+ */
+export const INLINE_MAX = 64 * 1024;
+
+/** The columns of a message row (MessageRow), without the bytes. */
+export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
 
 /** A queue id: sortable by time, unique (10 base-36 time digits + 8 hex: a per-process random start, counting up). */
 let idCounter = randomBytes(4).readUInt32BE(0);
@@ -205,8 +211,7 @@ export interface QueueBackend {
   readonly kind: 'sqlite' | 'postgresql';
   /** Streams the message bytes [start, end). */
   openMessage(id: string, range?: { start?: number; end?: number }): Readable;
-  /** The whole message; `size` (the queued size), when given, lets a backend read a small one at once. */
-  readMessage(id: string, size?: number): Promise<Buffer>;
+  readMessage(id: string): Promise<Buffer>;
   /** Takes a staged message into the queue; durable (bytes and rows) when it resolves. */
   enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string>;
   /** Writes bytes (a DSN) into the queue and commits the record. */
@@ -246,8 +251,8 @@ export class QueueStore implements QueueBackend {
   readonly kind = 'sqlite';
   readonly dir: string;
   private readonly db: Database.Database;
-  /** Enqueues share one directory fsync and one commit. */
-  private readonly committer: GroupCommitter;
+  /** Enqueues share one directory fsync (when one of them has a file: the payload) and one commit. */
+  private readonly committer: GroupCommitter<boolean>;
   /** Queue ids whose file is being written or committed (not orphans). */
   private readonly inFlight = new Set<string>();
   private closed = false;
@@ -262,11 +267,11 @@ export class QueueStore implements QueueBackend {
       // Numbered migrations (src/db/schema/queue.ts); a database newer than the code refuses to open.
       migrations: [QUEUE_MODULE],
     });
-    this.committer = new GroupCommitter(this.db, {
+    this.committer = new GroupCommitter<boolean>(this.db, {
       // The new directory entries must be on disk before the rows that name them.
-      prepare: async () => {
+      prepare: async (hasFile) => {
         if (this.closed) throw new QueueError('queue is closed');
-        await fsyncDir(this.dir);
+        if (hasFile.some(Boolean)) await fsyncDir(this.dir);
       },
     });
   }
@@ -334,19 +339,34 @@ export class QueueStore implements QueueBackend {
     return join(this.dir, `${id}.eml`);
   }
 
+  /** The bytes of a message kept in its row, or null (a file, or no such message). */
+  private inline(id: string): Buffer | null {
+    const r = this.stmt('SELECT content FROM messages WHERE id = ?').get(id) as { content: Buffer | null } | undefined;
+    return r?.content ?? null;
+  }
+
   openMessage(id: string, range?: { start?: number; end?: number }): Readable {
+    const bytes = this.inline(id);
+    if (bytes) return Readable.from([bytes.subarray(range?.start ?? 0, range?.end ?? bytes.length)], { objectMode: false });
     return createReadStream(this.filePath(id), { start: range?.start, end: range?.end === undefined ? undefined : range.end - 1 });
   }
 
-  async readMessage(id: string, size?: number): Promise<Buffer> {
-    // A small file in one synchronous read (as SQLite reads its pages): four requests to the libuv
-    // pool (open, fstat, read, close) cost more than the read itself.
-    if (size !== undefined && size <= SYNC_READ_MAX) return readFileSync(this.filePath(id));
-    return readFile(this.filePath(id));
+  async readMessage(id: string): Promise<Buffer> {
+    return this.inline(id) ?? readFile(this.filePath(id));
   }
 
-  enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string> {
+  async enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string> {
+    if (blob.size <= INLINE_MAX) return this.enqueueInline(await readFile(blob.tempPath), rec, now);
     return this.enqueueFile(blob.tempPath, rec, now);
+  }
+
+  /** A small message into its row: durable with the group's COMMIT, nothing else to sync. */
+  private enqueueInline(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
+    const id = newId(now);
+    return this.committer.run(() => {
+      this.insert(id, rec, now, bytes);
+      return id;
+    }, false);
   }
 
   async lease(): Promise<boolean> {
@@ -378,6 +398,7 @@ export class QueueStore implements QueueBackend {
 
   /** Writes bytes (a DSN) into the queue and commits the record. */
   enqueueBytes(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
+    if (bytes.length <= INLINE_MAX) return this.enqueueInline(bytes, rec, now);
     return this.enqueue(rec, now, async (dest) => {
       const fh = await open(dest, 'wx');
       try {
@@ -404,7 +425,7 @@ export class QueueStore implements QueueBackend {
             await fh.close();
           }
         }
-        await this.committer.run(() => this.insert(id, rec, now));
+        await this.committer.run(() => this.insert(id, rec, now, null), true);
         return id;
       } catch (err) {
         await unlink(dest).catch(() => undefined);
@@ -415,22 +436,22 @@ export class QueueStore implements QueueBackend {
     }
   }
 
-  /** One enqueue's rows (inside the group transaction). */
-  private insert(id: string, rec: EnqueueRecord, now: number): void {
+  /** One enqueue's rows (inside the group transaction); `content`: the bytes of an inline message. */
+  private insert(id: string, rec: EnqueueRecord, now: number, content: Uint8Array | null): void {
     const insM = this.stmt(
-      `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, content)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insR = this.stmt(
       `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
     );
-    insM.run(id, rec.from, rec.ret ?? null, rec.envid ?? null, rec.smtputf8 ? 1 : 0, rec.body ?? null, rec.requireTls ? 1 : 0, rec.size, rec.needsUtf8 ? 1 : 0, rec.headerFromDomain, rec.submittedBy ?? null, rec.clientIp ?? null, now);
+    insM.run(id, rec.from, rec.ret ?? null, rec.envid ?? null, rec.smtputf8 ? 1 : 0, rec.body ?? null, rec.requireTls ? 1 : 0, rec.size, rec.needsUtf8 ? 1 : 0, rec.headerFromDomain, rec.submittedBy ?? null, rec.clientIp ?? null, now, content);
     rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
   }
 
   async get(id: string): Promise<QueuedMessage | null> {
-    const m = this.stmt('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    const m = this.stmt(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`).get(id) as MessageRow | undefined;
     if (!m) return null;
     const rcpts = this.stmt('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx').all(id) as RecipientRow[];
     return toMessage(m, rcpts);
@@ -443,7 +464,7 @@ export class QueueStore implements QueueBackend {
   }
 
   async list(opts: { limit?: number; afterId?: string } = {}): Promise<QueuedMessage[]> {
-    const rows = this.stmt('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
+    const rows = this.stmt(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT ?`).all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
     if (!rows.length) return [];
     const rc = this.stmt('SELECT * FROM recipients WHERE message_id = ? ORDER BY idx');
     return rows.map((m) => toMessage(m, rc.all(m.id) as RecipientRow[]));
@@ -455,8 +476,10 @@ export class QueueStore implements QueueBackend {
 
   /** Pending (queued or deferred) recipients of messages not on hold, due at `now`, oldest first. */
   async due(now: number, limit: number): Promise<QueuedRecipient[]> {
+    // INDEXED BY: without ANALYZE statistics the planner takes recipients_due and sorts every
+    // pending recipient; recipients_pending (migration 2) is already in this order
     const rows = this.stmt(
-      `SELECT r.* FROM recipients r JOIN messages m ON m.id = r.message_id
+      `SELECT r.* FROM recipients r INDEXED BY recipients_pending JOIN messages m ON m.id = r.message_id
          WHERE r.state IN ('queued', 'deferred') AND r.next_attempt <= ? AND m.held = 0
          ORDER BY r.next_attempt, r.message_id, r.idx LIMIT ?`,
     ).all(now, limit) as RecipientRow[];
@@ -483,17 +506,22 @@ export class QueueStore implements QueueBackend {
         const reported = r.reported && (r.state === 'delivered' || r.state === 'bounced') ? 1 : 0;
         st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, reported, messageId, r.idx);
       }
-      return results.some((r) => r.reported) && this.removeIfDone(messageId);
+      return results.some((r) => r.reported) ? this.removeIfDone(messageId) : null;
     });
-    if (done) await this.unlinkFile(messageId);
-    return done;
+    if (done?.file) await this.unlinkFile(messageId);
+    return !!done;
   }
 
-  /** Inside a state transaction: deletes the message row when every recipient is final and reported. */
-  private removeIfDone(id: string): boolean {
-    if (!this.isDoneSync(id)) return false;
-    this.stmt('DELETE FROM messages WHERE id = ?').run(id);
-    return true;
+  /** Inside a state transaction: deletes the message row when every recipient is final and reported; null when not. */
+  private removeIfDone(id: string): { file: boolean } | null {
+    if (!this.isDoneSync(id)) return null;
+    return this.deleteRow(id);
+  }
+
+  /** Deletes a message row; says whether its bytes are a file (to remove after the commit); null when there was none. */
+  private deleteRow(id: string): { file: boolean } | null {
+    const r = this.stmt('DELETE FROM messages WHERE id = ? RETURNING content IS NULL AS file').get(id) as { file: number } | undefined;
+    return r ? { file: r.file === 1 } : null;
   }
 
   /** Removes a message file whose row is gone (already gone is fine). */
@@ -525,8 +553,8 @@ export class QueueStore implements QueueBackend {
       idxs.forEach((i) => st.run(messageId, i));
       return this.removeIfDone(messageId);
     });
-    if (done) await this.unlinkFile(messageId);
-    return done;
+    if (done?.file) await this.unlinkFile(messageId);
+    return !!done;
   }
 
   async markDelayWarned(messageId: string, idxs: number[]): Promise<void> {
@@ -551,9 +579,9 @@ export class QueueStore implements QueueBackend {
 
   /** Removes a message whose recipients are all final and reported (or any message: `queue delete`). */
   async remove(id: string): Promise<void> {
-    const r = this.stateTx(() => this.stmt('DELETE FROM messages WHERE id = ?').run(id));
-    if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
-    await rm(this.filePath(id), { force: true });
+    const r = this.stateTx(() => this.deleteRow(id));
+    if (!r) throw new QueueError(`no message ${id} in the queue`);
+    if (r.file) await rm(this.filePath(id), { force: true });
   }
 
   /** Messages with a final recipient not yet reported, and messages that are finished (to remove). */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueueStore, type RecipientResult } from './queue.js';
+import { QueueStore, INLINE_MAX, type RecipientResult } from './queue.js';
 
 const rec = (...to: string[]) => ({ from: 'a@a.test', recipients: to.map((address) => ({ address })), size: 3, needsUtf8: false, headerFromDomain: 'a.test' });
 const delivered = (idx: number, reported: boolean): { idx: number } & RecipientResult => ({ idx, state: 'delivered', status: '2.0.0', reply: '250 2.0.0 ok', remoteMta: 'mx.b.test', reported });
@@ -22,27 +22,32 @@ async function withQueue(fn: (q: QueueStore, dir: string) => Promise<void>): Pro
   }
 }
 
-test('record: results marked reported finish the message in the same transaction (row and file gone); unreported ones wait for the report step', async () => {
-  await withQueue(async (q) => {
-    const id = await q.enqueueBytes(Buffer.from('hi\n'), rec('x@b.test', 'y@b.test'), 1000);
-    assert.equal(await q.record(id, [delivered(0, true)], 2000), false, 'one recipient still pending');
-    const m = (await q.get(id))!;
-    assert.equal(m.recipients[0]!.state, 'delivered');
-    assert.equal(m.recipients[0]!.reported, true);
-    assert.equal(m.recipients[1]!.reported, false);
-    assert.equal(await q.record(id, [delivered(1, true)], 2000), true);
-    assert.equal(await q.get(id), null);
-    assert.equal(existsSync(q.filePath(id)), false);
+test('record: results marked reported finish the message in the same transaction (row and bytes gone); unreported ones wait for the report step', async () => {
+  // a small message kept in its row, and one over INLINE_MAX in a file
+  for (const body of [Buffer.from('hi\n'), Buffer.alloc(INLINE_MAX + 1, 'x')]) {
+    await withQueue(async (q) => {
+      const inFile = body.length > INLINE_MAX;
+      const id = await q.enqueueBytes(body, rec('x@b.test', 'y@b.test'), 1000);
+      assert.equal(existsSync(q.filePath(id)), inFile);
+      assert.equal(await q.record(id, [delivered(0, true)], 2000), false, 'one recipient still pending');
+      const m = (await q.get(id))!;
+      assert.equal(m.recipients[0]!.state, 'delivered');
+      assert.equal(m.recipients[0]!.reported, true);
+      assert.equal(m.recipients[1]!.reported, false);
+      assert.equal(await q.record(id, [delivered(1, true)], 2000), true);
+      assert.equal(await q.get(id), null);
+      assert.equal(existsSync(q.filePath(id)), false);
 
-    const kept = await q.enqueueBytes(Buffer.from('hi\n'), rec('z@b.test'), 1000);
-    assert.equal(await q.record(kept, [delivered(0, false)], 2000), false, 'a DSN may be owed: not removed');
-    assert.equal((await q.get(kept))!.recipients[0]!.reported, false);
-    assert.ok(existsSync(q.filePath(kept)));
-    // a deferral is never "reported", whatever the caller says
-    const deferred = await q.enqueueBytes(Buffer.from('hi\n'), rec('d@b.test'), 1000);
-    assert.equal(await q.record(deferred, [{ idx: 0, state: 'deferred', status: '4.0.0', reply: '451 later', nextAttempt: 9000, reported: true }], 2000), false);
-    assert.equal((await q.get(deferred))!.recipients[0]!.reported, false);
-  });
+      const kept = await q.enqueueBytes(body, rec('z@b.test'), 1000);
+      assert.equal(await q.record(kept, [delivered(0, false)], 2000), false, 'a DSN may be owed: not removed');
+      assert.equal((await q.get(kept))!.recipients[0]!.reported, false);
+      assert.deepEqual(await q.readMessage(kept), body);
+      // a deferral is never "reported", whatever the caller says
+      const deferred = await q.enqueueBytes(body, rec('d@b.test'), 1000);
+      assert.equal(await q.record(deferred, [{ idx: 0, state: 'deferred', status: '4.0.0', reply: '451 later', nextAttempt: 9000, reported: true }], 2000), false);
+      assert.equal((await q.get(deferred))!.recipients[0]!.reported, false);
+    });
+  }
 });
 
 test('record: results of the same turn share one transaction; one that fails is undone alone, the others are committed', async () => {

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { openStore } from './index.js';
 import { copyToPostgres } from './copy.js';
 import { testMessage } from './contract.js';
-import { QueueStore } from '../queue/queue.js';
+import { QueueStore, INLINE_MAX } from '../queue/queue.js';
 import { PgQueueStore } from '../queue/store/postgres.js';
 import { closeChecksDbs, openChecksDb } from '../checks/db.js';
 import { silentLogger } from '../log/logger.js';
@@ -20,6 +20,9 @@ import { postgresUnavailable, startCluster } from '../../test/helpers/postgres.j
 const cluster = await startCluster();
 
 const rec = (to: string) => ({ from: 'a@a.test', recipients: [{ address: to, notify: ['FAILURE'] as Array<'FAILURE'>, orcpt: { type: 'rfc822', address: to } }], size: 0, needsUtf8: false, headerFromDomain: 'a.test' });
+
+/** The deferred queued message: over INLINE_MAX, so queue.sqlite keeps it in a file (the shared one is small: in its row). */
+const DEFERRED = Buffer.from(`Subject: deferred\r\n\r\n${'waiting\r\n'.repeat(INLINE_MAX / 8)}`);
 
 /** A data directory written by a SQLite node: a mailbox message, two queued messages (one deferred, one sharing the mailbox message's bytes), checks' state. */
 async function sqliteDataDir(): Promise<{ dir: string; deferred: string; shared: string; bytes: Buffer }> {
@@ -31,7 +34,7 @@ async function sqliteDataDir(): Promise<{ dir: string; deferred: string; shared:
   await store.appendMessage(acc.id, 'INBOX', await store.blobs.stage(bytes));
   await store.close();
   const q = new QueueStore(dir);
-  const deferred = await q.enqueueBytes(Buffer.from('Subject: deferred\r\n\r\nwaiting\r\n'), { ...rec('x@remote.test'), size: 30 }, 1000);
+  const deferred = await q.enqueueBytes(DEFERRED, { ...rec('x@remote.test'), size: DEFERRED.length }, 1000);
   await q.record(deferred, [{ idx: 0, state: 'deferred', reply: '451 4.7.1 try later', status: '4.7.1', remoteMta: 'mx.remote.test', nextAttempt: 5000 }], 2000);
   const shared = await q.enqueueBytes(bytes, { ...rec('y@remote.test'), size: bytes.length }, 3000);
   await q.close();
@@ -91,7 +94,7 @@ if (!cluster) {
             assert.equal(d!.recipients[0]!.attempts, 1);
             assert.equal(d!.recipients[0]!.nextAttempt, 5000);
             assert.equal(d!.recipients[0]!.lastReply, '451 4.7.1 try later');
-            assert.equal((await queue.readMessage(deferred)).toString(), 'Subject: deferred\r\n\r\nwaiting\r\n');
+            assert.deepEqual(await queue.readMessage(deferred), DEFERRED);
             assert.deepEqual(await queue.readMessage(shared), bytes);
           } finally {
             await queue.close();

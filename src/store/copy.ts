@@ -104,7 +104,8 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
       ...others.flatMap((o) => o.tables.map(([source, table]) => ({ db: o.db, source, table }))),
     ];
     for (const { db, source, table } of sources) {
-      const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(source)})`).all() as Array<{ name: string }>).map((c) => c.name);
+      // queue.sqlite's messages.content (a small message's bytes, SQLite only) becomes the message's blob below
+      const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(source)})`).all() as Array<{ name: string }>).map((c) => c.name).filter((c) => !(table === 'queue_messages' && c === 'content'));
       const pgCols = new Set((await pool.query<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1', [table])).rows.map((r) => r.column_name));
       if (!pgCols.size) throw new StoreError('invalid', `table ${source} of ${db.name} has no counterpart in PostgreSQL`);
       const missing = columns.filter((c) => !pgCols.has(c));
@@ -137,7 +138,8 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
             // Each queued message's file becomes a blob of the store held by the queue.
             const idIdx = p.columns.indexOf('id');
             for (const row of batch) {
-              const blob = await queueBlob(c, files, staged, opts.dataDir, row[idIdx] as string, mode);
+              const inline = (p.db.prepare('SELECT content FROM messages WHERE id = ?').get(row[idIdx]) as { content: Buffer | null } | undefined)?.content ?? null;
+              const blob = await queueBlob(c, files, staged, opts.dataDir, row[idIdx] as string, mode, inline);
               if (blob.added) {
                 queueBlobs.push({ id: blob.id, size: blob.size });
                 blobs++;
@@ -206,12 +208,22 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
  * The file is staged (hashed and parsed, as a delivery would) and its bytes go to blob_chunks or
  * the shared blobs/ unless the blob is already there (a copy of a mailbox message).
  */
-async function queueBlob(c: PoolClient, files: BlobFiles, staged: StagedBlob[], dataDir: string, queueId: string, mode: 'database' | 'files'): Promise<{ id: string; size: number; added: boolean }> {
+async function queueBlob(
+  c: PoolClient,
+  files: BlobFiles,
+  staged: StagedBlob[],
+  dataDir: string,
+  queueId: string,
+  mode: 'database' | 'files',
+  /** The bytes of a message kept in its row (queue.sqlite's messages.content), else null: its file. */
+  inline: Buffer | null,
+): Promise<{ id: string; size: number; added: boolean }> {
   if (!/^[0-9A-Z]+$/.test(queueId)) throw new StoreError('invalid', `invalid queue id ${JSON.stringify(queueId)}`);
   const path = join(dataDir, 'queue', `${queueId}.eml`);
   const writer = files.createWriter();
   try {
-    for await (const chunk of createReadStream(path)) await writer.write(chunk as Buffer);
+    if (inline) await writer.write(inline);
+    else for await (const chunk of createReadStream(path)) await writer.write(chunk as Buffer);
   } catch (err) {
     await writer.abort();
     throw new StoreError('not-found', `queued message ${queueId}: cannot read ${path} (${(err as Error).message})`);

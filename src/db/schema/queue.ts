@@ -3,7 +3,7 @@
 // and queue_recipients beside the store's tables (src/queue/store/postgres.ts), with the lease
 // columns and the message bytes as a held blob of the store. Same columns and units, so the row
 // mapping is shared.
-import { bigint, index, integer, table, text, type ModuleMigrations } from './schema.js';
+import { addColumn, bigint, blob, index, integer, table, text, type ModuleMigrations } from './schema.js';
 
 export const QUEUE_MODULE: ModuleMigrations = {
   module: 'queue',
@@ -59,6 +59,17 @@ export const QUEUE_MODULE: ModuleMigrations = {
           { primaryKey: ['message_id', 'idx'] },
         ),
         index('recipients_due', 'recipients', ['state', 'next_attempt']),
+      ],
+    },
+    {
+      version: 2,
+      name: 'small messages inline, pending recipients in due order (SQLite)',
+      steps: [
+        // A small message's bytes in its row (one transaction, no file, no directory fsync).
+        // queue.sqlite only: PostgreSQL keeps every message as a held blob of the store.
+        addColumn('messages', blob('content', { nullable: true, only: 'sqlite' })),
+        // due(): the oldest pending recipients without sorting them all (SQLite's planner needs it)
+        index('recipients_pending', 'recipients', ['next_attempt', 'message_id', 'idx'], { where: "state IN ('queued', 'deferred')", only: 'sqlite' }),
       ],
     },
   ],

@@ -158,13 +158,18 @@ describe('SQLite: the description renders the schema that shipped', () => {
     it(`${file}: fresh from the description = made by the old lists`, () => {
       const fresh = new Database(':memory:');
       const old = makeOldSqlite(':memory:', modules);
+      // the versions that shipped (later ones change the schema on purpose)
+      const shippedOnly = (spec: ModuleMigrations): ModuleMigrations => ({
+        ...spec,
+        migrations: spec.migrations.filter((m) => (shippedModules('sqlite')[spec.module] ?? []).some((x) => x.version === m.version)),
+      });
       try {
-        for (const spec of modules) runMigrations(fresh, spec, file);
+        for (const spec of modules) runMigrations(fresh, shippedOnly(spec), file);
         const want = sqliteSchema(old);
         assert.ok(Object.keys(want).length > 0);
         assert.deepEqual(sqliteSchema(fresh), want);
         // And the old database, opened by this code, is left as it is.
-        for (const spec of modules) assert.deepEqual(runMigrations(old, spec, file), []);
+        for (const spec of modules) assert.deepEqual(runMigrations(old, shippedOnly(spec), file), []);
         assert.deepEqual(sqliteSchema(old), want);
       } finally {
         fresh.close();

@@ -27,12 +27,11 @@ import type { PostgresStore } from '../../store/postgres/store.js';
 import type { StagedBlob } from '../../store/types.js';
 import { domainOf } from '../../store/validate.js';
 import type { DsnRecipientParams } from '../types.js';
-import { newId, QueueError, toMessage, toRecipient, type EnqueueRecord, type MessageRow, type QueueBackend, type QueuedMessage, type QueuedRecipient, type RecipientResult, type RecipientRow } from '../queue.js';
+import { MESSAGE_COLUMNS, newId, QueueError, toMessage, toRecipient, type EnqueueRecord, type MessageRow, type QueueBackend, type QueuedMessage, type QueuedRecipient, type RecipientResult, type RecipientRow } from '../queue.js';
 
 /** The database clock in ms: leases compare against one clock whatever the nodes' clocks say. */
 const DB_NOW = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`;
 
-const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
 
 export interface PgQueueOptions {
   /** Lease length in ms ([queue] lease). */
