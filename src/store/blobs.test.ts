@@ -2,6 +2,7 @@
 // group commit's prepare step), never left unsynced when the metadata commits.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,43 @@ describe('blob files: deferred fsync', () => {
       files.ensureFileSync(s);
       assert.equal(files.syncedAtCommit, 1);
       await files.discard(s);
+    });
+  });
+
+  it('a deferred file stays open from finish() until the commit syncs it (or discard), then its descriptor is closed', async () => {
+    await withFiles(async (files) => {
+      const openOn = (path: string) => readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '') === path;
+        } catch {
+          return false;
+        }
+      }).length;
+      const a = await write(files, message(6), true);
+      const b = await write(files, message(7), true);
+      assert.equal(openOn(a.tempPath), 1, 'kept open for the commit');
+      await files.commitFiles([a]);
+      assert.equal(openOn(a.tempPath), 0, 'closed by the commit');
+      await files.discard(b);
+      assert.equal(openOn(b.tempPath), 0, 'closed by discard');
+      await files.discard(a);
+    });
+  });
+});
+
+describe('blob files: directories', () => {
+  it('a new leaf directory has its parent synced; the root only when the middle level is new too', async () => {
+    await withFiles(async (files) => {
+      // Messages until two ids share their first level and differ in the second.
+      const staged = await Promise.all(Array.from({ length: 64 }, (_, i) => write(files, message(100 + i), false)));
+      let pair: [(typeof staged)[number], (typeof staged)[number]] | null = null;
+      for (const x of staged) for (const y of staged) if (!pair && x.id.slice(0, 2) === y.id.slice(0, 2) && x.id.slice(2, 4) !== y.id.slice(2, 4)) pair = [x, y];
+      assert.ok(pair, 'two ids with the same first level among 64');
+      await files.commitFiles([pair[0]]);
+      assert.equal(files.dirsSynced, 3, 'root (for the new middle level), middle, leaf');
+      await files.commitFiles([pair[1]]);
+      assert.equal(files.dirsSynced, 5, 'middle (for the new leaf) and leaf: not the root');
+      for (const s of staged) await files.discard(s);
     });
   });
 });

@@ -54,17 +54,23 @@ export class BlobFiles {
   }
 
   /**
-   * Temporary files written without fsync (deferSync writers), fsynced by commitFiles before the
-   * metadata referencing them commits. Such a staged blob may only be committed through the store
-   * (deliver, append): nothing else (the queue's hard link) may take its file.
+   * Temporary files written without fsync (deferSync writers), with their descriptor still open,
+   * fsynced (through it) and closed by commitFiles before the metadata referencing them commits:
+   * no trips to the libuv pool to close the file after writing and open it again to sync it.
+   * Such a staged blob may only be committed through the store (deliver, append): nothing else
+   * (the queue's hard link) may take its file.
    */
-  private readonly unsynced = new Set<string>();
+  private readonly unsynced = new Map<string, FileHandle>();
+  /** Deferred files commitFiles is syncing now (ensureFileSync syncs such a file by path). */
+  private readonly syncing = new Set<string>();
   /** Deferred files fsynced by commits so far (for tests and the benchmark). */
   syncedAtCommit = 0;
+  /** Directories fsynced by commitFiles so far (for tests). */
+  dirsSynced = 0;
 
   createWriter(options?: BlobWriterOptions): BlobWriter {
     const path = join(this.tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`);
-    return new FileBlobWriter(path, this.parserFactory(), options?.deferSync ? () => this.unsynced.add(path) : null);
+    return new FileBlobWriter(path, this.parserFactory(), options?.deferSync ? (fh) => this.unsynced.set(path, fh) : null);
   }
 
   async stage(bytes: Uint8Array): Promise<StagedBlob> {
@@ -120,7 +126,9 @@ export class BlobFiles {
   }
 
   async discard(staged: StagedBlob): Promise<void> {
+    const fh = this.unsynced.get(staged.tempPath);
     this.unsynced.delete(staged.tempPath);
+    await fh?.close().catch(() => undefined);
     await unlink(staged.tempPath).catch((err: unknown) => {
       if (!isErrno(err, 'ENOENT')) throw err;
     });
@@ -137,7 +145,7 @@ export class BlobFiles {
     const dirs = new Set<string>();
     const unique = new Map<string, StagedBlob>();
     for (const s of staged) if (!unique.has(s.id)) unique.set(s.id, s);
-    const files: string[] = [];
+    const files = new Map<string, FileHandle>();
     await Promise.all(
       [...unique.values()].map(async (s) => {
         try {
@@ -148,11 +156,20 @@ export class BlobFiles {
           const existing = statOrNull(target);
           if (existing && existing.size === s.size) return; // already committed: just another reference
           // The content's fsync: the link below names the same inode, so syncing it covers both.
-          if (this.unsynced.has(s.tempPath)) files.push(s.tempPath);
+          const fh = this.unsynced.get(s.tempPath);
+          if (fh) {
+            // This commit owns the descriptor now (a later ensureFileSync syncs by path meanwhile).
+            this.unsynced.delete(s.tempPath);
+            this.syncing.add(s.tempPath);
+            files.set(s.tempPath, fh);
+          }
           const dir = dirname(target);
           const makeDir = () => {
-            // New directories: their entries in the parents must be durable too.
-            if (mkdirSync(dir, { recursive: true })) dirs.add(this.blobDir).add(dirname(dir));
+            // New directories: each one's entry in its parent must be durable too (the leaf,
+            // `dir`, is synced below for the link): the parent of the first one made, and the
+            // middle level when the leaf was made under a new one.
+            const made = mkdirSync(dir, { recursive: true });
+            if (made) dirs.add(dirname(made)).add(dirname(dir));
           };
           if (existing) {
             // A damaged file under this name (wrong size): replace it atomically.
@@ -169,16 +186,21 @@ export class BlobFiles {
       }),
     );
     await Promise.all([
-      ...files.map(async (f) => {
+      ...[...files].map(async ([f, fh]) => {
         try {
-          await fsyncFile(f);
-          this.unsynced.delete(f);
+          await fh.sync();
           this.syncedAtCommit++;
         } catch (err) {
           for (const s of unique.values()) if (s.tempPath === f) failed.set(s.id, err instanceof Error ? err : new Error(String(err)));
+        } finally {
+          this.syncing.delete(f);
+          await fh.close().catch(() => undefined);
         }
       }),
-      ...[...dirs].map((d) => fsyncDir(d)),
+      ...[...dirs].map(async (d) => {
+        await fsyncDir(d);
+        this.dirsSynced++;
+      }),
     ]);
     return failed;
   }
@@ -197,15 +219,20 @@ export class BlobFiles {
     }
     const dir = dirname(target);
     mkdirSync(dir, { recursive: true });
-    if (this.unsynced.has(staged.tempPath)) {
+    const fh = this.unsynced.get(staged.tempPath);
+    if (fh) {
+      fsyncSync(fh.fd);
+      this.unsynced.delete(staged.tempPath);
+      void fh.close().catch(() => undefined);
+      this.syncedAtCommit++;
+    } else if (this.syncing.has(staged.tempPath)) {
+      // A commit is syncing it through its own descriptor right now: sync it here too.
       const fd = openSync(staged.tempPath, fsConstants.O_RDONLY);
       try {
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
-      this.unsynced.delete(staged.tempPath);
-      this.syncedAtCommit++;
     }
     try {
       linkSync(staged.tempPath, target);
@@ -287,8 +314,8 @@ class FileBlobWriter implements BlobWriter {
   constructor(
     private readonly tempPath: string,
     private readonly parser: { write(chunk: Uint8Array): void; end(): MessageStructure },
-    /** deferSync: called at finish instead of fsync (the commit syncs the file). */
-    private readonly deferred: (() => void) | null = null,
+    /** deferSync: called at finish instead of fsync and close (the commit syncs and closes the file). */
+    private readonly deferred: ((fh: FileHandle) => void) | null = null,
   ) {}
 
   write(chunk: Uint8Array): Promise<void> {
@@ -330,10 +357,13 @@ class FileBlobWriter implements BlobWriter {
       if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
       await this.flush();
       const fh = await this.fh;
-      if (this.deferred) this.deferred();
-      else await fh.sync();
-      await fh.close();
       const structure = this.parser.end();
+      if (this.deferred) {
+        this.deferred(fh);
+      } else {
+        await fh.sync();
+        await fh.close();
+      }
       this.state = 'finished';
       return { id: this.hash.digest('hex'), size: this.size, structure, tempPath: this.tempPath };
     } catch (err) {
@@ -395,9 +425,6 @@ async function linkOrCopy(from: string, to: string, makeDir: () => void): Promis
 export function fsyncDir(dir: string): Promise<void> {
   return fsyncPath(dir);
 }
-
-/** fsync a file's content (written by a deferSync writer). */
-const fsyncFile = fsyncPath;
 
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
