@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, utimesSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, utimesSync, existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -60,6 +60,36 @@ test('a message up to INLINE_MAX is kept in its row (no file), a larger one in a
     assert.deepEqual(readdirSync(join(dir, 'queue')), []);
     await q.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('enqueue resolves only after the WAL fdatasync that covers its commit (off the main thread); a failed one rejects it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  const gates: Array<{ fd: number; open: (err?: Error) => void }> = [];
+  const q = new QueueStore(dir, { syncWal: (fd) => new Promise<void>((resolve, reject) => gates.push({ fd, open: (err) => (err ? reject(err) : resolve()) })) });
+  try {
+    let settled = false;
+    const p = q.enqueueBytes(Buffer.from('hi\n'), rec('a@b.test'), 1000).finally(() => (settled = true));
+    const gate = async (n: number) => {
+      for (const end = Date.now() + 5000; gates.length < n; await new Promise((r) => setImmediate(r))) {
+        if (Date.now() > end) assert.fail('the queue never fdatasynced its WAL');
+      }
+    };
+    await gate(1);
+    // committed (readable) but not acknowledged while its fdatasync is pending
+    assert.equal(await q.count(), 1);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(settled, false);
+    assert.match(readlinkSync(`/proc/self/fd/${gates[0]!.fd}`), /queue\.sqlite-wal$/);
+    gates[0]!.open();
+    assert.ok(await p);
+    const failing = q.enqueueBytes(Buffer.from('hi\n'), rec('b@b.test'), 1000);
+    await gate(2);
+    gates[1]!.open(new Error('EIO'));
+    await assert.rejects(failing, /EIO/);
+  } finally {
+    await q.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

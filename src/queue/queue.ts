@@ -1,9 +1,10 @@
 // The durable outbound queue (DESIGN.md "Queue"): its own SQLite database data_dir/queue.sqlite
-// (WAL, synchronous=FULL, numbered migrations; opened through src/db/sqlite/) and one file per
-// message, data_dir/queue/<id>.eml. A message is on disk (file fsynced, directory fsynced, row
-// committed) before enqueue resolves; enqueues arriving together share one directory fsync and
-// one commit (the shared group committer). The CLI opens the same database from another process;
-// the scheduler polls it.
+// (WAL, synchronous=FULL, numbered migrations; opened through src/db/sqlite/), holding a message
+// of up to INLINE_MAX octets in its row and a larger one as data_dir/queue/<id>.eml. A message is
+// on disk (row committed and the WAL fsynced; a file and its directory fsynced first) before
+// enqueue resolves; enqueues arriving together share one commit, one WAL fsync and one directory
+// fsync (the shared group committer). The CLI opens the same database from another process; the
+// scheduler polls it.
 import type Database from 'better-sqlite3';
 import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
 import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promises';
@@ -257,7 +258,11 @@ export class QueueStore implements QueueBackend {
   private readonly inFlight = new Set<string>();
   private closed = false;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    /** The WAL's fdatasync (tests gate it to see that nothing resolves before it). */
+    opts: { syncWal?: (fd: number) => Promise<void> } = {},
+  ) {
     this.dir = join(dataDir, 'queue');
     mkdirSync(this.dir, { recursive: true });
     this.db = openDatabase(join(dataDir, 'queue.sqlite'), {
@@ -267,13 +272,20 @@ export class QueueStore implements QueueBackend {
       // Numbered migrations (src/db/schema/queue.ts); a database newer than the code refuses to open.
       migrations: [QUEUE_MODULE],
     });
-    this.committer = new GroupCommitter<boolean>(this.db, {
-      // The new directory entries must be on disk before the rows that name them.
-      prepare: async (hasFile) => {
-        if (this.closed) throw new QueueError('queue is closed');
-        if (hasFile.some(Boolean)) await fsyncDir(this.dir);
+    this.committer = new GroupCommitter<boolean>(
+      this.db,
+      {
+        // The new directory entries must be on disk before the rows that name them.
+        prepare: async (hasFile) => {
+          if (this.closed) throw new QueueError('queue is closed');
+          if (hasFile.some(Boolean)) await fsyncDir(this.dir);
+        },
       },
-    });
+      // The WAL's fsync on the libuv pool after a synchronous=NORMAL COMMIT, before any enqueue of
+      // the batch resolves (src/db/sqlite/group-commit.ts): as durable as FULL, and the main
+      // thread (the SMTP sessions, the deliveries) goes on meanwhile.
+      { asyncWalSync: true, syncWal: opts.syncWal },
+    );
   }
 
   private readonly statements = new Map<string, Database.Statement>();
