@@ -1,6 +1,9 @@
 // Helpers the benchmarks share: free loopback ports, waiting for a listener, filling a store,
 // and stopping a daemonised peer (Dovecot) when the bench is interrupted.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { openStore } from '../src/store/index.js';
 import { hashPassword } from '../src/auth/index.js';
@@ -15,6 +18,41 @@ export function freePort(): Promise<number> {
     });
     s.once('error', reject);
   });
+}
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The benchmarks run the compiled server, as `npm start` does: compiles src/ into dist/ (tsc),
+ * once per bench process.
+ */
+let built = false;
+export function ensureBuilt(): void {
+  if (built) return;
+  execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
+  if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('npm run build did not produce dist/cli/main.js');
+  built = true;
+}
+
+/** BENCH_CPU_PROF=DIR: the server runs with --cpu-prof, its profile written into DIR at exit. */
+export function cpuProfileArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
+/** Waits until a daemon has written its pid file (Dovecot listens before it writes master.pid). */
+export async function waitForPidFile(path: string, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (pid > 0) return pid;
+    } catch {
+      // not written yet
+    }
+    if (Date.now() > deadline) throw new Error(`no pid in ${path} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
-import { fillStore, freePort, killOnInterrupt, stopWhenGone, waitForPort } from './common.js';
+import { fillStore, freePort, killOnInterrupt, stopWhenGone, cpuProfileArgs, ensureBuilt, waitForPidFile, waitForPort } from './common.js';
 import { openStore } from '../src/store/index.js';
 import { rebuildIndex } from '../src/search/indexer.js';
 
@@ -180,7 +180,9 @@ async function startYubinWith(dir: string, messages: Buffer[]): Promise<Server> 
   } finally {
     await store.close();
   }
-  const inst = await startYubin({ dir, config: { auth: { allow_plaintext: true, throttle_free_failures: 1_000_000, throttle_max_failures: 1_000_000 }, limits: { max_connections: 50_000, max_connections_per_ip: 50_000 } } });
+  // The compiled server, as `npm start` runs it.
+  ensureBuilt();
+  const inst = await startYubin({ dir, compiled: { nodeArgs: cpuProfileArgs() }, config: { auth: { allow_plaintext: true, throttle_free_failures: 1_000_000, throttle_max_failures: 1_000_000 }, limits: { max_connections: 50_000, max_connections_per_ip: 50_000 } } });
   return { name: 'yubin', port: inst.port('imap'), user: USER, pids: () => [inst.process.pid!], stop: async () => void (await inst.destroy()) };
 }
 
@@ -277,6 +279,7 @@ service anvil {
   const unhook = killOnInterrupt(masterPid);
   try {
     await waitForPort(port);
+    await waitForPidFile(pidFile);
   } catch (err) {
     unhook();
     kill();

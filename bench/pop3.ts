@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
-import { fillStore, freePort, killOnInterrupt, stopWhenGone, waitForPort } from './common.js';
+import { fillStore, freePort, killOnInterrupt, stopWhenGone, cpuProfileArgs, ensureBuilt, waitForPidFile, waitForPort } from './common.js';
 
 const COUNT = 1000;
 const SIZE = 20 * 1024;
@@ -177,8 +177,8 @@ service pop3-login {
   execFileSync(dovecot, ['-c', conf], { stdio: 'ignore' });
   const pidFile = join(dir, 'run', 'master.pid');
   await waitForPort(port);
+  stopWhenGone(await waitForPidFile(pidFile), 'dovecot');
   const unhook = killOnInterrupt(() => Number(readFileSync(pidFile, 'utf8').trim()));
-  stopWhenGone(Number(readFileSync(pidFile, 'utf8').trim()), 'dovecot');
   return {
     port,
     async stop() {
@@ -206,7 +206,9 @@ service pop3-login {
 /** Yubin: the store filled before `yubin serve` starts on the same directory. */
 async function startYubinWith(dir: string, messages: Buffer[]): Promise<{ port: number; stop(): Promise<void> }> {
   await fillStore(join(dir, 'data'), { address: 'bench@example.test', password: 'benchpw', messages });
-  const inst = await startYubin({ dir, config: { auth: { allow_plaintext: true } } });
+  // The compiled server, as `npm start` runs it.
+  ensureBuilt();
+  const inst = await startYubin({ dir, compiled: { nodeArgs: cpuProfileArgs() }, config: { auth: { allow_plaintext: true } } });
   return { port: inst.port('pop3'), stop: async () => void (await inst.destroy()) };
 }
 

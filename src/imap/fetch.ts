@@ -35,8 +35,12 @@ const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE
 const STREAM_ABOVE = 256 * 1024;
 /** Messages worked on at once within a page (overlapping blob and structure reads). */
 const IO_CONCURRENCY = 16;
-/** Messages composed before they are written: bounds memory to BATCH small bodies. */
-const BATCH = 64;
+/**
+ * Messages composed (and their small ranges read in one step) before they are written: at most
+ * BATCH messages and about BATCH_BYTES of message data, which bounds memory.
+ */
+const BATCH = 512;
+const BATCH_BYTES = 2 * 1024 * 1024;
 
 /** Parses the FETCH data items: a macro (only outside a list, RFC 9051 §9), one item or a list. Throws BAD. */
 export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macros = true): FetchItem[] {
@@ -103,8 +107,13 @@ export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macr
   return items;
 }
 
+/** BODY[] / BODY.PEEK[] (with or without a partial): the whole message, bytes 0 to its size. */
+function wholeMessage(i: FetchItem): boolean {
+  return i.kind === 'section' && !i.binary && i.spec.part.length === 0 && !i.spec.text;
+}
+
 function needsStructure(items: FetchItem[]): boolean {
-  return items.some((i) => i.kind === 'THREADID' || i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || i.kind === 'section' || i.kind === 'BINARY.SIZE' || i.kind === 'RFC822.HEADER' || i.kind === 'RFC822.TEXT');
+  return items.some((i) => i.kind === 'THREADID' || i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || (i.kind === 'section' && !wholeMessage(i)) || i.kind === 'BINARY.SIZE' || i.kind === 'RFC822.HEADER' || i.kind === 'RFC822.TEXT');
 }
 
 function setsSeen(items: FetchItem[]): boolean {
@@ -169,6 +178,16 @@ export async function runFetch(
   if (metaOnly && view.index && indexAnswers(items)) return indexFetch(conn, view, view.index, uids, items, { changedSince: opts.changedSince, formatDate: formatInternalDate });
   let expunged = false;
   const writer = new ResponseWriter(conn);
+  /**
+   * Issue 13: the message's bytes are gone because another session expunged it after its metadata
+   * was read (RFC 9051 §7.1 EXPUNGEISSUED): it is reported as expunged, never as a storage error
+   * naming the blob. Anything else is a real error.
+   */
+  const goneMeanwhile = async (e: unknown, meta: Meta): Promise<boolean> => {
+    if (!blobGone(e) || (await store.getMessages(view.mailboxId, [meta.uid])).length) return false;
+    expunged = true;
+    return true;
+  };
   for (let i = 0; i < uids.length; i += PAGE) {
     const page = uids.slice(i, i + PAGE);
     let metas = await metasFor(store, view.mailboxId, page);
@@ -203,55 +222,83 @@ export async function runFetch(
       await writer.add([text]);
       continue;
     }
-    // Structures and small blob ranges are read with bounded concurrency (the reads overlap),
-    // then the responses are written in order.
-    for (let j = 0; j < metas.length; j += BATCH) {
+    // Per batch: the structures in one query, the responses composed, then every small blob range
+    // of the batch read in one step (BlobStore.readMany: one round trip to the reader thread, not
+    // four file operations per message); large bodies are streamed. Written in order.
+    for (let j = 0; j < metas.length; ) {
+      let bytes = 0;
+      const from = j;
+      while (j < metas.length && j - from < BATCH && (bytes < BATCH_BYTES || j === from)) bytes += Math.min(metas[j++]!.size, STREAM_ABOVE);
+      const batch = metas.slice(from, j).filter((m) => view.seqOf(m.uid) > 0);
+      const structures = wantStructure && batch.length ? await store.getStructures(view.mailboxId, batch.map((m) => m.uid)) : null;
       const opened: Readable[] = [];
-      let composed: Array<Piece[] | null>;
       try {
-        composed = await mapLimit(metas.slice(j, j + BATCH), IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
-          const seq = view.seqOf(meta.uid);
-          if (!seq) return null;
-          try {
-            let st: MessageStructure | null = null;
-            if (wantStructure) {
-              st = await store.getStructure(view.mailboxId, meta.uid);
-              if (!st) {
-                expunged = true;
-                return null;
-              }
-            }
-            const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
-            // RFC 7162 §3.1: a FETCH that set \Seen reports the new MODSEQ too once CONDSTORE is on
-            if (extra.length && conn.condstore && !items.some((i) => i.kind === 'MODSEQ')) extra.push({ kind: 'MODSEQ' });
-            const pieces = await composeOne(conn, view, meta, st, [...items, ...extra]);
-            for (let k = 0; k < pieces.length; k++) {
-              const p = pieces[k]!;
-              if (typeof p === 'string' || Buffer.isBuffer(p)) continue;
-              if (p.end - p.start <= STREAM_ABOVE) pieces[k] = p.end > p.start ? await store.blobs.read(p.blobId, { start: p.start, end: p.end }) : '';
-              else {
-                // Opened now, before any byte of this response is written (a literal cannot be taken back).
-                p.stream = await openReady(store.blobs.open(p.blobId, { start: p.start, end: p.end }));
-                opened.push(p.stream);
-              }
-            }
-            return [fetchHead(conn, seq, meta.uid), ...pieces, ')\r\n'];
-          } catch (e) {
-            // Issue 13: another session expunged the message after its metadata was read and its
-            // blob went with it. RFC 9051 §7.1 EXPUNGEISSUED: the message is reported as expunged
-            // (no data for it), never as a storage error naming the blob.
-            if (blobGone(e) && (await store.getMessages(view.mailboxId, [meta.uid])).length === 0) {
+        const composed = await mapLimit(batch, IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
+          let st: MessageStructure | null = null;
+          if (structures) {
+            st = structures.get(meta.uid) ?? null;
+            if (!st) {
               expunged = true;
               return null;
             }
+          }
+          const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
+          // RFC 7162 §3.1: a FETCH that set \Seen reports the new MODSEQ too once CONDSTORE is on
+          if (extra.length && conn.condstore && !items.some((i) => i.kind === 'MODSEQ')) extra.push({ kind: 'MODSEQ' });
+          try {
+            const pieces = await composeOne(conn, view, meta, st, extra.length ? [...items, ...extra] : items);
+            return [fetchHead(conn, view.seqOf(meta.uid), meta.uid), ...pieces, ')\r\n'];
+          } catch (e) {
+            if (await goneMeanwhile(e, meta)) return null;
             throw e;
           }
         });
+        // The small ranges of the whole batch, read together.
+        const wanted: Array<{ at: number; k: number; range: { blobId: string; start: number; end: number } }> = [];
+        for (let at = 0; at < composed.length; at++) {
+          const pieces = composed[at];
+          if (!pieces) continue;
+          for (let k = 0; k < pieces.length; k++) {
+            const p = pieces[k]!;
+            if (typeof p === 'string' || Buffer.isBuffer(p)) continue;
+            if (p.end <= p.start) pieces[k] = '';
+            else if (p.end - p.start <= STREAM_ABOVE) wanted.push({ at, k, range: { blobId: p.blobId, start: p.start, end: p.end } });
+          }
+        }
+        const got = await store.blobs.readMany(wanted.map((w) => w.range));
+        for (let w = 0; w < wanted.length; w++) {
+          const { at, k } = wanted[w]!;
+          const bytes = got[w];
+          if (bytes && composed[at]) composed[at]![k] = bytes;
+          else if (composed[at]) {
+            // Issue 13: another session expunged the message after its metadata was read and its
+            // blob went with it (RFC 9051 §7.1 EXPUNGEISSUED): reported as expunged, no data.
+            if (!(await goneMeanwhile(new StoreError('not-found', 'blob gone'), batch[at]!))) throw new StoreError('not-found', 'message data is missing');
+            composed[at] = null;
+          }
+        }
+        // Large bodies: opened now, before any byte of their response is written (a literal
+        // cannot be taken back); an open file stays readable after an expunge unlinks it.
+        for (let at = 0; at < composed.length; at++) {
+          const pieces = composed[at];
+          if (!pieces) continue;
+          for (const p of pieces) {
+            if (typeof p === 'string' || Buffer.isBuffer(p)) continue;
+            try {
+              p.stream = await openReady(store.blobs.open(p.blobId, { start: p.start, end: p.end }));
+              opened.push(p.stream);
+            } catch (e) {
+              if (!(await goneMeanwhile(e, batch[at]!))) throw e;
+              composed[at] = null;
+              break;
+            }
+          }
+        }
+        for (const pieces of composed) if (pieces) await writer.add(pieces);
       } catch (e) {
         for (const s of opened) s.destroy();
         throw e;
       }
-      for (const pieces of composed) if (pieces) await writer.add(pieces);
     }
   }
   await writer.flush();
@@ -356,7 +403,8 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
           out.push(label + (data.includes(0) ? '~' : '') + `{${data.length}}\r\n`, data);
           break;
         }
-        const range = resolveSection(st!, it.spec);
+        // BODY[] needs no structure: the whole message is its stored size
+        const range = wholeMessage(it) ? { start: 0, end: meta.size, filter: undefined } : resolveSection(st!, it.spec);
         if (!range) {
           // RFC 9051 §6.4.5: a section that does not exist is an empty string; sent as "{0}", as the
           // reference servers do (MIME corpus 09, 10: Dovecot answers BODY[2] {0})
@@ -404,14 +452,26 @@ async function binaryBytes(conn: ImapConn, meta: Meta, st: MessageStructure, spe
 class ResponseWriter {
   private buf: Buffer[] = [];
   private size = 0;
+  /** Protocol text since the last buffer: converted once, not per piece. */
+  private text = '';
   constructor(private readonly conn: ImapConn) {}
 
   private push(b: Buffer): void {
+    this.takeText();
+    this.buf.push(b);
+    this.size += b.length;
+  }
+
+  private takeText(): void {
+    if (!this.text) return;
+    const b = Buffer.from(this.text, 'utf8');
+    this.text = '';
     this.buf.push(b);
     this.size += b.length;
   }
 
   async flush(): Promise<void> {
+    this.takeText();
     if (!this.size) return;
     const data = this.buf.length === 1 ? this.buf[0]! : Buffer.concat(this.buf, this.size);
     this.buf = [];
@@ -422,10 +482,10 @@ class ResponseWriter {
   async add(pieces: Piece[]): Promise<void> {
     const store = this.conn.ctx.store;
     for (const p of pieces) {
-      if (typeof p === 'string') this.push(Buffer.from(p, 'utf8'));
+      if (typeof p === 'string') this.text += p;
       else if (Buffer.isBuffer(p)) this.push(p);
       else if (p.end <= p.start) continue;
-      else if (p.end - p.start <= STREAM_ABOVE) this.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
+      else if (p.end - p.start <= STREAM_ABOVE && !p.stream) this.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
       else {
         await this.flush();
         // DESIGN.md: large bodies stream; no code path holds a whole large message in memory.
@@ -434,6 +494,6 @@ class ResponseWriter {
         for await (const chunk of p.stream ?? store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.writeAndDrain(chunk as Buffer);
       }
     }
-    if (this.size >= 64 * 1024) await this.flush();
+    if (this.size + this.text.length >= 64 * 1024) await this.flush();
   }
 }

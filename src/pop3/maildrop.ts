@@ -96,8 +96,30 @@ export class Maildrop {
     return this.entries.filter((e) => e.deleted).map((e) => e.uid);
   }
 
+  /**
+   * Bytes read ahead for messages the client is expected to RETR next (docs/pop3.md "Download
+   * speed"); blobs never change, so a copy read ahead cannot go stale. Bounded by readAhead().
+   */
+  private ahead = new Map<number, Buffer>();
+  /** The message number of the last message sent whole (RETR), to see a client reading in order. */
+  lastRetrieved = 0;
+
+  /** Takes the bytes read ahead for message n, if any. */
+  takeAhead(n: number): Buffer | undefined {
+    const b = this.ahead.get(n);
+    // what the client skipped past is dropped
+    for (const k of this.ahead.keys()) if (k <= n) this.ahead.delete(k);
+    return b;
+  }
+
+  /** Keeps bytes read ahead for message n. */
+  keepAhead(n: number, bytes: Buffer): void {
+    this.ahead.set(n, bytes);
+  }
+
   close(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.ahead.clear();
   }
 }

@@ -15,6 +15,7 @@
 // The staged file stays usable (deliver again, queue) until discard(); every temporary file left
 // by a crash is swept when the store opens.
 import { createHash, randomBytes } from 'node:crypto';
+import { BlobReader } from './blob-reader.js';
 import { createReadStream, constants as fsConstants, fsyncSync, linkSync, mkdirSync, openSync, closeSync, statSync, unlinkSync } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -32,6 +33,7 @@ const WRITE_BUFFER = 64 * 1024;
 export class BlobFiles {
   readonly blobDir: string;
   readonly tmpDir: string;
+  private reader: BlobReader | undefined;
 
   constructor(
     readonly dataDir: string,
@@ -123,6 +125,23 @@ export class BlobFiles {
     } finally {
       await fh.close();
     }
+  }
+
+  /** Many ranges in one step through the reader thread (blob-reader.ts); null for a blob that is gone. */
+  async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
+    const reqs = ranges.map((r) => ({ path: this.pathOf(r.blobId), start: r.start, end: r.end }));
+    const got = await (this.reader ??= new BlobReader()).read(reqs);
+    return got.map((r, i) => {
+      if (Buffer.isBuffer(r)) return r;
+      if (r.code === 'ENOENT') return null;
+      throw new Error(`reading blob ${ranges[i]!.blobId}: ${r.message}`);
+    });
+  }
+
+  /** Stops the reader thread (the store is closing). */
+  async close(): Promise<void> {
+    await this.reader?.close();
+    this.reader = undefined;
   }
 
   async discard(staged: StagedBlob): Promise<void> {

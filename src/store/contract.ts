@@ -345,6 +345,24 @@ export function runStoreContract(name: string, open: (dir: string) => Promise<St
         assert.equal((await store.getStructure(drafts.id, r.uid))!.envelope.subject, 'streamed');
         assert.deepEqual(await store.blobs.read(meta!.blobId), bytes);
         assert.deepEqual(await store.blobs.read(meta!.blobId, { start: 10, end: 30 }), bytes.subarray(10, 30));
+        // readMany: ranges of several blobs in one step, clamped to the blob; null for a blob that does not exist
+        const otherBytes = testMessage('another');
+        const other = await stage(store, otherBytes);
+        const [o] = await store.deliver(other, [{ accountId: acc }]);
+        await store.blobs.discard(other);
+        assert.ok(o?.ok);
+        const [om] = await store.getMessages(o.mailboxId, [o.uid]);
+        const many = await store.blobs.readMany([
+          { blobId: meta!.blobId, start: 0, end: 40 },
+          { blobId: 'f'.repeat(64), start: 0, end: 10 },
+          { blobId: om!.blobId, start: 5, end: om!.size + 100 },
+          { blobId: meta!.blobId, start: bytes.length - 5, end: bytes.length + 5 },
+        ]);
+        assert.deepEqual(many[0], bytes.subarray(0, 40));
+        assert.equal(many[1], null);
+        assert.deepEqual(many[2], otherBytes.subarray(5));
+        assert.deepEqual(many[3], bytes.subarray(bytes.length - 5));
+        assert.deepEqual(await store.blobs.readMany([]), []);
         const chunks: Buffer[] = [];
         for await (const c of store.blobs.open(meta!.blobId, { start: 100, end: 150_000 })) chunks.push(c as Buffer);
         assert.deepEqual(Buffer.concat(chunks), bytes.subarray(100, 150_000));

@@ -166,6 +166,11 @@ export interface BlobStore {
   open(blobId: string, range?: { start?: number; end?: number }): Readable;
   /** Reads a committed blob's bytes [start, end) into memory; for small ranges (headers, parts). */
   read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer>;
+  /**
+   * Reads many small ranges [start, end) at once (FETCH of many bodies, POP3 read-ahead): one
+   * step for the batch instead of one per blob. null for a blob that no longer exists.
+   */
+  readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>>;
   /** Releases a staged blob that was not (or is no longer) needed; committed references are kept. */
   discard(staged: StagedBlob): Promise<void>;
   /**

@@ -12,9 +12,14 @@ const t = useImapContext();
 
 /** Makes the blob look removed (as the committer's collection does once no message references it). */
 function hideBlob(store: Store, blobId: string): () => void {
-  const blobs = store.blobs as { read: Store['blobs']['read']; open: Store['blobs']['open'] };
+  const blobs = store.blobs as { read: Store['blobs']['read']; open: Store['blobs']['open']; readMany: Store['blobs']['readMany'] };
   const read = blobs.read;
   const open = blobs.open;
+  const readMany = blobs.readMany;
+  blobs.readMany = async (ranges) => {
+    const got = await readMany(ranges);
+    return got.map((b, i) => (ranges[i]!.blobId === blobId ? null : b));
+  };
   blobs.read = async (id, range) => {
     if (id === blobId) throw new StoreError('not-found', `blob ${id} does not exist`);
     return read(id, range);
@@ -28,6 +33,7 @@ function hideBlob(store: Store, blobId: string): () => void {
   return () => {
     blobs.read = read;
     blobs.open = open;
+    blobs.readMany = readMany;
   };
 }
 

@@ -131,6 +131,19 @@ export class PgBlobs {
     return all.subarray(start - first * CHUNK_SIZE, end - first * CHUNK_SIZE);
   }
 
+  /** Many small ranges; with blobs in the database, each is one query (their chunks), run together. */
+  async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
+    if (this.mode === 'files') return this.files.readMany(ranges);
+    return Promise.all(
+      ranges.map((r) =>
+        this.read(r.blobId, r).catch((e: unknown) => {
+          if (e instanceof StoreError && e.code === 'not-found') return null;
+          throw e;
+        }),
+      ),
+    );
+  }
+
   open(blobId: string, range?: { start?: number; end?: number }): Readable {
     if (this.mode === 'files') return this.files.open(blobId, range);
     const pool = this.pool;

@@ -118,6 +118,10 @@ export class PostgresStore implements Store {
         files.pathOf(id);
         return blobData.read(id, range);
       },
+      readMany: (ranges) => {
+        for (const r of ranges) files.pathOf(r.blobId);
+        return blobData.readMany(ranges);
+      },
       discard: (staged) => files.discard(staged),
       retain: (staged) =>
         this.run(
@@ -1200,6 +1204,7 @@ export class PostgresStore implements Store {
     } finally {
       await this.changes.close();
       await this.locks.close();
+      await this.blobData.files.close();
       await this.pool.end();
     }
   }

@@ -90,6 +90,7 @@ export class SqliteStore implements Store {
       openStaged: (staged) => files.openStaged(staged),
       open: (id, range) => files.open(id, range),
       read: (id, range) => files.read(id, range),
+      readMany: (ranges) => files.readMany(ranges),
       discard: (staged) => files.discard(staged),
       retain: (staged) =>
         this.committer.run((ctx) => {
@@ -1102,6 +1103,7 @@ export class SqliteStore implements Store {
       await this.onClose(this.db);
     } finally {
       await this.textIndex?.close();
+      await this.files.close();
       this.statements.clear();
       this.db.close();
     }
