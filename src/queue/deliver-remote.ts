@@ -294,7 +294,8 @@ export class RemoteDelivery {
       message: () => content.open(),
       ...(binary ? { bdatSize: content.size } : {}),
     });
-    this.deps.logger.info(
+    // debug: the scheduler logs each recipient's outcome ("queue delivery") with the reply that decided it
+    this.deps.logger.debug(
       { queueId: msg.id, mta, mail: res.mail.code, rcpts: res.rcpts.map((r) => r?.code ?? null), data: res.data ? replyText(res.data) : null },
       'outbound transaction',
     );

@@ -7,6 +7,7 @@ import { openQueueBackend } from './store/open.js';
 import { RemoteDelivery } from './deliver-remote.js';
 import { Scheduler } from './scheduler.js';
 import { reportFinal } from './report.js';
+import { domainOf } from '../store/validate.js';
 
 export { QueueStore, QueueError, type QueueBackend, type QueuedMessage, type QueuedRecipient, type RecipientState } from './queue.js';
 export { openQueueBackend } from './store/open.js';
@@ -150,7 +151,10 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
         ctx.now().getTime(),
       );
       ctx.logger.info({ queueId: id, from: message.from, rcpts: message.recipients.length, size: message.blob.size }, 'queued');
-      scheduler.kick();
+      void scheduler.offer(
+        id,
+        message.recipients.map((r, idx) => ({ idx, domain: domainOf(r.address) })),
+      ).catch((err: unknown) => ctx.logger.error({ err, queueId: id }, 'queue: scheduling a new message failed (the next poll finds it)'));
       return id;
     },
     start() {

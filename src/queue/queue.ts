@@ -6,7 +6,7 @@
 // fsync (the shared group committer). The CLI opens the same database from another process; the
 // scheduler polls it.
 import type Database from 'better-sqlite3';
-import { mkdirSync, createReadStream, constants as fsConstants } from 'node:fs';
+import { mkdirSync, createReadStream, openSync, readSync, closeSync, constants as fsConstants } from 'node:fs';
 import { open, copyFile, link, unlink, rm, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -160,6 +160,33 @@ export const INLINE_MAX = 64 * 1024;
 
 /** The columns of a message row (MessageRow), without the bytes. */
 export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
+
+/**
+ * A small file just written (a staged blob), read with one synchronous open/read/close: four
+ * requests to the libuv pool cost more than the read. O_NOATIME (allowed on our own files): a
+ * read never dirties the inode, so it never waits for the file system's journal.
+ */
+function readSmallFile(path: string, size: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    fd = openSync(path, fsConstants.O_RDONLY); // not the file's owner
+  }
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) throw new QueueError(`${path}: ${got} of ${size} octets (the staged file is shorter than its blob)`);
+      got += n;
+    }
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** A queue id: sortable by time, unique (10 base-36 time digits + 8 hex: a per-process random start, counting up). */
 let idCounter = randomBytes(4).readUInt32BE(0);
@@ -368,7 +395,7 @@ export class QueueStore implements QueueBackend {
   }
 
   async enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string> {
-    if (blob.size <= INLINE_MAX) return this.enqueueInline(await readFile(blob.tempPath), rec, now);
+    if (blob.size <= INLINE_MAX) return this.enqueueInline(readSmallFile(blob.tempPath, blob.size), rec, now);
     return this.enqueueFile(blob.tempPath, rec, now);
   }
 

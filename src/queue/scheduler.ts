@@ -60,6 +60,8 @@ export class Scheduler {
   private backlog = new Map<string, Unit>();
   private backlogAt = 0;
   private newWork = true;
+  /** While a refill reads the database: the units offered meanwhile (kept in the new backlog). */
+  private offered: Unit[] | null = null;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -81,6 +83,24 @@ export class Scheduler {
       this.kickScheduled = false;
       void this.tick();
     });
+  }
+
+  /**
+   * A message just enqueued by this process (committed): its units go straight into the backlog,
+   * so new mail starts without a query of the database (which a kick with new work would make).
+   */
+  async offer(messageId: string, recipients: ReadonlyArray<{ idx: number; domain: string }>): Promise<void> {
+    if (this.stopping || !this.timer) return;
+    for (const r of recipients) {
+      const domain = (await this.isLocal(r.domain)) ? '' : r.domain;
+      const key = `${messageId}\0${domain}`;
+      if (this.inflight.has(key)) continue;
+      let u = this.backlog.get(key);
+      if (!u) this.backlog.set(key, (u = { key, messageId, domain, idxs: [] }));
+      if (!u.idxs.includes(r.idx)) u.idxs.push(r.idx);
+      this.offered?.push(u);
+    }
+    this.kick(false);
   }
 
   get busy(): number {
@@ -138,6 +158,7 @@ export class Scheduler {
     const limit = this.deps.config.queue.concurrency;
     this.newWork = false;
     this.backlogAt = Date.now();
+    this.offered = [];
     // enough rows to fill every free slot several times over, even when the oldest are in flight
     const due = await this.deps.queue.due(this.deps.now().getTime(), limit * 16 + 256);
     const units = new Map<string, Unit>();
@@ -150,6 +171,9 @@ export class Scheduler {
       if (!u) units.set(key, (u = { key, messageId: r.messageId, domain, idxs: [] }));
       u.idxs.push(r.idx);
     }
+    // units offered while the query ran may not be in its answer: they stay
+    for (const u of this.offered ?? []) if (!units.has(u.key) && !this.inflight.has(u.key)) units.set(u.key, u);
+    this.offered = null;
     this.backlog = units;
   }
 
