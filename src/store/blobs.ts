@@ -170,8 +170,10 @@ export class BlobFiles {
         try {
           const target = this.pathOf(s.id);
           // stat and link are synchronous (a trip each to the libuv pool costs more than they
-          // do); the directory is made only when the link finds it missing. The fsyncs below
-          // stay asynchronous.
+          // do); the directory is made only when the link finds it missing, on the pool (making a
+          // directory allocates an inode and a block and can wait for the file system's journal
+          // behind other sessions' fsyncs: 0.4 ms per message on the main thread in the SMTP
+          // profile with a fresh store). The fsyncs below stay asynchronous.
           const existing = statOrNull(target);
           if (existing && existing.size === s.size) return; // already committed: just another reference
           // The content's fsync: the link below names the same inode, so syncing it covers both.
@@ -183,11 +185,11 @@ export class BlobFiles {
             files.set(s.tempPath, fh);
           }
           const dir = dirname(target);
-          const makeDir = () => {
+          const makeDir = async () => {
             // New directories: each one's entry in its parent must be durable too (the leaf,
             // `dir`, is synced below for the link): the parent of the first one made, and the
             // middle level when the leaf was made under a new one.
-            const made = mkdirSync(dir, { recursive: true });
+            const made = await mkdir(dir, { recursive: true });
             if (made) dirs.add(dirname(made)).add(dirname(dir));
           };
           if (existing) {
@@ -420,13 +422,13 @@ function statOrNull(path: string): { size: number } | null {
 }
 
 /** Hard-links `from` as `to` (makeDir first when `to`'s directory is missing), else copies and fsyncs. */
-async function linkOrCopy(from: string, to: string, makeDir: () => void): Promise<void> {
+async function linkOrCopy(from: string, to: string, makeDir: () => Promise<void>): Promise<void> {
   try {
     try {
       linkSync(from, to);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
-      makeDir();
+      await makeDir();
       linkSync(from, to);
     }
   } catch (err) {
