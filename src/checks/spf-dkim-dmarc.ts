@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { spf, dkimVerify, dmarc, arc, type DNSResolver, type DKIMResult, type ARCData } from 'mailauth';
 import type { WorkerPool } from '../workers/pool.js';
+import { answering, preloadAnswers, type DnsAnswers } from './dns-preload.js';
 
 export type SpfResultCode = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
 
@@ -126,6 +127,8 @@ export interface VerifyInput {
   /** The MAIL FROM SPF result (DMARC's SPF identifier). */
   spf: SpfOutcome;
   now?: Date;
+  /** Answers the main thread already has for the job's first DNS questions (dns-preload.ts). */
+  dns?: DnsAnswers;
 }
 
 export type VerifyOutcome = Omit<AuthOutcome, 'spf' | 'spfHelo'>;
@@ -136,8 +139,11 @@ const DMARC_POLICIES = new Set(['none', 'quarantine', 'reject']);
 export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   const spfPromise = p.spf ? Promise.resolve(p.spf) : checkSpfMailFrom(p);
   const heloPromise = p.spfHelo !== undefined ? Promise.resolve(p.spfHelo) : p.checkHelo ? checkSpfHelo(p) : Promise.resolve(null);
-  const [spfOut, heloOut] = await Promise.all([spfPromise, heloPromise]);
-  const input: VerifyInput = { messagePath: p.messagePath, messageBytes: p.messageBytes ?? null, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now };
+  // In a worker every DNS question is a round trip back to this thread: the ones the header
+  // foretells (DMARC, DKIM keys) are asked here while SPF runs and go with the job.
+  const preload = p.workers && p.messageBytes ? preloadAnswers(p.messageBytes, p.resolver) : Promise.resolve(undefined);
+  const [spfOut, heloOut, dns] = await Promise.all([spfPromise, heloPromise, preload]);
+  const input: VerifyInput = { messagePath: p.messagePath, messageBytes: p.messageBytes ?? null, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now, dns };
   // mailauth's header parser is quadratic in the number of header lines (issue 10): on the main
   // thread one message could hold every connection; in a worker it is stopped at its time limit.
   const v = p.workers ? await p.workers.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs }) : await verifyMessage(input, p.resolver);
@@ -153,7 +159,8 @@ function messageInput(p: VerifyInput): Buffer | Readable {
 }
 
 /** DKIM, ARC and DMARC of the stored message (the CPU-heavy part; run in a worker by the server). */
-export async function verifyMessage(p: VerifyInput, resolver: DNSResolver): Promise<VerifyOutcome> {
+export async function verifyMessage(p: VerifyInput, dnsResolver: DNSResolver): Promise<VerifyOutcome> {
+  const resolver = answering(p.dns, dnsResolver);
   const dkimResult = await dkimVerify(messageInput(p), {
     resolver,
     sender: p.mailFrom || undefined,

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { DNSResolver } from 'mailauth';
+import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { silentLogger } from '../log/logger.js';
 import { dkimSignatures } from '../checks/dkim-sign.js';
 import { sealHeaders } from '../forward/arc-seal.js';
@@ -44,16 +44,6 @@ function file(name: string, content: string): string {
   const p = join(dir, name);
   writeFileSync(p, content);
   return p;
-}
-
-/** mailauth's resolver shape over a fixed table, recording the thread it ran on. */
-function tableResolver(records: Record<string, string>, seen: string[]): DNSResolver {
-  return async (name, rrtype) => {
-    seen.push(`${rrtype} ${name}`);
-    const v = records[`${rrtype} ${name}`];
-    if (v === undefined) throw Object.assign(new Error(`${rrtype} ${name}: no such domain`), { code: 'ENOTFOUND' });
-    return [[v]];
-  };
 }
 
 const verifyParams = { ip: '192.0.2.1', helo: 'mail.a.test', mailFrom: 'alice@a.test', hostname: 'mx.b.test', minRsaBits: 1024, arc: true, checkHelo: false, spf: { result: 'pass' as const, domain: 'a.test' } };
