@@ -39,8 +39,8 @@ const IO_CONCURRENCY = 16;
  * Messages composed (and their small ranges read in one step) before they are written: at most
  * BATCH messages and about BATCH_BYTES of message data, which bounds memory.
  */
-const BATCH = 512;
-const BATCH_BYTES = 2 * 1024 * 1024;
+const BATCH = 256;
+const BATCH_BYTES = 1024 * 1024;
 
 /** Parses the FETCH data items: a macro (only outside a list, RFC 9051 §9), one item or a list. Throws BAD. */
 export function parseFetchItems(tokens: Token[], bad: (m: string) => never, macros = true): FetchItem[] {
@@ -224,61 +224,66 @@ export async function runFetch(
     }
     // Per batch: the structures in one query, the responses composed, then every small blob range
     // of the batch read in one step (BlobStore.readMany: one round trip to the reader thread, not
-    // four file operations per message); large bodies are streamed. Written in order.
-    for (let j = 0; j < metas.length; ) {
-      let bytes = 0;
-      const from = j;
-      while (j < metas.length && j - from < BATCH && (bytes < BATCH_BYTES || j === from)) bytes += Math.min(metas[j++]!.size, STREAM_ABOVE);
-      const batch = metas.slice(from, j).filter((m) => view.seqOf(m.uid) > 0);
+    // four file operations per message); large bodies are streamed. The next batch is composed
+    // and its read started while this one is written (the reader thread and the main thread
+    // overlap). Written in order.
+    type Wanted = { at: number; k: number; range: { blobId: string; start: number; end: number } };
+    type Prepared = { batch: Meta[]; composed: Array<Piece[] | null>; wanted: Wanted[]; reading: Promise<Array<Buffer | null>> };
+    const prepare = async (batch: Meta[]): Promise<Prepared> => {
       const structures = wantStructure && batch.length ? await store.getStructures(view.mailboxId, batch.map((m) => m.uid)) : null;
+      const composed = await mapLimit(batch, IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
+        let st: MessageStructure | null = null;
+        if (structures) {
+          st = structures.get(meta.uid) ?? null;
+          if (!st) {
+            expunged = true;
+            return null;
+          }
+        }
+        const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
+        // RFC 7162 §3.1: a FETCH that set \Seen reports the new MODSEQ too once CONDSTORE is on
+        if (extra.length && conn.condstore && !items.some((i) => i.kind === 'MODSEQ')) extra.push({ kind: 'MODSEQ' });
+        try {
+          const pieces = await composeOne(conn, view, meta, st, extra.length ? [...items, ...extra] : items);
+          return [fetchHead(conn, view.seqOf(meta.uid), meta.uid), ...pieces, ')\r\n'];
+        } catch (e) {
+          if (await goneMeanwhile(e, meta)) return null;
+          throw e;
+        }
+      });
+      // The small ranges of the whole batch, read together.
+      const wanted: Wanted[] = [];
+      for (let at = 0; at < composed.length; at++) {
+        const pieces = composed[at];
+        if (!pieces) continue;
+        for (let k = 0; k < pieces.length; k++) {
+          const p = pieces[k]!;
+          if (typeof p === 'string' || Buffer.isBuffer(p)) continue;
+          if (p.end <= p.start) pieces[k] = '';
+          else if (p.end - p.start <= STREAM_ABOVE) wanted.push({ at, k, range: { blobId: p.blobId, start: p.start, end: p.end } });
+        }
+      }
+      const reading = store.blobs.readMany(wanted.map((w) => w.range));
+      reading.catch(() => undefined); // awaited in finish(); not unhandled if an earlier batch fails first
+      return { batch, composed, wanted, reading };
+    };
+    const finish = async ({ batch, composed, wanted, reading }: Prepared): Promise<void> => {
+      const got = await reading;
+      for (let w = 0; w < wanted.length; w++) {
+        const { at, k } = wanted[w]!;
+        const bytes = got[w];
+        if (bytes && composed[at]) composed[at]![k] = bytes;
+        else if (composed[at]) {
+          // Issue 13: another session expunged the message after its metadata was read and its
+          // blob went with it (RFC 9051 §7.1 EXPUNGEISSUED): reported as expunged, no data.
+          if (!(await goneMeanwhile(new StoreError('not-found', 'blob gone'), batch[at]!))) throw new StoreError('not-found', 'message data is missing');
+          composed[at] = null;
+        }
+      }
+      // Large bodies: opened now, before any byte of their response is written (a literal
+      // cannot be taken back); an open file stays readable after an expunge unlinks it.
       const opened: Readable[] = [];
       try {
-        const composed = await mapLimit(batch, IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
-          let st: MessageStructure | null = null;
-          if (structures) {
-            st = structures.get(meta.uid) ?? null;
-            if (!st) {
-              expunged = true;
-              return null;
-            }
-          }
-          const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
-          // RFC 7162 §3.1: a FETCH that set \Seen reports the new MODSEQ too once CONDSTORE is on
-          if (extra.length && conn.condstore && !items.some((i) => i.kind === 'MODSEQ')) extra.push({ kind: 'MODSEQ' });
-          try {
-            const pieces = await composeOne(conn, view, meta, st, extra.length ? [...items, ...extra] : items);
-            return [fetchHead(conn, view.seqOf(meta.uid), meta.uid), ...pieces, ')\r\n'];
-          } catch (e) {
-            if (await goneMeanwhile(e, meta)) return null;
-            throw e;
-          }
-        });
-        // The small ranges of the whole batch, read together.
-        const wanted: Array<{ at: number; k: number; range: { blobId: string; start: number; end: number } }> = [];
-        for (let at = 0; at < composed.length; at++) {
-          const pieces = composed[at];
-          if (!pieces) continue;
-          for (let k = 0; k < pieces.length; k++) {
-            const p = pieces[k]!;
-            if (typeof p === 'string' || Buffer.isBuffer(p)) continue;
-            if (p.end <= p.start) pieces[k] = '';
-            else if (p.end - p.start <= STREAM_ABOVE) wanted.push({ at, k, range: { blobId: p.blobId, start: p.start, end: p.end } });
-          }
-        }
-        const got = await store.blobs.readMany(wanted.map((w) => w.range));
-        for (let w = 0; w < wanted.length; w++) {
-          const { at, k } = wanted[w]!;
-          const bytes = got[w];
-          if (bytes && composed[at]) composed[at]![k] = bytes;
-          else if (composed[at]) {
-            // Issue 13: another session expunged the message after its metadata was read and its
-            // blob went with it (RFC 9051 §7.1 EXPUNGEISSUED): reported as expunged, no data.
-            if (!(await goneMeanwhile(new StoreError('not-found', 'blob gone'), batch[at]!))) throw new StoreError('not-found', 'message data is missing');
-            composed[at] = null;
-          }
-        }
-        // Large bodies: opened now, before any byte of their response is written (a literal
-        // cannot be taken back); an open file stays readable after an expunge unlinks it.
         for (let at = 0; at < composed.length; at++) {
           const pieces = composed[at];
           if (!pieces) continue;
@@ -299,7 +304,18 @@ export async function runFetch(
         for (const s of opened) s.destroy();
         throw e;
       }
+    };
+    let ahead: Promise<Prepared> | null = null;
+    for (let j = 0; j < metas.length; ) {
+      let bytes = 0;
+      const from = j;
+      while (j < metas.length && j - from < BATCH && (bytes < BATCH_BYTES || j === from)) bytes += Math.min(metas[j++]!.size, STREAM_ABOVE);
+      const next = prepare(metas.slice(from, j).filter((m) => view.seqOf(m.uid) > 0));
+      next.catch(() => undefined); // awaited below
+      if (ahead) await finish(await ahead);
+      ahead = next;
     }
+    if (ahead) await finish(await ahead);
   }
   await writer.flush();
   return { expunged };

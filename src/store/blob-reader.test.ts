@@ -2,46 +2,50 @@
 // its error code (the caller maps ENOENT to "blob gone"), order kept across batches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobReader } from './blob-reader.js';
 
-test('reads ranges of many files in one batch, in order, clamped to each file', async (t) => {
+/** Writes a blob file in the store's layout (<dir>/ab/cd/<sha256>); returns its id. */
+function blob(dir: string, bytes: Buffer | string): string {
+  const id = createHash('sha256').update(bytes).digest('hex');
+  mkdirSync(join(dir, id.slice(0, 2), id.slice(2, 4)), { recursive: true });
+  writeFileSync(join(dir, id.slice(0, 2), id.slice(2, 4), id), bytes);
+  return id;
+}
+
+test('reads ranges of many blobs in one batch, in order, clamped to each file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-blob-reader-'));
-  const reader = new BlobReader();
+  const reader = new BlobReader(dir);
   t.after(async () => {
     await reader.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const files = Array.from({ length: 300 }, (_, i) => {
-    const path = join(dir, `f${i}`);
-    writeFileSync(path, Buffer.from(`file ${i}: ${'x'.repeat(i)}\r\n`));
-    return path;
-  });
-  const reqs = files.map((path, i) => ({ path, start: i % 3, end: i % 2 ? 1_000_000 : 6 }));
-  const got = await reader.read(reqs);
-  assert.equal(got.length, files.length);
+  const bodies = Array.from({ length: 300 }, (_, i) => Buffer.from(`file ${i}: ${'x'.repeat(i)}\r\n`));
+  const ids = bodies.map((b) => blob(dir, b));
+  const got = await reader.read(ids.map((blobId, i) => ({ blobId, start: i % 3, end: i % 2 ? 10_000 : 6 })));
+  assert.equal(got.length, bodies.length);
   got.forEach((r, i) => {
-    const whole = Buffer.from(`file ${i}: ${'x'.repeat(i)}\r\n`);
     assert.ok(Buffer.isBuffer(r), `request ${i} read`);
-    assert.deepEqual(r, whole.subarray(i % 3, i % 2 ? whole.length : 6));
+    assert.deepEqual(r, bodies[i]!.subarray(i % 3, i % 2 ? bodies[i]!.length : 6));
   });
 });
 
-test('a missing file is its own result (ENOENT); the others in the batch are read; empty ranges are empty', async (t) => {
+test('a missing blob is its own result (ENOENT); the others in the batch are read; empty ranges are empty', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-blob-reader-'));
-  const reader = new BlobReader();
+  const reader = new BlobReader(dir);
   t.after(async () => {
     await reader.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  writeFileSync(join(dir, 'a'), 'hello world');
+  const a = blob(dir, 'hello world');
   const got = await reader.read([
-    { path: join(dir, 'a'), start: 6, end: 11 },
-    { path: join(dir, 'gone'), start: 0, end: 10 },
-    { path: join(dir, 'a'), start: 4, end: 4 },
-    { path: join(dir, 'a'), start: 50, end: 60 },
+    { blobId: a, start: 6, end: 11 },
+    { blobId: 'f'.repeat(64), start: 0, end: 10 },
+    { blobId: a, start: 4, end: 4 },
+    { blobId: a, start: 50, end: 60 },
   ]);
   assert.deepEqual(got[0], Buffer.from('world'));
   assert.ok(!Buffer.isBuffer(got[1]) && got[1]!.code === 'ENOENT');
@@ -51,14 +55,14 @@ test('a missing file is its own result (ENOENT); the others in the batch are rea
 
 test('concurrent batches each get their own answer; a closed reader refuses', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-blob-reader-'));
-  const reader = new BlobReader();
+  const reader = new BlobReader(dir);
   try {
-    for (let i = 0; i < 20; i++) writeFileSync(join(dir, `m${i}`), `message ${i}`);
-    const all = await Promise.all(Array.from({ length: 20 }, (_, i) => reader.read([{ path: join(dir, `m${i}`), start: 0, end: 100 }])));
+    const ids = Array.from({ length: 20 }, (_, i) => blob(dir, `message ${i}`));
+    const all = await Promise.all(ids.map((blobId) => reader.read([{ blobId, start: 0, end: 100 }])));
     all.forEach((r, i) => assert.deepEqual(r[0], Buffer.from(`message ${i}`)));
   } finally {
     await reader.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  await assert.rejects(reader.read([{ path: '/nonexistent', start: 0, end: 1 }]), /closed/);
+  await assert.rejects(reader.read([{ blobId: 'a'.repeat(64), start: 0, end: 1 }]), /closed/);
 });

@@ -12,8 +12,8 @@
 import { Worker } from 'node:worker_threads';
 
 export interface RangeRequest {
-  /** The file to read (a committed blob's path; no newline in it). */
-  path: string;
+  /** A committed blob's id: 64 lowercase hex digits (its file is <dir>/ab/cd/abcd…). */
+  blobId: string;
   start: number;
   /** Exclusive; clamped to the file's size. */
   end: number;
@@ -32,12 +32,19 @@ interface Reply {
 }
 
 const WORKER_CODE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
+const { join } = require('node:path');
+const dir = workerData.dir;
 parentPort.on('message', (m) => {
-  const paths = m.paths.split('\\n');
+  const count = m.ranges.length / 2;
+  const paths = [];
+  for (let i = 0; i < count; i++) {
+    const id = Buffer.from(m.ids.buffer, m.ids.byteOffset + 32 * i, 32).toString('hex');
+    paths.push(join(dir, id.slice(0, 2), id.slice(2, 4), id));
+  }
   let total = 0;
-  for (let i = 0; i < paths.length; i++) total += Math.max(0, m.ranges[2 * i + 1] - m.ranges[2 * i]);
+  for (let i = 0; i < count; i++) total += Math.max(0, m.ranges[2 * i + 1] - m.ranges[2 * i]);
   const buf = new ArrayBuffer(total);
   const u8 = new Uint8Array(buf);
   const lens = [], offs = [], errs = [];
@@ -47,12 +54,12 @@ parentPort.on('message', (m) => {
     let fd = -1;
     try {
       fd = fs.openSync(paths[i], 'r');
-      const size = fs.fstatSync(fd).size;
-      const start = Math.min(Math.max(0, r.start), size);
-      const end = Math.min(Math.max(start, r.end), size);
+      // no fstat: a read past the end of the file returns fewer bytes (or none), which clamps the range
+      const start = Math.max(0, r.start);
+      const want = Math.max(0, r.end - start);
       let got = 0;
-      while (got < end - start) {
-        const n = fs.readSync(fd, u8, off + got, end - start - got, start + got);
+      while (got < want) {
+        const n = fs.readSync(fd, u8, off + got, want - got, start + got);
         if (n === 0) break;
         got += n;
       }
@@ -73,13 +80,16 @@ parentPort.on('message', (m) => {
  * keeps a process alive). Batches are answered in order.
  */
 export class BlobReader {
+  /** Reads the blobs under dir (the store's blobs/ folder; the layout of BlobFiles.pathOf). */
+  constructor(private readonly dir: string) {}
+
   private worker: Worker | null = null;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve(r: RangeResult[]): void; reject(e: Error): void }>();
   private closed = false;
 
   private start(): Worker {
-    const w = new Worker(WORKER_CODE, { eval: true });
+    const w = new Worker(WORKER_CODE, { eval: true, workerData: { dir: this.dir } });
     w.unref();
     w.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
@@ -100,7 +110,7 @@ export class BlobReader {
   }
 
   /** Reads every range; resolves with one result per request, in order. */
-  read(reqs: RangeRequest[]): Promise<RangeResult[]> {
+  read(reqs: readonly RangeRequest[]): Promise<RangeResult[]> {
     if (!reqs.length) return Promise.resolve([]);
     if (this.closed) return Promise.reject(new Error('blob reader is closed'));
     const w = (this.worker ??= this.start());
@@ -108,13 +118,15 @@ export class BlobReader {
     return new Promise<RangeResult[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       w.ref();
-      // Compact for the structured clone: the paths as one string, the ranges as numbers.
+      // Compact for the structured clone (strings cost far more): ids as bytes, ranges as numbers.
+      const ids = new Uint8Array(new ArrayBuffer(reqs.length * 32));
       const ranges = new Float64Array(reqs.length * 2);
       for (let i = 0; i < reqs.length; i++) {
+        ids.set(Buffer.from(reqs[i]!.blobId, 'hex'), 32 * i);
         ranges[2 * i] = reqs[i]!.start;
         ranges[2 * i + 1] = reqs[i]!.end;
       }
-      w.postMessage({ id, paths: reqs.map((r) => r.path).join('\n'), ranges }, [ranges.buffer]);
+      w.postMessage({ id, ids, ranges }, [ids.buffer, ranges.buffer]);
     });
   }
 

@@ -129,8 +129,8 @@ export class BlobFiles {
 
   /** Many ranges in one step through the reader thread (blob-reader.ts); null for a blob that is gone. */
   async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
-    const reqs = ranges.map((r) => ({ path: this.pathOf(r.blobId), start: r.start, end: r.end }));
-    const got = await (this.reader ??= new BlobReader()).read(reqs);
+    for (const r of ranges) this.pathOf(r.blobId); // the id check: sha256 hex only
+    const got = await (this.reader ??= new BlobReader(this.blobDir)).read(ranges);
     return got.map((r, i) => {
       if (Buffer.isBuffer(r)) return r;
       if (r.code === 'ENOENT') return null;

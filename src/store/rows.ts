@@ -84,12 +84,36 @@ export function toMailbox(r: MailboxRow): Mailbox {
   };
 }
 
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+
+/**
+ * The columns of MessageRow in a fixed order, for queries read as arrays (better-sqlite3's raw
+ * mode): building an object per row costs a property store per column, which was the largest
+ * main-thread cost of a FETCH of 1,000 bodies.
+ */
+export const MESSAGE_COLUMNS = 'mailbox_id, uid, modseq, sys_flags, keywords, internal_date, size, blob_id, saved_at';
+export type MessageRowArray = [number, number, number, number, string, number, number, string, number | string | null];
+
+export function toMetaFromArray(r: MessageRowArray): MessageMeta {
+  return {
+    mailboxId: r[0],
+    uid: r[1],
+    modseq: r[2],
+    flags: formatFlags(r[3], r[4] === '[]' ? NO_KEYWORDS : (JSON.parse(r[4]) as string[])),
+    internalDate: new Date(r[5]),
+    size: r[6],
+    blobId: r[7],
+    savedDate: r[8] === null ? null : new Date(Number(r[8])),
+  };
+}
+
 export function toMeta(r: MessageRow): MessageMeta {
   return {
     mailboxId: r.mailbox_id,
     uid: r.uid,
     modseq: r.modseq,
-    flags: formatFlags(r.sys_flags, JSON.parse(r.keywords) as string[]),
+    // most messages have no keyword: no JSON parse for them
+    flags: formatFlags(r.sys_flags, r.keywords === '[]' ? NO_KEYWORDS : (JSON.parse(r.keywords) as string[])),
     internalDate: new Date(r.internal_date),
     size: r.size,
     blobId: r.blob_id,

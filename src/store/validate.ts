@@ -133,10 +133,9 @@ export function parseFlags(flags: readonly string[] | undefined): FlagSet {
 /** Flags as IMAP lists them: system flags in a fixed order, then keywords. */
 export function formatFlags(bits: number, keywords: readonly string[]): string[] {
   const out: string[] = [];
-  SYSTEM_FLAGS.forEach((f, i) => {
-    if (bits & (1 << i)) out.push(f);
-  });
-  return out.concat(keywords);
+  for (let i = 0; i < SYSTEM_FLAGS.length; i++) if (bits & (1 << i)) out.push(SYSTEM_FLAGS[i]!);
+  for (const k of keywords) out.push(k);
+  return out;
 }
 
 /** Applies a STORE-style update; returns the new set. */

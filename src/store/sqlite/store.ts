@@ -50,7 +50,7 @@ import { SqliteSieveStore } from './sieve.js';
 import { SqliteMetadataStore } from './metadata.js';
 import { SqliteApiTokenStore } from './tokens.js';
 import { SqliteTextIndex } from '../../search/fts.js';
-import { ACCOUNT_SELECT, PAGE, SPECIAL_USES, checkQuota, chunks, toAccount, toMailbox, toMeta, type AccountRow, type Counts, type MailboxRow, type MessageRow } from '../rows.js';
+import { ACCOUNT_SELECT, MESSAGE_COLUMNS, PAGE, SPECIAL_USES, checkQuota, chunks, toAccount, toMailbox, toMetaFromArray, type AccountRow, type MessageRowArray, type Counts, type MailboxRow } from '../rows.js';
 
 
 export class SqliteStore implements Store {
@@ -626,14 +626,15 @@ export class SqliteStore implements Store {
     const to = opts?.toUid ?? Number.MAX_SAFE_INTEGER;
     const limit = opts?.limit ?? Infinity;
     const out: MessageMeta[] = [];
-    const st = this.q('SELECT * FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid LIMIT ?');
+    // Rows as arrays (raw mode; this SQL is used nowhere else, so its cached statement stays raw).
+    const st = this.q(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid LIMIT ?`).raw(true);
     // Paged, so no single synchronous query holds the event loop for long.
     while (out.length < limit) {
       const n = Math.min(PAGE, limit - out.length);
-      const rows = st.all(mailboxId, from, to, n) as MessageRow[];
-      for (const r of rows) out.push(toMeta(r));
+      const rows = st.all(mailboxId, from, to, n) as MessageRowArray[];
+      for (const r of rows) out.push(toMetaFromArray(r));
       if (rows.length < n) break;
-      from = rows[rows.length - 1]!.uid + 1;
+      from = rows[rows.length - 1]![1] + 1;
       await new Promise<void>((r) => setImmediate(r));
     }
     return out;
@@ -649,10 +650,10 @@ export class SqliteStore implements Store {
   async getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
     const sorted = [...new Set(uids)].sort((a, b) => a - b);
     const out: MessageMeta[] = [];
-    const st = this.q('SELECT * FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid');
+    const st = this.q(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`).raw(true);
     for (let i = 0; i < sorted.length; i += PAGE) {
       if (i > 0) await new Promise<void>((r) => setImmediate(r));
-      for (const r of st.all(mailboxId, JSON.stringify(sorted.slice(i, i + PAGE))) as MessageRow[]) out.push(toMeta(r));
+      for (const r of st.all(mailboxId, JSON.stringify(sorted.slice(i, i + PAGE))) as MessageRowArray[]) out.push(toMetaFromArray(r));
     }
     return out;
   }
