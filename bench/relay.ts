@@ -3,7 +3,7 @@
 //    the durable queue to smtp-sink as the remote MX; versus nodemailer straight to smtp-sink.
 // 2. the queue alone: enqueue (fsync, group commit), MX lookup, SMTP delivery with kept
 //    connections; versus our SMTP client straight to smtp-sink over the same number of connections.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -31,24 +31,38 @@ function message(i: number): Buffer {
   return Buffer.from(`From: alice@a.test\r\nTo: bob@sink.test\r\nSubject: relay ${i}\r\nMessage-ID: <${i}@a.test>\r\n\r\n${body}\r\n`);
 }
 
-/** Sends N messages over a pooled nodemailer transport; resolves with the seconds it took. */
-async function blast(opts: Record<string, unknown>, n: number, until_: () => Promise<unknown>): Promise<number> {
+/** CPU time (user + system, all threads) of another process so far, in ms (Linux /proc). */
+function processCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/**
+ * Sends N messages over a pooled nodemailer transport; resolves with the seconds it took and the
+ * CPU per message of this process (nodemailer) and of the server process, if given.
+ */
+async function blast(opts: Record<string, unknown>, n: number, until_: () => Promise<unknown>, serverPid?: number): Promise<{ secs: number; clientCpu: number; serverCpu: number | null }> {
   const t = nodemailer.createTransport({ pool: true, maxConnections: CONNECTIONS, maxMessages: Infinity, ...opts } as never);
+  const cpu0 = process.cpuUsage();
+  const server0 = serverPid ? processCpuMs(serverPid) : 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: n }, (_, i) => t.sendMail({ from: 'alice@a.test', to: 'bob@sink.test', subject: `relay ${i}`, text: message(i).toString() })));
   t.close();
   const accepted = Number(process.hrtime.bigint() - t0) / 1e9;
   await until_();
   const total = Number(process.hrtime.bigint() - t0) / 1e9;
+  const clientCpu = cpuMs(process.cpuUsage(cpu0)) / n;
+  const serverCpu = serverPid ? (processCpuMs(serverPid) - server0) / n : null;
   console.log(`  (${n} accepted in ${accepted.toFixed(2)} s, all at the sink after ${total.toFixed(2)} s)`);
-  return total;
+  return { secs: total, clientCpu, serverCpu };
 }
 
 async function benchSubmission(sink: Sink, dnsAddress: string): Promise<void> {
   const n = N;
   const before = () => sink.messages().length;
   const base = before();
-  const direct = n / (await blast({ host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true }, n, () => until('sink', () => before() >= base + n, 120_000)));
+  const d = await blast({ host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true }, n, () => until('sink', () => before() >= base + n, 120_000));
+  const direct = n / d.secs;
   const y = await startYubin({
     hostname: 'mail.a.test',
     // the per-user hourly limits (500 messages by default) are policy, not throughput: off
@@ -58,15 +72,18 @@ async function benchSubmission(sink: Sink, dnsAddress: string): Promise<void> {
   });
   try {
     const base2 = before();
-    const secs = await blast(
+    const r = await blast(
       { host: '127.0.0.1', port: y.port('submission'), secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'alice@a.test', pass: 'bench-password-1' } },
       n,
       () => until('relayed to the sink', () => before() >= base2 + n, 300_000),
+      y.process.pid,
     );
-    const relayed = n / secs;
+    const relayed = n / r.secs;
     console.log(`relay (submission): ${n} messages, ${CONNECTIONS} client connections, nodemailer`);
-    console.log(`  nodemailer straight to smtp-sink:              ${direct.toFixed(0)} msg/s`);
-    console.log(`  submission -> durable queue -> smtp-sink:      ${relayed.toFixed(0)} msg/s`);
+    console.log(`  nodemailer straight to smtp-sink:              ${direct.toFixed(0)} msg/s (nodemailer ${d.clientCpu.toFixed(2)} ms CPU/msg)`);
+    console.log(
+      `  submission -> durable queue -> smtp-sink:      ${relayed.toFixed(0)} msg/s (nodemailer ${r.clientCpu.toFixed(2)} ms CPU/msg, yubin serve ${r.serverCpu!.toFixed(2)} ms CPU/msg, all threads)`,
+    );
     console.log(`  ratio:                                         ${(relayed / direct).toFixed(2)}`);
   } finally {
     await y.destroy();
