@@ -464,44 +464,58 @@ async function binaryBytes(conn: ImapConn, meta: Meta, st: MessageStructure, spe
   return dec;
 }
 
-/** Collects FETCH responses and writes them in batches (one write per ~64 KiB, not per message). */
+/**
+ * Collects FETCH responses and writes them in batches: protocol text and small bodies are copied
+ * into one 64 KiB chunk (one allocation and one write per chunk, not one buffer per piece); a
+ * body of a quarter chunk or more is written as it is, without a copy.
+ */
+const CHUNK = 64 * 1024;
+
 class ResponseWriter {
-  private buf: Buffer[] = [];
-  private size = 0;
-  /** Protocol text since the last buffer: converted once, not per piece. */
-  private text = '';
+  private chunk = Buffer.allocUnsafeSlow(CHUNK);
+  private pos = 0;
   constructor(private readonly conn: ImapConn) {}
 
-  private push(b: Buffer): void {
-    this.takeText();
-    this.buf.push(b);
-    this.size += b.length;
-  }
-
-  private takeText(): void {
-    if (!this.text) return;
-    const b = Buffer.from(this.text, 'utf8');
-    this.text = '';
-    this.buf.push(b);
-    this.size += b.length;
-  }
-
   async flush(): Promise<void> {
-    this.takeText();
-    if (!this.size) return;
-    const data = this.buf.length === 1 ? this.buf[0]! : Buffer.concat(this.buf, this.size);
-    this.buf = [];
-    this.size = 0;
-    await this.conn.writeAndDrain(data);
+    if (!this.pos) return;
+    const out = this.chunk.subarray(0, this.pos);
+    // the socket holds the written chunk until it is sent: a new one for what follows
+    this.chunk = Buffer.allocUnsafeSlow(CHUNK);
+    this.pos = 0;
+    await this.conn.writeAndDrain(out);
+  }
+
+  private async text(s: string): Promise<void> {
+    // at most 3 bytes of UTF-8 per UTF-16 unit
+    if (s.length * 3 > CHUNK - this.pos) {
+      await this.flush();
+      if (s.length * 3 > CHUNK) {
+        await this.conn.writeAndDrain(Buffer.from(s, 'utf8'));
+        return;
+      }
+    }
+    this.pos += this.chunk.write(s, this.pos, 'utf8');
+  }
+
+  private async bytes(b: Buffer): Promise<void> {
+    if (b.length > CHUNK - this.pos) {
+      await this.flush();
+      if (b.length >= CHUNK / 4) {
+        await this.conn.writeAndDrain(b);
+        return;
+      }
+    }
+    b.copy(this.chunk, this.pos);
+    this.pos += b.length;
   }
 
   async add(pieces: Piece[]): Promise<void> {
     const store = this.conn.ctx.store;
     for (const p of pieces) {
-      if (typeof p === 'string') this.text += p;
-      else if (Buffer.isBuffer(p)) this.push(p);
+      if (typeof p === 'string') await this.text(p);
+      else if (Buffer.isBuffer(p)) await this.bytes(p);
       else if (p.end <= p.start) continue;
-      else if (p.end - p.start <= STREAM_ABOVE && !p.stream) this.push(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
+      else if (p.end - p.start <= STREAM_ABOVE && !p.stream) await this.bytes(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
       else {
         await this.flush();
         // DESIGN.md: large bodies stream; no code path holds a whole large message in memory.
@@ -510,6 +524,5 @@ class ResponseWriter {
         for await (const chunk of p.stream ?? store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.writeAndDrain(chunk as Buffer);
       }
     }
-    if (this.size + this.text.length >= 64 * 1024) await this.flush();
   }
 }
