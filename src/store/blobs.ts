@@ -129,7 +129,7 @@ export class BlobFiles {
 
   /** Many ranges in one step through the reader thread (blob-reader.ts); null for a blob that is gone. */
   async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
-    for (const r of ranges) this.pathOf(r.blobId); // the id check: sha256 hex only
+    for (const r of ranges) if (!BLOB_ID.test(r.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(r.blobId)}`);
     const got = await (this.reader ??= new BlobReader(this.blobDir)).read(ranges);
     return got.map((r, i) => {
       if (Buffer.isBuffer(r)) return r;
