@@ -47,6 +47,30 @@ export class PgBlobs {
   }
 
   /**
+   * Inside the transaction, after the account and mailbox rows, before any change to a blob row:
+   * takes every blob row the transaction will change, at once and in id order (the last step of
+   * the lock order, store.ts): existing rows FOR NO KEY UPDATE (sorted before LockRows, so
+   * locked in that order), then the rows of staged blobs that do not exist (files mode, or a row
+   * deleted since prepare because its count had reached 0) inserted with no reference, in the same
+   * order. A transaction that changes several blob rows and locked them one statement at a time,
+   * in its own order, could wait for another that holds them in the opposite order: two
+   * MULTIAPPENDs or REPLACEs of the same messages in two accounts, a COPY in one account while
+   * the other expunges. A transaction changing one blob row may skip this (addRef, release).
+   */
+  async lockRows(c: PoolClient, staged: readonly StagedBlob[], ids: readonly string[] = []): Promise<void> {
+    const byId = new Map(staged.map((s) => [s.id, s]));
+    const all = sortIds([...byId.keys(), ...ids]);
+    if (all.length === 0) return;
+    const r = await c.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR NO KEY UPDATE', [all]);
+    if (r.rows.length === all.length) return;
+    const found = new Set(r.rows.map((x) => x.id));
+    for (const id of all) {
+      const s = byId.get(id);
+      if (s && !found.has(id)) await this.insertRow(c, s, 0, 0);
+    }
+  }
+
+  /**
    * Inside the transaction, after the mailbox rows are locked: `n` more references (`held` of
    * them from outside mailboxes). A row deleted meanwhile (its count had reached 0 on another
    * node) is inserted again with its bytes.
@@ -58,9 +82,17 @@ export class PgBlobs {
       if (r.rows[0].refs === n && this.mode === 'files') this.files.ensureFileSync(staged);
       return;
     }
+    await this.insertRow(c, staged, n, held);
+  }
+
+  /**
+   * A blob row that does not exist, with its bytes: its chunks, or in files mode the file made
+   * sure of once it has a reference (addRef does it when the count of a row inserted with none rises).
+   */
+  private async insertRow(c: PoolClient, staged: StagedBlob, n: number, held: number): Promise<void> {
     await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, $3, $4, $5)', [staged.id, staged.size, n, held, JSON.stringify(staged.structure)]);
     if (this.mode === 'database') await this.writeChunks(c, staged);
-    else this.files.ensureFileSync(staged);
+    else if (n > 0) this.files.ensureFileSync(staged);
   }
 
   /** The staged file into blob_chunks, one CHUNK_SIZE row at a time. */
@@ -101,8 +133,13 @@ export class PgBlobs {
     let broken: Error | undefined;
     try {
       await c.query('BEGIN');
-      const r = await c.query<{ id: string }>('DELETE FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0 RETURNING id', [ids]);
-      if (this.mode === 'files') for (const { id } of r.rows) this.files.removeFileSync(id);
+      // Locked in id order first (the DELETE alone locks in its plan's order): a node reviving
+      // several of these rows takes them in id order too (lockRows).
+      const locked = await c.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0 ORDER BY id COLLATE "C" FOR UPDATE', [sortIds(ids)]);
+      if (locked.rows.length > 0) {
+        const r = await c.query<{ id: string }>('DELETE FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0 RETURNING id', [locked.rows.map((x) => x.id)]);
+        if (this.mode === 'files') for (const { id } of r.rows) this.files.removeFileSync(id);
+      }
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -182,4 +219,12 @@ export class PgBlobs {
       },
     });
   }
+}
+
+/**
+ * Distinct blob ids in the order blob rows are locked: code-unit order, which is PostgreSQL's
+ * `COLLATE "C"` (the ids are sha256 hex, but the order must not depend on the database's locale).
+ */
+export function sortIds(ids: Iterable<string>): string[] {
+  return [...new Set(ids)].sort();
 }

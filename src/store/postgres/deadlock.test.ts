@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { testMessage } from '../contract.js';
 import type { Store } from '../types.js';
-import { openTestStore, PG_TEST_URL_ENV, postgresUnavailable, startCluster, databaseFor } from '../../../test/helpers/postgres.js';
+import type { PostgresStore } from './store.js';
+import { openTestStore, openTestStoreFiles, PG_TEST_URL_ENV, postgresUnavailable, startCluster, databaseFor } from '../../../test/helpers/postgres.js';
 
 const cluster = await startCluster();
 
@@ -29,16 +30,8 @@ if (!cluster) {
     });
 
     it('appends, flag updates, recent claims and expunges on one mailbox through two stores: no deadlock, all complete', async () => {
-      const dirA = await mkdtemp(join(tmpdir(), 'yubin-dl-'));
-      const dirB = await mkdtemp(join(tmpdir(), 'yubin-dl-node-'));
-      dirs.push(dirA, dirB);
-      const a = await openTestStore(dirA);
-      const { openPostgresStore } = await import('./open.js');
-      const database = databaseFor(dirA);
-      const b = await openPostgresStore({ url: `${cluster.baseUrl}${database}`, dataDir: dirB, poolSize: 8 });
-      const stores: Store[] = [a, b];
-      let closed = false;
-      try {
+      await withTwoNodes(dirs, 'database', async (a, b) => {
+        const stores: Store[] = [a, b];
         await a.addDomain('dl.test');
         const acc = (await a.addAccount('mixed@dl.test', 'h')).id;
         const box = await a.createMailbox(acc, 'Mixed');
@@ -73,16 +66,112 @@ if (!cluster) {
         assert.ok(elapsed < 60_000, `the load took ${elapsed} ms`);
         const verify = await a.verify();
         assert.deepEqual(verify.problems, []);
-
-        await a.close();
-        await b.close();
-        closed = true;
-        assert.equal(await deadlocksIn(cluster.url('postgres'), database), 0, 'PostgreSQL detected no deadlock');
-      } finally {
-        if (!closed) for (const s of stores) await s.close().catch(() => undefined);
-      }
+      });
     });
   });
+
+  describe('postgresql: blob reference counts shared by two accounts', () => {
+    const dirs: string[] = [];
+    after(async () => {
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    });
+
+    // Every write of one account waits for that account's row first, so two transactions can
+    // only meet on a blob row when they are in different accounts (or one delivers to both):
+    // the messages here share their blobs between account A and account B, and every operation
+    // touching several of them runs in A in one order and in B in the opposite order.
+    for (const mode of ['database', 'files'] as const) {
+      it(`blobs = "${mode}": MULTIAPPEND, COPY, MOVE, REPLACE, EXPUNGE and deliveries of shared blobs in opposite orders through two stores: no deadlock, all complete`, async () => {
+        await withTwoNodes(dirs, mode, async (a, b) => {
+          const stores: Store[] = [a, b];
+          await a.addDomain('bl.test');
+          const accounts = [(await a.addAccount('a@bl.test', 'h')).id, (await a.addAccount('b@bl.test', 'h')).id];
+          const bodies = Array.from({ length: 16 }, (_, i) => testMessage(`shared${i}`, 500));
+          const forward = bodies.map((_, i) => i);
+          const orders = [forward, [...forward].reverse()];
+          const srcUids: number[][] = [];
+          for (const [k, acc] of accounts.entries()) {
+            await a.createMailbox(acc, 'Src');
+            const items = await Promise.all(orders[k]!.map(async (i) => ({ blob: await a.blobs.stage(bodies[i]!) })));
+            srcUids.push((await a.appendMessages(acc, 'Src', items)).uids);
+          }
+          const srcBox = await Promise.all(accounts.map(async (acc) => (await a.getMailbox(acc, 'Src'))!.id));
+
+          const workers = 4;
+          const rounds = 4;
+          // New messages each round, the same in both accounts: their rows are inserted concurrently.
+          const fresh = Array.from({ length: rounds }, (_, r) => Array.from({ length: 8 }, (_, i) => testMessage(`fresh${r}-${i}`, 500)));
+          const errors: unknown[] = [];
+          let done = 0;
+          const worker = async (w: number): Promise<void> => {
+            const s = stores[w % 2]!; // worker 0 on node a in account A, worker 1 on node b in account B, ...
+            const k = w % 2;
+            const acc = accounts[k]!;
+            const order = orders[k]!;
+            const own = await s.createMailbox(acc, `W${w}`);
+            const aside = await s.createMailbox(acc, `W${w}.aside`);
+            const stageAll = (): Promise<Array<{ blob: Awaited<ReturnType<Store['blobs']['stage']>> }>> => Promise.all(order.map(async (i) => ({ blob: await s.blobs.stage(bodies[i]!) })));
+            for (let r = 0; r < rounds; r++) {
+              try {
+                // MULTIAPPEND (RFC 3502): every shared blob, A in one order, B in the other
+                const appended = (await s.appendMessages(acc, own.name, await stageAll())).uids;
+                const novel = await Promise.all((k === 0 ? fresh[r]! : [...fresh[r]!].reverse()).map(async (body) => ({ blob: await s.blobs.stage(body) })));
+                const appendedNew = (await s.appendMessages(acc, own.name, novel)).uids;
+                // COPY of the seeded messages (UIDs ascending in A, descending in B)
+                const copied = (await s.copyMessages(srcBox[k]!, k === 0 ? srcUids[k]! : [...srcUids[k]!].reverse(), own.id)).map.map(([, d]) => d);
+                // MOVE of the appended ones aside
+                const moved = (await s.moveMessages(own.id, appended, aside.id)).map.map(([, d]) => d);
+                // REPLACE (RFC 8508): one message replaced by another, an expunge and an append in one transaction
+                const replacement = await s.blobs.stage(bodies[order[r]!]!);
+                const replaced = await s.appendMessages(acc, own.name, [{ blob: replacement }], { expunge: { mailboxId: aside.id, uids: [moved[0]!] } });
+                // a delivery of one shared message to both accounts, in either order
+                const staged = await s.blobs.stage(bodies[order[r + 1]!]!);
+                const delivered = await s.deliver(staged, (k === 0 ? accounts : [...accounts].reverse()).map((id) => ({ accountId: id, mailbox: `W${w}` })));
+                assert.ok(delivered.every((d) => d.ok), JSON.stringify(delivered));
+                // EXPUNGE of everything this round added (the blobs' counts drop in both accounts)
+                await s.expunge(own.id, [...appendedNew, ...copied, ...replaced.uids, ...delivered.map((d) => (d.ok && d.accountId === acc ? d.uid : 0)).filter((u) => u > 0)]);
+                await s.expunge(aside.id, moved.slice(1));
+                done++;
+              } catch (err) {
+                errors.push(err);
+              }
+            }
+          };
+          await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
+          assert.deepEqual(errors, [], 'no error reaches the caller');
+          assert.equal(done, workers * rounds, 'every round completed');
+          const verify = await a.verify();
+          assert.deepEqual(verify.problems, []);
+        });
+      });
+    }
+  });
+}
+
+/**
+ * Two stores ("nodes") on one fresh database of `cluster`, given to `load`; then both closed and
+ * the deadlocks PostgreSQL detected in that database required to be 0. With blobs = "files" both
+ * nodes use one directory (the filesystem every node mounts).
+ */
+async function withTwoNodes(dirs: string[], mode: 'database' | 'files', load: (a: PostgresStore, b: PostgresStore) => Promise<void>): Promise<void> {
+  if (!cluster) throw new Error('no cluster');
+  const dirA = await mkdtemp(join(tmpdir(), 'yubin-dl-'));
+  const dirB = mode === 'files' ? dirA : await mkdtemp(join(tmpdir(), 'yubin-dl-node-'));
+  dirs.push(dirA, dirB);
+  const a = mode === 'files' ? await openTestStoreFiles(dirA) : await openTestStore(dirA);
+  const { openPostgresStore } = await import('./open.js');
+  const database = databaseFor(dirA);
+  const b = await openPostgresStore({ url: `${cluster.baseUrl}${database}`, dataDir: dirB, blobs: mode, poolSize: 8 });
+  let closed = false;
+  try {
+    await load(a, b);
+    await a.close();
+    await b.close();
+    closed = true;
+    assert.equal(await deadlocksIn(cluster.url('postgres'), database), 0, 'PostgreSQL detected no deadlock');
+  } finally {
+    if (!closed) for (const s of [a, b]) await s.close().catch(() => undefined);
+  }
 }
 
 /**

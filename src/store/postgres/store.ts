@@ -4,9 +4,20 @@
 // commits, so there is no group committer here). Correctness across nodes comes from row locks,
 // always taken in one order so that two writers cannot wait on each other:
 //
-//   accounts (by id) → mailboxes (by id) → messages → blobs
+//   accounts (by id) → mailboxes (by id) → messages → blobs (by id, COLLATE "C")
 //
-// (a path may start further down the order: a flag update takes only its mailbox row). Rows whose
+// (a path may start further down the order: a flag update takes only its mailbox row). Blob rows
+// come last: a transaction that changes several takes them all at once, sorted, before changing
+// any (PgBlobs.lockRows: MULTIAPPEND, REPLACE, COPY, MOVE, EXPUNGE, mailbox and account removal),
+// since updating them statement by statement, or in one UPDATE ... FROM (locked in its plan's
+// order), deadlocked two accounts working on the same messages in opposite orders (issue 17,
+// deadlock.test.ts). One exception, safe: after its blob row a delivery to several accounts, or a
+// MULTIAPPEND, locks the mailbox rows of accounts it holds; whoever else holds such a mailbox row
+// either holds its account row too or (flag updates, recent claims) waits for no other row.
+// Before all of these, prepare() inserts the rows of new blobs (sorted), holding no other lock;
+// it only waits for another transaction's insert or update of the same row, and a transaction
+// that updates blob rows inserted them before its first update. Collection deletes in id order.
+// Rows whose
 // key stays are locked FOR NO KEY UPDATE, not FOR UPDATE: the foreign key checks of other
 // writers take FOR KEY SHARE on the referenced account, mailbox and blob rows, which FOR UPDATE
 // would block, putting an account or mailbox lock after a later one (issue 17: under the IMAP
@@ -63,7 +74,7 @@ import {
   sameFlags,
   type FlagSet,
 } from '../validate.js';
-import type { PgBlobs } from './blobs.js';
+import { sortIds, type PgBlobs } from './blobs.js';
 import type { PgChangeFeed } from './feed.js';
 import { PgSieveStore } from './sieve.js';
 import { PgMetadataStore } from './metadata.js';
@@ -282,6 +293,9 @@ export class PostgresStore implements Store {
       if (!acc) throw new StoreError('not-found', `account ${addr} does not exist`);
       await c.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [acc.id]);
       const boxes = await c.query<MailboxRow>('SELECT * FROM mailboxes WHERE account_id = $1 ORDER BY id FOR UPDATE', [acc.id]);
+      // Every mailbox's blobs at once, in id order (each dropMessages alone would take its own set).
+      const blobIds = await c.query<{ blob_id: string }>('SELECT DISTINCT blob_id FROM messages WHERE mailbox_id = ANY($1::int[])', [boxes.rows.map((b) => b.id)]);
+      await this.blobData.lockRows(c, [], blobIds.rows.map((x) => x.blob_id));
       for (const b of boxes.rows) {
         await this.dropMessages(c, ctx, b);
         await c.query('DELETE FROM mailboxes WHERE id = $1', [b.id]);
@@ -824,11 +838,17 @@ export class PostgresStore implements Store {
     // One transaction: every message or none.
     return this.run(async (c, ctx) => {
       await this.lockAccount(c, accountId);
-      if (expunge && expunge.uids.length) {
-        const box = await this.mailboxRowById(c, expunge.mailboxId, true);
-        if (!box || box.account_id !== accountId) throw new StoreError('not-found', `mailbox ${expunge.mailboxId} does not exist`);
-        await this.removeMessages(c, ctx, box, [...new Set(expunge.uids)].sort((a, b) => a - b));
-      }
+      const old = expunge && expunge.uids.length ? [...new Set(expunge.uids)].sort((a, b) => a - b) : [];
+      const box = expunge && old.length ? await this.mailboxRowById(c, expunge.mailboxId, true) : undefined;
+      if (expunge && old.length && (!box || box.account_id !== accountId)) throw new StoreError('not-found', `mailbox ${expunge.mailboxId} does not exist`);
+      // The blob rows this transaction changes, the expunged messages' and the appended ones', at once in id order.
+      const released = box ? await c.query<{ blob_id: string }>('SELECT blob_id FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])', [box.id, old]) : { rows: [] };
+      await this.blobData.lockRows(
+        c,
+        prepared.map((p) => p.blob),
+        released.rows.map((x) => x.blob_id),
+      );
+      if (box) await this.removeMessages(c, ctx, box, old);
       const uids: number[] = [];
       let last: { uidValidity: number; mailboxId: number } | null = null;
       for (const p of prepared) {
@@ -897,11 +917,16 @@ export class PostgresStore implements Store {
     throw new StoreError('over-quota', `${acc.address} is over quota (${now.usage} of ${now.quota} bytes used, ${bytes} more needed)`);
   }
 
-  /** Inside a transaction: reference counts drop by the messages' blobs (sorted: lock order). */
+  /**
+   * Inside a transaction: reference counts drop by the messages' blobs. Their rows are locked
+   * first in id order (the UPDATE ... FROM alone locks them in its plan's order); a transaction
+   * that changes other blob rows too has locked them all before (lockRows), and this waits for none.
+   */
   private async releaseBlobs(c: PoolClient, ctx: TxContext, blobIds: readonly string[]): Promise<void> {
     const counts = new Map<string, number>();
     for (const id of blobIds) counts.set(id, (counts.get(id) ?? 0) + 1);
-    const ids = [...counts.keys()].sort();
+    const ids = sortIds(counts.keys());
+    await this.blobData.lockRows(c, [], ids);
     const r = await c.query<{ id: string; refs: number }>(
       `UPDATE blobs b SET refs = b.refs - d.n FROM (SELECT * FROM unnest($1::text[], $2::int[]) AS u(id, n)) d
         WHERE b.id = d.id RETURNING b.id, b.refs`,
@@ -1098,6 +1123,11 @@ export class PostgresStore implements Store {
       if (!acc) throw new StoreError('not-found', `account ${dst.account_id} does not exist`);
       await this.chargeQuota(c, acc, counts.size);
     }
+    const refs = new Map<string, number>();
+    for (const m of rows) refs.set(m.blob_id, (refs.get(m.blob_id) ?? 0) + 1);
+    const ids = sortIds(refs.keys());
+    // Before the INSERT (whose foreign key check takes the rows FOR KEY SHARE) and the UPDATE: all at once, in id order.
+    await this.blobData.lockRows(c, [], ids);
     const first = dst.uid_next;
     const modseq = dst.highest_modseq + 1;
     const srcUids = rows.map((m) => m.uid);
@@ -1110,9 +1140,6 @@ export class PostgresStore implements Store {
       [dstId, first, modseq, srcId, srcUids, Date.now()],
     );
     await this.adjustCounts(c, dstId, counts);
-    const refs = new Map<string, number>();
-    for (const m of rows) refs.set(m.blob_id, (refs.get(m.blob_id) ?? 0) + 1);
-    const ids = [...refs.keys()].sort();
     await c.query('UPDATE blobs b SET refs = b.refs + d.n FROM (SELECT * FROM unnest($1::text[], $2::int[]) AS u(id, n)) d WHERE b.id = d.id', [ids, ids.map((id) => refs.get(id)!)]);
     await c.query('UPDATE mailboxes SET uid_next = $1, highest_modseq = $2 WHERE id = $3', [first + srcUids.length, modseq, dstId]);
     srcUids.forEach((uid, i) => {
@@ -1220,9 +1247,10 @@ function isInt4(n: number): boolean {
   return Number.isInteger(n) && n >= -2147483648 && n <= 2147483647;
 }
 
+/** Distinct staged blobs in id order: prepare() inserts new rows in the blob lock order. */
 function uniqueBlobs(staged: readonly StagedBlob[]): StagedBlob[] {
   const seen = new Map<string, StagedBlob>();
   for (const s of staged) if (!seen.has(s.id)) seen.set(s.id, s);
-  return [...seen.values()];
+  return sortIds(seen.keys()).map((id) => seen.get(id)!);
 }
 
