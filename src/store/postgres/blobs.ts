@@ -66,7 +66,11 @@ export class PgBlobs {
     const found = new Set(r.rows.map((x) => x.id));
     for (const id of all) {
       const s = byId.get(id);
-      if (s && !found.has(id)) await this.insertRow(c, s, 0, 0);
+      if (!s || found.has(id)) continue;
+      // Inserted meanwhile by another transaction (which we waited for): now visible, lock it.
+      if (!(await this.insertRow(c, s, 0, 0)) && (await c.query('SELECT 1 FROM blobs WHERE id = $1 FOR NO KEY UPDATE', [id])).rowCount === 0) {
+        throw new StoreError('not-found', `blob ${id} was inserted and deleted meanwhile`);
+      }
     }
   }
 
@@ -82,17 +86,29 @@ export class PgBlobs {
       if (r.rows[0].refs === n && this.mode === 'files') this.files.ensureFileSync(staged);
       return;
     }
-    await this.insertRow(c, staged, n, held);
+    if (await this.insertRow(c, staged, n, held)) return;
+    // Inserted meanwhile by another transaction (which we waited for): counted now.
+    const again = await c.query<{ refs: number }>('UPDATE blobs SET refs = refs + $2, held = held + $3 WHERE id = $1 RETURNING refs', [staged.id, n, held]);
+    if (!again.rows[0]) throw new StoreError('not-found', `blob ${staged.id} was inserted and deleted meanwhile`);
+    if (again.rows[0].refs === n && this.mode === 'files') this.files.ensureFileSync(staged);
   }
 
   /**
    * A blob row that does not exist, with its bytes: its chunks, or in files mode the file made
    * sure of once it has a reference (addRef does it when the count of a row inserted with none rises).
    */
-  private async insertRow(c: PoolClient, staged: StagedBlob, n: number, held: number): Promise<void> {
-    await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, $3, $4, $5)', [staged.id, staged.size, n, held, JSON.stringify(staged.structure)]);
+  private async insertRow(c: PoolClient, staged: StagedBlob, n: number, held: number): Promise<boolean> {
+    const r = await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING', [
+      staged.id,
+      staged.size,
+      n,
+      held,
+      JSON.stringify(staged.structure),
+    ]);
+    if (r.rowCount !== 1) return false; // another transaction's row, committed while this one waited
     if (this.mode === 'database') await this.writeChunks(c, staged);
     else if (n > 0) this.files.ensureFileSync(staged);
+    return true;
   }
 
   /** The staged file into blob_chunks, one CHUNK_SIZE row at a time. */
