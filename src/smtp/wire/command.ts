@@ -133,30 +133,31 @@ function splitMailbox(s: string): Mailbox | null {
  * "<>" (MAIL) or "<postmaster>" (RCPT, RFC 5321 §4.5.1) is allowed.
  */
 export function parsePath(raw: string, kind: 'mail' | 'rcpt'): ParsedPath {
-  const bad = kind === 'mail' ? new SmtpError(501, '5.1.7', 'Bad sender address syntax') : new SmtpError(501, '5.1.3', 'Bad recipient address syntax');
-  if (!raw.startsWith('<') || !raw.endsWith('>')) throw bad;
+  // Made only when thrown (an Error captures its stack: two per message when made up front).
+  const bad = () => (kind === 'mail' ? new SmtpError(501, '5.1.7', 'Bad sender address syntax') : new SmtpError(501, '5.1.3', 'Bad recipient address syntax'));
+  if (!raw.startsWith('<') || !raw.endsWith('>')) throw bad();
   let inner = raw.slice(1, -1);
   // RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the brackets.
   if (Buffer.byteLength(raw) > 256) throw new SmtpError(501, kind === 'mail' ? '5.1.7' : '5.1.3', 'Address too long');
   const utf8 = /[^\x00-\x7f]/.test(inner);
   if (inner === '') {
     if (kind === 'mail') return { address: '', mailbox: null, sourceRoute: null, utf8: false };
-    throw bad;
+    throw bad();
   }
   let sourceRoute: string | null = null;
   if (inner.startsWith('@')) {
     // A-d-l ":" Mailbox: the route is parsed and then ignored (RFC 5321 §4.1.1.3, Appendix C).
     const colon = inner.indexOf(':');
-    if (colon < 0) throw bad;
+    if (colon < 0) throw bad();
     sourceRoute = inner.slice(0, colon);
-    if (!sourceRoute.split(',').every((h) => h.startsWith('@') && (isDomain(h.slice(1)) || isAddressLiteral(h.slice(1))))) throw bad;
+    if (!sourceRoute.split(',').every((h) => h.startsWith('@') && (isDomain(h.slice(1)) || isAddressLiteral(h.slice(1))))) throw bad();
     inner = inner.slice(colon + 1);
   }
   if (kind === 'rcpt' && sourceRoute === null && inner.toLowerCase() === 'postmaster') {
     return { address: 'postmaster', mailbox: null, sourceRoute: null, utf8: false };
   }
   const mailbox = splitMailbox(inner);
-  if (!mailbox) throw bad;
+  if (!mailbox) throw bad();
   return { address: inner, mailbox, sourceRoute, utf8 };
 }
 
