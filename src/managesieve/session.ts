@@ -121,7 +121,11 @@ export class ManageSieveSession extends LineSession<ManageSieveFramer> implement
       return;
     }
     try {
-      await desc.run(this, desc.parse(args));
+      const parsed = desc.parse(args);
+      // The store's read barrier: nothing committed but not yet on disk is shown (docs/store.md "Durability").
+      const barrier = this.ctx.store.durable?.();
+      if (barrier) await barrier;
+      await desc.run(this, parsed);
     } catch (err) {
       if (err instanceof MsError) {
         await this.send(no(err.message, err.code, err.codeArg));

@@ -122,7 +122,11 @@ class Pop3Session extends LineSession<LineReader> implements Pop3Conn {
       return;
     }
     try {
-      await desc.run(this, desc.parse(cmd));
+      const args = desc.parse(cmd);
+      // The store's read barrier: nothing committed but not yet on disk is shown (docs/store.md "Durability").
+      const barrier = this.ctx.store.durable?.();
+      if (barrier) await barrier;
+      await desc.run(this, args);
     } catch (err) {
       if (this.responding) {
         // A multi-line response was cut short: the client cannot tell, so the connection ends.

@@ -290,6 +290,14 @@ export interface Store {
   readonly blobs: BlobStore;
   readonly changes: ChangeFeed;
   /**
+   * The read barrier, for a backend whose commits can be visible before they are durable (SQLite
+   * with the WAL synced after COMMIT: docs/store.md "Durability"): null when everything committed
+   * is on disk, else a promise that resolves when it is. Protocol sessions await it before a
+   * command reads, so a client never sees a change a power cut could take back. Absent: commits
+   * are durable before they are visible (PostgreSQL).
+   */
+  durable?(): Promise<void> | null;
+  /**
    * The full-text index of messages' searchable text (src/search), or absent: then IMAP SEARCH
    * scans the messages. The SQLite backend has one; the PostgreSQL backend has none yet.
    */

@@ -208,6 +208,53 @@ describe('GroupCommitter with asyncWalSync', () => {
     await gc.close();
   });
 
+  it('the read barrier: durable() waits until what was committed when it was asked is on disk, not for later batches', async () => {
+    const { calls, syncWal } = gatedSync();
+    const gc = new GroupCommitter<number>(db, {}, { asyncWalSync: true, syncWal });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    assert.equal(gc.durable(), null, 'nothing committed: no wait');
+    const first = gc.run(() => ins.run(1), 1);
+    await until(() => calls.length > 0, 'an fdatasync of the WAL');
+    const barrier = gc.durable();
+    assert.ok(barrier, 'a batch in the WAL and not on disk: readers wait');
+    let passed = false;
+    void barrier.then(() => (passed = true));
+    const second = gc.run(() => ins.run(2), 2);
+    await until(() => committed(2), 'the second batch in the WAL');
+    const barrier2 = gc.durable()!;
+    let passed2 = false;
+    void barrier2.then(() => (passed2 = true));
+    await turn();
+    assert.equal(passed, false, 'the barrier holds while the fdatasync runs');
+    calls[0]!.release();
+    await first;
+    await turn();
+    assert.equal(passed, true, 'released with the fdatasync that covers its batch');
+    assert.equal(passed2, false, 'a later barrier waits for the next fdatasync');
+    await until(() => calls.length === 2, 'the second fdatasync');
+    calls[1]!.release();
+    await second;
+    await turn();
+    assert.equal(passed2, true);
+    assert.equal(gc.durable(), null, 'all on disk again');
+    await gc.close();
+  });
+
+  it('a failed fdatasync releases the read barrier (writes fail from then on)', async () => {
+    const { calls, syncWal } = gatedSync();
+    const gc = new GroupCommitter<number>(db, {}, { asyncWalSync: true, syncWal });
+    const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
+    const first = gc.run(() => ins.run(1), 1);
+    await until(() => calls.length > 0, 'an fdatasync of the WAL');
+    const barrier = gc.durable()!;
+    calls[0]!.fail(new Error('EIO'));
+    await assert.rejects(first, /EIO/);
+    await barrier;
+    assert.equal(gc.durable(), null);
+    await assert.rejects(gc.run(() => ins.run(2), 2), /restart/);
+    await gc.close();
+  });
+
   it('batches committed while an fdatasync runs wait for the next one; close waits for it', async () => {
     const { calls, syncWal } = gatedSync();
     const gc = new GroupCommitter<number>(db, {}, { asyncWalSync: true, syncWal });

@@ -66,6 +66,8 @@ export interface GroupCommitOptions {
 interface Unsynced<P> {
   batch: Job<P>[];
   outcome: Outcome[];
+  /** This batch's place in commit order (asyncWalSync). */
+  seq: number;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
@@ -89,6 +91,11 @@ export class GroupCommitter<P = void> {
   private syncing: Promise<void> | null = null;
   /** A WAL fdatasync failed: what was written may not be on disk, and a later fdatasync cannot tell. */
   private broken: Error | null = null;
+  /** asyncWalSync: batches COMMITted so far, and of those the ones whose WAL is on disk (commit order). */
+  private committedSeq = 0;
+  private syncedSeq = 0;
+  /** Readers waiting until what was committed when they asked is on disk (durable()). */
+  private barriers: Array<{ seq: number; resolve: () => void }> = [];
 
   constructor(
     private readonly db: Database.Database,
@@ -211,7 +218,7 @@ export class GroupCommitter<P = void> {
       return;
     }
     // In the WAL, not yet on disk: the next fdatasync makes it durable.
-    this.unsynced.push({ batch, outcome });
+    this.unsynced.push({ batch, outcome, seq: ++this.committedSeq });
     this.syncNext();
   }
 
@@ -236,7 +243,9 @@ export class GroupCommitter<P = void> {
     }
     this.syncing = new Promise<void>((resolve) => resolve(this.syncWal(fd))).then(
       () => {
+        this.syncedSeq = Math.max(this.syncedSeq, batches[batches.length - 1]!.seq);
         for (const b of batches) this.settle(b.batch, b.outcome);
+        this.releaseBarriers();
       },
       (err: unknown) => this.walFailed(batches, err),
     );
@@ -256,6 +265,32 @@ export class GroupCommitter<P = void> {
     const e = err instanceof Error ? err : new Error(String(err));
     this.broken ??= new Error(`the database's WAL could not be synced to disk (${e.message}); restart to reopen it`);
     for (const b of [...batches, ...this.unsynced.splice(0)]) this.fail(b.batch, e);
+    // nothing will be synced any more: readers are not kept waiting (writes fail from now on)
+    this.syncedSeq = this.committedSeq;
+    this.releaseBarriers();
+  }
+
+  /**
+   * A read barrier (asyncWalSync): null when everything committed so far is on disk, else a
+   * promise that resolves once it is. A COMMIT with synchronous=NORMAL is visible to readers of
+   * this connection before the fdatasync that makes it durable; a reader that shows data to a
+   * client (an IMAP or POP3 command) waits here first, so no client ever sees a change that a
+   * power cut could still take back (a UID it saw reused, a message it fetched gone).
+   */
+  durable(): Promise<void> | null {
+    if (this.syncedSeq >= this.committedSeq) return null;
+    const seq = this.committedSeq;
+    return new Promise<void>((resolve) => this.barriers.push({ seq, resolve }));
+  }
+
+  private releaseBarriers(): void {
+    if (!this.barriers.length) return;
+    const still: Array<{ seq: number; resolve: () => void }> = [];
+    for (const b of this.barriers) {
+      if (b.seq <= this.syncedSeq) b.resolve();
+      else still.push(b);
+    }
+    this.barriers = still;
   }
 
   /** Step 3, the batch durable: the hook, then every waiter. */

@@ -420,6 +420,10 @@ export class ImapSession extends LineSession<ImapFramer> implements ImapConn {
       checkUidOnly(this, name, uid, parsed);
       // RFC 9051 §6.3.3: a mailbox opened with EXAMINE is read-only; checked here once for every command that writes
       if (desc.flags?.writes && this.selected?.readOnly) throw new ImapError('NO', 'READ-ONLY', 'Mailbox is read-only');
+      // The store's read barrier: a change committed but not yet on disk is never shown to a
+      // client (docs/store.md "Durability": a power cut could still take it back).
+      const barrier = this.ctx.store.durable?.();
+      if (barrier) await barrier;
       let result;
       try {
         result = await desc.run(this, parsed, { tag, name, uid });

@@ -65,6 +65,11 @@ export class StoreCommitter {
     );
   }
 
+  /** The read barrier: null when every commit so far is on disk, else when it will be (GroupCommitter.durable). */
+  durable(): Promise<void> | null {
+    return this.group.durable();
+  }
+
   /** Batches committed (for tests and the benchmark). */
   get batches(): number {
     return this.group.batches;

@@ -107,6 +107,11 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** The read barrier (Store.durable): the group committer's WAL sync. */
+  durable(): Promise<void> | null {
+    return this.committer.durable();
+  }
+
   /** Opens (creating) the database file and runs migrations. */
   static openDatabase(path: string): Database.Database {
     return openStoreDatabase(path);
