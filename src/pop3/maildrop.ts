@@ -103,6 +103,10 @@ export class Maildrop {
   private ahead = new Map<number, Buffer>();
   /** The message number of the last message sent whole (RETR), to see a client reading in order. */
   lastRetrieved = 0;
+  /** The highest message number read ahead (or being read ahead). */
+  aheadUpTo = 0;
+  /** The read-ahead in progress, if any. */
+  aheadReading: Promise<void> | null = null;
 
   /** Takes the bytes read ahead for message n, if any. */
   takeAhead(n: number): Buffer | undefined {

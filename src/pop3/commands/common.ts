@@ -161,41 +161,72 @@ async function readBlob(c: Pop3Conn, e: DropEntry, range?: { start: number; end:
   }
 }
 
-/** Read-ahead for a client that RETRs in order: at most this many messages and bytes beyond the one asked for. */
-const READ_AHEAD_MESSAGES = 32;
-const READ_AHEAD_BYTES = 512 * 1024;
+/** Read-ahead for a client that RETRs in order: each read takes at most this many messages and bytes. */
+const READ_AHEAD_MESSAGES = 24;
+const READ_AHEAD_BYTES = 384 * 1024;
+
+/** The next messages a sequential reader will ask for after `after` (small, not deleted or gone). */
+function nextWindow(drop: Maildrop, after: number): DropEntry[] {
+  const want: DropEntry[] = [];
+  let bytes = 0;
+  for (let n = after + 1; want.length < READ_AHEAD_MESSAGES; n++) {
+    const next = drop.entry(n);
+    if (!next) break;
+    if (next.deleted || next.gone || next.size > SMALL_MESSAGE) continue;
+    bytes += next.size;
+    if (bytes > READ_AHEAD_BYTES && want.length) break;
+    want.push(next);
+  }
+  return want;
+}
+
+/** Reads a window in the background (one step through the blob reader); its bytes wait in the maildrop. */
+function readAheadInBackground(c: Pop3Conn, drop: Maildrop, window: DropEntry[]): void {
+  if (!window.length) return;
+  drop.aheadUpTo = window[window.length - 1]!.number;
+  const reading = c.ctx.store.blobs
+    .readMany(window.map((x) => ({ blobId: x.blobId, start: 0, end: x.size })))
+    .then(
+      (got) => {
+        for (let i = 0; i < window.length; i++) if (got[i]) drop.keepAhead(window[i]!.number, got[i]!);
+      },
+      // a failed read-ahead only means these messages are read when asked for
+      () => undefined,
+    )
+    .finally(() => {
+      if (drop.aheadReading === reading) drop.aheadReading = null;
+    });
+  drop.aheadReading = reading;
+}
 
 /**
  * The whole of a small message, for RETR. A client that downloads in order (RETR n after RETR
- * n-1: every POP3 client does) gets the next messages read in the same step (one round trip to
- * the blob reader for up to READ_AHEAD_MESSAGES, not four file operations per message), kept in
- * the maildrop until asked for.
+ * n-1: every POP3 client does) gets the following messages read ahead in steps of up to
+ * READ_AHEAD_MESSAGES (one round trip to the blob reader each, not four file operations per
+ * message), kept in the maildrop until asked for; the next step starts in the background once
+ * half of the current one is taken, so a client reading in order never waits for the disk.
  */
 async function wholeMessage(c: Pop3Conn, e: DropEntry): Promise<Buffer> {
   const drop = dropOf(c);
   const sequential = drop.lastRetrieved === e.number - 1;
   drop.lastRetrieved = e.number;
-  const kept = drop.takeAhead(e.number);
-  if (kept) return kept;
-  const want = [e];
-  if (sequential) {
-    let bytes = 0;
-    for (let n = e.number + 1; want.length <= READ_AHEAD_MESSAGES; n++) {
-      const next = drop.entry(n);
-      if (!next) break;
-      if (next.deleted || next.gone || next.size > SMALL_MESSAGE) continue;
-      bytes += next.size;
-      if (bytes > READ_AHEAD_BYTES) break;
-      want.push(next);
+  let bytes = drop.takeAhead(e.number);
+  if (!bytes && drop.aheadReading && e.number <= drop.aheadUpTo) {
+    // being read ahead right now
+    await drop.aheadReading;
+    bytes = drop.takeAhead(e.number);
+  }
+  if (!bytes) {
+    const got = await c.ctx.store.blobs.readMany([{ blobId: e.blobId, start: 0, end: e.size }]);
+    if (!got[0]) {
+      e.gone = true;
+      throw new Pop3Error('Message was deleted by another session');
     }
+    bytes = got[0];
   }
-  const got = await c.ctx.store.blobs.readMany(want.map((x) => ({ blobId: x.blobId, start: 0, end: x.size })));
-  for (let i = 1; i < want.length; i++) if (got[i]) drop.keepAhead(want[i]!.number, got[i]!);
-  if (!got[0]) {
-    e.gone = true;
-    throw new Pop3Error('Message was deleted by another session');
-  }
-  return got[0];
+  // the next step, once half of what was read ahead has been taken
+  if (sequential && !drop.aheadReading && drop.aheadUpTo - e.number < READ_AHEAD_MESSAGES / 2) readAheadInBackground(c, drop, nextWindow(drop, Math.max(e.number, drop.aheadUpTo)));
+  return bytes;
 }
 
 /**
