@@ -15,7 +15,7 @@ import { open as openFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { BlobFiles } from '../blobs.js';
 import { StoreError, type StagedBlob } from '../types.js';
-import type { Pool, PoolClient } from '../../db/postgres/pool.js';
+import { transaction, type Pool, type PoolClient } from '../../db/postgres/pool.js';
 import { CHUNK_SIZE } from './schema.js';
 
 export type BlobMode = 'database' | 'files';
@@ -31,47 +31,114 @@ export class PgBlobs {
   ) {}
 
   /**
-   * Before any row lock of a write: makes the blob's bytes available under its id if they are not
-   * yet. In files mode the file is linked and fsynced (outside the transaction); in database
-   * mode a row (refs 0) and its chunks are inserted by `c` unless a committed row exists.
+   * Inside a transaction that changes no other blob row (the queue's enqueue: this row, then its
+   * reference): makes the blob's bytes available under its id if they are not yet. In files mode
+   * the file is linked and fsynced (outside the transaction); in database mode a row (refs 0) and
+   * its chunks are inserted by `c` unless a committed row exists. A transaction that changes
+   * several blob rows uses prepareAll instead (a row inserted here is held until COMMIT, outside
+   * the blob lock order).
    */
   async prepare(c: PoolClient, staged: StagedBlob): Promise<void> {
-    if (this.mode === 'files') {
-      const failed = await this.files.commitFiles([staged]);
-      const err = failed.get(staged.id);
-      if (err) throw new StoreError('not-found', `could not store message ${staged.id}: ${err.message}`);
-      return;
-    }
+    if (this.mode === 'files') return this.commitFiles([staged]);
     const r = await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, 0, 0, $3) ON CONFLICT (id) DO NOTHING', [staged.id, staged.size, JSON.stringify(staged.structure)]);
     if (r.rowCount === 1) await this.writeChunks(c, staged);
   }
 
   /**
+   * Before the transaction that references them, holding no lock: makes the staged blobs' bytes
+   * available under their ids. In files mode the files are linked and fsynced; in database mode
+   * the rows that do not exist are inserted (refs 0) with their chunks, in id order, and
+   * COMMITTED by a short transaction of their own, so the large writes happen before any account
+   * or mailbox lock and no row stays held into the writing transaction. Inserted inside it (as
+   * before), such a row was held from before the account lock and the transaction then went back
+   * to lower blob ids in lockRows: with L < H, one MULTIAPPEND held H (inserted) and waited for L,
+   * another held L and waited for H, which it had seen committed in its own prepare and found
+   * collected and inserted again (issue 17). That commit does not wait for the WAL flush
+   * (synchronous_commit = off): nothing is acknowledged on it, and the writing transaction's
+   * COMMIT flushes the WAL past it. A row that has no reference when that transaction ends
+   * (which may also fail or never come: a crash) is garbage like any other (collected, or swept
+   * at start); one collected before the writing transaction takes it is inserted again there
+   * (lockRows, addRef).
+   */
+  async prepareAll(staged: readonly StagedBlob[]): Promise<void> {
+    if (staged.length === 0) return;
+    if (this.mode === 'files') return this.commitFiles(staged);
+    const byId = new Map(staged.map((s) => [s.id, s]));
+    const ids = sortIds(byId.keys());
+    // Rows that exist (committed) are not waited for: an insert of an existing row would wait for another transaction's update of it.
+    const have = await this.pool.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[])', [ids]);
+    const found = new Set(have.rows.map((x) => x.id));
+    const missing = ids.filter((id) => !found.has(id)).map((id) => byId.get(id)!);
+    if (missing.length === 0) return;
+    await transaction(this.pool, async (c) => {
+      await c.query('SET LOCAL synchronous_commit = off');
+      for (const s of missing) {
+        const r = await c.query('INSERT INTO blobs (id, size, refs, held, structure) VALUES ($1, $2, 0, 0, $3) ON CONFLICT (id) DO NOTHING', [s.id, s.size, JSON.stringify(s.structure)]);
+        if (r.rowCount === 1) await this.writeChunks(c, s);
+      }
+    });
+  }
+
+  private async commitFiles(staged: readonly StagedBlob[]): Promise<void> {
+    const failed = await this.files.commitFiles(staged);
+    for (const s of staged) {
+      const err = failed.get(s.id);
+      if (err) throw new StoreError('not-found', `could not store message ${s.id}: ${err.message}`);
+    }
+  }
+
+  /**
    * Inside the transaction, after the account and mailbox rows, before any change to a blob row:
    * takes every blob row the transaction will change, at once and in id order (the last step of
-   * the lock order, store.ts): existing rows FOR NO KEY UPDATE (sorted before LockRows, so
-   * locked in that order), then the rows of staged blobs that do not exist (files mode, or a row
-   * deleted since prepare because its count had reached 0) inserted with no reference, in the same
-   * order. A transaction that changes several blob rows and locked them one statement at a time,
-   * in its own order, could wait for another that holds them in the opposite order: two
-   * MULTIAPPENDs or REPLACEs of the same messages in two accounts, a COPY in one account while
-   * the other expunges. A transaction changing one blob row may skip this (addRef, release).
+   * the lock order, store.ts), in ONE pass: each row in turn is locked FOR NO KEY UPDATE if it
+   * exists, or, for a staged blob whose row does not (files mode, or a row collected since
+   * prepare because its count had reached 0), inserted with no reference. A transaction that
+   * changes several blob rows and locked them one statement at a time, in its own order, could
+   * wait for another that holds them in the opposite order: two MULTIAPPENDs or REPLACEs of the
+   * same messages in two accounts, a COPY in one account while the other expunges. Locking the
+   * existing rows first and inserting the missing ones after was such an order too (issue 17):
+   * with L < H, this transaction held H and waited for another's uncommitted insert of L, which
+   * had inserted L in its prepare and waited for H. Waiting for an insert or a lock of a row, in
+   * id order, while holding only rows before it, closes no cycle. A transaction changing one blob
+   * row may skip this (addRef, release).
    */
   async lockRows(c: PoolClient, staged: readonly StagedBlob[], ids: readonly string[] = []): Promise<void> {
     const byId = new Map(staged.map((s) => [s.id, s]));
     const all = sortIds([...byId.keys(), ...ids]);
-    if (all.length === 0) return;
-    const r = await c.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR NO KEY UPDATE', [all]);
-    if (r.rows.length === all.length) return;
-    const found = new Set(r.rows.map((x) => x.id));
-    for (const id of all) {
-      const s = byId.get(id);
-      if (!s || found.has(id)) continue;
-      // Inserted meanwhile by another transaction (which we waited for): now visible, lock it.
-      if (!(await this.insertRow(c, s, 0, 0)) && (await c.query('SELECT 1 FROM blobs WHERE id = $1 FOR NO KEY UPDATE', [id])).rowCount === 0) {
-        throw new StoreError('not-found', `blob ${id} was inserted and deleted meanwhile`);
-      }
+    // Runs of consecutive ids, in order: staged blobs (lock or insert) and the rest (lock; they
+    // exist, referenced by the messages whose references go). One statement per run, each taking
+    // its rows in id order, so the whole is one pass in id order.
+    for (let i = 0; i < all.length; ) {
+      const insertable = byId.has(all[i]!);
+      let j = i + 1;
+      while (j < all.length && byId.has(all[j]!) === insertable) j++;
+      const run = all.slice(i, j);
+      if (insertable) await this.lockOrInsert(c, run.map((id) => byId.get(id)!));
+      else await c.query('SELECT id FROM blobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR NO KEY UPDATE', [run]);
+      i = j;
     }
+  }
+
+  /**
+   * Rows of staged blobs (sorted by id), each locked FOR NO KEY UPDATE or inserted with no
+   * reference, in id order, by one statement: the rows of its SELECT are inserted in the order of
+   * its ORDER BY, and ON CONFLICT ... DO UPDATE ... WHERE false locks an existing row without
+   * changing it (FOR NO KEY UPDATE, as the UPDATE would: refs is no key) and returns only the
+   * inserted rows. A row another transaction is inserting or deleting is waited for, then
+   * locked or inserted. An inserted row gets its bytes here (database mode); in files mode its
+   * file is made sure of when its count rises from 0 (addRef).
+   */
+  private async lockOrInsert(c: PoolClient, sorted: readonly StagedBlob[]): Promise<void> {
+    const r = await c.query<{ id: string }>(
+      `INSERT INTO blobs (id, size, refs, held, structure)
+       SELECT id, size, 0, 0, structure FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, size, structure) ORDER BY id COLLATE "C"
+       ON CONFLICT (id) DO UPDATE SET refs = blobs.refs WHERE false
+       RETURNING id`,
+      [sorted.map((s) => s.id), sorted.map((s) => s.size), sorted.map((s) => JSON.stringify(s.structure))],
+    );
+    if (this.mode !== 'database') return;
+    const byId = new Map(sorted.map((s) => [s.id, s]));
+    for (const { id } of r.rows) await this.writeChunks(c, byId.get(id)!);
   }
 
   /**
@@ -145,10 +212,7 @@ export class PgBlobs {
    */
   async collect(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    const c = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await c.query('BEGIN');
+    await transaction(this.pool, async (c) => {
       // Locked in id order first (the DELETE alone locks in its plan's order): a node reviving
       // several of these rows takes them in id order too (lockRows).
       const locked = await c.query<{ id: string }>('SELECT id FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0 ORDER BY id COLLATE "C" FOR UPDATE', [sortIds(ids)]);
@@ -156,13 +220,7 @@ export class PgBlobs {
         const r = await c.query<{ id: string }>('DELETE FROM blobs WHERE id = ANY($1::text[]) AND refs <= 0 RETURNING id', [locked.rows.map((x) => x.id)]);
         if (this.mode === 'files') for (const { id } of r.rows) this.files.removeFileSync(id);
       }
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw err;
-    } finally {
-      c.release(broken);
-    }
+    });
   }
 
   async size(blobId: string): Promise<number> {

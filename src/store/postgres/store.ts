@@ -7,17 +7,22 @@
 //   accounts (by id) → mailboxes (by id) → messages → blobs (by id, COLLATE "C")
 //
 // (a path may start further down the order: a flag update takes only its mailbox row). Blob rows
-// come last: a transaction that changes several takes them all at once, sorted, before changing
-// any (PgBlobs.lockRows: MULTIAPPEND, REPLACE, COPY, MOVE, EXPUNGE, mailbox and account removal),
-// since updating them statement by statement, or in one UPDATE ... FROM (locked in its plan's
-// order), deadlocked two accounts working on the same messages in opposite orders (issue 17,
-// deadlock.test.ts). One exception, safe: after its blob row a delivery to several accounts, or a
-// MULTIAPPEND, locks the mailbox rows of accounts it holds; whoever else holds such a mailbox row
-// either holds its account row too or (flag updates, recent claims) waits for no other row.
-// Before all of these, prepare() inserts the rows of new blobs (sorted), holding no other lock;
-// it only waits for another transaction's insert or update of the same row, and a transaction
-// that updates blob rows inserted them before its first update. Collection deletes in id order.
-// Rows whose
+// come last: a transaction that changes several takes them all at once, in one pass in id order,
+// before changing any (PgBlobs.lockRows: MULTIAPPEND, REPLACE, COPY, MOVE, EXPUNGE, mailbox and
+// account removal), each row locked if it exists or inserted if a staged blob's row does not, since
+// updating them statement by statement, or in one UPDATE ... FROM (locked in its plan's order),
+// deadlocked two accounts working on the same messages in opposite orders, and so did locking the
+// existing rows first and inserting the missing ones after (issue 17, deadlock.test.ts). One
+// exception, safe: after its blob row a delivery to several accounts, or a MULTIAPPEND, locks the
+// mailbox rows of accounts it holds; whoever else holds such a mailbox row either holds its
+// account row too or (flag updates, recent claims) waits for no other row.
+// Before the transaction, prepareAll() inserts the rows of new blobs with their bytes (sorted)
+// and commits them in a short transaction of its own, holding no other lock: so a writing
+// transaction takes every blob row in lockRows' one pass or in its one addRef, and none from
+// before its account lock (a row inserted by prepare inside the transaction was held from there,
+// and lockRows then went back to lower ids: issue 17). Collection locks in id order, then
+// deletes. Every transaction thus takes blob rows in increasing id order, after its account and
+// mailbox rows. Rows whose
 // key stays are locked FOR NO KEY UPDATE, not FOR UPDATE: the foreign key checks of other
 // writers take FOR KEY SHARE on the referenced account, mailbox and blob rows, which FOR UPDATE
 // would block, putting an account or mailbox lock after a later one (issue 17: under the IMAP
@@ -152,8 +157,9 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Runs `fn` in one transaction: staged blobs are made available first (before any row lock),
-   * the events go out with NOTIFY at commit, and locally right after it. Resolves after COMMIT.
+   * Runs `fn` in one transaction: staged blobs are made available first (before it, holding no
+   * lock: PgBlobs.prepareAll), the events go out with NOTIFY at commit, and locally right after
+   * it. Resolves after COMMIT.
    */
   private async run<T>(fn: (c: PoolClient, ctx: TxContext) => Promise<T>, staged: readonly StagedBlob[] = []): Promise<T> {
     if (this.closed) throw new Error('the store is closed');
@@ -163,13 +169,13 @@ export class PostgresStore implements Store {
       if (ticket !== null) void this.publishInOrder(ticket, []);
       ticket = null;
     };
+    const blobs = uniqueBlobs(staged);
+    await this.blobData.prepareAll(blobs);
     let result: T;
     try {
       result = await transaction(this.pool, async (c) => {
         dropTicket(); // a retry: the rolled-back attempt publishes nothing
         ctx = { events: [], released: new Set() };
-        const blobs = uniqueBlobs(staged);
-        for (const s of blobs) await this.blobData.prepare(c, s);
         const r = await fn(c, ctx);
         if (blobs.length > 0) {
           // A staged blob that ended with no reference (every target failed) is collected.
@@ -184,6 +190,8 @@ export class PostgresStore implements Store {
       });
     } catch (err) {
       dropTicket();
+      // Rows prepareAll committed for these blobs have no reference if nothing else took them.
+      if (blobs.length > 0) this.collect(blobs.map((b) => b.id));
       throw err;
     }
     await this.publishInOrder(ticket!, ctx.events);
@@ -1247,7 +1255,7 @@ function isInt4(n: number): boolean {
   return Number.isInteger(n) && n >= -2147483648 && n <= 2147483647;
 }
 
-/** Distinct staged blobs in id order: prepare() inserts new rows in the blob lock order. */
+/** Distinct staged blobs in id order: prepareAll inserts new rows in the blob lock order. */
 function uniqueBlobs(staged: readonly StagedBlob[]): StagedBlob[] {
   const seen = new Map<string, StagedBlob>();
   for (const s of staged) if (!seen.has(s.id)) seen.set(s.id, s);
