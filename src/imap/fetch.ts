@@ -228,7 +228,8 @@ export async function runFetch(
     // and its read started while this one is written (the reader thread and the main thread
     // overlap). Written in order.
     type Wanted = { at: number; k: number; range: { blobId: string; start: number; end: number } };
-    type Prepared = { batch: Meta[]; composed: Array<Piece[] | null>; wanted: Wanted[]; reading: Promise<Array<Buffer | null>> };
+    type Assembling = Promise<{ data: Buffer; failed: Array<null | 'gone' | string> }>;
+    type Prepared = { batch: Meta[]; composed: Array<Piece[] | null>; wanted: Wanted[]; reading: Promise<Array<Buffer | null>>; assembling: Assembling | null };
     const prepare = async (batch: Meta[]): Promise<Prepared> => {
       const structures = wantStructure && batch.length ? await store.getStructures(view.mailboxId, batch.map((m) => m.uid)) : null;
       const composed = await mapLimit(batch, IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
@@ -251,6 +252,15 @@ export async function runFetch(
           throw e;
         }
       });
+      // Text and small ranges only (BODY[], BODY.PEEK[], RFC822, HEADER, TEXT, MIME, parts): the
+      // reader thread puts the responses together and the main thread writes them as they are.
+      const assemble = store.blobs.assemble;
+      if (assemble && composed.every((pieces) => !pieces || pieces.every((p) => typeof p === 'string' || (!Buffer.isBuffer(p) && p.end - p.start <= STREAM_ABOVE)))) {
+        const parts = composed.filter((p): p is Piece[] => p !== null) as Array<Array<string | { blobId: string; start: number; end: number }>>;
+        const assembling = assemble(parts.map((pieces) => pieces.filter((p) => typeof p === 'string' || p.end > p.start)));
+        assembling.catch(() => undefined); // awaited in finish()
+        return { batch, composed, wanted: [], reading: Promise.resolve([]), assembling };
+      }
       // The small ranges of the whole batch, read together.
       const wanted: Wanted[] = [];
       for (let at = 0; at < composed.length; at++) {
@@ -265,9 +275,23 @@ export async function runFetch(
       }
       const reading = store.blobs.readMany(wanted.map((w) => w.range));
       reading.catch(() => undefined); // awaited in finish(); not unhandled if an earlier batch fails first
-      return { batch, composed, wanted, reading };
+      return { batch, composed, wanted, reading, assembling: null };
     };
-    const finish = async ({ batch, composed, wanted, reading }: Prepared): Promise<void> => {
+    const finish = async ({ batch, composed, wanted, reading, assembling }: Prepared): Promise<void> => {
+      if (assembling) {
+        const { data, failed } = await assembling;
+        const present = batch.filter((_, at) => composed[at] !== null);
+        for (let i = 0; i < failed.length; i++) {
+          const why = failed[i];
+          if (why === null) continue;
+          // Issue 13: expunged by another session after its metadata was read, its blob gone with
+          // it (RFC 9051 §7.1 EXPUNGEISSUED): left out of the data, reported as expunged.
+          if (why === 'gone' && (await goneMeanwhile(new StoreError('not-found', 'blob gone'), present[i]!))) continue;
+          throw new StoreError('not-found', why === 'gone' ? 'message data is missing' : `message data could not be read: ${why}`);
+        }
+        await writer.raw(data);
+        return;
+      }
       const got = await reading;
       for (let w = 0; w < wanted.length; w++) {
         const { at, k } = wanted[w]!;
@@ -507,6 +531,13 @@ class ResponseWriter {
     }
     b.copy(this.chunk, this.pos);
     this.pos += b.length;
+  }
+
+  /** Bytes already in wire form, written as they are (after what is in the chunk). */
+  async raw(data: Buffer): Promise<void> {
+    if (data.length < CHUNK / 4) return this.bytes(data);
+    await this.flush();
+    await this.conn.writeAndDrain(data);
   }
 
   async add(pieces: Piece[]): Promise<void> {

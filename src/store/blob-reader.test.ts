@@ -66,3 +66,25 @@ test('concurrent batches each get their own answer; a closed reader refuses', as
   }
   await assert.rejects(reader.read([{ blobId: 'a'.repeat(64), start: 0, end: 1 }]), /closed/);
 });
+
+test('assemble: text and ranges of several messages in order; a message whose blob is gone or short is left out whole', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-blob-reader-'));
+  const reader = new BlobReader(dir);
+  t.after(async () => {
+    await reader.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const a = blob(dir, 'Subject: a\r\n\r\nbody a\r\n');
+  const b = blob(dir, 'Subject: b\r\n\r\nbody b, longer\r\n');
+  const r = await reader.assemble([
+    ['* 1 FETCH (BODY[] {22}\r\n', { blobId: a, start: 0, end: 22 }, ')\r\n'],
+    ['* 2 FETCH (UID 7 BODY[] {', '0}\r\n', { blobId: 'e'.repeat(64), start: 0, end: 10 }, ')\r\n'],
+    ['* 3 FETCH (BODY[TEXT] {16}\r\n', { blobId: b, start: 14, end: 30 }, ' UID 9 é)\r\n'],
+    ['* 4 FETCH (BODY[] {99}\r\n', { blobId: a, start: 0, end: 99 }, ')\r\n'],
+    ['* 5 FETCH (FLAGS ())\r\n'],
+  ]);
+  assert.deepEqual(r.failed.slice(0, 3), [null, 'gone', null]);
+  assert.match(r.failed[3] ?? '', /shorter/);
+  assert.equal(r.failed[4], null);
+  assert.equal(r.data.toString('utf8'), '* 1 FETCH (BODY[] {22}\r\nSubject: a\r\n\r\nbody a\r\n)\r\n* 3 FETCH (BODY[TEXT] {16}\r\nbody b, longer\r\n UID 9 é)\r\n* 5 FETCH (FLAGS ())\r\n');
+});

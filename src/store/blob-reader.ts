@@ -36,7 +36,55 @@ const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { join } = require('node:path');
 const dir = workerData.dir;
+function pathOf(ids, i) {
+  const id = Buffer.from(ids.buffer, ids.byteOffset + 32 * i, 32).toString('hex');
+  return join(dir, id.slice(0, 2), id.slice(2, 4), id);
+}
+function readInto(u8, at, path, start, want) {
+  const fd = fs.openSync(path, 'r');
+  try {
+    let got = 0;
+    while (got < want) {
+      const n = fs.readSync(fd, u8, at + got, want - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+// Responses assembled here: text and blob ranges in order, into one buffer; a message whose
+// blob cannot be read (or is shorter than its literal says) is left out whole and reported.
+function assemble(m) {
+  const n = m.segs.length / 3;
+  let total = 0;
+  for (let s = 0; s < n; s++) total += m.segs[3 * s + 2] - m.segs[3 * s + 1];
+  const buf = new ArrayBuffer(total);
+  const u8 = new Uint8Array(buf);
+  const failed = new Int32Array(m.count);
+  const errs = [];
+  let pos = 0, msgStart = 0, cur = -1, range = 0;
+  for (let s = 0; s < n; s++) {
+    const kind = m.segs[3 * s], a = m.segs[3 * s + 1], b = m.segs[3 * s + 2], msg = m.msgOf[s];
+    if (msg !== cur) { cur = msg; msgStart = pos; }
+    if (kind === 1) range++;
+    if (failed[msg]) continue;
+    if (kind === 0) { u8.set(m.text.subarray(a, b), pos); pos += b - a; continue; }
+    try {
+      const got = readInto(u8, pos, pathOf(m.ids, range - 1), a, b - a);
+      if (got !== b - a) { failed[msg] = 2; errs.push('blob shorter than its stored size'); pos = msgStart; }
+      else pos += got;
+    } catch (e) {
+      failed[msg] = e && e.code === 'ENOENT' ? 1 : 2;
+      if (failed[msg] === 2) errs.push(String(e && e.message || e));
+      pos = msgStart;
+    }
+  }
+  parentPort.postMessage({ id: m.id, buf, len: pos, failed, errs }, [buf]);
+}
 parentPort.on('message', (m) => {
+  if (m.asm) return assemble(m);
   const count = m.ranges.length / 2;
   const paths = [];
   for (let i = 0; i < count; i++) {
@@ -79,25 +127,42 @@ parentPort.on('message', (m) => {
  * One reader thread, started on first use and unreferenced while nothing waits on it (it never
  * keeps a process alive). Batches are answered in order.
  */
+/** A message's response: protocol text and blob byte ranges, in order. */
+export type AssemblyPart = string | { blobId: string; start: number; end: number };
+
+/** Assembled responses: the bytes of the messages that could be read, and per message why not. */
+export interface Assembled {
+  data: Buffer;
+  /** Per message: null when it is in data, 'gone' when its blob no longer exists, else the error. */
+  failed: Array<null | 'gone' | string>;
+}
+
+interface AsmReply {
+  id: number;
+  buf: ArrayBuffer;
+  len: number;
+  failed: Int32Array;
+  errs: string[];
+}
+
 export class BlobReader {
   /** Reads the blobs under dir (the store's blobs/ folder; the layout of BlobFiles.pathOf). */
   constructor(private readonly dir: string) {}
 
   private worker: Worker | null = null;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve(r: RangeResult[]): void; reject(e: Error): void }>();
+  private readonly pending = new Map<number, { resolve(r: Reply | AsmReply): void; reject(e: Error): void }>();
   private closed = false;
 
   private start(): Worker {
     const w = new Worker(WORKER_CODE, { eval: true, workerData: { dir: this.dir } });
     w.unref();
-    w.on('message', (m: Reply) => {
+    w.on('message', (m: Reply | AsmReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (!this.pending.size) w.unref();
-      const out: RangeResult[] = m.lens.map((len, i) => (len < 0 ? m.errs[i]! : Buffer.from(m.buf, m.offs[i]!, len)));
-      p.resolve(out);
+      p.resolve(m);
     });
     const fail = (err: Error): void => {
       if (this.worker === w) this.worker = null;
@@ -109,25 +174,72 @@ export class BlobReader {
     return w;
   }
 
-  /** Reads every range; resolves with one result per request, in order. */
-  read(reqs: readonly RangeRequest[]): Promise<RangeResult[]> {
-    if (!reqs.length) return Promise.resolve([]);
+  private send(message: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply | AsmReply> {
     if (this.closed) return Promise.reject(new Error('blob reader is closed'));
     const w = (this.worker ??= this.start());
     const id = ++this.nextId;
-    return new Promise<RangeResult[]>((resolve, reject) => {
+    return new Promise<Reply | AsmReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       w.ref();
-      // Compact for the structured clone (strings cost far more): ids as bytes, ranges as numbers.
-      const ids = new Uint8Array(new ArrayBuffer(reqs.length * 32));
-      const ranges = new Float64Array(reqs.length * 2);
-      for (let i = 0; i < reqs.length; i++) {
-        ids.set(Buffer.from(reqs[i]!.blobId, 'hex'), 32 * i);
-        ranges[2 * i] = reqs[i]!.start;
-        ranges[2 * i + 1] = reqs[i]!.end;
-      }
-      w.postMessage({ id, ids, ranges }, [ids.buffer, ranges.buffer]);
+      w.postMessage({ ...message, id }, transfer);
     });
+  }
+
+  /**
+   * Responses made of protocol text and small blob ranges (IMAP FETCH of message data), put
+   * together by the reader thread into one buffer that is written as it is: the main thread never
+   * touches the message bytes. A message whose blob is gone is left out and reported.
+   */
+  async assemble(messages: ReadonlyArray<ReadonlyArray<AssemblyPart>>): Promise<Assembled> {
+    let textMax = 0;
+    let segCount = 0;
+    let rangeCount = 0;
+    for (const parts of messages)
+      for (const p of parts) {
+        segCount++;
+        if (typeof p === 'string') textMax += p.length * 3;
+        else rangeCount++;
+      }
+    const text = Buffer.allocUnsafeSlow(textMax);
+    const segs = new Float64Array(segCount * 3);
+    const msgOf = new Int32Array(segCount);
+    const ids = new Uint8Array(new ArrayBuffer(rangeCount * 32));
+    let t = 0;
+    let s = 0;
+    let r = 0;
+    messages.forEach((parts, msg) => {
+      for (const p of parts) {
+        msgOf[s] = msg;
+        if (typeof p === 'string') {
+          const n = text.write(p, t, 'utf8');
+          segs.set([0, t, t + n], 3 * s);
+          t += n;
+        } else {
+          ids.set(Buffer.from(p.blobId, 'hex'), 32 * r++);
+          segs.set([1, p.start, p.end], 3 * s);
+        }
+        s++;
+      }
+    });
+    const reply = (await this.send({ asm: true, count: messages.length, text: text.subarray(0, t), segs, msgOf, ids }, [text.buffer as ArrayBuffer, segs.buffer, msgOf.buffer, ids.buffer])) as AsmReply;
+    let e = 0;
+    const failed = Array.from(reply.failed, (f) => (f === 0 ? null : f === 1 ? ('gone' as const) : (reply.errs[e++] ?? 'read error')));
+    return { data: Buffer.from(reply.buf, 0, reply.len), failed };
+  }
+
+  /** Reads every range; resolves with one result per request, in order. */
+  async read(reqs: readonly RangeRequest[]): Promise<RangeResult[]> {
+    if (!reqs.length) return [];
+    // Compact for the structured clone (strings cost far more): ids as bytes, ranges as numbers.
+    const ids = new Uint8Array(new ArrayBuffer(reqs.length * 32));
+    const ranges = new Float64Array(reqs.length * 2);
+    for (let i = 0; i < reqs.length; i++) {
+      ids.set(Buffer.from(reqs[i]!.blobId, 'hex'), 32 * i);
+      ranges[2 * i] = reqs[i]!.start;
+      ranges[2 * i + 1] = reqs[i]!.end;
+    }
+    const m = (await this.send({ ids, ranges }, [ids.buffer, ranges.buffer])) as Reply;
+    return m.lens.map((len, i) => (len < 0 ? m.errs[i]! : Buffer.from(m.buf, m.offs[i]!, len)));
   }
 
   async close(): Promise<void> {

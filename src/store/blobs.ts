@@ -15,7 +15,7 @@
 // The staged file stays usable (deliver again, queue) until discard(); every temporary file left
 // by a crash is swept when the store opens.
 import { createHash, randomBytes } from 'node:crypto';
-import { BlobReader } from './blob-reader.js';
+import { BlobReader, type Assembled, type AssemblyPart } from './blob-reader.js';
 import { createReadStream, constants as fsConstants, fsyncSync, linkSync, mkdirSync, openSync, closeSync, statSync, unlinkSync } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -136,6 +136,12 @@ export class BlobFiles {
       if (r.code === 'ENOENT') return null;
       throw new Error(`reading blob ${ranges[i]!.blobId}: ${r.message}`);
     });
+  }
+
+  /** Responses of text and blob ranges, assembled by the reader thread (BlobReader.assemble). */
+  assemble(messages: ReadonlyArray<ReadonlyArray<AssemblyPart>>): Promise<Assembled> {
+    for (const parts of messages) for (const p of parts) if (typeof p !== 'string' && !BLOB_ID.test(p.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(p.blobId)}`);
+    return (this.reader ??= new BlobReader(this.blobDir)).assemble(messages);
   }
 
   /** Stops the reader thread (the store is closing). */

@@ -171,6 +171,12 @@ export interface BlobStore {
    * step for the batch instead of one per blob. null for a blob that no longer exists.
    */
   readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>>;
+  /**
+   * Responses made of text and small blob ranges put together off the main thread into one
+   * buffer (IMAP FETCH of message data; src/store/blob-reader.ts). A message whose blob is gone is
+   * left out ('gone'). Absent when the blobs are not files (PostgreSQL with blobs in the database).
+   */
+  assemble?(messages: ReadonlyArray<ReadonlyArray<string | { blobId: string; start: number; end: number }>>): Promise<{ data: Buffer; failed: Array<null | 'gone' | string> }>;
   /** Releases a staged blob that was not (or is no longer) needed; committed references are kept. */
   discard(staged: StagedBlob): Promise<void>;
   /**

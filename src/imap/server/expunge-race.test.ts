@@ -16,6 +16,16 @@ function hideBlob(store: Store, blobId: string): () => void {
   const read = blobs.read;
   const open = blobs.open;
   const readMany = blobs.readMany;
+  const assemble = (blobs as { assemble?: Store['blobs']['assemble'] }).assemble;
+  if (assemble) {
+    // as the reader thread answers for a blob file that is gone: those messages left out, 'gone'
+    (blobs as { assemble?: Store['blobs']['assemble'] }).assemble = async (messages) => {
+      const hit = messages.map((parts) => parts.some((p) => typeof p !== 'string' && p.blobId === blobId));
+      const r = await assemble(messages.filter((_, i) => !hit[i]));
+      let k = 0;
+      return { data: r.data, failed: hit.map((h) => (h ? 'gone' : r.failed[k++]!)) };
+    };
+  }
   blobs.readMany = async (ranges) => {
     const got = await readMany(ranges);
     return got.map((b, i) => (ranges[i]!.blobId === blobId ? null : b));
@@ -34,6 +44,7 @@ function hideBlob(store: Store, blobId: string): () => void {
     blobs.read = read;
     blobs.open = open;
     blobs.readMany = readMany;
+    if (assemble) (blobs as { assemble?: Store['blobs']['assemble'] }).assemble = assemble;
   };
 }
 

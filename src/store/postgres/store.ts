@@ -138,6 +138,7 @@ export class PostgresStore implements Store {
         for (const r of ranges) files.pathOf(r.blobId);
         return blobData.readMany(ranges);
       },
+      ...(blobData.mode === 'files' ? { assemble: (messages: Parameters<NonNullable<BlobStore['assemble']>>[0]) => files.assemble(messages) } : {}),
       discard: (staged) => files.discard(staged),
       retain: (staged) =>
         this.run(

@@ -91,6 +91,7 @@ export class SqliteStore implements Store {
       open: (id, range) => files.open(id, range),
       read: (id, range) => files.read(id, range),
       readMany: (ranges) => files.readMany(ranges),
+      assemble: (messages) => files.assemble(messages),
       discard: (staged) => files.discard(staged),
       retain: (staged) =>
         this.committer.run((ctx) => {
