@@ -30,7 +30,7 @@ const IDLE = Number(process.env.BENCH_IMAP_IDLE ?? 10_000);
 const LOAD_SECONDS = Number(process.env.BENCH_IMAP_LOAD_SECONDS ?? 10);
 const LOAD_CLIENTS = 10;
 /** Rounds of the warm single-connection rows (each figure is their median). */
-const REPEAT = Math.max(1, Number(process.env.BENCH_IMAP_REPEAT ?? 3));
+const REPEAT = Math.max(1, Number(process.env.BENCH_IMAP_REPEAT ?? 5));
 const USER = 'bench@example.test';
 const PASS = 'benchpw';
 
