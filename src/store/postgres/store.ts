@@ -21,8 +21,8 @@
 // transaction takes every blob row in lockRows' one pass or in its one addRef, and none from
 // before its account lock (a row inserted by prepare inside the transaction was held from there,
 // and lockRows then went back to lower ids: issue 17). Collection locks in id order, then
-// deletes. Every transaction thus takes blob rows in increasing id order, after its account and
-// mailbox rows. Rows whose
+// deletes. Every transaction thus takes blob rows in increasing id order, after the account and
+// mailbox rows it takes (but for the exception above). Rows whose
 // key stays are locked FOR NO KEY UPDATE, not FOR UPDATE: the foreign key checks of other
 // writers take FOR KEY SHARE on the referenced account, mailbox and blob rows, which FOR UPDATE
 // would block, putting an account or mailbox lock after a later one (issue 17: under the IMAP
