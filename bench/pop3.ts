@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
+import { openStore } from '../src/store/index.js';
+import { rebuildIndex } from '../src/search/indexer.js';
 import { fillStore, freePort, killOnInterrupt, stopWhenGone, cpuProfileArgs, ensureBuilt, waitForPidFile, waitForPort } from './common.js';
 
 const COUNT = 1000;
@@ -206,6 +208,14 @@ service pop3-login {
 /** Yubin: the store filled before `yubin serve` starts on the same directory. */
 async function startYubinWith(dir: string, messages: Buffer[]): Promise<{ port: number; stop(): Promise<void> }> {
   await fillStore(join(dir, 'data'), { address: 'bench@example.test', password: 'benchpw', messages });
+  // The full-text index built first, as `yubin index rebuild` does (else the server indexes the
+  // new messages in the background while the download is timed; Dovecot here has no index at all).
+  const store = await openStore(join(dir, 'data'));
+  try {
+    await rebuildIndex(store, store.textIndex!);
+  } finally {
+    await store.close();
+  }
   // The compiled server, as `npm start` runs it.
   ensureBuilt();
   const inst = await startYubin({ dir, compiled: { nodeArgs: cpuProfileArgs() }, config: { auth: { allow_plaintext: true } } });

@@ -7,7 +7,7 @@ import type { Logger } from '../../log/logger.js';
 import type { Transport } from '../../net/transport.js';
 import { StoreError } from '../../store/types.js';
 import type { Maildrop, DropEntry } from '../maildrop.js';
-import { DotStuffer, multiLine, parseMessageNumber, type Command, type FramedLine, type ResponseCode } from '../wire.js';
+import { DotStuffer, multiLine, okLine, parseMessageNumber, type Command, type FramedLine, type ResponseCode } from '../wire.js';
 
 export type Pop3State = 'authorization' | 'transaction' | 'update';
 
@@ -161,6 +161,17 @@ async function readBlob(c: Pop3Conn, e: DropEntry, range?: { start: number; end:
   }
 }
 
+/** RETR's status line (RFC 1939 §7: the size is the octets of the message before byte-stuffing). */
+export function retrStatus(e: DropEntry): string {
+  return okLine(`${e.size} octets`);
+}
+
+/** RETR's whole response for a small message: the status line, the message dot-stuffed, the final ".". */
+function retrResponse(e: DropEntry, bytes: Buffer): Buffer {
+  const stuffer = new DotStuffer();
+  return Buffer.concat([Buffer.from(retrStatus(e)), stuffer.push(bytes).out, stuffer.finish()]);
+}
+
 /** Read-ahead for a client that RETRs in order: each read takes at most this many messages and bytes. */
 const READ_AHEAD_MESSAGES = 24;
 const READ_AHEAD_BYTES = 384 * 1024;
@@ -188,7 +199,8 @@ function readAheadInBackground(c: Pop3Conn, drop: Maildrop, window: DropEntry[])
     .readMany(window.map((x) => ({ blobId: x.blobId, start: 0, end: x.size })))
     .then(
       (got) => {
-        for (let i = 0; i < window.length; i++) if (got[i]) drop.keepAhead(window[i]!.number, got[i]!);
+        // framed now, while the client is busy with an earlier message: a RETR then only writes
+        for (let i = 0; i < window.length; i++) if (got[i]) drop.keepAhead(window[i]!.number, retrResponse(window[i]!, got[i]!));
       },
       // a failed read-ahead only means these messages are read when asked for
       () => undefined,
@@ -200,13 +212,13 @@ function readAheadInBackground(c: Pop3Conn, drop: Maildrop, window: DropEntry[])
 }
 
 /**
- * The whole of a small message, for RETR. A client that downloads in order (RETR n after RETR
+ * RETR's whole response for a small message. A client that downloads in order (RETR n after RETR
  * n-1: every POP3 client does) gets the following messages read ahead in steps of up to
  * READ_AHEAD_MESSAGES (one round trip to the blob reader each, not four file operations per
  * message), kept in the maildrop until asked for; the next step starts in the background once
  * half of the current one is taken, so a client reading in order never waits for the disk.
  */
-async function wholeMessage(c: Pop3Conn, e: DropEntry): Promise<Buffer> {
+async function retrResponseOf(c: Pop3Conn, e: DropEntry): Promise<Buffer> {
   const drop = dropOf(c);
   const sequential = drop.lastRetrieved === e.number - 1;
   drop.lastRetrieved = e.number;
@@ -222,7 +234,7 @@ async function wholeMessage(c: Pop3Conn, e: DropEntry): Promise<Buffer> {
       e.gone = true;
       throw new Pop3Error('Message was deleted by another session');
     }
-    bytes = got[0];
+    bytes = retrResponse(e, got[0]);
   }
   // the next step, once half of what was read ahead has been taken
   if (sequential && !drop.aheadReading && drop.aheadUpTo - e.number < READ_AHEAD_MESSAGES / 2) readAheadInBackground(c, drop, nextWindow(drop, Math.max(e.number, drop.aheadUpTo)));
@@ -238,8 +250,13 @@ export async function sendMessage(c: Pop3Conn, status: string, e: DropEntry, top
   const stuffer = new DotStuffer();
   // RFC 1939 §7: TOP sends the header, the blank line after it, then the first n lines of the body
   const bodyStart = top ? Math.min(top.bodyStart, e.size) : e.size;
+  if (e.size <= SMALL_MESSAGE && !top) {
+    // RETR: the whole response, framed when it was read (ahead)
+    await c.send(await retrResponseOf(c, e));
+    return;
+  }
   if (e.size <= SMALL_MESSAGE) {
-    const bytes = top ? await readBlob(c, e) : await wholeMessage(c, e);
+    const bytes = await readBlob(c, e);
     const parts: Buffer[] = [Buffer.from(status), stuffer.push(bytes.subarray(0, bodyStart)).out];
     if (top) {
       stuffer.lineBudget = top.lines;

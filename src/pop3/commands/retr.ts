@@ -1,6 +1,5 @@
 // RETR msg (RFC 1939 §5): the whole message, dot-stuffed.
-import { okLine } from '../wire.js';
-import { Pop3Error, TRANSACTION, command, messageNumber, retrievable, sendMessage } from './common.js';
+import { Pop3Error, TRANSACTION, command, messageNumber, retrStatus, retrievable, sendMessage } from './common.js';
 
 export const retr = command({
   name: 'RETR',
@@ -12,6 +11,6 @@ export const retr = command({
   async run(c, n) {
     const e = retrievable(c, n);
     // RFC 1939 §7: the size is the octets of the message as sent, before byte-stuffing.
-    await sendMessage(c, okLine(`${e.size} octets`), e);
+    await sendMessage(c, retrStatus(e), e);
   },
 });
