@@ -16,6 +16,15 @@ export interface DropEntry {
   gone: boolean;
 }
 
+/** Bytes read ahead and waiting in every maildrop of this process: all sessions share this budget. */
+export const READ_AHEAD_BUDGET = 64 * 1024 * 1024;
+let aheadTotal = 0;
+
+/** What the read-ahead budget has left now. */
+export function readAheadRoom(): number {
+  return Math.max(0, READ_AHEAD_BUDGET - aheadTotal);
+}
+
 /** Listing more than this many messages from the store is done in pages (short synchronous calls). */
 const PAGE = 1000;
 
@@ -112,18 +121,28 @@ export class Maildrop {
   takeAhead(n: number): Buffer | undefined {
     const b = this.ahead.get(n);
     // what the client skipped past is dropped
-    for (const k of this.ahead.keys()) if (k <= n) this.ahead.delete(k);
+    for (const [k, v] of this.ahead) {
+      if (k > n) continue;
+      this.ahead.delete(k);
+      aheadTotal -= v.length;
+    }
     return b;
   }
 
-  /** Keeps bytes read ahead for message n. */
+  /** Keeps bytes read ahead for message n (counted against READ_AHEAD_BUDGET until taken). */
   keepAhead(n: number, bytes: Buffer): void {
+    if (this.closed || this.ahead.has(n)) return;
     this.ahead.set(n, bytes);
+    aheadTotal += bytes.length;
   }
+
+  private closed = false;
 
   close(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.closed = true;
+    for (const v of this.ahead.values()) aheadTotal -= v.length;
     this.ahead.clear();
   }
 }

@@ -6,7 +6,7 @@ import type { ServerContext } from '../../context.js';
 import type { Logger } from '../../log/logger.js';
 import type { Transport } from '../../net/transport.js';
 import { StoreError } from '../../store/types.js';
-import type { Maildrop, DropEntry } from '../maildrop.js';
+import { readAheadRoom, type Maildrop, type DropEntry } from '../maildrop.js';
 import { DotStuffer, multiLine, okLine, parseMessageNumber, type Command, type FramedLine, type ResponseCode } from '../wire.js';
 
 export type Pop3State = 'authorization' | 'transaction' | 'update';
@@ -172,20 +172,26 @@ function retrResponse(e: DropEntry, bytes: Buffer): Buffer {
   return Buffer.concat([Buffer.from(retrStatus(e)), stuffer.push(bytes).out, stuffer.finish()]);
 }
 
-/** Read-ahead for a client that RETRs in order: each read takes at most this many messages and bytes. */
-const READ_AHEAD_MESSAGES = 24;
-const READ_AHEAD_BYTES = 384 * 1024;
+/**
+ * Read-ahead for a client that RETRs in order: each read takes at most this many messages and
+ * bytes (fewer when the process-wide budget, maildrop.ts READ_AHEAD_BUDGET, is nearly spent).
+ * Large steps matter: each one is a wake-up of the reader thread, which on a busy machine costs
+ * the main thread a context switch.
+ */
+const READ_AHEAD_MESSAGES = 64;
+const READ_AHEAD_BYTES = 1024 * 1024;
 
 /** The next messages a sequential reader will ask for after `after` (small, not deleted or gone). */
 function nextWindow(drop: Maildrop, after: number): DropEntry[] {
   const want: DropEntry[] = [];
+  const budget = Math.min(READ_AHEAD_BYTES, readAheadRoom());
   let bytes = 0;
   for (let n = after + 1; want.length < READ_AHEAD_MESSAGES; n++) {
     const next = drop.entry(n);
     if (!next) break;
     if (next.deleted || next.gone || next.size > SMALL_MESSAGE) continue;
     bytes += next.size;
-    if (bytes > READ_AHEAD_BYTES && want.length) break;
+    if (bytes > budget) break;
     want.push(next);
   }
   return want;
