@@ -34,10 +34,12 @@ export function ensureBuilt(): void {
   built = true;
 }
 
-/** BENCH_CPU_PROF=DIR: the server runs with --cpu-prof, its profile written into DIR at exit. */
+/** BENCH_CPU_PROF=DIR: the server runs with --cpu-prof, its profile written into DIR at exit; BENCH_NODE_ARGS: other node flags. */
 export function cpuProfileArgs(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  // BENCH_NODE_ARGS: more node flags for the server (e.g. --trace-gc)
+  const extra = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
+  return [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...extra];
 }
 
 /** Waits until a daemon has written its pid file (Dovecot listens before it writes master.pid). */

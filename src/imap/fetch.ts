@@ -232,24 +232,32 @@ export async function runFetch(
     type Prepared = { batch: Meta[]; composed: Array<Piece[] | null>; wanted: Wanted[]; reading: Promise<Array<Buffer | null>>; assembling: Assembling | null };
     const prepare = async (batch: Meta[]): Promise<Prepared> => {
       const structures = wantStructure && batch.length ? await store.getStructures(view.mailboxId, batch.map((m) => m.uid)) : null;
-      const composed = await mapLimit(batch, IO_CONCURRENCY, async (meta): Promise<Piece[] | null> => {
+      const composed: Array<Piece[] | null> = new Array<Piece[] | null>(batch.length).fill(null);
+      const deferred: Array<{ at: number; parts: Composed }> = [];
+      for (let at = 0; at < batch.length; at++) {
+        const meta = batch[at]!;
         let st: MessageStructure | null = null;
         if (structures) {
           st = structures.get(meta.uid) ?? null;
           if (!st) {
             expunged = true;
-            return null;
+            continue;
           }
         }
         const extra: FetchItem[] = flagsChanged.has(meta.uid) && !hasFlags ? [{ kind: 'FLAGS' }] : [];
         // RFC 7162 §3.1: a FETCH that set \Seen reports the new MODSEQ too once CONDSTORE is on
         if (extra.length && conn.condstore && !items.some((i) => i.kind === 'MODSEQ')) extra.push({ kind: 'MODSEQ' });
+        const parts = composeOne(conn, view, meta, st, extra.length ? [...items, ...extra] : items);
+        if (parts.some((p) => p instanceof Promise)) deferred.push({ at, parts });
+        else composed[at] = [fetchHead(conn, view.seqOf(meta.uid), meta.uid), ...(parts as Piece[]), ')\r\n'];
+      }
+      // The items that need I/O, with bounded concurrency (the reads overlap)
+      await mapLimit(deferred, IO_CONCURRENCY, async ({ at, parts }) => {
+        const meta = batch[at]!;
         try {
-          const pieces = await composeOne(conn, view, meta, st, extra.length ? [...items, ...extra] : items);
-          return [fetchHead(conn, view.seqOf(meta.uid), meta.uid), ...pieces, ')\r\n'];
+          composed[at] = [fetchHead(conn, view.seqOf(meta.uid), meta.uid), ...(await settle(parts)), ')\r\n'];
         } catch (e) {
-          if (await goneMeanwhile(e, meta)) return null;
-          throw e;
+          if (!(await goneMeanwhile(e, meta))) throw e;
         }
       });
       // Text and small ranges only (BODY[], BODY.PEEK[], RFC822, HEADER, TEXT, MIME, parts): the
@@ -366,8 +374,30 @@ function metaItems(view: SelectedView, meta: Meta, items: FetchItem[]): string {
   return out.join(' ');
 }
 
-async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: MessageStructure | null, items: FetchItem[]): Promise<Piece[]> {
+/** A response being composed: pieces, and for the items that need I/O (THREADID, PREVIEW, BINARY, HEADER.FIELDS) their pieces to come. */
+type Composed = Array<Piece | Promise<Piece[]>>;
+
+/** The pieces once every deferred part has settled (in order). */
+async function settle(c: Composed): Promise<Piece[]> {
   const out: Piece[] = [];
+  for (const p of c) {
+    if (p instanceof Promise) out.push(...(await p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Composes one message's response. Synchronous for everything that needs no I/O (the common
+ * case: no promise per message); an item that does is a deferred part, settled by the caller.
+ */
+function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: MessageStructure | null, items: FetchItem[]): Composed {
+  const out: Composed = [];
+  const later = (make: () => Promise<Piece[]>): void => {
+    const p = make();
+    p.catch(() => undefined); // settled (and its error thrown) by settle(); never unhandled
+    out.push(p);
+  };
   const store = conn.ctx.store;
   const opts = { utf8: conn.utf8 };
   const sep = (): void => {
@@ -399,7 +429,7 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
         break;
       case 'THREADID':
         // RFC 8474 §5.2
-        out.push(`THREADID (${await threadObjectId(store, meta, st!)})`);
+        later(async () => [`THREADID (${await threadObjectId(store, meta, st!)})`]);
         break;
       case 'SAVEDATE':
         // RFC 8514 §5: NIL when the mailbox has no save date for the message (stored before it was kept)
@@ -407,8 +437,11 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
         break;
       case 'PREVIEW': {
         // RFC 8970 §3: made once per message (kept with its blob), never again on a later FETCH
-        const got = (await previewsOf(store, [meta], async (m) => st ?? (await store.getStructure(view.mailboxId, m.uid)), it.lazy)).get(meta.blobId);
-        out.push(`PREVIEW ${nstring(got, conn.utf8)}`);
+        const lazy = it.lazy;
+        later(async () => {
+          const got = (await previewsOf(store, [meta], async (m) => st ?? (await store.getStructure(view.mailboxId, m.uid)), lazy)).get(meta.blobId);
+          return [`PREVIEW ${nstring(got, conn.utf8)}`];
+        });
         break;
       }
       case 'ENVELOPE':
@@ -430,17 +463,20 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
         out.push('RFC822.TEXT ', ...literalOf(meta.blobId, st!.root.bodyStart, meta.size));
         break;
       case 'BINARY.SIZE': {
-        const data = await binaryBytes(conn, meta, st!, it.spec);
-        out.push(`BINARY.SIZE[${sectionLabel(it.spec)}] ${data.length}`);
+        const spec = it.spec;
+        later(async () => [`BINARY.SIZE[${sectionLabel(spec)}] ${(await binaryBytes(conn, meta, st!, spec)).length}`]);
         break;
       }
       case 'section': {
         const label = `${it.binary ? 'BINARY' : 'BODY'}[${sectionLabel(it.spec)}]${it.partial ? `<${it.partial.start}>` : ''} `;
         if (it.binary) {
-          let data = await binaryBytes(conn, meta, st!, it.spec);
-          if (it.partial) data = data.subarray(it.partial.start, it.partial.start + it.partial.length);
-          // RFC 3516 §4.3: literal8 when the decoded data holds NUL
-          out.push(label + (data.includes(0) ? '~' : '') + `{${data.length}}\r\n`, data);
+          const { spec, partial } = it;
+          later(async () => {
+            let data = await binaryBytes(conn, meta, st!, spec);
+            if (partial) data = data.subarray(partial.start, partial.start + partial.length);
+            // RFC 3516 §4.3: literal8 when the decoded data holds NUL
+            return [label + (data.includes(0) ? '~' : '') + `{${data.length}}\r\n`, data];
+          });
           break;
         }
         // BODY[] needs no structure: the whole message is its stored size
@@ -452,9 +488,13 @@ async function composeOne(conn: ImapConn, view: SelectedView, meta: Meta, st: Me
           break;
         }
         if (range.filter) {
-          let data = range.filter(await store.blobs.read(meta.blobId, { start: range.start, end: range.end }));
-          if (it.partial) data = data.subarray(it.partial.start, it.partial.start + it.partial.length);
-          out.push(label + `{${data.length}}\r\n`, data);
+          const { filter, start, end } = range;
+          const partial = it.partial;
+          later(async () => {
+            let data = filter(await store.blobs.read(meta.blobId, { start, end }));
+            if (partial) data = data.subarray(partial.start, partial.start + partial.length);
+            return [label + `{${data.length}}\r\n`, data];
+          });
           break;
         }
         let { start, end } = range;
