@@ -207,3 +207,26 @@ test('DotStuffer: random messages, random chunking', () => {
     assert.equal(unstuffed, msg.length);
   }
 });
+
+test('DotStuffer without a line budget: every "." at the start of a line doubled, whatever the chunks (random inputs against a reference)', () => {
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const alphabet = ['.', '\r', '\n', 'a', '\r\n', '\r\n.'];
+  for (let round = 0; round < 500; round++) {
+    let text = '';
+    for (let k = rand(60); k > 0; k--) text += alphabet[rand(alphabet.length)];
+    // RFC 1939 §3: a line that starts with "." gets one more "." (a line starts at the beginning and after every LF)
+    const want = text.replace(/(^|\n)\./g, '$1..');
+    const st = new DotStuffer();
+    const out: Buffer[] = [];
+    for (let at = 0; at < text.length; ) {
+      const n = 1 + rand(8);
+      out.push(st.push(Buffer.from(text.slice(at, at + n), 'latin1')).out);
+      at += n;
+    }
+    assert.equal(Buffer.concat(out).toString('latin1'), want, JSON.stringify(text));
+  }
+});

@@ -9,6 +9,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const DOT_BYTES = Buffer.from('.');
+const LF_DOT = Buffer.from('\n.');
 
 export type FramedLine = { kind: 'line'; line: Buffer } | { kind: 'too-long' };
 
@@ -224,7 +225,18 @@ export class DotStuffer {
     let done = false;
     // RFC 1939 §3: a line of a multi-line response that starts with "." is byte-stuffed with another "."
     if (this.atLineStart && buf[0] === DOT) parts.push(DOT_BYTES);
-    for (let from = 0; ; ) {
+    if (this.lineBudget === Infinity) {
+      // No line budget (RETR): only the lines that start with "." matter, found by searching for
+      // LF "." (one native search per stuffed line, not one per line of the message).
+      for (let from = 0; ; ) {
+        const i = buf.indexOf(LF_DOT, from);
+        if (i === -1) break;
+        parts.push(buf.subarray(start, i + 1), DOT_BYTES);
+        start = i + 1;
+        from = i + 1;
+      }
+    }
+    for (let from = this.lineBudget === Infinity ? buf.length : 0; ; ) {
       const i = buf.indexOf(LF, from);
       if (i === -1) break;
       from = i + 1;
