@@ -18,7 +18,7 @@ import { haveSmtpSink, startSink, until, type Sink } from '../test/integration/o
 import { startYubin } from '../test/helpers/server.js';
 import nodemailer from 'nodemailer';
 import { chmodSync } from 'node:fs';
-import { ensureBuilt, freePort } from './common.js';
+import { cpuProfileArgs, ensureBuilt, freePort } from './common.js';
 import { havePostfix, startPostfix } from './postfix.js';
 import { source } from './smtp.js';
 
@@ -66,7 +66,7 @@ async function benchSubmission(sink: Sink, dnsAddress: string): Promise<void> {
   // The compiled server, as `npm start` runs it.
   ensureBuilt();
   const y = await startYubin({
-    compiled: {},
+    compiled: { nodeArgs: cpuProfileArgs() },
     hostname: 'mail.a.test',
     // the per-user hourly limits (500 messages by default) are policy, not throughput: off
     config: { dns: { servers: [dnsAddress] }, checks: { enabled: false, ratelimit_user_messages: 0, ratelimit_user_recipients: 0 }, queue: { remote_port: sink.port, concurrency: CONNECTIONS, per_domain_concurrency: CONNECTIONS } },

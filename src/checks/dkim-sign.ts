@@ -10,6 +10,10 @@ import type { MessageSigner } from '../queue/types.js';
 import { createResolver, type Resolver } from '../dns/resolver.js';
 import { readAll, type WorkerPool } from '../workers/pool.js';
 import { listDomainKeys, keysByAlgorithm, readPrivateKey, dkimRecord, type DkimKeyInfo, type DkimAlgorithm } from './dkim-keys.js';
+import { memoizePemPrivateKeys } from './pem-key-cache.js';
+
+// mailauth parses the private key for every signature: parsed once per key instead (pem-key-cache.ts)
+memoizePemPrivateKeys();
 
 /**
  * The header fields signed: those that carry the message's meaning and that relays (forwarders,
