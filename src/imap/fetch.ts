@@ -304,6 +304,10 @@ export async function runFetch(
       for (let w = 0; w < wanted.length; w++) {
         const { at, k } = wanted[w]!;
         const bytes = got[w];
+        // RFC 9051 §4.3: a literal is exactly the octets its size declares: a blob shorter than
+        // its stored size (readMany clamps to the file) is refused, never sent short.
+        const { start, end } = wanted[w]!.range;
+        if (bytes && bytes.length !== end - start) throw new StoreError('not-found', 'message data could not be read: blob shorter than its stored size');
         if (bytes && composed[at]) composed[at]![k] = bytes;
         else if (composed[at]) {
           // Issue 13: another session expunged the message after its metadata was read and its
@@ -592,7 +596,18 @@ class ResponseWriter {
         // DESIGN.md: large bodies stream; no code path holds a whole large message in memory.
         // The stream was opened before the response began (runFetch): an open file stays
         // readable even if the message is expunged and its blob unlinked meanwhile.
-        for await (const chunk of p.stream ?? store.blobs.open(p.blobId, { start: p.start, end: p.end })) await this.conn.writeAndDrain(chunk as Buffer);
+        let sent = 0;
+        for await (const chunk of p.stream ?? store.blobs.open(p.blobId, { start: p.start, end: p.end })) {
+          sent += (chunk as Buffer).length;
+          await this.conn.writeAndDrain(chunk as Buffer);
+        }
+        if (sent !== p.end - p.start) {
+          // RFC 9051 §4.3: the client reads exactly the octets the literal declared; its size is
+          // sent and the blob ended short (a damaged store): anything more would be read as
+          // message data, so the connection ends here.
+          this.conn.bye('Message data could not be read, closing the connection');
+          throw new StoreError('not-found', 'message data could not be read: blob shorter than its stored size');
+        }
       }
     }
   }
