@@ -189,6 +189,12 @@ export async function runFetch(
     return true;
   };
   for (let i = 0; i < uids.length; i += PAGE) {
+    // The read barrier again for each later page: what others committed since the command began is
+    // shown only once it is on disk (docs/store.md "Durability").
+    if (i > 0) {
+      const barrier = store.durable?.();
+      if (barrier) await barrier;
+    }
     const page = uids.slice(i, i + PAGE);
     let metas = await metasFor(store, view.mailboxId, page);
     if (metas.length < page.length) expunged = true;
@@ -330,6 +336,12 @@ export async function runFetch(
               opened.push(p.stream);
             } catch (e) {
               if (!(await goneMeanwhile(e, batch[at]!))) throw e;
+              // this message is left out: the streams already opened for it are closed
+              for (const q of pieces) {
+                if (typeof q === 'string' || Buffer.isBuffer(q) || !q.stream) continue;
+                q.stream.destroy();
+                opened.splice(opened.indexOf(q.stream), 1);
+              }
               composed[at] = null;
               break;
             }

@@ -129,6 +129,20 @@ export class Maildrop {
     return b;
   }
 
+  /**
+   * Counts bytes being read ahead against READ_AHEAD_BUDGET while the read runs (so sessions
+   * starting reads at once cannot each take the whole room); returns the release.
+   */
+  reserveAhead(bytes: number): () => void {
+    aheadTotal += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      aheadTotal -= bytes;
+    };
+  }
+
   /** Keeps bytes read ahead for message n (counted against READ_AHEAD_BUDGET until taken). */
   keepAhead(n: number, bytes: Buffer): void {
     if (this.closed || this.ahead.has(n)) return;

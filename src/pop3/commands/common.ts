@@ -201,17 +201,23 @@ function nextWindow(drop: Maildrop, after: number): DropEntry[] {
 function readAheadInBackground(c: Pop3Conn, drop: Maildrop, window: DropEntry[]): void {
   if (!window.length) return;
   drop.aheadUpTo = window[window.length - 1]!.number;
+  const release = drop.reserveAhead(window.reduce((n, x) => n + x.size, 0));
   const reading = c.ctx.store.blobs
     .readMany(window.map((x) => ({ blobId: x.blobId, start: 0, end: x.size })))
     .then(
       (got) => {
         // framed now, while the client is busy with an earlier message: a RETR then only writes
-        for (let i = 0; i < window.length; i++) if (got[i]) drop.keepAhead(window[i]!.number, retrResponse(window[i]!, got[i]!));
+        try {
+          for (let i = 0; i < window.length; i++) if (got[i]) drop.keepAhead(window[i]!.number, retrResponse(window[i]!, got[i]!));
+        } catch {
+          // what could not be kept is read when it is asked for
+        }
       },
       // a failed read-ahead only means these messages are read when asked for
       () => undefined,
     )
     .finally(() => {
+      release();
       if (drop.aheadReading === reading) drop.aheadReading = null;
     });
   drop.aheadReading = reading;
