@@ -261,7 +261,12 @@ export async function benchPop3(): Promise<{ yubinMBps: number; dovecotMBps: num
         }
       }
     }
+    const median = (xs: number[]): number => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length ? (v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : 0;
+    };
     console.log(`  every round (MB/s): yubin ${all.yubin.map((x) => x.toFixed(0)).join(', ')}; dovecot ${all.dovecot.map((x) => x.toFixed(0)).join(', ') || '-'}`);
+    if (dove) console.log(`  medians: yubin ${median(all.yubin).toFixed(1)} MB/s, dovecot ${median(all.dovecot).toFixed(1)} MB/s, ratio ${(median(all.yubin) / median(all.dovecot)).toFixed(2)} (the figure below is the best round of each)`);
     console.log(`  yubin    ${best.yubin.toFixed(1).padStart(7)} MB/s`);
     if (dove) {
       const ratio = best.yubin / best.dovecot;
