@@ -42,6 +42,58 @@ export function cpuProfileArgs(): string[] {
   return [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...extra];
 }
 
+/**
+ * Starts a daemonising Dovecot (`argv`), waits until it listens on `port` and has written its pid
+ * file (stopping it at once if it never does); from then on it is stopped on Ctrl-C and by a
+ * watchdog if the bench dies. stop() ends it and waits (up to 10 s) for its master to exit.
+ */
+export async function launchDovecot(o: { argv: [string, ...string[]]; pidFile: string; port: number }): Promise<{ master: number; stop(): Promise<void> }> {
+  // Dovecot daemonizes; its output goes to log_path (a pipe here would be held open by the daemon).
+  execFileSync(o.argv[0], o.argv.slice(1), { stdio: 'ignore' });
+  const masterPid = (): number => {
+    try {
+      return Number(readFileSync(o.pidFile, 'utf8').trim());
+    } catch {
+      return 0;
+    }
+  };
+  const unhook = killOnInterrupt(masterPid);
+  try {
+    await waitForPort(o.port);
+    await waitForPidFile(o.pidFile);
+  } catch (err) {
+    unhook();
+    const pid = masterPid();
+    try {
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+    throw err;
+  }
+  const master = masterPid();
+  stopWhenGone(master, 'dovecot');
+  return {
+    master,
+    async stop() {
+      unhook();
+      try {
+        process.kill(master, 'SIGTERM');
+      } catch {
+        return;
+      }
+      for (let i = 0; i < 200; i++) {
+        try {
+          process.kill(master, 0);
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
 /** Waits until a daemon has written its pid file (Dovecot listens before it writes master.pid). */
 export async function waitForPidFile(path: string, timeoutMs = 15_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;

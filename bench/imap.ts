@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
-import { fillStore, freePort, killOnInterrupt, stopWhenGone, cpuProfileArgs, ensureBuilt, waitForPidFile, waitForPort } from './common.js';
+import { dovecotConfigHead } from '../test/helpers/dovecot.js';
+import { fillStore, freePort, cpuProfileArgs, ensureBuilt, launchDovecot } from './common.js';
 import { openStore } from '../src/store/index.js';
 import { rebuildIndex } from '../src/search/indexer.js';
 
@@ -208,26 +209,9 @@ async function startDovecot(dir: string, messages: Buffer[]): Promise<Server> {
   const conf = join(dir, 'dovecot.conf');
   writeFileSync(
     conf,
-    `base_dir = ${join(dir, 'run')}
-state_dir = ${join(dir, 'state')}
-log_path = ${join(dir, 'dovecot.log')}
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-first_valid_uid = 1
-mail_location = maildir:~/Maildir
-default_process_limit = ${IDLE + 100}
+    `${dovecotConfigHead({ dir, protocols: 'imap', home, password: PASS })}default_process_limit = ${IDLE + 100}
 default_client_limit = ${IDLE + 100}
 default_vsz_limit = 0
-passdb {
-  driver = static
-  args = password=${PASS}
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=${home}
-}
 # Logins in Dovecot's high-performance mode: a few login processes each serving many clients
 # (the default, one process per connection, doubles the processes and the file descriptors the
 # master and anvil need for ${IDLE} connections); each logged-in connection is then one imap process.
@@ -265,57 +249,8 @@ service anvil {
   // to set), and a run that cannot fit says so before it starts.
   const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
   if (Number.isFinite(hard) && hard < IDLE + 300) throw new Error(`open-file limit ${hard} is below the ${IDLE + 300} Dovecot needs for ${IDLE} IDLE connections (raise ulimit -Hn or lower BENCH_IMAP_IDLE)`);
-  execFileSync('sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" -c "$1"', dovecot, conf], { stdio: 'ignore' });
-  const pidFile = join(dir, 'run', 'master.pid');
-  const masterPid = (): number => {
-    try {
-      return Number(readFileSync(pidFile, 'utf8').trim());
-    } catch {
-      return 0;
-    }
-  };
-  const kill = (): void => {
-    const pid = masterPid();
-    try {
-      if (pid > 0) process.kill(pid, 'SIGTERM');
-    } catch {
-      // gone
-    }
-  };
-  // Stopped on Ctrl-C from here on, and at once if it never gets ready.
-  const unhook = killOnInterrupt(masterPid);
-  try {
-    await waitForPort(port);
-    await waitForPidFile(pidFile);
-  } catch (err) {
-    unhook();
-    kill();
-    throw err;
-  }
-  const master = masterPid();
-  stopWhenGone(master, 'dovecot');
-  return {
-    name: 'dovecot',
-    port,
-    user: 'bench',
-    pids: () => processTree(master),
-    async stop() {
-      unhook();
-      try {
-        process.kill(master, 'SIGTERM');
-      } catch {
-        return;
-      }
-      for (let i = 0; i < 200; i++) {
-        try {
-          process.kill(master, 0);
-        } catch {
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
+  const d = await launchDovecot({ argv: ['sh', '-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" -c "$1"', dovecot, conf], pidFile: join(dir, 'run', 'master.pid'), port });
+  return { name: 'dovecot', port, user: 'bench', pids: () => processTree(d.master), stop: d.stop };
 }
 
 interface Figures {

@@ -10,15 +10,16 @@
 // the messages are written into its store before it starts. The client is one raw POP3
 // connection that sends RETR n and reads the whole response before the next, as a mail client does.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startYubin } from '../test/helpers/server.js';
+import { dovecotConfigHead } from '../test/helpers/dovecot.js';
 import { openStore } from '../src/store/index.js';
 import { rebuildIndex } from '../src/search/indexer.js';
-import { fillStore, freePort, killOnInterrupt, stopWhenGone, cpuProfileArgs, ensureBuilt, waitForPidFile, waitForPort } from './common.js';
+import { fillStore, freePort, cpuProfileArgs, ensureBuilt, launchDovecot } from './common.js';
 
 const COUNT = 1000;
 const SIZE = 20 * 1024;
@@ -148,24 +149,7 @@ async function startDovecot(dir: string, messages: Buffer[]): Promise<{ port: nu
   const conf = join(dir, 'dovecot.conf');
   writeFileSync(
     conf,
-    `base_dir = ${join(dir, 'run')}
-state_dir = ${join(dir, 'state')}
-log_path = ${join(dir, 'dovecot.log')}
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-first_valid_uid = 1
-mail_location = maildir:~/Maildir
-passdb {
-  driver = static
-  args = password=benchpw
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=${home}
-}
-service pop3-login {
+    `${dovecotConfigHead({ dir, protocols: 'pop3', home, password: 'benchpw' })}service pop3-login {
   inet_listener pop3 {
     port = ${port}
   }
@@ -175,34 +159,8 @@ service pop3-login {
 }
 `,
   );
-  // Dovecot daemonizes; its output goes to log_path (a pipe here would be held open by the daemon).
-  execFileSync(dovecot, ['-c', conf], { stdio: 'ignore' });
-  const pidFile = join(dir, 'run', 'master.pid');
-  await waitForPort(port);
-  stopWhenGone(await waitForPidFile(pidFile), 'dovecot');
-  const unhook = killOnInterrupt(() => Number(readFileSync(pidFile, 'utf8').trim()));
-  return {
-    port,
-    async stop() {
-      unhook();
-      let pid = 0;
-      try {
-        pid = Number(readFileSync(pidFile, 'utf8').trim());
-        if (pid > 0) process.kill(pid, 'SIGTERM');
-      } catch {
-        return; // already gone
-      }
-      // Wait until the master process (this run's, by its pid) has exited.
-      for (let i = 0; i < 100; i++) {
-        try {
-          process.kill(pid, 0);
-        } catch {
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
+  const d = await launchDovecot({ argv: [dovecot, '-c', conf], pidFile: join(dir, 'run', 'master.pid'), port });
+  return { port, stop: d.stop };
 }
 
 /** Yubin: the store filled before `yubin serve` starts on the same directory. */

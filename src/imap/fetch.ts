@@ -597,19 +597,18 @@ class ResponseWriter {
   }
 
   async add(pieces: Piece[]): Promise<void> {
-    const store = this.conn.ctx.store;
     for (const p of pieces) {
       if (typeof p === 'string') await this.text(p);
       else if (Buffer.isBuffer(p)) await this.bytes(p);
-      else if (p.end <= p.start) continue;
-      else if (p.end - p.start <= STREAM_ABOVE && !p.stream) await this.bytes(await store.blobs.read(p.blobId, { start: p.start, end: p.end }));
       else {
+        // runFetch has read every small range and opened every large one before this
+        if (!p.stream) throw new Error('FETCH: a blob range reached the writer unread');
         await this.flush();
         // DESIGN.md: large bodies stream; no code path holds a whole large message in memory.
         // The stream was opened before the response began (runFetch): an open file stays
         // readable even if the message is expunged and its blob unlinked meanwhile.
         let sent = 0;
-        for await (const chunk of p.stream ?? store.blobs.open(p.blobId, { start: p.start, end: p.end })) {
+        for await (const chunk of p.stream) {
           sent += (chunk as Buffer).length;
           await this.conn.writeAndDrain(chunk as Buffer);
         }

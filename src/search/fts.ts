@@ -17,6 +17,7 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../db/sqlite/migrate.js';
 import { openDatabase } from '../db/sqlite/open.js';
+import { StatementCache } from '../db/sqlite/statements.js';
 import type { TextField, TextIndex } from '../store/types.js';
 
 const COLUMNS: Record<TextField, string> = {
@@ -81,7 +82,8 @@ export function trigramQuery(needle: string): string | null {
 
 export class SqliteTextIndex implements TextIndex {
   private handle: Database.Database | null = null;
-  private readonly stmts = new Map<string, Database.Statement>();
+  /** Made with the connection (opened on first use). */
+  private stmts: StatementCache | null = null;
   private closed = false;
 
   constructor(private readonly path: string) {}
@@ -96,12 +98,7 @@ export class SqliteTextIndex implements TextIndex {
   }
 
   private q(sql: string): Database.Statement {
-    let st = this.stmts.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.stmts.set(sql, st);
-    }
-    return st;
+    return (this.stmts ??= new StatementCache(this.db)).get(sql);
   }
 
   private mark(mailboxId: number): { uid_validity: number; up_to: number } | undefined {
@@ -163,7 +160,7 @@ export class SqliteTextIndex implements TextIndex {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.stmts.clear();
+    this.stmts = null;
     this.handle?.close();
     this.handle = null;
   }

@@ -86,37 +86,26 @@ function assemble(m) {
 parentPort.on('message', (m) => {
   if (m.asm) return assemble(m);
   const count = m.ranges.length / 2;
-  const paths = [];
-  for (let i = 0; i < count; i++) {
-    const id = Buffer.from(m.ids.buffer, m.ids.byteOffset + 32 * i, 32).toString('hex');
-    paths.push(join(dir, id.slice(0, 2), id.slice(2, 4), id));
-  }
+  const starts = [], wants = [];
   let total = 0;
-  for (let i = 0; i < count; i++) total += Math.max(0, m.ranges[2 * i + 1] - m.ranges[2 * i]);
+  for (let i = 0; i < count; i++) {
+    const start = Math.max(0, m.ranges[2 * i]);
+    const want = Math.max(0, m.ranges[2 * i + 1] - start);
+    starts.push(start); wants.push(want);
+    total += want;
+  }
   const buf = new ArrayBuffer(total);
   const u8 = new Uint8Array(buf);
   const lens = [], offs = [], errs = [];
   let off = 0;
-  for (let i = 0; i < paths.length; i++) {
-    const r = { start: m.ranges[2 * i], end: m.ranges[2 * i + 1] };
-    let fd = -1;
+  for (let i = 0; i < count; i++) {
     try {
-      fd = fs.openSync(paths[i], 'r');
       // no fstat: a read past the end of the file returns fewer bytes (or none), which clamps the range
-      const start = Math.max(0, r.start);
-      const want = Math.max(0, r.end - start);
-      let got = 0;
-      while (got < want) {
-        const n = fs.readSync(fd, u8, off + got, want - got, start + got);
-        if (n === 0) break;
-        got += n;
-      }
+      const got = readInto(u8, off, pathOf(m.ids, i), starts[i], wants[i]);
       offs.push(off); lens.push(got); errs.push(null);
-      off += Math.max(0, r.end - r.start);
+      off += wants[i];
     } catch (e) {
       offs.push(0); lens.push(-1); errs.push({ code: String(e && e.code || 'EIO'), message: String(e && e.message || e) });
-    } finally {
-      if (fd >= 0) try { fs.closeSync(fd); } catch {}
     }
   }
   parentPort.postMessage({ id: m.id, buf, lens, offs, errs }, [buf]);

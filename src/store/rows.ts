@@ -108,15 +108,5 @@ export function toMetaFromArray(r: MessageRowArray): MessageMeta {
 }
 
 export function toMeta(r: MessageRow): MessageMeta {
-  return {
-    mailboxId: r.mailbox_id,
-    uid: r.uid,
-    modseq: r.modseq,
-    // most messages have no keyword: no JSON parse for them
-    flags: formatFlags(r.sys_flags, r.keywords === '[]' ? NO_KEYWORDS : (JSON.parse(r.keywords) as string[])),
-    internalDate: new Date(r.internal_date),
-    size: r.size,
-    blobId: r.blob_id,
-    savedDate: r.saved_at === null ? null : new Date(Number(r.saved_at)),
-  };
+  return toMetaFromArray([r.mailbox_id, r.uid, r.modseq, r.sys_flags, r.keywords, r.internal_date, r.size, r.blob_id, r.saved_at]);
 }

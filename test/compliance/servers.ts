@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../../bench/common.js';
 import { startYubin } from '../helpers/server.js';
+import { dovecotConfigHead } from '../helpers/dovecot.js';
 import type { Target } from './runner.js';
 
 export interface RunningServer {
@@ -39,28 +40,11 @@ export async function startDovecotServer(): Promise<RunningServer | string> {
   const conf = join(dir, 'dovecot.conf');
   writeFileSync(
     conf,
-    `base_dir = ${join(dir, 'run')}
-state_dir = ${join(dir, 'state')}
-log_path = ${join(dir, 'dovecot.log')}
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-first_valid_uid = 1
-mail_location = maildir:~/Maildir:LAYOUT=fs
-mailbox_idle_check_interval = 1 secs
+    `${dovecotConfigHead({ dir, protocols: 'imap', home, password: PASS, mailLocation: 'maildir:~/Maildir:LAYOUT=fs' })}mailbox_idle_check_interval = 1 secs
 mail_plugins = quota
 imap_metadata = yes
 mail_attribute_dict = file:%h/dovecot-attributes
 auth_mechanisms = plain login
-passdb {
-  driver = static
-  args = password=${PASS}
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=${home}
-}
 namespace inbox {
   inbox = yes
   separator = /

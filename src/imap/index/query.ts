@@ -40,6 +40,15 @@ export async function indexFetch(
   const announced = new Set<number>();
   let expunged = false;
   let text = '';
+  /** RFC 9051 §7.3.5: the keywords a response carries are announced first (after what is composed so far). */
+  const announce = async (combo: number): Promise<void> => {
+    announced.add(combo);
+    if (text) {
+      await conn.writeAndDrain(text);
+      text = '';
+    }
+    announceKeywords(conn, view, index.combos[combo]!);
+  };
   let slot = 0;
   for (const uid of uids) {
     const seq = view.seqOf(uid);
@@ -56,15 +65,7 @@ export async function indexFetch(
     if (uidFlags && !view.recent?.has(uid)) {
       // the common `UID FETCH 1:* (UID FLAGS)`: one cached tail per flag set, one concatenation
       const combo = index.kw[slot]!;
-      if (combo && !announced.has(combo)) {
-        // RFC 9051 §7.3.5: keywords these responses carry are announced first
-        announced.add(combo);
-        if (text) {
-          await conn.writeAndDrain(text);
-          text = '';
-        }
-        announceKeywords(conn, view, index.combos[combo]!);
-      }
+      if (combo && !announced.has(combo)) await announce(combo);
       const key = index.sys[slot]! + combo * 256;
       let tail = flagTail.get(key);
       if (tail === undefined) {
@@ -89,15 +90,7 @@ export async function indexFetch(
           break;
         case 'FLAGS': {
           const combo = index.kw[slot]!;
-          if (combo && !announced.has(combo)) {
-            // RFC 9051 §7.3.5: keywords these responses carry are announced first
-            announced.add(combo);
-            if (text) {
-              await conn.writeAndDrain(text);
-              text = '';
-            }
-            announceKeywords(conn, view, index.combos[combo]!);
-          }
+          if (combo && !announced.has(combo)) await announce(combo);
           if (view.recent?.has(uid)) line += `FLAGS ${flagList([...index.flagsAt(slot), '\\Recent'])}`;
           else {
             const key = index.sys[slot]! + combo * 256;

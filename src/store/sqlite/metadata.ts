@@ -3,6 +3,7 @@
 // store's own. Entries are kept by mailbox id, so RENAME keeps them and DELETE drops them
 // (ON DELETE CASCADE); mailbox_id NULL holds the server's entries of the account.
 import type Database from 'better-sqlite3';
+import { StatementCache } from '../../db/sqlite/statements.js';
 import { StoreError, type ChangeEvent, type MetadataEntry, type MetadataLimits, type MetadataStore } from '../types.js';
 import { METADATA_MIGRATIONS } from '../../db/schema/store.js';
 import { registerMigrations } from './migrate.js';
@@ -11,21 +12,18 @@ import { checkMetadataLimits, selectEntries } from '../metadata.js';
 registerMigrations('metadata', METADATA_MIGRATIONS);
 
 export class SqliteMetadataStore implements MetadataStore {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
   constructor(
     private readonly db: Database.Database,
     /** Runs a write in the store's group commit with its events (durable on resolve, published after commit). */
     private readonly write: <T>(fn: (events: ChangeEvent[]) => T) => Promise<T>,
-  ) {}
+  ) {
+    this.statements = new StatementCache(db);
+  }
 
   private q(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+    return this.statements.get(sql);
   }
 
   private requireTarget(accountId: number, mailboxId: number | null): void {

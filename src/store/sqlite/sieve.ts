@@ -4,6 +4,7 @@
 // The tables are the "sieve" module's migrations (src/db/schema/store.ts, one description for both
 // engines), run by the one runner after the store's own; rows of an account go with it.
 import type Database from 'better-sqlite3';
+import { StatementCache } from '../../db/sqlite/statements.js';
 import { StoreError, type SieveScript, type SieveScriptInfo, type SieveStore } from '../types.js';
 import { SIEVE_MIGRATIONS } from '../../db/schema/store.js';
 import { registerMigrations } from './migrate.js';
@@ -12,21 +13,18 @@ import { REDIRECT_DAYS_KEPT, checkScriptName, toInfo, toScript, type ScriptRow }
 registerMigrations('sieve', SIEVE_MIGRATIONS);
 
 export class SqliteSieveStore implements SieveStore {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
   constructor(
     private readonly db: Database.Database,
     /** Runs a write in the store's group commit (durable on resolve). */
     private readonly write: <T>(fn: () => T) => Promise<T>,
-  ) {}
+  ) {
+    this.statements = new StatementCache(db);
+  }
 
   private q(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+    return this.statements.get(sql);
   }
 
   private requireAccount(accountId: number): void {

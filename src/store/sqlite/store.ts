@@ -50,6 +50,7 @@ import { SqliteSieveStore } from './sieve.js';
 import { SqliteMetadataStore } from './metadata.js';
 import { SqliteApiTokenStore } from './tokens.js';
 import { SqliteTextIndex } from '../../search/fts.js';
+import { StatementCache } from '../../db/sqlite/statements.js';
 import { ACCOUNT_SELECT, MESSAGE_COLUMNS, PAGE, SPECIAL_USES, checkQuota, chunks, toAccount, toMailbox, toMetaFromArray, type AccountRow, type MessageRowArray, type Counts, type MailboxRow } from '../rows.js';
 
 
@@ -67,7 +68,7 @@ export class SqliteStore implements Store {
   readonly metadata: SqliteMetadataStore;
   /** The full-text index, <dataDir>/search.sqlite (src/search/fts.ts); none for an in-memory database. */
   readonly textIndex: TextIndex | undefined;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
   constructor(
     /** The database handle, for modules that keep their own tables here (see migrate.ts). */
@@ -77,6 +78,7 @@ export class SqliteStore implements Store {
     /** Runs after the last write, before the database closes. */
     private readonly onClose: (db: Database.Database) => Promise<void>,
   ) {
+    this.statements = new StatementCache(db);
     this.files = files;
     this.changes = new SqliteChangeFeed(db, logger);
     this.committer = new StoreCommitter(db, files, this.changes, logger, (events) => this.changes.record(events));
@@ -120,12 +122,7 @@ export class SqliteStore implements Store {
 
   /** A cached prepared statement. */
   private q(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+    return this.statements.get(sql);
   }
 
   // ---------------------------------------------------------------- domains
