@@ -15,7 +15,7 @@ import type { StagedBlob } from '../store/types.js';
 import { GroupCommitter } from '../db/sqlite/group-commit.js';
 import { QUEUE_MODULE } from '../db/schema/queue.js';
 import { openDatabase, relaxedTransaction } from '../db/sqlite/open.js';
-import { fsyncDir } from '../store/blobs.js';
+import { fsyncDir, stagedFile } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
 import { domainOf } from '../store/validate.js';
 
@@ -395,8 +395,10 @@ export class QueueStore implements QueueBackend {
   }
 
   async enqueueStaged(blob: StagedBlob, rec: EnqueueRecord, now: number): Promise<string> {
-    if (blob.size <= INLINE_MAX) return this.enqueueInline(readSmallFile(blob.tempPath, blob.size), rec, now);
-    return this.enqueueFile(blob.tempPath, rec, now);
+    // Staged in memory (BlobWriterOptions.memory: under 64 KiB, so never over INLINE_MAX): no file to read.
+    if (blob.bytes && blob.size <= INLINE_MAX) return this.enqueueInline(blob.bytes, rec, now);
+    if (blob.size <= INLINE_MAX) return this.enqueueInline(readSmallFile(stagedFile(blob), blob.size), rec, now);
+    return this.enqueueFile(stagedFile(blob), rec, now);
   }
 
   /** A small message into its row: durable with the group's COMMIT, nothing else to sync. */

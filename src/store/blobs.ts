@@ -16,10 +16,10 @@
 // by a crash is swept when the store opens.
 import { createHash, randomBytes } from 'node:crypto';
 import { BlobReader, type Assembled, type AssemblyPart } from './blob-reader.js';
-import { createReadStream, constants as fsConstants, fsyncSync, linkSync, mkdirSync, openSync, closeSync, statSync, unlinkSync } from 'node:fs';
+import { createReadStream, constants as fsConstants, fsyncSync, linkSync, mkdirSync, openSync, closeSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { MessageStructure } from '../message/types.js';
 import { StoreError, type BlobWriter, type BlobWriterOptions, type StagedBlob } from './types.js';
 
@@ -27,13 +27,29 @@ import { StoreError, type BlobWriter, type BlobWriterOptions, type StagedBlob } 
 export type MessageParserFactory = () => { write(chunk: Uint8Array): void; end(): MessageStructure };
 
 const BLOB_ID = /^[0-9a-f]{64}$/;
-/** Small writes (SMTP lines, literals in pieces) are gathered into writes of this size. */
+/**
+ * Small writes (SMTP lines, literals in pieces) are gathered into writes of this size; a writer
+ * made with `memory` keeps a message smaller than this in memory (no temporary file).
+ */
 const WRITE_BUFFER = 64 * 1024;
+/** Bytes of recently committed small blobs kept for reads (recent()); the oldest go first. */
+const RECENT_BYTES = 8 * 1024 * 1024;
 
 export class BlobFiles {
   readonly blobDir: string;
   readonly tmpDir: string;
   private reader: BlobReader | undefined;
+  /** The thread that writes the files of blobs staged in memory (commitFiles), apart from the reader's. */
+  private writer: BlobReader | undefined;
+  /**
+   * Contents of blobs committed from memory lately, by id: the full-text indexer (and a client
+   * fetching new mail) reads a new message right after its delivery; it is served from here
+   * instead of the file. Content-addressed: an id's bytes never change.
+   */
+  private readonly recent = new Map<string, Buffer>();
+  private recentBytes = 0;
+  /** Blobs staged in memory whose files commits wrote so far (for tests and the benchmark). */
+  writtenFromMemory = 0;
 
   constructor(
     readonly dataDir: string,
@@ -72,11 +88,11 @@ export class BlobFiles {
 
   createWriter(options?: BlobWriterOptions): BlobWriter {
     const path = join(this.tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`);
-    return new FileBlobWriter(path, this.parserFactory(), options?.deferSync ? (fh) => this.unsynced.set(path, fh) : null);
+    return new FileBlobWriter(path, this.parserFactory(), options?.deferSync ? (fh) => this.unsynced.set(path, fh) : null, options?.memory === true);
   }
 
   async stage(bytes: Uint8Array): Promise<StagedBlob> {
-    const writer = this.createWriter();
+    const writer = this.createWriter({ memory: true });
     try {
       await writer.write(bytes);
       return await writer.finish();
@@ -88,7 +104,35 @@ export class BlobFiles {
 
   /** The bytes of a staged blob (its temporary file, until it is discarded). */
   openStaged(staged: StagedBlob): Readable {
-    return createReadStream(staged.tempPath);
+    if (staged.bytes) return Readable.from([staged.bytes]);
+    return createReadStream(stagedFile(staged));
+  }
+
+  /** A committed blob's bytes if it is among the recently committed small ones, else undefined. */
+  private recentRange(blobId: string, range?: { start?: number; end?: number }): Buffer | undefined {
+    const bytes = this.recent.get(blobId);
+    if (!bytes) return undefined;
+    const start = Math.min(Math.max(0, range?.start ?? 0), bytes.length);
+    const end = Math.min(Math.max(start, range?.end ?? bytes.length), bytes.length);
+    return bytes.subarray(start, end);
+  }
+
+  private remember(blobId: string, bytes: Buffer): void {
+    if (this.recent.has(blobId) || bytes.length > RECENT_BYTES / 16) return;
+    this.recent.set(blobId, bytes);
+    this.recentBytes += bytes.length;
+    for (const [id, b] of this.recent) {
+      if (this.recentBytes <= RECENT_BYTES) break;
+      this.recent.delete(id);
+      this.recentBytes -= b.length;
+    }
+  }
+
+  private forget(blobId: string): void {
+    const b = this.recent.get(blobId);
+    if (!b) return;
+    this.recent.delete(blobId);
+    this.recentBytes -= b.length;
   }
 
   open(blobId: string, range?: { start?: number; end?: number }): Readable {
@@ -103,6 +147,8 @@ export class BlobFiles {
 
   async read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer> {
     const path = this.pathOf(blobId);
+    const cached = this.recentRange(blobId, range);
+    if (cached) return Buffer.from(cached);
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
@@ -130,12 +176,21 @@ export class BlobFiles {
   /** Many ranges in one step through the reader thread (blob-reader.ts); null for a blob that is gone. */
   async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
     for (const r of ranges) if (!BLOB_ID.test(r.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(r.blobId)}`);
-    const got = await (this.reader ??= new BlobReader(this.blobDir)).read(ranges);
-    return got.map((r, i) => {
-      if (Buffer.isBuffer(r)) return r;
-      if (r.code === 'ENOENT') return null;
-      throw new Error(`reading blob ${ranges[i]!.blobId}: ${r.message}`);
+    const out: Array<Buffer | null> = new Array<Buffer | null>(ranges.length).fill(null);
+    const misses: number[] = [];
+    ranges.forEach((r, i) => {
+      const cached = this.recentRange(r.blobId, r);
+      if (cached) out[i] = Buffer.from(cached);
+      else misses.push(i);
     });
+    if (!misses.length) return out;
+    const got = await (this.reader ??= new BlobReader(this.blobDir)).read(misses.map((i) => ranges[i]!));
+    got.forEach((r, k) => {
+      const i = misses[k]!;
+      if (Buffer.isBuffer(r)) out[i] = r;
+      else if (r.code !== 'ENOENT') throw new Error(`reading blob ${ranges[i]!.blobId}: ${r.message}`);
+    });
+    return out;
   }
 
   /** Responses of text and blob ranges, assembled by the reader thread (BlobReader.assemble). */
@@ -148,9 +203,12 @@ export class BlobFiles {
   async close(): Promise<void> {
     await this.reader?.close();
     this.reader = undefined;
+    await this.writer?.close();
+    this.writer = undefined;
   }
 
   async discard(staged: StagedBlob): Promise<void> {
+    if (staged.tempPath === null) return; // in memory: nothing on disk
     const fh = this.unsynced.get(staged.tempPath);
     this.unsynced.delete(staged.tempPath);
     await fh?.close().catch(() => undefined);
@@ -171,8 +229,12 @@ export class BlobFiles {
     const unique = new Map<string, StagedBlob>();
     for (const s of staged) if (!unique.has(s.id)) unique.set(s.id, s);
     const files = new Map<string, FileHandle>();
+    const inMemory = [...unique.values()].filter((s) => s.bytes);
+    const written = this.writeFromMemory(inMemory, failed);
     await Promise.all(
       [...unique.values()].map(async (s) => {
+        if (s.bytes) return;
+        const tempPath = stagedFile(s);
         try {
           const target = this.pathOf(s.id);
           // stat and link are synchronous (a trip each to the libuv pool costs more than they
@@ -183,12 +245,12 @@ export class BlobFiles {
           const existing = statOrNull(target);
           if (existing && existing.size === s.size) return; // already committed: just another reference
           // The content's fsync: the link below names the same inode, so syncing it covers both.
-          const fh = this.unsynced.get(s.tempPath);
+          const fh = this.unsynced.get(tempPath);
           if (fh) {
             // This commit owns the descriptor now (a later ensureFileSync syncs by path meanwhile).
-            this.unsynced.delete(s.tempPath);
-            this.syncing.add(s.tempPath);
-            files.set(s.tempPath, fh);
+            this.unsynced.delete(tempPath);
+            this.syncing.add(tempPath);
+            files.set(tempPath, fh);
           }
           const dir = dirname(target);
           const makeDir = async () => {
@@ -201,10 +263,10 @@ export class BlobFiles {
           if (existing) {
             // A damaged file under this name (wrong size): replace it atomically.
             const fresh = `${target}.${randomBytes(6).toString('hex')}`;
-            await linkOrCopy(s.tempPath, fresh, makeDir);
+            await linkOrCopy(tempPath, fresh, makeDir);
             await rename(fresh, target);
           } else {
-            await linkOrCopy(s.tempPath, target, makeDir);
+            await linkOrCopy(tempPath, target, makeDir);
           }
           dirs.add(dir);
         } catch (err) {
@@ -228,8 +290,34 @@ export class BlobFiles {
         await fsyncDir(d);
         this.dirsSynced++;
       }),
+      written,
     ]);
     return failed;
+  }
+
+  /**
+   * commitFiles' part for blobs staged in memory: their files written and fsynced by the writer
+   * thread in one step (BlobReader.writeFiles); failures into `failed`. Written ones are kept
+   * in the recent cache (the indexer reads each new message right after its commit).
+   */
+  private async writeFromMemory(blobs: readonly StagedBlob[], failed: Map<string, Error>): Promise<void> {
+    if (!blobs.length) return;
+    const list = blobs.map((s) => {
+      this.pathOf(s.id); // validates the id
+      return { blobId: s.id, bytes: s.bytes! };
+    });
+    try {
+      const r = await (this.writer ??= new BlobReader(this.blobDir)).writeFiles(list, join(this.tmpDir, `${process.pid}-w${randomBytes(8).toString('hex')}-`));
+      this.writtenFromMemory += r.written;
+      this.dirsSynced += r.dirs;
+      r.errors.forEach((e, i) => {
+        const s = blobs[i]!;
+        if (e === null) this.remember(s.id, s.bytes!);
+        else failed.set(s.id, new Error(e));
+      });
+    } catch (err) {
+      for (const s of blobs) failed.set(s.id, err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /**
@@ -246,15 +334,31 @@ export class BlobFiles {
     }
     const dir = dirname(target);
     mkdirSync(dir, { recursive: true });
-    const fh = this.unsynced.get(staged.tempPath);
+    if (staged.bytes) {
+      // In memory: written to a temporary file, fsynced, renamed into place.
+      const tmp = join(this.tmpDir, `${process.pid}-e${randomBytes(8).toString('hex')}`);
+      const fd = openSync(tmp, 'wx', 0o600);
+      try {
+        let w = 0;
+        while (w < staged.bytes.length) w += writeSync(fd, staged.bytes, w, staged.bytes.length - w);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, target);
+      fsyncDirsSync([dir, dirname(dir), this.blobDir]);
+      return;
+    }
+    const tempPath = stagedFile(staged);
+    const fh = this.unsynced.get(tempPath);
     if (fh) {
       fsyncSync(fh.fd);
-      this.unsynced.delete(staged.tempPath);
+      this.unsynced.delete(tempPath);
       void fh.close().catch(() => undefined);
       this.syncedAtCommit++;
-    } else if (this.syncing.has(staged.tempPath)) {
+    } else if (this.syncing.has(tempPath)) {
       // A commit is syncing it through its own descriptor right now: sync it here too.
-      const fd = openSync(staged.tempPath, fsConstants.O_RDONLY);
+      const fd = openSync(tempPath, fsConstants.O_RDONLY);
       try {
         fsyncSync(fd);
       } finally {
@@ -262,18 +366,11 @@ export class BlobFiles {
       }
     }
     try {
-      linkSync(staged.tempPath, target);
+      linkSync(tempPath, target);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw new StoreError('not-found', `staged blob ${staged.id} is gone (${(err as Error).message})`);
     }
-    for (const d of [dir, dirname(dir), this.blobDir]) {
-      const fd = openSync(d, fsConstants.O_RDONLY);
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    fsyncDirsSync([dir, dirname(dir), this.blobDir]);
   }
 
   /** True when the committed file exists (synchronous; for checks inside a transaction). */
@@ -288,6 +385,7 @@ export class BlobFiles {
 
   /** Synchronous unlink (inside the write transaction that deletes the row); a missing file is fine. */
   removeFileSync(blobId: string): void {
+    this.forget(blobId);
     try {
       unlinkSync(this.pathOf(blobId));
     } catch (err) {
@@ -296,6 +394,7 @@ export class BlobFiles {
   }
 
   async removeFile(blobId: string): Promise<void> {
+    this.forget(blobId);
     await unlink(this.pathOf(blobId)).catch((err: unknown) => {
       if (!isErrno(err, 'ENOENT')) throw err;
     });
@@ -343,6 +442,8 @@ class FileBlobWriter implements BlobWriter {
     private readonly parser: { write(chunk: Uint8Array): void; end(): MessageStructure },
     /** deferSync: called at finish instead of fsync and close (the commit syncs and closes the file). */
     private readonly deferred: ((fh: FileHandle) => void) | null = null,
+    /** A message smaller than WRITE_BUFFER stays in memory (BlobWriterOptions.memory). */
+    private readonly memory = false,
   ) {}
 
   write(chunk: Uint8Array): Promise<void> {
@@ -381,6 +482,15 @@ class FileBlobWriter implements BlobWriter {
     if (this.state !== 'open') throw new Error(`blob writer is ${this.state}`);
     this.state = 'finishing';
     try {
+      if (this.memory && !this.fh) {
+        // Never flushed: the whole message is in `buffered` (under WRITE_BUFFER).
+        const bytes = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        const structure = this.parser.end();
+        this.state = 'finished';
+        return { id: this.hash.digest('hex'), size: this.size, structure, tempPath: null, bytes };
+      }
       if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
       await this.flush();
       const fh = await this.fh;
@@ -415,6 +525,23 @@ class FileBlobWriter implements BlobWriter {
       const fh = await this.fh.catch(() => null);
       await fh?.close().catch(() => undefined);
       await unlink(this.tempPath).catch(() => undefined);
+    }
+  }
+}
+
+/** The temporary file of a staged blob that has one (not staged in memory). */
+export function stagedFile(staged: StagedBlob): string {
+  if (staged.tempPath === null) throw new StoreError('invalid', `staged blob ${staged.id} is in memory, not in a file`);
+  return staged.tempPath;
+}
+
+function fsyncDirsSync(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    const fd = openSync(d, fsConstants.O_RDONLY);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
   }
 }

@@ -23,8 +23,10 @@ async function main(): Promise<void> {
       n++;
       // Every fifth message has the same content (exercises de-duplication); sizes vary up to ~200 KB.
       const body = n % 5 === 0 ? shared : Buffer.concat([Buffer.from(`Subject: m${n} w${w}\r\nFrom: a@b.test\r\n\r\n`), Buffer.from(randomBytes(1 + (n % 7) * 15000).toString('base64') + '\r\n')]);
-      // Every other one defers its fsync to the commit (SMTP delivery does): both paths survive the kill.
-      const writer = store.blobs.createWriter({ deferSync: n % 2 === 0 });
+      // Every other one defers its fsync to the commit (SMTP delivery does), and every third one
+      // under 64 KiB stays in memory until the commit writes its file (SMTP delivery's small
+      // messages): every path survives the kill.
+      const writer = store.blobs.createWriter({ deferSync: n % 2 === 0, memory: n % 3 === 0 });
       for (let off = 0; off < body.length; off += 16384) await writer.write(body.subarray(off, off + 16384));
       const staged = await writer.finish();
       const [r] = await store.deliver(staged, [{ accountId }]);

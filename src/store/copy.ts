@@ -26,7 +26,7 @@ import { QUEUE_MODULE } from '../db/schema/queue.js';
 import { CHECKS_MODULE } from '../db/schema/checks.js';
 import { createMessageParser } from '../message/parser.js';
 import { PG_MIGRATIONS, CHUNK_SIZE } from './postgres/schema.js';
-import { BlobFiles } from './blobs.js';
+import { BlobFiles, stagedFile } from './blobs.js';
 import { openSqliteStore } from './index.js';
 import { databasePath } from './sqlite/store.js';
 import { StoreError, type StagedBlob } from './types.js';
@@ -236,7 +236,7 @@ async function queueBlob(
     [blob.id, blob.size, JSON.stringify(blob.structure)],
   );
   const added = r.rows[0]!.inserted;
-  if (added && mode === 'database') await copyBlobFile(c, blob.tempPath, blob.id, blob.size);
+  if (added && mode === 'database') await copyBlobFile(c, stagedFile(blob), blob.id, blob.size);
   if (mode === 'files') {
     const failed = await files.commitFiles([blob]);
     const err = failed.get(blob.id);

@@ -130,8 +130,13 @@ export interface StagedBlob {
   size: number;
   /** Parsed once, while it was written (DESIGN.md "Parse once, at delivery"). */
   structure: MessageStructure;
-  /** Internal to the BlobStore. */
-  readonly tempPath: string;
+  /** Internal to the BlobStore: the temporary file, or null for a message kept in memory (`bytes`). */
+  readonly tempPath: string | null;
+  /**
+   * Internal to the BlobStore: the whole content of a small message staged in memory (a writer
+   * made with `memory`), with no temporary file; its file is written when a commit first needs it.
+   */
+  readonly bytes?: Buffer;
 }
 
 /** Streams a message into a temporary blob as it arrives (DATA, BDAT, APPEND literals). */
@@ -154,6 +159,13 @@ export interface BlobWriterOptions {
    * anything that takes its file as it is (the queue). A store may ignore it (and fsync at finish).
    */
   deferSync?: boolean;
+  /**
+   * A message that ends up no larger than 64 KiB stays in memory: no temporary file is written
+   * (one open, write, fsync, close and unlink fewer per message); the content-addressed file is
+   * written by the commit that first references it (or the queue keeps the bytes in its row).
+   * A larger message is written to a temporary file as without this option.
+   */
+  memory?: boolean;
 }
 
 export interface BlobStore {

@@ -1,13 +1,14 @@
 // Test helpers for SMTP transcript tests: a ServerContext over a real store in a temporary
 // directory, and an Outbound that really persists what it is given (to a directory, fsynced)
 // until the queue is wired in by the lead.
-import { mkdtemp, rm, copyFile, open, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, rm, copyFile, open, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { validateConfig } from '../../src/config/load.js';
 import type { ServerContext } from '../../src/context.js';
 import { openStore } from '../../src/store/index.js';
+import { stagedFile } from '../../src/store/blobs.js';
 import type { Store } from '../../src/store/types.js';
 import type { Authenticator } from '../../src/auth/types.js';
 import { createAuthenticator } from '../../src/auth/index.js';
@@ -30,7 +31,8 @@ export class DirOutbound implements Outbound {
     // Ids sort in enqueue order, so list() returns the messages in the order they came.
     const id = 'Q' + String(++this.seq).padStart(6, '0') + randomBytes(4).toString('hex').toUpperCase();
     const { blob, ...rest } = message;
-    await copyFile(blob.tempPath, join(this.dir, `${id}.eml`));
+    if (blob.bytes) await writeFile(join(this.dir, `${id}.eml`), blob.bytes);
+    else await copyFile(stagedFile(blob), join(this.dir, `${id}.eml`));
     const record: StoredOutbound = { ...rest, id, blobId: blob.id, size: blob.size };
     const fh = await open(join(this.dir, `${id}.json`), 'w');
     await fh.writeFile(JSON.stringify(record));

@@ -177,11 +177,13 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     // Forwarded copies are written later, each with its own ARC seal in front.
     const needLocal = local.size > 0;
     const needQueue = remote.size > 0 && !req.forwarding;
-    // The local copy goes to store.deliver only: its fsync joins the group commit's (one round of
-    // fsyncs for every session waiting for its 250, then one transaction); the queue's copy is
-    // linked into the queue as it is, so it is fsynced when written.
-    const localWriter = needLocal ? ctx.store.blobs.createWriter({ deferSync: true }) : null;
-    const queueWriter = needQueue ? ctx.store.blobs.createWriter() : null;
+    // A message under 64 KiB stays in memory (no temporary file): the local copy's file is written
+    // and fsynced by the group commit (one round for every session waiting for its 250, then one
+    // transaction); the queue keeps such a message in its own row. A larger message: the local
+    // copy's fsync joins the group commit's, the queue's copy is linked into the queue as it is,
+    // so it is fsynced when written.
+    const localWriter = needLocal ? ctx.store.blobs.createWriter({ deferSync: true, memory: true }) : null;
+    const queueWriter = needQueue ? ctx.store.blobs.createWriter({ memory: true }) : null;
     if (localWriter) writers.push(localWriter);
     if (queueWriter) writers.push(queueWriter);
     // Both writers get the same chunks in parallel; only their first bytes differ.
@@ -278,7 +280,7 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
       await ctx.store.blobs.discard(blob);
     };
     const writeBlob = async (head: Buffer[]): Promise<StagedBlob> => {
-      const w = ctx.store.blobs.createWriter();
+      const w = ctx.store.blobs.createWriter({ memory: true });
       writers.push(w);
       const [blob] = await copyInto([w], head, message, message.header.length);
       staged.push(blob!);

@@ -13,7 +13,7 @@
 // deleted after the commit (its chunks with it, or its file unlinked inside that transaction).
 import { open as openFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { BlobFiles } from '../blobs.js';
+import { stagedFile, type BlobFiles } from '../blobs.js';
 import { StoreError, type StagedBlob } from '../types.js';
 import { transaction, type Pool, type PoolClient } from '../../db/postgres/pool.js';
 import { CHUNK_SIZE } from './schema.js';
@@ -180,7 +180,14 @@ export class PgBlobs {
 
   /** The staged file into blob_chunks, one CHUNK_SIZE row at a time. */
   private async writeChunks(c: PoolClient, staged: StagedBlob): Promise<void> {
-    const fh = await openFile(staged.tempPath, 'r').catch((err: Error) => {
+    if (staged.bytes) {
+      // Staged in memory (under 64 KiB): its chunks straight from there.
+      for (let off = 0, seq = 0; off < staged.bytes.length; off += CHUNK_SIZE) {
+        await c.query('INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)', [staged.id, seq++, staged.bytes.subarray(off, off + CHUNK_SIZE)]);
+      }
+      return;
+    }
+    const fh = await openFile(stagedFile(staged), 'r').catch((err: Error) => {
       throw new StoreError('not-found', `staged blob ${staged.id} is gone (${err.message})`);
     });
     try {

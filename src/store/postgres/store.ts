@@ -123,7 +123,7 @@ export class PostgresStore implements Store {
     this.apiTokens = new PgApiTokenStore(pool, (fn) => this.run((c) => fn(c)));
     this.metadata = new PgMetadataStore(pool, (fn) => this.run((c, ctx) => fn(c, ctx.events)));
     this.blobs = {
-      createWriter: () => files.createWriter(),
+      createWriter: (options) => files.createWriter({ memory: options?.memory === true }),
       stage: (bytes) => files.stage(bytes),
       openStaged: (staged) => files.openStaged(staged),
       open: (id, range) => {

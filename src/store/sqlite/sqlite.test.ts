@@ -91,7 +91,10 @@ describe('sqlite store specifics', () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
       const server = await openStore(dir);
-      const staged = await server.blobs.stage(testMessage('in flight'));
+      // A staged blob with a temporary file (stage() keeps a small message in memory).
+      const writer = server.blobs.createWriter();
+      await writer.write(testMessage('in flight'));
+      const staged = await writer.finish();
       const cli = await openStore(dir);
       // The second opener must not sweep the first one's staged file.
       assert.equal((await readdir(join(dir, 'tmp'))).length, 1);
