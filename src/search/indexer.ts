@@ -16,6 +16,12 @@ const PAGE = 200;
 const SWEEP_MS = 5 * 60_000;
 /** After a failure, a mailbox is tried again this much later. */
 const RETRY_MS = 10_000;
+/**
+ * A change waits this long before the indexer runs, so that a mailbox receiving mail under load
+ * is indexed in pages of many messages (one mark read, one listing, one transaction per page)
+ * instead of one message per run; SEARCH covers what is not indexed yet (src/imap/search.ts).
+ */
+const DELAY_MS = 100;
 
 export interface IndexProgress {
   mailboxId: number;
@@ -102,11 +108,14 @@ export class TextIndexer {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
+  private delay: { timer: NodeJS.Timeout; go: () => void } | null = null;
 
   constructor(
     private readonly store: Store,
     private readonly index: TextIndex,
     private readonly logger: Logger,
+    /** How long a change waits before indexing starts (DELAY_MS; tests choose their own). */
+    private readonly delayMs = DELAY_MS,
   ) {}
 
   start(): void {
@@ -128,6 +137,10 @@ export class TextIndexer {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
+    if (this.delay) {
+      clearTimeout(this.delay.timer);
+      this.delay.go();
+    }
     await this.running;
   }
 
@@ -135,7 +148,20 @@ export class TextIndexer {
   schedule(mailboxId: number): void {
     if (this.stopped) return;
     this.pending.add(mailboxId);
-    this.running ??= this.drain();
+    this.running ??= this.later();
+  }
+
+  /** The next drain, after the delay (changes arriving meanwhile join it). */
+  private async later(): Promise<void> {
+    if (this.delayMs > 0)
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          this.delay = null;
+          resolve();
+        };
+        this.delay = { timer: setTimeout(go, this.delayMs), go };
+      });
+    return this.drain();
   }
 
   private onChange(ev: ChangeEvent): void {
@@ -191,7 +217,7 @@ export class TextIndexer {
       }
     } finally {
       this.running = null;
-      if (this.pending.size && !this.stopped) this.running = this.drain();
+      if (this.pending.size && !this.stopped) this.running = this.later();
       else for (const w of this.idleWaiters.splice(0)) w();
     }
   }

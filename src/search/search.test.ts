@@ -222,3 +222,28 @@ test('rebuild indexes everything again and reports its progress', async () => {
   assert.equal(seen[seen.length - 1], total);
   await both({ op: 'body', value: 'hello', withHeader: false });
 });
+
+test('deliveries arriving close together are indexed in one page (the indexer waits before it runs), and found', async () => {
+  let puts = 0;
+  let burstId = -1;
+  const counting = new Proxy(index, {
+    get(target, prop) {
+      if (prop === 'put') return (...args: Parameters<TextIndex['put']>) => (args[0] === burstId && puts++, target.put(...args));
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const indexer = new TextIndexer(store, counting, silentLogger(), 1000);
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Burst');
+    burstId = mb.id;
+    const uids: number[] = [];
+    for (let i = 0; i < 5; i++) uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: burst ${i}\r\n\r\nquince number ${i}\r\n`), 'Burst'));
+    await indexer.idle();
+    assert.equal(puts, 1, 'one index transaction for the five messages of the mailbox');
+    assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'quince'))!.uids, uids);
+  } finally {
+    await indexer.stop();
+  }
+});
