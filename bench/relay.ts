@@ -17,7 +17,8 @@ import { SmtpClient } from '../src/smtp/client/connection.js';
 import { haveSmtpSink, startSink, until, type Sink } from '../test/integration/outbound-helpers.js';
 import { startYubin } from '../test/helpers/server.js';
 import nodemailer from 'nodemailer';
-import { chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpuProfileArgs, ensureBuilt, freePort } from './common.js';
 import { havePostfix, startPostfix } from './postfix.js';
 import { source } from './smtp.js';
@@ -141,6 +142,27 @@ async function benchPostfixRelay(): Promise<{ relayed: number; direct: number } 
   }
 }
 
+/** With BENCH_CPU_PROF set: profiles this process until stop(), which writes <dir>/<name>-<time>.cpuprofile. */
+async function startPhaseProfile(): Promise<{ stop(name: string): Promise<void> } | null> {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return null;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return {
+    async stop(name) {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${name}-${Date.now()}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      console.log(`  (CPU profile of the queue phase: ${file})`);
+    },
+  };
+}
+
 /** CPU time (user + system) of a process.cpuUsage() difference, in ms. */
 function cpuMs(u: NodeJS.CpuUsage): number {
   return (u.user + u.system) / 1000;
@@ -201,6 +223,8 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
       { startScheduler: true, pollMs: 1000 },
     );
     const blobs = await Promise.all(Array.from({ length: N }, (_, i) => store.blobs.stage(message(i))));
+    // BENCH_CPU_PROF=dir: a CPU profile of this phase alone (enqueue to empty queue), in dir
+    const prof = await startPhaseProfile();
     const cpu1 = process.cpuUsage();
     const t1 = process.hrtime.bigint();
     await Promise.all(blobs.map((blob) => queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@sink.test' }], blob })));
@@ -208,6 +232,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     while ((await queue.count()) > 0) await new Promise((r) => setTimeout(r, 20));
     const queuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
     const queuedCpu = cpuMs(process.cpuUsage(cpu1));
+    await prof?.stop('relay-queue');
     await queue.stop(1000);
     await Promise.all(blobs.map((b) => store.blobs.discard(b)));
     await store.close();

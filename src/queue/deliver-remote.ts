@@ -9,7 +9,7 @@ import type { QueueBackend, QueuedMessage, QueuedRecipient, RecipientResult } fr
 import { routeDomain, routeSmarthost, type Route } from './route.js';
 import { SmtpClient, SmtpConnectionError, type TlsMode } from '../smtp/client/connection.js';
 import { replyText, xtext, DataEncoder, type SmtpReply } from '../smtp/client/wire.js';
-import { reencodeForRelay, UnrelayableError } from '../message/reencode.js';
+import { reencodeForRelay, UnrelayableError, MAX_LINE } from '../message/reencode.js';
 
 /** The message as it goes on the wire: the stored file, or its re-encoding (lines over 998 octets). */
 interface Content {
@@ -31,7 +31,23 @@ const IDLE_MS = 5_000;
  * Messages up to this size are read from the queue once per attempt and held in memory for the
  * long-line scan, the DKIM signer and the wire; larger ones are streamed from the file each time.
  */
-const IN_MEMORY_MAX = 256 * 1024;
+export const IN_MEMORY_MAX = 256 * 1024;
+
+/**
+ * Whether a message in memory may have a line over MAX_LINE octets (CRLF not counted): a search
+ * for each LF, no stream. False means certainly none (the re-encoder has nothing to do); true
+ * (also for a line of MAX_LINE octets ending in CRLF) sends the message through the re-encoder,
+ * which decides exactly.
+ */
+export function mayHaveLongLine(bytes: Uint8Array): boolean {
+  let start = 0;
+  for (;;) {
+    const lf = bytes.indexOf(0x0a, start);
+    if (lf < 0) return bytes.length - start > MAX_LINE;
+    if (lf - start > MAX_LINE) return true;
+    start = lf + 1;
+  }
+}
 
 class Pool {
   private idle = new Map<string, Array<{ client: SmtpClient; timer: NodeJS.Timeout }>>();
@@ -127,7 +143,8 @@ export class RemoteDelivery {
     return route;
   }
 
-  async deliver(msg: QueuedMessage, rcpts: QueuedRecipient[], domain: string): Promise<RemoteResult[]> {
+  /** `bytes`: the message, when the caller read it already (QueueBackend.getForDelivery). */
+  async deliver(msg: QueuedMessage, rcpts: QueuedRecipient[], domain: string, bytes?: Buffer | null): Promise<RemoteResult[]> {
     const { config } = this.deps;
     const all = (state: 'deferred' | 'bounced', status: string, reply: string, remoteMta: string | null = null): RemoteResult[] =>
       rcpts.map((r) => ({ idx: r.idx, state, status, reply, remoteMta }));
@@ -148,15 +165,16 @@ export class RemoteDelivery {
     // (BDAT) has no line limit; such a message goes as it is.
     let content: Content;
     let openRange: (range?: { start?: number; end?: number }) => Readable;
-    if (msg.size <= IN_MEMORY_MAX) {
-      const bytes = await this.deps.queue.readMessage(msg.id);
-      openRange = (range) => Readable.from([bytes.subarray(range?.start ?? 0, range?.end ?? bytes.length)], { objectMode: false });
-      content = { size: bytes.length, open: () => openRange() };
+    let inMemory: Buffer | null = null;
+    if (bytes || msg.size <= IN_MEMORY_MAX) {
+      const held = (inMemory = bytes ?? (await this.deps.queue.readMessage(msg.id)));
+      openRange = (range) => Readable.from([held.subarray(range?.start ?? 0, range?.end ?? held.length)], { objectMode: false });
+      content = { size: held.length, open: () => openRange() };
     } else {
       openRange = (range) => this.deps.queue.openMessage(msg.id, range);
       content = { size: msg.size, open: () => openRange() };
     }
-    if (msg.body !== 'BINARYMIME') {
+    if (msg.body !== 'BINARYMIME' && (!inMemory || mayHaveLongLine(inMemory))) {
       try {
         const re = await reencodeForRelay(openRange, {
           maxHeldLine: Math.max(1024 * 1024, config.smtp.max_line_length + 2),

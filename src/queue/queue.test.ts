@@ -198,3 +198,51 @@ test('record, report and finish: the row and the file go once every recipient is
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('small messages enqueued together share one job of the group commit; one that fails is undone alone (no row left), the others are stored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  const q = new QueueStore(dir);
+  try {
+    // the second one fails after its message row went in (its recipient's NOTIFY cannot be joined)
+    const bad = { ...rec('bad@b.test'), recipients: [{ address: 'bad@b.test', notify: {} as Array<'SUCCESS'> }] };
+    const outcomes = await Promise.allSettled([q.enqueueBytes(Buffer.from('1\n'), rec('a@b.test'), 1000), q.enqueueBytes(Buffer.from('2\n'), bad, 1000), q.enqueueBytes(Buffer.from('3\n'), rec('c@b.test'), 1000)]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal(await q.count(), 2);
+    const kept = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    assert.deepEqual(await Promise.all(kept.map(async (id) => (await q.readMessage(id)).toString())), ['1\n', '3\n']);
+    // alone in its batch, a failure rejects that enqueue and nothing else
+    await assert.rejects(q.enqueueBytes(Buffer.from('4\n'), bad, 1000));
+    assert.equal(await q.count(), 2);
+  } finally {
+    await q.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('getForDelivery: the message, every recipient, and the bytes (in the row or in a file) when within maxContent', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  const q = new QueueStore(dir);
+  try {
+    const small = Buffer.from('Subject: s\r\n\r\nsmall\r\n');
+    const large = Buffer.alloc(INLINE_MAX + 1, 'L');
+    const three = { ...rec('a@b.test'), size: small.length, recipients: ['a@b.test', 'b@c.test', 'c@d.test'].map((address) => ({ address })) };
+    const s = await q.enqueueBytes(small, three, 1000);
+    const l = await q.enqueueBytes(large, { ...rec('x@b.test'), size: large.length }, 1000);
+    await q.addRecipients(s, [{ address: 'd@e.test' }], 1000);
+    const got = (await q.getForDelivery(s, 1000))!;
+    assert.deepEqual(got.content, small);
+    assert.deepEqual(got.message, await q.get(s));
+    assert.deepEqual(got.message.recipients.map((r) => r.address), ['a@b.test', 'b@c.test', 'c@d.test', 'd@e.test']);
+    assert.equal((await q.getForDelivery(s, small.length - 1))!.content, null);
+    assert.equal((await q.getForDelivery(s, -1))!.content, null);
+    assert.deepEqual((await q.getForDelivery(l, INLINE_MAX + 1))!.content, large);
+    assert.equal((await q.getForDelivery(l, INLINE_MAX))!.content, null);
+    assert.equal(await q.getForDelivery('0000000000DEADBEEF', 1000), null);
+  } finally {
+    await q.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import type { StagedBlob } from '../store/types.js';
 import { GroupCommitter } from '../db/sqlite/group-commit.js';
 import { QUEUE_MODULE } from '../db/schema/queue.js';
-import { openDatabase, relaxedTransaction } from '../db/sqlite/open.js';
+import { openDatabase } from '../db/sqlite/open.js';
 import { fsyncDir, stagedFile } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
 import { domainOf } from '../store/validate.js';
@@ -158,6 +158,12 @@ export function toMessage(m: MessageRow, rcpts: RecipientRow[]): QueuedMessage {
  */
 export const INLINE_MAX = 64 * 1024;
 
+/**
+ * Shortest time between two shared state transactions (ms): results recorded meanwhile wait for
+ * the next one (the delivery slots do not wait for it, docs/queue.md "Scheduling").
+ */
+export const STATE_FLUSH_GAP_MS = 2;
+
 /** The columns of a message row (MessageRow), without the bytes. */
 export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
 
@@ -245,6 +251,11 @@ export interface QueueBackend {
   /** Writes bytes (a DSN) into the queue and commits the record. */
   enqueueBytes(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string>;
   get(id: string): Promise<QueuedMessage | null>;
+  /**
+   * What an attempt reads: the message with its recipients and, when it is at most `maxContent`
+   * octets, its bytes (else null: streamed with openMessage); null when there is no such message.
+   */
+  getForDelivery(id: string, maxContent: number): Promise<{ message: QueuedMessage; content: Buffer | null } | null>;
   mustGet(id: string): Promise<QueuedMessage>;
   list(opts?: { limit?: number; afterId?: string }): Promise<QueuedMessage[]>;
   count(): Promise<number>;
@@ -299,6 +310,12 @@ export class QueueStore implements QueueBackend {
       // Numbered migrations (src/db/schema/queue.ts); a database newer than the code refuses to open.
       migrations: [QUEUE_MODULE],
     });
+    // The connection's own level is NORMAL: delivery-state changes (most of the writes) commit
+    // without an fsync and without switching the level around each transaction (two PRAGMA
+    // statements, as much as the transaction's own work); enqueues are made durable by the group
+    // committer's WAL fdatasync, and the other writes that must be durable by durableTx (FULL).
+    this.db.pragma('synchronous = NORMAL');
+    this.tx = this.db.transaction((fn: () => unknown) => fn());
     this.committer = new GroupCommitter<boolean>(
       this.db,
       {
@@ -325,39 +342,68 @@ export class QueueStore implements QueueBackend {
   }
 
   /**
-   * Delivery-state changes commit with synchronous=NORMAL: in WAL mode a power loss may undo the
-   * last of them, which only means a delivery (or a DSN) happens again (at-least-once). Enqueues
-   * commit with synchronous=FULL: an acknowledged message is never lost.
+   * Delivery-state changes commit with synchronous=NORMAL (the connection's level): in WAL mode a
+   * power loss may undo the last of them, which only means a delivery (or a DSN) happens again
+   * (at-least-once). Enqueues are durable before they resolve (the group committer's fdatasync):
+   * an acknowledged message is never lost.
    */
   private stateTx<T>(fn: () => T): T {
-    return relaxedTransaction(this.db, fn);
+    return this.tx.immediate(fn) as T;
+  }
+
+  /**
+   * Runs its argument in a transaction (BEGIN IMMEDIATE with .immediate), or in a savepoint inside
+   * one: made once (better-sqlite3 builds a wrapper per transaction() call, a cost per job).
+   */
+  private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
+
+  /** A write that must be on disk when it returns (the admin's changes, added recipients): COMMIT with synchronous=FULL. */
+  private durableTx<T>(fn: () => T): T {
+    this.db.exec('PRAGMA synchronous = FULL');
+    try {
+      return this.tx.immediate(fn) as T;
+    } finally {
+      if (this.db.open) this.db.exec('PRAGMA synchronous = NORMAL');
+    }
   }
 
   /** State changes waiting for the next shared transaction. */
   private stateJobs: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
 
+  /** When the last shared state transaction ran (performance.now()). */
+  private lastStateFlush = -Infinity;
+
   /**
-   * A state change (as stateTx) that shares one transaction with the others issued in the same
-   * turn of the event loop (deliveries finishing together): each runs in its own savepoint, so
-   * one that throws undoes only itself. Resolves after the shared COMMIT.
+   * A state change (as stateTx) that shares one transaction with the others issued until it runs:
+   * in the next turn of the event loop, and at least STATE_FLUSH_GAP_MS after the previous one
+   * (deliveries finishing one after another share it: a transaction's own cost, BEGIN and a
+   * COMMIT writing every changed page to the WAL, is most of a small change's). With several
+   * jobs each runs in its own savepoint, so one that throws undoes only itself. Resolves after
+   * the shared COMMIT.
    */
   private stateBatch<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.stateJobs.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (this.stateJobs.length === 1) setImmediate(() => this.flushState());
+      if (this.stateJobs.length > 1) return;
+      const wait = this.lastStateFlush + STATE_FLUSH_GAP_MS - performance.now();
+      if (wait <= 0) setImmediate(() => this.flushState());
+      else setTimeout(() => this.flushState(), wait);
     });
   }
 
   private flushState(): void {
     const jobs = this.stateJobs.splice(0);
+    this.lastStateFlush = performance.now();
     const out: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
     try {
       if (this.closed) throw new QueueError('queue is closed');
       this.stateTx(() => {
         for (const j of jobs) {
           try {
-            out.push({ ok: true, value: this.db.transaction(j.fn)() });
+            // alone in the transaction: no savepoint needed (its failure undoes the transaction)
+            out.push({ ok: true, value: jobs.length === 1 ? j.fn() : this.tx(j.fn) });
           } catch (err) {
+            if (jobs.length === 1) throw err;
             out.push({ ok: false, err });
           }
         }
@@ -401,13 +447,43 @@ export class QueueStore implements QueueBackend {
     return this.enqueueFile(stagedFile(blob), rec, now);
   }
 
-  /** A small message into its row: durable with the group's COMMIT, nothing else to sync. */
+  /** Small messages waiting for the next group commit (one job of the committer for all of them). */
+  private inlineWaiting: Array<{ id: string; rec: EnqueueRecord; now: number; bytes: Uint8Array; resolve: (id: string) => void; reject: (err: unknown) => void }> = [];
+
+  /**
+   * A small message into its row: durable with the group's COMMIT, nothing else to sync. The small
+   * messages that arrive until the committer runs its next batch are inserted by one job of that
+   * batch (one savepoint of the group transaction for all of them, not one each), each in its own
+   * nested savepoint when there are several, so one that fails is undone alone.
+   */
   private enqueueInline(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
     const id = newId(now);
-    return this.committer.run(() => {
-      this.insert(id, rec, now, bytes);
-      return id;
-    }, false);
+    return new Promise<string>((resolve, reject) => {
+      this.inlineWaiting.push({ id, rec, now, bytes, resolve, reject });
+      if (this.inlineWaiting.length > 1) return;
+      let taken: typeof this.inlineWaiting = [];
+      this.committer
+        .run(() => {
+          taken = this.inlineWaiting.splice(0);
+          return taken.map((e) => {
+            try {
+              if (taken.length === 1) this.insert(e.id, e.rec, e.now, e.bytes);
+              else this.tx(() => this.insert(e.id, e.rec, e.now, e.bytes));
+              return null;
+            } catch (err) {
+              if (taken.length === 1) throw err;
+              return err;
+            }
+          });
+        }, false)
+        .then(
+          (errs) => taken.forEach((e, i) => (errs[i] ? e.reject(errs[i]) : e.resolve(e.id))),
+          (err: unknown) => {
+            // the batch failed before (or while) this job ran: every enqueue it held, or would have, fails
+            for (const e of taken.length ? taken : this.inlineWaiting.splice(0)) e.reject(err);
+          },
+        );
+    });
   }
 
   async lease(): Promise<boolean> {
@@ -504,6 +580,20 @@ export class QueueStore implements QueueBackend {
     return m;
   }
 
+  /** One query for the message, its recipients and its bytes when they are in the row (only on recipient 0's row: not copied per recipient). */
+  async getForDelivery(id: string, maxContent: number): Promise<{ message: QueuedMessage; content: Buffer | null } | null> {
+    const rows = this.stmt(
+      `SELECT ${MESSAGE_COLUMNS}, CASE WHEN r.idx = 0 AND m.size <= :max THEN m.content END AS content, r.*
+         FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.id = :id ORDER BY r.idx`,
+    ).all({ id, max: maxContent }) as Array<MessageRow & RecipientRow & { content: Buffer | null }>;
+    if (!rows.length) return null;
+    const message = toMessage(rows[0]!, rows);
+    let content = rows[0]!.idx === 0 ? rows[0]!.content : null;
+    // a message in a file (or without a recipient 0, which enqueue always makes)
+    if (!content && message.size <= maxContent) content = await this.readMessage(id);
+    return { message, content };
+  }
+
   async list(opts: { limit?: number; afterId?: string } = {}): Promise<QueuedMessage[]> {
     const rows = this.stmt(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT ?`).all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];
     if (!rows.length) return [];
@@ -542,7 +632,19 @@ export class QueueStore implements QueueBackend {
          attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?, reported = ?
        WHERE message_id = ? AND idx = ? AND state IN ('queued', 'deferred')`,
     );
+    const one = results.length === 1 && results[0]!.reported && (results[0]!.state === 'delivered' || results[0]!.state === 'bounced') ? results[0]! : null;
     const done = await this.stateBatch(() => {
+      if (one) {
+        // The result finishes the message when it is the last one pending: then the message row
+        // goes (its recipients with it: ON DELETE CASCADE) without updating the recipient first.
+        const gone = this.stmt(
+          `DELETE FROM messages WHERE id = :id
+             AND EXISTS (SELECT 1 FROM recipients WHERE message_id = :id AND idx = :idx AND state IN ('queued', 'deferred'))
+             AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = :id AND idx <> :idx AND (state IN ('queued', 'deferred') OR reported = 0))
+           RETURNING content IS NULL AS file`,
+        ).get({ id: messageId, idx: one.idx }) as { file: number } | undefined;
+        if (gone) return { file: gone.file === 1 };
+      }
       for (const r of results) {
         const reported = r.reported && (r.state === 'delivered' || r.state === 'bounced') ? 1 : 0;
         st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, reported, messageId, r.idx);
@@ -575,13 +677,13 @@ export class QueueStore implements QueueBackend {
 
   /** Adds recipients to a message (alias expansion to remote addresses). */
   async addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void> {
-    this.db.transaction(() => {
+    this.durableTx(() => {
       const max = (this.stmt('SELECT max(idx) AS m FROM recipients WHERE message_id = ?').get(messageId) as { m: number | null }).m ?? -1;
       const ins = this.stmt(
         `INSERT INTO recipients (message_id, idx, address, domain, notify, orcpt_type, orcpt_address, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
       );
       recipients.forEach((r, i) => ins.run(messageId, max + 1 + i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
-    })();
+    });
   }
 
   /**
@@ -606,15 +708,16 @@ export class QueueStore implements QueueBackend {
   /** Makes pending recipients due now (`yubin queue retry`). Returns the number of recipients. */
   async retry(id: string | null, now: number): Promise<number> {
     if (id !== null) await this.mustGet(id);
-    const r =
+    const r = this.durableTx(() =>
       id === null
         ? this.stmt(`UPDATE recipients SET next_attempt = ? WHERE state IN ('queued','deferred')`).run(now)
-        : this.stmt(`UPDATE recipients SET next_attempt = ? WHERE message_id = ? AND state IN ('queued','deferred')`).run(now, id);
+        : this.stmt(`UPDATE recipients SET next_attempt = ? WHERE message_id = ? AND state IN ('queued','deferred')`).run(now, id),
+    );
     return r.changes;
   }
 
   async setHeld(id: string, held: boolean): Promise<void> {
-    const r = this.stmt('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id);
+    const r = this.durableTx(() => this.stmt('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id));
     if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
   }
 

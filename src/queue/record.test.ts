@@ -75,3 +75,24 @@ test('record: results of the same turn share one transaction; one that fails is 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('record: a result removes the message only when its recipient was still pending and every other recipient is final and reported', async () => {
+  await withQueue(async (q) => {
+    const bounced = (idx: number): { idx: number } & RecipientResult => ({ idx, state: 'bounced', status: '5.0.0', reply: '554 5.0.0 cancelled', countAttempt: false });
+    // another recipient owes a DSN (bounced, not reported): the message stays for the report step
+    const owed = await q.enqueueBytes(Buffer.from('hi\n'), rec('x@b.test', 'y@b.test'), 1000);
+    assert.equal(await q.record(owed, [bounced(1)], 2000), false);
+    assert.equal(await q.record(owed, [delivered(0, true)], 2000), false);
+    assert.deepEqual((await q.get(owed))!.recipients.map((r) => [r.state, r.reported]), [['delivered', true], ['bounced', false]]);
+    // the recipient itself is no longer pending (bounced meanwhile, DSN owed): a late result neither removes the message nor changes it
+    const late = await q.enqueueBytes(Buffer.from('hi\n'), rec('z@b.test'), 1000);
+    assert.equal(await q.record(late, [bounced(0)], 2000), false);
+    assert.equal(await q.record(late, [delivered(0, true)], 2000), false);
+    assert.deepEqual((await q.get(late))!.recipients.map((r) => [r.state, r.reported]), [['bounced', false]]);
+    // the last pending recipient: gone, and its recipients with it
+    const last = await q.enqueueBytes(Buffer.from('hi\n'), rec('w@b.test'), 1000);
+    assert.equal(await q.record(last, [delivered(0, true)], 2000), true);
+    assert.equal(await q.get(last), null);
+    assert.equal(await q.count(), 2);
+  });
+});

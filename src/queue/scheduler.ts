@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
 import type { QueueBackend, QueuedRecipient, RecipientResult } from './queue.js';
-import type { RemoteDelivery } from './deliver-remote.js';
+import { IN_MEMORY_MAX, type RemoteDelivery } from './deliver-remote.js';
 import { deliverLocal } from './deliver-local.js';
 import type { Outbound } from './types.js';
 import { reportFinal, reportDelay, dsnOwed } from './report.js';
@@ -48,7 +48,14 @@ export class Scheduler {
   private stopping = false;
   private aborted = false;
   private lastHousekeeping = 0;
+  /** Units being attempted, until their results are recorded (never dispatched twice meanwhile). */
   private readonly inflight = new Map<string, Promise<void>>();
+  /**
+   * Units whose delivery is running (the `concurrency` limit): a unit leaves this count when its
+   * delivery returns, before its results are recorded, so the next delivery starts while the
+   * results wait for the queue's next shared transaction.
+   */
+  private slots = 0;
   private readonly perDomain = new Map<string, number>();
   private readonly messageLocks = new Map<string, Promise<unknown>>();
   private readonly localDomains = new Map<string, { local: boolean; at: number }>();
@@ -142,11 +149,11 @@ export class Scheduler {
   private async dispatch(): Promise<void> {
     const { config } = this.deps;
     const limit = config.queue.concurrency;
-    if (this.inflight.size >= limit) return;
+    if (this.slots >= limit) return;
     const stale = Date.now() - this.backlogAt >= (this.deps.pollMs ?? 1000);
     if (!this.backlog.size || stale) await this.refill();
     this.startUnits();
-    if (this.inflight.size < limit && this.newWork && !this.stopping) {
+    if (this.slots < limit && this.newWork && !this.stopping) {
       // slots left over and something was enqueued since the backlog was read
       await this.refill();
       this.startUnits();
@@ -182,21 +189,30 @@ export class Scheduler {
     const { config } = this.deps;
     const limit = config.queue.concurrency;
     for (const u of this.backlog.values()) {
-      if (this.stopping || this.inflight.size >= limit) break;
+      if (this.stopping || this.slots >= limit) break;
       if (this.inflight.has(u.key)) continue;
       const dest = u.domain || '(local)';
       const n = this.perDomain.get(dest) ?? 0;
       if (u.domain && n >= config.queue.per_domain_concurrency) continue;
       this.backlog.delete(u.key);
       this.perDomain.set(dest, n + 1);
-      const p = this.run(u)
+      this.slots++;
+      let held = true;
+      // the slot (and the destination's count) is given back once the delivery is over
+      const release = (): void => {
+        if (!held) return;
+        held = false;
+        this.slots--;
+        const m = (this.perDomain.get(dest) ?? 1) - 1;
+        if (m <= 0) this.perDomain.delete(dest);
+        else this.perDomain.set(dest, m);
+        this.kick(false);
+      };
+      const p = this.run(u, release)
         .catch((err: unknown) => this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed'))
         .finally(() => {
           this.inflight.delete(u.key);
-          const m = (this.perDomain.get(dest) ?? 1) - 1;
-          if (m <= 0) this.perDomain.delete(dest);
-          else this.perDomain.set(dest, m);
-          this.kick(false);
+          release();
         });
       this.inflight.set(u.key, p);
     }
@@ -228,15 +244,18 @@ export class Scheduler {
     }
   }
 
-  private run(u: Unit): Promise<void> {
-    return this.leased(u.messageId, () => this.attempt(u));
+  private run(u: Unit, release: () => void): Promise<void> {
+    return this.leased(u.messageId, () => this.attempt(u, release));
   }
 
-  private async attempt(u: Unit): Promise<void> {
+  /** One delivery of a unit; `release` gives its slot back (called once the delivery is over). */
+  private async attempt(u: Unit, release: () => void): Promise<void> {
     const { queue, logger, config } = this.deps;
-    // read after the lease is taken: what another node recorded before is seen, never sent again
-    const msg = await queue.get(u.messageId);
-    if (!msg || msg.held) return;
+    // read after the lease is taken: what another node recorded before is seen, never sent again;
+    // with the bytes of a message small enough to hold for a remote delivery (one read)
+    const got = await queue.getForDelivery(u.messageId, u.domain ? IN_MEMORY_MAX : -1);
+    if (!got || got.message.held) return;
+    const msg = got.message;
     // every due recipient of this message for this destination (not only those the poll saw)
     const due = this.deps.now().getTime();
     const rcpts: QueuedRecipient[] = [];
@@ -248,13 +267,14 @@ export class Scheduler {
     let results: Array<{ idx: number } & RecipientResult>;
     try {
       results = u.domain
-        ? await this.deps.remote.deliver(msg, rcpts, u.domain)
+        ? await this.deps.remote.deliver(msg, rcpts, u.domain, got.content)
         : await deliverLocal(this.deps.store, queue, msg, rcpts, this.deps.now().getTime(), this.deps.outbound && { config, outbound: this.deps.outbound, logger, now: this.deps.now });
     } catch (err) {
       if (this.stopping) return; // cut short by shutdown: left as it was, tried again after restart
       logger.error({ err, queueId: msg.id }, 'delivery failed unexpectedly');
       results = rcpts.map((r) => ({ idx: r.idx, state: 'deferred', status: '4.3.0', reply: `451 4.3.0 internal error: ${(err as Error).message}` }));
     }
+    release();
     if (this.aborted) {
       // connections broken by the shutdown: what is not final stays as it was, due again after restart
       results = results.filter((r) => r.state !== 'deferred');

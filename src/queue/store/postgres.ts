@@ -144,6 +144,12 @@ export class PgQueueStore implements QueueBackend {
     return (await this.messages(r.rows))[0] ?? null;
   }
 
+  async getForDelivery(id: string, maxContent: number): Promise<{ message: QueuedMessage; content: Buffer | null } | null> {
+    const message = await this.get(id);
+    if (!message) return null;
+    return { message, content: message.size <= maxContent ? await this.readMessage(id) : null };
+  }
+
   async mustGet(id: string): Promise<QueuedMessage> {
     const m = await this.get(id);
     if (!m) throw new QueueError(`no message ${id} in the queue`);

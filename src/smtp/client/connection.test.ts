@@ -172,3 +172,22 @@ test('connection refused', async () => {
   await p.close();
   await assert.rejects(SmtpClient.connect(opts(port)), /ECONNREFUSED/);
 });
+
+test('quit() lets go of the abort signal at once, not after the QUIT reply (connections being replaced do not pile up on it)', async () => {
+  const { getEventListeners } = await import('node:events');
+  // answers EHLO, never QUIT
+  const p = await peer('220 hi\r\n', (l, s) => {
+    if (l.startsWith('EHLO')) s.write('250 ok\r\n');
+  });
+  const ac = new AbortController();
+  try {
+    const c = await SmtpClient.connect({ ...opts(p.port), signal: ac.signal });
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 1);
+    const quitting = c.quit();
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+    c.close();
+    await quitting;
+  } finally {
+    await p.close();
+  }
+});

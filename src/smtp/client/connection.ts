@@ -380,6 +380,10 @@ export class SmtpClient {
 
   /** QUIT and close (errors ignored: the transaction results are already known). */
   async quit(): Promise<void> {
+    // closing anyway: no longer one of the connections a shutdown must break (its listener on the
+    // abort signal goes now, not after the reply: connections being replaced pile up otherwise)
+    this.detach();
+    this.detach = () => undefined;
     if (this.usable) {
       try {
         this.write('QUIT\r\n');
