@@ -15,6 +15,9 @@ import { silentLogger } from '../log/logger.js';
 import { openQueue, type Queue } from './index.js';
 import type { MessageSigner } from './types.js';
 import { ScriptedRemote, until, untilDeferred } from '../../test/integration/outbound-helpers.js';
+import { QueueStore } from './queue.js';
+import { RemoteDelivery } from './deliver-remote.js';
+import { Scheduler } from './scheduler.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -412,5 +415,42 @@ test('BINARYMIME: sent unchanged with BDAT LAST to a server with CHUNKING and BI
     assert.match(dsn, /Status: 5\.6\.3\r\n/);
   } finally {
     await e.close();
+  }
+});
+
+test('a delivery slot is free once the remote replied: the next delivery starts while the results wait to be recorded, and a unit waiting for its record is not sent again', async () => {
+  const remote = await new ScriptedRemote().listen();
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
+  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port, concurrency: 1, per_domain_concurrency: 1 } });
+  const store = await openStore(dir);
+  const queue = new QueueStore(dir);
+  // recording waits until the test opens the gate
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const record = queue.record.bind(queue);
+  queue.record = async (...args) => {
+    await gate;
+    return record(...args);
+  };
+  const logger = silentLogger();
+  const deps = { config, logger, queue, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }) };
+  const scheduler = new Scheduler({ ...deps, store, remote: new RemoteDelivery(deps), now: () => new Date(), pollMs: 20 });
+  try {
+    for (const to of ['x@remote.test', 'y@remote.test']) await queue.enqueueBytes(Buffer.from(BODY), { from: 'alice@a.test', recipients: [{ address: to }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' }, Date.now());
+    scheduler.start();
+    await until('both at the remote with one slot', () => remote.messages.length === 2);
+    await new Promise((r) => setTimeout(r, 150)); // several polls: neither is sent again
+    assert.equal(remote.messages.length, 2);
+    assert.equal(await queue.count(), 2);
+    open();
+    await until('both recorded (and removed)', async () => (await queue.count()) === 0);
+    assert.equal(remote.messages.length, 2);
+  } finally {
+    open();
+    await scheduler.stop(500);
+    await queue.close();
+    await store.close();
+    await remote.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
