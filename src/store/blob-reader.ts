@@ -83,14 +83,15 @@ function assemble(m) {
   }
   parentPort.postMessage({ id: m.id, buf, len: pos, failed, errs }, [buf]);
 }
-function fsyncPath(p) {
-  const fd = fs.openSync(p, 'r');
-  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-}
 // Committed files of messages staged in memory (BlobFiles.commitFiles): each written to a
 // temporary file, then one round of fsyncs, then renamed to its content address (never a
 // partial file under that name), then the directories the renames changed fsynced.
-function writeFiles(m) {
+const fsyncP = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+const fsyncPathP = (p) => new Promise((resolve, reject) => fs.open(p, 'r', (e, fd) => {
+  if (e) return reject(e);
+  fs.fsync(fd, (e2) => fs.close(fd, () => (e2 ? reject(e2) : resolve())));
+}));
+async function writeFiles(m) {
   const n = m.lens.length;
   const errs = new Array(n).fill(null);
   const done = [];
@@ -119,9 +120,9 @@ function writeFiles(m) {
       done.push({ i, tmp, path, fd });
     } catch (e) { errs[i] = message(e); }
   }
-  for (const d of done) {
-    try { fs.fsyncSync(d.fd); } catch (e) { errs[d.i] = message(e); } finally { fs.closeSync(d.fd); }
-  }
+  // The fsyncs in parallel (libuv's pool, from this thread): the file system can share one
+  // journal commit among them; in series each waits for its own.
+  await Promise.all(done.map((d) => fsyncP(d.fd).catch((e) => { errs[d.i] = message(e); }).finally(() => fs.closeSync(d.fd))));
   for (const d of done) {
     if (errs[d.i] === null) {
       const dir = dirname(d.path);
@@ -141,16 +142,14 @@ function writeFiles(m) {
     }
     try { fs.unlinkSync(d.tmp); } catch {}
   }
-  for (const dir of dirs) {
-    try { fsyncPath(dir); } catch (e) {
-      for (const d of done) if (errs[d.i] === null) errs[d.i] = 'fsync of ' + dir + ': ' + message(e);
-    }
-  }
+  await Promise.all([...dirs].map((dir) => fsyncPathP(dir).catch((e) => {
+    for (const d of done) if (errs[d.i] === null) errs[d.i] = 'fsync of ' + dir + ': ' + message(e);
+  })));
   parentPort.postMessage({ id: m.id, errs, written: done.length, dirs: dirs.size });
 }
 parentPort.on('message', (m) => {
   if (m.asm) return assemble(m);
-  if (m.write) return writeFiles(m);
+  if (m.write) return void writeFiles(m).catch((e) => parentPort.postMessage({ id: m.id, errs: m.lens.map(() => String(e && e.message || e)), written: 0, dirs: 0 }));
   const count = m.ranges.length / 2;
   const starts = [], wants = [];
   let total = 0;
