@@ -162,7 +162,7 @@ export const INLINE_MAX = 64 * 1024;
  * Shortest time between two shared state transactions (ms): results recorded meanwhile wait for
  * the next one (the delivery slots do not wait for it, docs/queue.md "Scheduling").
  */
-export const STATE_FLUSH_GAP_MS = 2;
+export const STATE_FLUSH_GAP_MS = 5;
 
 /** The columns of a message row (MessageRow), without the bytes. */
 export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';

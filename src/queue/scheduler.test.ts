@@ -454,3 +454,23 @@ test('a delivery slot is free once the remote replied: the next delivery starts 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a burst of new mail asks the store whether the domain is local once, not once per message', async () => {
+  const e = await env();
+  try {
+    let asked = 0;
+    const isLocalDomain = e.store.isLocalDomain.bind(e.store);
+    e.store.isLocalDomain = async (d: string) => {
+      asked++;
+      return isLocalDomain(d);
+    };
+    const blobs = await Promise.all(Array.from({ length: 20 }, (_, i) => e.store.blobs.stage(Buffer.from(BODY + i))));
+    // enqueued together: committed together and offered to the scheduler in the same turn
+    await Promise.all(blobs.map((blob, i) => e.queue.enqueue({ from: 'alice@a.test', recipients: [{ address: `r${i}@remote.test` }], blob })));
+    await until('all delivered', () => e.remote.messages.length === 20);
+    assert.equal(asked, 1);
+    await Promise.all(blobs.map((b) => e.store.blobs.discard(b)));
+  } finally {
+    await e.close();
+  }
+});

@@ -58,7 +58,7 @@ export class Scheduler {
   private slots = 0;
   private readonly perDomain = new Map<string, number>();
   private readonly messageLocks = new Map<string, Promise<unknown>>();
-  private readonly localDomains = new Map<string, { local: boolean; at: number }>();
+  private readonly localDomains = new Map<string, { asked: Promise<boolean>; value?: boolean; at: number }>();
   /**
    * Due work read from the database and not dispatched yet (oldest first), so that a finished
    * delivery starts the next one without a query: read again when it runs out, after pollMs
@@ -114,13 +114,25 @@ export class Scheduler {
     return this.inflight.size;
   }
 
-  private async isLocal(domain: string): Promise<boolean> {
+  /**
+   * Whether a domain is ours, asked of the store at most once per domain every 5 s: the question
+   * itself is kept, so a burst of new mail (every enqueue of a group commit offered at once) asks
+   * once, and later callers get the answer without waiting for a promise.
+   */
+  private isLocal(domain: string): boolean | Promise<boolean> {
     const c = this.localDomains.get(domain);
     const now = Date.now();
-    if (c && now - c.at < 5_000) return c.local;
-    const local = await this.deps.store.isLocalDomain(domain);
-    this.localDomains.set(domain, { local, at: now });
-    return local;
+    if (c && now - c.at < 5_000) return c.value ?? c.asked;
+    const entry: { asked: Promise<boolean>; value?: boolean; at: number } = { asked: this.deps.store.isLocalDomain(domain), at: now };
+    this.localDomains.set(domain, entry);
+    entry.asked.then(
+      (v) => (entry.value = v),
+      () => {
+        // a failed question is not kept: the next caller asks again
+        if (this.localDomains.get(domain) === entry) this.localDomains.delete(domain);
+      },
+    );
+    return entry.asked;
   }
 
   private async tick(): Promise<void> {
