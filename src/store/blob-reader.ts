@@ -84,8 +84,10 @@ function assemble(m) {
   parentPort.postMessage({ id: m.id, buf, len: pos, failed, errs }, [buf]);
 }
 // Committed files of messages staged in memory (BlobFiles.commitFiles): each written to a
-// temporary file, then one round of fsyncs, then renamed to its content address (never a
-// partial file under that name), then the directories the renames changed fsynced.
+// temporary file beside its content address, then one round of fsyncs, then renamed to its
+// content address (never a partial file under that name), then the directories the renames
+// changed fsynced. A crash may leave such a temporary file: the store's sweep after an unclean
+// shutdown removes every name under blobs/ that is not a blob with a row.
 const fsyncP = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
 const fsyncPathP = (p) => new Promise((resolve, reject) => fs.open(p, 'r', (e, fd) => {
   if (e) return reject(e);
@@ -107,8 +109,21 @@ async function writeFiles(m) {
       let st = null;
       try { st = fs.statSync(path); } catch (e) { if (e.code !== 'ENOENT') throw e; }
       if (st && st.size === len) continue; // already committed: just another reference
-      const tmp = m.tmpPrefix + i;
-      const fd = fs.openSync(tmp, 'wx', 0o600);
+      // The temporary file goes in the blob's own directory, not in tmp/: creating a file in a
+      // directory where files were just deleted makes ext4 scan its block group's inode table
+      // for recently deleted inodes (recently_deleted(): most of this thread's time with tmp/).
+      const dir = dirname(path);
+      const tmp = path + '.' + m.tmpSuffix + i;
+      let fd;
+      try {
+        fd = fs.openSync(tmp, 'wx', 0o600);
+      } catch (e) {
+        if (e.code !== 'ENOENT') throw e;
+        // New directories: each one's entry in its parent must be durable too.
+        const made = fs.mkdirSync(dir, { recursive: true });
+        if (made) { dirs.add(dirname(made)); dirs.add(dirname(dir)); }
+        fd = fs.openSync(tmp, 'wx', 0o600);
+      }
       let ok = false;
       try {
         let w = 0;
@@ -125,18 +140,9 @@ async function writeFiles(m) {
   await Promise.all(done.map((d) => fsyncP(d.fd).catch((e) => { errs[d.i] = message(e); }).finally(() => fs.closeSync(d.fd))));
   for (const d of done) {
     if (errs[d.i] === null) {
-      const dir = dirname(d.path);
       try {
-        try {
-          fs.renameSync(d.tmp, d.path);
-        } catch (e) {
-          if (e.code !== 'ENOENT') throw e;
-          // New directories: each one's entry in its parent must be durable too.
-          const made = fs.mkdirSync(dir, { recursive: true });
-          if (made) { dirs.add(dirname(made)); dirs.add(dirname(dir)); }
-          fs.renameSync(d.tmp, d.path);
-        }
-        dirs.add(dir);
+        fs.renameSync(d.tmp, d.path);
+        dirs.add(dirname(d.path));
         continue;
       } catch (e) { errs[d.i] = message(e); }
     }
@@ -307,10 +313,10 @@ export class BlobReader {
    * Writes committed files of blobs staged in memory, durable when it resolves (each file and
    * every directory changed fsynced), in one step: one message to the thread for the whole
    * batch instead of several trips to libuv's pool per file. A blob whose file already exists
-   * with its size is left as it is. tmpPrefix: a unique path prefix in the store's tmp/ folder
-   * (same file system) for the files being written. Per blob: null, or why it failed.
+   * with its size is left as it is. tmpSuffix: unique to this call, it names the temporary
+   * files (`<blob path>.<tmpSuffix><n>`). Per blob: null, or why it failed.
    */
-  async writeFiles(blobs: ReadonlyArray<{ blobId: string; bytes: Uint8Array }>, tmpPrefix: string): Promise<{ errors: Array<string | null>; written: number; dirs: number }> {
+  async writeFiles(blobs: ReadonlyArray<{ blobId: string; bytes: Uint8Array }>, tmpSuffix: string): Promise<{ errors: Array<string | null>; written: number; dirs: number }> {
     if (!blobs.length) return { errors: [], written: 0, dirs: 0 };
     const ids = new Uint8Array(new ArrayBuffer(blobs.length * 32));
     const lens = new Float64Array(blobs.length);
@@ -326,7 +332,7 @@ export class BlobReader {
       data.set(b.bytes, off);
       off += b.bytes.length;
     }
-    const m = (await this.send({ write: true, ids, lens, data, tmpPrefix }, [ids.buffer, lens.buffer, data.buffer])) as unknown as WriteReply;
+    const m = (await this.send({ write: true, ids, lens, data, tmpSuffix }, [ids.buffer, lens.buffer, data.buffer])) as WriteReply;
     return { errors: m.errs, written: m.written, dirs: m.dirs };
   }
 

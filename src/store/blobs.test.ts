@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BlobFiles } from './blobs.js';
 import { createMessageParser } from '../message/parser.js';
 
@@ -121,7 +121,8 @@ describe('blob files: small messages staged in memory', () => {
       assert.equal(files.writtenFromMemory, 1, 'written once for two references in one batch');
       assert.deepEqual(await readFile(files.pathOf(s.id)), message(1));
       assert.equal(files.dirsSynced, 3, 'root (new middle level), middle (new leaf), leaf (the new entry)');
-      assert.deepEqual(readdirSync(files.tmpDir), [], 'the temporary file was renamed into place');
+      assert.deepEqual(readdirSync(dirname(files.pathOf(s.id))), [s.id], 'the temporary file (beside it) was renamed into place');
+      assert.deepEqual(readdirSync(files.tmpDir), [], 'nothing in tmp/');
       // Committed again: the file exists with its size, nothing written.
       await files.commitFiles([s]);
       assert.equal(files.writtenFromMemory, 1);
@@ -185,7 +186,7 @@ describe('blob files: small messages staged in memory', () => {
       const failed = await files.commitFiles([good, bad]);
       assert.deepEqual([...failed.keys()], [bad.id]);
       assert.deepEqual(await readFile(files.pathOf(good.id)), message(5));
-      assert.deepEqual(readdirSync(files.tmpDir), [], 'the failed one\'s temporary file removed');
+      assert.deepEqual(readdirSync(dirname(files.pathOf(bad.id))), [bad.id], 'the failed one\'s temporary file removed');
       await files.close();
     });
   });

@@ -307,7 +307,7 @@ export class BlobFiles {
       return { blobId: s.id, bytes: s.bytes! };
     });
     try {
-      const r = await (this.writer ??= new BlobReader(this.blobDir)).writeFiles(list, join(this.tmpDir, `${process.pid}-w${randomBytes(8).toString('hex')}-`));
+      const r = await (this.writer ??= new BlobReader(this.blobDir)).writeFiles(list, `${process.pid}-${randomBytes(8).toString('hex')}-`);
       this.writtenFromMemory += r.written;
       this.dirsSynced += r.dirs;
       r.errors.forEach((e, i) => {
@@ -336,7 +336,8 @@ export class BlobFiles {
     mkdirSync(dir, { recursive: true });
     if (staged.bytes) {
       // In memory: written to a temporary file, fsynced, renamed into place.
-      const tmp = join(this.tmpDir, `${process.pid}-e${randomBytes(8).toString('hex')}`);
+      // Beside its content address (see blob-reader.ts writeFiles: not in tmp/).
+      const tmp = `${target}.${process.pid}-${randomBytes(8).toString('hex')}`;
       const fd = openSync(tmp, 'wx', 0o600);
       try {
         let w = 0;
