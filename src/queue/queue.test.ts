@@ -246,3 +246,33 @@ test('getForDelivery: the message, every recipient, and the bytes (in the row or
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a burst of small enqueues commits in batches of at most 512: the first batch is acknowledged after its own fdatasync while the rest wait for the next', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qq-'));
+  const gates: Array<() => void> = [];
+  let held = true;
+  const q = new QueueStore(dir, { syncWal: () => (held ? new Promise<void>((resolve) => gates.push(resolve)) : Promise.resolve()) });
+  try {
+    let done = 0;
+    const all = Promise.all(Array.from({ length: 1100 }, (_, i) => q.enqueueBytes(Buffer.from(`m${i}\n`), rec(`r${i}@b.test`), 1000).then(() => done++)));
+    const gate = async (n: number) => {
+      for (const end = Date.now() + 5000; gates.length < n; await new Promise((r) => setImmediate(r))) {
+        if (Date.now() > end) assert.fail(`fdatasync ${n} never came`);
+      }
+    };
+    await gate(1);
+    gates[0]!();
+    await gate(2);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(done, 512);
+    // the rest of the burst was committed meanwhile: the next fdatasyncs cover it
+    held = false;
+    for (const g of gates.slice(1)) g();
+    await all;
+    assert.equal(done, 1100);
+    assert.equal(await q.count(), 1100);
+  } finally {
+    await q.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

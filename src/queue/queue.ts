@@ -164,6 +164,9 @@ export const INLINE_MAX = 64 * 1024;
  */
 export const STATE_FLUSH_GAP_MS = 5;
 
+/** Small messages inserted by one job of the group commit, at most. */
+const INLINE_BATCH = 512;
+
 /** The columns of a message row (MessageRow), without the bytes. */
 export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
 
@@ -460,30 +463,40 @@ export class QueueStore implements QueueBackend {
     const id = newId(now);
     return new Promise<string>((resolve, reject) => {
       this.inlineWaiting.push({ id, rec, now, bytes, resolve, reject });
-      if (this.inlineWaiting.length > 1) return;
-      let taken: typeof this.inlineWaiting = [];
-      this.committer
-        .run(() => {
-          taken = this.inlineWaiting.splice(0);
-          return taken.map((e) => {
-            try {
-              if (taken.length === 1) this.insert(e.id, e.rec, e.now, e.bytes);
-              else this.tx(() => this.insert(e.id, e.rec, e.now, e.bytes));
-              return null;
-            } catch (err) {
-              if (taken.length === 1) throw err;
-              return err;
-            }
-          });
-        }, false)
-        .then(
-          (errs) => taken.forEach((e, i) => (errs[i] ? e.reject(errs[i]) : e.resolve(e.id))),
-          (err: unknown) => {
-            // the batch failed before (or while) this job ran: every enqueue it held, or would have, fails
-            for (const e of taken.length ? taken : this.inlineWaiting.splice(0)) e.reject(err);
-          },
-        );
+      if (this.inlineWaiting.length === 1) this.submitInline();
     });
+  }
+
+  /**
+   * One committer job for the small messages waiting when it runs, INLINE_BATCH at most: with more
+   * waiting, the next job goes into the committer's next batch, so the first ones are durable
+   * (and delivering) while the next batch commits.
+   */
+  private submitInline(): void {
+    let taken: typeof this.inlineWaiting = [];
+    this.committer
+      .run(() => {
+        taken = this.inlineWaiting.splice(0, INLINE_BATCH);
+        if (this.inlineWaiting.length) this.submitInline();
+        return taken.map((e) => {
+          try {
+            if (taken.length === 1) this.insert(e.id, e.rec, e.now, e.bytes);
+            else this.tx(() => this.insert(e.id, e.rec, e.now, e.bytes));
+            return null;
+          } catch (err) {
+            if (taken.length === 1) throw err;
+            return err;
+          }
+        });
+      }, false)
+      .then(
+        (errs) => taken.forEach((e, i) => (errs[i] ? e.reject(errs[i]) : e.resolve(e.id))),
+        (err: unknown) => {
+          // the batch failed after this job ran: the enqueues it took fail; before: every one
+          // waiting fails (this job was to take them, and no other job is coming for them)
+          for (const e of taken.length ? taken : this.inlineWaiting.splice(0)) e.reject(err);
+        },
+      );
   }
 
   async lease(): Promise<boolean> {
