@@ -158,7 +158,7 @@ async function startPhaseProfile(): Promise<{ stop(name: string): Promise<void> 
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${name}-${Date.now()}.cpuprofile`);
       writeFileSync(file, JSON.stringify(profile));
-      console.log(`  (CPU profile of the queue phase: ${file})`);
+      console.log(`  (CPU profile of the phase: ${file})`);
     },
   };
 }
@@ -193,14 +193,17 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
   dns.setRecords('mx.sink.test', 'A', ['127.0.0.1']);
   const dir = mkdtempSync(join(tmpdir(), 'yubin-bench-relay-'));
   try {
-    // Straight to smtp-sink: CONNECTIONS connections, each sending its share in turn.
+    // Straight to smtp-sink: CONNECTIONS connections, each sending its share in turn. The messages
+    // are made before the clock starts, as the queue row's are staged before its clock starts.
+    const messages = Array.from({ length: N }, (_, i) => message(i));
+    const directProf = await startPhaseProfile();
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async (_, c) => {
         const client = await SmtpClient.connect({ host: '127.0.0.1', port, heloName: 'mail.a.test', tls: 'none' });
         for (let i = c; i < N; i += CONNECTIONS) {
-          const m = message(i);
+          const m = messages[i]!;
           const r = await client.send({ from: 'alice@a.test', mailParams: [], recipients: [{ address: 'bob@sink.test', params: [] }], message: () => Readable.from([m]) });
           if (!r.data || r.data.code !== 250) throw new Error('direct send failed');
         }
@@ -209,6 +212,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     );
     const directSec = Number(process.hrtime.bigint() - t0) / 1e9;
     const directCpu = cpuMs(process.cpuUsage(cpu0));
+    await directProf?.stop('relay-direct');
 
     // Through the queue: durable enqueue (all at once: group commit), then delivery.
     const config = validateConfig({
@@ -222,8 +226,8 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
       { config, store, resolver: createResolver({ servers: [dns.address] }), logger: silentLogger(), now: () => new Date() },
       { startScheduler: true, pollMs: 1000 },
     );
-    const blobs = await Promise.all(Array.from({ length: N }, (_, i) => store.blobs.stage(message(i))));
-    // BENCH_CPU_PROF=dir: a CPU profile of this phase alone (enqueue to empty queue), in dir
+    const blobs = await Promise.all(messages.map((m) => store.blobs.stage(m)));
+    // BENCH_CPU_PROF=dir: a CPU profile of each phase alone (straight; enqueue to empty queue), in dir
     const prof = await startPhaseProfile();
     const cpu1 = process.cpuUsage();
     const t1 = process.hrtime.bigint();
