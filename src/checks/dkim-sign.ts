@@ -11,6 +11,7 @@ import { createResolver, type Resolver } from '../dns/resolver.js';
 import { readAll, type WorkerPool } from '../workers/pool.js';
 import { listDomainKeys, keysByAlgorithm, readPrivateKey, dkimRecord, type DkimKeyInfo, type DkimAlgorithm } from './dkim-keys.js';
 import { memoizePemPrivateKeys } from './pem-key-cache.js';
+import { signRelaxed } from './dkim-relaxed.js';
 
 // mailauth parses the private key for every signature: parsed once per key instead (pem-key-cache.ts)
 memoizePemPrivateKeys();
@@ -46,12 +47,22 @@ export interface SignatureSpec {
   algorithm: DkimAlgorithm;
 }
 
-/** DKIM-Signature fields (CRLF-terminated) for the message, one per spec. Throws on a signing error. */
+/**
+ * DKIM-Signature fields (CRLF-terminated) for the message, one per spec. Throws on a signing error.
+ * A message in memory (Buffer or string) with CRLF line ends (what the queue signs) goes through the lean signer
+ * (dkim-relaxed.ts); anything else through mailauth.
+ */
 export async function dkimSignatures(input: MessageInput, specs: SignatureSpec[], opts: { signTime?: Date; headers?: string[] } = {}): Promise<string> {
   if (!specs.length) return '';
+  const signTime = opts.signTime ?? new Date();
+  const bytes = typeof input === 'string' ? Buffer.from(input) : Buffer.isBuffer(input) ? input : null;
+  if (bytes) {
+    const lean = signRelaxed(bytes, specs, opts.headers ?? SIGNED_HEADERS, signTime);
+    if (lean !== null) return lean;
+  }
   const options = {
     canonicalization: 'relaxed/relaxed',
-    signTime: opts.signTime ?? new Date(),
+    signTime,
     // mailauth reads the header list as a colon-separated string
     headerList: (opts.headers ?? SIGNED_HEADERS).join(':'),
     signatureData: specs.map((s) => ({ signingDomain: s.domain, selector: s.selector, privateKey: s.privateKey, algorithm: s.algorithm })),
@@ -153,7 +164,7 @@ export function createDkimSigner(config: Config, store: Store, logger: Logger, o
       const chosen = (await Promise.all([pick(by['rsa-sha256'], isPublished), pick(by['ed25519-sha256'], isPublished)])).filter((k): k is DkimKeyInfo => !!k);
       const specs = chosen.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: readPrivateKey(k) }));
       if (opts.workers) return opts.workers.run('dkimSign', { message: await readAll(message()), specs });
-      return dkimSignatures(message() as unknown as MessageInput, specs);
+      return dkimSignatures(await readAll(message()), specs);
     },
   };
 }
