@@ -131,7 +131,8 @@ export class RemoteDelivery {
     if (hit && hit.until > Date.now()) {
       // RFC 5321 §5.1: equal preferences in random order, for every delivery
       const r = hit.route;
-      if (r.kind !== 'hosts') return r;
+      // one host: nothing to shuffle
+      if (r.kind !== 'hosts' || r.hosts.length < 2) return r;
       return { ...r, hosts: r.hosts.map((h) => ({ h, k: Math.random() })).sort((a, b) => a.h.preference - b.h.preference || a.k - b.k).map((x) => x.h) };
     }
     const smart = this.deps.config.queue.smarthost;
@@ -313,10 +314,12 @@ export class RemoteDelivery {
       ...(binary ? { bdatSize: content.size } : {}),
     });
     // debug: the scheduler logs each recipient's outcome ("queue delivery") with the reply that decided it
-    this.deps.logger.debug(
-      { queueId: msg.id, mta, mail: res.mail.code, rcpts: res.rcpts.map((r) => r?.code ?? null), data: res.data ? replyText(res.data) : null },
-      'outbound transaction',
-    );
+    if (this.deps.logger.isLevelEnabled('debug')) {
+      this.deps.logger.debug(
+        { queueId: msg.id, mta, mail: res.mail.code, rcpts: res.rcpts.map((r) => r?.code ?? null), data: res.data ? replyText(res.data) : null },
+        'outbound transaction',
+      );
+    }
     const out: RemoteResult[] = [];
     rcpts.forEach((r, i) => {
       // RFC 5321 §4.2.1: 2yz done, 4yz try again later, 5yz do not repeat
