@@ -1,5 +1,6 @@
 // The durable outbound queue (DESIGN.md "Queue"): its own SQLite database data_dir/queue.sqlite
-// (WAL, synchronous=FULL, numbered migrations; opened through src/db/sqlite/), holding a message
+// (WAL, numbered migrations; opened through src/db/sqlite/; the connection at synchronous=NORMAL,
+// every write that must be durable made so explicitly: docs/queue.md "On disk"), holding a message
 // of up to INLINE_MAX octets in its row and a larger one as data_dir/queue/<id>.eml. A message is
 // on disk (row committed and the WAL fsynced; a file and its directory fsynced first) before
 // enqueue resolves; enqueues arriving together share one commit, one WAL fsync and one directory
