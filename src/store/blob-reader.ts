@@ -188,7 +188,7 @@ parentPort.on('message', (m) => {
  * keeps a process alive). Batches are answered in order.
  */
 /** A message's response: protocol text and blob byte ranges, in order. */
-export type AssemblyPart = string | { blobId: string; start: number; end: number };
+export type AssemblyPart = string | Buffer | { blobId: string; start: number; end: number };
 
 /** Assembled responses: the bytes of the messages that could be read, and per message why not. */
 export interface Assembled {
@@ -265,6 +265,7 @@ export class BlobReader {
       for (const p of parts) {
         segCount++;
         if (typeof p === 'string') textMax += p.length * 3;
+        else if (Buffer.isBuffer(p)) textMax += p.length;
         else rangeCount++;
       }
     const text = Buffer.allocUnsafeSlow(textMax);
@@ -281,6 +282,11 @@ export class BlobReader {
           const n = text.write(p, t, 'utf8');
           segs.set([0, t, t + n], 3 * s);
           t += n;
+        } else if (Buffer.isBuffer(p)) {
+          // bytes the caller already has (a blob kept in the database): copied as text is
+          p.copy(text, t);
+          segs.set([0, t, t + p.length], 3 * s);
+          t += p.length;
         } else {
           ids.set(Buffer.from(p.blobId, 'hex'), 32 * r++);
           segs.set([1, p.start, p.end], 3 * s);

@@ -195,7 +195,7 @@ export class BlobFiles {
 
   /** Responses of text and blob ranges, assembled by the reader thread (BlobReader.assemble). */
   assemble(messages: ReadonlyArray<ReadonlyArray<AssemblyPart>>): Promise<Assembled> {
-    for (const parts of messages) for (const p of parts) if (typeof p !== 'string' && !BLOB_ID.test(p.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(p.blobId)}`);
+    for (const parts of messages) for (const p of parts) if (typeof p !== 'string' && !Buffer.isBuffer(p) && !BLOB_ID.test(p.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(p.blobId)}`);
     return (this.reader ??= new BlobReader(this.blobDir)).assemble(messages);
   }
 
@@ -325,7 +325,7 @@ export class BlobFiles {
    * reference: the file must exist (another process may have deleted it after its own last
    * reference went). If it is missing it is linked again from the staged file.
    */
-  ensureFileSync(staged: StagedBlob): void {
+  ensureFileSync(staged: Pick<StagedBlob, 'id' | 'size' | 'tempPath' | 'bytes'>): void {
     const target = this.pathOf(staged.id);
     try {
       if (statSync(target).size === staged.size) return;
@@ -531,7 +531,7 @@ class FileBlobWriter implements BlobWriter {
 }
 
 /** The temporary file of a staged blob that has one (not staged in memory). */
-export function stagedFile(staged: StagedBlob): string {
+export function stagedFile(staged: Pick<StagedBlob, 'id' | 'tempPath'>): string {
   if (staged.tempPath === null) throw new StoreError('invalid', `staged blob ${staged.id} is in memory, not in a file`);
   return staged.tempPath;
 }

@@ -105,7 +105,8 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
     ];
     for (const { db, source, table } of sources) {
       // queue.sqlite's messages.content (a small message's bytes, SQLite only) becomes the message's blob below
-      const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(source)})`).all() as Array<{ name: string }>).map((c) => c.name).filter((c) => !(table === 'queue_messages' && c === 'content'));
+      // blobs.content (a small message's bytes, SQLite only) goes to blob_chunks or a file below
+      const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(source)})`).all() as Array<{ name: string }>).map((c) => c.name).filter((c) => !((table === 'queue_messages' || table === 'blobs') && c === 'content'));
       const pgCols = new Set((await pool.query<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1', [table])).rows.map((r) => r.column_name));
       if (!pgCols.size) throw new StoreError('invalid', `table ${source} of ${db.name} has no counterpart in PostgreSQL`);
       const missing = columns.filter((c) => !pgCols.has(c));
@@ -152,15 +153,19 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
           const tuples = batch.map((row) => `(${row.map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
           // OVERRIDING SYSTEM VALUE: ids of GENERATED ALWAYS columns (checks_verdicts) are kept too.
           await c.query(`INSERT INTO ${quoteIdent(p.table)} (${columns.map(quoteIdent).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')}`, values);
-          if (p.table === 'blobs' && mode === 'database') {
+          if (p.table === 'blobs') {
             const idIdx = p.columns.indexOf('id');
             const sizeIdx = p.columns.indexOf('size');
+            const inlineOf = p.db.prepare('SELECT content FROM blobs WHERE id = ? AND content IS NOT NULL');
             for (const row of batch) {
-              blobBytes += await copyBlobFile(c, blobPath(opts.dataDir, row[idIdx] as string), row[idIdx] as string, row[sizeIdx] as number);
+              const id = row[idIdx] as string;
+              const size = row[sizeIdx] as number;
+              // A small message kept in its row (SQLite): its bytes into blob_chunks, or a file of the shared blobs/.
+              const inline = (inlineOf.get(id) as { content: Buffer } | undefined)?.content;
+              if (inline && mode === 'files') files.ensureFileSync({ id, size, tempPath: null, bytes: inline });
+              if (mode === 'database') blobBytes += inline ? await copyBlobBytes(c, inline, id, size) : await copyBlobFile(c, blobPath(opts.dataDir, id), id, size);
               blobs++;
             }
-          } else if (p.table === 'blobs') {
-            blobs += batch.length;
           }
           done += batch.length;
           allDone += batch.length;
@@ -248,6 +253,16 @@ async function queueBlob(
 function blobPath(dataDir: string, id: string): string {
   if (!/^[0-9a-f]{64}$/.test(id)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(id)}`);
   return join(dataDir, 'blobs', id.slice(0, 2), id.slice(2, 4), id);
+}
+
+/** Copies a blob kept in its SQLite row into blob_chunks, checking its size and hash. */
+async function copyBlobBytes(c: PoolClient, bytes: Buffer, id: string, size: number): Promise<number> {
+  if (bytes.length !== size || createHash('sha256').update(bytes).digest('hex') !== id) throw new StoreError('invalid', `blob ${id}: its stored bytes do not match its size or hash (${bytes.length} bytes): run yubin on the SQLite store to check it before copying`);
+  // The same chunks as copyBlobFile: an empty blob is one empty chunk.
+  for (let seq = 0, off = 0; seq === 0 || off < bytes.length; seq++, off += CHUNK_SIZE) {
+    await c.query('INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)', [id, seq, bytes.subarray(off, off + CHUNK_SIZE)]);
+  }
+  return bytes.length;
 }
 
 /** Copies one blob file into blob_chunks, CHUNK_SIZE at a time, checking its size and hash. */

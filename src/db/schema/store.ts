@@ -160,6 +160,15 @@ export const STORE_MIGRATIONS: Migration[] = [
     // (SUBSCRIBED) shows it \NonExistent, RFC 5258 §3.1) until it is unsubscribed.
     steps: [table('lost_subscriptions', [account('cascade'), text('name')], { primaryKey: ['account_id', 'name'], withoutRowid: true })],
   },
+  {
+    version: 6,
+    name: 'small messages kept in their blob row',
+    // SQLite: a message under 64 KiB staged in memory is stored in its blobs row (content), with
+    // no file: the WAL's one fdatasync per group commit covers it (docs/store.md "Small
+    // messages in the database"). NULL for a blob kept as a file. SQLite only: PostgreSQL keeps
+    // blobs in blob_chunks or files (store copy moves such bytes there).
+    steps: [addColumn('blobs', blob('content', { nullable: true, only: 'sqlite' }))],
+  },
 ];
 
 // Sieve: users' scripts (one active per account), global scripts for `include :global`

@@ -99,7 +99,8 @@ export class StoreCommitter {
 
   /** Step 1: the batch's blob files, durable at their content address (runs on the libuv pool). */
   private async link(jobs: readonly StoreJob[]): Promise<Array<Error | undefined> | void> {
-    const staged = jobs.flatMap((j) => j.blobs);
+    // A small message staged in memory goes in its blob row (SqliteStore.addBlobRef): no file.
+    const staged = jobs.flatMap((j) => j.blobs).filter((b) => !b.bytes);
     if (staged.length === 0) return;
     const failed = await this.files.commitFiles(staged);
     if (failed.size === 0) return;

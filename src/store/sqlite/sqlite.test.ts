@@ -125,7 +125,10 @@ describe('sqlite store specifics', () => {
       await store.addDomain('a.test');
       const ids = [];
       for (const a of ['bob@a.test', 'carol@a.test', 'dave@a.test']) ids.push((await store.addAccount(a, 'h')).id);
-      const s = await store.blobs.stage(testMessage('once'));
+      // A staged file (a message staged in memory is kept in its blob row instead: below).
+      const writer = store.blobs.createWriter();
+      await writer.write(testMessage('once'));
+      const s = await writer.finish();
       const results = await store.deliver(s, ids.map((accountId) => ({ accountId })));
       await store.blobs.discard(s);
       const countFiles = async (): Promise<string[]> => {
@@ -142,6 +145,87 @@ describe('sqlite store specifics', () => {
       }
       await store.close();
       assert.deepEqual(await countFiles(), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sqlite store: small messages kept in their blob row', () => {
+  const listFiles = async (dir: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const a of await readdir(join(dir, 'blobs'))) for (const b of await readdir(join(dir, 'blobs', a))) out.push(...(await readdir(join(dir, 'blobs', a, b))));
+    return out;
+  };
+
+  it('a message staged in memory is stored in its row, no file anywhere; read back whole and by range through every read path, after reopening too; gone with its last reference', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      let store = await openStore(dir);
+      await store.addDomain('a.test');
+      const ids = [];
+      for (const a of ['bob@a.test', 'carol@a.test']) ids.push((await store.addAccount(a, 'h')).id);
+      const bytes = testMessage('kept in the row');
+      const s = await store.blobs.stage(bytes);
+      assert.equal(s.tempPath, null, 'staged in memory');
+      const results = await store.deliver(s, ids.map((accountId) => ({ accountId })));
+      assert.ok(results.every((r) => r.ok));
+      assert.deepEqual(await listFiles(dir), [], 'no blob file');
+      assert.deepEqual(await readdir(join(dir, 'tmp')), [], 'no temporary file');
+      await store.close();
+      store = await openStore(dir);
+      assert.deepEqual(await store.blobs.read(s.id), bytes);
+      assert.deepEqual(await store.blobs.read(s.id, { start: 2, end: 9 }), bytes.subarray(2, 9));
+      assert.deepEqual(await store.blobs.read(s.id, { start: 5, end: 1e9 }), bytes.subarray(5));
+      assert.deepEqual(await store.blobs.readMany([{ blobId: s.id, start: 0, end: 4 }, { blobId: s.id, start: 4, end: 1e9 }]), [bytes.subarray(0, 4), bytes.subarray(4)]);
+      const chunks: Buffer[] = [];
+      for await (const c of store.blobs.open(s.id, { start: 1, end: 6 })) chunks.push(c as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), bytes.subarray(1, 6));
+      const asm = await store.blobs.assemble!([['A ', { blobId: s.id, start: 0, end: bytes.length }, ' Z'], ['B ', { blobId: s.id, start: 0, end: bytes.length + 1 }]]);
+      assert.deepEqual(asm.failed, [null, 'blob shorter than its stored size']);
+      assert.equal(asm.data.toString('latin1'), `A ${bytes.toString('latin1')} Z`);
+      assert.deepEqual((await store.verify!()).problems, []);
+      const [m] = await store.listMessages(results[0]!.mailboxId);
+      assert.equal(m!.blobId, s.id);
+      for (const r of results) await store.expunge(r.mailboxId, [r.uid]);
+      await store.close();
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      try {
+        assert.equal((db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n, 0, 'the row (and its bytes) went with the last reference');
+      } finally {
+        db.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the same bytes already stored as a file gain a reference (no second copy); assemble mixes rows and files; verify sees a damaged row', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const store = await openStore(dir);
+      await store.addDomain('a.test');
+      const acc = await store.addAccount('bob@a.test', 'h');
+      const asFile = testMessage('both ways');
+      const w = store.blobs.createWriter();
+      await w.write(asFile);
+      const f = await w.finish();
+      assert.ok((await store.deliver(f, [{ accountId: acc.id }]))[0]!.ok);
+      await store.blobs.discard(f);
+      const again = await store.blobs.stage(asFile);
+      assert.equal(again.id, f.id);
+      assert.ok((await store.deliver(again, [{ accountId: acc.id }]))[0]!.ok);
+      assert.deepEqual(await listFiles(dir), [f.id], 'still the one file');
+      const small = testMessage('row only');
+      const r = await store.blobs.stage(small);
+      assert.ok((await store.deliver(r, [{ accountId: acc.id }]))[0]!.ok);
+      const asm = await store.blobs.assemble!([[{ blobId: f.id, start: 0, end: asFile.length }], ['-', { blobId: r.id, start: 0, end: 3 }]]);
+      assert.deepEqual(asm.failed, [null, null]);
+      assert.equal(asm.data.toString('latin1'), asFile.toString('latin1') + '-' + small.subarray(0, 3).toString('latin1'));
+      assert.deepEqual((await store.verify!()).problems, []);
+      (store as SqliteStore).db.prepare('UPDATE blobs SET content = ? WHERE id = ?').run(Buffer.from('short'), r.id);
+      assert.deepEqual((await store.verify!()).problems, [`blob ${r.id}: 5 bytes in its row, expected ${small.length}`]);
+      await store.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

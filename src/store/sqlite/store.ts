@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import type { MessageStructure } from '../../message/types.js';
 import { BlobFiles } from '../blobs.js';
+import type { Assembled, AssemblyPart } from '../blob-reader.js';
+import { Readable } from 'node:stream';
 import { SqliteChangeFeed } from './change-log.js';
 import { isRoleAddress } from '../recipients.js';
 import {
@@ -90,10 +92,16 @@ export class SqliteStore implements Store {
       createWriter: (options) => files.createWriter(options),
       stage: (bytes) => files.stage(bytes),
       openStaged: (staged) => files.openStaged(staged),
-      open: (id, range) => files.open(id, range),
-      read: (id, range) => files.read(id, range),
-      readMany: (ranges) => files.readMany(ranges),
-      assemble: (messages) => files.assemble(messages),
+      open: (id, range) => {
+        const inline = this.inlineBlobs([id]).get(id);
+        return inline ? Readable.from([slice(inline, range)]) : files.open(id, range);
+      },
+      read: async (id, range) => {
+        const inline = this.inlineBlobs([id]).get(id);
+        return inline ? Buffer.from(slice(inline, range)) : files.read(id, range);
+      },
+      readMany: (ranges) => this.readMany(ranges),
+      assemble: (messages) => this.assemble(messages),
       discard: (staged) => files.discard(staged),
       retain: (staged) =>
         this.committer.run((ctx) => {
@@ -108,6 +116,79 @@ export class SqliteStore implements Store {
           this.releaseBlobRef(ctx, blobId);
         }),
     };
+  }
+
+  /**
+   * Whether any blob is kept in its row (docs/store.md "Small messages in the database"): a store
+   * with none (all files, e.g. made before version 6) never looks for one.
+   */
+  private hasInline: boolean | undefined;
+
+  /** The bytes of the given blobs that are kept in their rows (small messages); files are absent. */
+  private inlineBlobs(ids: readonly string[]): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    this.hasInline ??= this.q('SELECT 1 FROM blobs WHERE content IS NOT NULL LIMIT 1').get() !== undefined;
+    if (!this.hasInline || !ids.length) return out;
+    if (ids.length === 1) {
+      const row = this.q('SELECT content FROM blobs WHERE id = ? AND content IS NOT NULL').get(ids[0]) as { content: Buffer } | undefined;
+      if (row) out.set(ids[0]!, row.content);
+      return out;
+    }
+    const rows = this.q('SELECT id, content FROM blobs WHERE id IN (SELECT value FROM json_each(?)) AND content IS NOT NULL').all(JSON.stringify([...new Set(ids)])) as Array<{ id: string; content: Buffer }>;
+    for (const r of rows) out.set(r.id, r.content);
+    return out;
+  }
+
+  /** BlobStore.readMany: ranges of blobs kept in their rows from there, the rest from the files. */
+  private async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
+    const inline = this.inlineBlobs(ranges.map((r) => r.blobId));
+    if (!inline.size) return this.files.readMany(ranges);
+    const out: Array<Buffer | null> = new Array<Buffer | null>(ranges.length).fill(null);
+    const rest: number[] = [];
+    ranges.forEach((r, i) => {
+      const bytes = inline.get(r.blobId);
+      if (bytes) out[i] = Buffer.from(slice(bytes, r));
+      else rest.push(i);
+    });
+    if (rest.length) (await this.files.readMany(rest.map((i) => ranges[i]!))).forEach((b, k) => (out[rest[k]!] = b));
+    return out;
+  }
+
+  /**
+   * BlobStore.assemble: the ranges of blobs kept in their rows become bytes of the response here;
+   * when no file range is left the response is put together on this thread (a copy of bytes
+   * already in memory), else the reader thread reads the files' ranges.
+   */
+  private async assemble(messages: ReadonlyArray<ReadonlyArray<AssemblyPart>>): Promise<Assembled> {
+    const ids: string[] = [];
+    for (const parts of messages) for (const p of parts) if (typeof p === 'object' && !Buffer.isBuffer(p)) ids.push(p.blobId);
+    const inline = this.inlineBlobs(ids);
+    if (!inline.size) return this.files.assemble(messages);
+    let files = 0;
+    const resolved = messages.map((parts) =>
+      parts.map((p): AssemblyPart => {
+        if (typeof p === 'string' || Buffer.isBuffer(p)) return p;
+        const bytes = inline.get(p.blobId);
+        if (!bytes) {
+          files++;
+          return p;
+        }
+        // The reader thread reports a range past the end as a short blob: the same here.
+        return p.end > bytes.length ? p : slice(bytes, p);
+      }),
+    );
+    if (files) return this.files.assemble(resolved);
+    const failed: Array<null | 'gone' | string> = [];
+    const chunks: Buffer[] = [];
+    for (const parts of resolved) {
+      if (parts.some((p) => typeof p === 'object' && !Buffer.isBuffer(p))) {
+        failed.push('blob shorter than its stored size');
+        continue;
+      }
+      failed.push(null);
+      for (const p of parts) chunks.push(typeof p === 'string' ? Buffer.from(p, 'utf8') : (p as Buffer));
+    }
+    return { data: Buffer.concat(chunks), failed };
   }
 
   /** The read barrier (Store.durable): the group committer's WAL sync. */
@@ -824,9 +905,23 @@ export class SqliteStore implements Store {
 
   /** Inside a transaction: one more reference to a staged blob (the row is created on first use). */
   private addBlobRef(_ctx: TxContext, blob: StagedBlob, held: boolean): void {
-    const row = this.q('SELECT refs FROM blobs WHERE id = ?').get(blob.id) as { refs: number } | undefined;
+    const row = this.q('SELECT refs, content IS NOT NULL AS inline FROM blobs WHERE id = ?').get(blob.id) as { refs: number; inline: number } | undefined;
+    if (blob.bytes) {
+      // A small message staged in memory: its bytes go in the row, durable with this transaction
+      // (the WAL's fdatasync); no file is written. A blob that already has a row keeps it as it
+      // is (a file or bytes) and gains a reference; one whose file may be gone (no live
+      // reference left, another process deleting it) takes the bytes into its row.
+      this.hasInline = true;
+      if (!row) {
+        this.q('INSERT INTO blobs (id, size, refs, held, structure, content) VALUES (?, ?, 1, ?, ?, ?)').run(blob.id, blob.size, held ? 1 : 0, JSON.stringify(blob.structure), blob.bytes);
+        return;
+      }
+      if (row.refs === 0 && !row.inline) this.q('UPDATE blobs SET content = ? WHERE id = ?').run(blob.bytes, blob.id);
+      this.q('UPDATE blobs SET refs = refs + 1, held = held + ? WHERE id = ?').run(held ? 1 : 0, blob.id);
+      return;
+    }
     // A first live reference: make sure the file is there (another process may just have deleted it).
-    if (!row || row.refs === 0) this.files.ensureFileSync(blob);
+    if (!row || (row.refs === 0 && !row.inline)) this.files.ensureFileSync(blob);
     if (row) this.q('UPDATE blobs SET refs = refs + 1, held = held + ? WHERE id = ?').run(held ? 1 : 0, blob.id);
     else this.q('INSERT INTO blobs (id, size, refs, held, structure) VALUES (?, ?, 1, ?, ?)').run(blob.id, blob.size, held ? 1 : 0, JSON.stringify(blob.structure));
   }
@@ -1061,17 +1156,26 @@ export class SqliteStore implements Store {
     }
     // Files: every live blob's file exists with its size; no file without a row.
     let after = '';
-    const page = this.db.prepare('SELECT id, size, refs FROM blobs WHERE id > ? ORDER BY id LIMIT 1000');
+    const page = this.db.prepare('SELECT id, size, refs, length(content) AS inline FROM blobs WHERE id > ? ORDER BY id LIMIT 1000');
     const sizes = new Map<string, number>();
+    /** Blobs kept in their rows: no file is expected (one left from before is harmless). */
+    const inRow = new Set<string>();
     for (;;) {
-      const rows = page.all(after) as Array<{ id: string; size: number; refs: number }>;
+      const rows = page.all(after) as Array<{ id: string; size: number; refs: number; inline: number | null }>;
       if (rows.length === 0) break;
-      for (const r of rows) sizes.set(r.id, r.refs > 0 ? r.size : -1);
+      for (const r of rows) {
+        if (r.inline === null) sizes.set(r.id, r.refs > 0 ? r.size : -1);
+        else {
+          inRow.add(r.id);
+          if (r.inline !== r.size) problems.push(`blob ${r.id}: ${r.inline} bytes in its row, expected ${r.size}`);
+        }
+      }
       after = rows[rows.length - 1]!.id;
       await new Promise<void>((r) => setImmediate(r));
     }
     const seen = new Set<string>();
     for await (const f of this.files.walkCommitted()) {
+      if (inRow.has(f.name)) continue;
       const want = sizes.get(f.name);
       if (want === undefined) problems.push(`file ${f.path} has no blob row (orphan)`);
       else if (want >= 0 && want !== f.size) problems.push(`file ${f.path}: ${f.size} bytes, expected ${want}`);
@@ -1119,4 +1223,11 @@ const maildropLocks = new Set<string>();
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'yubin.sqlite');
+}
+
+/** Bytes [start, end) of a blob kept in its row, clamped to its size as a file read is. */
+function slice(bytes: Buffer, range?: { start?: number; end?: number }): Buffer {
+  const start = Math.min(Math.max(0, range?.start ?? 0), bytes.length);
+  const end = Math.min(Math.max(start, range?.end ?? bytes.length), bytes.length);
+  return bytes.subarray(start, end);
 }
