@@ -119,8 +119,9 @@ export class StoreCommitter {
       for (const id of job.released) this.garbage.add(id);
     });
     // A blob linked for this batch may have no reference at all (its job or its targets failed,
-    // e.g. over quota): collect it.
-    const staged = jobs.flatMap((j) => j.blobs);
+    // e.g. over quota): collect it. A small message kept in its row has no file and its row
+    // exists only if a reference committed: nothing to look at.
+    const staged = jobs.flatMap((j) => j.blobs).filter((b) => !b.bytes);
     if (staged.length > 0) {
       const refs = this.db.prepare('SELECT refs FROM blobs WHERE id = ?');
       for (const b of staged) {
