@@ -87,8 +87,10 @@ export class BlobFiles {
   dirsSynced = 0;
 
   createWriter(options?: BlobWriterOptions): BlobWriter {
-    const path = join(this.tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`);
-    return new FileBlobWriter(path, this.parserFactory(), options?.deferSync ? (fh) => this.unsynced.set(path, fh) : null, options?.memory === true);
+    // The temporary file's name is drawn when the writer first needs a file (a message staged in memory never does).
+    const tmpDir = this.tmpDir;
+    const newPath = () => join(tmpDir, `${process.pid}-${randomBytes(12).toString('hex')}`);
+    return new FileBlobWriter(newPath, this.parserFactory(), options?.deferSync ? (path, fh) => this.unsynced.set(path, fh) : null, options?.memory === true);
   }
 
   async stage(bytes: Uint8Array): Promise<StagedBlob> {
@@ -435,14 +437,16 @@ class FileBlobWriter implements BlobWriter {
   private bufferedBytes = 0;
   private readonly hash = createHash('sha256');
   private state: 'open' | 'finishing' | 'finished' | 'aborted' = 'open';
+  /** The temporary file, named when it is first opened. */
+  private tempPath: string | null = null;
   private failure: unknown = null;
   size = 0;
 
   constructor(
-    private readonly tempPath: string,
+    private readonly newPath: () => string,
     private readonly parser: { write(chunk: Uint8Array): void; end(): MessageStructure },
     /** deferSync: called at finish instead of fsync and close (the commit syncs and closes the file). */
-    private readonly deferred: ((fh: FileHandle) => void) | null = null,
+    private readonly deferred: ((path: string, fh: FileHandle) => void) | null = null,
     /** A message smaller than WRITE_BUFFER stays in memory (BlobWriterOptions.memory). */
     private readonly memory = false,
   ) {}
@@ -466,7 +470,7 @@ class FileBlobWriter implements BlobWriter {
     const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
     this.buffered = [];
     this.bufferedBytes = 0;
-    if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
+    if (!this.fh) this.fh = open((this.tempPath = this.newPath()), 'wx', 0o600);
     const fh = this.fh;
     this.chain = this.chain.then(async () => {
       const handle = await fh;
@@ -492,18 +496,18 @@ class FileBlobWriter implements BlobWriter {
         this.state = 'finished';
         return { id: this.hash.digest('hex'), size: this.size, structure, tempPath: null, bytes };
       }
-      if (!this.fh) this.fh = open(this.tempPath, 'wx', 0o600);
+      if (!this.fh) this.fh = open((this.tempPath = this.newPath()), 'wx', 0o600);
       await this.flush();
       const fh = await this.fh;
       const structure = this.parser.end();
       if (this.deferred) {
-        this.deferred(fh);
+        this.deferred(this.tempPath!, fh);
       } else {
         await fh.sync();
         await fh.close();
       }
       this.state = 'finished';
-      return { id: this.hash.digest('hex'), size: this.size, structure, tempPath: this.tempPath };
+      return { id: this.hash.digest('hex'), size: this.size, structure, tempPath: this.tempPath! };
     } catch (err) {
       this.state = 'open';
       await this.abort();
@@ -525,7 +529,7 @@ class FileBlobWriter implements BlobWriter {
     if (this.fh) {
       const fh = await this.fh.catch(() => null);
       await fh?.close().catch(() => undefined);
-      await unlink(this.tempPath).catch(() => undefined);
+      if (this.tempPath) await unlink(this.tempPath).catch(() => undefined);
     }
   }
 }
