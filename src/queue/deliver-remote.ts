@@ -50,13 +50,20 @@ export function mayHaveLongLine(bytes: Uint8Array): boolean {
 }
 
 class Pool {
-  private idle = new Map<string, Array<{ client: SmtpClient; timer: NodeJS.Timeout }>>();
+  private idle = new Map<string, Array<{ client: SmtpClient; since: number }>>();
+  /**
+   * One timer for every kept connection (a timer per connection cost a setTimeout and a
+   * clearTimeout per message): runs while any connection is kept, closing those idle for
+   * IDLE_MS (so after IDLE_MS to 1.2 × IDLE_MS).
+   */
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(private readonly idleMs: number) {}
 
   take(key: string): SmtpClient | null {
     const list = this.idle.get(key);
     while (list && list.length) {
       const e = list.pop()!;
-      clearTimeout(e.timer);
       if (e.client.usable) return e.client;
     }
     return null;
@@ -69,23 +76,31 @@ class Pool {
     }
     let list = this.idle.get(key);
     if (!list) this.idle.set(key, (list = []));
-    const entry = {
-      client,
-      timer: setTimeout(() => {
-        const l = this.idle.get(key);
-        const i = l ? l.indexOf(entry) : -1;
-        if (i >= 0) l!.splice(i, 1);
-        void client.quit();
-      }, IDLE_MS),
-    };
-    entry.timer.unref();
-    list.push(entry);
+    list.push({ client, since: Date.now() });
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), this.idleMs / 5);
+      this.sweeper.unref();
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, list] of this.idle) {
+      // oldest first: connections are pushed as they come back
+      while (list.length && now - list[0]!.since >= this.idleMs) void list.shift()!.client.quit();
+      if (!list.length) this.idle.delete(key);
+    }
+    if (!this.idle.size && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.idle.values()].flat();
     this.idle.clear();
-    for (const e of all) clearTimeout(e.timer);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     await Promise.all(all.map((e) => e.client.quit()));
   }
 }
@@ -96,6 +111,8 @@ export interface RemoteDeps {
   logger: Logger;
   queue: QueueBackend;
   signer?: MessageSigner;
+  /** How long an idle connection is kept (ms; default IDLE_MS). */
+  idleMs?: number;
 }
 
 function fromReply(r: SmtpReply, fallbackStatus: string): { status: string; reply: string } {
@@ -105,12 +122,14 @@ function fromReply(r: SmtpReply, fallbackStatus: string): { status: string; repl
 }
 
 export class RemoteDelivery {
-  private readonly pool = new Pool();
+  private readonly pool: Pool;
   /** Connections in use, closed when a shutdown runs out of grace. */
   private readonly active = new Set<SmtpClient>();
   private readonly abort = new AbortController();
 
-  constructor(private readonly deps: RemoteDeps) {}
+  constructor(private readonly deps: RemoteDeps) {
+    this.pool = new Pool(deps.idleMs ?? IDLE_MS);
+  }
 
   /** Breaks every connection in use (shutdown after the grace time). */
   abortAll(): void {

@@ -228,14 +228,21 @@ test('getForDelivery: the message, every recipient, and the bytes (in the row or
   try {
     const small = Buffer.from('Subject: s\r\n\r\nsmall\r\n');
     const large = Buffer.alloc(INLINE_MAX + 1, 'L');
-    const three = { ...rec('a@b.test'), size: small.length, recipients: ['a@b.test', 'b@c.test', 'c@d.test'].map((address) => ({ address })) };
+    // every column of both rows set to something distinct: each field read from its own column
+    const three = { ...rec('a@b.test'), size: small.length, submittedBy: 'alice@a.test', clientIp: '192.0.2.1', smtputf8: true, body: '8BITMIME' as const, requireTls: true };
+    three.recipients = [...three.recipients, { address: 'b@c.test' }, { address: 'c@d.test' }] as typeof three.recipients;
     const s = await q.enqueueBytes(small, three, 1000);
     const l = await q.enqueueBytes(large, { ...rec('x@b.test'), size: large.length }, 1000);
     await q.addRecipients(s, [{ address: 'd@e.test' }], 1000);
+    await q.record(s, [{ idx: 1, state: 'deferred', status: '4.2.0', reply: '451 4.2.0 later', remoteMta: 'mx.c.test', nextAttempt: 5000 }], 2000);
+    await q.record(s, [{ idx: 2, state: 'delivered', status: '2.0.0', reply: '250 ok', remoteMta: 'mx.d.test', dsnAction: 'relayed' }], 2000);
+    await q.markDelayWarned(s, [1]);
     const got = (await q.getForDelivery(s, 1000))!;
     assert.deepEqual(got.content, small);
     assert.deepEqual(got.message, await q.get(s));
     assert.deepEqual(got.message.recipients.map((r) => r.address), ['a@b.test', 'b@c.test', 'c@d.test', 'd@e.test']);
+    assert.equal(got.message.recipients[1]!.lastReply, '451 4.2.0 later');
+    assert.equal(got.message.recipients[2]!.dsnAction, 'relayed');
     assert.equal((await q.getForDelivery(s, small.length - 1))!.content, null);
     assert.equal((await q.getForDelivery(s, -1))!.content, null);
     assert.deepEqual((await q.getForDelivery(l, INLINE_MAX + 1))!.content, large);

@@ -170,6 +170,53 @@ const INLINE_BATCH = 512;
 
 /** The columns of a message row (MessageRow), without the bytes. */
 export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
+const MESSAGE_FIELDS = 14;
+
+/** The columns of a recipient row (RecipientRow), in the order recipientRowOf reads them. */
+const RECIPIENT_COLUMNS = ['message_id', 'idx', 'address', 'domain', 'notify', 'orcpt_type', 'orcpt_address', 'state', 'attempts', 'next_attempt', 'last_attempt', 'last_reply', 'last_status', 'remote_mta', 'reported', 'delay_warned', 'dsn_action'] as const;
+
+/** A raw row whose first columns are MESSAGE_COLUMNS, as a MessageRow. */
+function messageRowOf(a: unknown[]): MessageRow {
+  return {
+    id: a[0] as string,
+    mail_from: a[1] as string,
+    ret: a[2] as string | null,
+    envid: a[3] as string | null,
+    smtputf8: a[4] as number,
+    body: a[5] as string | null,
+    require_tls: a[6] as number,
+    size: a[7] as number,
+    needs_utf8: a[8] as number,
+    header_from_domain: a[9] as string | null,
+    submitted_by: a[10] as string | null,
+    client_ip: a[11] as string | null,
+    created_at: a[12] as number,
+    held: a[13] as number,
+  };
+}
+
+/** The RECIPIENT_COLUMNS of a raw row, from column `at` on, as a RecipientRow. */
+function recipientRowOf(a: unknown[], at: number): RecipientRow {
+  return {
+    message_id: a[at] as string,
+    idx: a[at + 1] as number,
+    address: a[at + 2] as string,
+    domain: a[at + 3] as string,
+    notify: a[at + 4] as string | null,
+    orcpt_type: a[at + 5] as string | null,
+    orcpt_address: a[at + 6] as string | null,
+    state: a[at + 7] as string,
+    attempts: a[at + 8] as number,
+    next_attempt: a[at + 9] as number,
+    last_attempt: a[at + 10] as number | null,
+    last_reply: a[at + 11] as string | null,
+    last_status: a[at + 12] as string | null,
+    remote_mta: a[at + 13] as string | null,
+    reported: a[at + 14] as number,
+    delay_warned: a[at + 15] as number,
+    dsn_action: a[at + 16] as string | null,
+  };
+}
 
 /**
  * A small file just written (a staged blob), read with one synchronous open/read/close: four
@@ -594,19 +641,32 @@ export class QueueStore implements QueueBackend {
     return m;
   }
 
-  /** One query for the message, its recipients and its bytes when they are in the row (only on recipient 0's row: not copied per recipient). */
+  /**
+   * One query for the message, its recipients and its bytes when they are in the row (only on
+   * recipient 0's row: not copied per recipient). Rows as arrays, in the order of the SELECT
+   * (better-sqlite3's row objects cost as much as the query).
+   */
   async getForDelivery(id: string, maxContent: number): Promise<{ message: QueuedMessage; content: Buffer | null } | null> {
-    const rows = this.stmt(
-      `SELECT ${MESSAGE_COLUMNS}, CASE WHEN r.idx = 0 AND m.size <= :max THEN m.content END AS content, r.*
-         FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.id = :id ORDER BY r.idx`,
-    ).all({ id, max: maxContent }) as Array<MessageRow & RecipientRow & { content: Buffer | null }>;
+    if (!this.deliveryRead) {
+      this.deliveryRead = this.db
+        .prepare(
+          `SELECT ${MESSAGE_COLUMNS}, CASE WHEN r.idx = 0 AND m.size <= ? THEN m.content END AS content, ${RECIPIENT_COLUMNS.map((c) => `r.${c}`).join(', ')}
+             FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.id = ? ORDER BY r.idx`,
+        )
+        .raw(true);
+    }
+    const rows = this.deliveryRead.all(maxContent, id) as unknown[][];
     if (!rows.length) return null;
-    const message = toMessage(rows[0]!, rows);
-    let content = rows[0]!.idx === 0 ? rows[0]!.content : null;
+    const first = rows[0]!;
+    const message = toMessage(messageRowOf(first), rows.map((r) => recipientRowOf(r, MESSAGE_FIELDS + 1)));
+    let content = message.recipients[0]!.idx === 0 ? (first[MESSAGE_FIELDS] as Buffer | null) : null;
     // a message in a file (or without a recipient 0, which enqueue always makes)
     if (!content && message.size <= maxContent) content = await this.readMessage(id);
     return { message, content };
   }
+
+  /** getForDelivery's statement, in raw mode. */
+  private deliveryRead: Database.Statement | null = null;
 
   async list(opts: { limit?: number; afterId?: string } = {}): Promise<QueuedMessage[]> {
     const rows = this.stmt(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT ?`).all(opts.afterId ?? '', opts.limit ?? 1000) as MessageRow[];

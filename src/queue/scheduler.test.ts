@@ -474,3 +474,30 @@ test('a burst of new mail asks the store whether the domain is local once, not o
     await e.close();
   }
 });
+
+test('a kept connection is reused for the next message and closed (QUIT) once idle for idleMs', async () => {
+  const remote = await new ScriptedRemote().listen();
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
+  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port } });
+  const queue = new QueueStore(dir);
+  const delivery = new RemoteDelivery({ config, logger: silentLogger(), queue, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }), idleMs: 200 });
+  try {
+    const send = async (to: string) => {
+      const id = await queue.enqueueBytes(Buffer.from(BODY), { from: 'alice@a.test', recipients: [{ address: to }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' }, Date.now());
+      const msg = (await queue.get(id))!;
+      return delivery.deliver(msg, msg.recipients, 'remote.test');
+    };
+    assert.equal((await send('x@remote.test'))[0]!.state, 'delivered');
+    assert.equal((await send('y@remote.test'))[0]!.state, 'delivered');
+    assert.equal(remote.connections, 1);
+    assert.ok(!remote.commands.includes('QUIT'));
+    await until('closed when idle', () => remote.commands.includes('QUIT'), 3_000);
+    assert.equal((await send('z@remote.test'))[0]!.state, 'delivered');
+    assert.equal(remote.connections, 2);
+  } finally {
+    await delivery.closeIdle();
+    await queue.close();
+    await remote.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
