@@ -76,6 +76,20 @@ export async function dkimSignatures(input: MessageInput, specs: SignatureSpec[]
   return sig && !sig.endsWith('\r\n') ? sig + '\r\n' : sig;
 }
 
+/** A key of the domain with its PEM private key (read when the list is), or why it could not be read. */
+interface KeyWithPem {
+  info: DkimKeyInfo;
+  pem: string | Error;
+}
+
+function readPem(info: DkimKeyInfo): string | Error {
+  try {
+    return readPrivateKey(info);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
 interface Cached<T> {
   at: number;
   value: T;
@@ -119,24 +133,28 @@ function domainOf(address: string): string | null {
 }
 
 /**
- * The queue's signer. With opts.workers the signature is computed in the worker pool (mailauth
- * parses the whole header, quadratic in its number of lines); a job over the pool's time limit
- * throws, and the delivery attempt is deferred like any other signing error.
+ * The queue's signer. With opts.workers the signature is computed in the worker pool (the RSA
+ * signature, and mailauth's parse of the whole header, quadratic in its number of lines, for what
+ * the lean signer leaves to it); a job over the pool's time limit throws, and the delivery attempt
+ * is deferred like any other signing error.
  */
 export function createDkimSigner(config: Config, store: Store, logger: Logger, opts: { resolver?: Resolver; workers?: WorkerPool } = {}): MessageSigner {
   const resolver = opts.resolver ?? createResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeout });
   const isPublished = publishedCheck(resolver, logger);
-  const keyCache = new Map<string, Cached<DkimKeyInfo[]>>();
-  const keysOf = (domain: string): DkimKeyInfo[] => {
+  // The key list and the PEM texts, read together and kept a minute: not a file read per signature
+  // (the submission bench's profile had readPrivateKey's readFileSync on the main thread per message).
+  const keyCache = new Map<string, Cached<KeyWithPem[]>>();
+  const keysOf = (domain: string): KeyWithPem[] => {
     const hit = keyCache.get(domain);
     if (hit && Date.now() - hit.at < 60_000) return hit.value;
-    let value: DkimKeyInfo[] = [];
+    let value: KeyWithPem[] = [];
     try {
-      value = listDomainKeys(config.data_dir, domain);
+      value = listDomainKeys(config.data_dir, domain).map((info) => ({ info, pem: readPem(info) }));
     } catch (err) {
       logger.warn({ domain, err: err instanceof Error ? err.message : String(err) }, 'cannot read DKIM keys');
     }
-    keyCache.set(domain, { at: Date.now(), value });
+    // a key file that could not be read is tried again at the next message
+    if (!value.some((k) => k.pem instanceof Error)) keyCache.set(domain, { at: Date.now(), value });
     return value;
   };
 
@@ -160,9 +178,15 @@ export function createDkimSigner(config: Config, store: Store, logger: Logger, o
         if (candidates.length) logger.debug({ from, headerFromDomain }, 'no local DKIM key for this message: not signed');
         return '';
       }
-      const by = keysByAlgorithm(keysOf(domain));
+      const keys = keysOf(domain);
+      const by = keysByAlgorithm(keys.map((k) => k.info));
       const chosen = (await Promise.all([pick(by['rsa-sha256'], isPublished), pick(by['ed25519-sha256'], isPublished)])).filter((k): k is DkimKeyInfo => !!k);
-      const specs = chosen.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: readPrivateKey(k) }));
+      const specs = chosen.map((k) => {
+        const pem = keys.find((x) => x.info === k)!.pem;
+        // an unreadable key file is a signing error (the delivery is deferred), as when it was read per message
+        if (pem instanceof Error) throw new Error(`DKIM signing failed (${k.selector}): ${pem.message}`);
+        return { domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: pem };
+      });
       if (opts.workers) return opts.workers.run('dkimSign', { message: await readAll(message()), specs });
       return dkimSignatures(await readAll(message()), specs);
     },
