@@ -419,7 +419,7 @@ export class QueueStore implements QueueBackend {
   }
 
   /** State changes waiting for the next shared transaction. */
-  private stateJobs: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  private stateJobs: Array<{ fn: () => unknown; atomic: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
 
   /** When the last shared state transaction ran (performance.now()). */
   private lastStateFlush = -Infinity;
@@ -429,12 +429,13 @@ export class QueueStore implements QueueBackend {
    * in the next turn of the event loop, and at least STATE_FLUSH_GAP_MS after the previous one
    * (deliveries finishing one after another share it: a transaction's own cost, BEGIN and a
    * COMMIT writing every changed page to the WAL, is most of a small change's). With several
-   * jobs each runs in its own savepoint, so one that throws undoes only itself. Resolves after
-   * the shared COMMIT.
+   * jobs each runs in its own savepoint, so one that throws undoes only itself, unless it is
+   * `atomic` (it leaves nothing when it throws, e.g. a single statement). Resolves after the
+   * shared COMMIT.
    */
-  private stateBatch<T>(fn: () => T): Promise<T> {
+  private stateBatch<T>(fn: () => T, atomic = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.stateJobs.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.stateJobs.push({ fn, atomic, resolve: resolve as (v: unknown) => void, reject });
       if (this.stateJobs.length > 1) return;
       const wait = this.lastStateFlush + STATE_FLUSH_GAP_MS - performance.now();
       if (wait <= 0) setImmediate(() => this.flushState());
@@ -451,8 +452,8 @@ export class QueueStore implements QueueBackend {
       this.stateTx(() => {
         for (const j of jobs) {
           try {
-            // alone in the transaction: no savepoint needed (its failure undoes the transaction)
-            out.push({ ok: true, value: jobs.length === 1 ? j.fn() : this.tx(j.fn) });
+            // alone in the transaction, or undoing itself when it fails (atomic): no savepoint
+            out.push({ ok: true, value: jobs.length === 1 || j.atomic ? j.fn() : this.tx(j.fn) });
           } catch (err) {
             if (jobs.length === 1) throw err;
             out.push({ ok: false, err });
@@ -504,8 +505,8 @@ export class QueueStore implements QueueBackend {
   /**
    * A small message into its row: durable with the group's COMMIT, nothing else to sync. The small
    * messages that arrive until the committer runs its next batch are inserted by one job of that
-   * batch (one savepoint of the group transaction for all of them, not one each), each in its own
-   * nested savepoint when there are several, so one that fails is undone alone.
+   * batch (one savepoint of the group transaction for all of them, not one each); insert() undoes
+   * one that fails by itself, so the others go on.
    */
   private enqueueInline(bytes: Uint8Array, rec: EnqueueRecord, now: number): Promise<string> {
     const id = newId(now);
@@ -528,8 +529,7 @@ export class QueueStore implements QueueBackend {
         if (this.inlineWaiting.length) this.submitInline();
         return taken.map((e) => {
           try {
-            if (taken.length === 1) this.insert(e.id, e.rec, e.now, e.bytes);
-            else this.tx(() => this.insert(e.id, e.rec, e.now, e.bytes));
+            this.insert(e.id, e.rec, e.now, e.bytes);
             return null;
           } catch (err) {
             if (taken.length === 1) throw err;
@@ -614,7 +614,12 @@ export class QueueStore implements QueueBackend {
     }
   }
 
-  /** One enqueue's rows (inside the group transaction); `content`: the bytes of an inline message. */
+  /**
+   * One enqueue's rows (inside the group transaction); `content`: the bytes of an inline message.
+   * All or nothing without a savepoint (one costs about as much as the inserts): a statement that
+   * fails leaves nothing of itself, and a recipient that fails takes the message row back out
+   * (its recipients already in with it, ON DELETE CASCADE).
+   */
   private insert(id: string, rec: EnqueueRecord, now: number, content: Uint8Array | null): void {
     const insM = this.stmt(
       `INSERT INTO messages (id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, content)
@@ -625,7 +630,12 @@ export class QueueStore implements QueueBackend {
        VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
     );
     insM.run(id, rec.from, rec.ret ?? null, rec.envid ?? null, rec.smtputf8 ? 1 : 0, rec.body ?? null, rec.requireTls ? 1 : 0, rec.size, rec.needsUtf8 ? 1 : 0, rec.headerFromDomain, rec.submittedBy ?? null, rec.clientIp ?? null, now, content);
-    rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
+    try {
+      rec.recipients.forEach((r, i) => insR.run(id, i, r.address, domainOf(r.address), r.notify?.join(',') ?? null, r.orcpt?.type ?? null, r.orcpt?.address ?? null, now));
+    } catch (err) {
+      this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+      throw err;
+    }
   }
 
   async get(id: string): Promise<QueuedMessage | null> {
@@ -707,6 +717,16 @@ export class QueueStore implements QueueBackend {
        WHERE message_id = ? AND idx = ? AND state IN ('queued', 'deferred')`,
     );
     const one = results.length === 1 && results[0]!.reported && (results[0]!.state === 'delivered' || results[0]!.state === 'bounced') ? results[0]! : null;
+    const update = (): { file: boolean } | null => {
+      for (const r of results) {
+        const reported = r.reported && (r.state === 'delivered' || r.state === 'bounced') ? 1 : 0;
+        st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, reported, messageId, r.idx);
+      }
+      return results.some((r) => r.reported) ? this.removeIfDone(messageId) : null;
+    };
+    // atomic jobs need no savepoint of their own in the shared transaction: one UPDATE, or the
+    // direct DELETE (a statement that fails leaves nothing) with the rest in a savepoint
+    const atomic = one !== null || (results.length === 1 && !results[0]!.reported);
     const done = await this.stateBatch(() => {
       if (one) {
         // The result finishes the message when it is the last one pending: then the message row
@@ -718,13 +738,10 @@ export class QueueStore implements QueueBackend {
            RETURNING content IS NULL AS file`,
         ).get({ id: messageId, idx: one.idx }) as { file: number } | undefined;
         if (gone) return { file: gone.file === 1 };
+        return this.tx(update) as { file: boolean } | null;
       }
-      for (const r of results) {
-        const reported = r.reported && (r.state === 'delivered' || r.state === 'bounced') ? 1 : 0;
-        st.run(r.state, r.reply, r.status, r.remoteMta ?? null, now, r.countAttempt === false ? 0 : 1, r.nextAttempt ?? null, r.dsnAction ?? null, reported, messageId, r.idx);
-      }
-      return results.some((r) => r.reported) ? this.removeIfDone(messageId) : null;
-    });
+      return update();
+    }, atomic);
     if (done?.file) await this.unlinkFile(messageId);
     return !!done;
   }

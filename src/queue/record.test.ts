@@ -54,22 +54,23 @@ test('record: results of the same turn share one transaction; one that fails is 
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qr-'));
   try {
     let q = new QueueStore(dir);
-    const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => q.enqueueBytes(Buffer.from('hi\n'), rec(`r${i}@b.test`, `s${i}@b.test`), 1000)));
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => q.enqueueBytes(Buffer.from('hi\n'), rec(`r${i}@b.test`, `s${i}@b.test`), 1000)));
     const outcomes = await Promise.allSettled(
       ids.map((id, i) =>
-        // message 2: its second result cannot be bound (an object as idx): that job throws after its first UPDATE ran
-        q.record(id, i === 2 ? [delivered(0, false), { ...delivered(1, false), idx: {} as number }] : [delivered(0, false)], 2000),
+        // message 2: its second result cannot be bound (an object as idx): that job throws after its first UPDATE ran;
+        // message 5: its only result cannot be bound (a job of one statement, run without a savepoint of its own)
+        q.record(id, i === 2 ? [delivered(0, false), { ...delivered(1, false), idx: {} as number }] : i === 5 ? [{ ...delivered(0, false), idx: {} as number }] : [delivered(0, false)], 2000),
       ),
     );
     assert.deepEqual(
       outcomes.map((o) => o.status),
-      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected'],
     );
     await q.close();
     q = new QueueStore(dir);
     const states = await Promise.all(ids.map(async (id) => (await q.get(id))!.recipients[0]!.state));
     // the failed job's first UPDATE was rolled back with it (its savepoint), the others are on disk
-    assert.deepEqual(states, ['delivered', 'delivered', 'queued', 'delivered', 'delivered']);
+    assert.deepEqual(states, ['delivered', 'delivered', 'queued', 'delivered', 'delivered', 'queued']);
     await q.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
