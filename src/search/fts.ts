@@ -15,6 +15,8 @@
 // contentless (the texts are not stored twice) with contentless_delete for expunges, and
 // detail=column (which column a trigram is in, not where: enough for AND of trigrams).
 import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import type { Migration } from '../db/sqlite/migrate.js';
 import { openDatabase } from '../db/sqlite/open.js';
 import { StatementCache } from '../db/sqlite/statements.js';
@@ -80,13 +82,119 @@ export function trigramQuery(needle: string): string | null {
   return [...grams].map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
 }
 
+/** The index's writes, one SQL text each for both connections (this thread's and the writer thread's). */
+const SQL = {
+  mark: 'SELECT uid_validity, up_to FROM progress WHERE mailbox_id = ?',
+  insert: `INSERT INTO fts (rowid, ${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (?, ${FIELDS.map(() => '?').join(', ')})`,
+  setMark: 'INSERT INTO progress (mailbox_id, uid_validity, up_to) VALUES (?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET uid_validity = excluded.uid_validity, up_to = excluded.up_to',
+  dropRows: 'DELETE FROM fts WHERE rowid BETWEEN ? AND ?',
+  deleteRow: 'DELETE FROM fts WHERE rowid = ?',
+  deleteMark: 'DELETE FROM progress WHERE mailbox_id = ?',
+};
+
+// The writer thread: every write of the index (put, remove, dropMailbox) runs there, in order, on
+// its own connection, so the trigram tokenizing of new messages (FTS5 inserts) never takes the
+// main thread's time; the main thread's connection only reads (progress, candidates), which WAL
+// lets it do while the thread writes. Plain JavaScript evaluated from this string (runs the same
+// compiled and from source); better-sqlite3 is loaded from the path the main thread resolved.
+const WRITER_CODE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.sqlite);
+const SQL = workerData.sql;
+const db = new Database(workerData.path, { timeout: 10000 });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+const stmts = new Map();
+const q = (sql) => { let s = stmts.get(sql); if (!s) stmts.set(sql, (s = db.prepare(sql))); return s; };
+const rowid = (m, u) => (BigInt(m) << 32n) | BigInt(u);
+const dropRows = (m) => q(SQL.dropRows).run(rowid(m, 0), rowid(m, 0xffffffff));
+const ops = {
+  put: db.transaction((m) => {
+    const mark = q(SQL.mark).get(m.mailboxId);
+    let from = 0;
+    if (mark && mark.uid_validity === m.uidValidity) from = mark.up_to;
+    else if (mark) dropRows(m.mailboxId);
+    for (const d of m.docs) if (d.uid > from) q(SQL.insert).run(rowid(m.mailboxId, d.uid), ...d.values);
+    q(SQL.setMark).run(m.mailboxId, m.uidValidity, Math.max(from, m.upTo));
+  }),
+  remove: db.transaction((m) => { for (const uid of m.uids) q(SQL.deleteRow).run(rowid(m.mailboxId, uid)); }),
+  drop: db.transaction((m) => { dropRows(m.mailboxId); q(SQL.deleteMark).run(m.mailboxId); }),
+};
+parentPort.on('message', (m) => {
+  try {
+    ops[m.op].immediate(m);
+    parentPort.postMessage({ id: m.id, error: null });
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: String((e && e.message) || e) });
+  }
+});
+`;
+
+type WriterOp = { op: 'put'; mailboxId: number; uidValidity: number; upTo: number; docs: Array<{ uid: number; values: string[] }> } | { op: 'remove'; mailboxId: number; uids: number[] } | { op: 'drop'; mailboxId: number };
+
+class WriterThread {
+  private worker: Worker | null = null;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve(): void; reject(e: Error): void }>();
+
+  constructor(private readonly path: string) {}
+
+  private start(): Worker {
+    const w = new Worker(WRITER_CODE, { eval: true, workerData: { path: this.path, sql: SQL, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') } });
+    w.unref();
+    w.on('message', (m: { id: number; error: string | null }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (!this.pending.size) w.unref();
+      if (m.error === null) p.resolve();
+      else p.reject(new Error(`full-text index: ${m.error}`));
+    });
+    const fail = (err: Error): void => {
+      if (this.worker === w) this.worker = null;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`full-text index writer thread exited (code ${code})`)));
+    return w;
+  }
+
+  run(op: WriterOp): Promise<void> {
+    const w = (this.worker ??= this.start());
+    const id = ++this.nextId;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.ref();
+      w.postMessage({ ...op, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (!w) return;
+    // Writes already sent finish first (the thread answers in order).
+    if (this.pending.size) await this.run({ op: 'remove', mailboxId: 0, uids: [] }).catch(() => undefined);
+    await w.terminate();
+  }
+}
+
 export class SqliteTextIndex implements TextIndex {
   private handle: Database.Database | null = null;
   /** Made with the connection (opened on first use). */
   private stmts: StatementCache | null = null;
   private closed = false;
+  /** Every write goes through it (see WRITER_CODE). */
+  private writer: WriterThread | null = null;
 
   constructor(private readonly path: string) {}
+
+  /** The writer thread, once this thread's connection has made (migrated) the database. */
+  private write(op: WriterOp): Promise<void> {
+    void this.db;
+    return (this.writer ??= new WriterThread(this.path)).run(op);
+  }
 
   /** Opened on first use (a CLI command that never searches never creates the file). */
   private get db(): Database.Database {
@@ -102,7 +210,7 @@ export class SqliteTextIndex implements TextIndex {
   }
 
   private mark(mailboxId: number): { uid_validity: number; up_to: number } | undefined {
-    return this.q('SELECT uid_validity, up_to FROM progress WHERE mailbox_id = ?').get(mailboxId) as { uid_validity: number; up_to: number } | undefined;
+    return this.q(SQL.mark).get(mailboxId) as { uid_validity: number; up_to: number } | undefined;
   }
 
   async progress(mailboxId: number, uidValidity: number): Promise<number> {
@@ -123,43 +231,21 @@ export class SqliteTextIndex implements TextIndex {
   }
 
   async put(mailboxId: number, uidValidity: number, docs: ReadonlyArray<{ uid: number; text: Record<TextField, string> }>, upTo: number): Promise<void> {
-    const insert = this.q(`INSERT INTO fts (rowid, ${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (?, ${FIELDS.map(() => '?').join(', ')})`);
-    this.db
-      .transaction(() => {
-        const m = this.mark(mailboxId);
-        let from = 0;
-        if (m && m.uid_validity === uidValidity) from = m.up_to;
-        else if (m) this.dropRows(mailboxId);
-        for (const d of docs) if (d.uid > from) insert.run(rowid(mailboxId, d.uid), ...FIELDS.map((f) => d.text[f]));
-        this.q('INSERT INTO progress (mailbox_id, uid_validity, up_to) VALUES (?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET uid_validity = excluded.uid_validity, up_to = excluded.up_to').run(
-          mailboxId,
-          uidValidity,
-          Math.max(from, upTo),
-        );
-      })
-      .immediate();
+    await this.write({ op: 'put', mailboxId, uidValidity, upTo, docs: docs.map((d) => ({ uid: d.uid, values: FIELDS.map((f) => d.text[f]) })) });
   }
 
   async remove(mailboxId: number, uids: readonly number[]): Promise<void> {
-    const del = this.q('DELETE FROM fts WHERE rowid = ?');
-    this.db.transaction(() => {
-      for (const uid of uids) del.run(rowid(mailboxId, uid));
-    })();
-  }
-
-  private dropRows(mailboxId: number): void {
-    this.q('DELETE FROM fts WHERE rowid BETWEEN ? AND ?').run(rowid(mailboxId, 0), rowid(mailboxId, 0xffffffff));
+    await this.write({ op: 'remove', mailboxId, uids: [...uids] });
   }
 
   async dropMailbox(mailboxId: number): Promise<void> {
-    this.db.transaction(() => {
-      this.dropRows(mailboxId);
-      this.q('DELETE FROM progress WHERE mailbox_id = ?').run(mailboxId);
-    })();
+    await this.write({ op: 'drop', mailboxId });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.writer?.close();
+    this.writer = null;
     this.stmts = null;
     this.handle?.close();
     this.handle = null;

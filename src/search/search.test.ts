@@ -247,3 +247,16 @@ test('deliveries arriving close together are indexed in one page (the indexer wa
     await indexer.stop();
   }
 });
+
+test('index writes run in the writer thread: the event loop turns while a large page is indexed', async () => {
+  const docs = Array.from({ length: 1500 }, (_, i) => ({ uid: i + 1, text: { subject: `page ${i}`, from: 'a@b.test', to: '', cc: '', bcc: '', headers: '', body: `lorem ipsum dolor sit amet ${i} `.repeat(40) } }));
+  let turned = false;
+  const put = index.put(888_888, 1, docs, 1500);
+  setImmediate(() => (turned = true));
+  await put;
+  assert.ok(turned, 'put did not hold the main thread for the whole transaction');
+  assert.deepEqual((await index.candidates(888_888, 1, ['subject'], 'page 1499'))!.uids, [1500]);
+  assert.equal(await index.progress(888_888, 1), 1500);
+  await index.dropMailbox(888_888);
+  assert.equal(await index.progress(888_888, 1), 0);
+});
