@@ -137,12 +137,31 @@ async function main(): Promise<void> {
     const f = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
     return Number(f[11]) + Number(f[12]);
   };
+  // Per thread, grouped by name (node's main thread is named after the process; libuv's pool
+  // "libuv-worker", V8's helpers "V8 DefaultWorke", worker threads "node" or their own name).
+  const threads = (): Map<string, number> => {
+    const out = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const raw = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = tid === String(pid) ? 'main' : raw.slice(raw.indexOf('(') + 1, raw.lastIndexOf(')'));
+        const key = `${name}:${tid}`;
+        out.set(key, ticksOf(`/proc/${pid}/task/${tid}/stat`));
+      } catch {
+        // the thread ended
+      }
+    }
+    return out;
+  };
+  const threads0 = threads();
   const all0 = ticksOf(`/proc/${pid}/stat`);
   const main0 = ticksOf(`/proc/${pid}/task/${pid}/stat`);
   const secs = await source(port, sessions, messages, 'bench@bench.test');
   const ticks = ticksOf(`/proc/${pid}/stat`) - all0;
   const mainTicks = ticksOf(`/proc/${pid}/task/${pid}/stat`) - main0;
   console.log(`server CPU per message: ${((ticks * 10) / messages).toFixed(2)} ms all threads, ${((mainTicks * 10) / messages).toFixed(2)} ms main thread`);
+  const perThread = [...threads()].map(([key, t]) => [key, t - (threads0.get(key) ?? 0)] as const).filter(([, t]) => t > 0);
+  console.log(`  by thread (name:tid, ms per message): ${perThread.sort((a, b) => b[1] - a[1]).map(([n, t]) => `${n} ${((t * 10) / messages).toFixed(2)}`).join(', ')}`);
   // SIGTERM: the profile is written as the process exits.
   await y.destroy();
   await dns.close();
