@@ -122,6 +122,8 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
     for (const m of ['From: a@a.test\nSubject: x\r\n\r\nbody\r\n', 'From: a@a.test\r\n\r\nbo\ndy\r\n', 'From: a@a.test\r\n\r\nbo\rdy\r\n', 'From: a@a.test\r\nnot a field\r\n\r\nbody\r\n', 'X-Other: x\r\n\r\nno signed field\r\n']) {
       assert.equal(signRelaxed(Buffer.from(m), specs, SIGNED_HEADERS, signTime), null, JSON.stringify(m));
     }
+    const idn = Buffer.from('From: a@a.test\r\n\r\nbody\r\n');
+    assert.equal(signRelaxed(idn, [{ ...specs[0]!, domain: 'b\u00fccher.test' }], SIGNED_HEADERS, signTime), null, 'a U-label d= goes to mailauth');
     const odd = Buffer.from('From: a@a.test\r\n\r\nbo\ndy\r\n');
     assert.match(await dkimSignatures(odd, specs.slice(0, 1), { signTime }), /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=a\.test; h=From;\r\n q=dns\/txt; s=r1;/);
   });

@@ -161,11 +161,12 @@ export function signRelaxed(message: Buffer, specs: readonly RelaxedSignSpec[], 
   const canonicalFields = chosen.map((f) => relaxedHeader(f.raw) + '\r\n').join('');
   const t = Math.floor(signTime.getTime() / 1000);
   let out = '';
-  if (!chosen.length) return null;
+  // no field to sign, or a d=/s= that is not plain ASCII (mailauth turns a U-label domain into its A-label)
+  if (!chosen.length || specs.some((x) => /[^\x21-\x7e]/.test(x.domain + x.selector))) return null;
   for (const spec of specs) {
     // RFC 6376 §3.5: the tags; b= last and empty while signing (§3.7)
     const head =
-      `DKIM-Signature: v=1; a=${spec.algorithm}; c=relaxed/relaxed; d=${spec.domain};\r\n s=${spec.selector}; t=${t};\r\n` +
+      `DKIM-Signature: v=1; a=${spec.algorithm}; c=relaxed/relaxed; d=${spec.domain.toLowerCase()};\r\n s=${spec.selector}; t=${t};\r\n` +
       foldNames(chosen.map((f) => f.name)) +
       `\r\n bh=${bh};\r\n b=`;
     // RFC 6376 §3.7: the signed fields, then the DKIM-Signature field itself (canonicalized, b= empty, no CRLF)
