@@ -48,6 +48,8 @@ export class StoreCommitter {
     private readonly logger: Logger,
     /** Inside each job's savepoint: its events for other processes (change-log.ts). */
     private readonly recordEvents?: (events: readonly ChangeEvent[]) => void,
+    /** After each batch's commit (the background checkpointer's cue). */
+    private readonly afterCommit?: () => void,
   ) {
     this.group = new GroupCommitter<StoreJob>(
       db,
@@ -112,6 +114,7 @@ export class StoreCommitter {
 
   /** Step 3: durable now. Publish in commit order (the committer settles the waiters next). */
   private committed(jobs: readonly StoreJob[], ok: readonly boolean[]): void {
+    this.afterCommit?.();
     const events: ChangeEvent[] = [];
     jobs.forEach((job, i) => {
       if (!ok[i]) return;

@@ -53,6 +53,7 @@ import { SqliteMetadataStore } from './metadata.js';
 import { SqliteApiTokenStore } from './tokens.js';
 import { SqliteTextIndex } from '../../search/fts.js';
 import { StatementCache } from '../../db/sqlite/statements.js';
+import { BackgroundCheckpointer } from '../../db/sqlite/checkpoint.js';
 import { ACCOUNT_SELECT, MESSAGE_COLUMNS, PAGE, SPECIAL_USES, checkQuota, chunks, toAccount, toMailbox, toMetaFromArray, type AccountRow, type MessageRowArray, type Counts, type MailboxRow } from '../rows.js';
 
 
@@ -70,6 +71,8 @@ export class SqliteStore implements Store {
   readonly metadata: SqliteMetadataStore;
   /** The full-text index, <dataDir>/search.sqlite (src/search/fts.ts); none for an in-memory database. */
   readonly textIndex: TextIndex | undefined;
+  /** Runs the WAL's checkpoints (null for an in-memory database). */
+  readonly checkpointer: BackgroundCheckpointer | null;
   private readonly statements: StatementCache;
 
   constructor(
@@ -83,7 +86,9 @@ export class SqliteStore implements Store {
     this.statements = new StatementCache(db);
     this.files = files;
     this.changes = new SqliteChangeFeed(db, logger);
-    this.committer = new StoreCommitter(db, files, this.changes, logger, (events) => this.changes.record(events));
+    // WAL checkpoints in a thread of their own (src/db/sqlite/checkpoint.ts), not inside a COMMIT on the main thread.
+    this.checkpointer = db.memory ? null : new BackgroundCheckpointer(db);
+    this.committer = new StoreCommitter(db, files, this.changes, logger, (events) => this.changes.record(events), () => this.checkpointer?.noteCommit());
     this.sieve = new SqliteSieveStore(db, (fn) => this.committer.run(() => fn()));
     this.apiTokens = new SqliteApiTokenStore(db, (fn) => this.committer.run(() => fn()));
     this.metadata = new SqliteMetadataStore(db, (fn) => this.committer.run((ctx) => fn(ctx.events)));
@@ -1210,6 +1215,7 @@ export class SqliteStore implements Store {
     try {
       await this.onClose(this.db);
     } finally {
+      await this.checkpointer?.close();
       await this.textIndex?.close();
       await this.files.close();
       this.statements.clear();
