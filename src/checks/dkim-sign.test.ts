@@ -1,5 +1,7 @@
 // The queue's DKIM signer (createDkimSigner): the keys' PEM files are read with the key list (kept
 // a minute), not once per message; an unreadable key file is a signing error, read again next time.
+// With a worker pool, a small message is signed on the calling thread by the lean signer; a large
+// one, or one the lean signer leaves to mailauth, in the pool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
@@ -10,8 +12,12 @@ import { validateConfig } from '../config/load.js';
 import { silentLogger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
 import type { Resolver } from '../dns/resolver.js';
+import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { ensureDomainKeys } from './dkim-keys.js';
-import { createDkimSigner } from './dkim-sign.js';
+import { createDkimSigner, MAIN_THREAD_SIGN_MAX } from './dkim-sign.js';
+import { dkimVerify } from 'mailauth';
+import type { WorkerPool } from '../workers/pool.js';
+import { jobs } from '../workers/jobs.js';
 
 const message = 'From: alice@a.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nhello\r\n';
 const store = { isLocalDomain: async (d: string) => d === 'a.test' } as unknown as Store;
@@ -45,4 +51,38 @@ test('the PEM files are read with the key list, not per message; an unreadable o
   rmSync(rsa.path, { recursive: true });
   renameSync(`${rsa.path}.away`, rsa.path);
   assert.equal((await freshSign()).match(/^DKIM-Signature:/gm)?.length, 2);
+});
+
+test('with a pool: a small message is signed on this thread, a large one or one with a bare LF in the pool; all verify', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-dkim-sign-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = validateConfig({ hostname: 'mx.a.test', data_dir: dir });
+  ensureDomainKeys(dir, 'a.test');
+  // a pool that runs its jobs here and records them
+  const ran: number[] = [];
+  const workers = {
+    run: async (kind: string, input: { message: Uint8Array }) => {
+      ran.push(input.message.length);
+      return jobs.dkimSign(input as Parameters<typeof jobs.dkimSign>[0]);
+    },
+  } as unknown as WorkerPool;
+  const signer = createDkimSigner(config, store, silentLogger(), { resolver, workers });
+  const sign = (m: Buffer) => signer.sign({ from: 'alice@a.test', headerFromDomain: 'a.test', message: () => Readable.from([m]) });
+  const small = Buffer.from(message);
+  const large = Buffer.from(message + 'x'.repeat(70).concat('\r\n').repeat(Math.ceil(MAIN_THREAD_SIGN_MAX / 72)));
+  const bareLf = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbare\nLF\r\n');
+  const signed: Array<[Buffer, string]> = [];
+  for (const m of [small, large, bareLf]) signed.push([m, await sign(m)]);
+  assert.deepEqual(ran, [large.length, bareLf.length], 'only the large and the bare-LF messages went to the pool');
+  const keys = (await import('./dkim-keys.js')).listDomainKeys(dir, 'a.test');
+  const records: Record<string, string> = {};
+  for (const k of keys) records[`TXT ${k.selector}._domainkey.a.test`] = (await import('./dkim-keys.js')).dkimRecord(k);
+  for (const [m, sig] of signed) {
+    const r = await dkimVerify(Buffer.concat([Buffer.from(sig), m]), { resolver: tableResolver(records, []) } as never);
+    assert.deepEqual(
+      (r.results as Array<{ status: { result: string } }>).map((x) => x.status.result),
+      ['pass', 'pass'],
+      `${m.length} octets`,
+    );
+  }
 });
