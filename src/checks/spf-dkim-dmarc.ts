@@ -139,15 +139,47 @@ const DMARC_POLICIES = new Set(['none', 'quarantine', 'reject']);
 export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   const spfPromise = p.spf ? Promise.resolve(p.spf) : checkSpfMailFrom(p);
   const heloPromise = p.spfHelo !== undefined ? Promise.resolve(p.spfHelo) : p.checkHelo ? checkSpfHelo(p) : Promise.resolve(null);
+  // A small message without signatures has no cryptography to check: mailauth only reads its
+  // header (From for DMARC) and the DMARC record, less work than handing it to a worker and back.
+  const here = !p.workers || (p.messageBytes ? isSmallUnsigned(p.messageBytes) : false);
   // In a worker every DNS question is a round trip back to this thread: the ones the header
   // foretells (DMARC, DKIM keys) are asked here while SPF runs and go with the job.
-  const preload = p.workers && p.messageBytes ? preloadAnswers(p.messageBytes, p.resolver) : Promise.resolve(undefined);
+  const preload = !here && p.messageBytes ? preloadAnswers(p.messageBytes, p.resolver) : Promise.resolve(undefined);
   const [spfOut, heloOut, dns] = await Promise.all([spfPromise, heloPromise, preload]);
   const input: VerifyInput = { messagePath: p.messagePath, messageBytes: p.messageBytes ?? null, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now, dns };
   // mailauth's header parser is quadratic in the number of header lines (issue 10): on the main
   // thread one message could hold every connection; in a worker it is stopped at its time limit.
-  const v = p.workers ? await p.workers.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs }) : await verifyMessage(input, p.resolver);
+  // Only a header of at most SMALL_HEADER_LINES lines is read here.
+  const v = here ? await verifyMessage(input, p.resolver) : await p.workers!.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs });
   return { spf: spfOut, spfHelo: heloOut, ...v };
+}
+
+/** Header lines (each field's lines counted) up to which an unsigned message is checked on this thread. */
+export const SMALL_HEADER_LINES = 64;
+/** Bytes of a header up to which an unsigned message is checked on this thread. */
+const SMALL_HEADER_BYTES = 16 * 1024;
+
+/**
+ * True for a message whose header ends within SMALL_HEADER_BYTES and SMALL_HEADER_LINES lines and
+ * has no DKIM-Signature and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): no signature to verify,
+ * and mailauth's header parse is bounded. Fields are recognised at the start of a line, in any
+ * case, with optional whitespace before the colon (RFC 5322 §3.6.8 obs).
+ */
+export function isSmallUnsigned(bytes: Uint8Array): boolean {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const limit = Math.min(b.length, SMALL_HEADER_BYTES);
+  let lines = 0;
+  let start = 0;
+  while (start < limit) {
+    let end = b.indexOf(10, start);
+    if (end < 0 || end >= limit) return false; // the header goes on past the limit
+    const line = b.toString('latin1', start, Math.min(end, start + 40));
+    if (line === '\r' || end === start) return true; // the blank line: end of the header
+    if (++lines > SMALL_HEADER_LINES) return false;
+    if (/^(dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)[ \t]*:/i.test(line)) return false;
+    start = end + 1;
+  }
+  return false;
 }
 
 /** The message for mailauth: its bytes (a Uint8Array after the trip to a worker) or a stream of its file. */

@@ -1,0 +1,58 @@
+// A small unsigned message is verified on the calling thread (no worker round trip), with the same
+// outcome as in a worker; a signed one, an ARC-sealed one or a long header still goes to the worker.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { tableResolver } from '../../test/helpers/table-resolver.js';
+import { silentLogger } from '../log/logger.js';
+import { createWorkerPool, type WorkerPool } from '../workers/pool.js';
+import { authenticateMessage, isSmallUnsigned, SMALL_HEADER_LINES } from './spf-dkim-dmarc.js';
+
+const bytes = (s: string) => Buffer.from(s, 'latin1');
+const plain = 'From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: hi\r\nMessage-ID: <1@a.test>\r\n\r\nHello.\r\n';
+
+describe('isSmallUnsigned', () => {
+  it('a plain header: yes; a DKIM-Signature or an ARC field in any case or spacing: no', () => {
+    assert.equal(isSmallUnsigned(bytes(plain)), true);
+    assert.equal(isSmallUnsigned(bytes('Subject: x\n\nbody\n')), true, 'bare LF lines');
+    for (const f of ['DKIM-Signature: v=1', 'dkim-signature : v=1', 'ARC-Seal: i=1', 'arc-message-signature:x', 'ARC-Authentication-Results: i=1; x']) {
+      assert.equal(isSmallUnsigned(bytes(`Subject: x\r\n${f}\r\n\r\nbody\r\n`)), false, f);
+    }
+    assert.equal(isSmallUnsigned(bytes('Subject: x\r\n\r\nDKIM-Signature: in the body\r\n')), true, 'only the header counts');
+  });
+
+  it('no: a header of more lines than the bound, longer than 16 KiB, or without its end', () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `X-H${i}: v\r\n`).join('');
+    assert.equal(isSmallUnsigned(bytes(lines(SMALL_HEADER_LINES) + '\r\nb\r\n')), true);
+    assert.equal(isSmallUnsigned(bytes(lines(SMALL_HEADER_LINES + 1) + '\r\nb\r\n')), false);
+    assert.equal(isSmallUnsigned(bytes(`Subject: ${'x'.repeat(17 * 1024)}\r\n\r\nb\r\n`)), false);
+    assert.equal(isSmallUnsigned(bytes('Subject: x\r\nTo: y\r\n')), false);
+  });
+});
+
+describe('where a message is verified', () => {
+  const pools: WorkerPool[] = [];
+  after(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+  });
+
+  it('small and unsigned: here, the same outcome as in a worker; signed: in the worker', async () => {
+    const resolver = tableResolver({ 'TXT _dmarc.a.test': 'v=DMARC1; p=quarantine' }, []);
+    const real = createWorkerPool({ threads: 1, jobTimeoutMs: 20_000, maxQueue: 10, logger: silentLogger() });
+    pools.push(real);
+    let jobs = 0;
+    const counting = { run: ((kind, input, opts) => (jobs++, real.run(kind, input, opts))) as WorkerPool['run'] } as WorkerPool;
+    const params = { ip: '192.0.2.1', helo: 'mail.a.test', mailFrom: 'alice@a.test', hostname: 'mx.b.test', minRsaBits: 1024, arc: true, checkHelo: false, spf: { result: 'pass' as const, domain: 'a.test' }, messagePath: null, resolver };
+    const here = await authenticateMessage({ ...params, messageBytes: bytes(plain), workers: counting });
+    assert.equal(jobs, 0, 'no worker job for a small unsigned message');
+    assert.equal(here.dmarc?.result, 'pass');
+    assert.equal(here.dmarc?.policy, 'quarantine');
+    assert.deepEqual(here.dkim.map((d) => d.result), ['none']);
+    // The same message through the worker (as a signed one goes) gives the same outcome.
+    const inWorker = await real.run('authenticate', { messagePath: null, messageBytes: bytes(plain), mailFrom: params.mailFrom, minRsaBits: 1024, arc: true, spf: params.spf }, { resolver });
+    assert.deepEqual({ spf: here.spf, spfHelo: here.spfHelo, ...inWorker }, here);
+    const signed = bytes('DKIM-Signature: v=1; a=rsa-sha256; d=a.test; s=sel; h=from; bh=x; b=y\r\n' + plain);
+    const out = await authenticateMessage({ ...params, messageBytes: signed, workers: counting });
+    assert.equal(jobs, 1, 'a signed message goes to the worker');
+    assert.equal(out.dkim[0]?.domain, 'a.test');
+  });
+});
