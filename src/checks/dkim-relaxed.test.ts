@@ -80,7 +80,8 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
         'Received: from x by y;\r\n\tMon, 30 Nov 2026 12:00:00 +0000',
         pick(['From: Alice <alice@a.test>', 'FROM :   alice@a.test  ', 'from:\talice@a.test\r\n (Alice)']),
         pick(['To: bob@b.test', 'To: bob@b.test,\r\n   carol@c.test', 'tO:  bob@b.test \t']),
-        pick(['Subject: hello   world', 'Subject:\r\n folded   subject ', 'Subject: =?utf-8?q?h=C3=A9?=']),
+        // the last: raw UTF-8 ("café", SMTPUTF8), one latin1 char per octet
+        pick(['Subject: hello   world', 'Subject:\r\n folded   subject ', 'Subject: =?utf-8?q?h=C3=A9?=', 'Subject: caf\u00c3\u00a9  au lait']),
         pick(['', 'Cc: dave@d.test\r\nCc: erin@e.test']),
         'X-Unsigned: this is   not signed',
         pick(['', 'Message-ID: <1@a.test>']),
