@@ -14,7 +14,7 @@ import type { Store } from '../store/types.js';
 import type { Resolver } from '../dns/resolver.js';
 import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { ensureDomainKeys } from './dkim-keys.js';
-import { createDkimSigner, MAIN_THREAD_SIGN_MAX } from './dkim-sign.js';
+import { createDkimSigner, MAIN_THREAD_HEADER_MAX, MAIN_THREAD_SIGN_MAX } from './dkim-sign.js';
 import { dkimVerify } from 'mailauth';
 import type { WorkerPool } from '../workers/pool.js';
 import { jobs } from '../workers/jobs.js';
@@ -53,7 +53,7 @@ test('the PEM files are read with the key list, not per message; an unreadable o
   assert.equal((await freshSign()).match(/^DKIM-Signature:/gm)?.length, 2);
 });
 
-test('with a pool: a small message is signed on this thread, a large one or one with a bare LF in the pool; all verify', async (t) => {
+test('with a pool: a small message is signed on this thread; a large one, one with a bare LF or with a long header section in the pool; all verify', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-dkim-sign-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const config = validateConfig({ hostname: 'mx.a.test', data_dir: dir });
@@ -71,9 +71,12 @@ test('with a pool: a small message is signed on this thread, a large one or one 
   const small = Buffer.from(message);
   const large = Buffer.from(message + 'x'.repeat(70).concat('\r\n').repeat(Math.ceil(MAIN_THREAD_SIGN_MAX / 72)));
   const bareLf = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbare\nLF\r\n');
+  // a small message with a long header section (many short fields): the pool
+  const longHeader = Buffer.from('From: alice@a.test\r\n' + 'To: bob@b.test\r\n'.repeat(Math.ceil(MAIN_THREAD_HEADER_MAX / 16)) + '\r\nhi\r\n');
+  assert.ok(longHeader.length < MAIN_THREAD_SIGN_MAX);
   const signed: Array<[Buffer, string]> = [];
-  for (const m of [small, large, bareLf]) signed.push([m, await sign(m)]);
-  assert.deepEqual(ran, [large.length, bareLf.length], 'only the large and the bare-LF messages went to the pool');
+  for (const m of [small, large, bareLf, longHeader]) signed.push([m, await sign(m)]);
+  assert.deepEqual(ran, [large.length, bareLf.length, longHeader.length], 'only the large, the bare-LF and the long-header messages went to the pool');
   const keys = (await import('./dkim-keys.js')).listDomainKeys(dir, 'a.test');
   const records: Record<string, string> = {};
   for (const k of keys) records[`TXT ${k.selector}._domainkey.a.test`] = (await import('./dkim-keys.js')).dkimRecord(k);
