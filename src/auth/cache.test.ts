@@ -91,3 +91,42 @@ test('the cache keeps keyed hashes, never the password; it is bounded', () => {
   other.add('w@a.test', 'p3', '$argon2id$z');
   assert.notDeepEqual([...(other as unknown as { entries: Map<string, number> }).entries.keys()], [...(c as unknown as { entries: Map<string, number> }).entries.keys()].slice(-1));
 });
+
+test('logins with the same credentials at the same moment share one argon2 run; a wrong password is not shared with the right one', async () => {
+  await store.addAccount('erin@a.test', await hashPassword('pw-erin-1'));
+  const { authn, login } = setup();
+  const results = await Promise.all(Array.from({ length: 8 }, () => login('erin@a.test', 'pw-erin-1')));
+  assert.ok(results.every((r) => r.ok));
+  assert.equal(authn.cache.joined, 7, 'seven waited for the first one');
+  // at the same moment: the right and a wrong password, each verified on its own
+  authn.cache.clear();
+  const [right, wrong, wrongAgain] = await Promise.all([login('erin@a.test', 'pw-erin-1'), login('erin@a.test', 'nope'), login('erin@a.test', 'nope')]);
+  assert.equal(right.ok, true);
+  assert.equal(wrong.ok, false);
+  assert.equal(wrongAgain.ok, false);
+  assert.equal(authn.cache.joined, 8, 'only the second wrong one joined the first wrong one');
+  // nothing is kept after it settles: a later wrong attempt runs its own verification
+  assert.equal((await login('erin@a.test', 'nope')).ok, false);
+  assert.equal(authn.cache.joined, 8);
+});
+
+test('verifyOnce: one run per triple while it runs; different triples run apart; a rejection reaches every waiter', async () => {
+  const cache = new AuthCache();
+  let runs = 0;
+  let release!: (v: boolean) => void;
+  const gate = new Promise<boolean>((r) => (release = r));
+  const verify = () => {
+    runs++;
+    return gate;
+  };
+  const a = cache.verifyOnce('u', 'p', 'h', verify);
+  const b = cache.verifyOnce('u', 'p', 'h', verify);
+  const c = cache.verifyOnce('u', 'p', 'h2', verify);
+  assert.equal(runs, 2);
+  release(true);
+  assert.deepEqual(await Promise.all([a, b, c]), [true, true, true]);
+  const failing = () => Promise.reject(new Error('argon2 failed'));
+  await assert.rejects(Promise.all([cache.verifyOnce('u', 'p', 'h', failing), cache.verifyOnce('u', 'p', 'h', failing)]), /argon2 failed/);
+  // settled: the next call runs again
+  assert.equal(await cache.verifyOnce('u', 'p', 'h', async () => false), false);
+});

@@ -7,6 +7,8 @@
 // of the key, a password change (`yubin user passwd`, even from another process) makes every
 // cached entry of the account miss at once, and a removed account is never looked up here (the
 // account itself is read from the store on every login). Failed logins are never cached.
+// Logins with the same credentials at the same moment (a client opening its pool of connections:
+// nodemailer, IMAP clients) share one argon2 run instead of each starting its own (verifyOnce).
 import { createHmac, randomBytes } from 'node:crypto';
 
 export interface AuthCacheOptions {
@@ -22,9 +24,13 @@ export const DEFAULT_AUTH_CACHE: AuthCacheOptions = { ttlMs: 60_000, maxEntries:
 export class AuthCache {
   private readonly key = randomBytes(32);
   private readonly entries = new Map<string, number>();
+  /** Verifications running now, by tag: a login with the same triple waits for that one. */
+  private readonly inflight = new Map<string, Promise<boolean>>();
   private readonly opts: AuthCacheOptions;
   hits = 0;
   misses = 0;
+  /** Logins that waited for a verification already running with the same credentials. */
+  joined = 0;
 
   constructor(opts: Partial<AuthCacheOptions> = {}) {
     this.opts = { ...DEFAULT_AUTH_CACHE, ...opts };
@@ -67,6 +73,24 @@ export class AuthCache {
     this.entries.delete(t);
     this.entries.set(t, this.opts.now() + this.opts.ttlMs);
     while (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  /**
+   * Runs `verify` (argon2) for these credentials, or, when a verification of the very same triple
+   * (user, password, stored hash) is already running, waits for its answer: the same triple has
+   * the same answer. Nothing is kept once it settles (a failure is never reused later; a success
+   * only through add()). Each login still goes through the throttle on its own.
+   */
+  verifyOnce(user: string, password: string, storedHash: string, verify: () => Promise<boolean>): Promise<boolean> {
+    const t = this.tag(user, password, storedHash);
+    const running = this.inflight.get(t);
+    if (running) {
+      this.joined++;
+      return running;
+    }
+    const p = verify().finally(() => this.inflight.delete(t));
+    this.inflight.set(t, p);
+    return p;
   }
 
   clear(): void {

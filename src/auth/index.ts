@@ -124,7 +124,9 @@ export function createAuthenticator(store: Store, config: Config, logger: Logger
         // A recent success with the same password against the same stored hash skips argon2
         // (cache.ts); anything else, and every failure, is verified in full.
         const cached = account !== null && cache.has(user, a.password, hash);
-        const passwordOk = cached || (await verifyPassword(hash, a.password));
+        // A known account's verification is shared with a login of the same credentials already
+        // running (cache.ts verifyOnce); an unknown user's (the dummy hash) is always its own.
+        const passwordOk = cached || (await (account ? cache.verifyOnce(user, a.password, hash, () => verifyPassword(hash, a.password)) : verifyPassword(hash, a.password)));
         if (account && passwordOk && !cached) cache.add(user, a.password, hash);
         // RFC 4616 §2: the server may allow or deny the authzid; only "none" or "self" is allowed here
         const authzOk = !a.authzid || a.authzid.toLowerCase() === user;
