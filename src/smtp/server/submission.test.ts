@@ -116,6 +116,37 @@ describe('smtp submission', () => {
     assert.equal(queued, local.slice(local.indexOf('\r\n') + 2), 'the same bytes but for Return-Path');
   });
 
+  test("the user's addresses are looked up once per transaction (at MAIL), again for the next one", async () => {
+    const store = env.store as unknown as { sendableAddresses(id: number): Promise<string[]> };
+    const real = store.sendableAddresses.bind(store);
+    let lookups = 0;
+    store.sendableAddresses = (id: number) => {
+      lookups++;
+      return real(id);
+    };
+    try {
+      await env.store.addAlias('sales@a.test', ['alice@a.test']);
+      const t = await login();
+      await cmd(t, 'MAIL FROM:<sales@a.test>');
+      await cmd(t, 'RCPT TO:<bob@a.test>');
+      await cmd(t, 'DATA');
+      assert.match(await cmd(t, 'From: sales@a.test\r\nSubject: x\r\n\r\none\r\n.'), /^250/);
+      assert.equal(lookups, 1, 'MAIL looked them up; the From: check at the end of DATA used the same');
+      // the null sender: nothing to check at MAIL, looked up for the From: check
+      await cmd(t, 'MAIL FROM:<>');
+      await cmd(t, 'RCPT TO:<bob@a.test>');
+      await cmd(t, 'DATA');
+      assert.match(await cmd(t, 'From: alice@a.test\r\nSubject: x\r\n\r\ntwo\r\n.'), /^250/);
+      assert.equal(lookups, 2);
+      // a new transaction looks again: an alias removed meanwhile is no longer the user's
+      await env.store.removeAlias('sales@a.test');
+      assert.match(await cmd(t, 'MAIL FROM:<sales@a.test>'), /^553 5\.7\.1/);
+      assert.equal(lookups, 3);
+    } finally {
+      store.sendableAddresses = real;
+    }
+  });
+
   test('a message with Message-ID and Date keeps them', async () => {
     const t = await login('submissions');
     await cmd(t, 'MAIL FROM:<alice@a.test>');

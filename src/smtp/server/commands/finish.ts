@@ -5,6 +5,7 @@ import type { Intake } from '../intake.js';
 import type { SessionApi } from '../state.js';
 import { deliverMessage } from '../deliver.js';
 import { receivedHeader } from '../headers.js';
+import { transactionSendable } from './mail.js';
 
 function refusal(s: SessionApi, intake: Intake): SmtpError | null {
   const f = intake.scanner.flags;
@@ -51,7 +52,8 @@ export async function finishMessage(s: SessionApi, intake: Intake): Promise<void
       date: s.ctx.now(),
     });
     const account = s.authenticated;
-    const sendable = s.isSubmission && account ? new Set((await s.ctx.store.sendableAddresses(account.id)).map((a) => a.toLowerCase())) : null;
+    // looked up once per transaction, at MAIL (commands/mail.ts)
+    const sendable = s.isSubmission && account ? await transactionSendable(s) : null;
     const outcome = await deliverMessage({
       ctx: s.ctx,
       tx,

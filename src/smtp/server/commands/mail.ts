@@ -2,7 +2,7 @@
 // (RFC 6531), RET/ENVID (RFC 3461), AUTH (RFC 4954 §5) and REQUIRETLS (RFC 8689).
 import { SmtpError } from '../errors.js';
 import { parseEnvid, parsePathArgs, decodeXtext, type ParsedPath } from '../../wire/command.js';
-import type { BodyType, SessionApi, SmtpCommand } from '../state.js';
+import type { BodyType, SessionApi, SmtpCommand, Transaction } from '../state.js';
 import { enforceVerdict } from '../verdict.js';
 
 export interface MailArgs {
@@ -66,6 +66,22 @@ export function parseMail(args: string, s: SessionApi): MailArgs {
   return out;
 }
 
+/** The addresses (lower case) the authenticated user may send as, looked up once per transaction. */
+const sendableByTx = new WeakMap<Transaction, Set<string>>();
+
+async function sendableOf(s: SessionApi): Promise<Set<string>> {
+  return new Set((await s.ctx.store.sendableAddresses(s.authenticated!.id)).map((x) => x.toLowerCase()));
+}
+
+/**
+ * The authenticated user's sendable addresses for the current transaction: those MAIL looked up
+ * (checked against the envelope sender a moment before), else looked up now (a null sender).
+ */
+export async function transactionSendable(s: SessionApi): Promise<Set<string>> {
+  const known = s.tx ? sendableByTx.get(s.tx) : undefined;
+  return known ?? sendableOf(s);
+}
+
 export const mail: SmtpCommand<MailArgs> = {
   name: 'MAIL',
   states: ['ready'],
@@ -75,12 +91,13 @@ export const mail: SmtpCommand<MailArgs> = {
   parse: parseMail,
   async run(s, a) {
     const cfg = s.ctx.config.smtp;
+    let own: Set<string> | null = null;
     if (s.isSubmission) {
       // RFC 6409 §4.3: submission needs authentication.
       if (!s.authenticated) throw new SmtpError(530, '5.7.0', 'Authentication required');
       if (a.path.address !== '') {
-        const own = (await s.ctx.store.sendableAddresses(s.authenticated.id)).map((x) => x.toLowerCase());
-        if (!own.includes(a.path.address.toLowerCase())) throw new SmtpError(553, '5.7.1', 'Sender address is not one of your addresses');
+        own = await sendableOf(s);
+        if (!own.has(a.path.address.toLowerCase())) throw new SmtpError(553, '5.7.1', 'Sender address is not one of your addresses');
       }
     }
     // RFC 1870 §6.1: a declared size over the limit is refused at MAIL.
@@ -100,6 +117,7 @@ export const mail: SmtpCommand<MailArgs> = {
       recipients: [],
       intake: null,
     };
+    if (own) sendableByTx.set(s.tx, own);
     s.state = 'mail';
     s.reply(250, '2.1.0', 'Ok');
   },
