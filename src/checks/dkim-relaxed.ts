@@ -158,11 +158,11 @@ export function signRelaxed(message: Buffer, specs: readonly RelaxedSignSpec[], 
   const wanted = new Set(signed.map((s) => s.toLowerCase()));
   const chosen: HeaderField[] = [];
   for (let i = fields.length - 1; i >= 0; i--) if (wanted.has(fields[i]!.key)) chosen.push(fields[i]!);
+  // no field to sign, or a d=/s= that is not plain ASCII (mailauth turns a U-label domain into its A-label)
+  if (!chosen.length || specs.some((x) => /[^\x21-\x7e]/.test(x.domain + x.selector))) return null;
   const canonicalFields = chosen.map((f) => relaxedHeader(f.raw) + '\r\n').join('');
   const t = Math.floor(signTime.getTime() / 1000);
   let out = '';
-  // no field to sign, or a d=/s= that is not plain ASCII (mailauth turns a U-label domain into its A-label)
-  if (!chosen.length || specs.some((x) => /[^\x21-\x7e]/.test(x.domain + x.selector))) return null;
   for (const spec of specs) {
     // RFC 6376 §3.5: the tags; b= last and empty while signing (§3.7)
     const head =
