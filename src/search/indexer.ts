@@ -19,9 +19,11 @@ const RETRY_MS = 10_000;
 /**
  * A change waits this long before the indexer runs, so that a mailbox receiving mail under load
  * is indexed in pages of many messages (one mark read, one listing, one transaction per page)
- * instead of one message per run; SEARCH covers what is not indexed yet (src/imap/search.ts).
+ * instead of one message per run; SEARCH covers what is not indexed yet (src/imap/search.ts),
+ * reading those messages itself: short, so that a search right after an APPEND has little to
+ * read (at 500 deliveries a second a page still holds a dozen messages).
  */
-const DELAY_MS = 100;
+const DELAY_MS = 25;
 
 export interface IndexProgress {
   mailboxId: number;
