@@ -8,6 +8,7 @@
 //                                                   after one message, with 1,000 sessions in DATA)
 //   PROFILE_KEEP=1   keep the .cpuprofile (its path is printed)
 //   PROFILE_OFF=1    no profiler: msg/s and the server's CPU per message (all threads, main thread)
+//   PROFILE_ENGINE=1 the checks off ([checks] enabled = false)
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
   const y = await startYubin({
     domains: ['bench.test'],
     users: [{ address: 'bench@bench.test', password: 'bench-password' }],
-    config: { dns: { servers: [dns.address] }, limits: { max_connections_per_ip: 2000 } },
+    // PROFILE_ENGINE=1: [checks] enabled = false (the engine-only row of bench/smtp.ts)
+    config: { dns: { servers: [dns.address] }, limits: { max_connections_per_ip: 2000 }, ...(process.env.PROFILE_ENGINE === '1' ? { checks: { enabled: false } } : {}) },
     // PROFILE_OFF=1: no profiler (its sampling costs CPU): only msg/s and CPU per message
     compiled: { nodeArgs: rss || process.env.PROFILE_OFF === '1' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`] },
   });
