@@ -174,7 +174,8 @@ test('connection refused', async () => {
 });
 
 test('quit() lets go of the abort signal at once, not after the QUIT reply (connections being replaced do not pile up on it)', async () => {
-  const { getEventListeners } = await import('node:events');
+  const { EventEmitter } = await import('node:events');
+  const getEventListeners = (t: EventTarget, name: string) => EventEmitter.getEventListeners(t, name);
   // answers EHLO, never QUIT
   const p = await peer('220 hi\r\n', (l, s) => {
     if (l.startsWith('EHLO')) s.write('250 ok\r\n');
