@@ -38,8 +38,14 @@ class RawClient {
       } else this.got(d);
     });
     sock.on('close', () => {
-      this.closed = true;
-      this.wake();
+      const done = () => {
+        this.closed = true;
+        this.wake();
+      };
+      // zlib inflates on libuv's pool: what arrived just before the close may not be out of the
+      // inflater yet (on a loaded machine the close came first and the last reply was lost)
+      if (this.inflate && !this.inflate.destroyed) this.inflate.once('end', done).once('error', done).end();
+      else done();
     });
   }
 
