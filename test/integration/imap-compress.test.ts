@@ -28,7 +28,10 @@ class RawClient {
   private inflate: InflateRaw | null = null;
   /** Compressed octets received (after COMPRESS). */
   wireIn = 0;
+  /** The socket closed. */
   closed = false;
+  /** Closed, and everything received before is in `text` (inflated). */
+  private drained = false;
 
   constructor(readonly sock: Socket) {
     sock.on('data', (d: Buffer) => {
@@ -38,13 +41,14 @@ class RawClient {
       } else this.got(d);
     });
     sock.on('close', () => {
+      this.closed = true;
       const done = () => {
-        this.closed = true;
+        this.drained = true;
         this.wake();
       };
       // zlib inflates on libuv's pool: what arrived just before the close may not be out of the
       // inflater yet (on a loaded machine the close came first and the last reply was lost)
-      if (this.inflate && !this.inflate.destroyed) this.inflate.once('end', done).once('error', done).end();
+      if (this.inflate && !this.inflate.destroyed) this.inflate.once('end', done).once('error', done).once('close', done).end();
       else done();
     });
   }
@@ -68,7 +72,7 @@ class RawClient {
         this.text = this.text.slice(end);
         return out;
       }
-      if (this.closed) throw new Error(`closed; unread ${JSON.stringify(this.text.slice(0, 500))}`);
+      if (this.drained) throw new Error(`closed; unread ${JSON.stringify(this.text.slice(0, 500))}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; unread ${JSON.stringify(this.text.slice(0, 500))}`);
       await new Promise<void>((r) => {
         this.waiters.push(r);
