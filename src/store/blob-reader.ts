@@ -31,6 +31,9 @@ interface Reply {
   errs: Array<{ code: string; message: string } | null>;
 }
 
+/** How assemble reports a message whose blob is shorter than the range it was asked for. */
+export const SHORT_BLOB = 'blob shorter than its stored size';
+
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
@@ -73,7 +76,7 @@ function assemble(m) {
     if (kind === 0) { u8.set(m.text.subarray(a, b), pos); pos += b - a; continue; }
     try {
       const got = readInto(u8, pos, pathOf(m.ids, range - 1), a, b - a);
-      if (got !== b - a) { failed[msg] = 2; errs.push('blob shorter than its stored size'); pos = msgStart; }
+      if (got !== b - a) { failed[msg] = 2; errs.push(${JSON.stringify(SHORT_BLOB)}); pos = msgStart; }
       else pos += got;
     } catch (e) {
       failed[msg] = e && e.code === 'ENOENT' ? 1 : 2;

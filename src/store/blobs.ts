@@ -178,21 +178,16 @@ export class BlobFiles {
   /** Many ranges in one step through the reader thread (blob-reader.ts); null for a blob that is gone. */
   async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
     for (const r of ranges) if (!BLOB_ID.test(r.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(r.blobId)}`);
-    const out: Array<Buffer | null> = new Array<Buffer | null>(ranges.length).fill(null);
-    const misses: number[] = [];
-    ranges.forEach((r, i) => {
-      const cached = this.recentRange(r.blobId, r);
-      if (cached) out[i] = Buffer.from(cached);
-      else misses.push(i);
-    });
-    if (!misses.length) return out;
-    const got = await (this.reader ??= new BlobReader(this.blobDir)).read(misses.map((i) => ranges[i]!));
-    got.forEach((r, k) => {
-      const i = misses[k]!;
-      if (Buffer.isBuffer(r)) out[i] = r;
-      else if (r.code !== 'ENOENT') throw new Error(`reading blob ${ranges[i]!.blobId}: ${r.message}`);
-    });
-    return out;
+    return readSplit(
+      ranges,
+      (r) => this.recentRange(r.blobId, r),
+      async (misses) =>
+        (await (this.reader ??= new BlobReader(this.blobDir)).read(misses)).map((r, k) => {
+          if (Buffer.isBuffer(r)) return r;
+          if (r.code === 'ENOENT') return null;
+          throw new Error(`reading blob ${misses[k]!.blobId}: ${r.message}`);
+        }),
+    );
   }
 
   /** Responses of text and blob ranges, assembled by the reader thread (BlobReader.assemble). */
@@ -532,6 +527,26 @@ class FileBlobWriter implements BlobWriter {
       if (this.tempPath) await unlink(this.tempPath).catch(() => undefined);
     }
   }
+}
+
+/**
+ * readMany's answers when some ranges are at hand (`known`: bytes already in memory, copied) and
+ * the rest are read in one call (`rest`, with their ranges in order); null for a blob that is gone.
+ */
+export async function readSplit(
+  ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>,
+  known: (r: { blobId: string; start: number; end: number }) => Buffer | undefined,
+  rest: (ranges: Array<{ blobId: string; start: number; end: number }>) => Promise<Array<Buffer | null>>,
+): Promise<Array<Buffer | null>> {
+  const out = new Array<Buffer | null>(ranges.length).fill(null);
+  const misses: number[] = [];
+  ranges.forEach((r, i) => {
+    const bytes = known(r);
+    if (bytes) out[i] = Buffer.from(bytes);
+    else misses.push(i);
+  });
+  if (misses.length) (await rest(misses.map((i) => ranges[i]!))).forEach((b, k) => (out[misses[k]!] = b));
+  return out;
 }
 
 /** The temporary file of a staged blob that has one (not staged in memory). */

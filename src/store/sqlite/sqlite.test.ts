@@ -222,6 +222,10 @@ describe('sqlite store: small messages kept in their blob row', () => {
       const asm = await store.blobs.assemble!([[{ blobId: f.id, start: 0, end: asFile.length }], ['-', { blobId: r.id, start: 0, end: 3 }]]);
       assert.deepEqual(asm.failed, [null, null]);
       assert.equal(asm.data.toString('latin1'), asFile.toString('latin1') + '-' + small.subarray(0, 3).toString('latin1'));
+      // A range past a row's end beside a file: reported short (as a short file is), not gone.
+      const short = await store.blobs.assemble!([[{ blobId: f.id, start: 0, end: asFile.length }], ['-', { blobId: r.id, start: 0, end: small.length + 1 }]]);
+      assert.deepEqual(short.failed, [null, 'blob shorter than its stored size']);
+      assert.equal(short.data.toString('latin1'), asFile.toString('latin1'));
       assert.deepEqual((await store.verify!()).problems, []);
       (store as SqliteStore).db.prepare('UPDATE blobs SET content = ? WHERE id = ?').run(Buffer.from('short'), r.id);
       assert.deepEqual((await store.verify!()).problems, [`blob ${r.id}: 5 bytes in its row, expected ${small.length}`]);

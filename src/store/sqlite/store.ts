@@ -5,8 +5,8 @@ import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import type { MessageStructure } from '../../message/types.js';
-import { BlobFiles } from '../blobs.js';
-import type { Assembled, AssemblyPart } from '../blob-reader.js';
+import { BlobFiles, readSplit } from '../blobs.js';
+import { SHORT_BLOB, type Assembled, type AssemblyPart } from '../blob-reader.js';
 import { Readable } from 'node:stream';
 import { SqliteChangeFeed } from './change-log.js';
 import { isRoleAddress } from '../recipients.js';
@@ -148,15 +148,14 @@ export class SqliteStore implements Store {
   private async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
     const inline = this.inlineBlobs(ranges.map((r) => r.blobId));
     if (!inline.size) return this.files.readMany(ranges);
-    const out: Array<Buffer | null> = new Array<Buffer | null>(ranges.length).fill(null);
-    const rest: number[] = [];
-    ranges.forEach((r, i) => {
-      const bytes = inline.get(r.blobId);
-      if (bytes) out[i] = Buffer.from(slice(bytes, r));
-      else rest.push(i);
-    });
-    if (rest.length) (await this.files.readMany(rest.map((i) => ranges[i]!))).forEach((b, k) => (out[rest[k]!] = b));
-    return out;
+    return readSplit(
+      ranges,
+      (r) => {
+        const bytes = inline.get(r.blobId);
+        return bytes && slice(bytes, r);
+      },
+      (rest) => this.files.readMany(rest),
+    );
   }
 
   /**
@@ -169,38 +168,31 @@ export class SqliteStore implements Store {
     for (const parts of messages) for (const p of parts) if (typeof p === 'object' && !Buffer.isBuffer(p)) ids.push(p.blobId);
     const inline = this.inlineBlobs(ids);
     if (!inline.size) return this.files.assemble(messages);
-    let files = 0;
-    const resolved = messages.map((parts) =>
-      parts.map((p): AssemblyPart => {
-        if (typeof p === 'string' || Buffer.isBuffer(p)) return p;
-        const bytes = inline.get(p.blobId);
-        if (!bytes) {
-          files++;
-          return p;
+    // A range past the end of a row's bytes: the message is reported as the reader thread reports
+    // a short file, and its parts are left out.
+    const short = new Set<number>();
+    let files = false;
+    const resolved = messages.map((parts, i): AssemblyPart[] => {
+      const out: AssemblyPart[] = [];
+      for (const p of parts) {
+        if (typeof p === 'string' || Buffer.isBuffer(p)) out.push(p);
+        else {
+          const bytes = inline.get(p.blobId);
+          if (!bytes) {
+            files = true;
+            out.push(p);
+          } else if (p.end > bytes.length) {
+            short.add(i);
+            return [];
+          } else out.push(slice(bytes, p));
         }
-        // The reader thread reports a range past the end as a short blob: the same here.
-        return p.end > bytes.length ? p : slice(bytes, p);
-      }),
-    );
-    if (files) return this.files.assemble(resolved);
-    // One buffer, each byte copied once (the rows' bytes and the text).
-    const failed: Array<null | 'gone' | string> = [];
-    let total = 0;
-    for (const parts of resolved) {
-      if (parts.some((p) => typeof p === 'object' && !Buffer.isBuffer(p))) {
-        failed.push('blob shorter than its stored size');
-        continue;
       }
-      failed.push(null);
-      for (const p of parts) total += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : (p as Buffer).length;
-    }
-    const data = Buffer.allocUnsafe(total);
-    let pos = 0;
-    resolved.forEach((parts, i) => {
-      if (failed[i] !== null) return;
-      for (const p of parts) pos += typeof p === 'string' ? data.write(p, pos, 'utf8') : (p as Buffer).copy(data, pos);
+      return out;
     });
-    return { data, failed };
+    // without a file range every part is text or bytes: put together here, no thread needed
+    const r = files ? await this.files.assemble(resolved) : { data: joinParts(resolved as Array<Array<string | Buffer>>), failed: resolved.map((): null | 'gone' | string => null) };
+    for (const i of short) r.failed[i] = SHORT_BLOB;
+    return r;
   }
 
   /** The read barrier (Store.durable): the group committer's WAL sync. */
@@ -1243,4 +1235,14 @@ function slice(bytes: Buffer, range?: { start?: number; end?: number }): Buffer 
   const start = Math.min(Math.max(0, range?.start ?? 0), bytes.length);
   const end = Math.min(Math.max(start, range?.end ?? bytes.length), bytes.length);
   return bytes.subarray(start, end);
+}
+
+/** Text and bytes into one buffer, each byte copied once. */
+function joinParts(messages: ReadonlyArray<ReadonlyArray<string | Buffer>>): Buffer {
+  let total = 0;
+  for (const parts of messages) for (const p of parts) total += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+  const data = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (const parts of messages) for (const p of parts) pos += typeof p === 'string' ? data.write(p, pos, 'utf8') : p.copy(data, pos);
+  return data;
 }
