@@ -14,7 +14,8 @@ import type { Store } from '../store/types.js';
 import type { Resolver } from '../dns/resolver.js';
 import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { ensureDomainKeys } from './dkim-keys.js';
-import { createDkimSigner, MAIN_THREAD_HEADER_MAX, MAIN_THREAD_SIGN_MAX } from './dkim-sign.js';
+import { createDkimSigner } from './dkim-sign.js';
+import { MAIN_THREAD_HEADER_MAX, MAIN_THREAD_MESSAGE_MAX } from './main-thread.js';
 import { dkimVerify } from 'mailauth';
 import type { WorkerPool } from '../workers/pool.js';
 import { jobs } from '../workers/jobs.js';
@@ -69,11 +70,11 @@ test('with a pool: a small message is signed on this thread; a large one, one wi
   const signer = createDkimSigner(config, store, silentLogger(), { resolver, workers });
   const sign = (m: Buffer) => signer.sign({ from: 'alice@a.test', headerFromDomain: 'a.test', message: () => Readable.from([m]) });
   const small = Buffer.from(message);
-  const large = Buffer.from(message + 'x'.repeat(70).concat('\r\n').repeat(Math.ceil(MAIN_THREAD_SIGN_MAX / 72)));
+  const large = Buffer.from(message + 'x'.repeat(70).concat('\r\n').repeat(Math.ceil(MAIN_THREAD_MESSAGE_MAX / 72)));
   const bareLf = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbare\nLF\r\n');
   // a small message with a long header section (many short fields): the pool
   const longHeader = Buffer.from('From: alice@a.test\r\n' + 'To: bob@b.test\r\n'.repeat(Math.ceil(MAIN_THREAD_HEADER_MAX / 16)) + '\r\nhi\r\n');
-  assert.ok(longHeader.length < MAIN_THREAD_SIGN_MAX);
+  assert.ok(longHeader.length < MAIN_THREAD_MESSAGE_MAX);
   const signed: Array<[Buffer, string]> = [];
   for (const m of [small, large, bareLf, longHeader]) signed.push([m, await sign(m)]);
   assert.deepEqual(ran, [large.length, bareLf.length, longHeader.length], 'only the large, the bare-LF and the long-header messages went to the pool');

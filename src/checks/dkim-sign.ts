@@ -12,6 +12,7 @@ import { readAll, type WorkerPool } from '../workers/pool.js';
 import { listDomainKeys, keysByAlgorithm, readPrivateKey, dkimRecord, type DkimKeyInfo, type DkimAlgorithm } from './dkim-keys.js';
 import { memoizePemPrivateKeys } from './pem-key-cache.js';
 import { signRelaxed } from './dkim-relaxed.js';
+import { MAIN_THREAD_HEADER_MAX, MAIN_THREAD_MESSAGE_MAX } from './main-thread.js';
 
 // mailauth parses the private key for every signature: parsed once per key instead (pem-key-cache.ts)
 memoizePemPrivateKeys();
@@ -133,21 +134,7 @@ function domainOf(address: string): string | null {
 }
 
 /**
- * Largest message the queue's signer signs on the calling (main) thread when it has a worker pool:
- * the lean signer is linear, about 0.3 ms for a 4 KB message with an RSA-2048 and an Ed25519 key
- * (the RSA signature most of it), and at most a millisecond or two more at this size.
- */
-export const MAIN_THREAD_SIGN_MAX = 64 * 1024;
-
-/**
- * ... and whose header section is at most this long. The header costs about 1.5 µs a field: 64 KiB
- * of 9,000 short fields (smtp.max_header_lines allows 10,000) took 14 ms, too long for the event
- * loop; 16 KiB bounds it near 4 ms, and a usual header (a few KB, even forwarded mail's) fits.
- */
-export const MAIN_THREAD_HEADER_MAX = 16 * 1024;
-
-/**
- * The queue's signer. With opts.workers, a message over MAIN_THREAD_SIGN_MAX, or one the lean
+ * The queue's signer. With opts.workers, a message over MAIN_THREAD_MESSAGE_MAX or with a header over MAIN_THREAD_HEADER_MAX (main-thread.ts), or one the lean
  * signer leaves to mailauth (whose header parse is quadratic in its number of lines), is signed in
  * the worker pool; a job over the pool's time limit throws, and the delivery attempt is deferred
  * like any other signing error.
@@ -203,7 +190,7 @@ export function createDkimSigner(config: Config, store: Store, logger: Logger, o
       });
       const bytes = await readAll(message());
       const headerEnd = bytes.indexOf('\r\n\r\n');
-      if (opts.workers && bytes.length <= MAIN_THREAD_SIGN_MAX && headerEnd >= 0 && headerEnd <= MAIN_THREAD_HEADER_MAX) {
+      if (opts.workers && bytes.length <= MAIN_THREAD_MESSAGE_MAX && headerEnd >= 0 && headerEnd <= MAIN_THREAD_HEADER_MAX) {
         // A small message: the lean signer (linear, no mailauth) on this thread, not a round trip
         // to the pool (docs/submission-perf.md: the job's messages, the worker's own GC and the
         // wake-up of a sleeping worker thread, which took the main thread's CPU on a busy machine,

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { spf, dkimVerify, dmarc, arc, type DNSResolver, type DKIMResult, type ARCData } from 'mailauth';
 import type { WorkerPool } from '../workers/pool.js';
 import { answering, preloadAnswers, type DnsAnswers } from './dns-preload.js';
+import { MAIN_THREAD_HEADER_MAX, MAIN_THREAD_MESSAGE_MAX } from './main-thread.js';
 
 export type SpfResultCode = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
 
@@ -154,20 +155,24 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   return { spf: spfOut, spfHelo: heloOut, ...v };
 }
 
-/** Header lines (each field's lines counted) up to which an unsigned message is checked on this thread. */
+/**
+ * Header lines (each field's lines counted) up to which an unsigned message is checked on this
+ * thread: mailauth's header parse is quadratic in them (the lean signer's bound, MAIN_THREAD_HEADER_MAX,
+ * is in bytes only: it is linear).
+ */
 export const SMALL_HEADER_LINES = 64;
-/** Bytes of a header up to which an unsigned message is checked on this thread. */
-const SMALL_HEADER_BYTES = 16 * 1024;
 
 /**
- * True for a message whose header ends within SMALL_HEADER_BYTES and SMALL_HEADER_LINES lines and
- * has no DKIM-Signature and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): no signature to verify,
+ * True for a message of at most MAIN_THREAD_MESSAGE_MAX whose header ends within
+ * MAIN_THREAD_HEADER_MAX and SMALL_HEADER_LINES lines (main-thread.ts) and has no DKIM-Signature
+ * and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): no signature to verify,
  * and mailauth's header parse is bounded. Fields are recognised at the start of a line, in any
  * case, with optional whitespace before the colon (RFC 5322 §3.6.8 obs).
  */
 export function isSmallUnsigned(bytes: Uint8Array): boolean {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const limit = Math.min(b.length, SMALL_HEADER_BYTES);
+  if (b.length > MAIN_THREAD_MESSAGE_MAX) return false;
+  const limit = Math.min(b.length, MAIN_THREAD_HEADER_MAX);
   let lines = 0;
   let start = 0;
   while (start < limit) {

@@ -6,6 +6,7 @@ import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { silentLogger } from '../log/logger.js';
 import { createWorkerPool, type WorkerPool } from '../workers/pool.js';
 import { authenticateMessage, isSmallUnsigned, SMALL_HEADER_LINES } from './spf-dkim-dmarc.js';
+import { MAIN_THREAD_MESSAGE_MAX } from './main-thread.js';
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
 const plain = 'From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: hi\r\nMessage-ID: <1@a.test>\r\n\r\nHello.\r\n';
@@ -20,12 +21,13 @@ describe('isSmallUnsigned', () => {
     assert.equal(isSmallUnsigned(bytes('Subject: x\r\n\r\nDKIM-Signature: in the body\r\n')), true, 'only the header counts');
   });
 
-  it('no: a header of more lines than the bound, longer than 16 KiB, or without its end', () => {
+  it('no: a header of more lines than the bound, longer than 16 KiB, or without its end; a message over the size bound', () => {
     const lines = (n: number) => Array.from({ length: n }, (_, i) => `X-H${i}: v\r\n`).join('');
     assert.equal(isSmallUnsigned(bytes(lines(SMALL_HEADER_LINES) + '\r\nb\r\n')), true);
     assert.equal(isSmallUnsigned(bytes(lines(SMALL_HEADER_LINES + 1) + '\r\nb\r\n')), false);
     assert.equal(isSmallUnsigned(bytes(`Subject: ${'x'.repeat(17 * 1024)}\r\n\r\nb\r\n`)), false);
     assert.equal(isSmallUnsigned(bytes('Subject: x\r\nTo: y\r\n')), false);
+    assert.equal(isSmallUnsigned(bytes(`Subject: x\r\n\r\n${'b'.repeat(MAIN_THREAD_MESSAGE_MAX)}`)), false, 'a message over MAIN_THREAD_MESSAGE_MAX');
   });
 });
 
