@@ -171,7 +171,7 @@ const INLINE_BATCH = 512;
 
 /** The columns of a message row (MessageRow), without the bytes. */
 export const MESSAGE_COLUMNS = 'id, mail_from, ret, envid, smtputf8, body, require_tls, size, needs_utf8, header_from_domain, submitted_by, client_ip, created_at, held';
-const MESSAGE_FIELDS = 14;
+const MESSAGE_FIELDS = MESSAGE_COLUMNS.split(',').length;
 
 /** The columns of a recipient row (RecipientRow), in the order recipientRowOf reads them. */
 const RECIPIENT_COLUMNS = ['message_id', 'idx', 'address', 'domain', 'notify', 'orcpt_type', 'orcpt_address', 'state', 'attempts', 'next_attempt', 'last_attempt', 'last_reply', 'last_status', 'remote_mta', 'reported', 'delay_warned', 'dsn_action'] as const;

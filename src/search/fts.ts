@@ -16,7 +16,7 @@
 // detail=column (which column a trigram is in, not where: enough for AND of trigrams).
 import type Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { ThreadClient } from '../workers/thread-client.js';
 import type { Migration } from '../db/sqlite/migrate.js';
 import { openDatabase } from '../db/sqlite/open.js';
 import { StatementCache } from '../db/sqlite/statements.js';
@@ -132,51 +132,22 @@ parentPort.on('message', (m) => {
 
 type WriterOp = { op: 'put'; mailboxId: number; uidValidity: number; upTo: number; docs: Array<{ uid: number; values: string[] }> } | { op: 'remove'; mailboxId: number; uids: number[] } | { op: 'drop'; mailboxId: number };
 
+/** The writer thread (WRITER_CODE): the index's writes, answered in order. */
 class WriterThread {
-  private worker: Worker | null = null;
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  private readonly thread: ThreadClient<{ id: number; error: string | null }>;
 
-  constructor(private readonly path: string) {}
-
-  private start(): Worker {
-    const w = new Worker(WRITER_CODE, { eval: true, workerData: { path: this.path, sql: SQL, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') } });
-    w.unref();
-    w.on('message', (m: { id: number; error: string | null }) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (!this.pending.size) w.unref();
-      if (m.error === null) p.resolve();
-      else p.reject(new Error(`full-text index: ${m.error}`));
-    });
-    const fail = (err: Error): void => {
-      if (this.worker === w) this.worker = null;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`full-text index writer thread exited (code ${code})`)));
-    return w;
+  constructor(path: string) {
+    this.thread = new ThreadClient(WRITER_CODE, { path, sql: SQL, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') }, 'full-text index writer');
   }
 
-  run(op: WriterOp): Promise<void> {
-    const w = (this.worker ??= this.start());
-    const id = ++this.nextId;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.ref();
-      w.postMessage({ ...op, id });
-    });
+  async run(op: WriterOp): Promise<void> {
+    const r = await this.thread.request(op);
+    if (r.error !== null) throw new Error(`full-text index: ${r.error}`);
   }
 
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (!w) return;
-    // Writes already sent finish first (the thread answers in order).
-    if (this.pending.size) await this.run({ op: 'remove', mailboxId: 0, uids: [] }).catch(() => undefined);
-    await w.terminate();
+  /** Stops the thread once the writes already sent are done. */
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }
 

@@ -9,7 +9,7 @@
 //
 // The thread's code is plain JavaScript evaluated from this string, so it runs the same from the
 // compiled server and from source through tsx, with nothing to register.
-import { Worker } from 'node:worker_threads';
+import { ThreadClient } from '../workers/thread-client.js';
 
 export interface RangeRequest {
   /** A committed blob's id: 64 lowercase hex digits (its file is <dir>/ab/cd/abcd…). */
@@ -217,42 +217,14 @@ interface AsmReply {
 
 export class BlobReader {
   /** Reads the blobs under dir (the store's blobs/ folder; the layout of BlobFiles.pathOf). */
-  constructor(private readonly dir: string) {}
-
-  private worker: Worker | null = null;
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve(r: Reply | AsmReply | WriteReply): void; reject(e: Error): void }>();
-  private closed = false;
-
-  private start(): Worker {
-    const w = new Worker(WORKER_CODE, { eval: true, workerData: { dir: this.dir } });
-    w.unref();
-    w.on('message', (m: Reply | AsmReply | WriteReply) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (!this.pending.size) w.unref();
-      p.resolve(m);
-    });
-    const fail = (err: Error): void => {
-      if (this.worker === w) this.worker = null;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`blob reader thread exited (code ${code})`)));
-    return w;
+  constructor(dir: string) {
+    this.thread = new ThreadClient(WORKER_CODE, { dir }, 'blob reader');
   }
 
+  private readonly thread: ThreadClient<Reply | AsmReply | WriteReply>;
+
   private send(message: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply | AsmReply | WriteReply> {
-    if (this.closed) return Promise.reject(new Error('blob reader is closed'));
-    const w = (this.worker ??= this.start());
-    const id = ++this.nextId;
-    return new Promise<Reply | AsmReply | WriteReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.ref();
-      w.postMessage({ ...message, id }, transfer);
-    });
+    return this.thread.request(message, transfer);
   }
 
   /**
@@ -345,10 +317,8 @@ export class BlobReader {
     return { errors: m.errs, written: m.written, dirs: m.dirs };
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+  /** Stops the thread once the requests already sent are answered. */
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }

@@ -34,6 +34,15 @@ interface StoreJob extends TxContext {
   blobs: readonly StagedBlob[];
 }
 
+/**
+ * The batch's staged blobs that have a file to link. A small message staged in memory goes in its
+ * blob row instead (SqliteStore.addBlobRef), inside the transaction: no file before, nothing to
+ * collect after.
+ */
+function withFiles(jobs: readonly StoreJob[]): StagedBlob[] {
+  return jobs.flatMap((j) => j.blobs).filter((b) => !b.bytes);
+}
+
 /** Deleted-blob candidates that trigger a collection even while busy. */
 const GC_THRESHOLD = 1000;
 
@@ -101,8 +110,7 @@ export class StoreCommitter {
 
   /** Step 1: the batch's blob files, durable at their content address (runs on the libuv pool). */
   private async link(jobs: readonly StoreJob[]): Promise<Array<Error | undefined> | void> {
-    // A small message staged in memory goes in its blob row (SqliteStore.addBlobRef): no file.
-    const staged = jobs.flatMap((j) => j.blobs).filter((b) => !b.bytes);
+    const staged = withFiles(jobs);
     if (staged.length === 0) return;
     const failed = await this.files.commitFiles(staged);
     if (failed.size === 0) return;
@@ -122,9 +130,8 @@ export class StoreCommitter {
       for (const id of job.released) this.garbage.add(id);
     });
     // A blob linked for this batch may have no reference at all (its job or its targets failed,
-    // e.g. over quota): collect it. A small message kept in its row has no file and its row
-    // exists only if a reference committed: nothing to look at.
-    const staged = jobs.flatMap((j) => j.blobs).filter((b) => !b.bytes);
+    // e.g. over quota): collect it. (A row-kept one exists only if a reference committed.)
+    const staged = withFiles(jobs);
     if (staged.length > 0) {
       const refs = this.db.prepare('SELECT refs FROM blobs WHERE id = ?');
       for (const b of staged) {
