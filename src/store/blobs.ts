@@ -32,8 +32,6 @@ const BLOB_ID = /^[0-9a-f]{64}$/;
  * made with `memory` keeps a message smaller than this in memory (no temporary file).
  */
 const WRITE_BUFFER = 64 * 1024;
-/** Bytes of recently committed small blobs kept for reads (recent()); the oldest go first. */
-const RECENT_BYTES = 8 * 1024 * 1024;
 
 export class BlobFiles {
   readonly blobDir: string;
@@ -41,13 +39,6 @@ export class BlobFiles {
   private reader: BlobReader | undefined;
   /** The thread that writes the files of blobs staged in memory (commitFiles), apart from the reader's. */
   private writer: BlobReader | undefined;
-  /**
-   * Contents of blobs committed from memory lately, by id: the full-text indexer (and a client
-   * fetching new mail) reads a new message right after its delivery; it is served from here
-   * instead of the file. Content-addressed: an id's bytes never change.
-   */
-  private readonly recent = new Map<string, Buffer>();
-  private recentBytes = 0;
   /** Blobs staged in memory whose files commits wrote so far (for tests and the benchmark). */
   writtenFromMemory = 0;
 
@@ -110,32 +101,6 @@ export class BlobFiles {
     return createReadStream(stagedFile(staged));
   }
 
-  /** A committed blob's bytes if it is among the recently committed small ones, else undefined. */
-  private recentRange(blobId: string, range?: { start?: number; end?: number }): Buffer | undefined {
-    const bytes = this.recent.get(blobId);
-    if (!bytes) return undefined;
-    const start = Math.min(Math.max(0, range?.start ?? 0), bytes.length);
-    const end = Math.min(Math.max(start, range?.end ?? bytes.length), bytes.length);
-    return bytes.subarray(start, end);
-  }
-
-  private remember(blobId: string, bytes: Buffer): void {
-    if (this.recent.has(blobId) || bytes.length > RECENT_BYTES / 16) return;
-    this.recent.set(blobId, bytes);
-    this.recentBytes += bytes.length;
-    for (const [id, b] of this.recent) {
-      if (this.recentBytes <= RECENT_BYTES) break;
-      this.recent.delete(id);
-      this.recentBytes -= b.length;
-    }
-  }
-
-  private forget(blobId: string): void {
-    const b = this.recent.get(blobId);
-    if (!b) return;
-    this.recent.delete(blobId);
-    this.recentBytes -= b.length;
-  }
 
   open(blobId: string, range?: { start?: number; end?: number }): Readable {
     const start = range?.start ?? 0;
@@ -149,8 +114,6 @@ export class BlobFiles {
 
   async read(blobId: string, range?: { start?: number; end?: number }): Promise<Buffer> {
     const path = this.pathOf(blobId);
-    const cached = this.recentRange(blobId, range);
-    if (cached) return Buffer.from(cached);
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
@@ -178,16 +141,12 @@ export class BlobFiles {
   /** Many ranges in one step through the reader thread (blob-reader.ts); null for a blob that is gone. */
   async readMany(ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>): Promise<Array<Buffer | null>> {
     for (const r of ranges) if (!BLOB_ID.test(r.blobId)) throw new StoreError('invalid', `invalid blob id ${JSON.stringify(r.blobId)}`);
-    return readSplit(
-      ranges,
-      (r) => this.recentRange(r.blobId, r),
-      async (misses) =>
-        (await (this.reader ??= new BlobReader(this.blobDir)).read(misses)).map((r, k) => {
-          if (Buffer.isBuffer(r)) return r;
-          if (r.code === 'ENOENT') return null;
-          throw new Error(`reading blob ${misses[k]!.blobId}: ${r.message}`);
-        }),
-    );
+    const got = await (this.reader ??= new BlobReader(this.blobDir)).read(ranges);
+    return got.map((r, i) => {
+      if (Buffer.isBuffer(r)) return r;
+      if (r.code === 'ENOENT') return null;
+      throw new Error(`reading blob ${ranges[i]!.blobId}: ${r.message}`);
+    });
   }
 
   /** Responses of text and blob ranges, assembled by the reader thread (BlobReader.assemble). */
@@ -294,8 +253,8 @@ export class BlobFiles {
 
   /**
    * commitFiles' part for blobs staged in memory: their files written and fsynced by the writer
-   * thread in one step (BlobReader.writeFiles); failures into `failed`. Written ones are kept
-   * in the recent cache (the indexer reads each new message right after its commit).
+   * thread in one step (BlobReader.writeFiles); failures into `failed`. (With SQLite such blobs
+   * live in their rows and never come here: PostgreSQL with blobs as files.)
    */
   private async writeFromMemory(blobs: readonly StagedBlob[], failed: Map<string, Error>): Promise<void> {
     if (!blobs.length) return;
@@ -309,8 +268,7 @@ export class BlobFiles {
       this.dirsSynced += r.dirs;
       r.errors.forEach((e, i) => {
         const s = blobs[i]!;
-        if (e === null) this.remember(s.id, s.bytes!);
-        else failed.set(s.id, new Error(e));
+        if (e !== null) failed.set(s.id, new Error(e));
       });
     } catch (err) {
       for (const s of blobs) failed.set(s.id, err instanceof Error ? err : new Error(String(err)));
@@ -383,7 +341,6 @@ export class BlobFiles {
 
   /** Synchronous unlink (inside the write transaction that deletes the row); a missing file is fine. */
   removeFileSync(blobId: string): void {
-    this.forget(blobId);
     try {
       unlinkSync(this.pathOf(blobId));
     } catch (err) {
@@ -392,7 +349,6 @@ export class BlobFiles {
   }
 
   async removeFile(blobId: string): Promise<void> {
-    this.forget(blobId);
     await unlink(this.pathOf(blobId)).catch((err: unknown) => {
       if (!isErrno(err, 'ENOENT')) throw err;
     });
@@ -527,26 +483,6 @@ class FileBlobWriter implements BlobWriter {
       if (this.tempPath) await unlink(this.tempPath).catch(() => undefined);
     }
   }
-}
-
-/**
- * readMany's answers when some ranges are at hand (`known`: bytes already in memory, copied) and
- * the rest are read in one call (`rest`, with their ranges in order); null for a blob that is gone.
- */
-export async function readSplit(
-  ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>,
-  known: (r: { blobId: string; start: number; end: number }) => Buffer | undefined,
-  rest: (ranges: Array<{ blobId: string; start: number; end: number }>) => Promise<Array<Buffer | null>>,
-): Promise<Array<Buffer | null>> {
-  const out = new Array<Buffer | null>(ranges.length).fill(null);
-  const misses: number[] = [];
-  ranges.forEach((r, i) => {
-    const bytes = known(r);
-    if (bytes) out[i] = Buffer.from(bytes);
-    else misses.push(i);
-  });
-  if (misses.length) (await rest(misses.map((i) => ranges[i]!))).forEach((b, k) => (out[misses[k]!] = b));
-  return out;
 }
 
 /** The temporary file of a staged blob that has one (not staged in memory). */

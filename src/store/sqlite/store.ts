@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import type { MessageStructure } from '../../message/types.js';
-import { BlobFiles, readSplit } from '../blobs.js';
+import { BlobFiles } from '../blobs.js';
 import { SHORT_BLOB, type Assembled, type AssemblyPart } from '../blob-reader.js';
 import { Readable } from 'node:stream';
 import { SqliteChangeFeed } from './change-log.js';
@@ -1245,4 +1245,24 @@ function joinParts(messages: ReadonlyArray<ReadonlyArray<string | Buffer>>): Buf
   let pos = 0;
   for (const parts of messages) for (const p of parts) pos += typeof p === 'string' ? data.write(p, pos, 'utf8') : p.copy(data, pos);
   return data;
+}
+
+/**
+ * readMany's answers when some ranges are at hand (`known`: bytes already in memory, copied) and
+ * the rest are read in one call (`rest`, with their ranges in order); null for a blob that is gone.
+ */
+async function readSplit(
+  ranges: ReadonlyArray<{ blobId: string; start: number; end: number }>,
+  known: (r: { blobId: string; start: number; end: number }) => Buffer | undefined,
+  rest: (ranges: Array<{ blobId: string; start: number; end: number }>) => Promise<Array<Buffer | null>>,
+): Promise<Array<Buffer | null>> {
+  const out = new Array<Buffer | null>(ranges.length).fill(null);
+  const misses: number[] = [];
+  ranges.forEach((r, i) => {
+    const bytes = known(r);
+    if (bytes) out[i] = Buffer.from(bytes);
+    else misses.push(i);
+  });
+  if (misses.length) (await rest(misses.map((i) => ranges[i]!))).forEach((b, k) => (out[misses[k]!] = b));
+  return out;
 }
