@@ -139,6 +139,8 @@ async function main(): Promise<void> {
     const f = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
     return Number(f[11]) + Number(f[12]);
   };
+  // The kernel's part (system ticks): sockets, fsync, file creation.
+  const sysTicksOf = (path: string) => Number(readFileSync(path, 'utf8').split(') ')[1]!.split(' ')[12]);
   // Per thread, grouped by name (node's main thread is named after the process; libuv's pool
   // "libuv-worker", V8's helpers "V8 DefaultWorke", worker threads "node" or their own name).
   const threads = (): Map<string, number> => {
@@ -158,10 +160,14 @@ async function main(): Promise<void> {
   const threads0 = threads();
   const all0 = ticksOf(`/proc/${pid}/stat`);
   const main0 = ticksOf(`/proc/${pid}/task/${pid}/stat`);
+  const sys0 = sysTicksOf(`/proc/${pid}/stat`);
+  const mainSys0 = sysTicksOf(`/proc/${pid}/task/${pid}/stat`);
   const secs = await source(port, sessions, messages, 'bench@bench.test');
+  const sysMs = ((sysTicksOf(`/proc/${pid}/stat`) - sys0) * 10) / messages;
+  const mainSysMs = ((sysTicksOf(`/proc/${pid}/task/${pid}/stat`) - mainSys0) * 10) / messages;
   const ticks = ticksOf(`/proc/${pid}/stat`) - all0;
   const mainTicks = ticksOf(`/proc/${pid}/task/${pid}/stat`) - main0;
-  console.log(`server CPU per message: ${((ticks * 10) / messages).toFixed(2)} ms all threads, ${((mainTicks * 10) / messages).toFixed(2)} ms main thread`);
+  console.log(`server CPU per message: ${((ticks * 10) / messages).toFixed(2)} ms all threads, ${((mainTicks * 10) / messages).toFixed(2)} ms main thread (of which in the kernel: ${sysMs.toFixed(2)} ms all threads, ${mainSysMs.toFixed(2)} ms main)`);
   const perThread = [...threads()].map(([key, t]) => [key, t - (threads0.get(key) ?? 0)] as const).filter(([, t]) => t > 0);
   console.log(`  by thread (name:tid, ms per message): ${perThread.sort((a, b) => b[1] - a[1]).map(([n, t]) => `${n} ${((t * 10) / messages).toFixed(2)}`).join(', ')}`);
   // SIGTERM: the profile is written as the process exits.

@@ -112,6 +112,8 @@ class Connection implements Transport {
   private closeTimer: NodeJS.Timeout | null = null;
   private peerEnded = false;
   private halfCloseTimer: NodeJS.Timeout | null = null;
+  /** The stream corked by write() until the current turn's work is done (flush()). */
+  private corked: net.Socket | null = null;
 
   constructor(
     readonly listener: ListenerName,
@@ -212,6 +214,8 @@ class Connection implements Transport {
   /** Wraps the raw socket in a server TLSSocket and waits for the handshake (bounded by a timeout). */
   private handshake(): Promise<TlsInfo> {
     const raw = this.raw;
+    // The go-ahead ("220 Ready to start TLS") leaves in plaintext before the handshake.
+    this.flush();
     raw.pause();
     raw.removeListener('data', this.onData);
     raw.removeListener('end', this.onPeerEnd);
@@ -268,8 +272,25 @@ class Connection implements Transport {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.bytesOut += buf.length;
     if (this.peerEnded) this.armHalfClose();
+    // Replies written in one turn of the event loop leave in one segment: the answers to a
+    // pipelined group (RFC 2920 §3.1: MAIL, RCPT and DATA sent together; IMAP's untagged data
+    // and its tagged reply) cost one send and wake the client once. process.nextTick runs after
+    // the promise jobs of this turn, so every reply made without waiting for I/O joins it.
+    if (!this.corked) {
+      this.corked = this.stream;
+      this.corked.cork();
+      process.nextTick(this.flush);
+    }
     return this.stream.write(buf);
   }
+
+  /** Sends what write() corked (at the end of the turn; before a TLS handshake or a destroy). */
+  private readonly flush = (): void => {
+    const s = this.corked;
+    if (!s) return;
+    this.corked = null;
+    s.uncork();
+  };
 
   drain(): Promise<void> {
     const s = this.stream;
@@ -322,6 +343,7 @@ class Connection implements Transport {
   // --- internals ---
 
   destroy(): void {
+    this.flush();
     this.stream.destroy();
     if (this.stream !== this.raw) this.raw.destroy();
   }

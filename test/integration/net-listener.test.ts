@@ -291,6 +291,35 @@ test('plain connection: greeting, echo, QUIT closes and closed() is called once'
   }
 });
 
+test('replies written in one turn leave in one send (pipelined commands are answered in one segment)', async () => {
+  const { listeners } = await start({ listen: { smtp: ['127.0.0.1:0'] } });
+  // Counts the socket-level sends of the server's side of the connection.
+  type Sendable = { _writeGeneric: (...args: unknown[]) => unknown; localPort?: number };
+  const proto = net.Socket.prototype as unknown as Sendable;
+  const original = proto._writeGeneric;
+  const port = Number(listeners.addresses.smtp[0]!.split(':')[1]);
+  let sends = 0;
+  proto._writeGeneric = function (this: Sendable, ...args: unknown[]) {
+    if (this.localPort === port) sends++;
+    return original.apply(this, args);
+  };
+  try {
+    const s = await connectPlain(listeners.addresses.smtp[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO smtp plain');
+    await until(() => sends === 1);
+    // Three commands in one packet: the session answers each with its own write().
+    s.write('one\r\ntwo\r\nthree\r\n');
+    assert.equal(await r.next(), 'ECHO one');
+    assert.equal(await r.next(), 'ECHO two');
+    assert.equal(await r.next(), 'ECHO three');
+    assert.equal(sends, 2, 'the three replies were sent together');
+    s.end();
+  } finally {
+    proto._writeGeneric = original;
+    await listeners.close(1000);
+  }
+});
 test('implicit TLS: the handshake comes first, then the session starts with tls set', async () => {
   const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'], submissions: ['127.0.0.1:0'] } });
   try {
