@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { openStore } from '../store/index.js';
 import type { Store, TextIndex } from '../store/types.js';
 import { searchScope, type SearchKey, type SearchScope } from '../imap/search.js';
-import { indexMailbox, rebuildIndex, TextIndexer } from './indexer.js';
+import { indexMailbox, PAGE, rebuildIndex, TextIndexer } from './indexer.js';
 import { htmlToText, messageReader, searchDocument } from './text.js';
 import { trigramQuery } from './fts.js';
 import { silentLogger } from '../log/logger.js';
@@ -243,6 +243,21 @@ test('deliveries arriving close together are indexed in one page (the indexer wa
     await indexer.idle();
     assert.equal(puts, 1, 'one index transaction for the five messages of the mailbox');
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'quince'))!.uids, uids);
+  } finally {
+    await indexer.stop();
+  }
+});
+
+test('a page of new messages starts the indexer at once, without waiting out its delay', { timeout: 30_000 }, async () => {
+  // A delay far longer than the test's timeout: only the page of arrivals can start the run.
+  const indexer = new TextIndexer(store, index, silentLogger(), 120_000);
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Stream');
+    const uids: number[] = [];
+    for (let i = 0; i < PAGE; i++) uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: stream ${i}\r\n\r\ntamarind number ${i}\r\n`), 'Stream'));
+    await indexer.idle();
+    assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'tamarind'))!.uids, uids);
   } finally {
     await indexer.stop();
   }
