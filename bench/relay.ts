@@ -3,7 +3,7 @@
 //    the durable queue to smtp-sink as the remote MX; versus nodemailer straight to smtp-sink.
 // 2. the queue alone: enqueue (fsync, group commit), MX lookup, SMTP delivery with kept
 //    connections; versus our SMTP client straight to smtp-sink over the same number of connections.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -163,6 +163,60 @@ async function startPhaseProfile(): Promise<{ stop(name: string): Promise<void> 
   };
 }
 
+/**
+ * CPU time of this process's threads so far, in ms, from /proc (Linux; nanosecond schedstat):
+ * the main thread (its tid is the pid) and all threads together. Null where /proc has no schedstat.
+ */
+function threadCpuMs(): { main: number; all: number; byThread: Map<string, number> } | null {
+  try {
+    let all = 0;
+    let main = 0;
+    const byThread = new Map<string, number>();
+    for (const tid of readdirSync('/proc/self/task')) {
+      let ns: number;
+      let name: string;
+      try {
+        ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      } catch {
+        continue; // the thread ended meanwhile
+      }
+      all += ns / 1e6;
+      byThread.set(`${tid} ${name}`, ns / 1e6);
+      if (Number(tid) === process.pid) main = ns / 1e6;
+    }
+    return { main, all, byThread };
+  } catch {
+    return null;
+  }
+}
+
+/** " (main thread N µs/msg)" for two threadCpuMs() readings over n messages, or "". */
+function mainThreadNote(a: ReturnType<typeof threadCpuMs>, b: ReturnType<typeof threadCpuMs>, n: number): string {
+  // RELAY_THREADS=1: every thread's share too
+  if (a && b && process.env.RELAY_THREADS === '1') {
+    for (const [t, ms] of b.byThread) {
+      const d = ms - (a.byThread.get(t) ?? 0);
+      if (d > 0.5) console.log(`    thread ${t}: ${((d * 1000) / n).toFixed(1)} µs/msg`);
+    }
+  }
+  return a && b ? `, main thread ${(((b.main - a.main) * 1000) / n).toFixed(0)}` : '';
+}
+
+/** The pid of the smtp-sink listening on `port` (its command line names the address), or null. */
+function sinkPid(port: number): number | null {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (cmd[0]?.endsWith('smtp-sink') && cmd.includes(`127.0.0.1:${port}`)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
 /** CPU time (user + system) of a process.cpuUsage() difference, in ms. */
 function cpuMs(u: NodeJS.CpuUsage): number {
   return (u.user + u.system) / 1000;
@@ -188,6 +242,9 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
   }
   const sink = await startSink([], { dump: false });
   const port = sink.port;
+  const sinkProc = sinkPid(port);
+  const sinkCpu = () => (sinkProc ? processCpuMs(sinkProc) : 0);
+  const sinkNote = (ms: number) => (sinkProc ? `; smtp-sink ${((ms * 1000) / N).toFixed(0)} µs CPU/msg` : '');
   const dns = await startDnsServer();
   dns.setRecords('sink.test', 'MX', ['10 mx.sink.test']);
   dns.setRecords('mx.sink.test', 'A', ['127.0.0.1']);
@@ -198,6 +255,8 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     const messages = Array.from({ length: N }, (_, i) => message(i));
     const directProf = await startPhaseProfile();
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpuMs();
+    const sink0 = sinkCpu();
     const t0 = process.hrtime.bigint();
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async (_, c) => {
@@ -212,6 +271,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     );
     const directSec = Number(process.hrtime.bigint() - t0) / 1e9;
     const directCpu = cpuMs(process.cpuUsage(cpu0));
+    const directThreads = mainThreadNote(threads0, threadCpuMs(), N) + sinkNote(sinkCpu() - sink0);
     await directProf?.stop('relay-direct');
 
     // Through the queue: durable enqueue (all at once: group commit), then delivery.
@@ -230,6 +290,8 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     // BENCH_CPU_PROF=dir: a CPU profile of each phase alone (straight; enqueue to empty queue), in dir
     const prof = await startPhaseProfile();
     const cpu1 = process.cpuUsage();
+    const threads1 = threadCpuMs();
+    const sink1 = sinkCpu();
     const t1 = process.hrtime.bigint();
     await Promise.all(blobs.map((blob) => queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'bob@sink.test' }], blob })));
     const enqueuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
@@ -237,6 +299,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     while ((await queue.count()) > 0) await new Promise((r) => setTimeout(r, 5));
     const queuedSec = Number(process.hrtime.bigint() - t1) / 1e9;
     const queuedCpu = cpuMs(process.cpuUsage(cpu1));
+    const queuedThreads = mainThreadNote(threads1, threadCpuMs(), N) + sinkNote(sinkCpu() - sink1);
     await prof?.stop('relay-queue');
     await queue.stop(1000);
     await Promise.all(blobs.map((b) => store.blobs.discard(b)));
@@ -247,9 +310,9 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
     console.log(`relay (queue alone): ${N} messages of ${message(0).length} bytes, ${CONNECTIONS} connections`);
     // CPU of this process per message (user + system; smtp-sink is another process): steadier than
     // msg/s on a shared machine
-    console.log(`  our SMTP client straight to smtp-sink:         ${direct.toFixed(0)} msg/s (${((directCpu * 1000) / N).toFixed(0)} µs CPU/msg)`);
+    console.log(`  our SMTP client straight to smtp-sink:         ${direct.toFixed(0)} msg/s (${((directCpu * 1000) / N).toFixed(0)} µs CPU/msg${directThreads})`);
     console.log(
-      `  enqueue (durable) -> queue -> smtp-sink:       ${queued.toFixed(0)} msg/s (${((queuedCpu * 1000) / N).toFixed(0)} µs CPU/msg; enqueue alone ${(N / enqueuedSec).toFixed(0)} msg/s, fsynced)`,
+      `  enqueue (durable) -> queue -> smtp-sink:       ${queued.toFixed(0)} msg/s (${((queuedCpu * 1000) / N).toFixed(0)} µs CPU/msg${queuedThreads}; enqueue alone ${(N / enqueuedSec).toFixed(0)} msg/s, fsynced)`,
     );
     console.log(`  ratio:                                         ${(queued / direct).toFixed(2)}`);
     return { queued, direct, ratio: queued / direct };
