@@ -20,7 +20,12 @@ interface Content {
 export type RemoteResult = { idx: number } & RecipientResult;
 
 /** Most transactions on one connection before it is closed. */
-const MAX_TRANSACTIONS_PER_CONNECTION = 100;
+const MAX_TRANSACTIONS_PER_CONNECTION = 1000;
+/**
+ * How long after it was opened a connection may still take a new transaction (Postfix's
+ * smtp_connection_reuse_time_limit; Postfix has no count limit by default).
+ */
+const MAX_CONNECTION_AGE_MS = 300_000;
 /** Recipients per transaction. */
 const MAX_RCPTS_PER_TRANSACTION = 100;
 /** How long a successful MX lookup is reused. */
@@ -70,7 +75,7 @@ class Pool {
   }
 
   put(key: string, client: SmtpClient): void {
-    if (!client.usable || client.transactions >= MAX_TRANSACTIONS_PER_CONNECTION) {
+    if (!client.usable || client.transactions >= MAX_TRANSACTIONS_PER_CONNECTION || Date.now() - client.openedAt >= MAX_CONNECTION_AGE_MS) {
       void client.quit();
       return;
     }
@@ -144,7 +149,8 @@ export class RemoteDelivery {
   /** Successful routes are kept for ROUTE_CACHE_MS: a burst of mail to one domain asks DNS once. */
   private readonly routes = new Map<string, { route: Route; until: number }>();
 
-  private async route(domain: string | null): Promise<Route> {
+  /** The route (a Route at once when it is cached: no promise to wait for). */
+  private route(domain: string | null): Route | Promise<Route> {
     const key = domain ?? '\0smarthost';
     const hit = this.routes.get(key);
     if (hit && hit.until > Date.now()) {
@@ -154,6 +160,10 @@ export class RemoteDelivery {
       if (r.kind !== 'hosts' || r.hosts.length < 2) return r;
       return { ...r, hosts: r.hosts.map((h) => ({ h, k: Math.random() })).sort((a, b) => a.h.preference - b.h.preference || a.k - b.k).map((x) => x.h) };
     }
+    return this.lookUp(domain, key);
+  }
+
+  private async lookUp(domain: string | null, key: string): Promise<Route> {
     const smart = this.deps.config.queue.smarthost;
     const route = domain === null ? await routeSmarthost(this.deps.resolver, smart!.host) : await routeDomain(this.deps.resolver, domain);
     if (route.kind === 'hosts') {
@@ -172,11 +182,14 @@ export class RemoteDelivery {
     const smart = config.queue.smarthost;
     let route: Route;
     try {
-      route = await this.route(smart ? null : domain);
+      const r = this.route(smart ? null : domain);
+      route = r instanceof Promise ? await r : r;
     } catch (err) {
       return all('deferred', '4.4.3', `451 4.4.3 routing ${domain} failed: ${(err as Error).message}`);
     }
-    this.deps.logger.debug({ queueId: msg.id, domain, route: route.kind }, 'routed');
+    // the debug lines' objects are made only when debug is on (one delivery each, at thousands a second)
+    const debug = this.deps.logger.isLevelEnabled('debug');
+    if (debug) this.deps.logger.debug({ queueId: msg.id, domain, route: route.kind }, 'routed');
     if (route.kind === 'fail') return all(route.permanent ? 'bounced' : 'deferred', route.status, `${route.code} ${route.status} ${route.text}`);
 
     // RFC 5322 §2.1.1, RFC 5321 §4.5.3.1.6: no line over 998 octets goes out (we accept longer
@@ -223,7 +236,7 @@ export class RemoteDelivery {
         for (let round = 0; round < 2; round++) {
           let client = round === 0 ? this.pool.take(key) : null;
           const reused = client !== null;
-          this.deps.logger.debug({ queueId: msg.id, address, reused }, 'connection');
+          if (debug) this.deps.logger.debug({ queueId: msg.id, address, reused }, 'connection');
           try {
             client ??= await SmtpClient.connect({
               host: address,

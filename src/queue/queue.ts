@@ -333,6 +333,11 @@ export interface QueueBackend {
    * SQLite (one server per data directory) always true.
    */
   lease(id: string): Promise<boolean>;
+  /**
+   * Whether leases mean anything: false when one server owns the database (SQLite), where lease()
+   * is always true and unlease() does nothing, so the scheduler need not call them per attempt.
+   */
+  readonly leasing: boolean;
   /** Gives back one lease() of this node. */
   unlease(id: string): Promise<void>;
   close(): Promise<void>;
@@ -340,6 +345,7 @@ export interface QueueBackend {
 
 export class QueueStore implements QueueBackend {
   readonly kind = 'sqlite';
+  readonly leasing = false;
   readonly dir: string;
   private readonly db: Database.Database;
   /** Enqueues share one directory fsync (when one of them has a file: the payload) and one commit. */

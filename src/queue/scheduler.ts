@@ -99,7 +99,8 @@ export class Scheduler {
   async offer(messageId: string, recipients: ReadonlyArray<{ idx: number; domain: string }>): Promise<void> {
     if (this.stopping || !this.timer) return;
     for (const r of recipients) {
-      const domain = (await this.isLocal(r.domain)) ? '' : r.domain;
+      const local = this.isLocal(r.domain);
+      const domain = (typeof local === 'boolean' ? local : await local) ? '' : r.domain;
       const key = `${messageId}\0${domain}`;
       if (this.inflight.has(key)) continue;
       let u = this.backlog.get(key);
@@ -182,7 +183,8 @@ export class Scheduler {
     const due = await this.deps.queue.due(this.deps.now().getTime(), limit * 16 + 256);
     const units = new Map<string, Unit>();
     for (const r of due) {
-      const local = await this.isLocal(r.domain);
+      const known = this.isLocal(r.domain);
+      const local = typeof known === 'boolean' ? known : await known;
       const domain = local ? '' : r.domain;
       const key = `${r.messageId}\0${domain}`;
       if (this.inflight.has(key)) continue;
@@ -220,13 +222,19 @@ export class Scheduler {
         else this.perDomain.set(dest, m);
         this.kick(false);
       };
-      const p = this.run(u, release)
-        .catch((err: unknown) => this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed'))
-        .finally(() => {
-          this.inflight.delete(u.key);
-          release();
-        });
-      this.inflight.set(u.key, p);
+      this.inflight.set(u.key, this.runUnit(u, release));
+    }
+  }
+
+  /** One unit from start to its recorded results (one promise: no catch/finally chain per unit). */
+  private async runUnit(u: Unit, release: () => void): Promise<void> {
+    try {
+      await this.run(u, release);
+    } catch (err) {
+      this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed');
+    } finally {
+      this.inflight.delete(u.key);
+      release();
     }
   }
 
@@ -248,6 +256,8 @@ export class Scheduler {
    */
   private async leased(id: string, fn: () => Promise<void>): Promise<void> {
     const { queue, logger } = this.deps;
+    // one server per database (SQLite): nothing to claim or give back
+    if (!queue.leasing) return fn();
     if (!(await queue.lease(id))) return;
     try {
       await fn();
@@ -273,7 +283,9 @@ export class Scheduler {
     const rcpts: QueuedRecipient[] = [];
     for (const r of msg.recipients) {
       if ((r.state !== 'queued' && r.state !== 'deferred') || (r.nextAttempt > due && !u.idxs.includes(r.idx))) continue;
-      if (((await this.isLocal(r.domain)) ? '' : r.domain) === u.domain) rcpts.push(r);
+      // the answer is usually known (no promise to wait for)
+      const local = this.isLocal(r.domain);
+      if (((typeof local === 'boolean' ? local : await local) ? '' : r.domain) === u.domain) rcpts.push(r);
     }
     if (!rcpts.length) return;
     let results: Array<{ idx: number } & RecipientResult>;

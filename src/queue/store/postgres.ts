@@ -40,6 +40,7 @@ export interface PgQueueOptions {
 }
 
 export class PgQueueStore implements QueueBackend {
+  readonly leasing = true;
   readonly kind = 'postgresql';
   /** This process's lease owner name: host, pid and a random part (never reused by a restart). */
   readonly nodeId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;

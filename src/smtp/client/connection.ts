@@ -73,6 +73,8 @@ export class SmtpClient {
   secure = false;
   /** Transactions sent on this connection. */
   transactions = 0;
+  /** When the connection was made (ms since the epoch): a kept connection is not reused forever. */
+  readonly openedAt = Date.now();
   /** The current transaction got as far as DATA (so a failure now may have reached the server). */
   dataStarted = false;
   private socket: Socket | TLSSocket;
