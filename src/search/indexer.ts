@@ -26,12 +26,14 @@ const RETRY_MS = 10_000;
 const DELAY_MS = 25;
 /**
  * Under a steady stream (the indexer ran less than BUSY_WINDOW_MS ago) a change waits
- * BUSY_DELAY_MS, or until a page of messages has arrived, whichever comes first: pages of a hundred
- * or more messages instead of a dozen. Each index transaction writes new FTS5 segments that later
- * merges rewrite, so fewer, larger transactions cost the index's thread about 40 % less CPU per
- * message at 750 deliveries a second (bench/profile-smtp.ts, per thread).
+ * BUSY_DELAY_MS, or until a page of messages has arrived, whichever comes first: pages of about
+ * a hundred messages instead of a dozen at 900 deliveries a second. Fewer, larger FTS5
+ * transactions cost the index's thread about a quarter less CPU per message (0.19-0.22 ->
+ * 0.14-0.16 ms, bench/profile-smtp.ts per thread). 250 ms saved more CPU but cut SMTP ingest at 50
+ * connections from about 900 to 580-810 msg/s with the CPU not saturated (the sessions waited on
+ * something, probably the disk behind the index's larger commits and checkpoints).
  */
-const BUSY_DELAY_MS = 250;
+const BUSY_DELAY_MS = 100;
 const BUSY_WINDOW_MS = 1000;
 
 export interface IndexProgress {
