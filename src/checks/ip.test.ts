@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCidr, cidrContains, networkKey, reversedIp, ipBytes } from './ip.js';
+import { parseCidr, cidrContains, inNetworks, networkKey, reversedIp, ipBytes } from './ip.js';
 import { ptrNameToIp } from './dns.js';
 import { authservId } from './spf-dkim-dmarc.js';
 
@@ -38,4 +38,20 @@ test('authserv-id of an Authentication-Results value (RFC 8601 §2.2)', () => {
   assert.equal(authservId(' mx.b.test; spf=pass'), 'mx.b.test');
   assert.equal(authservId('MX.B.TEST 1; none'), 'mx.b.test');
   assert.equal(authservId('(comment) mx.b.test (x); dkim=pass'), 'mx.b.test');
+});
+
+test('inNetworks: answers kept per list of networks stay right for each list and each address', () => {
+  const loopback = ['127.0.0.0/8', '::1/128'].map((s) => parseCidr(s)!);
+  const office = [parseCidr('192.0.2.0/24')!];
+  for (let round = 0; round < 2; round++) {
+    assert.equal(inNetworks(loopback, '127.0.0.1'), true);
+    assert.equal(inNetworks(loopback, '::ffff:127.0.0.9'), true);
+    assert.equal(inNetworks(loopback, '::1'), true);
+    assert.equal(inNetworks(office, '127.0.0.1'), false);
+    assert.equal(inNetworks(office, '192.0.2.77'), true);
+    assert.equal(inNetworks(loopback, '192.0.2.77'), false);
+    assert.equal(inNetworks(loopback, 'not an address'), false);
+  }
+  // Past the bound the answers are worked out again, still right.
+  for (let i = 0; i < 1500; i++) assert.equal(inNetworks(office, `192.0.${2 + (i % 2)}.${i % 250}`), i % 2 === 0);
 });

@@ -52,7 +52,11 @@ export function parseCidr(s: string): Cidr | null {
 
 export function cidrContains(c: Cidr, ip: string): boolean {
   const b = ipBytes(ip);
-  if (!b || b.length !== c.bytes.length) return false;
+  return b !== null && bytesInCidr(c, b);
+}
+
+function bytesInCidr(c: Cidr, b: Uint8Array): boolean {
+  if (b.length !== c.bytes.length) return false;
   let bits = c.bits;
   for (let i = 0; bits > 0; i++, bits -= 8) {
     const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
@@ -61,8 +65,20 @@ export function cidrContains(c: Cidr, ip: string): boolean {
   return true;
 }
 
+/** Answers of inNetworks per list of networks (the same client asks at every command). */
+const memberships = new WeakMap<readonly Cidr[], Map<string, boolean>>();
+const MEMBERSHIPS_MAX = 1024;
+
 export function inNetworks(nets: readonly Cidr[], ip: string): boolean {
-  return nets.some((c) => cidrContains(c, ip));
+  let known = memberships.get(nets);
+  const hit = known?.get(ip);
+  if (hit !== undefined) return hit;
+  const b = ipBytes(ip);
+  const inside = b !== null && nets.some((c) => bytesInCidr(c, b));
+  if (!known) memberships.set(nets, (known = new Map()));
+  if (known.size >= MEMBERSHIPS_MAX) known.clear();
+  known.set(ip, inside);
+  return inside;
 }
 
 /** The client's network for greylisting: the /24 of an IPv4 address, the /64 of an IPv6 one. */
