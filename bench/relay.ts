@@ -167,31 +167,37 @@ async function startPhaseProfile(): Promise<{ stop(name: string): Promise<void> 
  * CPU time of this process's threads so far, in ms, from /proc (Linux; nanosecond schedstat):
  * the main thread (its tid is the pid) and all threads together. Null where /proc has no schedstat.
  */
-function threadCpuMs(): { main: number; all: number; byThread: Map<string, number> } | null {
+function threadCpuMs(): { main: number; mainWait: number; all: number; byThread: Map<string, number> } | null {
   try {
     let all = 0;
     let main = 0;
+    let mainWait = 0;
     const byThread = new Map<string, number>();
     for (const tid of readdirSync('/proc/self/task')) {
       let ns: number;
+      let waitNs: number;
       let name: string;
       try {
-        ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        // schedstat: time on a CPU, time runnable but waiting for one (ns), timeslices
+        [ns, waitNs] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number) as [number, number];
         name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
       } catch {
         continue; // the thread ended meanwhile
       }
       all += ns / 1e6;
       byThread.set(`${tid} ${name}`, ns / 1e6);
-      if (Number(tid) === process.pid) main = ns / 1e6;
+      if (Number(tid) === process.pid) {
+        main = ns / 1e6;
+        mainWait = waitNs / 1e6;
+      }
     }
-    return { main, all, byThread };
+    return { main, mainWait, all, byThread };
   } catch {
     return null;
   }
 }
 
-/** " (main thread N µs/msg)" for two threadCpuMs() readings over n messages, or "". */
+/** ", main thread N + W waiting for a CPU" (µs per message) for two threadCpuMs() readings over n messages, or "". */
 function mainThreadNote(a: ReturnType<typeof threadCpuMs>, b: ReturnType<typeof threadCpuMs>, n: number): string {
   // RELAY_THREADS=1: every thread's share too
   if (a && b && process.env.RELAY_THREADS === '1') {
@@ -200,7 +206,8 @@ function mainThreadNote(a: ReturnType<typeof threadCpuMs>, b: ReturnType<typeof 
       if (d > 0.5) console.log(`    thread ${t}: ${((d * 1000) / n).toFixed(1)} µs/msg`);
     }
   }
-  return a && b ? `, main thread ${(((b.main - a.main) * 1000) / n).toFixed(0)}` : '';
+  // the main thread's wait for a CPU says whether the machine (both cores) was the limit
+  return a && b ? `, main thread ${(((b.main - a.main) * 1000) / n).toFixed(0)} + ${(((b.mainWait - a.mainWait) * 1000) / n).toFixed(0)} waiting for a CPU` : '';
 }
 
 /** The pid of the smtp-sink listening on `port` (its command line names the address), or null. */

@@ -2,9 +2,9 @@
 // delivery agents, DSNs; and the operations `yubin queue ...` needs.
 import type { ServerContext } from '../context.js';
 import type { Outbound, OutboundMessage, MessageSigner } from './types.js';
-import { QueueError, type QueueBackend, type QueuedMessage, type RecipientState } from './queue.js';
+import { QueueError, freshMessage, type EnqueueRecord, type QueueBackend, type QueuedMessage, type RecipientState } from './queue.js';
 import { openQueueBackend } from './store/open.js';
-import { RemoteDelivery } from './deliver-remote.js';
+import { IN_MEMORY_MAX, RemoteDelivery } from './deliver-remote.js';
 import { Scheduler } from './scheduler.js';
 import { reportFinal } from './report.js';
 import { domainOf } from '../store/validate.js';
@@ -132,28 +132,31 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
       // RFC 6531 §3.4: SMTPUTF8 is needed for non-ASCII addresses or UTF-8 header fields
       const needsUtf8 = !!message.smtputf8 || nonAscii(message.from) || message.recipients.some((r) => nonAscii(r.address)) || !!s?.hasUtf8Headers;
       const fromHost = s?.envelope?.from?.[0]?.host ?? null;
-      const id = await store.enqueueStaged(
-        message.blob,
-        {
-          from: message.from,
-          recipients: message.recipients.map((r) => ({ address: r.address, notify: r.notify, orcpt: r.orcpt })),
-          ret: message.ret,
-          envid: message.envid,
-          smtputf8: message.smtputf8,
-          body: message.body,
-          requireTls: message.requireTls,
-          size: message.blob.size,
-          needsUtf8,
-          headerFromDomain: fromHost ? fromHost.toLowerCase() : null,
-          submittedBy: message.submittedBy,
-          clientIp: message.clientIp,
-        },
-        ctx.now().getTime(),
-      );
+      const now = ctx.now().getTime();
+      const rec: EnqueueRecord = {
+        from: message.from,
+        recipients: message.recipients.map((r) => ({ address: r.address, notify: r.notify, orcpt: r.orcpt })),
+        ret: message.ret,
+        envid: message.envid,
+        smtputf8: message.smtputf8,
+        body: message.body,
+        requireTls: message.requireTls,
+        size: message.blob.size,
+        needsUtf8,
+        headerFromDomain: fromHost ? fromHost.toLowerCase() : null,
+        submittedBy: message.submittedBy,
+        clientIp: message.clientIp,
+      };
+      const id = await store.enqueueStaged(message.blob, rec, now);
       ctx.logger.info({ queueId: id, from: message.from, rcpts: message.recipients.length, size: message.blob.size }, 'queued');
+      // One server per database (no leases): the scheduler may start the new message from what was
+      // just written (docs/queue.md "Scheduling"); with leases another node may hold it by now.
+      const bytes = message.blob.bytes;
+      const carried = store.leasing ? undefined : { message: freshMessage(id, rec, now), content: bytes && bytes.length <= IN_MEMORY_MAX ? bytes : null };
       void scheduler.offer(
         id,
         message.recipients.map((r, idx) => ({ idx, domain: domainOf(r.address) })),
+        carried,
       ).catch((err: unknown) => ctx.logger.error({ err, queueId: id }, 'queue: scheduling a new message failed (the next poll finds it)'));
       return id;
     },

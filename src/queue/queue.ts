@@ -269,6 +269,50 @@ export interface EnqueueRecord {
   clientIp?: string;
 }
 
+/**
+ * The message as an enqueue of `rec` at `now` writes it (every recipient queued, never tried):
+ * what getForDelivery reads back for it until something changes it. The scheduler starts a message
+ * this process has just enqueued from this copy instead of reading it again (docs/queue.md
+ * "Scheduling"). src/queue/carried.test.ts compares the two.
+ */
+export function freshMessage(id: string, rec: EnqueueRecord, now: number): QueuedMessage {
+  return {
+    id,
+    from: rec.from,
+    ret: rec.ret ?? null,
+    envid: rec.envid ?? null,
+    smtputf8: !!rec.smtputf8,
+    body: rec.body ?? null,
+    requireTls: !!rec.requireTls,
+    size: rec.size,
+    needsUtf8: rec.needsUtf8,
+    headerFromDomain: rec.headerFromDomain,
+    submittedBy: rec.submittedBy ?? null,
+    clientIp: rec.clientIp ?? null,
+    createdAt: now,
+    held: false,
+    recipients: rec.recipients.map((r, idx) => ({
+      messageId: id,
+      idx,
+      address: r.address,
+      domain: domainOf(r.address),
+      // as stored (a comma-joined list, an empty one as none) and read back by toRecipient
+      notify: r.notify?.length ? ([...r.notify] as QueuedRecipient['notify']) : undefined,
+      orcpt: r.orcpt?.type && r.orcpt.address !== null && r.orcpt.address !== undefined ? { type: r.orcpt.type, address: r.orcpt.address } : undefined,
+      state: 'queued',
+      attempts: 0,
+      nextAttempt: now,
+      lastAttempt: null,
+      lastReply: null,
+      lastStatus: null,
+      remoteMta: null,
+      reported: false,
+      delayWarned: false,
+      dsnAction: null,
+    })),
+  };
+}
+
 export interface RecipientResult {
   state: RecipientState;
   reply: string;

@@ -4,7 +4,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
-import type { QueueBackend, QueuedRecipient, RecipientResult } from './queue.js';
+import type { QueueBackend, QueuedMessage, QueuedRecipient, RecipientResult } from './queue.js';
 import { IN_MEMORY_MAX, type RemoteDelivery } from './deliver-remote.js';
 import { deliverLocal } from './deliver-local.js';
 import type { Outbound } from './types.js';
@@ -38,7 +38,22 @@ interface Unit {
   /** Recipient domain, or "" for local delivery. */
   domain: string;
   idxs: number[];
+  /** A message this process has just enqueued: its rows (and bytes) as written, read from here instead of the database. */
+  carried?: Carried & { at: number };
 }
+
+/** A new message as its enqueue wrote it (Scheduler.offer). */
+export interface Carried {
+  message: QueuedMessage;
+  /** Its bytes, when the caller had them in memory (else read at the attempt). */
+  content: Buffer | null;
+}
+
+/**
+ * Most octets of new messages' bytes the backlog holds (Carried.content) at once; beyond it new
+ * messages are offered without them (their attempt reads them).
+ */
+const CARRIED_BYTES_MAX = 32 * 1024 * 1024;
 
 export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
@@ -69,6 +84,8 @@ export class Scheduler {
   private newWork = true;
   /** While a refill reads the database: the units offered meanwhile (kept in the new backlog). */
   private offered: Unit[] | null = null;
+  /** Octets of Carried.content held by backlog units (CARRIED_BYTES_MAX). */
+  private carriedBytes = 0;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -95,20 +112,49 @@ export class Scheduler {
   /**
    * A message just enqueued by this process (committed): its units go straight into the backlog,
    * so new mail starts without a query of the database (which a kick with new work would make).
+   * With `carried` (one server per database: the queue's backend has no leases) the attempt
+   * starts from that copy of what the enqueue wrote instead of reading the rows again, if it
+   * starts within the poll interval (the time a change by `yubin queue` in another process may
+   * take to be seen anyway); after that, or once the backlog is read again, it reads them.
    */
-  async offer(messageId: string, recipients: ReadonlyArray<{ idx: number; domain: string }>): Promise<void> {
+  async offer(messageId: string, recipients: ReadonlyArray<{ idx: number; domain: string }>, carried?: Carried): Promise<void> {
     if (this.stopping || !this.timer) return;
+    let first = true;
     for (const r of recipients) {
       const local = this.isLocal(r.domain);
       const domain = (typeof local === 'boolean' ? local : await local) ? '' : r.domain;
       const key = `${messageId}\0${domain}`;
       if (this.inflight.has(key)) continue;
       let u = this.backlog.get(key);
-      if (!u) this.backlog.set(key, (u = { key, messageId, domain, idxs: [] }));
+      if (!u) {
+        this.backlog.set(key, (u = { key, messageId, domain, idxs: [] }));
+        // the bytes are counted once per message (its units share them)
+        if (carried) u.carried = this.carry(carried, first);
+        first = false;
+      }
       if (!u.idxs.includes(r.idx)) u.idxs.push(r.idx);
       this.offered?.push(u);
     }
     this.kick(false);
+  }
+
+  /** Takes `c` into the backlog, without its bytes when the backlog holds CARRIED_BYTES_MAX already. */
+  private carry(c: Carried, withBytes: boolean): Carried & { at: number } {
+    const n = c.content?.length ?? 0;
+    if (withBytes && n && this.carriedBytes + n <= CARRIED_BYTES_MAX) {
+      this.carriedBytes += n;
+      return { message: c.message, content: c.content, at: this.deps.now().getTime() };
+    }
+    return { message: c.message, content: null, at: this.deps.now().getTime() };
+  }
+
+  /** A unit's carried copy leaves the backlog (to be used, or dropped): its bytes stop counting. */
+  private uncarry(u: Unit): (Carried & { at: number }) | undefined {
+    const c = u.carried;
+    if (!c) return undefined;
+    u.carried = undefined;
+    this.carriedBytes -= c.content?.length ?? 0;
+    return c;
   }
 
   get busy(): number {
@@ -195,6 +241,17 @@ export class Scheduler {
     // units offered while the query ran may not be in its answer: they stay
     for (const u of this.offered ?? []) if (!units.has(u.key) && !this.inflight.has(u.key)) units.set(u.key, u);
     this.offered = null;
+    // a new message's carried copy stays with its unit (still due: not attempted yet); the
+    // units the answer left out drop theirs
+    for (const old of this.backlog.values()) {
+      if (!old.carried) continue;
+      const kept = units.get(old.key);
+      if (kept === old) continue;
+      if (kept && !kept.carried) {
+        kept.carried = old.carried;
+        old.carried = undefined;
+      } else this.uncarry(old);
+    }
     this.backlog = units;
   }
 
@@ -274,8 +331,14 @@ export class Scheduler {
   private async attempt(u: Unit, release: () => void): Promise<void> {
     const { queue, logger, config } = this.deps;
     // read after the lease is taken: what another node recorded before is seen, never sent again;
-    // with the bytes of a message small enough to hold for a remote delivery (one read)
-    const got = await queue.getForDelivery(u.messageId, u.domain ? IN_MEMORY_MAX : -1);
+    // with the bytes of a message small enough to hold for a remote delivery (one read). A
+    // message this process has just enqueued is taken as written, within the poll interval
+    // (offer(): no other node, and its first attempt is this one)
+    const carried = this.uncarry(u);
+    const got =
+      carried && this.deps.now().getTime() - carried.at < (this.deps.pollMs ?? 1000)
+        ? { message: carried.message, content: u.domain ? carried.content : null }
+        : await queue.getForDelivery(u.messageId, u.domain ? IN_MEMORY_MAX : -1);
     if (!got || got.message.held) return;
     const msg = got.message;
     // every due recipient of this message for this destination (not only those the poll saw)
