@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { silentLogger } from '../log/logger.js';
 import { createWorkerPool, type WorkerPool } from '../workers/pool.js';
-import { authenticateMessage, isSmallUnsigned, SMALL_HEADER_LINES } from './spf-dkim-dmarc.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { authenticateMessage, isSmallUnsigned, SMALL_HEADER_LINES, smallUnsignedHeaderEnd, verifyMessage } from './spf-dkim-dmarc.js';
 import { MAIN_THREAD_MESSAGE_MAX } from './main-thread.js';
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
@@ -28,6 +29,11 @@ describe('isSmallUnsigned', () => {
     assert.equal(isSmallUnsigned(bytes(`Subject: ${'x'.repeat(17 * 1024)}\r\n\r\nb\r\n`)), false);
     assert.equal(isSmallUnsigned(bytes('Subject: x\r\nTo: y\r\n')), false);
     assert.equal(isSmallUnsigned(bytes(`Subject: x\r\n\r\n${'b'.repeat(MAIN_THREAD_MESSAGE_MAX)}`)), false, 'a message over MAIN_THREAD_MESSAGE_MAX');
+  });
+  it('smallUnsignedHeaderEnd: the header with its blank line, or -1', () => {
+    assert.equal(smallUnsignedHeaderEnd(bytes('Subject: x\r\n\r\nbody\r\n')), 'Subject: x\r\n\r\n'.length);
+    assert.equal(smallUnsignedHeaderEnd(bytes('Subject: x\n\nbody\n')), 'Subject: x\n\n'.length);
+    assert.equal(smallUnsignedHeaderEnd(bytes('DKIM-Signature: v=1\r\n\r\nbody\r\n')), -1);
   });
 });
 
@@ -56,5 +62,24 @@ describe('where a message is verified', () => {
     const out = await authenticateMessage({ ...params, messageBytes: signed, workers: counting });
     assert.equal(jobs, 1, 'a signed message goes to the worker');
     assert.equal(out.dkim[0]?.domain, 'a.test');
+  });
+});
+
+describe('the header alone for an unsigned message', () => {
+  it('gives the outcome of the whole message, for every unsigned message of the MIME corpus', async () => {
+    const dir = new URL('../message/testdata/mime/eml/', import.meta.url).pathname;
+    const resolver = tableResolver({ 'TXT _dmarc.example.com': 'v=DMARC1; p=reject' }, []);
+    let compared = 0;
+    for (const name of readdirSync(dir).filter((f) => f.endsWith('.eml'))) {
+      const whole = readFileSync(dir + name);
+      const end = smallUnsignedHeaderEnd(whole);
+      if (end < 0) continue;
+      const input = { messagePath: null, mailFrom: 'someone@example.com', minRsaBits: 1024, arc: true, spf: { result: 'pass' as const, domain: 'example.com' } };
+      const full = await verifyMessage({ ...input, messageBytes: whole }, resolver);
+      const head = await verifyMessage({ ...input, messageBytes: whole.subarray(0, end) }, resolver);
+      assert.deepEqual(head, full, name);
+      compared++;
+    }
+    assert.ok(compared >= 15, `only ${compared} corpus messages compared`);
   });
 });
