@@ -241,8 +241,11 @@ export class Scheduler {
     // units offered while the query ran may not be in its answer: they stay
     for (const u of this.offered ?? []) if (!units.has(u.key) && !this.inflight.has(u.key)) units.set(u.key, u);
     this.offered = null;
-    // a new message's carried copy stays with its unit (still due: not attempted yet); the
-    // units the answer left out drop theirs
+    // a new message's carried copy stays with its unit (not attempted yet); a unit the answer
+    // left out (past its limit) stays too while its copy may be used (offer(): within the poll
+    // interval, the time a change by another process may take to be seen)
+    const now = this.deps.now().getTime();
+    const pollMs = this.deps.pollMs ?? 1000;
     for (const old of this.backlog.values()) {
       if (!old.carried) continue;
       const kept = units.get(old.key);
@@ -250,7 +253,8 @@ export class Scheduler {
       if (kept && !kept.carried) {
         kept.carried = old.carried;
         old.carried = undefined;
-      } else this.uncarry(old);
+      } else if (!kept && now - old.carried.at < pollMs && !this.inflight.has(old.key)) units.set(old.key, old);
+      else this.uncarry(old);
     }
     this.backlog = units;
   }
@@ -277,7 +281,10 @@ export class Scheduler {
         const m = (this.perDomain.get(dest) ?? 1) - 1;
         if (m <= 0) this.perDomain.delete(dest);
         else this.perDomain.set(dest, m);
-        this.kick(false);
+        // the next unit at once when the backlog holds one and need not be read again (no turn
+        // of the event loop, tick and dispatch per delivery); else as any other kick
+        if (!this.ticking && !this.stopping && this.timer && !this.newWork && this.backlog.size && Date.now() - this.backlogAt < (this.deps.pollMs ?? 1000)) this.startUnits();
+        else this.kick(false);
       };
       this.inflight.set(u.key, this.runUnit(u, release));
     }
