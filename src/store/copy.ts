@@ -49,7 +49,8 @@ export interface CopyReport {
 }
 
 /** SQLite tables that are not copied: the runner's own, and the SQLite-only cross-process log. */
-const SKIP = new Set(['schema_migrations', 'change_log', 'sqlite_sequence', 'sqlite_stat1']);
+// blob_content (a small message's bytes, SQLite only) goes to blob_chunks or a file with its blob row below.
+const SKIP = new Set(['schema_migrations', 'change_log', 'sqlite_sequence', 'sqlite_stat1', 'blob_content']);
 
 /** The other SQLite databases of a data directory whose tables move: file, module, tables (SQLite name: PostgreSQL name). */
 const OTHER_DATABASES: Array<{ file: string; spec: ModuleMigrations; tables: Array<[string, string]> }> = [
@@ -105,7 +106,7 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
     ];
     for (const { db, source, table } of sources) {
       // queue.sqlite's messages.content (a small message's bytes, SQLite only) becomes the message's blob below
-      // blobs.content (a small message's bytes, SQLite only) goes to blob_chunks or a file below
+      // blobs.content: unused since store version 7 (always NULL; the bytes are in blob_content)
       const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(source)})`).all() as Array<{ name: string }>).map((c) => c.name).filter((c) => !((table === 'queue_messages' || table === 'blobs') && c === 'content'));
       const pgCols = new Set((await pool.query<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1', [table])).rows.map((r) => r.column_name));
       if (!pgCols.size) throw new StoreError('invalid', `table ${source} of ${db.name} has no counterpart in PostgreSQL`);
@@ -156,7 +157,7 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
           if (p.table === 'blobs') {
             const idIdx = p.columns.indexOf('id');
             const sizeIdx = p.columns.indexOf('size');
-            const inlineOf = p.db.prepare('SELECT content FROM blobs WHERE id = ? AND content IS NOT NULL');
+            const inlineOf = p.db.prepare('SELECT content FROM blob_content WHERE id = ?');
             for (const row of batch) {
               const id = row[idIdx] as string;
               const size = row[sizeIdx] as number;

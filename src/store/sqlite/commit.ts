@@ -154,6 +154,7 @@ export class StoreCommitter {
     const db = this.db;
     const get = db.prepare('SELECT refs FROM blobs WHERE id = ?');
     const del = db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0');
+    const delContent = db.prepare('DELETE FROM blob_content WHERE id = ?');
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
       try {
@@ -162,6 +163,7 @@ export class StoreCommitter {
             const row = get.get(id) as { refs: number } | undefined;
             if (row && row.refs > 0) continue;
             if (row) del.run(id);
+            delContent.run(id);
             this.files.removeFileSync(id);
           }
         });

@@ -51,6 +51,31 @@ describe('sqlite store specifics', () => {
     }
   });
 
+  it('upgrades a version-6 database: migration 7 moves the bytes kept in blob rows to blob_content, and they read as before', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 6) }, 'yubin.sqlite');
+      const raw = Buffer.from('Subject: kept in its row\r\n\r\nbody\r\n');
+      const id = 'b'.repeat(64);
+      db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
+        INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', ${raw.length}, 0);
+        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, message_count, unseen_count, total_size) VALUES (1, 1, 'INBOX', 1, 2, 2, 1, 1, ${raw.length});`);
+      db.prepare("INSERT INTO blobs (id, size, refs, structure, content) VALUES (?, ?, 1, '{}', ?)").run(id, raw.length, raw);
+      db.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 1, 2, 0, 0, ?, ?)').run(raw.length, id);
+      db.close();
+      const store = await openStore(dir);
+      const sdb = (store as SqliteStore).db;
+      assert.equal((sdb.prepare('SELECT count(*) AS n FROM blobs WHERE content IS NOT NULL').get() as { n: number }).n, 0, 'no bytes left in blob rows');
+      assert.deepEqual((sdb.prepare('SELECT content FROM blob_content WHERE id = ?').get(id) as { content: Buffer }).content, raw);
+      assert.deepEqual(await store.blobs.read(id), raw);
+      assert.deepEqual((await store.verify!()).problems, []);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('sweeps orphan blob files and temporary files at open, keeps referenced ones', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
@@ -191,7 +216,8 @@ describe('sqlite store: small messages kept in their blob row', () => {
       await store.close();
       const db = new Database(join(dir, 'yubin.sqlite'));
       try {
-        assert.equal((db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n, 0, 'the row (and its bytes) went with the last reference');
+        assert.equal((db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n, 0, 'the row went with the last reference');
+        assert.equal((db.prepare('SELECT count(*) AS n FROM blob_content').get() as { n: number }).n, 0, 'and its bytes');
       } finally {
         db.close();
       }
@@ -227,7 +253,7 @@ describe('sqlite store: small messages kept in their blob row', () => {
       assert.deepEqual(short.failed, [null, 'blob shorter than its stored size']);
       assert.equal(short.data.toString('latin1'), asFile.toString('latin1'));
       assert.deepEqual((await store.verify!()).problems, []);
-      (store as SqliteStore).db.prepare('UPDATE blobs SET content = ? WHERE id = ?').run(Buffer.from('short'), r.id);
+      (store as SqliteStore).db.prepare('UPDATE blob_content SET content = ? WHERE id = ?').run(Buffer.from('short'), r.id);
       assert.deepEqual((await store.verify!()).problems, [`blob ${r.id}: 5 bytes in its row, expected ${small.length}`]);
       await store.close();
     } finally {

@@ -132,14 +132,14 @@ export class SqliteStore implements Store {
   /** The bytes of the given blobs that are kept in their rows (small messages); files are absent. */
   private inlineBlobs(ids: readonly string[]): Map<string, Buffer> {
     const out = new Map<string, Buffer>();
-    this.hasInline ??= this.q('SELECT 1 FROM blobs WHERE content IS NOT NULL LIMIT 1').get() !== undefined;
+    this.hasInline ??= this.q('SELECT 1 FROM blob_content LIMIT 1').get() !== undefined;
     if (!this.hasInline || !ids.length) return out;
     if (ids.length === 1) {
-      const row = this.q('SELECT content FROM blobs WHERE id = ? AND content IS NOT NULL').get(ids[0]) as { content: Buffer } | undefined;
+      const row = this.q('SELECT content FROM blob_content WHERE id = ?').get(ids[0]) as { content: Buffer } | undefined;
       if (row) out.set(ids[0]!, row.content);
       return out;
     }
-    const rows = this.q('SELECT id, content FROM blobs WHERE id IN (SELECT value FROM json_each(?)) AND content IS NOT NULL').all(JSON.stringify([...new Set(ids)])) as Array<{ id: string; content: Buffer }>;
+    const rows = this.q('SELECT id, content FROM blob_content WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify([...new Set(ids)])) as Array<{ id: string; content: Buffer }>;
     for (const r of rows) out.set(r.id, r.content);
     return out;
   }
@@ -909,7 +909,7 @@ export class SqliteStore implements Store {
 
   /** Inside a transaction: one more reference to a staged blob (the row is created on first use). */
   private addBlobRef(_ctx: TxContext, blob: StagedBlob, held: boolean): void {
-    const row = this.q('SELECT refs, content IS NOT NULL AS inline FROM blobs WHERE id = ?').get(blob.id) as { refs: number; inline: number } | undefined;
+    const row = this.q('SELECT refs, EXISTS (SELECT 1 FROM blob_content c WHERE c.id = blobs.id) AS inline FROM blobs WHERE id = ?').get(blob.id) as { refs: number; inline: number } | undefined;
     if (blob.bytes) {
       // A small message staged in memory: its bytes go in the row, durable with this transaction
       // (the WAL's fdatasync); no file is written. A blob that already has a row keeps it as it
@@ -917,10 +917,11 @@ export class SqliteStore implements Store {
       // reference left, another process deleting it) takes the bytes into its row.
       this.hasInline = true;
       if (!row) {
-        this.q('INSERT INTO blobs (id, size, refs, held, structure, content) VALUES (?, ?, 1, ?, ?, ?)').run(blob.id, blob.size, held ? 1 : 0, JSON.stringify(blob.structure), blob.bytes);
+        this.q('INSERT INTO blobs (id, size, refs, held, structure) VALUES (?, ?, 1, ?, ?)').run(blob.id, blob.size, held ? 1 : 0, JSON.stringify(blob.structure));
+        this.q('INSERT INTO blob_content (id, content) VALUES (?, ?)').run(blob.id, blob.bytes);
         return;
       }
-      if (row.refs === 0 && !row.inline) this.q('UPDATE blobs SET content = ? WHERE id = ?').run(blob.bytes, blob.id);
+      if (row.refs === 0 && !row.inline) this.q('INSERT INTO blob_content (id, content) VALUES (?, ?)').run(blob.id, blob.bytes);
       this.q('UPDATE blobs SET refs = refs + 1, held = held + ? WHERE id = ?').run(held ? 1 : 0, blob.id);
       return;
     }
@@ -1160,7 +1161,7 @@ export class SqliteStore implements Store {
     }
     // Files: every live blob's file exists with its size; no file without a row.
     let after = '';
-    const page = this.db.prepare('SELECT id, size, refs, length(content) AS inline FROM blobs WHERE id > ? ORDER BY id LIMIT 1000');
+    const page = this.db.prepare('SELECT b.id, b.size, b.refs, length(c.content) AS inline FROM blobs b LEFT JOIN blob_content c ON c.id = b.id WHERE b.id > ? ORDER BY b.id LIMIT 1000');
     const sizes = new Map<string, number>();
     /** Blobs kept in their rows: no file is expected (one left from before is harmless). */
     const inRow = new Set<string>();
