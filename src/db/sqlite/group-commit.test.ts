@@ -2,7 +2,7 @@
 // one job's failure stays its own, a failed batch reaches every waiter.
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -69,6 +69,36 @@ describe('GroupCommitter', () => {
     assert.equal(gc.batches, 1);
     assert.deepEqual(seenAtResolve, Array.from({ length: 20 }, () => true));
     await gc.close();
+  });
+
+  it('the savepoint of a job keeps its statement journal in memory, not in a temporary file', async () => {
+    const tempFiles = () => {
+      const out: string[] = [];
+      for (const fd of readdirSync('/proc/self/fd')) {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          if (/etilqs_/.test(target)) out.push(target);
+        } catch {
+          // closed meanwhile
+        }
+      }
+      return out;
+    };
+    const g = new GroupCommitter(db);
+    let during: string[] = ['not run'];
+    await Promise.all([
+      // The first job dirties many pages; the second changes them all again, so its savepoint
+      // must keep their earlier images (more than SQLite's 64 KiB before a journal spills to a file).
+      g.run(() => {
+        const ins = db.prepare('INSERT INTO parent (id) VALUES (?)');
+        for (let i = 1; i <= 20_000; i++) ins.run(i);
+      }, undefined),
+      g.run(() => {
+        db.prepare('UPDATE parent SET id = id + 100000').run();
+        during = tempFiles();
+      }, undefined),
+    ]);
+    assert.deepEqual(during, []);
   });
 
   it('the committed hook runs after COMMIT and before any waiter settles', async () => {
