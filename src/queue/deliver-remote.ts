@@ -45,11 +45,13 @@ export const IN_MEMORY_MAX = 256 * 1024;
  * which decides exactly.
  */
 export function mayHaveLongLine(bytes: Uint8Array): boolean {
+  // a line from `start` is longer than MAX_LINE when the next MAX_LINE + 1 octets hold no LF: one
+  // search per MAX_LINE octets, not one per line (each search is a call into C++)
   let start = 0;
   for (;;) {
-    const lf = bytes.indexOf(0x0a, start);
-    if (lf < 0) return bytes.length - start > MAX_LINE;
-    if (lf - start > MAX_LINE) return true;
+    if (bytes.length - start <= MAX_LINE) return false;
+    const lf = bytes.lastIndexOf(0x0a, start + MAX_LINE);
+    if (lf < start) return true;
     start = lf + 1;
   }
 }

@@ -102,6 +102,9 @@ export function queueAdmin(store: QueueBackend, hostname: string, now: () => Dat
   };
 }
 
+/** A character outside ASCII. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** What the queue uses of the server context (a full Omit<ServerContext, 'outbound'> fits). */
 export type QueueContext = Pick<ServerContext, 'config' | 'store' | 'resolver' | 'logger' | 'now'>;
 
@@ -128,7 +131,7 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
       if (stopped) throw new QueueError('queue is shutting down');
       if (!message.recipients.length) throw new QueueError('no recipients');
       const s = message.blob.structure;
-      const nonAscii = (a: string) => /[^\x00-\x7f]/.test(a);
+      const nonAscii = (a: string) => NON_ASCII.test(a);
       // RFC 6531 §3.4: SMTPUTF8 is needed for non-ASCII addresses or UTF-8 header fields
       const needsUtf8 = !!message.smtputf8 || nonAscii(message.from) || message.recipients.some((r) => nonAscii(r.address)) || !!s?.hasUtf8Headers;
       const fromHost = s?.envelope?.from?.[0]?.host ?? null;
@@ -155,7 +158,7 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
       const carried = store.leasing ? undefined : { message: freshMessage(id, rec, now), content: bytes && bytes.length <= IN_MEMORY_MAX ? bytes : null };
       void scheduler.offer(
         id,
-        message.recipients.map((r, idx) => ({ idx, domain: domainOf(r.address) })),
+        carried ? carried.message.recipients : message.recipients.map((r, idx) => ({ idx, domain: domainOf(r.address) })),
         carried,
       ).catch((err: unknown) => ctx.logger.error({ err, queueId: id }, 'queue: scheduling a new message failed (the next poll finds it)'));
       return id;

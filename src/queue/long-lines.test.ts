@@ -163,12 +163,15 @@ test('a header line over 998 octets without white space to fold at is bounced, n
 test('mayHaveLongLine: never false for a message with a line over 998 octets (random messages against an exact scan); true for 999', async () => {
   const { mayHaveLongLine } = await import('./deliver-remote.js');
   const exact = (b: Buffer): boolean => b.toString('latin1').split('\n').some((l) => l.replace(/\r$/, '').length > 998);
+  const perLine = (b: Buffer): boolean => b.toString('latin1').split('\n').some((l) => l.length > 998);
   let seed = 7;
   const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
   for (let i = 0; i < 300; i++) {
     const lines = Array.from({ length: 1 + rnd(6) }, () => 'x'.repeat(rnd(4) === 0 ? 990 + rnd(20) : rnd(100)) + ['\r\n', '\n', ''][rnd(3)]);
     const b = Buffer.from(lines.join(''), 'latin1');
     if (exact(b)) assert.equal(mayHaveLongLine(b), true, JSON.stringify(lines.map((l) => l.length)));
+    // the same answer as a search for each LF (a line's length counts its CR)
+    assert.equal(mayHaveLongLine(b), perLine(b), JSON.stringify(lines.map((l) => l.length)));
   }
   assert.equal(mayHaveLongLine(Buffer.from('a'.repeat(999) + '\r\nb\r\n')), true);
   assert.equal(mayHaveLongLine(Buffer.from('b\r\n' + 'a'.repeat(999))), true);
