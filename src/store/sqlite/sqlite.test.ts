@@ -70,6 +70,9 @@ describe('sqlite store specifics', () => {
       assert.deepEqual((sdb.prepare('SELECT content FROM blob_content WHERE id = ?').get(id) as { content: Buffer }).content, raw);
       assert.deepEqual(await store.blobs.read(id), raw);
       assert.deepEqual((await store.verify!()).problems, []);
+      // Bytes left without their blob row are reported.
+      sdb.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)').run('c'.repeat(64), raw);
+      assert.deepEqual((await store.verify!()).problems, [`blob ${'c'.repeat(64)}: bytes kept in blob_content without a blob row`]);
       await store.close();
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -1134,6 +1134,9 @@ export class SqliteStore implements Store {
       blob_id: string;
     }>;
     for (const m of missingRow) problems.push(`message ${m.mailbox_id}/${m.uid}: blob ${m.blob_id} has no row`);
+    // A small message's bytes go with their blob row, in the same transaction (commit.ts collect).
+    const strayBytes = this.db.prepare('SELECT c.id FROM blob_content c LEFT JOIN blobs b ON b.id = c.id WHERE b.id IS NULL LIMIT 100').all() as Array<{ id: string }>;
+    for (const c of strayBytes) problems.push(`blob ${c.id}: bytes kept in blob_content without a blob row`);
     const usage = this.db
       .prepare(
         `SELECT a.address, a.usage, COALESCE((SELECT SUM(m.size) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.account_id = a.id), 0) AS actual
