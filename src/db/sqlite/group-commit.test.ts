@@ -250,18 +250,21 @@ describe('GroupCommitter with asyncWalSync', () => {
     let passed = false;
     void barrier.then(() => (passed = true));
     const second = gc.run(() => ins.run(2), 2);
-    await until(() => committed(2), 'the second batch in the WAL');
-    const barrier2 = gc.durable()!;
-    let passed2 = false;
-    void barrier2.then(() => (passed2 = true));
     await turn();
     assert.equal(passed, false, 'the barrier holds while the fdatasync runs');
     calls[0]!.release();
     await first;
     await turn();
     assert.equal(passed, true, 'released with the fdatasync that covers its batch');
-    assert.equal(passed2, false, 'a later barrier waits for the next fdatasync');
+    // The second job waited for the first fdatasync; now it is in the WAL, not yet on disk.
+    await until(() => committed(2), 'the second batch in the WAL');
+    const barrier2 = gc.durable()!;
+    assert.ok(barrier2, 'a later batch in the WAL: readers wait again');
+    let passed2 = false;
+    void barrier2.then(() => (passed2 = true));
     await until(() => calls.length === 2, 'the second fdatasync');
+    await turn();
+    assert.equal(passed2, false, 'a later barrier waits for the next fdatasync');
     calls[1]!.release();
     await second;
     await turn();
@@ -285,7 +288,7 @@ describe('GroupCommitter with asyncWalSync', () => {
     await gc.close();
   });
 
-  it('batches committed while an fdatasync runs wait for the next one; close waits for it', async () => {
+  it('jobs arriving while an fdatasync runs wait for it, then commit in one transaction and share the next; close waits for it', async () => {
     const { calls, syncWal } = gatedSync();
     const gc = new GroupCommitter<number>(db, {}, { asyncWalSync: true, syncWal });
     const ins = db.prepare('INSERT INTO row (id) VALUES (?)');
@@ -293,19 +296,25 @@ describe('GroupCommitter with asyncWalSync', () => {
     const job = (id: number) => gc.run(() => ins.run(id), id).then(() => done.add(id));
     const first = job(1);
     await until(() => calls.length > 0, 'an fdatasync of the WAL');
-    const later = [job(2), job(3)];
-    await until(() => committed(3), 'the second batch in the WAL');
+    // In separate turns of the event loop (each would have been a transaction of its own).
+    const later = [job(2)];
     await turn();
+    later.push(job(3));
+    await turn();
+    await turn();
+    assert.deepEqual([committed(2), committed(3)], [false, false], 'not committed while the fdatasync runs');
     assert.equal(calls.length, 1, 'one fdatasync at a time');
     calls[0]!.release();
     await first;
     await until(() => calls.length === 2, 'the second fdatasync');
-    assert.deepEqual([...done], [1], 'the batch written during the first fdatasync waits for the second');
+    assert.deepEqual([committed(2), committed(3)], [true, true]);
+    assert.deepEqual([...done], [1], 'the jobs wait for the second fdatasync');
     const closing = gc.close();
     await turn();
     calls[1]!.release();
     await Promise.all([...later, closing]);
     assert.deepEqual([...done].sort(), [1, 2, 3]);
+    assert.equal(gc.batches, 2, 'jobs 2 and 3 shared one transaction');
   });
 
   it('a failed fdatasync rejects its waiters and the committer refuses every later job', async () => {

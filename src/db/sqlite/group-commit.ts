@@ -10,9 +10,9 @@
 //        - inside COMMIT (synchronous=FULL, the default): the main thread waits for the disk, or
 //        - with `asyncWalSync`: COMMIT runs with synchronous=NORMAL (it writes the WAL frames,
 //          no fsync) and the committer then fdatasyncs the -wal file on the libuv pool while
-//          the main thread goes on (the next batches commit meanwhile and share the next
-//          fdatasync). docs/store.md "Durability" argues why a transaction is then exactly as
-//          durable when its waiters settle as with FULL;
+//          the main thread goes on (jobs arriving meanwhile wait for it, then commit in one
+//          transaction and share the next fdatasync). docs/store.md "Durability" argues why a
+//          transaction is then exactly as durable when its waiters settle as with FULL;
 //   3. after the WAL is on disk: the owner's `committed` hook runs (e.g. publish change events in
 //      commit order), then every waiting promise settles. Nothing resolves before its commit is
 //      on disk; a failed prepare or transaction rejects every job of the batch with that error.
@@ -140,6 +140,12 @@ export class GroupCommitter<P = void> {
     try {
       let next: Prepared<P> | null = null;
       while (next || this.pending.length > 0) {
+        // asyncWalSync: jobs that arrive while the WAL's fdatasync runs wait for it, then commit
+        // together. Committed at once they would still wait for the next fdatasync, each in a
+        // transaction of its own: a COMMIT writes every page it changed to the WAL, and the pages
+        // messages share (their mailbox, account, index leaves) were written once per message
+        // (SMTP ingest at 10 connections: 1.09 jobs per transaction, 110 µs per COMMIT).
+        if (!next && this.syncing) await this.syncing;
         const current: Prepared<P> = next ?? this.prepare(this.pending.splice(0, this.maxBatch));
         next = null;
         const ready = await current.ready;
