@@ -167,19 +167,12 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
 export const SMALL_HEADER_LINES = 64;
 
 /**
- * True for a message of at most MAIN_THREAD_MESSAGE_MAX whose header ends within
+ * For a message of at most MAIN_THREAD_MESSAGE_MAX whose header ends within
  * MAIN_THREAD_HEADER_MAX and SMALL_HEADER_LINES lines (main-thread.ts) and has no DKIM-Signature
- * and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): no signature to verify,
- * and mailauth's header parse is bounded. Fields are recognised at the start of a line, in any
- * case, with optional whitespace before the colon (RFC 5322 §3.6.8 obs).
- */
-export function isSmallUnsigned(bytes: Uint8Array): boolean {
-  return smallUnsignedHeaderEnd(bytes) >= 0;
-}
-
-/**
- * For a message isSmallUnsigned accepts, the length of its header with the blank line that ends
- * it; -1 for any other message.
+ * and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): the length of its header with the blank line
+ * that ends it (no signature to verify, and mailauth's header parse is bounded); -1 for any other
+ * message. Fields are recognised at the start of a line, in any case, with optional whitespace
+ * before the colon (RFC 5322 §3.6.8 obs).
  */
 export function smallUnsignedHeaderEnd(bytes: Uint8Array): number {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -19,7 +19,7 @@ export interface LineSink {
 
 /** How long a log line may wait for others to share its write. */
 export const LOG_FLUSH_MS = 10;
-/** Bytes after which waiting lines are written at once. */
+/** Characters (UTF-16 units, bytes for ASCII) after which waiting lines are written at once. */
 export const LOG_FLUSH_BYTES = 64 * 1024;
 
 /**

@@ -17,6 +17,7 @@ import { GroupCommitter } from '../db/sqlite/group-commit.js';
 import { BackgroundCheckpointer } from '../db/sqlite/checkpoint.js';
 import { QUEUE_MODULE } from '../db/schema/queue.js';
 import { openDatabase } from '../db/sqlite/open.js';
+import { StatementCache } from '../db/sqlite/statements.js';
 import { fsyncDir, stagedFile } from '../store/blobs.js';
 import type { OutboundMessage, DsnRecipientParams } from './types.js';
 import { domainOf } from '../store/validate.js';
@@ -417,6 +418,7 @@ export class QueueStore implements QueueBackend {
     // statements, as much as the transaction's own work); enqueues are made durable by the group
     // committer's WAL fdatasync, and the other writes that must be durable by durableTx (FULL).
     this.db.pragma('synchronous = NORMAL');
+    this.statements = new StatementCache(this.db);
     this.tx = this.db.transaction((fn: () => unknown) => fn());
     // WAL checkpoints in a thread of their own, not inside a COMMIT on the main thread (they
     // showed as 11-46 ms pauses in the relay profile; src/db/sqlite/checkpoint.ts).
@@ -438,14 +440,12 @@ export class QueueStore implements QueueBackend {
     );
   }
 
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
   private readonly checkpointer: BackgroundCheckpointer | null;
 
   /** Prepared once, reused (preparing is a large part of a small query's cost). */
   private stmt(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
-    return st;
+    return this.statements.get(sql);
   }
 
   /**

@@ -154,10 +154,7 @@ export class TextIndexer {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
-    if (this.delay) {
-      clearTimeout(this.delay.timer);
-      this.delay.go();
-    }
+    this.delay?.go();
     await this.running;
   }
 

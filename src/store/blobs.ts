@@ -101,7 +101,6 @@ export class BlobFiles {
     return createReadStream(stagedFile(staged));
   }
 
-
   open(blobId: string, range?: { start?: number; end?: number }): Readable {
     const start = range?.start ?? 0;
     const end = range?.end;

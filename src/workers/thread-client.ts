@@ -1,5 +1,5 @@
 // One dedicated worker thread that answers requests in order, each reply carrying its request's
-// id (the store's blob reader and writer, the full-text index's writer): started on first use,
+// id (the store's blob reader and writer, the full-text index's writer, the WAL checkpointer): started on first use,
 // referenced only while a request waits (an idle thread never keeps the process alive), started
 // again after it dies (the requests in flight reject). The thread's code is plain JavaScript
 // evaluated from a string, so it runs the same from the compiled server and from source.

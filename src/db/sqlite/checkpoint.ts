@@ -10,11 +10,12 @@
 // INTERVAL_MS while the database is written; the next write after a complete one starts the WAL
 // over from its beginning, as after an automatic checkpoint.
 //
-// Plain JavaScript evaluated from this string (runs the same compiled and from source);
-// better-sqlite3 is loaded from the path the main thread resolved.
+// The thread is a ThreadClient (src/workers/thread-client.ts): plain JavaScript evaluated from this
+// string (runs the same compiled and from source); better-sqlite3 is loaded from the path the main
+// thread resolved.
 import type Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { ThreadClient } from '../../workers/thread-client.js';
 
 /** How often the thread checkpoints while there are commits. */
 const INTERVAL_MS = 250;
@@ -24,13 +25,13 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlite);
 const db = new Database(workerData.path, { timeout: 5000 });
 db.pragma('wal_autocheckpoint = 0');
-parentPort.on('message', () => {
+parentPort.on('message', (m) => {
   let r = null;
   try {
     // [busy, pages in the WAL, pages checkpointed]
-    r = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    r = { id: m.id, ...db.pragma('wal_checkpoint(PASSIVE)')[0] };
   } catch (e) {
-    r = { error: String((e && e.message) || e) };
+    r = { id: m.id, error: String((e && e.message) || e) };
   }
   parentPort.postMessage(r);
 });
@@ -43,22 +44,23 @@ export interface CheckpointResult {
 }
 
 export class BackgroundCheckpointer {
-  private worker: Worker | null = null;
+  private readonly thread: ThreadClient<{ id: number } & (CheckpointResult | { error: string })>;
   private timer: NodeJS.Timeout | null = null;
-  private inFlight = false;
+  /** The checkpoint the thread is running. */
+  private inFlight: Promise<void> | null = null;
   private dirty = false;
   private closed = false;
   /** Checkpoints run so far and the last one's result (tests). */
   runs = 0;
   last: CheckpointResult | { error: string } | null = null;
-  private waiters: Array<() => void> = [];
 
   /** Turns off `db`'s own checkpoints; a thread checkpoints the file from now on. */
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly intervalMs = INTERVAL_MS,
   ) {
     db.pragma('wal_autocheckpoint = 0');
+    this.thread = new ThreadClient(CODE, { path: db.name, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') }, 'checkpointer');
   }
 
   /** A commit happened: a checkpoint runs within intervalMs. Cheap enough for every commit. */
@@ -66,48 +68,34 @@ export class BackgroundCheckpointer {
     if (this.closed) return;
     this.dirty = true;
     if (this.timer || this.inFlight) return;
-    this.timer = setTimeout(() => this.run(), this.intervalMs);
+    this.timer = setTimeout(() => void this.run(), this.intervalMs);
     this.timer.unref();
   }
 
-  private start(): Worker {
-    const w = new Worker(CODE, { eval: true, workerData: { path: this.db.name, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') } });
-    w.unref();
-    w.on('message', (r: CheckpointResult | { error: string }) => {
-      this.inFlight = false;
-      this.runs++;
-      this.last = r;
-      w.unref();
-      for (const f of this.waiters.splice(0)) f();
+  /** Runs a checkpoint (or joins the one running); a thread that died is started again next time. */
+  private run(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.inFlight) return this.inFlight;
+    if (this.closed) return Promise.resolve();
+    this.dirty = false;
+    this.inFlight = this.thread.request({}).then(
+      ({ id: _id, ...result }) => {
+        this.runs++;
+        this.last = result;
+      },
+      () => undefined,
+    );
+    void this.inFlight.finally(() => {
+      this.inFlight = null;
       if (this.dirty) this.noteCommit();
     });
-    const fail = (): void => {
-      if (this.worker === w) this.worker = null;
-      this.inFlight = false;
-      for (const f of this.waiters.splice(0)) f();
-    };
-    w.on('error', fail);
-    w.on('exit', fail);
-    return w;
-  }
-
-  private run(): void {
-    this.timer = null;
-    if (this.closed || this.inFlight) return;
-    this.dirty = false;
-    this.inFlight = true;
-    const w = (this.worker ??= this.start());
-    w.ref();
-    w.postMessage(null);
+    return this.inFlight;
   }
 
   /** Runs a checkpoint now and resolves when it is done (tests). */
   checkpointNow(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.waiters.push(resolve);
-      if (this.timer) clearTimeout(this.timer);
-      if (!this.inFlight) this.run();
-    });
+    return this.run();
   }
 
   /** Stops the thread, after a checkpoint in progress (the connection's own close then checkpoints what is left). */
@@ -115,9 +103,7 @@ export class BackgroundCheckpointer {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.inFlight) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+    await this.inFlight;
+    await this.thread.close();
   }
 }

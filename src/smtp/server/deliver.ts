@@ -177,9 +177,10 @@ export async function deliverMessage(req: DeliveryRequest): Promise<DeliveryOutc
     // Forwarded copies are written later, each with its own ARC seal in front.
     const needLocal = local.size > 0;
     const needQueue = remote.size > 0 && !req.forwarding;
-    // A message under 64 KiB stays in memory (no temporary file): the local copy's file is written
-    // and fsynced by the group commit (one round for every session waiting for its 250, then one
-    // transaction); the queue keeps such a message in its own row. A larger message: the local
+    // A message under 64 KiB stays in memory (no temporary file): the group commit stores the local
+    // copy (in the database with SQLite, as a file written and fsynced with PostgreSQL: one round
+    // for every session waiting for its 250, then one transaction); the queue keeps such a message
+    // in its own row. A larger message: the local
     // copy's fsync joins the group commit's, the queue's copy is linked into the queue as it is,
     // so it is fsynced when written.
     const localWriter = needLocal ? ctx.store.blobs.createWriter({ deferSync: true, memory: true }) : null;

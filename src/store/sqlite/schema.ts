@@ -7,13 +7,13 @@ import { openDatabase } from '../../db/sqlite/open.js';
 import { StoreError } from '../types.js';
 import { registeredMigrations } from './migrate.js';
 
+/** How much of yubin.sqlite is read through a memory map (the rest, if any, through read()). */
+const MMAP_BYTES = 1024 * 1024 * 1024;
+
 /**
  * Opens (creating) yubin.sqlite and runs the store's migrations, then those of the modules that
  * registered theirs. Durable at COMMIT: the WAL is fsynced on every commit (group commit shares it).
  */
-/** How much of yubin.sqlite is read through a memory map (the rest, if any, through read()). */
-const MMAP_BYTES = 1024 * 1024 * 1024;
-
 export function openStoreDatabase(path: string): Database.Database {
   try {
     const db = openDatabase(path, {
@@ -23,7 +23,7 @@ export function openStoreDatabase(path: string): Database.Database {
       migrations: [STORE_MODULE, ...registeredMigrations()],
     });
     // Reads through a memory map of the file instead of a read() per page into SQLite's 2 MB
-    // cache: small messages live in their blob rows (docs/store.md), and a FETCH of 1,000 of them
+    // cache: small messages' bytes live in the database (blob_content, docs/store.md), and a FETCH of 1,000 of them
     // took 11-15 ms reading pages, 7-9 ms mapped (as from files through the reader thread).
     db.pragma(`mmap_size = ${MMAP_BYTES}`);
     return db;
