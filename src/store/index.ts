@@ -17,6 +17,7 @@ import type Database from 'better-sqlite3';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { createMessageParser } from '../message/parser.js';
 import { BlobFiles, fsyncDir, isErrno } from './blobs.js';
+import { deadBlobRemover } from './sqlite/commit.js';
 import { databasePath, SqliteStore } from './sqlite/store.js';
 import { StoreError, type Store } from './types.js';
 
@@ -92,13 +93,12 @@ async function sweep(store: SqliteStore, othersAlive: boolean, walk: boolean): P
   const files = store.files;
   const db = store.db;
   const cutoff = othersAlive ? Date.now() - STALE_MS : Infinity;
-  // 1. Rows at refs = 0: delete row and file together under the write lock (see commit.ts).
+  // 1. Rows at refs = 0: delete row, kept bytes and file together under the write lock (commit.ts).
   const dead = db.prepare('SELECT id FROM blobs WHERE refs <= 0').all() as Array<{ id: string }>;
   if (dead.length > 0) {
+    const remove = deadBlobRemover(db, files);
     db.transaction(() => {
-      for (const { id } of dead) {
-        if (db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0').run(id).changes) files.removeFileSync(id);
-      }
+      for (const { id } of dead) remove(id);
     }).immediate();
   }
   // 2. Temporary files.

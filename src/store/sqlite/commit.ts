@@ -152,20 +152,12 @@ export class StoreCommitter {
     const ids = [...this.garbage];
     this.garbage.clear();
     const db = this.db;
-    const get = db.prepare('SELECT refs FROM blobs WHERE id = ?');
-    const del = db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0');
-    const delContent = db.prepare('DELETE FROM blob_content WHERE id = ?');
+    const remove = deadBlobRemover(db, this.files);
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
       try {
         relaxedTransaction(db, () => {
-          for (const id of chunk) {
-            const row = get.get(id) as { refs: number } | undefined;
-            if (row && row.refs > 0) continue;
-            if (row) del.run(id);
-            delContent.run(id);
-            this.files.removeFileSync(id);
-          }
+          for (const id of chunk) remove(id);
         });
       } catch (err) {
         this.logger.warn({ err }, 'could not delete unreferenced blobs (the next start sweeps them)');
@@ -173,4 +165,23 @@ export class StoreCommitter {
       if (i + 200 < ids.length) await new Promise<void>((r) => setImmediate(r));
     }
   }
+}
+
+/**
+ * The one way a blob without references goes (the collector above, the start-up sweep in
+ * ../index.ts): inside a write transaction, if its row is gone or at refs <= 0, delete the row,
+ * its bytes kept in blob_content and its file together. Returns whether the blob was removed.
+ */
+export function deadBlobRemover(db: Database.Database, files: BlobFiles): (id: string) => boolean {
+  const get = db.prepare('SELECT refs FROM blobs WHERE id = ?');
+  const del = db.prepare('DELETE FROM blobs WHERE id = ? AND refs <= 0');
+  const delContent = db.prepare('DELETE FROM blob_content WHERE id = ?');
+  return (id) => {
+    const row = get.get(id) as { refs: number } | undefined;
+    if (row && row.refs > 0) return false;
+    if (row) del.run(id);
+    delContent.run(id);
+    files.removeFileSync(id);
+    return true;
+  };
 }

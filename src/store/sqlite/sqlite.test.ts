@@ -229,6 +229,41 @@ describe('sqlite store: small messages kept in their blob row', () => {
     }
   });
 
+  it('a crash that left a row at refs = 0 (the collector never ran): the next open sweeps the row and its kept bytes together', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      let store = await openStore(dir);
+      await store.addDomain('a.test');
+      const acc = await store.addAccount('bob@a.test', 'h');
+      const s = await store.blobs.stage(testMessage('released, never collected'));
+      const [r] = await store.deliver(s, [{ accountId: acc.id }]);
+      assert.ok(r?.ok);
+      await store.close();
+      // What SIGKILL between the expunge's commit and the collector leaves: the row released, the bytes still there.
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      try {
+        db.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?').run(r.mailboxId, r.uid);
+        db.prepare('UPDATE blobs SET refs = 0 WHERE id = ?').run(s.id);
+        assert.equal((db.prepare('SELECT count(*) AS n FROM blob_content').get() as { n: number }).n, 1);
+      } finally {
+        db.close();
+      }
+      store = await openStore(dir);
+      const v = await store.verify!();
+      await store.close();
+      const db2 = new Database(join(dir, 'yubin.sqlite'));
+      try {
+        assert.equal((db2.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n, 0, 'the row was swept');
+        assert.equal((db2.prepare('SELECT count(*) AS n FROM blob_content').get() as { n: number }).n, 0, 'and its bytes with it');
+      } finally {
+        db2.close();
+      }
+      assert.ok(!v.problems.some((p) => p.includes('blob_content')), v.problems.join('; '));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the same bytes already stored as a file gain a reference (no second copy); assemble mixes rows and files; verify sees a damaged row', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
