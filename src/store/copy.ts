@@ -78,6 +78,30 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * The tables in an order where every table comes after the tables its foreign keys name (the
+ * PostgreSQL side checks them at each INSERT), otherwise in the order given. Creation order is not
+ * enough: a table rebuilt by a migration (store version 8: blobs) is created after its children.
+ */
+export function parentsFirst(db: Database.Database, tables: readonly string[]): string[] {
+  const set = new Set(tables);
+  const parents = new Map(tables.map((t) => [t, (db.prepare(`PRAGMA foreign_key_list(${quoteIdent(t)})`).all() as Array<{ table: string }>).map((f) => f.table).filter((p) => p !== t && set.has(p))]));
+  const out: string[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const place = (t: string): void => {
+    if (placed.has(t)) return;
+    if (visiting.has(t)) throw new StoreError('invalid', `tables ${[...visiting].join(', ')} reference each other in a cycle: no order to copy them in`);
+    visiting.add(t);
+    for (const p of parents.get(t) ?? []) place(p);
+    visiting.delete(t);
+    placed.add(t);
+    out.push(t);
+  };
+  for (const t of tables) place(t);
+  return out;
+}
+
 export async function copyToPostgres(opts: { dataDir: string; url: string; blobs?: 'database' | 'files'; progress?: (p: CopyProgress) => void }): Promise<CopyReport> {
   const mode = opts.blobs ?? 'database';
   const progress = opts.progress ?? (() => undefined);
@@ -98,7 +122,7 @@ export async function copyToPostgres(opts: { dataDir: string; url: string; blobs
     // One snapshot of each SQLite database for the whole copy (a read transaction each).
     src.exec('BEGIN');
     for (const o of others) o.db.exec('BEGIN');
-    const tables = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid`).all() as Array<{ name: string }>).map((t) => t.name).filter((n) => !SKIP.has(n) && !n.startsWith('sqlite_'));
+    const tables = parentsFirst(src, (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid`).all() as Array<{ name: string }>).map((t) => t.name).filter((n) => !SKIP.has(n) && !n.startsWith('sqlite_')));
     const plan: PlanEntry[] = [];
     const sources: Array<{ db: Database.Database; source: string; table: string }> = [
       ...tables.map((t) => ({ db: src, source: t, table: t })),

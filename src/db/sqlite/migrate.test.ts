@@ -118,6 +118,31 @@ describe('runMigrations', () => {
     }
   });
 
+  it('rebuilds a referenced table with foreign keys off, and refuses one that leaves children without parents', () => {
+    const db = new Database(':memory:');
+    try {
+      db.pragma('foreign_keys = ON');
+      const base: Migration = { version: 1, name: 'tables', steps: [{ sqlite: 'CREATE TABLE p (id TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID; CREATE TABLE c (k INTEGER PRIMARY KEY, pid TEXT REFERENCES p(id)); INSERT INTO p VALUES (\'a\'); INSERT INTO c VALUES (1, \'a\')' }] };
+      const rebuild = (keep: string): Migration => ({
+        version: 2,
+        name: 'p as a rowid table',
+        steps: [{ sqlite: `CREATE TABLE p_new (id TEXT PRIMARY KEY NOT NULL); INSERT INTO p_new SELECT * FROM p WHERE id = '${keep}'; DROP TABLE p; ALTER TABLE p_new RENAME TO p` }],
+      });
+      runMigrations(db, { module: 'm', migrations: [base] }, 'mem');
+      // Leaving c's row without its parent: the migration is rolled back, the file as it was.
+      assert.throws(() => runMigrations(db, { module: 'm', migrations: [base, rebuild('zz')] }, 'mem'), /migration m 2 \(p as a rowid table\) left 1 rows of c without their p row/);
+      assert.deepEqual(rows(db, 'm'), [1]);
+      assert.match((db.prepare("SELECT sql FROM sqlite_master WHERE name = 'p'").get() as { sql: string }).sql, /WITHOUT ROWID/);
+      assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys back on');
+      // Keeping every parent: applied (a DROP of a referenced table fails with foreign keys on).
+      assert.deepEqual(runMigrations(db, { module: 'm', migrations: [base, rebuild('a')] }, 'mem'), [2]);
+      assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+      assert.throws(() => db.prepare("INSERT INTO c VALUES (2, 'nope')").run(), /FOREIGN KEY/);
+    } finally {
+      db.close();
+    }
+  });
+
   it('adopts PRAGMA user_version (the old bookkeeping) and keeps it in step', () => {
     const file = join(dir, 'legacy.sqlite');
     let db = new Database(file);

@@ -95,17 +95,33 @@ export function runMigrations(db: Database.Database, spec: ModuleMigrations, fil
 
   const applied: number[] = [];
   const from = current();
-  for (const m of migrations.filter((x) => x.version > from)) {
-    // Checked again under the write lock: two processes starting at once apply it only once.
-    const ran = db.transaction(() => {
-      if (done.get(module, m.version)) return false;
-      refuseIfNewer(current());
-      run(db, m.run);
-      record.run(module, m.version, m.name, now());
-      if (spec.legacyUserVersion) db.pragma(`user_version = ${m.version}`);
-      return true;
-    }).immediate();
-    if (ran) applied.push(m.version);
+  const pending = migrations.filter((x) => x.version > from);
+  if (pending.length === 0) return applied;
+  // SQLite's procedure for a change ALTER TABLE cannot make (https://www.sqlite.org/lang_altertable.html
+  // §7: a new table, the rows copied, the old one dropped, the new one renamed): foreign keys off
+  // while it runs (the pragma is a no-op inside a transaction, so it is set around them), and
+  // PRAGMA foreign_key_check before each migration's COMMIT, which it aborts on any violation.
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) === 1;
+  if (foreignKeys) db.pragma('foreign_keys = OFF');
+  try {
+    for (const m of pending) {
+      // Checked again under the write lock: two processes starting at once apply it only once.
+      const ran = db.transaction(() => {
+        if (done.get(module, m.version)) return false;
+        refuseIfNewer(current());
+        run(db, m.run);
+        if (foreignKeys) {
+          const bad = db.pragma('foreign_key_check') as Array<{ table: string; parent: string }>;
+          if (bad.length > 0) throw new Error(`${file}: migration ${module} ${m.version} (${m.name}) left ${bad.length} rows of ${bad[0]!.table} without their ${bad[0]!.parent} row`);
+        }
+        record.run(module, m.version, m.name, now());
+        if (spec.legacyUserVersion) db.pragma(`user_version = ${m.version}`);
+        return true;
+      }).immediate();
+      if (ran) applied.push(m.version);
+    }
+  } finally {
+    if (foreignKeys) db.pragma('foreign_keys = ON');
   }
   return applied;
 }

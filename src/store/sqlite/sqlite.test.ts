@@ -79,6 +79,42 @@ describe('sqlite store specifics', () => {
     }
   });
 
+  it('upgrades a version-7 database: migration 8 makes blobs and blob_content rowid tables, rows, reads and foreign keys as before', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 7) }, 'yubin.sqlite');
+      const tableSql = (d: Database.Database, t: string) => (d.prepare("SELECT sql FROM sqlite_master WHERE name = ?").get(t) as { sql: string }).sql;
+      assert.match(tableSql(db, 'blobs'), /WITHOUT ROWID\s*$/);
+      const raw = Buffer.from('Subject: kept in its row\r\n\r\nbody\r\n');
+      const id = 'b'.repeat(64);
+      db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
+        INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', ${raw.length}, 0);
+        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, message_count, unseen_count, total_size) VALUES (1, 1, 'INBOX', 1, 2, 2, 1, 1, ${raw.length});`);
+      db.prepare("INSERT INTO blobs (id, size, refs, structure, preview) VALUES (?, ?, 1, '{}', 'kept')").run(id, raw.length);
+      db.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)').run(id, raw);
+      db.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 1, 2, 0, 0, ?, ?)').run(raw.length, id);
+      db.close();
+      const store = await openStore(dir);
+      const sdb = (store as SqliteStore).db;
+      for (const t of ['blobs', 'blob_content']) assert.doesNotMatch(tableSql(sdb, t), /WITHOUT ROWID/i, `${t} is a rowid table`);
+      assert.deepEqual(sdb.prepare('SELECT id, size, refs, held, structure, preview FROM blobs').all(), [{ id, size: raw.length, refs: 1, held: 0, structure: '{}', preview: 'kept' }]);
+      assert.deepEqual(await store.blobs.read(id), raw);
+      assert.deepEqual((await store.verify!()).problems, []);
+      // The id stays the primary key (unique) and messages still reference it.
+      assert.throws(() => sdb.prepare("INSERT INTO blobs (id, size, refs, structure) VALUES (?, 1, 1, '{}')").run(id), /UNIQUE/);
+      assert.throws(() => sdb.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 2, 3, 0, 0, 1, ?)').run('f'.repeat(64)), /FOREIGN KEY/);
+      // And new mail goes in as before.
+      const acc = (await store.getAccountById(1))!;
+      const s = await store.blobs.stage(testMessage('after the upgrade'));
+      assert.ok((await store.deliver(s, [{ accountId: acc.id }]))[0]!.ok);
+      assert.equal((await store.listMessages(1)).length, 2);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('sweeps orphan blob files and temporary files at open, keeps referenced ones', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
