@@ -191,7 +191,12 @@ export const STORE_MIGRATIONS: Migration[] = [
     // 12.7 pages a delivered message wrote to the WAL (bench/wal-pages.ts). As rowid tables their
     // rows are appended (one leaf shared by a group commit), and the id's own index holds small
     // entries: 10.5 pages a message. The rows, columns and queries are the same.
-    steps: [{ sqlite: (db) => ['blobs', 'blob_content'].forEach((t) => rebuildWithRowid(db, t)) }],
+    // And bytes left without their blob row go: the start-up sweep of version 7 deleted a dead
+    // blob's row but not its bytes (yubin verify: "bytes kept in blob_content without a blob row").
+    steps: [
+      { sqlite: (db) => ['blobs', 'blob_content'].forEach((t) => rebuildWithRowid(db, t)) },
+      { sqlite: 'DELETE FROM blob_content WHERE id NOT IN (SELECT id FROM blobs)' },
+    ],
   },
 ];
 

@@ -79,7 +79,7 @@ describe('sqlite store specifics', () => {
     }
   });
 
-  it('upgrades a version-7 database: migration 8 makes blobs and blob_content rowid tables, rows, reads and foreign keys as before', async () => {
+  it('upgrades a version-7 database: migration 8 makes blobs and blob_content rowid tables, rows, reads and foreign keys as before, and drops bytes left without a blob row', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
       const db = new Database(join(dir, 'yubin.sqlite'));
@@ -94,9 +94,12 @@ describe('sqlite store specifics', () => {
       db.prepare("INSERT INTO blobs (id, size, refs, structure, preview) VALUES (?, ?, 1, '{}', 'kept')").run(id, raw.length);
       db.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)').run(id, raw);
       db.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 1, 2, 0, 0, ?, ?)').run(raw.length, id);
+      // What version 7's start-up sweep could leave: bytes whose blob row it deleted.
+      db.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)').run('d'.repeat(64), raw);
       db.close();
       const store = await openStore(dir);
       const sdb = (store as SqliteStore).db;
+      assert.deepEqual(sdb.prepare('SELECT id FROM blob_content').all(), [{ id }], 'the stray bytes are gone, the kept ones stay');
       for (const t of ['blobs', 'blob_content']) assert.doesNotMatch(tableSql(sdb, t), /WITHOUT ROWID/i, `${t} is a rowid table`);
       assert.deepEqual(sdb.prepare('SELECT id, size, refs, held, structure, preview FROM blobs').all(), [{ id, size: raw.length, refs: 1, held: 0, structure: '{}', preview: 'kept' }]);
       assert.deepEqual(await store.blobs.read(id), raw);
