@@ -9,6 +9,7 @@
 //   PROFILE_KEEP=1   keep the .cpuprofile (its path is printed)
 //   PROFILE_OFF=1    no profiler: msg/s and the server's CPU per message (all threads, main thread)
 //   PROFILE_ENGINE=1 the checks off ([checks] enabled = false)
+//   PROFILE_NODE_ARGS="..." more flags for the server's node (say --heap-prof --heap-prof-dir=DIR)
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,7 +119,8 @@ async function main(): Promise<void> {
     // PROFILE_ENGINE=1: [checks] enabled = false (the engine-only row of bench/smtp.ts)
     config: { dns: { servers: [dns.address] }, limits: { max_connections_per_ip: 2000 }, ...(process.env.PROFILE_ENGINE === '1' ? { checks: { enabled: false } } : {}) },
     // PROFILE_OFF=1: no profiler (its sampling costs CPU): only msg/s and CPU per message
-    compiled: { nodeArgs: rss || process.env.PROFILE_OFF === '1' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`] },
+    // PROFILE_NODE_ARGS: more flags for the server's node, e.g. "--heap-prof --heap-prof-dir=/tmp/h"
+    compiled: { nodeArgs: [...(rss || process.env.PROFILE_OFF === '1' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]), ...(process.env.PROFILE_NODE_ARGS ?? '').split(' ').filter(Boolean)] },
   });
   const pid = y.process.pid!;
   const port = y.port('smtp');
