@@ -14,10 +14,14 @@
 //
 //   npm run bench -- smtp            (with the other benchmarks' runner)
 //   node --import tsx bench/smtp.ts  (standalone)
-//   SMTP_MESSAGES=N                  messages per row (default 2,000: at 600 a row lasted about a
-//                                    second and moved by a third between runs)
+//   SMTP_MESSAGES=N                  messages per row (default 6,000)
 //   SMTP_WARMUP=N                    untimed messages before each row, for every server alike
-//                                    (default 300: Yubin's JIT settles in its first few hundred)
+//                                    (default 2,000)
+//                                    Both servers are measured as they run for hours: at 300 + 2,000
+//                                    Postfix's figure moved between 598 and 1,158 msg/s from run to
+//                                    run (10 connections) and Yubin's was still rising (profile-smtp:
+//                                    845 msg/s over 2,000 messages, 934 over 6,000, 1,000+ over 8,000);
+//                                    at 2,000 + 6,000 a row lasts 5-6 s (docs/smtp.md, sixth pass).
 //   SMTP_REUSE=1                     also the old engine figure with connection reuse (-d)
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,8 +37,8 @@ import { havePostfix, startPostfix } from './postfix.js';
 
 const MESSAGE_BYTES = 4096;
 const CONCURRENCY = [10, 50];
-const MESSAGES = Number(process.env.SMTP_MESSAGES ?? 2000);
-const WARMUP = Number(process.env.SMTP_WARMUP ?? 300);
+const MESSAGES = Number(process.env.SMTP_MESSAGES ?? 6000);
+const WARMUP = Number(process.env.SMTP_WARMUP ?? 2000);
 const DATA_SESSIONS = Number(process.env.SMTP_DATA_SESSIONS ?? 1000);
 const SENDER = 'sender@example.net';
 const HELO = 'client.example.net';
