@@ -2,7 +2,7 @@
 // trace field, Return-Path, Message-ID and Date for submission, and removal of header fields
 // the checks name (forged Authentication-Results...). Header bytes are kept as they are
 // (latin1 strings map octets one to one), only whole fields are added or dropped.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../../net/random.js';
 import { formatRfc5322Date } from '../../message/date.js';
 
 export interface HeaderField {
@@ -54,7 +54,7 @@ export const formatDate = formatRfc5322Date;
 
 /** RFC 5322 §3.6.4 msg-id, unique: "<time.random@hostname>". */
 export function newMessageId(hostname: string): string {
-  return `<${Date.now().toString(36)}.${randomBytes(9).toString('hex')}@${hostname}>`;
+  return `<${Date.now().toString(36)}.${randomHex(9)}@${hostname}>`;
 }
 
 /** Keeps only characters that cannot start a comment, end a clause or break the header. */

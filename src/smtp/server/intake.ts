@@ -8,7 +8,7 @@
 import { createReadStream } from 'node:fs';
 import { open, mkdir, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../../net/random.js';
 import { BodyScanner, DEFAULT_BODY_LIMITS } from '../wire/framer.js';
 
 /** Most header-section bytes kept in memory; a longer header section is refused (552 5.3.4). */
@@ -71,7 +71,8 @@ export class Intake {
   oversize = false;
   private file: FileHandle | null = null;
   private opening: Promise<void> | null = null;
-  readonly path: string;
+  /** The spool file's name, given when it is first opened (a message kept in memory never has one). */
+  private path: string | null = null;
   private headerParts: Buffer[] = [];
   private headerBytes = 0;
   /** Offset (in the message) just after the empty line that ends the header section; -1 while not found. */
@@ -101,7 +102,6 @@ export class Intake {
       maxHeaderLines: limits?.maxHeaderLines ?? DEFAULT_BODY_LIMITS.maxHeaderLines,
       maxHeaderFieldLines: limits?.maxHeaderFieldLines ?? DEFAULT_BODY_LIMITS.maxHeaderFieldLines,
     });
-    this.path = join(spoolDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.eml`);
     this.spoolDir = spoolDir;
   }
 
@@ -125,8 +125,9 @@ export class Intake {
   /** Creates the spool file on the first write (a refused BDAT chunk never makes one). */
   private openFile(): Promise<void> {
     if (!this.opening) {
+      const path = (this.path = join(this.spoolDir, `${Date.now().toString(36)}-${randomHex(8)}.eml`));
       this.opening = prepareSpool(this.spoolDir).then(async () => {
-        this.file = await open(this.path, 'w', 0o600);
+        this.file = await open(path, 'w', 0o600);
       });
     }
     return this.opening;
@@ -221,7 +222,7 @@ export class Intake {
     const f = this.file;
     this.file = null;
     await f?.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    if (this.path) await rm(this.path, { force: true });
   }
 }
 

@@ -3,7 +3,7 @@
 // in the order they arrived, one at a time (RFC 2920 §3.1: the replies keep the same order),
 // each in its own module (commands/) looked up in one table; their SmtpErrors are caught here,
 // at the command boundary, and become replies.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../../net/random.js';
 import { join } from 'node:path';
 import type { ServerContext } from '../../context.js';
 import type { Session, Transport } from '../../net/transport.js';
@@ -311,7 +311,7 @@ class SmtpSession extends LineSession<InputBuffer> implements SessionApi {
 
   newId(): string {
     // Base32-ish, sortable by time: safe in a Received header and a reply.
-    return (Date.now().toString(36) + randomBytes(6).toString('hex')).toUpperCase();
+    return (Date.now().toString(36) + randomHex(6)).toUpperCase();
   }
 
   connectionInfo(): CheckConnection {
