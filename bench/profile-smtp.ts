@@ -164,12 +164,16 @@ async function main(): Promise<void> {
   const main0 = ticksOf(`/proc/${pid}/task/${pid}/stat`);
   const sys0 = sysTicksOf(`/proc/${pid}/stat`);
   const mainSys0 = sysTicksOf(`/proc/${pid}/task/${pid}/stat`);
+  // Time the main thread was runnable but waiting for a CPU (schedstat, ns): the machine's share of the limit.
+  const waitNs = () => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+  const wait0 = waitNs();
   const secs = await source(port, sessions, messages, 'bench@bench.test');
+  const waitMs = (waitNs() - wait0) / 1e6 / messages;
   const sysMs = ((sysTicksOf(`/proc/${pid}/stat`) - sys0) * 10) / messages;
   const mainSysMs = ((sysTicksOf(`/proc/${pid}/task/${pid}/stat`) - mainSys0) * 10) / messages;
   const ticks = ticksOf(`/proc/${pid}/stat`) - all0;
   const mainTicks = ticksOf(`/proc/${pid}/task/${pid}/stat`) - main0;
-  console.log(`server CPU per message: ${((ticks * 10) / messages).toFixed(2)} ms all threads, ${((mainTicks * 10) / messages).toFixed(2)} ms main thread (of which in the kernel: ${sysMs.toFixed(2)} ms all threads, ${mainSysMs.toFixed(2)} ms main)`);
+  console.log(`server CPU per message: ${((ticks * 10) / messages).toFixed(2)} ms all threads, ${((mainTicks * 10) / messages).toFixed(2)} ms main thread (of which in the kernel: ${sysMs.toFixed(2)} ms all threads, ${mainSysMs.toFixed(2)} ms main; the main thread also waited ${waitMs.toFixed(2)} ms for a CPU)`);
   const perThread = [...threads()].map(([key, t]) => [key, t - (threads0.get(key) ?? 0)] as const).filter(([, t]) => t > 0);
   console.log(`  by thread (name:tid, ms per message): ${perThread.sort((a, b) => b[1] - a[1]).map(([n, t]) => `${n} ${((t * 10) / messages).toFixed(2)}`).join(', ')}`);
   // SIGTERM: the profile is written as the process exits.
