@@ -248,3 +248,33 @@ test('header structure: 40,000 continuation lines are flagged at the default lim
   assert.equal(f.tooManyHeaderLines, true);
   assert.ok(performance.now() - started < 2000);
 });
+
+test('property: the flags match their definitions on random input (long runs inside lines, any split)', () => {
+  const rand = rng(7);
+  const limits = { maxLineLength: 20, floodLimit: 50 };
+  const pieces = ['\r', '\n', '\r\n', '\x00', 'a', 'word ', 'x'.repeat(15), 'y'.repeat(40)];
+  for (let round = 0; round < 500; round++) {
+    let input = '';
+    const len = 1 + Math.floor(rand() * 12);
+    for (let i = 0; i < len; i++) input += pieces[Math.floor(rand() * pieces.length)];
+    const s = new BodyScanner(false, limits);
+    const buf = Buffer.from(input, 'latin1');
+    for (let pos = 0; pos < buf.length; ) {
+      const n = 1 + Math.floor(rand() * 30);
+      s.scan(buf.subarray(pos, pos + n));
+      pos += n;
+    }
+    s.end();
+    const lines = input.split('\r\n');
+    const want = {
+      nul: input.includes('\x00'),
+      bareLf: /(^|[^\r])\n/.test(input),
+      bareCr: /\r(?!\n)/.test(input),
+      // RFC 5321 §4.5.3.1.6: a line counts its CR LF; the last one (no CR LF) counts what it has
+      longLine: lines.some((l, i) => (i < lines.length - 1 ? l.length + 2 : l.length) > limits.maxLineLength),
+      flood: input.split('\n').some((l) => l.length > limits.floodLimit),
+    };
+    const f = s.flags;
+    assert.deepEqual({ nul: f.nul, bareLf: f.bareLf, bareCr: f.bareCr, longLine: f.longLine, flood: f.flood }, want, JSON.stringify(input));
+  }
+});
