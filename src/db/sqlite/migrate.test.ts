@@ -143,6 +143,22 @@ describe('runMigrations', () => {
     }
   });
 
+  it('a row already without its parent before a migration does not block it; one inside a transaction is refused', () => {
+    const db = new Database(':memory:');
+    try {
+      db.pragma('foreign_keys = OFF'); // better-sqlite3 turns them on by default
+      db.exec("CREATE TABLE p (id TEXT PRIMARY KEY NOT NULL); CREATE TABLE c (k INTEGER PRIMARY KEY, pid TEXT REFERENCES p(id)); INSERT INTO c VALUES (1, 'gone')");
+      db.pragma('foreign_keys = ON');
+      const add: Migration[] = [{ version: 1, name: 'another table', steps: [{ sqlite: 'CREATE TABLE d (x INTEGER)' }] }];
+      db.exec('BEGIN');
+      assert.throws(() => runMigrations(db, { module: 'm', migrations: add }, 'mem'), /cannot run inside an open transaction/);
+      db.exec('ROLLBACK');
+      assert.deepEqual(runMigrations(db, { module: 'm', migrations: add }, 'mem'), [1]);
+    } finally {
+      db.close();
+    }
+  });
+
   it('adopts PRAGMA user_version (the old bookkeeping) and keeps it in step', () => {
     const file = join(dir, 'legacy.sqlite');
     let db = new Database(file);

@@ -101,18 +101,34 @@ export function runMigrations(db: Database.Database, spec: ModuleMigrations, fil
   // §7: a new table, the rows copied, the old one dropped, the new one renamed): foreign keys off
   // while it runs (the pragma is a no-op inside a transaction, so it is set around them), and
   // PRAGMA foreign_key_check before each migration's COMMIT, which it aborts on any violation.
+  // ON DELETE CASCADE and SET NULL do not fire while a migration runs: a migration deletes what it
+  // means to delete itself (docs/store.md "Migrations").
+  if (db.inTransaction) throw new Error(`${file}: migrations of ${module} cannot run inside an open transaction (foreign keys could not be turned off)`);
   const foreignKeys = db.pragma('foreign_keys', { simple: true }) === 1;
   if (foreignKeys) db.pragma('foreign_keys = OFF');
+  /** Rows without their parent, by child table: a migration is refused only for ones it adds. */
+  const orphans = (): Map<string, { count: number; parent: string }> => {
+    const out = new Map<string, { count: number; parent: string }>();
+    for (const v of db.pragma('foreign_key_check') as Array<{ table: string; parent: string }>) {
+      const e = out.get(v.table) ?? { count: 0, parent: v.parent };
+      e.count++;
+      out.set(v.table, e);
+    }
+    return out;
+  };
   try {
     for (const m of pending) {
       // Checked again under the write lock: two processes starting at once apply it only once.
       const ran = db.transaction(() => {
         if (done.get(module, m.version)) return false;
         refuseIfNewer(current());
+        const before = foreignKeys ? orphans() : null;
         run(db, m.run);
-        if (foreignKeys) {
-          const bad = db.pragma('foreign_key_check') as Array<{ table: string; parent: string }>;
-          if (bad.length > 0) throw new Error(`${file}: migration ${module} ${m.version} (${m.name}) left ${bad.length} rows of ${bad[0]!.table} without their ${bad[0]!.parent} row`);
+        if (before) {
+          for (const [table, after] of orphans()) {
+            const added = after.count - (before.get(table)?.count ?? 0);
+            if (added > 0) throw new Error(`${file}: migration ${module} ${m.version} (${m.name}) left ${added} rows of ${table} without their ${after.parent} row`);
+          }
         }
         record.run(module, m.version, m.name, now());
         if (spec.legacyUserVersion) db.pragma(`user_version = ${m.version}`);

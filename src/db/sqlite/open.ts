@@ -31,7 +31,12 @@ export function openDatabase(path: string, opts: OpenOptions): Database.Database
     // message in the SMTP ingest bench (strace -k: memjrnlWrite -> unixOpen).
     db.pragma('temp_store = MEMORY');
     if (opts.foreignKeys) db.pragma('foreign_keys = ON');
-    for (const spec of opts.migrations ?? []) runMigrations(db, spec, path);
+    let applied = 0;
+    for (const spec of opts.migrations ?? []) applied += runMigrations(db, spec, path).length;
+    // A migration that rewrote tables (store 8) left a WAL as large as what it wrote: copy it into
+    // the database and truncate it now, not at the first checkpoint under load. (Busy readers in
+    // another process make it a partial checkpoint: harmless.)
+    if (applied > 0 && !db.memory) db.pragma('wal_checkpoint(TRUNCATE)');
   } catch (err) {
     db.close();
     throw err;

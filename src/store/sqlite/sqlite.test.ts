@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -104,14 +105,69 @@ describe('sqlite store specifics', () => {
       assert.deepEqual(sdb.prepare('SELECT id, size, refs, held, structure, preview FROM blobs').all(), [{ id, size: raw.length, refs: 1, held: 0, structure: '{}', preview: 'kept' }]);
       assert.deepEqual(await store.blobs.read(id), raw);
       assert.deepEqual((await store.verify!()).problems, []);
-      // The id stays the primary key (unique) and messages still reference it.
+      // The id stays the primary key (unique, never NULL) and messages still reference it.
       assert.throws(() => sdb.prepare("INSERT INTO blobs (id, size, refs, structure) VALUES (?, 1, 1, '{}')").run(id), /UNIQUE/);
+      assert.throws(() => sdb.prepare("INSERT INTO blobs (id, size, refs, structure) VALUES (NULL, 1, 1, '{}')").run(), /NOT NULL/);
+      assert.throws(() => sdb.prepare('INSERT INTO blob_content (id, content) VALUES (NULL, ?)').run(raw), /NOT NULL/);
       assert.throws(() => sdb.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 2, 3, 0, 0, 1, ?)').run('f'.repeat(64)), /FOREIGN KEY/);
       // And new mail goes in as before.
       const acc = (await store.getAccountById(1))!;
       const s = await store.blobs.stage(testMessage('after the upgrade'));
       assert.ok((await store.deliver(s, [{ accountId: acc.id }]))[0]!.ok);
       assert.equal((await store.listMessages(1)).length, 2);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('after a migration that rewrote tables the WAL is checkpointed and truncated at open', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 7) }, 'yubin.sqlite');
+      const bytes = Buffer.alloc(4000, 'x');
+      const blob = db.prepare("INSERT INTO blobs (id, size, refs, held, structure) VALUES (?, ?, 1, 1, '{}')");
+      const content = db.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)');
+      db.transaction(() => {
+        for (let i = 0; i < 2000; i++) {
+          const id = i.toString(16).padStart(64, '0');
+          blob.run(id, bytes.length);
+          content.run(id, bytes);
+        }
+      })();
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      db.close();
+      const store = await openStore(dir);
+      try {
+        // migration 8 wrote both tables again (about 8 MB) through the WAL
+        assert.ok(statSync(join(dir, 'yubin.sqlite-wal')).size < 1024 * 1024, `WAL of ${statSync(join(dir, 'yubin.sqlite-wal')).size} bytes`);
+        assert.equal(((store as SqliteStore).db.prepare('SELECT count(*) AS n FROM blob_content').get() as { n: number }).n, 2000);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('migration 8 refuses, naming it, a view or trigger that uses a table it rebuilds; the database stays at version 7', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
+    try {
+      const db = new Database(join(dir, 'yubin.sqlite'));
+      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 7) }, 'yubin.sqlite');
+      db.exec('CREATE VIEW big_blobs AS SELECT id FROM blobs WHERE size > 1000');
+      db.close();
+      await assert.rejects(openStore(dir), /store migration 8: view big_blobs uses table blobs, which this migration rebuilds: drop it first/);
+      const again = new Database(join(dir, 'yubin.sqlite'));
+      try {
+        assert.equal((again.prepare("SELECT max(version) AS v FROM schema_migrations WHERE module = 'store'").get() as { v: number }).v, 7);
+        assert.match((again.prepare("SELECT sql FROM sqlite_master WHERE name = 'blobs'").get() as { sql: string }).sql, /WITHOUT ROWID/);
+        again.exec('DROP VIEW big_blobs');
+      } finally {
+        again.close();
+      }
+      const store = await openStore(dir);
       await store.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
