@@ -178,8 +178,8 @@ export const SMALL_HEADER_LINES = 64;
  * MAIN_THREAD_HEADER_MAX and SMALL_HEADER_LINES lines (main-thread.ts) and has no DKIM-Signature
  * and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): the length of its header with the blank line
  * that ends it (no signature to verify, and mailauth's header parse is bounded); -1 for any other
- * message. Fields are recognised at the start of a line, in any case, with optional whitespace
- * before the colon (RFC 5322 §3.6.8 obs).
+ * message. A field is a signature when mailauth would take it for one (its header parse; see
+ * signatureField).
  */
 export function smallUnsignedHeaderEnd(bytes: Uint8Array): number {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -191,9 +191,13 @@ export function smallUnsignedHeaderEnd(bytes: Uint8Array): number {
     const end = b.indexOf(10, start);
     if (end < 0 || end >= limit) return -1; // the header goes on past the limit
     const line = b.toString('latin1', start, Math.min(end, start + 40));
-    if (line === '\r' || end === start) return end + 1; // the blank line: end of the header
+    if (line === '\r' || end === start) {
+      // The blank line: end of the header. Signed is what mailauth would take for a signature
+      // (its own parse: any line not starting with white space opens a field, named by what
+      // precedes its first colon, trimmed), so that the two never disagree.
+      return signatureField(parseHeaders(b.subarray(0, end + 1))) ? -1 : end + 1;
+    }
     if (++lines > SMALL_HEADER_LINES) return -1;
-    if (/^(dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)[ \t]*:/i.test(line)) return -1;
     start = end + 1;
   }
   return -1;
@@ -211,14 +215,13 @@ function messageInput(p: VerifyInput): Buffer | Readable {
 export async function verifyMessage(p: VerifyInput, dnsResolver: DNSResolver): Promise<VerifyOutcome> {
   const resolver = answering(p.dns, dnsResolver);
   const dkimResult =
-    p.unsigned && p.messageBytes
-      ? unsignedDkimResult(Buffer.from(p.messageBytes.buffer, p.messageBytes.byteOffset, p.messageBytes.byteLength))
-      : await dkimVerify(messageInput(p), {
-          resolver,
-          sender: p.mailFrom || undefined,
-          minBitLength: p.minRsaBits,
-          curTime: p.now,
-        });
+    (p.unsigned && p.messageBytes ? unsignedDkimResult(Buffer.from(p.messageBytes.buffer, p.messageBytes.byteOffset, p.messageBytes.byteLength)) : null) ??
+    (await dkimVerify(messageInput(p), {
+      resolver,
+      sender: p.mailFrom || undefined,
+      minBitLength: p.minRsaBits,
+      curTime: p.now,
+    }));
   const spfOut = p.spf;
 
   const dkim: DkimOutcome[] = (dkimResult.results ?? []).map((r: DKIMResult) => ({
@@ -271,6 +274,11 @@ export async function verifyMessage(p: VerifyInput, dnsResolver: DNSResolver): P
   };
 }
 
+/** RFC 6376 §3.5, RFC 8617 §4.1: a field mailauth verifies (DKIM-Signature, an ARC set's fields). */
+function signatureField(headers: { parsed: Array<{ key: string | null }> }): boolean {
+  return headers.parsed.some((h) => h.key === 'dkim-signature' || h.key === 'arc-seal' || h.key === 'arc-message-signature' || h.key === 'arc-authentication-results');
+}
+
 // mailauth's own header parser and address parser (the ones its DKIM verifier reads the header
 // with; mailauth has no export for them): the From addresses DMARC evaluates must be the ones
 // mailauth would find. verify-here.test.ts compares the two ways on the MIME corpus.
@@ -284,8 +292,11 @@ const addressparser = mailauthRequire('nodemailer/lib/addressparser') as (s: str
  * the SMTP ingest profile, against 4-5 for this): RFC 6376 §3.5 has nothing to verify, so one
  * "none" result (RFC 8601 §2.7.1), the From addresses (RFC 7489 §6.6.1) and the field names.
  */
-export function unsignedDkimResult(header: Buffer): DKIMVerifyResult {
-  const headers = parseHeaders(header);
+export function unsignedDkimResult(header: Buffer): DKIMVerifyResult | null {
+  // only the header section, even when more is given (From lines in a body are not the author)
+  const blank = /\r?\n\r?\n/.exec(header.toString('latin1'));
+  const headers = parseHeaders(blank ? header.subarray(0, blank.index + blank[0].length) : header);
+  if (signatureField(headers)) return null;
   const headerFrom: string[] = [];
   for (const h of headers.parsed) {
     if (h.key !== 'from') continue;

@@ -25,6 +25,24 @@ describe('smallUnsignedHeaderEnd', () => {
     assert.equal(isSmallUnsigned(bytes('Subject: x\r\n\r\nDKIM-Signature: in the body\r\n')), true, 'only the header counts');
   });
 
+  it('no, for every field mailauth takes for a signature (a review found these taken as unsigned): the same verdict as mailauth', async () => {
+    const resolver = tableResolver({}, []);
+    const sig = 'v=1; a=rsa-sha256; c=relaxed/relaxed; d=a.test; s=sel; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA';
+    for (const name of [' DKIM-Signature', 'DKIM-Signature\v', 'DKIM-Signature\f', `DKIM-Signature${' '.repeat(30)}`, 'DKIM-Signature\xa0']) {
+      const head = `${name}: ${sig}`;
+      const msg = bytes(`${head}\r\nFrom: a@a.test\r\n\r\nbody\r\n`);
+      const theirs = await dkimVerify(msg, { resolver, sender: 'a@a.test' });
+      assert.ok(theirs.results.some((r) => r.status.result !== 'none'), `mailauth sees a signature in ${JSON.stringify(head)}: ${JSON.stringify(theirs.results)}`);
+      assert.equal(smallUnsignedHeaderEnd(msg), -1, JSON.stringify(head));
+      assert.equal(unsignedDkimResult(msg), null, JSON.stringify(head));
+    }
+  });
+
+  it('unsignedDkimResult reads the header section only: a From line in the body is not an author', () => {
+    const r = unsignedDkimResult(bytes('From: a@a.test\r\nSubject: x\r\n\r\nFrom: b@b.test\r\n'));
+    assert.deepEqual(r?.headerFrom, ['a@a.test']);
+  });
+
   it('no: a header of more lines than the bound, longer than 16 KiB, or without its end; a message over the size bound', () => {
     const lines = (n: number) => Array.from({ length: n }, (_, i) => `X-H${i}: v\r\n`).join('');
     assert.equal(isSmallUnsigned(bytes(lines(SMALL_HEADER_LINES) + '\r\nb\r\n')), true);
@@ -86,6 +104,7 @@ describe('the header alone for an unsigned message', () => {
       const shortcut = await verifyMessage({ ...input, messageBytes: whole.subarray(0, end), unsigned: true }, resolver);
       assert.deepEqual(shortcut, full, `${name} (unsigned shortcut)`);
       const mine = unsignedDkimResult(whole.subarray(0, end));
+      assert.ok(mine, name);
       const theirs = await dkimVerify(whole.subarray(0, end), { resolver, sender: input.mailFrom });
       assert.deepEqual(mine.headerFrom, theirs.headerFrom, name);
       assert.deepEqual(mine.results, theirs.results, name);

@@ -13,6 +13,6 @@ describe('randomHex', () => {
       assert.ok(!seen.has(h), `repeated ${h}`);
       seen.add(h);
     }
-    assert.throws(() => randomHex(5000), RangeError);
+    for (const bad of [5000, 0, -1, 1.5]) assert.throws(() => randomHex(bad), RangeError, String(bad));
   });
 });

@@ -9,7 +9,7 @@ let offset = POOL.length;
 
 /** `bytes` random bytes as lower-case hex (2 × bytes characters). */
 export function randomHex(bytes: number): string {
-  if (bytes > POOL.length) throw new RangeError(`randomHex: at most ${POOL.length} bytes`);
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > POOL.length) throw new RangeError(`randomHex: a whole number of bytes from 1 to ${POOL.length}, not ${bytes}`);
   if (offset + bytes > POOL.length) {
     randomFillSync(POOL);
     offset = 0;
