@@ -131,12 +131,6 @@ export interface VerifyInput {
   now?: Date;
   /** Answers the main thread already has for the job's first DNS questions (dns-preload.ts). */
   dns?: DnsAnswers;
-  /**
-   * messageBytes is the header of a message without DKIM-Signature and ARC fields
-   * (smallUnsignedHeaderEnd): mailauth's DKIM pass, which has nothing to verify, is replaced by
-   * its header parse alone (unsignedDkimResult).
-   */
-  unsigned?: boolean;
 }
 
 export type VerifyOutcome = Omit<AuthOutcome, 'spf' | 'spfHelo'>;
@@ -149,20 +143,20 @@ export async function authenticateMessage(p: AuthParams): Promise<AuthOutcome> {
   const heloPromise = p.spfHelo !== undefined ? Promise.resolve(p.spfHelo) : p.checkHelo ? checkSpfHelo(p) : Promise.resolve(null);
   // A small message without signatures has no cryptography to check: mailauth only reads its
   // header (From for DMARC) and the DMARC record, less work than handing it to a worker and back.
-  const headerEnd = p.messageBytes ? smallUnsignedHeaderEnd(p.messageBytes) : -1;
-  const here = !p.workers || headerEnd >= 0;
+  const small = p.messageBytes ? smallUnsignedHeader(p.messageBytes) : null;
+  const here = !p.workers || small !== null;
   // In a worker every DNS question is a round trip back to this thread: the ones the header
   // foretells (DMARC, DKIM keys) are asked here while SPF runs and go with the job.
   const preload = !here && p.messageBytes ? preloadAnswers(p.messageBytes, p.resolver) : Promise.resolve(undefined);
   const [spfOut, heloOut, dns] = await Promise.all([spfPromise, heloPromise, preload]);
   // With no signature the body changes no result (no body hash to compare): mailauth reads the
   // header alone (From, the field names), half its time for a 4 KB message.
-  const messageBytes = headerEnd >= 0 ? p.messageBytes!.subarray(0, headerEnd) : (p.messageBytes ?? null);
-  const input: VerifyInput = { messagePath: p.messagePath, messageBytes, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now, dns, unsigned: headerEnd >= 0 };
+  const messageBytes = small ? p.messageBytes!.subarray(0, small.end) : (p.messageBytes ?? null);
+  const input: VerifyInput = { messagePath: p.messagePath, messageBytes, mailFrom: p.mailFrom, minRsaBits: p.minRsaBits, arc: p.arc, spf: spfOut, now: p.now, dns };
   // mailauth's header parser is quadratic in the number of header lines (issue 10): on the main
   // thread one message could hold every connection; in a worker it is stopped at its time limit.
   // Only a header of at most SMALL_HEADER_LINES lines is read here.
-  const v = here ? await verifyMessage(input, p.resolver) : await p.workers!.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs });
+  const v = here ? await verifyMessage(input, p.resolver, small ? dkimResultOf(small.headers) : undefined) : await p.workers!.run('authenticate', input, { resolver: p.resolver, timeoutMs: p.timeoutMs });
   return { spf: spfOut, spfHelo: heloOut, ...v };
 }
 
@@ -177,30 +171,34 @@ export const SMALL_HEADER_LINES = 64;
  * For a message of at most MAIN_THREAD_MESSAGE_MAX whose header ends within
  * MAIN_THREAD_HEADER_MAX and SMALL_HEADER_LINES lines (main-thread.ts) and has no DKIM-Signature
  * and no ARC field (RFC 6376 §3.5, RFC 8617 §4.1): the length of its header with the blank line
- * that ends it (no signature to verify, and mailauth's header parse is bounded); -1 for any other
- * message. A field is a signature when mailauth would take it for one (its header parse; see
- * signatureField).
+ * that ends it (no signature to verify, and mailauth's header parse is bounded) and mailauth's
+ * parse of that header; null for any other message. A field is a signature when mailauth would
+ * take it for one (its own parse: any line not starting with white space opens a field, named
+ * by what precedes its first colon, trimmed), so that the two never disagree.
  */
-export function smallUnsignedHeaderEnd(bytes: Uint8Array): number {
+function smallUnsignedHeader(bytes: Uint8Array): { end: number; headers: ParsedHeaders } | null {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length > MAIN_THREAD_MESSAGE_MAX) return -1;
+  if (b.length > MAIN_THREAD_MESSAGE_MAX) return null;
   const limit = Math.min(b.length, MAIN_THREAD_HEADER_MAX);
   let lines = 0;
   let start = 0;
   while (start < limit) {
     const end = b.indexOf(10, start);
-    if (end < 0 || end >= limit) return -1; // the header goes on past the limit
-    const line = b.toString('latin1', start, Math.min(end, start + 40));
-    if (line === '\r' || end === start) {
-      // The blank line: end of the header. Signed is what mailauth would take for a signature
-      // (its own parse: any line not starting with white space opens a field, named by what
-      // precedes its first colon, trimmed), so that the two never disagree.
-      return signatureField(parseHeaders(b.subarray(0, end + 1))) ? -1 : end + 1;
+    if (end < 0 || end >= limit) return null; // the header goes on past the limit
+    if (end === start || (end === start + 1 && b[start] === 13)) {
+      // the blank line: end of the header
+      const headers = parseHeaders(b.subarray(0, end + 1));
+      return signatureField(headers) ? null : { end: end + 1, headers };
     }
-    if (++lines > SMALL_HEADER_LINES) return -1;
+    if (++lines > SMALL_HEADER_LINES) return null;
     start = end + 1;
   }
-  return -1;
+  return null;
+}
+
+/** smallUnsignedHeader's length of the header with its blank line, or -1. */
+export function smallUnsignedHeaderEnd(bytes: Uint8Array): number {
+  return smallUnsignedHeader(bytes)?.end ?? -1;
 }
 
 /** The message for mailauth: its bytes (a Uint8Array after the trip to a worker) or a stream of its file. */
@@ -211,11 +209,16 @@ function messageInput(p: VerifyInput): Buffer | Readable {
   return createReadStream(p.messagePath);
 }
 
-/** DKIM, ARC and DMARC of the stored message (the CPU-heavy part; run in a worker by the server). */
-export async function verifyMessage(p: VerifyInput, dnsResolver: DNSResolver): Promise<VerifyOutcome> {
+/**
+ * DKIM, ARC and DMARC of the stored message (the CPU-heavy part; run in a worker by the server).
+ * `unsigned`: for a message smallUnsignedHeader found unsigned, checked on the calling thread, the
+ * result of mailauth's DKIM pass made from the header parse it already has (unsignedDkimResult),
+ * in place of that pass.
+ */
+export async function verifyMessage(p: VerifyInput, dnsResolver: DNSResolver, unsigned?: DKIMVerifyResult): Promise<VerifyOutcome> {
   const resolver = answering(p.dns, dnsResolver);
   const dkimResult =
-    (p.unsigned && p.messageBytes ? unsignedDkimResult(Buffer.from(p.messageBytes.buffer, p.messageBytes.byteOffset, p.messageBytes.byteLength)) : null) ??
+    unsigned ??
     (await dkimVerify(messageInput(p), {
       resolver,
       sender: p.mailFrom || undefined,
@@ -275,7 +278,7 @@ export async function verifyMessage(p: VerifyInput, dnsResolver: DNSResolver): P
 }
 
 /** RFC 6376 §3.5, RFC 8617 §4.1: a field mailauth verifies (DKIM-Signature, an ARC set's fields). */
-function signatureField(headers: { parsed: Array<{ key: string | null }> }): boolean {
+function signatureField(headers: ParsedHeaders): boolean {
   return headers.parsed.some((h) => h.key === 'dkim-signature' || h.key === 'arc-seal' || h.key === 'arc-message-signature' || h.key === 'arc-authentication-results');
 }
 
@@ -283,20 +286,27 @@ function signatureField(headers: { parsed: Array<{ key: string | null }> }): boo
 // with; mailauth has no export for them): the From addresses DMARC evaluates must be the ones
 // mailauth would find. verify-here.test.ts compares the two ways on the MIME corpus.
 const mailauthRequire = createRequire(createRequire(import.meta.url).resolve('mailauth'));
-const { parseHeaders } = mailauthRequire('./tools.js') as { parseHeaders: (b: Buffer) => { parsed: Array<{ key: string | null; line: Buffer }> } };
+/** mailauth's parse of a header section: each field's lower-case name (null if it has none) and lines. */
+type ParsedHeaders = { parsed: Array<{ key: string | null; line: Buffer }> };
+const { parseHeaders } = mailauthRequire('./tools.js') as { parseHeaders: (b: Buffer) => ParsedHeaders };
 const addressparser = mailauthRequire('nodemailer/lib/addressparser') as (s: string) => Array<{ address?: string }>;
 
 /**
- * What mailauth's dkimVerify returns for the header of a message with no DKIM-Signature and no ARC
- * field, without its streaming pass over the bytes (about 40 µs of the main thread per message in
- * the SMTP ingest profile, against 4-5 for this): RFC 6376 §3.5 has nothing to verify, so one
- * "none" result (RFC 8601 §2.7.1), the From addresses (RFC 7489 §6.6.1) and the field names.
+ * What mailauth's dkimVerify returns for a message smallUnsignedHeader accepts, read from its
+ * header section only (From lines in a body are not the author); null for any other message.
  */
-export function unsignedDkimResult(header: Buffer): DKIMVerifyResult | null {
-  // only the header section, even when more is given (From lines in a body are not the author)
-  const blank = /\r?\n\r?\n/.exec(header.toString('latin1'));
-  const headers = parseHeaders(blank ? header.subarray(0, blank.index + blank[0].length) : header);
-  if (signatureField(headers)) return null;
+export function unsignedDkimResult(message: Uint8Array): DKIMVerifyResult | null {
+  const small = smallUnsignedHeader(message);
+  return small ? dkimResultOf(small.headers) : null;
+}
+
+/**
+ * mailauth's dkimVerify result for an unsigned header, from its parse, without dkimVerify's
+ * streaming pass over the bytes (about 40 µs of the main thread per message in the SMTP ingest
+ * profile, against 4-5 for this): RFC 6376 §3.5 has nothing to verify, so one "none" result (RFC
+ * 8601 §2.7.1), the From addresses (RFC 7489 §6.6.1) and the field names.
+ */
+function dkimResultOf(headers: ParsedHeaders): DKIMVerifyResult {
   const headerFrom: string[] = [];
   for (const h of headers.parsed) {
     if (h.key !== 'from') continue;

@@ -117,24 +117,29 @@ export function runMigrations(db: Database.Database, spec: ModuleMigrations, fil
     return out;
   };
   try {
+    // What each migration is compared with: the check after the one before it (one scan each).
+    let baseline = foreignKeys ? orphans() : null;
     for (const m of pending) {
       // Checked again under the write lock: two processes starting at once apply it only once.
       const ran = db.transaction(() => {
         if (done.get(module, m.version)) return false;
         refuseIfNewer(current());
-        const before = foreignKeys ? orphans() : null;
         run(db, m.run);
-        if (before) {
-          for (const [table, after] of orphans()) {
-            const added = after.count - (before.get(table)?.count ?? 0);
-            if (added > 0) throw new Error(`${file}: migration ${module} ${m.version} (${m.name}) left ${added} rows of ${table} without their ${after.parent} row`);
+        if (baseline) {
+          const after = orphans();
+          for (const [table, found] of after) {
+            const added = found.count - (baseline.get(table)?.count ?? 0);
+            if (added > 0) throw new Error(`${file}: migration ${module} ${m.version} (${m.name}) left ${added} rows of ${table} without their ${found.parent} row`);
           }
+          baseline = after;
         }
         record.run(module, m.version, m.name, now());
         if (spec.legacyUserVersion) db.pragma(`user_version = ${m.version}`);
         return true;
       }).immediate();
       if (ran) applied.push(m.version);
+      // another process applied it: what it changed is the new baseline
+      else if (baseline) baseline = orphans();
     }
   } finally {
     if (foreignKeys) db.pragma('foreign_keys = ON');

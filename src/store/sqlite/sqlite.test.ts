@@ -12,6 +12,20 @@ import { runMigrations } from './migrate.js';
 import { STORE_MIGRATIONS } from '../../db/schema/store.js';
 import { StoreError } from '../types.js';
 
+/** yubin.sqlite in `dir` as the store's first `version` migrations made it (a database an older Yubin left). */
+function storeDatabaseAt(dir: string, version: number): Database.Database {
+  const db = new Database(join(dir, 'yubin.sqlite'));
+  runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, version) }, 'yubin.sqlite');
+  return db;
+}
+
+/** Domain 1 a.test, account 1 bob@a.test and its INBOX (mailbox 1), counted as holding one message of `size` bytes (UID 1). */
+function seedInboxOfOne(db: Database.Database, size: number): void {
+  db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
+    INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', ${size}, 0);
+    INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, message_count, unseen_count, total_size) VALUES (1, 1, 'INBOX', 1, 2, 2, 1, 1, ${size});`);
+}
+
 runStoreContract('sqlite', (dir) => openStore(dir), { openModule: { url: new URL('../index.ts', import.meta.url).href, exportName: 'openStore' } });
 
 describe('sqlite store specifics', () => {
@@ -31,8 +45,7 @@ describe('sqlite store specifics', () => {
   it('upgrades a version-1 database: migration 2 fills the STATUS counters; verify() catches a wrong one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
-      const db = new Database(join(dir, 'yubin.sqlite'));
-      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 1) }, 'yubin.sqlite');
+      const db = storeDatabaseAt(dir, 1);
       db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
         INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', 30, 0);
         INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq) VALUES (1, 1, 'INBOX', 1, 4, 4);
@@ -55,13 +68,10 @@ describe('sqlite store specifics', () => {
   it('upgrades a version-6 database: migration 7 moves the bytes kept in blob rows to blob_content, and they read as before', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
-      const db = new Database(join(dir, 'yubin.sqlite'));
-      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 6) }, 'yubin.sqlite');
+      const db = storeDatabaseAt(dir, 6);
       const raw = Buffer.from('Subject: kept in its row\r\n\r\nbody\r\n');
       const id = 'b'.repeat(64);
-      db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
-        INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', ${raw.length}, 0);
-        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, message_count, unseen_count, total_size) VALUES (1, 1, 'INBOX', 1, 2, 2, 1, 1, ${raw.length});`);
+      seedInboxOfOne(db, raw.length);
       db.prepare("INSERT INTO blobs (id, size, refs, structure, content) VALUES (?, ?, 1, '{}', ?)").run(id, raw.length, raw);
       db.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 1, 2, 0, 0, ?, ?)').run(raw.length, id);
       db.close();
@@ -83,15 +93,12 @@ describe('sqlite store specifics', () => {
   it('upgrades a version-7 database: migration 8 makes blobs and blob_content rowid tables, rows, reads and foreign keys as before, and drops bytes left without a blob row', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
-      const db = new Database(join(dir, 'yubin.sqlite'));
-      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 7) }, 'yubin.sqlite');
+      const db = storeDatabaseAt(dir, 7);
       const tableSql = (d: Database.Database, t: string) => (d.prepare("SELECT sql FROM sqlite_master WHERE name = ?").get(t) as { sql: string }).sql;
       assert.match(tableSql(db, 'blobs'), /WITHOUT ROWID\s*$/);
       const raw = Buffer.from('Subject: kept in its row\r\n\r\nbody\r\n');
       const id = 'b'.repeat(64);
-      db.exec(`INSERT INTO domains (id, name, created_at) VALUES (1, 'a.test', 0);
-        INSERT INTO accounts (id, address, domain_id, password_hash, usage, created_at) VALUES (1, 'bob@a.test', 1, 'h', ${raw.length}, 0);
-        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, message_count, unseen_count, total_size) VALUES (1, 1, 'INBOX', 1, 2, 2, 1, 1, ${raw.length});`);
+      seedInboxOfOne(db, raw.length);
       db.prepare("INSERT INTO blobs (id, size, refs, structure, preview) VALUES (?, ?, 1, '{}', 'kept')").run(id, raw.length);
       db.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)').run(id, raw);
       db.prepare('INSERT INTO messages (mailbox_id, uid, modseq, sys_flags, internal_date, size, blob_id) VALUES (1, 1, 2, 0, 0, ?, ?)').run(raw.length, id);
@@ -124,8 +131,7 @@ describe('sqlite store specifics', () => {
   it('after a migration that rewrote tables the WAL is checkpointed and truncated at open', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
-      const db = new Database(join(dir, 'yubin.sqlite'));
-      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 7) }, 'yubin.sqlite');
+      const db = storeDatabaseAt(dir, 7);
       const bytes = Buffer.alloc(4000, 'x');
       const blob = db.prepare("INSERT INTO blobs (id, size, refs, held, structure) VALUES (?, ?, 1, 1, '{}')");
       const content = db.prepare('INSERT INTO blob_content (id, content) VALUES (?, ?)');
@@ -154,8 +160,7 @@ describe('sqlite store specifics', () => {
   it('migration 8 refuses, naming it, a view or trigger that uses a table it rebuilds; the database stays at version 7', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'yubin-store-'));
     try {
-      const db = new Database(join(dir, 'yubin.sqlite'));
-      runMigrations(db, { module: 'store', migrations: STORE_MIGRATIONS.slice(0, 7) }, 'yubin.sqlite');
+      const db = storeDatabaseAt(dir, 7);
       db.exec('CREATE VIEW big_blobs AS SELECT id FROM blobs WHERE size > 1000');
       db.close();
       await assert.rejects(openStore(dir), /store migration 8: view big_blobs uses table blobs, which this migration rebuilds: drop it first/);
