@@ -17,6 +17,7 @@ import { ArgReader, type Token } from './wire/tokenizer.js';
 import { OBJECTID, emailObjectId, threadObjectId } from './commands/objectid.js';
 import { MONTHS as DATE_MONTHS, parseDateTime } from '../message/date.js';
 import { indexSearch } from './index/query.js';
+import { indexWanted } from '../search/indexer.js';
 import type { MailboxIndex } from './index/mailbox-index.js';
 
 export type SearchKey =
@@ -394,12 +395,16 @@ async function narrow(key: SearchKey, scope: SearchScope): Promise<Set<number> |
     if (!r) return null;
     const out = new Set<number>();
     for (const uid of r.uids) if (uid <= scope.maxUid && scope.seqOf(uid) > 0) out.add(uid);
-    // Messages above the mark are read by the check (the indexer has not reached them yet).
+    // Messages above the mark are read by the check (the indexer has not reached them yet),
+    // and the indexer is asked to catch up now rather than at the next pause of the mail flow.
+    let above = 0;
     for (let i = scope.exists - 1; i >= 0; i--) {
       const uid = scope.uidAt(i);
       if (uid === undefined || uid <= r.upTo) break;
       out.add(uid);
+      above++;
     }
+    if (above) indexWanted(index, scope.mailboxId);
     return out;
   };
   switch (key.op) {

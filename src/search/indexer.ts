@@ -17,24 +17,40 @@ const SWEEP_MS = 5 * 60_000;
 /** After a failure, a mailbox is tried again this much later. */
 const RETRY_MS = 10_000;
 /**
- * A change waits this long before the indexer runs, so that a mailbox receiving mail under load
- * is indexed in pages of many messages (one mark read, one listing, one transaction per page)
- * instead of one message per run; SEARCH covers what is not indexed yet (src/imap/search.ts),
- * reading those messages itself: short, so that a search right after an APPEND has little to
- * read (at 500 deliveries a second a page still holds a dozen messages).
+ * When the indexer runs. Indexing yields to the mail flow: while messages keep arriving (one
+ * within `quietMs`), it waits for a pause, so a burst of mail is taken at the speed of delivery
+ * alone (indexing each message as it arrives was about a fifth of SMTP ingest's CPU, docs/smtp.md
+ * "sixth pass"); the index catches up in the pause, in pages of PAGE messages. The wait ends
+ * anyway `maxLagMs` after the first message not indexed, or once `maxBacklog` messages wait, so
+ * a steady stream is still indexed (in large pages). Until then SEARCH reads the messages above
+ * the index's mark itself (src/imap/search.ts): a lagging index costs search time, never results,
+ * and such a search ends the wait at once (indexWanted), so the next one finds the index up to
+ * date. (Dovecot's fts plugin, off by default, indexes when a mailbox is first searched unless
+ * told to index at delivery.)
  */
-const DELAY_MS = 25;
+export interface IndexerTiming {
+  /** A change waits at least this long (ms): changes close together share a run. */
+  delayMs: number;
+  /** Mail is flowing while a message arrived less than this long ago (ms). */
+  quietMs: number;
+  /** The longest a message waits for indexing while mail flows (ms). */
+  maxLagMs: number;
+  /** Messages arrived and not indexed that start indexing even while mail flows. */
+  maxBacklog: number;
+}
+
+export const INDEXER_TIMING: IndexerTiming = { delayMs: 25, quietMs: 1000, maxLagMs: 60_000, maxBacklog: 20_000 };
+
+/** The running indexer of each index (to hear indexWanted). */
+const wanters = new WeakMap<TextIndex, (mailboxId: number) => void>();
+
 /**
- * Under a steady stream (the indexer ran less than BUSY_WINDOW_MS ago) a change waits
- * BUSY_DELAY_MS, or until a page of messages has arrived, whichever comes first: pages of about
- * a hundred messages instead of a dozen at 900 deliveries a second. Fewer, larger FTS5
- * transactions cost the index's thread about a quarter less CPU per message (0.19-0.22 ->
- * 0.14-0.16 ms, bench/profile-smtp.ts per thread). 250 ms saved more CPU but cut SMTP ingest at 50
- * connections from about 900 to 580-810 msg/s with the CPU not saturated (the sessions waited on
- * something, probably the disk behind the index's larger commits and checkpoints).
+ * A search read messages of this mailbox above the index's mark: the indexer (if one runs for
+ * this index) indexes now, mail flowing or not, rather than at the next pause.
  */
-const BUSY_DELAY_MS = 100;
-const BUSY_WINDOW_MS = 1000;
+export function indexWanted(index: TextIndex, mailboxId: number): void {
+  wanters.get(index)?.(mailboxId);
+}
 
 export interface IndexProgress {
   mailboxId: number;
@@ -122,21 +138,29 @@ export class TextIndexer {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
   private delay: { timer: NodeJS.Timeout; go: () => void } | null = null;
-  /** When the last drain ended (ms): a drain within BUSY_WINDOW_MS means mail is streaming in. */
-  private lastDrain = -Infinity;
-  /** Messages added since the pending drain was scheduled (a page of them starts it at once). */
-  private arrived = 0;
+  /** When the last message arrived (performance.now()). */
+  private lastArrival = -Infinity;
+  /** When the oldest message not indexed yet arrived, or null when every arrival is indexed. */
+  private backlogSince: number | null = null;
+  /** Messages arrived since every arrival was last indexed. */
+  private backlog = 0;
+  /** A search wants the index now (indexWanted): no waiting for a pause until a run completes. */
+  private wanted = false;
+  private readonly timing: IndexerTiming;
 
   constructor(
     private readonly store: Store,
     private readonly index: TextIndex,
     private readonly logger: Logger,
-    /** How long a change waits before indexing starts (DELAY_MS; tests choose their own). */
-    private readonly delayMs = DELAY_MS,
-  ) {}
+    /** INDEXER_TIMING, or parts of it (tests choose their own). */
+    timing: Partial<IndexerTiming> = {},
+  ) {
+    this.timing = { ...INDEXER_TIMING, ...timing };
+  }
 
   start(): void {
     this.unobserve = this.store.changes.observe((ev) => this.onChange(ev));
+    wanters.set(this.index, (id) => this.want(id));
     void this.sweep();
     this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
@@ -151,6 +175,7 @@ export class TextIndexer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unobserve?.();
+    wanters.delete(this.index);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
@@ -165,29 +190,56 @@ export class TextIndexer {
     this.running ??= this.later();
   }
 
-  /** The next drain, after the delay (changes arriving meanwhile join it). */
+  /** indexWanted: the mailbox is indexed now, not at the next pause of the mail flow. */
+  private want(mailboxId: number): void {
+    if (this.stopped) return;
+    this.wanted = true;
+    this.schedule(mailboxId);
+    this.delay?.go();
+  }
+
+  /** Too long or too many waiting: indexing runs even while mail flows. */
+  private overdue(now: number): boolean {
+    return this.backlog >= this.timing.maxBacklog || (this.backlogSince !== null && now - this.backlogSince >= this.timing.maxLagMs);
+  }
+
+  /** Mail is arriving, and the index may wait for a pause: ms to wait, else 0. */
+  private holdFor(now: number): number {
+    if (this.wanted || this.overdue(now)) return 0;
+    const pause = this.lastArrival + this.timing.quietMs - now;
+    if (pause <= 0) return 0;
+    return this.backlogSince === null ? pause : Math.min(pause, this.backlogSince + this.timing.maxLagMs - now);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const go = () => {
+        if (this.delay) clearTimeout(this.delay.timer);
+        this.delay = null;
+        resolve();
+      };
+      this.delay = { timer: setTimeout(go, ms), go };
+    });
+  }
+
+  /** The next drain: after the delay (changes arriving meanwhile join it), in a pause of the mail flow. */
   private async later(): Promise<void> {
-    this.arrived = 0;
-    const busy = performance.now() - this.lastDrain < BUSY_WINDOW_MS;
-    const wait = busy ? Math.max(this.delayMs, BUSY_DELAY_MS) : this.delayMs;
-    if (wait > 0)
-      await new Promise<void>((resolve) => {
-        const go = () => {
-          if (this.delay) clearTimeout(this.delay.timer);
-          this.delay = null;
-          resolve();
-        };
-        this.delay = { timer: setTimeout(go, wait), go };
-      });
+    if (this.timing.delayMs > 0) await this.sleep(this.timing.delayMs);
+    for (let wait: number; !this.stopped && (wait = this.holdFor(performance.now())) > 0; ) await this.sleep(wait);
     return this.drain();
   }
 
   private onChange(ev: ChangeEvent): void {
     switch (ev.type) {
-      case 'message-added':
+      case 'message-added': {
+        const now = performance.now();
+        this.lastArrival = now;
+        this.backlogSince ??= now;
         this.schedule(ev.mailboxId);
-        if (++this.arrived >= PAGE) this.delay?.go();
+        // the backlog reached: the wait ends now (the drain starts overdue and runs through)
+        if (++this.backlog >= this.timing.maxBacklog) this.delay?.go();
         break;
+      }
       case 'mailbox-renamed':
         this.schedule(ev.mailboxId);
         break;
@@ -219,12 +271,20 @@ export class TextIndexer {
   }
 
   private async drain(): Promise<void> {
+    // Mail arriving again (and not overdue) stops the run between pages: the rest waits for the
+    // next pause, its mailbox pending again.
+    let yielded = false;
+    const shouldStop = () => this.stopped || (yielded ||= this.holdFor(performance.now()) > 0);
     try {
       while (!this.stopped && this.pending.size) {
         const id = this.pending.values().next().value as number;
         this.pending.delete(id);
         try {
-          await indexMailbox(this.store, this.index, id, undefined, () => this.stopped);
+          await indexMailbox(this.store, this.index, id, undefined, shouldStop);
+          if (yielded) {
+            this.pending.add(id);
+            break;
+          }
         } catch (err) {
           if (this.stopped) break;
           this.logger.warn({ err, mailboxId: id }, 'full-text indexing failed; will retry');
@@ -238,7 +298,12 @@ export class TextIndexer {
       }
     } finally {
       this.running = null;
-      this.lastDrain = performance.now();
+      if (!this.pending.size && !yielded) {
+        // every arrival so far is indexed (one arriving during the run made its mailbox pending)
+        this.backlog = 0;
+        this.backlogSince = null;
+        this.wanted = false;
+      }
       if (this.pending.size && !this.stopped) this.running = this.later();
       else for (const w of this.idleWaiters.splice(0)) w();
     }

@@ -77,6 +77,22 @@ async function scopeFor(id: number): Promise<SearchScope> {
   };
 }
 
+/** Resolves once `cond` holds, looking every 5 ms for at most 10 s (the caller asserts it after). */
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  for (const end = Date.now() + 10_000; Date.now() < end && !(await cond()); ) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The index with its put() replaced by `put`, which is handed the real one. */
+function putWrapped(put: (real: TextIndex['put'], ...args: Parameters<TextIndex['put']>) => Promise<void>): TextIndex {
+  return new Proxy(index, {
+    get(target, prop) {
+      if (prop === 'put') return (...args: Parameters<TextIndex['put']>) => put((...a) => target.put(...a), ...args);
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 /** The search with the index and with the scan; asserts they agree and returns the result. */
 async function both(key: SearchKey, id = mailboxId): Promise<number[]> {
   const scope = await scopeFor(id);
@@ -193,11 +209,11 @@ test('the background indexer follows deliveries and expunges, and drops a delete
     await indexer.idle();
     assert.deepEqual((await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids, [uid]);
     await store.expunge(other.id, [uid]);
-    // The removal runs in the background: wait for the index to drop it
-    for (let i = 0; i < 200 && (await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids.length; i++) await new Promise((r) => setImmediate(r));
+    // The removal runs in the background (the writer thread): wait for the index to drop it
+    await until(async () => (await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids.length === 0);
     assert.deepEqual((await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids, []);
     await store.deleteMailbox(accountId, 'Other');
-    for (let i = 0; i < 200 && (await index.progress(other.id, other.uidValidity)) > 0; i++) await new Promise((r) => setImmediate(r));
+    await until(async () => (await index.progress(other.id, other.uidValidity)) === 0);
     assert.equal(await index.progress(other.id, other.uidValidity), 0);
   } finally {
     await indexer.stop();
@@ -226,14 +242,8 @@ test('rebuild indexes everything again and reports its progress', async () => {
 test('deliveries arriving close together are indexed in one page (the indexer waits before it runs), and found', async () => {
   let puts = 0;
   let burstId = -1;
-  const counting = new Proxy(index, {
-    get(target, prop) {
-      if (prop === 'put') return (...args: Parameters<TextIndex['put']>) => (args[0] === burstId && puts++, target.put(...args));
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const indexer = new TextIndexer(store, counting, silentLogger(), 1000);
+  const counting = putWrapped((real, ...args) => (args[0] === burstId && puts++, real(...args)));
+  const indexer = new TextIndexer(store, counting, silentLogger(), { delayMs: 1000, quietMs: 0 });
   indexer.start();
   try {
     const mb = await store.createMailbox(accountId, 'Burst');
@@ -248,9 +258,9 @@ test('deliveries arriving close together are indexed in one page (the indexer wa
   }
 });
 
-test('a page of new messages starts the indexer at once, without waiting out its delay', { timeout: 30_000 }, async () => {
-  // A delay far longer than the test's timeout: only the page of arrivals can start the run.
-  const indexer = new TextIndexer(store, index, silentLogger(), 120_000);
+test('a backlog of maxBacklog messages starts the indexer at once, mail flowing or not', { timeout: 30_000 }, async () => {
+  // Delay, pause and lag far longer than the test's timeout: only the backlog can start the run.
+  const indexer = new TextIndexer(store, index, silentLogger(), { delayMs: 120_000, quietMs: 120_000, maxLagMs: 120_000, maxBacklog: PAGE });
   indexer.start();
   try {
     const mb = await store.createMailbox(accountId, 'Stream');
@@ -258,6 +268,112 @@ test('a page of new messages starts the indexer at once, without waiting out its
     for (let i = 0; i < PAGE; i++) uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: stream ${i}\r\n\r\ntamarind number ${i}\r\n`), 'Stream'));
     await indexer.idle();
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'tamarind'))!.uids, uids);
+  } finally {
+    await indexer.stop();
+  }
+});
+
+/** An index that notes when each put of `mailboxId()` starts (performance.now()). */
+function timedPuts(mailboxId: () => number): { index: TextIndex; puts: number[] } {
+  const puts: number[] = [];
+  return { index: putWrapped((real, ...args) => (args[0] === mailboxId() && puts.push(performance.now()), real(...args))), puts };
+}
+
+test('while mail keeps arriving the indexer waits for a pause in the flow, then indexes it all in one run', async () => {
+  let id = -1;
+  const t = timedPuts(() => id);
+  const quietMs = 300;
+  const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 0, quietMs, maxLagMs: 120_000 });
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Flow');
+    id = mb.id;
+    const uids: number[] = [];
+    let last = 0;
+    for (let i = 0; i < 4; i++) {
+      uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: flow ${i}\r\n\r\nkumquat number ${i}\r\n`), 'Flow'));
+      last = performance.now();
+      await new Promise((r) => setTimeout(r, 50)); // mail keeps arriving: far less than quietMs apart
+    }
+    await indexer.idle();
+    assert.equal(t.puts.length, 1, 'one run, after the flow paused');
+    // timers never fire early (a millisecond of rounding aside)
+    assert.ok(t.puts[0]! - last >= quietMs - 2, `indexed ${(t.puts[0]! - last).toFixed(0)} ms after the last arrival, before the pause of ${quietMs} ms`);
+    assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'kumquat'))!.uids, uids);
+  } finally {
+    await indexer.stop();
+  }
+});
+
+test('a run started in a pause stops between pages when mail arrives again, and goes on in the next pause', { timeout: 60_000 }, async () => {
+  let id = -1;
+  const puts: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let firstPut!: () => void;
+  const firstPutStarted = new Promise<void>((r) => (firstPut = r));
+  const gated = putWrapped(async (real, ...args) => {
+    if (args[0] === id && puts.push(performance.now()) === 1) {
+      firstPut();
+      await gate;
+    }
+    return real(...args);
+  });
+  const quietMs = 200;
+  const indexer = new TextIndexer(store, gated, silentLogger(), { delayMs: 0, quietMs, maxLagMs: 120_000 });
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Resume');
+    id = mb.id;
+    const uids: number[] = [];
+    const one = async (i: number) => uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: resume ${i}\r\n\r\nmedlar number ${i}\r\n`), 'Resume'));
+    for (let i = 0; i < PAGE + 50; i++) await one(i);
+    await firstPutStarted; // the pause came: the run's first page is being put
+    await one(PAGE + 50); // mail again
+    const again = performance.now();
+    release();
+    await indexer.idle();
+    assert.equal(puts.length, 2, 'the first page, then the rest in one run after the next pause');
+    assert.ok(puts[1]! - again >= quietMs - 2, `the second page ${(puts[1]! - again).toFixed(0)} ms after mail arrived again, before a pause of ${quietMs} ms`);
+    assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'medlar'))!.uids, uids);
+  } finally {
+    release();
+    await indexer.stop();
+  }
+});
+
+test('mail flowing without a pause is indexed maxLagMs after the first message waiting', async () => {
+  let id = -1;
+  const t = timedPuts(() => id);
+  const maxLagMs = 300;
+  const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 0, quietMs: 120_000, maxLagMs });
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Lag');
+    id = mb.id;
+    const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: lag\r\n\r\npersimmon\r\n'), 'Lag');
+    const first = performance.now();
+    await indexer.idle();
+    assert.equal(t.puts.length, 1);
+    assert.ok(t.puts[0]! - first >= maxLagMs - 2, `indexed ${(t.puts[0]! - first).toFixed(0)} ms after arrival, before the lag of ${maxLagMs} ms`);
+    assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'persimmon'))!.uids, [uid]);
+  } finally {
+    await indexer.stop();
+  }
+});
+
+test('a search that reads messages above the mark has the indexer catch up at once, mail flowing or not', { timeout: 30_000 }, async () => {
+  // Pause and lag far longer than the test's timeout: only the search can start the run.
+  const indexer = new TextIndexer(store, index, silentLogger(), { delayMs: 0, quietMs: 120_000, maxLagMs: 120_000 });
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Wanted');
+    const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: wanted\r\n\r\nloquat\r\n'), 'Wanted');
+    assert.equal(await index.progress(mb.id, mb.uidValidity), 0, 'not indexed yet');
+    assert.deepEqual(await both({ op: 'body', value: 'loquat', withHeader: false }, mb.id), [uid], 'the search reads it itself');
+    await indexer.idle();
+    assert.ok((await index.progress(mb.id, mb.uidValidity)) >= uid);
+    assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'loquat'))!.uids, [uid]);
   } finally {
     await indexer.stop();
   }
