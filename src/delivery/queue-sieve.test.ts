@@ -13,6 +13,7 @@ import { openQueue } from '../queue/index.js';
 import { REDIRECT_HEADER } from './sieve.js';
 import { authenticate } from 'mailauth';
 import { dkimRecord, ensureDomainKeys } from '../checks/dkim-keys.js';
+import { until } from '../../test/helpers/until.js';
 
 let env: TestEnv;
 let queue: QueueStore;
@@ -157,7 +158,7 @@ describe('sieve at the queue local delivery', () => {
       }
       q.start();
       // Waits for the delivery (the queue polls every 20 ms), bounded.
-      for (let i = 0; i < 500 && (await flagsIn('file@a.test', 'ViaQueue')).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await until('the delivery through the queue', async () => (await flagsIn('file@a.test', 'ViaQueue')).length > 0, { everyMs: 10 });
       assert.equal((await flagsIn('file@a.test', 'ViaQueue')).length, 1);
     } finally {
       await q.stop(1000);

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cmd, createPop3TestContext, multi, type Pop3TestContext } from '../../test/helpers/pop3-context.js';
 import { READ_AHEAD_BUDGET, readAheadRoom } from './maildrop.js';
+import { until as untilShared } from '../../test/helpers/until.js';
 
 let c: Pop3TestContext;
 before(async () => {
@@ -25,9 +26,7 @@ test('RETR in order: every message byte for byte from the read-ahead; budget hel
   const uids: number[] = [];
   for (let i = 1; i <= 40; i++) uids.push(await c.deliver(c.bob, message(i)));
   const t = await c.login(c.bob);
-  const until = async (cond: () => boolean): Promise<void> => {
-    for (let i = 0; i < 10_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
-  };
+  const until = (cond: () => boolean) => untilShared('the read-ahead budget', cond, { everyMs: 0, timeoutMs: 10_000 });
   for (let i = 1; i <= 3; i++) {
     t.send(`RETR ${i}\r\n`);
     const [status, body] = await multi(t);

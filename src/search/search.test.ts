@@ -15,6 +15,7 @@ import { indexMailbox, PAGE, rebuildIndex, TextIndexer } from './indexer.js';
 import { htmlToText, messageReader, searchDocument } from './text.js';
 import { trigramQuery } from './fts.js';
 import { silentLogger } from '../log/logger.js';
+import { until } from '../../test/helpers/until.js';
 
 let dir: string;
 let store: Store;
@@ -75,11 +76,6 @@ async function scopeFor(id: number): Promise<SearchScope> {
     saved: [],
     now: Date.now(),
   };
-}
-
-/** Resolves once `cond` holds, looking every 5 ms for at most 10 s (the caller asserts it after). */
-async function until(cond: () => Promise<boolean>): Promise<void> {
-  for (const end = Date.now() + 10_000; Date.now() < end && !(await cond()); ) await new Promise((r) => setTimeout(r, 5));
 }
 
 /** The index with its put() replaced by `put`, which is handed the real one. */
@@ -210,10 +206,10 @@ test('the background indexer follows deliveries and expunges, and drops a delete
     assert.deepEqual((await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids, [uid]);
     await store.expunge(other.id, [uid]);
     // The removal runs in the background (the writer thread): wait for the index to drop it
-    await until(async () => (await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids.length === 0);
+    await until('the expunged message to leave the index', async () => (await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids.length === 0);
     assert.deepEqual((await index.candidates(other.id, other.uidValidity, ['body'], 'pomegranate'))!.uids, []);
     await store.deleteMailbox(accountId, 'Other');
-    await until(async () => (await index.progress(other.id, other.uidValidity)) === 0);
+    await until('the deleted mailbox to leave the index', async () => (await index.progress(other.id, other.uidValidity)) === 0);
     assert.equal(await index.progress(other.id, other.uidValidity), 0);
   } finally {
     await indexer.stop();

@@ -9,6 +9,7 @@ import { freePort, waitForPort } from '../../bench/common.js';
 import { startYubin } from '../helpers/server.js';
 import { dovecotConfigHead } from '../helpers/dovecot.js';
 import type { Target } from './runner.js';
+import { until } from '../helpers/until.js';
 
 export interface RunningServer {
   target: Target;
@@ -79,7 +80,7 @@ service imap-login {
   await waitForPort(port);
   const pidFile = join(dir, 'run', 'master.pid');
   // The master writes its pid file a moment after it listens.
-  for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+  await until(`Dovecot's pid file ${pidFile}`, () => existsSync(pidFile), { everyMs: 50 });
   const master = Number(readFileSync(pidFile, 'utf8').trim());
   const kill = () => {
     try {

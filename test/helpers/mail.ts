@@ -3,21 +3,7 @@ import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import type { YubinInstance } from './server.js';
 
-/** Polls fn until it returns something truthy (a readiness condition, not a fixed sleep). */
-export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+export { until } from './until.js';
 
 /** Submits with nodemailer through the instance's submission listener (STARTTLS + AUTH). */
 export async function submit(inst: YubinInstance, user: string, pass: string, mail: SendMailOptions) {

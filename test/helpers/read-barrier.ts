@@ -3,6 +3,7 @@
 // opened.
 import assert from 'node:assert/strict';
 import type { Store } from '../../src/store/types.js';
+import { until } from './until.js';
 
 /** Closes the store's read barrier, runs `command`, checks it waits, opens the barrier; returns the command's result. */
 export async function runBehindClosedBarrier<T>(store: Store, command: () => Promise<T>): Promise<T> {
@@ -20,7 +21,7 @@ export async function runBehindClosedBarrier<T>(store: Store, command: () => Pro
       answered = true;
       return r;
     });
-    for (let i = 0; i < 1000 && asked === 0; i++) await new Promise((r) => setImmediate(r));
+    await until('the session to ask the store for its read barrier', () => asked > 0, { everyMs: 0, timeoutMs: 10_000 }).catch(() => undefined);
     assert.equal(asked, 1, 'the session asked the store for its read barrier');
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     assert.equal(answered, false, 'no answer while changes are not on disk');

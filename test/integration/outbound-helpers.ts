@@ -6,6 +6,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { QueuedMessage, QueuedRecipient } from '../../src/queue/index.js';
+import { until } from '../helpers/until.js';
 
 /** A remote SMTP server on 127.0.0.1 whose replies the test scripts. */
 export class ScriptedRemote {
@@ -188,16 +189,7 @@ export async function startSink(flags: string[] = [], opts: { dump?: boolean } =
   };
 }
 
-/** Polls fn until it returns something truthy (every 20 ms), or fails after ms. */
-export async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until };
 
 /** Waits until recipient `idx` of a queued message is deferred; returns it. */
 export function untilDeferred(queue: { show(id: string): Promise<QueuedMessage> }, id: string, idx = 0): Promise<QueuedRecipient> {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackgroundCheckpointer } from './checkpoint.js';
+import { until } from '../../../test/helpers/until.js';
 
 async function withDb(fn: (db: Database.Database, path: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'yubin-ckpt-'));
@@ -56,7 +57,7 @@ test('a commit noted schedules one checkpoint within the interval; none while no
       write(db, 10);
       c.noteCommit();
       c.noteCommit();
-      for (let i = 0; i < 500 && c.runs === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await until('a checkpoint', () => c.runs > 0, { everyMs: 10 });
       assert.equal(c.runs, 1);
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(c.runs, 1, 'no commit since: no more checkpoints');

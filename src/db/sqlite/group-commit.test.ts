@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommitter } from './group-commit.js';
+import { until as untilShared } from '../../../test/helpers/until.js';
 import { openDatabase, relaxedTransaction } from './open.js';
 
 let dir: string;
@@ -202,11 +203,8 @@ describe('GroupCommitter with asyncWalSync', () => {
     return { calls, syncWal };
   }
   const turn = () => new Promise<void>((r) => setImmediate(r));
-  /** Waits (event-loop turns, bounded) until `cond` holds; fails instead of hanging. */
-  async function until(cond: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 10_000 && !cond(); i++) await turn();
-    assert.ok(cond(), `never happened: ${what}`);
-  }
+  /** Waits until `cond` holds, looking at every turn of the event loop; fails instead of hanging. */
+  const until = (cond: () => boolean, what: string) => untilShared(what, cond, { everyMs: 0, timeoutMs: 10_000 });
 
   it('COMMITs with synchronous=NORMAL; the hook and the waiters wait for the fdatasync of the -wal file; other writers keep FULL', async () => {
     const { calls, syncWal } = gatedSync();

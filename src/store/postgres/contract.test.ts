@@ -12,6 +12,7 @@ import pg from 'pg';
 import { runStoreContract, testMessage } from '../contract.js';
 import { StoreError, type ChangeEvent, type Store } from '../types.js';
 import { openTestStore, openTestStoreFiles, PG_TEST_URL_ENV, postgresUnavailable, startCluster, databaseFor } from '../../../test/helpers/postgres.js';
+import { until } from '../../../test/helpers/until.js';
 
 const cluster = await startCluster();
 
@@ -142,12 +143,7 @@ if (!cluster) {
       await admin.connect();
       await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'yubin-locks' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 9)");
       await admin.end();
-      let got: (() => Promise<void>) | null = null;
-      for (let i = 0; i < 100 && !got; i++) {
-        got = await pb.lockMaildrop(9);
-        if (!got) await new Promise((r) => setTimeout(r, 20));
-      }
-      assert.ok(got, 'the lock came back');
+      const got = await until('the lock to come back', () => pb.lockMaildrop(9));
       await got();
     });
 
