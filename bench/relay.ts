@@ -64,7 +64,7 @@ async function blast(opts: Record<string, unknown>, n: number, until_: () => Pro
 
 async function benchSubmission(sink: Sink, dnsAddress: string): Promise<void> {
   const n = N;
-  const before = () => sink.messages().length;
+  const before = () => sink.count();
   const straight = { host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true };
   // Each figure after WARMUP untimed messages the same way (as the other rows: steady state, not
   // V8 compiling nodemailer's or the server's code)
@@ -117,11 +117,11 @@ async function benchPostfixRelay(): Promise<{ relayed: number; direct: number } 
     console.log('relay (postfix): Debian postfix not installed; skipped');
     return null;
   }
-  const sink = await startSink();
+  const sink = await startSink([], { counter: true });
   const root = mkdtempSync(join(tmpdir(), 'yubin-bench-relay-pf-'));
   chmodSync(root, 0o755);
   const pf = await startPostfix({ dir: join(root, 'postfix'), port: await freePort(), domain: 'bench.test', user: 'bench', relayDomain: 'sink.test', relayPort: sink.port });
-  const atSink = () => sink.messages().length;
+  const atSink = () => sink.count();
   const wait = async (n: number) => {
     for (let i = 0; i < 12_000 && atSink() < n; i++) await new Promise((r) => setTimeout(r, 25));
     if (atSink() < n) throw new Error(`relay (postfix): ${atSink()} of ${n} at the sink`);
@@ -248,7 +248,7 @@ export async function benchRelay(): Promise<{ queued: number; direct: number; ra
   }
   if (process.env.RELAY_POSTFIX !== '0') await benchPostfixRelay();
   if (process.env.RELAY_SUBMISSION !== '0') {
-    const sink = await startSink();
+    const sink = await startSink([], { counter: true });
     const dns = await startDnsServer();
     dns.setRecords('sink.test', 'MX', ['10 mx.sink.test']);
     dns.setRecords('mx.sink.test', 'A', ['127.0.0.1']);

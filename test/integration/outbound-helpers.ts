@@ -162,19 +162,40 @@ export interface Sink {
   port: number;
   /** The dumped messages (smtp-sink's X- headers, then the message as received, un-stuffed). */
   messages(): string[];
+  /**
+   * How many messages smtp-sink has received: its counter (`counter`), else its dump files (the
+   * last one possibly still arriving), listed, not read.
+   */
+  count(): number;
   stop(): Promise<void>;
 }
 
-/** Postfix's smtp-sink on 127.0.0.1 with extra flags (e.g. ['-f', 'RCPT']); ready when it greets. */
-export async function startSink(flags: string[] = [], opts: { dump?: boolean } = {}): Promise<Sink> {
+/**
+ * Postfix's smtp-sink on 127.0.0.1 with extra flags (e.g. ['-f', 'RCPT']); ready when it greets.
+ * It dumps each message to a file (`messages()`), unless `dump` is false; `counter` has it count
+ * the messages it received on its standard output instead (smtp-sink -c), for a benchmark: no
+ * file per message, whose writing bounds the sink by the disk.
+ */
+export async function startSink(flags: string[] = [], opts: { dump?: boolean; counter?: boolean } = {}): Promise<Sink> {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-sink-'));
   chmodSync(dir, 0o777); // smtp-sink writes its dumps as the postfix user
   const port = await freePort();
-  const dump = opts.dump === false ? [] : ['-d', join(dir, 'm.')];
-  const child: ChildProcess = spawn('smtp-sink', ['-u', 'postfix', ...dump, ...flags, `127.0.0.1:${port}`, '100'], { stdio: 'ignore' });
+  const dump = opts.dump === false || opts.counter ? [] : ['-d', join(dir, 'm.')];
+  const child: ChildProcess = spawn('smtp-sink', ['-u', 'postfix', ...dump, ...(opts.counter ? ['-c'] : []), ...flags, `127.0.0.1:${port}`, '100'], {
+    stdio: ['ignore', opts.counter ? 'pipe' : 'ignore', 'ignore'],
+  });
+  // -c prints "sess=N quit=N mesg=N" and a CR each time a message ends ("." received)
+  let counted = 0;
+  let tail = '';
+  child.stdout?.setEncoding('latin1').on('data', (d: string) => {
+    tail = (tail + d).slice(-200);
+    const all = [...tail.matchAll(/mesg=(\d+)\r/g)];
+    if (all.length) counted = Number(all[all.length - 1]![1]);
+  });
   await waitForGreeting(port, 'smtp-sink');
   return {
     port,
+    count: () => (opts.counter ? counted : readdirSync(dir).length),
     messages: () =>
       readdirSync(dir)
         .sort()
