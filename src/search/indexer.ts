@@ -135,7 +135,8 @@ export class TextIndexer {
   private stopped = false;
   private unobserve: (() => void) | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Mailboxes whose indexing failed, with the timer that schedules them again. */
+  private readonly retrying = new Map<number, NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
   private delay: { timer: NodeJS.Timeout; go: () => void } | null = null;
   /** When the last message arrived (performance.now()). */
@@ -160,7 +161,7 @@ export class TextIndexer {
 
   start(): void {
     this.unobserve = this.store.changes.observe((ev) => this.onChange(ev));
-    wanters.set(this.index, (id) => this.want(id));
+    wanters.set(this.index, this.wantFn);
     void this.sweep();
     this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
@@ -175,10 +176,10 @@ export class TextIndexer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unobserve?.();
-    wanters.delete(this.index);
+    if (wanters.get(this.index) === this.wantFn) wanters.delete(this.index);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const t of this.retryTimers) clearTimeout(t);
-    this.retryTimers.clear();
+    for (const t of this.retrying.values()) clearTimeout(t);
+    this.retrying.clear();
     this.delay?.go();
     await this.running;
   }
@@ -190,9 +191,15 @@ export class TextIndexer {
     this.running ??= this.later();
   }
 
-  /** indexWanted: the mailbox is indexed now, not at the next pause of the mail flow. */
+  /** This indexer's entry in `wanters`. */
+  private readonly wantFn = (mailboxId: number): void => this.want(mailboxId);
+
+  /**
+   * indexWanted: the mailbox is indexed now, not at the next pause of the mail flow (unless its
+   * indexing failed: then at its retry, not at every search).
+   */
   private want(mailboxId: number): void {
-    if (this.stopped) return;
+    if (this.stopped || this.retrying.has(mailboxId)) return;
     this.wanted = true;
     this.schedule(mailboxId);
     this.delay?.go();
@@ -271,13 +278,27 @@ export class TextIndexer {
   }
 
   private async drain(): Promise<void> {
-    // Mail arriving again (and not overdue) stops the run between pages: the rest waits for the
-    // next pause, its mailbox pending again.
+    // A forced run (the lag or the backlog reached, or a search wants it) indexes the mailboxes
+    // pending when it starts, to their last message, whatever arrives meanwhile, and the counts
+    // start again with it: what arrives during the run waits for the next pause (or the limits)
+    // as before, in large pages, not a page per arrival. A run in a pause stops between pages
+    // when mail arrives again (and not overdue): the rest waits, its mailbox pending again.
+    const forced = this.wanted || this.overdue(performance.now());
+    let batch: Set<number> | null = null;
+    if (forced) {
+      batch = new Set(this.pending);
+      this.backlog = 0;
+      this.backlogSince = null;
+      this.wanted = false;
+    }
     let yielded = false;
-    const shouldStop = () => this.stopped || (yielded ||= this.holdFor(performance.now()) > 0);
+    const shouldStop = forced ? () => this.stopped : () => this.stopped || (yielded ||= this.holdFor(performance.now()) > 0);
     try {
-      while (!this.stopped && this.pending.size) {
-        const id = this.pending.values().next().value as number;
+      for (;;) {
+        if (this.stopped) break;
+        const id = batch ? batch.values().next().value : this.pending.values().next().value;
+        if (id === undefined) break;
+        batch?.delete(id);
         this.pending.delete(id);
         try {
           await indexMailbox(this.store, this.index, id, undefined, shouldStop);
@@ -288,25 +309,30 @@ export class TextIndexer {
         } catch (err) {
           if (this.stopped) break;
           this.logger.warn({ err, mailboxId: id }, 'full-text indexing failed; will retry');
-          const t = setTimeout(() => {
-            this.retryTimers.delete(t);
-            this.schedule(id);
-          }, RETRY_MS);
-          t.unref();
-          this.retryTimers.add(t);
+          this.retryLater(id);
         }
       }
     } finally {
       this.running = null;
-      if (!this.pending.size && !yielded) {
+      if (!forced && !this.pending.size && !yielded) {
         // every arrival so far is indexed (one arriving during the run made its mailbox pending)
         this.backlog = 0;
         this.backlogSince = null;
-        this.wanted = false;
       }
       if (this.pending.size && !this.stopped) this.running = this.later();
       else for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /** A mailbox whose indexing failed is tried again RETRY_MS later (not sooner for a search). */
+  private retryLater(id: number): void {
+    if (this.retrying.has(id)) return;
+    const t = setTimeout(() => {
+      this.retrying.delete(id);
+      this.schedule(id);
+    }, RETRY_MS);
+    t.unref();
+    this.retrying.set(id, t);
   }
 }
 

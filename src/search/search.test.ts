@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { openStore } from '../store/index.js';
 import type { Store, TextIndex } from '../store/types.js';
 import { searchScope, type SearchKey, type SearchScope } from '../imap/search.js';
-import { indexMailbox, PAGE, rebuildIndex, TextIndexer } from './indexer.js';
+import { indexMailbox, indexWanted, PAGE, rebuildIndex, TextIndexer } from './indexer.js';
 import { htmlToText, messageReader, searchDocument } from './text.js';
 import { trigramQuery } from './fts.js';
 import { silentLogger } from '../log/logger.js';
@@ -287,8 +287,8 @@ test('while mail keeps arriving the indexer waits for a pause in the flow, then 
     const uids: number[] = [];
     let last = 0;
     for (let i = 0; i < 4; i++) {
+      last = performance.now(); // before the arrival: a lower bound of the indexer's own clock
       uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: flow ${i}\r\n\r\nkumquat number ${i}\r\n`), 'Flow'));
-      last = performance.now();
       await new Promise((r) => setTimeout(r, 50)); // mail keeps arriving: far less than quietMs apart
     }
     await indexer.idle();
@@ -325,8 +325,8 @@ test('a run started in a pause stops between pages when mail arrives again, and 
     const one = async (i: number) => uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: resume ${i}\r\n\r\nmedlar number ${i}\r\n`), 'Resume'));
     for (let i = 0; i < PAGE + 50; i++) await one(i);
     await firstPutStarted; // the pause came: the run's first page is being put
+    const again = performance.now(); // before the arrival: a lower bound of the indexer's own clock
     await one(PAGE + 50); // mail again
-    const again = performance.now();
     release();
     await indexer.idle();
     assert.equal(puts.length, 2, 'the first page, then the rest in one run after the next pause');
@@ -338,7 +338,7 @@ test('a run started in a pause stops between pages when mail arrives again, and 
   }
 });
 
-test('mail flowing without a pause is indexed maxLagMs after the first message waiting', async () => {
+test('mail flowing without a pause is indexed maxLagMs after the first message waiting', { timeout: 30_000 }, async () => {
   let id = -1;
   const t = timedPuts(() => id);
   const maxLagMs = 300;
@@ -347,13 +347,53 @@ test('mail flowing without a pause is indexed maxLagMs after the first message w
   try {
     const mb = await store.createMailbox(accountId, 'Lag');
     id = mb.id;
+    const first = performance.now(); // before the arrival: a lower bound of the indexer's own clock
     const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: lag\r\n\r\npersimmon\r\n'), 'Lag');
-    const first = performance.now();
     await indexer.idle();
     assert.equal(t.puts.length, 1);
     assert.ok(t.puts[0]! - first >= maxLagMs - 2, `indexed ${(t.puts[0]! - first).toFixed(0)} ms after arrival, before the lag of ${maxLagMs} ms`);
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'persimmon'))!.uids, [uid]);
   } finally {
+    await indexer.stop();
+  }
+});
+
+test('a run forced by the lag starts the counts again: mail arriving during it waits for its own lag, not indexed at once', { timeout: 30_000 }, async () => {
+  const ids: number[] = [];
+  const puts: Array<{ mailbox: number; at: number }> = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let firstPut!: () => void;
+  const firstPutStarted = new Promise<void>((r) => (firstPut = r));
+  const gated = putWrapped(async (real, ...args) => {
+    if (ids.includes(args[0]) && puts.push({ mailbox: args[0], at: performance.now() }) === 1) {
+      firstPut();
+      await gate;
+    }
+    return real(...args);
+  });
+  const maxLagMs = 300;
+  const indexer = new TextIndexer(store, gated, silentLogger(), { delayMs: 0, quietMs: 120_000, maxLagMs });
+  indexer.start();
+  try {
+    const a = await store.createMailbox(accountId, 'ForcedA');
+    const b = await store.createMailbox(accountId, 'ForcedB');
+    ids.push(a.id, b.id);
+    const ua = await deliver(Buffer.from('From: a@b.test\r\nSubject: a\r\n\r\nsoursop\r\n'), 'ForcedA');
+    await firstPutStarted; // the lag forced a run for ForcedA
+    const during = performance.now(); // before the arrival: a lower bound of the indexer's own clock
+    const ub = await deliver(Buffer.from('From: a@b.test\r\nSubject: b\r\n\r\nsoursop\r\n'), 'ForcedB');
+    release();
+    await indexer.idle();
+    assert.deepEqual(
+      puts.map((p) => p.mailbox),
+      [a.id, b.id],
+    );
+    assert.ok(puts[1]!.at - during >= maxLagMs - 2, `ForcedB indexed ${(puts[1]!.at - during).toFixed(0)} ms after its arrival, before its own lag of ${maxLagMs} ms`);
+    assert.deepEqual((await index.candidates(a.id, a.uidValidity, ['body'], 'soursop'))!.uids, [ua]);
+    assert.deepEqual((await index.candidates(b.id, b.uidValidity, ['body'], 'soursop'))!.uids, [ub]);
+  } finally {
+    release();
     await indexer.stop();
   }
 });
@@ -370,6 +410,31 @@ test('a search that reads messages above the mark has the indexer catch up at on
     await indexer.idle();
     assert.ok((await index.progress(mb.id, mb.uidValidity)) >= uid);
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'loquat'))!.uids, [uid]);
+  } finally {
+    await indexer.stop();
+  }
+});
+
+test('a mailbox whose indexing failed waits for its retry: a search does not start another attempt', async () => {
+  let id = -1;
+  let attempts = 0;
+  const failing = putWrapped(async (real, ...args) => {
+    if (args[0] !== id) return real(...args);
+    attempts++;
+    throw new Error('disk full (test)');
+  });
+  const indexer = new TextIndexer(store, failing, silentLogger(), { delayMs: 0, quietMs: 0 });
+  indexer.start();
+  try {
+    const mb = await store.createMailbox(accountId, 'Failing');
+    id = mb.id;
+    await deliver(Buffer.from('From: a@b.test\r\nSubject: f\r\n\r\nfailing\r\n'), 'Failing');
+    await until('the first attempt', () => attempts === 1);
+    await indexer.idle();
+    indexWanted(failing, mb.id);
+    indexWanted(failing, mb.id);
+    await indexer.idle(); // nothing was scheduled: resolves at once
+    assert.equal(attempts, 1, 'no attempt before the retry');
   } finally {
     await indexer.stop();
   }
