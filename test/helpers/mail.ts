@@ -2,8 +2,15 @@
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import type { YubinInstance } from './server.js';
+import { until as untilReady, type NotYet } from './until.js';
 
-export { until } from './until.js';
+/**
+ * Polls fn every 200 ms until it returns something truthy, for at most `ms`; an fn that throws
+ * (a server not up yet) counts as not yet. The polls here are whole client sessions: not often.
+ */
+export function until<T>(what: string, fn: () => Promise<NotYet<T>>, ms = 30_000): Promise<T> {
+  return untilReady(what, fn, { timeoutMs: ms, everyMs: 200, retryErrors: true });
+}
 
 /** Submits with nodemailer through the instance's submission listener (STARTTLS + AUTH). */
 export async function submit(inst: YubinInstance, user: string, pass: string, mail: SendMailOptions) {

@@ -7,18 +7,20 @@ export interface UntilOptions {
   timeoutMs?: number;
   /** Looks again after this long (ms; default 20); 0: at every turn of the event loop. */
   everyMs?: number;
+  /** An answer that throws counts as not yet (default: the error fails the wait at once). */
+  retryErrors?: boolean;
 }
 
 /** An answer of `fn`: the value waited for, or a falsy "not yet". */
-type NotYet<T> = T | null | undefined | false | 0 | '';
+export type NotYet<T> = T | null | undefined | false | 0 | '';
 
 /**
- * Resolves with `fn`'s first truthy answer, asking at once and then every `everyMs`; an answer
- * that throws counts as not yet (its error is named if the deadline passes). Throws "timed out
- * waiting for <what>" after `timeoutMs` (a number: the timeout).
+ * Resolves with `fn`'s first truthy answer, asking at once and then every `everyMs`. An answer
+ * that throws fails the wait, unless `retryErrors` (then its error is named if the deadline
+ * passes). Throws "timed out waiting for <what>" after `timeoutMs` (a number: the timeout).
  */
 export async function until<T>(what: string, fn: () => NotYet<T> | Promise<NotYet<T>>, opts: UntilOptions | number = {}): Promise<T> {
-  const { timeoutMs = 30_000, everyMs = 20 } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
+  const { timeoutMs = 30_000, everyMs = 20, retryErrors = false } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -26,6 +28,7 @@ export async function until<T>(what: string, fn: () => NotYet<T> | Promise<NotYe
       const v = await fn();
       if (v) return v;
     } catch (err) {
+      if (!retryErrors) throw err;
       last = err;
     }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);

@@ -6,7 +6,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { QueuedMessage, QueuedRecipient } from '../../src/queue/index.js';
-import { until } from '../helpers/until.js';
+import { until as untilReady, type NotYet } from '../helpers/until.js';
 
 /** A remote SMTP server on 127.0.0.1 whose replies the test scripts. */
 export class ScriptedRemote {
@@ -210,7 +210,10 @@ export async function startSink(flags: string[] = [], opts: { dump?: boolean; co
   };
 }
 
-export { until };
+/** Polls fn every 20 ms until it returns something truthy, or fails after `ms`; an error fails it at once. */
+export function until<T>(what: string, fn: () => NotYet<T> | Promise<NotYet<T>>, ms = 10_000): Promise<T> {
+  return untilReady(what, fn, { timeoutMs: ms });
+}
 
 /** Waits until recipient `idx` of a queued message is deferred; returns it. */
 export function untilDeferred(queue: { show(id: string): Promise<QueuedMessage> }, id: string, idx = 0): Promise<QueuedRecipient> {
