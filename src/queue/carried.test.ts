@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
-import { createResolver } from '../dns/resolver.js';
+import { loopbackResolver, startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
 import { validateConfig } from '../config/load.js';
 import { openStore } from '../store/index.js';
 import { silentLogger } from '../log/logger.js';
@@ -78,7 +77,7 @@ test('a new message is attempted from its carried copy within the poll interval,
     return getForDelivery(id, max);
   };
   const clock = { now: Date.now() };
-  const deps = { config, logger: silentLogger(), queue, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }) };
+  const deps = { config, logger: silentLogger(), queue, resolver: loopbackResolver(dns.address) };
   const remoteDelivery = new RemoteDelivery(deps);
   // the first message's delivery waits here, holding the one slot
   let open!: () => void;

@@ -7,9 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dkimVerify } from 'mailauth';
-import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
+import { loopbackResolver, startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
 import { ScriptedRemote, until } from '../../test/integration/outbound-helpers.js';
-import { createResolver } from '../dns/resolver.js';
 import { validateConfig } from '../config/load.js';
 import { openStore } from '../store/index.js';
 import { silentLogger } from '../log/logger.js';
@@ -73,7 +72,7 @@ async function relayEnv(sign: boolean) {
   const store = await openStore(dir);
   await store.addDomain('a.test');
   await store.addAccount('alice@a.test', 'x');
-  const resolver = createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 });
+  const resolver = loopbackResolver(dns.address);
   let signer;
   if (sign) {
     for (const k of ensureDomainKeys(dir, 'a.test')) dns.setRecords(`${k.selector}._domainkey.a.test`, 'TXT', [dkimRecord(k)]);

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
-import { createResolver } from '../dns/resolver.js';
+import { loopbackResolver, startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
 import { validateConfig } from '../config/load.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
@@ -53,7 +52,7 @@ async function env(opts: { queue?: (remotePort: number) => Record<string, unknow
   await store.addAccount('alice@a.test', 'x');
   await store.addAccount('carol@a.test', 'x');
   const clock = { now: Date.now() };
-  const ctx = { config, store, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }), logger: silentLogger(), now: () => new Date(clock.now) };
+  const ctx = { config, store, resolver: loopbackResolver(dns.address), logger: silentLogger(), now: () => new Date(clock.now) };
   let current = await openQueue(ctx, { startScheduler: true, pollMs: opts.pollMs ?? 30, signer: opts.signer });
   return {
     queue: current,
@@ -433,7 +432,7 @@ test('a delivery slot is free once the remote replied: the next delivery starts 
     return record(...args);
   };
   const logger = silentLogger();
-  const deps = { config, logger, queue, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }) };
+  const deps = { config, logger, queue, resolver: loopbackResolver(dns.address) };
   const scheduler = new Scheduler({ ...deps, store, remote: new RemoteDelivery(deps), now: () => new Date(), pollMs: 20 });
   try {
     for (const to of ['x@remote.test', 'y@remote.test']) await queue.enqueueBytes(Buffer.from(BODY), { from: 'alice@a.test', recipients: [{ address: to }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' }, Date.now());
@@ -480,7 +479,7 @@ test('a kept connection is reused for the next message and closed (QUIT) once id
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
   const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port } });
   const queue = new QueueStore(dir);
-  const delivery = new RemoteDelivery({ config, logger: silentLogger(), queue, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }), idleMs: 200 });
+  const delivery = new RemoteDelivery({ config, logger: silentLogger(), queue, resolver: loopbackResolver(dns.address), idleMs: 200 });
   try {
     const send = async (to: string) => {
       const id = await queue.enqueueBytes(Buffer.from(BODY), { from: 'alice@a.test', recipients: [{ address: to }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' }, Date.now());

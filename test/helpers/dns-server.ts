@@ -13,6 +13,7 @@
 // A name with no records of any type answers NXDOMAIN; a name that has records, but not of the
 // type asked, answers NOERROR with no answers (NODATA).
 import dns2 from 'dns2';
+import { createResolver, type Resolver } from '../../src/dns/resolver.js';
 
 const { Packet } = dns2;
 // RFC 1035 §4.1.1: response codes
@@ -69,6 +70,16 @@ function resourceFor(name: string, type: RecordType, value: string): Record<stri
     case 'CNAME':
       return { ...base, domain: value.replace(/\.$/, '') };
   }
+}
+
+/**
+ * A resolver for a test's own loopback DNS server: 5 s and a second try, so that a machine busy
+ * with the rest of the suite (the answer comes from the test's own event loop) does not turn a
+ * slow answer into a failed lookup, a deferral and, with the long retry times tests use, a wait
+ * that times out. A test of DNS failures makes its resolver itself.
+ */
+export function loopbackResolver(address: string): Resolver {
+  return createResolver({ servers: [address], timeoutMs: 5000, tries: 2 });
 }
 
 export async function startDnsServer(opts: { host?: string; attempt?: number } = {}): Promise<TestDnsServer> {

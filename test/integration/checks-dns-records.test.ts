@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDnsServer } from '../helpers/dns-server.js';
-import { createResolver, DnsError, type Resolver } from '../../src/dns/resolver.js';
+import { loopbackResolver, startDnsServer } from '../helpers/dns-server.js';
+import { DnsError, type Resolver } from '../../src/dns/resolver.js';
 import { validateConfig } from '../../src/config/load.js';
 import { ensureDomainKeys, dkimRecord } from '../../src/checks/dkim-keys.js';
 import { dnsRecords, formatDnsRecords, txtValue } from '../../src/checks/dns-records.js';
@@ -40,7 +40,7 @@ test('dns-records: each record ok, MISSING or WRONG as DNS has it', async (t) =>
   dns.setRecords('_smtp._tls.a.test', 'TXT', ['v=TLSRPTv1; rua=mailto:postmaster@a.test']);
   dns.setRecords('autoconfig.a.test', 'CNAME', ['mail.a.test']);
   dns.setRecords('autodiscover.a.test', 'CNAME', ['elsewhere.example']);
-  const base = createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 });
+  const base = loopbackResolver(dns.address);
   const srv: Record<string, Array<{ priority: number; weight: number; port: number; name: string }>> = {
     '_submissions._tcp.a.test': [{ priority: 0, weight: 1, port: 465, name: 'mail.a.test' }],
     '_submission._tcp.a.test': [{ priority: 0, weight: 1, port: 2587, name: 'mail.a.test' }],

@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { createResolver } from '../../src/dns/resolver.js';
+import { loopbackResolver, startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { validateConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -29,7 +28,7 @@ if (process.env.YUBIN_QUEUE_CHILD) {
   const config = configFor(dir, dns, port);
   const store = await openStore(dir);
   const queue = await openQueue(
-    { config, store, resolver: createResolver({ servers: [dns], timeoutMs: 500, tries: 1 }), logger: silentLogger(), now: () => new Date() },
+    { config, store, resolver: loopbackResolver(dns), logger: silentLogger(), now: () => new Date() },
     { startScheduler: process.env.YUBIN_QUEUE_DELIVER === '1', pollMs: 50 },
   );
   const blob = await store.blobs.stage(Buffer.from(MESSAGE));
@@ -80,7 +79,7 @@ if (process.env.YUBIN_QUEUE_CHILD) {
     const config = configFor(dir, dns.address, remote.port);
     const store = await openStore(dir);
     const queue = await openQueue(
-      { config, store, resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }), logger: silentLogger(), now: () => new Date() },
+      { config, store, resolver: loopbackResolver(dns.address), logger: silentLogger(), now: () => new Date() },
       { pollMs: 50 },
     );
     try {

@@ -6,8 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { createResolver } from '../../src/dns/resolver.js';
+import { loopbackResolver, startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { validateConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
@@ -38,13 +37,13 @@ async function env(port: number, queueCfg: Record<string, unknown> = {}): Promis
   const config = validateConfig({
     hostname: 'mail.a.test',
     data_dir: dir,
-    dns: { servers: [dns.address], timeout: 500 },
+    dns: { servers: [dns.address] },
     queue: { remote_port: port, retry_initial: '1h', ...queueCfg },
   });
   const store = await openStore(dir);
   await store.addDomain('a.test');
   await store.addAccount('alice@a.test', 'x');
-  const resolver = createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 });
+  const resolver = loopbackResolver(dns.address);
   const queue = await openQueue({ config, store, resolver, logger: silentLogger(), now: () => new Date() }, { startScheduler: true, pollMs: 50 });
   return {
     queue,

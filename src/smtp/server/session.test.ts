@@ -6,8 +6,7 @@ import { createTestEnv, type TestEnv } from '../../../test/helpers/smtp-context.
 import { cmd } from '../../../test/helpers/smtp-transcript.js';
 import { MSG, open, send, setup } from '../../../test/helpers/smtp-session.js';
 import type { Check } from '../../pipeline/types.js';
-import { startDnsServer } from '../../../test/helpers/dns-server.js';
-import { createResolver } from '../../dns/resolver.js';
+import { loopbackResolver, startDnsServer } from '../../../test/helpers/dns-server.js';
 
 describe('smtp session (inbound)', () => {
   let env: TestEnv;
@@ -155,7 +154,7 @@ describe('smtp session: reverse DNS', () => {
     const dns = await startDnsServer();
     const seen: Array<string | null | undefined> = [];
     const env = await createTestEnv({
-      resolver: createResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }),
+      resolver: loopbackResolver(dns.address),
       checks: [{ name: 'ptr', connect: async (c) => (seen.push(c.ptr), { action: 'accept' }) }],
     });
     try {
