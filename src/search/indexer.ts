@@ -167,8 +167,9 @@ export class TextIndexer {
     this.sweepTimer.unref();
   }
 
-  /** Resolves once nothing is pending (tests, the bench). */
+  /** Resolves once nothing is pending, or once a stopped indexer's last run is over (tests, the bench). */
   idle(): Promise<void> {
+    if (this.stopped) return this.running ?? Promise.resolve();
     if (!this.running && this.pending.size === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }

@@ -440,6 +440,16 @@ test('a mailbox whose indexing failed waits for its retry: a search does not sta
   }
 });
 
+test('idle() of a stopped indexer resolves, though work was left pending', { timeout: 10_000 }, async () => {
+  const indexer = new TextIndexer(store, index, silentLogger(), { delayMs: 120_000 });
+  indexer.start();
+  const mb = await store.createMailbox(accountId, 'LeftPending');
+  await deliver(Buffer.from('From: a@b.test\r\nSubject: p\r\n\r\npending\r\n'), 'LeftPending');
+  await indexer.stop();
+  await indexer.idle();
+  assert.equal(await index.progress(mb.id, mb.uidValidity), 0, 'left for the next start');
+});
+
 test('index writes run in the writer thread: the event loop turns while a large page is indexed', async () => {
   const docs = Array.from({ length: 1500 }, (_, i) => ({ uid: i + 1, text: { subject: `page ${i}`, from: 'a@b.test', to: '', cc: '', bcc: '', headers: '', body: `lorem ipsum dolor sit amet ${i} `.repeat(40) } }));
   let turned = false;
