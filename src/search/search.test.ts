@@ -89,6 +89,27 @@ function putWrapped(put: (real: TextIndex['put'], ...args: Parameters<TextIndex[
   });
 }
 
+/**
+ * An index that notes each put of a mailbox `watched` picks, with when it started
+ * (performance.now()); with `holdFirst` the first such put waits until release() (firstPut settles
+ * when it has started).
+ */
+function watchedPuts(watched: (mailbox: number) => boolean, opts: { holdFirst?: boolean } = {}) {
+  const puts: Array<{ mailbox: number; at: number }> = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let started!: () => void;
+  const firstPut = new Promise<void>((r) => (started = r));
+  const index = putWrapped(async (real, ...args) => {
+    if (watched(args[0]) && puts.push({ mailbox: args[0], at: performance.now() }) === 1 && opts.holdFirst) {
+      started();
+      await gate;
+    }
+    return real(...args);
+  });
+  return { index, puts, firstPut, release };
+}
+
 /** The search with the index and with the scan; asserts they agree and returns the result. */
 async function both(key: SearchKey, id = mailboxId): Promise<number[]> {
   const scope = await scopeFor(id);
@@ -236,10 +257,9 @@ test('rebuild indexes everything again and reports its progress', async () => {
 });
 
 test('deliveries arriving close together are indexed in one page (the indexer waits before it runs), and found', async () => {
-  let puts = 0;
   let burstId = -1;
-  const counting = putWrapped((real, ...args) => (args[0] === burstId && puts++, real(...args)));
-  const indexer = new TextIndexer(store, counting, silentLogger(), { delayMs: 1000, quietMs: 0 });
+  const t = watchedPuts((m) => m === burstId);
+  const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 1000, quietMs: 0 });
   indexer.start();
   try {
     const mb = await store.createMailbox(accountId, 'Burst');
@@ -247,7 +267,7 @@ test('deliveries arriving close together are indexed in one page (the indexer wa
     const uids: number[] = [];
     for (let i = 0; i < 5; i++) uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: burst ${i}\r\n\r\nquince number ${i}\r\n`), 'Burst'));
     await indexer.idle();
-    assert.equal(puts, 1, 'one index transaction for the five messages of the mailbox');
+    assert.equal(t.puts.length, 1, 'one index transaction for the five messages of the mailbox');
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'quince'))!.uids, uids);
   } finally {
     await indexer.stop();
@@ -269,15 +289,10 @@ test('a backlog of maxBacklog messages starts the indexer at once, mail flowing 
   }
 });
 
-/** An index that notes when each put of `mailboxId()` starts (performance.now()). */
-function timedPuts(mailboxId: () => number): { index: TextIndex; puts: number[] } {
-  const puts: number[] = [];
-  return { index: putWrapped((real, ...args) => (args[0] === mailboxId() && puts.push(performance.now()), real(...args))), puts };
-}
 
 test('while mail keeps arriving the indexer waits for a pause in the flow, then indexes it all in one run', async () => {
   let id = -1;
-  const t = timedPuts(() => id);
+  const t = watchedPuts((m) => m === id);
   const quietMs = 300;
   const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 0, quietMs, maxLagMs: 120_000 });
   indexer.start();
@@ -294,7 +309,7 @@ test('while mail keeps arriving the indexer waits for a pause in the flow, then 
     await indexer.idle();
     assert.equal(t.puts.length, 1, 'one run, after the flow paused');
     // timers never fire early (a millisecond of rounding aside)
-    assert.ok(t.puts[0]! - last >= quietMs - 2, `indexed ${(t.puts[0]! - last).toFixed(0)} ms after the last arrival, before the pause of ${quietMs} ms`);
+    assert.ok(t.puts[0]!.at - last >= quietMs - 2, `indexed ${(t.puts[0]!.at - last).toFixed(0)} ms after the last arrival, before the pause of ${quietMs} ms`);
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'kumquat'))!.uids, uids);
   } finally {
     await indexer.stop();
@@ -303,20 +318,9 @@ test('while mail keeps arriving the indexer waits for a pause in the flow, then 
 
 test('a run started in a pause stops between pages when mail arrives again, and goes on in the next pause', { timeout: 60_000 }, async () => {
   let id = -1;
-  const puts: number[] = [];
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let firstPut!: () => void;
-  const firstPutStarted = new Promise<void>((r) => (firstPut = r));
-  const gated = putWrapped(async (real, ...args) => {
-    if (args[0] === id && puts.push(performance.now()) === 1) {
-      firstPut();
-      await gate;
-    }
-    return real(...args);
-  });
+  const t = watchedPuts((m) => m === id, { holdFirst: true });
   const quietMs = 200;
-  const indexer = new TextIndexer(store, gated, silentLogger(), { delayMs: 0, quietMs, maxLagMs: 120_000 });
+  const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 0, quietMs, maxLagMs: 120_000 });
   indexer.start();
   try {
     const mb = await store.createMailbox(accountId, 'Resume');
@@ -324,23 +328,23 @@ test('a run started in a pause stops between pages when mail arrives again, and 
     const uids: number[] = [];
     const one = async (i: number) => uids.push(await deliver(Buffer.from(`From: a@b.test\r\nSubject: resume ${i}\r\n\r\nmedlar number ${i}\r\n`), 'Resume'));
     for (let i = 0; i < PAGE + 50; i++) await one(i);
-    await firstPutStarted; // the pause came: the run's first page is being put
+    await t.firstPut; // the pause came: the run's first page is being put
     const again = performance.now(); // before the arrival: a lower bound of the indexer's own clock
     await one(PAGE + 50); // mail again
-    release();
+    t.release();
     await indexer.idle();
-    assert.equal(puts.length, 2, 'the first page, then the rest in one run after the next pause');
-    assert.ok(puts[1]! - again >= quietMs - 2, `the second page ${(puts[1]! - again).toFixed(0)} ms after mail arrived again, before a pause of ${quietMs} ms`);
+    assert.equal(t.puts.length, 2, 'the first page, then the rest in one run after the next pause');
+    assert.ok(t.puts[1]!.at - again >= quietMs - 2, `the second page ${(t.puts[1]!.at - again).toFixed(0)} ms after mail arrived again, before a pause of ${quietMs} ms`);
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'medlar'))!.uids, uids);
   } finally {
-    release();
+    t.release();
     await indexer.stop();
   }
 });
 
 test('mail flowing without a pause is indexed maxLagMs after the first message waiting', { timeout: 30_000 }, async () => {
   let id = -1;
-  const t = timedPuts(() => id);
+  const t = watchedPuts((m) => m === id);
   const maxLagMs = 300;
   const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 0, quietMs: 120_000, maxLagMs });
   indexer.start();
@@ -351,7 +355,7 @@ test('mail flowing without a pause is indexed maxLagMs after the first message w
     const uid = await deliver(Buffer.from('From: a@b.test\r\nSubject: lag\r\n\r\npersimmon\r\n'), 'Lag');
     await indexer.idle();
     assert.equal(t.puts.length, 1);
-    assert.ok(t.puts[0]! - first >= maxLagMs - 2, `indexed ${(t.puts[0]! - first).toFixed(0)} ms after arrival, before the lag of ${maxLagMs} ms`);
+    assert.ok(t.puts[0]!.at - first >= maxLagMs - 2, `indexed ${(t.puts[0]!.at - first).toFixed(0)} ms after arrival, before the lag of ${maxLagMs} ms`);
     assert.deepEqual((await index.candidates(mb.id, mb.uidValidity, ['body'], 'persimmon'))!.uids, [uid]);
   } finally {
     await indexer.stop();
@@ -360,40 +364,29 @@ test('mail flowing without a pause is indexed maxLagMs after the first message w
 
 test('a run forced by the lag starts the counts again: mail arriving during it waits for its own lag, not indexed at once', { timeout: 30_000 }, async () => {
   const ids: number[] = [];
-  const puts: Array<{ mailbox: number; at: number }> = [];
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let firstPut!: () => void;
-  const firstPutStarted = new Promise<void>((r) => (firstPut = r));
-  const gated = putWrapped(async (real, ...args) => {
-    if (ids.includes(args[0]) && puts.push({ mailbox: args[0], at: performance.now() }) === 1) {
-      firstPut();
-      await gate;
-    }
-    return real(...args);
-  });
+  const t = watchedPuts((m) => ids.includes(m), { holdFirst: true });
   const maxLagMs = 300;
-  const indexer = new TextIndexer(store, gated, silentLogger(), { delayMs: 0, quietMs: 120_000, maxLagMs });
+  const indexer = new TextIndexer(store, t.index, silentLogger(), { delayMs: 0, quietMs: 120_000, maxLagMs });
   indexer.start();
   try {
     const a = await store.createMailbox(accountId, 'ForcedA');
     const b = await store.createMailbox(accountId, 'ForcedB');
     ids.push(a.id, b.id);
     const ua = await deliver(Buffer.from('From: a@b.test\r\nSubject: a\r\n\r\nsoursop\r\n'), 'ForcedA');
-    await firstPutStarted; // the lag forced a run for ForcedA
+    await t.firstPut; // the lag forced a run for ForcedA
     const during = performance.now(); // before the arrival: a lower bound of the indexer's own clock
     const ub = await deliver(Buffer.from('From: a@b.test\r\nSubject: b\r\n\r\nsoursop\r\n'), 'ForcedB');
-    release();
+    t.release();
     await indexer.idle();
     assert.deepEqual(
-      puts.map((p) => p.mailbox),
+      t.puts.map((p) => p.mailbox),
       [a.id, b.id],
     );
-    assert.ok(puts[1]!.at - during >= maxLagMs - 2, `ForcedB indexed ${(puts[1]!.at - during).toFixed(0)} ms after its arrival, before its own lag of ${maxLagMs} ms`);
+    assert.ok(t.puts[1]!.at - during >= maxLagMs - 2, `ForcedB indexed ${(t.puts[1]!.at - during).toFixed(0)} ms after its arrival, before its own lag of ${maxLagMs} ms`);
     assert.deepEqual((await index.candidates(a.id, a.uidValidity, ['body'], 'soursop'))!.uids, [ua]);
     assert.deepEqual((await index.candidates(b.id, b.uidValidity, ['body'], 'soursop'))!.uids, [ub]);
   } finally {
-    release();
+    t.release();
     await indexer.stop();
   }
 });
