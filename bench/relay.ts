@@ -122,10 +122,7 @@ async function benchPostfixRelay(): Promise<{ relayed: number; direct: number } 
   chmodSync(root, 0o755);
   const pf = await startPostfix({ dir: join(root, 'postfix'), port: await freePort(), domain: 'bench.test', user: 'bench', relayDomain: 'sink.test', relayPort: sink.port });
   const atSink = () => sink.count();
-  const wait = async (n: number) => {
-    for (let i = 0; i < 12_000 && atSink() < n; i++) await new Promise((r) => setTimeout(r, 25));
-    if (atSink() < n) throw new Error(`relay (postfix): ${atSink()} of ${n} at the sink`);
-  };
+  const wait = (n: number) => until(`relay (postfix): ${n} messages at the sink`, () => atSink() >= n, 300_000);
   try {
     await source(sink.port, CONNECTIONS, CONNECTIONS, 'bob@sink.test');
     await wait(CONNECTIONS);
