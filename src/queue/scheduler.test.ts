@@ -454,6 +454,42 @@ test('a delivery slot is free once the remote replied: the next delivery starts 
   }
 });
 
+test('a steady flow of new mail reads the database once, not once per message: every due recipient is already known', async () => {
+  const remote = await new ScriptedRemote().listen();
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
+  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port } });
+  const store = await openStore(dir);
+  const queue = new QueueStore(dir);
+  let reads = 0;
+  const due = queue.due.bind(queue);
+  queue.due = async (...args) => {
+    reads++;
+    return due(...args);
+  };
+  const logger = silentLogger();
+  const deps = { config, logger, queue, resolver: loopbackResolver(dns.address) };
+  // a poll far away: every read after the first would be one per message
+  const scheduler = new Scheduler({ ...deps, store, remote: new RemoteDelivery(deps), now: () => new Date(), pollMs: 60_000 });
+  try {
+    scheduler.start();
+    await until('the first read', () => reads === 1);
+    for (let i = 0; i < 10; i++) {
+      const rec = { from: 'alice@a.test', recipients: [{ address: `r${i}@remote.test` }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' };
+      const id = await queue.enqueueBytes(Buffer.from(BODY), rec, Date.now());
+      await scheduler.offer(id, [{ idx: 0, domain: 'remote.test' }]);
+      await until(`message ${i} delivered and recorded`, async () => (await queue.count()) === 0);
+    }
+    assert.equal(remote.messages.length, 10);
+    assert.equal(reads, 1);
+  } finally {
+    await scheduler.stop(500);
+    await queue.close();
+    await store.close();
+    await remote.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a burst of new mail asks the store whether the domain is local once, not once per message', async () => {
   const e = await env();
   try {

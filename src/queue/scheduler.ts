@@ -82,6 +82,14 @@ export class Scheduler {
   private backlog = new Map<string, Unit>();
   private backlogAt = 0;
   private newWork = true;
+  /**
+   * The last read of the database returned every due recipient (fewer rows than it asked for):
+   * then all due work is in the backlog, in flight, or offered since, and an empty backlog needs
+   * no read until new work is flagged (`newWork`), the poll interval passes (deferrals coming due,
+   * changes by the CLI) or a run fails (its rows may be left due). A steady flow of new mail
+   * then costs no query per message.
+   */
+  private complete = false;
   /** While a refill reads the database: the units offered meanwhile (kept in the new backlog). */
   private offered: Unit[] | null = null;
   /** Octets of Carried.content held by backlog units (CARRIED_BYTES_MAX). */
@@ -210,7 +218,7 @@ export class Scheduler {
     const limit = config.queue.concurrency;
     if (this.slots >= limit) return;
     const stale = Date.now() - this.backlogAt >= (this.deps.pollMs ?? 1000);
-    if (!this.backlog.size || stale) await this.refill();
+    if ((!this.backlog.size && !this.complete) || stale) await this.refill();
     this.startUnits();
     if (this.slots < limit && this.newWork && !this.stopping) {
       // slots left over and something was enqueued since the backlog was read
@@ -226,7 +234,10 @@ export class Scheduler {
     this.backlogAt = Date.now();
     this.offered = [];
     // enough rows to fill every free slot several times over, even when the oldest are in flight
-    const due = await this.deps.queue.due(this.deps.now().getTime(), limit * 16 + 256);
+    const asked = limit * 16 + 256;
+    this.complete = false;
+    const due = await this.deps.queue.due(this.deps.now().getTime(), asked);
+    this.complete = due.length < asked;
     const units = new Map<string, Unit>();
     for (const r of due) {
       const known = this.isLocal(r.domain);
@@ -295,6 +306,8 @@ export class Scheduler {
     try {
       await this.run(u, release);
     } catch (err) {
+      // its recipients may still be due: the next dispatch reads the database again
+      this.complete = false;
       this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed');
     } finally {
       this.inflight.delete(u.key);
