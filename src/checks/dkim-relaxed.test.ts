@@ -3,7 +3,7 @@
 // mailauth still signing what the lean signer does not take.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomInt } from 'node:crypto';
+import crypto, { generateKeyPairSync, randomInt } from 'node:crypto';
 import { dkimSign, dkimVerify, type DKIMSignOptions } from 'mailauth';
 import { tableResolver } from '../../test/helpers/table-resolver.js';
 import { relaxedBody, relaxedHeader, signRelaxed, splitMessage } from './dkim-relaxed.js';
@@ -68,7 +68,7 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
     for (let i = 0; i < 300; i++) {
       const body = randomBody();
       const message = Buffer.from(`From: alice@a.test\r\nSubject: t\r\n\r\n${body}`, 'latin1');
-      const lean = signRelaxed(message, specs.slice(0, 1), SIGNED_HEADERS, signTime);
+      const lean = await signRelaxed(message, specs.slice(0, 1), SIGNED_HEADERS, signTime);
       assert.ok(lean, `taken: ${show(body)}`);
       assert.equal(bodyHashOf(lean), await mailauthBodyHash(message), `body ${show(body)}`);
     }
@@ -88,7 +88,7 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
         'Date: Mon, 30 Nov 2026 12:00:00 +0000',
       ].filter(Boolean);
       const message = Buffer.from(`${fields.join('\r\n')}\r\n\r\n${randomBody()}`, 'latin1');
-      const sig = signRelaxed(message, specs, SIGNED_HEADERS, signTime);
+      const sig = await signRelaxed(message, specs, SIGNED_HEADERS, signTime);
       assert.ok(sig);
       assert.deepEqual(await verify(Buffer.concat([Buffer.from(sig, 'latin1'), message])), ['r1:pass', 'e1:pass'], sig);
       // every line of the field stays short (RFC 5322 §2.1.1: 78 recommended)
@@ -98,7 +98,7 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
 
   it('a changed signed field or body no longer verifies', async () => {
     const message = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbody\r\n');
-    const sig = signRelaxed(message, specs, SIGNED_HEADERS, signTime)!;
+    const sig = (await signRelaxed(message, specs, SIGNED_HEADERS, signTime))!;
     const changed = Buffer.from(sig + 'From: alice@a.test\r\nSubject: hI\r\n\r\nbody\r\n');
     assert.deepEqual(await verify(changed), ['r1:fail', 'e1:fail']);
     const body = Buffer.from(sig + 'From: alice@a.test\r\nSubject: hi\r\n\r\nbody!\r\n');
@@ -121,17 +121,34 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
 
   it('leaves bare CR or LF and lines that are not fields to mailauth (null), which still signs them', async () => {
     for (const m of ['From: a@a.test\nSubject: x\r\n\r\nbody\r\n', 'From: a@a.test\r\n\r\nbo\ndy\r\n', 'From: a@a.test\r\n\r\nbo\rdy\r\n', 'From: a@a.test\r\nnot a field\r\n\r\nbody\r\n', 'X-Other: x\r\n\r\nno signed field\r\n']) {
-      assert.equal(signRelaxed(Buffer.from(m), specs, SIGNED_HEADERS, signTime), null, JSON.stringify(m));
+      assert.equal(await signRelaxed(Buffer.from(m), specs, SIGNED_HEADERS, signTime), null, JSON.stringify(m));
     }
     const idn = Buffer.from('From: a@a.test\r\n\r\nbody\r\n');
-    assert.equal(signRelaxed(idn, [{ ...specs[0]!, domain: 'b\u00fccher.test' }], SIGNED_HEADERS, signTime), null, 'a U-label d= goes to mailauth');
+    assert.equal(await signRelaxed(idn, [{ ...specs[0]!, domain: 'b\u00fccher.test' }], SIGNED_HEADERS, signTime), null, 'a U-label d= goes to mailauth');
     const odd = Buffer.from('From: a@a.test\r\n\r\nbo\ndy\r\n');
     assert.match(await dkimSignatures(odd, specs.slice(0, 1), { signTime }), /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=a\.test; h=From;\r\n q=dns\/txt; s=r1;/);
   });
 
+  it('makes each signature on the thread pool (crypto.sign with a callback), never on the event loop', async () => {
+    const calls: boolean[] = [];
+    const sign = crypto.sign;
+    crypto.sign = ((...args: Parameters<typeof crypto.sign>) => {
+      calls.push(typeof args[3] === 'function');
+      return (sign as (...a: unknown[]) => unknown)(...args);
+    }) as typeof crypto.sign;
+    try {
+      const sig = await signRelaxed(Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbody\r\n'), specs, SIGNED_HEADERS, signTime);
+      assert.ok(sig);
+    } finally {
+      crypto.sign = sign;
+    }
+    // one RSA and one Ed25519 signature, both given a callback
+    assert.deepEqual(calls, [true, true]);
+  });
+
   it('dkimSignatures signs a message in memory with the lean signer', async () => {
     const message = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbody\r\n');
-    assert.equal(await dkimSignatures(message, specs, { signTime }), signRelaxed(message, specs, SIGNED_HEADERS, signTime));
+    assert.equal(await dkimSignatures(message, specs, { signTime }), await signRelaxed(message, specs, SIGNED_HEADERS, signTime));
   });
 
   it('splits header and body at the first empty line; no empty line: all header; a leading CRLF: no header', () => {

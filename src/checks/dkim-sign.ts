@@ -58,7 +58,7 @@ export async function dkimSignatures(input: MessageInput, specs: SignatureSpec[]
   const signTime = opts.signTime ?? new Date();
   const bytes = typeof input === 'string' ? Buffer.from(input) : Buffer.isBuffer(input) ? input : null;
   if (bytes) {
-    const lean = signRelaxed(bytes, specs, opts.headers ?? SIGNED_HEADERS, signTime);
+    const lean = await signRelaxed(bytes, specs, opts.headers ?? SIGNED_HEADERS, signTime);
     if (lean !== null) return lean;
   }
   const options = {
@@ -195,7 +195,7 @@ export function createDkimSigner(config: Config, store: Store, logger: Logger, o
         // to the pool (docs/submission-perf.md: the job's messages, the worker's own GC and the
         // wake-up of a sleeping worker thread, which took the main thread's CPU on a busy machine,
         // cost more than the signature).
-        const lean = signRelaxed(bytes, specs, SIGNED_HEADERS, new Date());
+        const lean = await signRelaxed(bytes, specs, SIGNED_HEADERS, new Date());
         if (lean !== null) return lean;
       }
       if (opts.workers) return opts.workers.run('dkimSign', { message: bytes, specs });
