@@ -146,6 +146,22 @@ describe('lean DKIM signer (relaxed/relaxed)', () => {
     assert.deepEqual(calls, [true, true]);
   });
 
+  it('a signing error names the selector: a key of the wrong type, or the thread pool reporting a failure', async () => {
+    const message = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbody\r\n');
+    await assert.rejects(signRelaxed(message, [{ ...specs[0]!, privateKey: specs[1]!.privateKey }], SIGNED_HEADERS, signTime), /^Error: DKIM signing failed \(r1\): Invalid key type: "ed25519" \(expecting "rsa"\)/);
+    const sign = crypto.sign;
+    crypto.sign = ((...args: unknown[]) => {
+      const done = args[3];
+      if (typeof done !== 'function') throw new Error('called without a callback');
+      queueMicrotask(() => (done as (err: Error | null) => void)(new Error('boom from the pool')));
+    }) as typeof crypto.sign;
+    try {
+      await assert.rejects(signRelaxed(message, specs.slice(1), SIGNED_HEADERS, signTime), /^Error: DKIM signing failed \(e1\): boom from the pool/);
+    } finally {
+      crypto.sign = sign;
+    }
+  });
+
   it('dkimSignatures signs a message in memory with the lean signer', async () => {
     const message = Buffer.from('From: alice@a.test\r\nSubject: hi\r\n\r\nbody\r\n');
     assert.equal(await dkimSignatures(message, specs, { signTime }), await signRelaxed(message, specs, SIGNED_HEADERS, signTime));

@@ -454,39 +454,95 @@ test('a delivery slot is free once the remote replied: the next delivery starts 
   }
 });
 
-test('a steady flow of new mail reads the database once, not once per message: every due recipient is already known', async () => {
+/** A Scheduler on its own QueueStore, the database reads (`due()`) counted, with a poll far away (60 s): only the scheduler's own wake-ups read. */
+async function bareScheduler(queueConfig: Record<string, unknown> = {}) {
   const remote = await new ScriptedRemote().listen();
   const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
-  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port } });
+  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port, ...queueConfig } });
   const store = await openStore(dir);
   const queue = new QueueStore(dir);
-  let reads = 0;
+  const counts = { reads: 0 };
   const due = queue.due.bind(queue);
   queue.due = async (...args) => {
-    reads++;
+    counts.reads++;
     return due(...args);
   };
   const logger = silentLogger();
   const deps = { config, logger, queue, resolver: loopbackResolver(dns.address) };
-  // a poll far away: every read after the first would be one per message
   const scheduler = new Scheduler({ ...deps, store, remote: new RemoteDelivery(deps), now: () => new Date(), pollMs: 60_000 });
-  try {
-    scheduler.start();
-    await until('the first read', () => reads === 1);
-    for (let i = 0; i < 10; i++) {
-      const rec = { from: 'alice@a.test', recipients: [{ address: `r${i}@remote.test` }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' };
+  return {
+    remote,
+    queue,
+    scheduler,
+    counts,
+    /** Enqueues a one-recipient message (offered to the scheduler with `offer`). */
+    async enqueue(to: string, offer: boolean): Promise<string> {
+      const rec = { from: 'alice@a.test', recipients: [{ address: to }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' };
       const id = await queue.enqueueBytes(Buffer.from(BODY), rec, Date.now());
-      await scheduler.offer(id, [{ idx: 0, domain: 'remote.test' }]);
-      await until(`message ${i} delivered and recorded`, async () => (await queue.count()) === 0);
+      if (offer) await scheduler.offer(id, [{ idx: 0, domain: 'remote.test' }]);
+      return id;
+    },
+    async close() {
+      await scheduler.stop(500);
+      await queue.close();
+      await store.close();
+      await remote.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a steady flow of new mail reads the database once, not once per message: every due recipient is already known', async () => {
+  const b = await bareScheduler();
+  try {
+    b.scheduler.start();
+    await until('the first read', () => b.counts.reads === 1);
+    for (let i = 0; i < 10; i++) {
+      await b.enqueue(`r${i}@remote.test`, true);
+      await until(`message ${i} delivered and recorded`, async () => (await b.queue.count()) === 0);
     }
-    assert.equal(remote.messages.length, 10);
-    assert.equal(reads, 1);
+    assert.equal(b.remote.messages.length, 10);
+    assert.equal(b.counts.reads, 1);
   } finally {
-    await scheduler.stop(500);
-    await queue.close();
-    await store.close();
-    await remote.close();
-    rmSync(dir, { recursive: true, force: true });
+    await b.close();
+  }
+});
+
+test('a read cut short at its row limit is read on when the backlog runs out, without waiting for the poll', async () => {
+  // one slot: each read asks for 16 + 256 = 272 rows
+  const b = await bareScheduler({ concurrency: 1, per_domain_concurrency: 1 });
+  try {
+    for (let i = 0; i < 300; i++) await b.enqueue(`r${i}@remote.test`, false);
+    b.scheduler.start();
+    await until('all 300 delivered', async () => (await b.queue.count()) === 0, 20_000);
+    assert.equal(b.remote.messages.length, 300);
+    assert.equal(b.counts.reads, 2);
+  } finally {
+    await b.close();
+  }
+});
+
+test('after a run fails (its results not recorded), the next time the backlog runs out reads the database again: the message is sent again without waiting for the poll', async () => {
+  const b = await bareScheduler();
+  const record = b.queue.record.bind(b.queue);
+  let failures = 0;
+  b.queue.record = async (...args) => {
+    if (failures++ === 0) throw new Error('disk full');
+    return record(...args);
+  };
+  try {
+    b.scheduler.start();
+    await until('the first read', () => b.counts.reads === 1);
+    await b.enqueue('first@remote.test', true);
+    await until('the first delivery failed to record', () => failures === 1 && b.remote.messages.length === 1);
+    // a new message: once it is delivered the backlog is empty and the first is still due
+    await b.enqueue('second@remote.test', true);
+    await until('both recorded', async () => (await b.queue.count()) === 0, 10_000);
+    assert.equal(b.remote.commands.filter((c) => c === 'RCPT TO:<first@remote.test>').length, 2);
+    assert.equal(b.remote.messages.length, 3);
+    assert.equal(b.counts.reads, 2);
+  } finally {
+    await b.close();
   }
 });
 

@@ -237,7 +237,6 @@ export class Scheduler {
     const asked = limit * 16 + 256;
     this.complete = false;
     const due = await this.deps.queue.due(this.deps.now().getTime(), asked);
-    this.complete = due.length < asked;
     const units = new Map<string, Unit>();
     for (const r of due) {
       const known = this.isLocal(r.domain);
@@ -268,6 +267,8 @@ export class Scheduler {
       else this.uncarry(old);
     }
     this.backlog = units;
+    // only once the answer is the backlog (a failed domain lookup above leaves it unread)
+    this.complete = due.length < asked;
   }
 
   /** Starts backlog units while slots are free (global and per destination). */
@@ -306,7 +307,9 @@ export class Scheduler {
     try {
       await this.run(u, release);
     } catch (err) {
-      // its recipients may still be due: the next dispatch reads the database again
+      // Its recipients may still be due: the next dispatch that finds the backlog empty reads the
+      // database again (the next delivery's end, a new message, or the poll; not at once, which
+      // would loop while the database fails).
       this.complete = false;
       this.deps.logger.error({ err, queueId: u.messageId }, 'queue: delivery run failed');
     } finally {
