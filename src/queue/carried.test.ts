@@ -1,20 +1,17 @@
 // A message this process has just enqueued starts from the copy of what its enqueue wrote
 // (Scheduler.offer with `carried`, docs/queue.md "Scheduling"): that copy must be exactly what
-// the database holds, and it is used only within the poll interval, so a change made meanwhile by
-// `yubin queue` in another process (a hold) is seen as it would be without it.
+// the database holds, and it is used only while nothing but enqueues and deliveries changed the
+// queue (QueueStore.copyMark), so a change made meanwhile by `yubin queue` in another process or
+// by this process's admin API (a hold) is seen as it would be without it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loopbackResolver, startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
-import { validateConfig } from '../config/load.js';
-import { openStore } from '../store/index.js';
-import { silentLogger } from '../log/logger.js';
-import { ScriptedRemote, until } from '../../test/integration/outbound-helpers.js';
+import { until } from '../../test/integration/outbound-helpers.js';
+import { schedulerRig } from '../../test/helpers/scheduler-rig.js';
 import { QueueStore, freshMessage, type EnqueueRecord } from './queue.js';
-import { RemoteDelivery } from './deliver-remote.js';
-import { Scheduler } from './scheduler.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -62,24 +59,22 @@ test('freshMessage is the message as getForDelivery reads it back after the enqu
   }
 });
 
-test('a new message is attempted from its carried copy within the poll interval, and read again after it (a hold made meanwhile is kept)', async () => {
-  const remote = await new ScriptedRemote().listen();
-  const dir = mkdtempSync(join(tmpdir(), 'yubin-carried-'));
-  // one delivery at a time; polls far apart, so only the test's clock ages the carried copies
+/**
+ * A scheduler on its own QueueStore with one delivery slot and polls far apart (only the test's
+ * clock ages carried copies); the first message's delivery waits for `open()`, holding the slot.
+ * `reads` lists the messages whose rows an attempt read back (getForDelivery).
+ */
+async function gatedScheduler() {
   const pollMs = 60_000;
-  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port, concurrency: 1, per_domain_concurrency: 1 } });
-  const store = await openStore(dir);
-  const queue = new QueueStore(dir);
+  const clock = { now: Date.now() };
+  const rig = await schedulerRig({ dnsAddress: dns.address, queue: { concurrency: 1, per_domain_concurrency: 1 }, pollMs, now: () => new Date(clock.now) });
+  const { queue, remoteDelivery } = rig;
   const reads: string[] = [];
   const getForDelivery = queue.getForDelivery.bind(queue);
   queue.getForDelivery = (id, max) => {
     reads.push(id);
     return getForDelivery(id, max);
   };
-  const clock = { now: Date.now() };
-  const deps = { config, logger: silentLogger(), queue, resolver: loopbackResolver(dns.address) };
-  const remoteDelivery = new RemoteDelivery(deps);
-  // the first message's delivery waits here, holding the one slot
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   const started: string[] = [];
@@ -89,34 +84,68 @@ test('a new message is attempted from its carried copy within the poll interval,
     if (started.length === 1) await gate;
     return deliver(msg, rcpts, domain, bytes);
   };
-  const scheduler = new Scheduler({ ...deps, store, remote: remoteDelivery, now: () => new Date(clock.now), pollMs });
-  const offer = async (): Promise<string> => {
-    const rec: EnqueueRecord = { from: 'alice@a.test', recipients: [{ address: 'x@remote.test' }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' };
-    const bytes = Buffer.from(BODY);
-    const id = await queue.enqueueBytes(bytes, rec, clock.now);
-    await scheduler.offer(id, [{ idx: 0, domain: 'remote.test' }], { message: freshMessage(id, rec, clock.now), content: bytes });
-    return id;
+  const scheduler = rig.start();
+  return {
+    dir: rig.dir,
+    pollMs,
+    remote: rig.remote,
+    queue,
+    scheduler,
+    reads,
+    started,
+    clock,
+    open: () => open(),
+    /** Enqueues one message and offers it with its carried copy, as the queue's enqueue does. */
+    async offer(): Promise<string> {
+      const rec: EnqueueRecord = { from: 'alice@a.test', recipients: [{ address: 'x@remote.test' }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' };
+      const bytes = Buffer.from(BODY);
+      const id = await queue.enqueueBytes(bytes, rec, clock.now);
+      await scheduler.offer(id, [{ idx: 0, domain: 'remote.test' }], { message: freshMessage(id, rec, clock.now), content: bytes });
+      return id;
+    },
+    async close() {
+      open();
+      await rig.close();
+    },
   };
+}
+
+test('a new message is attempted from its carried copy, however old, while only enqueues and deliveries changed the queue', async () => {
+  const g = await gatedScheduler();
   try {
-    scheduler.start();
-    const a = await offer();
-    await until('the first message delivering', () => started.length === 1);
-    assert.deepEqual(reads, [], 'started from the carried copy: not read again');
-    const b = await offer();
-    await queue.setHeld(b, true); // `yubin queue hold`, as from another process
-    clock.now += pollMs; // the second message's copy is now a poll interval old
-    open();
-    await until('the first delivered and the second attempted', () => remote.messages.length === 1 && reads.length === 1 && scheduler.busy === 0);
-    assert.deepEqual(reads, [b], 'a copy older than the poll interval is not used: the rows are read');
-    assert.equal(remote.messages.length, 1, 'the held message is not sent');
-    assert.ok((await queue.get(b))?.held);
-    assert.equal(await queue.get(a), null);
+    const a = await g.offer();
+    await until('the first message delivering', () => g.started.length === 1);
+    const b = await g.offer();
+    g.clock.now += 2 * g.pollMs; // the second message's copy is two poll intervals old
+    g.open();
+    await until('both delivered', () => g.remote.messages.length === 2 && g.scheduler.busy === 0);
+    assert.deepEqual(g.reads, [], 'both started from their carried copies: not read again');
+    assert.equal(await g.queue.get(a), null);
+    assert.equal(await g.queue.get(b), null);
   } finally {
-    open();
-    await scheduler.stop(500);
-    await queue.close();
-    await store.close();
-    await remote.close();
-    rmSync(dir, { recursive: true, force: true });
+    await g.close();
   }
 });
+
+for (const by of ['another process (another connection: `yubin queue hold`)', 'this process (the admin API)']) {
+  test(`a hold by ${by} after the copy was taken is seen at once: the rows are read and the held message is not sent`, async () => {
+    const g = await gatedScheduler();
+    const other = by.startsWith('another') ? new QueueStore(g.dir) : g.queue;
+    try {
+      const a = await g.offer();
+      await until('the first message delivering', () => g.started.length === 1);
+      const b = await g.offer();
+      await other.setHeld(b, true);
+      // within the poll interval: the clock does not move
+      g.open();
+      await until('the first delivered and the second attempted', () => g.remote.messages.length === 1 && g.reads.length === 1 && g.scheduler.busy === 0);
+      assert.deepEqual(g.reads, [b], 'the copy is not used: the rows are read');
+      assert.equal(g.remote.messages.length, 1, 'the held message is not sent');
+      assert.ok((await g.queue.get(b))?.held);
+      assert.equal(await g.queue.get(a), null);
+    } finally {
+      if (other !== g.queue) await other.close();
+      await g.close();
+    }
+  });
+}

@@ -385,6 +385,14 @@ export interface QueueBackend {
   readonly leasing: boolean;
   /** Gives back one lease() of this node. */
   unlease(id: string): Promise<void>;
+  /**
+   * A mark that moves whenever the queue's rows may have changed other than by an enqueue or a
+   * delivery's record: another process committed (the CLI), or this process held, released,
+   * retried, deleted, reported or added recipients. While it has not moved, a copy of a new
+   * message taken at its enqueue is still the message's rows (Scheduler.offer). Absent: no such
+   * mark (copies are trusted for the poll interval).
+   */
+  copyMark?(): number;
   close(): Promise<void>;
 }
 
@@ -393,6 +401,10 @@ export class QueueStore implements QueueBackend {
   readonly leasing = false;
   readonly dir: string;
   private readonly db: Database.Database;
+  /** copyMark(): bumped by this process's changes outside enqueue and record, and when data_version moved. */
+  private mark = 0;
+  private dataVersion: number | null = null;
+  private dataVersionStmt: Database.Statement | null = null;
   /** Enqueues share one directory fsync (when one of them has a file: the payload) and one commit. */
   private readonly committer: GroupCommitter<boolean>;
   /** Queue ids whose file is being written or committed (not orphans). */
@@ -825,6 +837,7 @@ export class QueueStore implements QueueBackend {
 
   /** Adds recipients to a message (alias expansion to remote addresses). */
   async addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void> {
+    this.mark++;
     this.durableTx(() => {
       const max = (this.stmt('SELECT max(idx) AS m FROM recipients WHERE message_id = ?').get(messageId) as { m: number | null }).m ?? -1;
       const ins = this.stmt(
@@ -839,6 +852,7 @@ export class QueueStore implements QueueBackend {
    * transaction and its file after. Returns true when the message is gone.
    */
   async markReported(messageId: string, idxs: number[]): Promise<boolean> {
+    this.mark++;
     const st = this.stmt('UPDATE recipients SET reported = 1 WHERE message_id = ? AND idx = ?');
     const done = await this.stateBatch(() => {
       idxs.forEach((i) => st.run(messageId, i));
@@ -849,12 +863,14 @@ export class QueueStore implements QueueBackend {
   }
 
   async markDelayWarned(messageId: string, idxs: number[]): Promise<void> {
+    this.mark++;
     const st = this.stmt('UPDATE recipients SET delay_warned = 1 WHERE message_id = ? AND idx = ?');
     this.stateTx(() => idxs.forEach((i) => st.run(messageId, i)));
   }
 
   /** Makes pending recipients due now (`yubin queue retry`). Returns the number of recipients. */
   async retry(id: string | null, now: number): Promise<number> {
+    this.mark++;
     if (id !== null) await this.mustGet(id);
     const r = this.durableTx(() =>
       id === null
@@ -865,12 +881,14 @@ export class QueueStore implements QueueBackend {
   }
 
   async setHeld(id: string, held: boolean): Promise<void> {
+    this.mark++;
     const r = this.durableTx(() => this.stmt('UPDATE messages SET held = ? WHERE id = ?').run(held ? 1 : 0, id));
     if (!r.changes) throw new QueueError(`no message ${id} in the queue`);
   }
 
   /** Removes a message whose recipients are all final and reported (or any message: `queue delete`). */
   async remove(id: string): Promise<void> {
+    this.mark++;
     const r = this.stateTx(() => this.deleteRow(id));
     if (!r) throw new QueueError(`no message ${id} in the queue`);
     if (r.file) await rm(this.filePath(id), { force: true });
@@ -931,6 +949,18 @@ export class QueueStore implements QueueBackend {
   }
 
   /** Closes the database at once: enqueues not yet committed fail ("queue is closed"). */
+  copyMark(): number {
+    // PRAGMA data_version moves only when another connection (another process: `yubin queue`)
+    // has committed to the database (SQLite's documentation of the pragma)
+    this.dataVersionStmt ??= this.db.prepare('PRAGMA data_version').pluck();
+    const v = this.dataVersionStmt.get() as number;
+    if (v !== this.dataVersion) {
+      this.dataVersion = v;
+      this.mark++;
+    }
+    return this.mark;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -17,6 +17,7 @@ import { ScriptedRemote, until, untilDeferred } from '../../test/integration/out
 import { QueueStore } from './queue.js';
 import { RemoteDelivery } from './deliver-remote.js';
 import { Scheduler } from './scheduler.js';
+import { schedulerRig } from '../../test/helpers/scheduler-rig.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -456,46 +457,37 @@ test('a delivery slot is free once the remote replied: the next delivery starts 
 
 /** A Scheduler on its own QueueStore, the database reads (`due()`) counted, with a poll far away (60 s): only the scheduler's own wake-ups read. */
 async function bareScheduler(queueConfig: Record<string, unknown> = {}) {
-  const remote = await new ScriptedRemote().listen();
-  const dir = mkdtempSync(join(tmpdir(), 'yubin-qs-'));
-  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port, ...queueConfig } });
-  const store = await openStore(dir);
-  const queue = new QueueStore(dir);
+  const rig = await schedulerRig({ dnsAddress: dns.address, queue: queueConfig, pollMs: 60_000 });
+  const { queue } = rig;
   const counts = { reads: 0 };
   const due = queue.due.bind(queue);
   queue.due = async (...args) => {
     counts.reads++;
     return due(...args);
   };
-  const logger = silentLogger();
-  const deps = { config, logger, queue, resolver: loopbackResolver(dns.address) };
-  const scheduler = new Scheduler({ ...deps, store, remote: new RemoteDelivery(deps), now: () => new Date(), pollMs: 60_000 });
+  let scheduler: Scheduler | null = null;
   return {
-    remote,
+    remote: rig.remote,
     queue,
-    scheduler,
     counts,
+    start(): void {
+      scheduler = rig.start();
+    },
     /** Enqueues a one-recipient message (offered to the scheduler with `offer`). */
     async enqueue(to: string, offer: boolean): Promise<string> {
       const rec = { from: 'alice@a.test', recipients: [{ address: to }], size: BODY.length, needsUtf8: false, headerFromDomain: 'a.test' };
       const id = await queue.enqueueBytes(Buffer.from(BODY), rec, Date.now());
-      if (offer) await scheduler.offer(id, [{ idx: 0, domain: 'remote.test' }]);
+      if (offer) await scheduler!.offer(id, [{ idx: 0, domain: 'remote.test' }]);
       return id;
     },
-    async close() {
-      await scheduler.stop(500);
-      await queue.close();
-      await store.close();
-      await remote.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => rig.close(),
   };
 }
 
 test('a steady flow of new mail reads the database once, not once per message: every due recipient is already known', async () => {
   const b = await bareScheduler();
   try {
-    b.scheduler.start();
+    b.start();
     await until('the first read', () => b.counts.reads === 1);
     for (let i = 0; i < 10; i++) {
       await b.enqueue(`r${i}@remote.test`, true);
@@ -513,7 +505,7 @@ test('a read cut short at its row limit is read on when the backlog runs out, wi
   const b = await bareScheduler({ concurrency: 1, per_domain_concurrency: 1 });
   try {
     for (let i = 0; i < 300; i++) await b.enqueue(`r${i}@remote.test`, false);
-    b.scheduler.start();
+    b.start();
     await until('all 300 delivered', async () => (await b.queue.count()) === 0, 20_000);
     assert.equal(b.remote.messages.length, 300);
     assert.equal(b.counts.reads, 2);
@@ -531,7 +523,7 @@ test('after a run fails (its results not recorded), the next time the backlog ru
     return record(...args);
   };
   try {
-    b.scheduler.start();
+    b.start();
     await until('the first read', () => b.counts.reads === 1);
     await b.enqueue('first@remote.test', true);
     await until('the first delivery failed to record', () => failures === 1 && b.remote.messages.length === 1);

@@ -39,7 +39,7 @@ interface Unit {
   domain: string;
   idxs: number[];
   /** A message this process has just enqueued: its rows (and bytes) as written, read from here instead of the database. */
-  carried?: Carried & { at: number };
+  carried?: CarriedCopy;
 }
 
 /** A new message as its enqueue wrote it (Scheduler.offer). */
@@ -48,6 +48,9 @@ export interface Carried {
   /** Its bytes, when the caller had them in memory (else read at the attempt). */
   content: Buffer | null;
 }
+
+/** A Carried in the backlog: when it was taken, and the queue's copyMark() then (if the queue has one). */
+type CarriedCopy = Carried & { at: number; mark?: number };
 
 /**
  * Most octets of new messages' bytes the backlog holds (Carried.content) at once; beyond it new
@@ -121,9 +124,9 @@ export class Scheduler {
    * A message just enqueued by this process (committed): its units go straight into the backlog,
    * so new mail starts without a query of the database (which a kick with new work would make).
    * With `carried` (one server per database: the queue's backend has no leases) the attempt
-   * starts from that copy of what the enqueue wrote instead of reading the rows again, if it
-   * starts within the poll interval (the time a change by `yubin queue` in another process may
-   * take to be seen anyway); after that, or once the backlog is read again, it reads them.
+   * starts from that copy of what the enqueue wrote instead of reading the rows again, while the
+   * copy is still the rows (copyValid: nothing but enqueues and deliveries changed the queue since,
+   * in this process or another); else it reads them.
    */
   async offer(messageId: string, recipients: ReadonlyArray<{ idx: number; domain: string }>, carried?: Carried): Promise<void> {
     if (this.stopping || !this.timer) return;
@@ -147,17 +150,29 @@ export class Scheduler {
   }
 
   /** Takes `c` into the backlog, without its bytes when the backlog holds CARRIED_BYTES_MAX already. */
-  private carry(c: Carried, withBytes: boolean): Carried & { at: number } {
+  private carry(c: Carried, withBytes: boolean): CarriedCopy {
     const n = c.content?.length ?? 0;
+    const at = this.deps.now().getTime();
+    const mark = this.deps.queue.copyMark?.();
     if (withBytes && n && this.carriedBytes + n <= CARRIED_BYTES_MAX) {
       this.carriedBytes += n;
-      return { message: c.message, content: c.content, at: this.deps.now().getTime() };
+      return { message: c.message, content: c.content, at, mark };
     }
-    return { message: c.message, content: null, at: this.deps.now().getTime() };
+    return { message: c.message, content: null, at, mark };
+  }
+
+  /**
+   * Whether a carried copy is still the message's rows: nothing but enqueues and this process's
+   * deliveries changed the queue since it was taken (the queue's copyMark), or, with a queue
+   * without that mark, it is younger than the poll interval.
+   */
+  private copyValid(c: CarriedCopy, now: number): boolean {
+    if (c.mark !== undefined && this.deps.queue.copyMark) return this.deps.queue.copyMark() === c.mark;
+    return now - c.at < (this.deps.pollMs ?? 1000);
   }
 
   /** A unit's carried copy leaves the backlog (to be used, or dropped): its bytes stop counting. */
-  private uncarry(u: Unit): (Carried & { at: number }) | undefined {
+  private uncarry(u: Unit): CarriedCopy | undefined {
     const c = u.carried;
     if (!c) return undefined;
     u.carried = undefined;
@@ -252,10 +267,8 @@ export class Scheduler {
     for (const u of this.offered ?? []) if (!units.has(u.key) && !this.inflight.has(u.key)) units.set(u.key, u);
     this.offered = null;
     // a new message's carried copy stays with its unit (not attempted yet); a unit the answer
-    // left out (past its limit) stays too while its copy may be used (offer(): within the poll
-    // interval, the time a change by another process may take to be seen)
+    // left out (past its limit) stays too while its copy may be used (copyValid)
     const now = this.deps.now().getTime();
-    const pollMs = this.deps.pollMs ?? 1000;
     for (const old of this.backlog.values()) {
       if (!old.carried) continue;
       const kept = units.get(old.key);
@@ -263,7 +276,7 @@ export class Scheduler {
       if (kept && !kept.carried) {
         kept.carried = old.carried;
         old.carried = undefined;
-      } else if (!kept && now - old.carried.at < pollMs && !this.inflight.has(old.key)) units.set(old.key, old);
+      } else if (!kept && this.copyValid(old.carried, now) && !this.inflight.has(old.key)) units.set(old.key, old);
       else this.uncarry(old);
     }
     this.backlog = units;
@@ -355,11 +368,11 @@ export class Scheduler {
     const { queue, logger, config } = this.deps;
     // read after the lease is taken: what another node recorded before is seen, never sent again;
     // with the bytes of a message small enough to hold for a remote delivery (one read). A
-    // message this process has just enqueued is taken as written, within the poll interval
+    // message this process has just enqueued is taken as written while that copy is valid
     // (offer(): no other node, and its first attempt is this one)
     const carried = this.uncarry(u);
     const got =
-      carried && this.deps.now().getTime() - carried.at < (this.deps.pollMs ?? 1000)
+      carried && this.copyValid(carried, this.deps.now().getTime())
         ? { message: carried.message, content: u.domain ? carried.content : null }
         : await queue.getForDelivery(u.messageId, u.domain ? IN_MEMORY_MAX : -1);
     if (!got || got.message.held) return;
