@@ -12,6 +12,7 @@ import { loopbackResolver, startDnsServer, type TestDnsServer } from '../../test
 import { until } from '../../test/integration/outbound-helpers.js';
 import { schedulerRig } from '../../test/helpers/scheduler-rig.js';
 import { QueueStore, freshMessage, type EnqueueRecord } from './queue.js';
+import { bounceMessage } from './index.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -149,3 +150,36 @@ for (const by of ['another process (another connection: `yubin queue hold`)', 't
     }
   });
 }
+
+test("results recorded by anything but this process's attempt (an administrator's bounce) after the copy was taken are seen at once: the message is not sent", async () => {
+  const g = await gatedScheduler();
+  try {
+    await g.offer();
+    await until('the first message delivering', () => g.started.length === 1);
+    const b = await g.offer();
+    // bounceMessage's first step (its DSN and report come after, and move the mark themselves)
+    await g.queue.record(b, [{ idx: 0, state: 'bounced', status: '5.0.0', reply: '554 5.0.0 delivery cancelled by the administrator', countAttempt: false }], g.clock.now);
+    g.open();
+    await until('the first delivered and the second looked at', () => g.remote.messages.length === 1 && g.reads.includes(b) && g.scheduler.busy === 0);
+    assert.equal(g.remote.messages.length, 1, 'the bounced message is not sent');
+    assert.equal((await g.queue.get(b))?.recipients[0]?.state, 'bounced');
+  } finally {
+    await g.close();
+  }
+});
+
+test('bounceMessage (yubin queue bounce) of a message whose copy waits in the backlog: not sent', async () => {
+  const g = await gatedScheduler();
+  try {
+    await g.offer();
+    await until('the first message delivering', () => g.started.length === 1);
+    const b = await g.offer();
+    await bounceMessage(g.queue, b, 'mail.a.test', new Date(g.clock.now));
+    g.open();
+    await until('every delivery over', () => g.remote.messages.length >= 1 && g.scheduler.busy === 0);
+    assert.equal(g.remote.messages.length, 1, 'the bounced message is not sent');
+    assert.deepEqual(g.started.length, 1);
+  } finally {
+    await g.close();
+  }
+});

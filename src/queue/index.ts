@@ -113,8 +113,8 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
   const onResult = opts.onRecipientResult;
   if (onResult) {
     const record = store.record.bind(store);
-    store.record = async (id, results, now) => {
-      const gone = await record(id, results, now);
+    store.record = async (id, results, now, by) => {
+      const gone = await record(id, results, now, by);
       results.forEach((r) => onResult(r.state));
       return gone;
     };

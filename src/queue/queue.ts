@@ -358,8 +358,12 @@ export interface QueueBackend {
   count(): Promise<number>;
   /** Pending recipients of messages not on hold and not leased by another node, due at `now`, oldest first. */
   due(now: number, limit: number): Promise<QueuedRecipient[]>;
-  /** Records results in one transaction; true when that finished the message and removed it (results marked `reported`). */
-  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<boolean>;
+  /**
+   * Records results in one transaction; true when that finished the message and removed it
+   * (results marked `reported`). `by` 'attempt': the results of this process's delivery attempt
+   * (copyMark does not move); anything else, such as an administrator's bounce, moves it.
+   */
+  record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number, by?: 'attempt'): Promise<boolean>;
   addRecipients(messageId: string, recipients: Array<{ address: string } & DsnRecipientParams>, now: number): Promise<void>;
   /** Marks final recipients reported; a finished message is removed in the same transaction. True when it is gone. */
   markReported(messageId: string, idxs: number[]): Promise<boolean>;
@@ -779,7 +783,8 @@ export class QueueStore implements QueueBackend {
   }
 
   /** Records delivery results (one transaction); removes the message when they finish it. */
-  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number): Promise<boolean> {
+  async record(messageId: string, results: Array<{ idx: number } & RecipientResult>, now: number, by?: 'attempt'): Promise<boolean> {
+    if (by !== 'attempt') this.mark++;
     const st = this.stmt(
       `UPDATE recipients SET state = ?, last_reply = ?, last_status = ?, remote_mta = ?, last_attempt = ?,
          attempts = attempts + ?, next_attempt = coalesce(?, next_attempt), dsn_action = ?, reported = ?

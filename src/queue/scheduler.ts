@@ -421,7 +421,7 @@ export class Scheduler {
       const before = byIdx.get(r.idx);
       if (before && (r.state === 'delivered' || r.state === 'bounced') && !dsnOwed(msg.from, { state: r.state, dsnAction: r.dsnAction ?? null, notify: before.notify })) r.reported = true;
     }
-    const gone = await queue.record(msg.id, results, now);
+    const gone = await queue.record(msg.id, results, now, 'attempt');
     for (const r of results) {
       logger.info({ queueId: msg.id, rcpt: byIdx.get(r.idx)?.address, state: r.state, reply: r.reply, mta: r.remoteMta ?? undefined }, 'queue delivery');
     }
