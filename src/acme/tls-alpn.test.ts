@@ -16,7 +16,7 @@ import { startHttp } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { AcmeChallenges } from '../http/acme-challenges.js';
 import { AlpnChallenges, ACME_TLS_ALPN } from './alpn.js';
-import { parseClientHello } from './client-hello.js';
+import { parseClientHello } from '../net/client-hello.js';
 
 async function withHttps(fn: (port: number, alpn: AlpnChallenges, provider: Awaited<ReturnType<typeof createTlsProvider>>) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), 'yubin-alpn-'));

@@ -12,7 +12,7 @@ import { getRequestListener } from '@hono/node-server';
 import { HTTP_LISTENER_NAMES, parseListenAddress, type HttpListenerName } from '../config/schema.js';
 import type { TlsProvider } from '../net/tls.js';
 import type { HttpDeps } from './deps.js';
-import { firstRecordLength, parseClientHello } from '../acme/client-hello.js';
+import { parseClientHello, peekFirstRecord } from '../net/client-hello.js';
 import { ACME_TLS_ALPN } from '../acme/alpn.js';
 import * as acmeChallenge from './routes/acme-challenge.js';
 import * as autoconfig from './routes/autoconfig.js';
@@ -121,32 +121,6 @@ export interface StartHttpOptions {
   alpnChallenges?: { pending(): boolean; context(servername: string): tls.SecureContext | undefined };
 }
 
-/**
- * Collects the first TLS record (the ClientHello) without consuming it: the bytes are put back
- * (unshift) for the TLSSocket. Resolves with what was read (possibly incomplete on timeout/close).
- */
-function peekFirstRecord(raw: net.Socket, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    let buf = Buffer.alloc(0);
-    const done = () => {
-      clearTimeout(timer);
-      raw.removeListener('data', onData);
-      raw.removeListener('close', done);
-      raw.pause();
-      if (buf.length) raw.unshift(buf);
-      resolve(buf);
-    };
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const need = firstRecordLength(buf);
-      if (need === 0 || buf.length >= need) done();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    raw.on('data', onData);
-    raw.once('close', done);
-  });
-}
-
 const formatAddress = (a: net.AddressInfo) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
 
 export async function startHttp(opts: StartHttpOptions): Promise<HttpListeners> {
@@ -190,13 +164,17 @@ export async function startHttp(opts: StartHttpOptions): Promise<HttpListeners> 
       count(raw);
       handshaking.add(raw);
       raw.once('close', () => handshaking.delete(raw));
+      // The ClientHello is read first: its SNI name chooses the certificate before the handshake
+      // starts (Node's SNICallback adds the chosen certificate to the first context's, and OpenSSL
+      // may then present the first one: an ECDSA certificate is preferred to an RSA one).
+      const started = Date.now();
+      const hello = parseClientHello(await peekFirstRecord(raw, config.limits.tls_handshake_timeout));
+      if (raw.destroyed) return;
       // RFC 8737 §3: a validation offers ALPN "acme-tls/1" and expects the challenge certificate
-      // for the SNI name; only while a validation is pending is the ClientHello looked at.
+      // for the SNI name.
       const alpn = opts.alpnChallenges;
       if (alpn?.pending()) {
-        const hello = parseClientHello(await peekFirstRecord(raw, config.limits.tls_handshake_timeout));
         const challenge = hello?.servername && hello.alpn.includes(ACME_TLS_ALPN) ? alpn.context(hello.servername) : undefined;
-        if (raw.destroyed) return;
         if (challenge) {
           const v = new tls.TLSSocket(raw, { isServer: true, secureContext: challenge, ALPNProtocols: [ACME_TLS_ALPN] });
           const t = setTimeout(() => v.destroy(), config.limits.tls_handshake_timeout);
@@ -210,11 +188,12 @@ export async function startHttp(opts: StartHttpOptions): Promise<HttpListeners> 
       }
       const secure = new tls.TLSSocket(raw, {
         isServer: true,
-        secureContext: opts.tls.secureContext(),
+        secureContext: opts.tls.secureContext(hello?.servername ?? undefined),
         SNICallback: opts.tls.sniCallback,
         ALPNProtocols: ['http/1.1'],
       });
-      const timer = setTimeout(() => secure.destroy(), config.limits.tls_handshake_timeout);
+      // the handshake's time limit counts from the connection (the ClientHello's wait included)
+      const timer = setTimeout(() => secure.destroy(), Math.max(1, config.limits.tls_handshake_timeout - (Date.now() - started)));
       timer.unref();
       secure.once('secure', () => {
         clearTimeout(timer);

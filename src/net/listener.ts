@@ -3,6 +3,7 @@
 // sessions never see a socket: each gets a Transport (src/net/transport.ts).
 import net from 'node:net';
 import tls from 'node:tls';
+import { parseClientHello, peekFirstRecord } from './client-hello.js';
 import { randomBytes } from 'node:crypto';
 import { LISTENER_NAMES, parseListenAddress, type Config, type ListenerName } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -212,8 +213,9 @@ class Connection implements Transport {
   }
 
   /** Wraps the raw socket in a server TLSSocket and waits for the handshake (bounded by a timeout). */
-  private handshake(): Promise<TlsInfo> {
+  private async handshake(): Promise<TlsInfo> {
     const raw = this.raw;
+    const started = Date.now();
     // The go-ahead ("220 Ready to start TLS") leaves in plaintext before the handshake.
     this.flush();
     raw.pause();
@@ -232,7 +234,17 @@ class Connection implements Transport {
       this.discarded += keep;
       if (keep < buffered.length) raw.unshift(buffered.subarray(keep));
     }
-    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls.secureContext(), SNICallback: this.deps.tls.sniCallback, requestCert: false });
+    // The ClientHello is read first: its SNI name chooses the certificate before the handshake
+    // starts (Node's SNICallback adds the chosen certificate to the first context's, and OpenSSL
+    // may then present the first one: an ECDSA certificate is preferred to an RSA one).
+    const hello = parseClientHello(await peekFirstRecord(raw, this.deps.handshakeTimeoutMs));
+    if (raw.destroyed || this.isClosed) throw new Error('connection closed during the TLS handshake');
+    const secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.deps.tls.secureContext(hello?.servername ?? undefined),
+      SNICallback: this.deps.tls.sniCallback,
+      requestCert: false,
+    });
     this.stream = secure;
     secure.on('error', (err) => this.onError(err));
     secure.once('close', () => this.onClose());
@@ -240,7 +252,8 @@ class Connection implements Transport {
       const timer = setTimeout(() => {
         cleanup();
         reject(new Error('TLS handshake timed out'));
-      }, this.deps.handshakeTimeoutMs);
+        // the time limit counts from the go-ahead (the ClientHello's wait included)
+      }, Math.max(1, this.deps.handshakeTimeoutMs - (Date.now() - started)));
       const onSecure = () => {
         cleanup();
         this.upgrading = false;

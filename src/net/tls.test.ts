@@ -66,6 +66,9 @@ test('without [tls]: a self-signed certificate for hostname is generated once an
   assert.equal(p1.certPath, paths.cert);
   const cert = new X509Certificate(await readFile(paths.cert));
   assert.equal(cert.checkHost('mail.tls.test'), 'mail.tls.test');
+  // ECDSA P-256, as the ACME certificates
+  assert.equal(cert.publicKey.asymmetricKeyType, 'ec');
+  assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
   assert.equal((await stat(paths.key)).mode & 0o777, 0o600);
   const first = await fingerprintOf(paths.cert);
   assert.equal(await servedFingerprint(p1), first);

@@ -596,6 +596,50 @@ test('reload (SIGHUP): new connections get the new certificate, open ones keep w
   }
 });
 
+test('SNI: a managed RSA certificate is presented for its name though the fallback is ECDSA (implicit TLS and STARTTLS); no name gets the fallback', async () => {
+  // Node's SNICallback adds the chosen certificate to those of the socket's first context, and
+  // OpenSSL then presents the first context's ECDSA one: the listener reads the ClientHello first
+  const dir = await mkdtemp(join(tmpdir(), 'yubin-net-sni-'));
+  dirs.push(dir);
+  const none = { smtp: [], submission: [], submissions: [], imap: ['127.0.0.1:0'], imaps: ['127.0.0.1:0'], pop3: [], pop3s: [] };
+  const config = configSchema.parse({ hostname: 'mail.net.test', data_dir: dir, listen: none });
+  const provider = await createTlsProvider(config, silentLogger());
+  const { generate } = await import('selfsigned');
+  const rsa = await generate([{ name: 'commonName', value: 'other.net.test' }], {
+    keyType: 'rsa',
+    keySize: 2048,
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'other.net.test' }] }],
+  });
+  provider.setManaged('other', { cert: rsa.cert, key: rsa.private });
+  const listeners = await startListeners({ config, logger: silentLogger(), tls: provider, factories: { imap: (t) => new LineSession(t), imaps: (t) => new LineSession(t) } });
+  try {
+    const implicit = async (servername?: string) => {
+      const s = await connectTls(listeners.addresses.imaps[0]!, { servername });
+      const c = s.getPeerX509Certificate()!;
+      s.destroy();
+      return { cn: c.subject.replace(/^CN=/, '').trim(), type: c.publicKey.asymmetricKeyType };
+    };
+    assert.deepEqual(await implicit('other.net.test'), { cn: 'other.net.test', type: 'rsa' });
+    assert.deepEqual(await implicit('mail.net.test'), { cn: 'mail.net.test', type: 'ec' });
+    assert.deepEqual(await implicit(''), { cn: 'mail.net.test', type: 'ec' });
+    assert.deepEqual(await implicit('other.net.test'), { cn: 'other.net.test', type: 'rsa' });
+    const plain = await connectPlain(listeners.addresses.imap[0]!);
+    const r = lineReader(plain);
+    assert.equal(await r.next(), 'HELLO imap plain');
+    plain.write('STARTTLS\r\n');
+    assert.equal(await r.next(), 'GO');
+    r.detach();
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const ts = tls.connect({ socket: plain, rejectUnauthorized: false, servername: 'other.net.test' }, () => resolve(ts));
+      ts.once('error', reject);
+    });
+    assert.equal(secure.getPeerX509Certificate()!.subject.replace(/^CN=/, '').trim(), 'other.net.test');
+    secure.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
 test('TLS handshake timeout: a client that never says hello is closed, no session is made', async () => {
   const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'] }, limits: { tls_handshake_timeout: '200ms' } });
   try {

@@ -1,6 +1,9 @@
-// Reads the server name (SNI) and the offered ALPN protocols from a TLS ClientHello, so the https
-// listener can answer a tls-alpn-01 validation (RFC 8737) with the challenge certificate before
-// the handshake starts: Node chooses the certificate (SNICallback) before it sees the ALPN list.
+// Reads the server name (SNI) and the offered ALPN protocols from a TLS ClientHello before the
+// handshake starts, so a listener can give the TLSSocket the certificate for that name from the
+// start (TlsProvider.secureContext(servername)), and the https listener can answer a tls-alpn-01
+// validation (RFC 8737) with the challenge certificate (Node chooses the certificate, in its
+// SNICallback, before it sees the ALPN list).
+import type net from 'node:net';
 
 export interface ClientHelloInfo {
   servername: string | null;
@@ -85,4 +88,33 @@ export function parseClientHello(buf: Buffer): ClientHelloInfo | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Collects the first TLS record (the ClientHello) without consuming it: the bytes are put back
+ * (unshift) for the TLSSocket, and the socket is left paused. Resolves with what was read
+ * (possibly incomplete, or not TLS at all, on timeout or close).
+ */
+export function peekFirstRecord(raw: net.Socket, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const done = () => {
+      clearTimeout(timer);
+      raw.removeListener('data', onData);
+      raw.removeListener('close', done);
+      raw.pause();
+      if (buf.length) raw.unshift(buf);
+      resolve(buf);
+    };
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const need = firstRecordLength(buf);
+      if (need === 0 || buf.length >= need) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    raw.on('data', onData);
+    raw.once('close', done);
+    // a socket paused by its owner (a STARTTLS upgrade) does not flow for a new listener alone
+    raw.resume();
+  });
 }
