@@ -113,6 +113,22 @@ test('SNI: a managed certificate for the exact name, then a wildcard, then the h
   });
 });
 
+test('https: a client that resets the connection in the middle of its ClientHello does not bring the server down', async () => {
+  await withHttps(async (port) => {
+    const net = await import('node:net');
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect({ host: '127.0.0.1', port });
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      s.write(Buffer.from([0x16, 0x03, 0x01]));
+      // let the server read the partial record before the reset
+      await new Promise((r) => setTimeout(r, 50));
+      s.resetAndDestroy();
+    }
+    // the server is up and answers the next handshake
+    assert.ok((await handshake(port, 'mail.example.test')).cert.fingerprint256);
+  });
+});
+
 test('parseClientHello reads SNI and ALPN from a real ClientHello and refuses truncated input', async () => {
   const net = await import('node:net');
   const server = net.createServer();

@@ -169,7 +169,11 @@ export async function startHttp(opts: StartHttpOptions): Promise<HttpListeners> 
       // may then present the first one: an ECDSA certificate is preferred to an RSA one).
       const started = Date.now();
       const hello = parseClientHello(await peekFirstRecord(raw, config.limits.tls_handshake_timeout));
-      if (raw.destroyed) return;
+      // a peer that ended (or reset) before its ClientHello was whole will not finish a handshake
+      if (raw.destroyed || raw.readableEnded) {
+        raw.destroy();
+        return;
+      }
       // RFC 8737 §3: a validation offers ALPN "acme-tls/1" and expects the challenge certificate
       // for the SNI name.
       const alpn = opts.alpnChallenges;

@@ -90,30 +90,49 @@ export function parseClientHello(buf: Buffer): ClientHelloInfo | null {
   }
 }
 
+/** RFC 8446 §5.1: a record's plaintext is at most 2^14 octets (a ClientHello is sent as plaintext). */
+const MAX_RECORD = RECORD_HEADER + 2 ** 14;
+
 /**
  * Collects the first TLS record (the ClientHello) without consuming it: the bytes are put back
  * (unshift) for the TLSSocket, and the socket is left paused. Resolves with what was read
- * (possibly incomplete, or not TLS at all, on timeout or close).
+ * (possibly incomplete, or not TLS at all) on timeout, end, close or error; at most one record
+ * of the largest size TLS allows: a header announcing more ends the wait at once (the TLS engine
+ * then refuses the record).
  */
 export function peekFirstRecord(raw: net.Socket, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve) => {
-    let buf = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
     const done = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       raw.removeListener('data', onData);
+      raw.removeListener('end', done);
       raw.removeListener('close', done);
+      raw.removeListener('error', done);
       raw.pause();
-      if (buf.length) raw.unshift(buf);
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      // after an end or an error the stream takes nothing back (the TLS engine sees the end)
+      if (buf.length && !raw.readableEnded && !raw.destroyed) raw.unshift(buf);
       resolve(buf);
     };
     const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const need = firstRecordLength(buf);
-      if (need === 0 || buf.length >= need) done();
+      chunks.push(d);
+      size += d.length;
+      // the header is in the first 5 octets: joined once, not per chunk
+      if (chunks.length > 1 && chunks[0]!.length < RECORD_HEADER) chunks.splice(0, chunks.length, Buffer.concat(chunks, size));
+      const need = firstRecordLength(chunks[0]!);
+      if (need === 0 || need > MAX_RECORD || size >= need) done();
     };
     const timer = setTimeout(done, timeoutMs);
     raw.on('data', onData);
+    raw.once('end', done);
     raw.once('close', done);
+    // a reset during the wait is an ordinary end of this connection, not an unhandled 'error'
+    raw.once('error', done);
     // a socket paused by its owner (a STARTTLS upgrade) does not flow for a new listener alone
     raw.resume();
   });

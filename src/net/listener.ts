@@ -105,6 +105,8 @@ class Connection implements Transport {
   private paused = false;
   private isClosed = false;
   private upgrading = false;
+  /** Output written while a STARTTLS upgrade reads the ClientHello, for the TLS socket (write()). */
+  private heldForTls: Buffer[] | null = null;
   private bytesIn = 0;
   private bytesOut = 0;
   private discarded = 0;
@@ -237,8 +239,13 @@ class Connection implements Transport {
     // The ClientHello is read first: its SNI name chooses the certificate before the handshake
     // starts (Node's SNICallback adds the chosen certificate to the first context's, and OpenSSL
     // may then present the first one: an ECDSA certificate is preferred to an RSA one).
+    this.heldForTls = [];
+    // (the peek never rejects: a close or an error ends it with what was read)
     const hello = parseClientHello(await peekFirstRecord(raw, this.deps.handshakeTimeoutMs));
-    if (raw.destroyed || this.isClosed) throw new Error('connection closed during the TLS handshake');
+    const held = this.heldForTls;
+    this.heldForTls = null;
+    // a peer that ended (or reset) before its ClientHello was whole will not finish a handshake
+    if (raw.destroyed || raw.readableEnded || this.isClosed) throw new Error('connection closed during the TLS handshake');
     const secure = new tls.TLSSocket(raw, {
       isServer: true,
       secureContext: this.deps.tls.secureContext(hello?.servername ?? undefined),
@@ -246,6 +253,7 @@ class Connection implements Transport {
       requestCert: false,
     });
     this.stream = secure;
+    for (const b of held) this.write(b);
     secure.on('error', (err) => this.onError(err));
     secure.once('close', () => this.onClose());
     return new Promise<TlsInfo>((resolve, reject) => {
@@ -283,6 +291,13 @@ class Connection implements Transport {
   write(data: string | Uint8Array): boolean {
     if (this.isClosed || this.stream.destroyed || this.stream.writableEnded) return false;
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (this.heldForTls) {
+      // the go-ahead is sent and the ClientHello is being read: nothing more may leave in
+      // plaintext; it goes into the TLS socket once there is one (as it did when the socket was
+      // made at once)
+      this.heldForTls.push(Buffer.from(buf));
+      return true;
+    }
     this.bytesOut += buf.length;
     if (this.peerEnded) this.armHalfClose();
     // Replies written in one turn of the event loop leave in one segment: the answers to a

@@ -83,6 +83,18 @@ class LineSession implements Session {
         );
         return;
       }
+      if (line === 'NOTETLS') {
+        // Go-ahead, then a line written at once after startTls(), before any handshake.
+        this.t.write('GO\r\n');
+        this.buf = '';
+        this.upgrading = true;
+        this.t.startTls().then(
+          () => (this.upgrading = false),
+          () => (this.upgrading = false),
+        );
+        this.t.write('EARLY\r\n');
+        return;
+      }
       if (line === 'LAZYTLS') {
         // Go-ahead first, then startTls() only after the event loop turned (the client's
         // ClientHello may already be waiting in the socket's buffer by then).
@@ -635,6 +647,47 @@ test('SNI: a managed RSA certificate is presented for its name though the fallba
     });
     assert.equal(secure.getPeerX509Certificate()!.subject.replace(/^CN=/, '').trim(), 'other.net.test');
     secure.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('STARTTLS: what the session writes while the ClientHello is awaited goes into TLS, never out in plaintext', async () => {
+  const { listeners } = await start({ listen: { imap: ['127.0.0.1:0'] } });
+  try {
+    const s = await connectPlain(listeners.addresses.imap[0]!);
+    const r = lineReader(s);
+    assert.equal(await r.next(), 'HELLO imap plain');
+    s.write('NOTETLS\r\n');
+    assert.equal(await r.next(), 'GO');
+    r.detach();
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const ts = tls.connect({ socket: s, rejectUnauthorized: false, servername: 'mail.net.test' }, () => resolve(ts));
+      ts.once('error', reject);
+    });
+    assert.equal(await lineReader(secure).next(), 'EARLY');
+    secure.destroy();
+  } finally {
+    await listeners.close(1000);
+  }
+});
+
+test('TLS: a record header announcing more than 2^14 octets, or an end before the ClientHello is whole, ends the wait at once, not at the handshake time limit', async () => {
+  const { listeners, sessions } = await start({ listen: { imaps: ['127.0.0.1:0'] }, limits: { tls_handshake_timeout: '60s' } });
+  try {
+    for (const send of [Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x01]), Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40, 0x01])]) {
+      const s = await connectPlain(listeners.addresses.imaps[0]!);
+      const closed = new Promise<void>((r) => s.once('close', () => r()));
+      s.on('error', () => undefined);
+      s.resume(); // read (and drop) the alert, to see the end
+      s.write(send);
+      // the second announces 64 octets and sends one, then half-closes
+      if (send[4] === 0x40) s.end();
+      await until(() => s.destroyed || s.readableEnded, 10_000);
+      s.destroy();
+      await closed;
+    }
+    assert.equal(sessions.length, 0);
   } finally {
     await listeners.close(1000);
   }
