@@ -9,10 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loopbackResolver, startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
-import { until } from '../../test/integration/outbound-helpers.js';
+import { ScriptedRemote, until } from '../../test/integration/outbound-helpers.js';
+import { validateConfig } from '../config/load.js';
+import { openStore } from '../store/index.js';
+import { silentLogger } from '../log/logger.js';
 import { schedulerRig } from '../../test/helpers/scheduler-rig.js';
 import { QueueStore, freshMessage, type EnqueueRecord } from './queue.js';
-import { bounceMessage } from './index.js';
+import { bounceMessage, openQueue } from './index.js';
 
 let dns: TestDnsServer;
 before(async () => {
@@ -181,5 +184,42 @@ test('bounceMessage (yubin queue bounce) of a message whose copy waits in the ba
     assert.deepEqual(g.started.length, 1);
   } finally {
     await g.close();
+  }
+});
+
+test("a hold committed by another process while the enqueue's own commit is being synced is seen: the copy handed over by the enqueue is not used", async () => {
+  const remote = await new ScriptedRemote().listen();
+  const dir = mkdtempSync(join(tmpdir(), 'yubin-carried-'));
+  const config = validateConfig({ hostname: 'mail.a.test', data_dir: dir, queue: { remote_port: remote.port } });
+  const store = await openStore(dir);
+  const other = new QueueStore(dir); // `yubin queue hold` in another process
+  const reads: string[] = [];
+  const { enqueueStaged, getForDelivery } = QueueStore.prototype;
+  // the hold commits after the enqueue's commit, before the enqueue hands its copy over
+  QueueStore.prototype.enqueueStaged = async function (this: QueueStore, ...args: Parameters<QueueStore['enqueueStaged']>) {
+    const id = await enqueueStaged.apply(this, args);
+    if (this !== other) await other.setHeld(id, true);
+    return id;
+  };
+  QueueStore.prototype.getForDelivery = function (this: QueueStore, ...args: Parameters<QueueStore['getForDelivery']>) {
+    reads.push(args[0]);
+    return getForDelivery.apply(this, args);
+  };
+  const queue = await openQueue({ config, store, resolver: loopbackResolver(dns.address), logger: silentLogger(), now: () => new Date() }, { startScheduler: true, pollMs: 60_000 });
+  try {
+    const blob = await store.blobs.stage(Buffer.from(BODY));
+    const id = await queue.enqueue({ from: 'alice@a.test', recipients: [{ address: 'x@remote.test' }], blob });
+    await store.blobs.discard(blob);
+    await until('the message looked at', () => reads.includes(id) || remote.messages.length > 0);
+    assert.equal(remote.messages.length, 0, 'the held message is not sent');
+    assert.ok((await other.get(id))?.held);
+  } finally {
+    QueueStore.prototype.enqueueStaged = enqueueStaged;
+    QueueStore.prototype.getForDelivery = getForDelivery;
+    await queue.stop(500);
+    await other.close();
+    await store.close();
+    await remote.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

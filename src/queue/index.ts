@@ -150,12 +150,15 @@ export async function openQueue(ctx: QueueContext, opts: QueueOptions = {}): Pro
         submittedBy: message.submittedBy,
         clientIp: message.clientIp,
       };
+      // the copy handed to the scheduler is valid only while nothing changed the queue since
+      // before this commit (a hold arriving while the commit is synced included)
+      const mark = store.leasing ? undefined : store.copyMark?.();
       const id = await store.enqueueStaged(message.blob, rec, now);
       ctx.logger.info({ queueId: id, from: message.from, rcpts: message.recipients.length, size: message.blob.size }, 'queued');
       // One server per database (no leases): the scheduler may start the new message from what was
       // just written (docs/queue.md "Scheduling"); with leases another node may hold it by now.
       const bytes = message.blob.bytes;
-      const carried = store.leasing ? undefined : { message: freshMessage(id, rec, now), content: bytes && bytes.length <= IN_MEMORY_MAX ? bytes : null };
+      const carried = store.leasing ? undefined : { message: freshMessage(id, rec, now), content: bytes && bytes.length <= IN_MEMORY_MAX ? bytes : null, mark };
       void scheduler.offer(
         id,
         carried ? carried.message.recipients : message.recipients.map((r, idx) => ({ idx, domain: domainOf(r.address) })),

@@ -953,7 +953,6 @@ export class QueueStore implements QueueBackend {
     return n;
   }
 
-  /** Closes the database at once: enqueues not yet committed fail ("queue is closed"). */
   copyMark(): number {
     // PRAGMA data_version moves only when another connection (another process: `yubin queue`)
     // has committed to the database (SQLite's documentation of the pragma)
@@ -966,6 +965,7 @@ export class QueueStore implements QueueBackend {
     return this.mark;
   }
 
+  /** Closes the database at once: enqueues not yet committed fail ("queue is closed"). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -47,6 +47,12 @@ export interface Carried {
   message: QueuedMessage;
   /** Its bytes, when the caller had them in memory (else read at the attempt). */
   content: Buffer | null;
+  /**
+   * The queue's copyMark() taken before the enqueue began: a change committed at any time since
+   * (even while the enqueue's own commit was being synced) makes the copy unusable. Without it,
+   * the mark is taken when the copy is offered.
+   */
+  mark?: number;
 }
 
 /** A Carried in the backlog: when it was taken, and the queue's copyMark() then (if the queue has one). */
@@ -153,7 +159,7 @@ export class Scheduler {
   private carry(c: Carried, withBytes: boolean): CarriedCopy {
     const n = c.content?.length ?? 0;
     const at = this.deps.now().getTime();
-    const mark = this.deps.queue.copyMark?.();
+    const mark = c.mark ?? this.deps.queue.copyMark?.();
     if (withBytes && n && this.carriedBytes + n <= CARRIED_BYTES_MAX) {
       this.carriedBytes += n;
       return { message: c.message, content: c.content, at, mark };
