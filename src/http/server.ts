@@ -12,7 +12,7 @@ import { getRequestListener } from '@hono/node-server';
 import { HTTP_LISTENER_NAMES, parseListenAddress, type HttpListenerName } from '../config/schema.js';
 import type { TlsProvider } from '../net/tls.js';
 import type { HttpDeps } from './deps.js';
-import { parseClientHello, peekFirstRecord } from '../net/client-hello.js';
+import { readClientHello } from '../net/client-hello.js';
 import { ACME_TLS_ALPN } from '../acme/alpn.js';
 import * as acmeChallenge from './routes/acme-challenge.js';
 import * as autoconfig from './routes/autoconfig.js';
@@ -164,13 +164,10 @@ export async function startHttp(opts: StartHttpOptions): Promise<HttpListeners> 
       count(raw);
       handshaking.add(raw);
       raw.once('close', () => handshaking.delete(raw));
-      // The ClientHello is read first: its SNI name chooses the certificate before the handshake
-      // starts (Node's SNICallback adds the chosen certificate to the first context's, and OpenSSL
-      // may then present the first one: an ECDSA certificate is preferred to an RSA one).
+      // the ClientHello first: its SNI name chooses the certificate (readClientHello)
       const started = Date.now();
-      const hello = parseClientHello(await peekFirstRecord(raw, config.limits.tls_handshake_timeout));
-      // a peer that ended (or reset) before its ClientHello was whole will not finish a handshake
-      if (raw.destroyed || raw.readableEnded) {
+      const hello = await readClientHello(raw, config.limits.tls_handshake_timeout);
+      if (hello === 'gone') {
         raw.destroy();
         return;
       }

@@ -137,3 +137,17 @@ export function peekFirstRecord(raw: net.Socket, timeoutMs: number): Promise<Buf
     raw.resume();
   });
 }
+
+/**
+ * What a TLS listener reads before it makes the server TLSSocket: the ClientHello (null when it
+ * could not be parsed, e.g. not TLS or split over records: the TLS engine then decides), or
+ * 'gone' when the peer ended or reset the connection before the hello was whole (no handshake
+ * can follow). Listeners give the socket the certificate for the hello's SNI name from the start:
+ * choosing it only in Node's SNICallback adds it to the first context's certificate, and OpenSSL
+ * may then present the first one (an ECDSA certificate is preferred to an RSA one). The wait never
+ * rejects and lasts at most timeoutMs.
+ */
+export async function readClientHello(raw: net.Socket, timeoutMs: number): Promise<ClientHelloInfo | null | 'gone'> {
+  const hello = parseClientHello(await peekFirstRecord(raw, timeoutMs));
+  return raw.destroyed || raw.readableEnded ? 'gone' : hello;
+}

@@ -3,7 +3,7 @@
 // sessions never see a socket: each gets a Transport (src/net/transport.ts).
 import net from 'node:net';
 import tls from 'node:tls';
-import { parseClientHello, peekFirstRecord } from './client-hello.js';
+import { readClientHello } from './client-hello.js';
 import { randomBytes } from 'node:crypto';
 import { LISTENER_NAMES, parseListenAddress, type Config, type ListenerName } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -236,16 +236,12 @@ class Connection implements Transport {
       this.discarded += keep;
       if (keep < buffered.length) raw.unshift(buffered.subarray(keep));
     }
-    // The ClientHello is read first: its SNI name chooses the certificate before the handshake
-    // starts (Node's SNICallback adds the chosen certificate to the first context's, and OpenSSL
-    // may then present the first one: an ECDSA certificate is preferred to an RSA one).
+    // the ClientHello first: its SNI name chooses the certificate (readClientHello)
     this.heldForTls = [];
-    // (the peek never rejects: a close or an error ends it with what was read)
-    const hello = parseClientHello(await peekFirstRecord(raw, this.deps.handshakeTimeoutMs));
+    const hello = await readClientHello(raw, this.deps.handshakeTimeoutMs);
     const held = this.heldForTls;
     this.heldForTls = null;
-    // a peer that ended (or reset) before its ClientHello was whole will not finish a handshake
-    if (raw.destroyed || raw.readableEnded || this.isClosed) throw new Error('connection closed during the TLS handshake');
+    if (hello === 'gone' || this.isClosed) throw new Error('connection closed during the TLS handshake');
     const secure = new tls.TLSSocket(raw, {
       isServer: true,
       secureContext: this.deps.tls.secureContext(hello?.servername ?? undefined),

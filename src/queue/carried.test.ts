@@ -131,61 +131,57 @@ test('a new message is attempted from its carried copy, however old, while only 
   }
 });
 
-for (const by of ['another process (another connection: `yubin queue hold`)', 'this process (the admin API)']) {
-  test(`a hold by ${by} after the copy was taken is seen at once: the rows are read and the held message is not sent`, async () => {
+type Gated = Awaited<ReturnType<typeof gatedScheduler>>;
+
+/** Changes to a message made after its copy was taken, and what its rows say after them. */
+const changes: Array<{ what: string; change: (g: Gated, id: string) => Promise<unknown>; after?: (g: Gated, id: string) => Promise<void> }> = [
+  {
+    what: 'a hold by another process (another connection: `yubin queue hold`)',
+    change: async (g, id) => {
+      const other = new QueueStore(g.dir);
+      try {
+        await other.setHeld(id, true);
+      } finally {
+        await other.close();
+      }
+    },
+    after: async (g, id) => assert.ok((await g.queue.get(id))?.held),
+  },
+  {
+    what: 'a hold by this process (the admin API)',
+    change: (g, id) => g.queue.setHeld(id, true),
+    after: async (g, id) => assert.ok((await g.queue.get(id))?.held),
+  },
+  {
+    // bounceMessage's first step (its DSN and report come after, and move the mark themselves)
+    what: "results recorded by anything but this process's attempt (an administrator's bounce)",
+    change: (g, id) => g.queue.record(id, [{ idx: 0, state: 'bounced', status: '5.0.0', reply: '554 5.0.0 delivery cancelled by the administrator', countAttempt: false }], g.clock.now),
+    after: async (g, id) => assert.equal((await g.queue.get(id))?.recipients[0]?.state, 'bounced'),
+  },
+  { what: 'bounceMessage (`yubin queue bounce`)', change: (g, id) => bounceMessage(g.queue, id, 'mail.a.test', new Date(g.clock.now)) },
+];
+
+for (const { what, change, after } of changes) {
+  test(`${what} after the copy was taken is seen at once: the rows are read and the message is not sent`, async () => {
     const g = await gatedScheduler();
-    const other = by.startsWith('another') ? new QueueStore(g.dir) : g.queue;
     try {
       const a = await g.offer();
       await until('the first message delivering', () => g.started.length === 1);
       const b = await g.offer();
-      await other.setHeld(b, true);
+      await change(g, b);
       // within the poll interval: the clock does not move
       g.open();
-      await until('the first delivered and the second attempted', () => g.remote.messages.length === 1 && g.reads.length === 1 && g.scheduler.busy === 0);
+      await until('the first delivered and the second looked at', () => g.remote.messages.length >= 1 && g.reads.includes(b) && g.scheduler.busy === 0);
       assert.deepEqual(g.reads, [b], 'the copy is not used: the rows are read');
-      assert.equal(g.remote.messages.length, 1, 'the held message is not sent');
-      assert.ok((await g.queue.get(b))?.held);
+      assert.equal(g.remote.messages.length, 1, 'the changed message is not sent');
+      assert.equal(g.started.length, 1);
       assert.equal(await g.queue.get(a), null);
+      await after?.(g, b);
     } finally {
-      if (other !== g.queue) await other.close();
       await g.close();
     }
   });
 }
-
-test("results recorded by anything but this process's attempt (an administrator's bounce) after the copy was taken are seen at once: the message is not sent", async () => {
-  const g = await gatedScheduler();
-  try {
-    await g.offer();
-    await until('the first message delivering', () => g.started.length === 1);
-    const b = await g.offer();
-    // bounceMessage's first step (its DSN and report come after, and move the mark themselves)
-    await g.queue.record(b, [{ idx: 0, state: 'bounced', status: '5.0.0', reply: '554 5.0.0 delivery cancelled by the administrator', countAttempt: false }], g.clock.now);
-    g.open();
-    await until('the first delivered and the second looked at', () => g.remote.messages.length === 1 && g.reads.includes(b) && g.scheduler.busy === 0);
-    assert.equal(g.remote.messages.length, 1, 'the bounced message is not sent');
-    assert.equal((await g.queue.get(b))?.recipients[0]?.state, 'bounced');
-  } finally {
-    await g.close();
-  }
-});
-
-test('bounceMessage (yubin queue bounce) of a message whose copy waits in the backlog: not sent', async () => {
-  const g = await gatedScheduler();
-  try {
-    await g.offer();
-    await until('the first message delivering', () => g.started.length === 1);
-    const b = await g.offer();
-    await bounceMessage(g.queue, b, 'mail.a.test', new Date(g.clock.now));
-    g.open();
-    await until('every delivery over', () => g.remote.messages.length >= 1 && g.scheduler.busy === 0);
-    assert.equal(g.remote.messages.length, 1, 'the bounced message is not sent');
-    assert.deepEqual(g.started.length, 1);
-  } finally {
-    await g.close();
-  }
-});
 
 test("a hold committed by another process while the enqueue's own commit is being synced is seen: the copy handed over by the enqueue is not used", async () => {
   const remote = await new ScriptedRemote().listen();

@@ -225,12 +225,17 @@ function connectPlain(addr: string): Promise<net.Socket> {
   });
 }
 
-function connectTls(addr: string, extra: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
-  const { host, port } = hostPort(addr);
+/** A TLS client handshake (certificates not checked): to an address, or over a plain socket after a go-ahead. */
+function tlsHandshake(opts: tls.ConnectionOptions): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host, port, rejectUnauthorized: false, servername: 'mail.net.test', ...extra }, () => resolve(s));
+    const s = tls.connect({ rejectUnauthorized: false, ...opts }, () => resolve(s));
     s.once('error', reject);
   });
+}
+
+function connectTls(addr: string, extra: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  const { host, port } = hostPort(addr);
+  return tlsHandshake({ host, port, servername: 'mail.net.test', ...extra });
 }
 
 async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -377,10 +382,7 @@ test('STARTTLS: bytes pipelined after the command never reach the session', asyn
     s.write('STARTTLS\r\nINJECTED\r\n');
     assert.equal(await r.next(), 'GO');
     r.detach();
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const ts = tls.connect({ socket: s, rejectUnauthorized: false, servername: 'mail.net.test' }, () => resolve(ts));
-      ts.once('error', reject);
-    });
+    const secure = await tlsHandshake({ socket: s, servername: 'mail.net.test' });
     const rt = lineReader(secure);
     assert.match((await rt.next())!, /^TLS TLSv1\.[23]$/);
     secure.write('AFTER\r\n');
@@ -535,10 +537,7 @@ test('STARTTLS: a ClientHello that arrives before startTls() is called is kept f
     s.write('LAZYTLS\r\n');
     assert.equal(await r.next(), 'GO');
     r.detach();
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const ts = tls.connect({ socket: s, rejectUnauthorized: false }, () => resolve(ts));
-      ts.once('error', reject);
-    });
+    const secure = await tlsHandshake({ socket: s });
     const rt = lineReader(secure);
     assert.match((await rt.next())!, /^TLS TLSv1\.[23]$/);
     secure.write('AFTER\r\n');
@@ -560,10 +559,7 @@ test('STARTTLS: plaintext waiting in the buffer when startTls() is called is dis
     assert.equal(await r.next(), 'GO');
     s.write('INJECTED\r\n'); // lands in the paused socket's buffer before startTls()
     r.detach();
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const ts = tls.connect({ socket: s, rejectUnauthorized: false }, () => resolve(ts));
-      ts.once('error', reject);
-    });
+    const secure = await tlsHandshake({ socket: s });
     const rt = lineReader(secure);
     assert.match((await rt.next())!, /^TLS TLSv1\.[23]$/);
     secure.write('AFTER\r\n');
@@ -641,10 +637,7 @@ test('SNI: a managed RSA certificate is presented for its name though the fallba
     plain.write('STARTTLS\r\n');
     assert.equal(await r.next(), 'GO');
     r.detach();
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const ts = tls.connect({ socket: plain, rejectUnauthorized: false, servername: 'other.net.test' }, () => resolve(ts));
-      ts.once('error', reject);
-    });
+    const secure = await tlsHandshake({ socket: plain, servername: 'other.net.test' });
     assert.equal(secure.getPeerX509Certificate()!.subject.replace(/^CN=/, '').trim(), 'other.net.test');
     secure.destroy();
   } finally {
@@ -661,10 +654,7 @@ test('STARTTLS: what the session writes while the ClientHello is awaited goes in
     s.write('NOTETLS\r\n');
     assert.equal(await r.next(), 'GO');
     r.detach();
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const ts = tls.connect({ socket: s, rejectUnauthorized: false, servername: 'mail.net.test' }, () => resolve(ts));
-      ts.once('error', reject);
-    });
+    const secure = await tlsHandshake({ socket: s, servername: 'mail.net.test' });
     assert.equal(await lineReader(secure).next(), 'EARLY');
     secure.destroy();
   } finally {
